@@ -1,0 +1,4 @@
+//! masthead: publish a folder of Markdown files as ActivityPub actors.
+//!
+//! The library holds the whole server so that `tests/` can drive it in-process; `main.rs` only
+//! parses the command line and dispatches here.
