@@ -2,3 +2,8 @@
 //!
 //! The library holds the whole server so that `tests/` can drive it in-process; `main.rs` only
 //! parses the command line and dispatches here.
+
+pub mod config;
+pub mod content;
+pub mod diagnostics;
+pub mod federation;

@@ -1,0 +1,119 @@
+//! The content folder: finding posts, reading their front matter, rendering Markdown to the HTML
+//! the fediverse keeps.
+//!
+//! This module owns turning files into [`Post`]s and reporting what is wrong with them as
+//! [`Diagnostic`]s; a broken file is reported and skipped, never fatal. It does not know about
+//! storage (the caller supplies a render cache) or about ActivityPub documents (see `federation`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::ObjectTypePolicy;
+use crate::diagnostics::Diagnostic;
+
+/// One published (or publishable) post, rendered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Post {
+    /// Handle of the actor that publishes it.
+    pub actor: String,
+    /// Stable id within the actor: front matter `slug`, else derived from the file path.
+    pub slug: String,
+    /// The Markdown file, relative to the site root.
+    pub source: PathBuf,
+    /// Hex SHA-256 over everything the rendering depends on; unchanged hash = nothing to redo.
+    pub hash: String,
+    /// `title`.
+    pub title: Option<String>,
+    /// `date`; `None` means "first seen", which the store remembers.
+    pub date: Option<DateTime<Utc>>,
+    /// `updated` or `lastmod`.
+    pub updated: Option<DateTime<Utc>>,
+    /// `draft = true` posts are never served.
+    pub draft: bool,
+    /// Hashtags without `#`: front matter tags first, then inline ones, first spelling kept.
+    pub tags: Vec<String>,
+    /// `summary` or `description`, plain text.
+    pub summary: Option<String>,
+    /// `lang`.
+    pub lang: Option<String>,
+    /// `aliases`: old paths of this post on the brand's site.
+    pub aliases: Vec<String>,
+    /// `content_warning`: shown before the text, which is hidden behind it.
+    pub content_warning: Option<String>,
+    /// `sensitive`: media hidden by default.
+    pub sensitive: bool,
+    /// Who may see it.
+    pub visibility: Visibility,
+    /// `pinned`: in the actor's featured collection.
+    pub pinned: bool,
+    /// Per-post override of the actor's object type policy.
+    pub object_type: Option<ObjectTypePolicy>,
+    /// `federate = false` keeps the post off the fediverse.
+    pub federate: bool,
+    /// The fediverse URL this post answers.
+    pub in_reply_to: Option<String>,
+    /// Front matter `url` (static-site mode): absolute or a path on `html_base_url`.
+    pub url: Option<String>,
+    /// Path of the post on a static site, derived from the content path (`news/budget/`).
+    pub page_path: String,
+    /// Sanitized HTML with Mastodon's allowlist, absolute links, hashtag and mention links.
+    pub html: String,
+    /// Length in characters of the text (for the `auto` object type).
+    pub text_len: usize,
+    /// Images, in order (at most four).
+    pub attachments: Vec<Attachment>,
+    /// `@user@host` mentions found in the text, in order, without duplicates.
+    pub mentions: Vec<Mention>,
+}
+
+/// An image that travels as an `attachment`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// Absolute URL.
+    pub url: String,
+    /// e.g. `image/png`.
+    pub media_type: String,
+    /// Alt text.
+    pub alt: String,
+    /// Pixel width, when known.
+    pub width: Option<u32>,
+    /// Pixel height, when known.
+    pub height: Option<u32>,
+}
+
+/// A mention of a remote account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mention {
+    /// The user part.
+    pub user: String,
+    /// The host part.
+    pub host: String,
+}
+
+/// Who a post is addressed to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Everyone, in public timelines.
+    #[default]
+    Public,
+    /// Everyone, but not in public timelines.
+    Unlisted,
+    /// Followers only.
+    Followers,
+}
+
+/// Everything found in the content folders of a site.
+#[derive(Debug, Default)]
+pub struct Library {
+    /// Every post that rendered, drafts included, sorted by actor then source path.
+    pub posts: Vec<Post>,
+    /// Problems found, errors (file skipped) and warnings (file served).
+    pub diagnostics: Vec<Diagnostic>,
+    /// Local files that may be served, by URL path below `/media/` (their path relative to the
+    /// site root, `/`-separated) to the file on disk.
+    pub media: BTreeMap<String, PathBuf>,
+}

@@ -1,0 +1,6 @@
+//! Everything ActivityPub: URL shapes, wire documents, signatures, and talking to other servers.
+//!
+//! Storage rows and content posts are converted to wire JSON here, at the edge; nothing outside
+//! this module builds ActivityStreams documents.
+
+pub mod urls;
