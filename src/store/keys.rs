@@ -1,0 +1,116 @@
+//! `actor_keys`: one RSA-2048 keypair per actor, made on first use and kept forever.
+
+use chrono::{DateTime, Utc};
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use rusqlite::OptionalExtension;
+
+use super::{Store, StoreError};
+
+/// An actor's keypair, PEM encoded.
+#[derive(Clone, Debug)]
+pub struct KeyPair {
+    /// PKCS#8 private key.
+    pub private_pem: String,
+    /// SPKI public key, as published in the actor document.
+    pub public_pem: String,
+    /// When the key (and so the actor) was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// The keypair of `handle`, generating and storing it on first call.
+    pub fn actor_key(&self, handle: &str) -> Result<KeyPair, StoreError> {
+        if let Some(k) = self.load_key(handle)? {
+            return Ok(k);
+        }
+        // Generate outside the lock: RSA-2048 generation takes tens of milliseconds.
+        let fresh = generate(handle)?;
+        // INSERT OR IGNORE: if another caller won the race, theirs is kept and read back.
+        self.conn()
+            .execute(
+                "INSERT OR IGNORE INTO actor_keys (handle, private_pem, public_pem, created_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                (
+                    handle,
+                    &fresh.private_pem,
+                    &fresh.public_pem,
+                    fresh.created_at.to_rfc3339(),
+                ),
+            )
+            .map_err(self.err())?;
+        tracing::info!(actor = handle, "generated RSA-2048 keypair");
+        self.load_key(handle)?.ok_or_else(|| StoreError::Key {
+            handle: handle.to_string(),
+            message: "key vanished after insert".into(),
+        })
+    }
+
+    fn load_key(&self, handle: &str) -> Result<Option<KeyPair>, StoreError> {
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT private_pem, public_pem, created_at FROM actor_keys WHERE handle = ?1",
+                [handle],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(self.err())?;
+        row.map(|(private_pem, public_pem, created)| {
+            let created_at = DateTime::parse_from_rfc3339(&created)
+                .map_err(|e| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    message: format!("actor_keys.created_at of {handle}: {e}"),
+                })?
+                .with_timezone(&Utc);
+            Ok(KeyPair {
+                private_pem,
+                public_pem,
+                created_at,
+            })
+        })
+        .transpose()
+    }
+}
+
+fn generate(handle: &str) -> Result<KeyPair, StoreError> {
+    let fail = |e: &dyn std::fmt::Display| StoreError::Key {
+        handle: handle.to_string(),
+        message: e.to_string(),
+    };
+    let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).map_err(|e| fail(&e))?;
+    let private_pem = private
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| fail(&e))?
+        .to_string();
+    let public_pem = private
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| fail(&e))?;
+    Ok(KeyPair {
+        private_pem,
+        public_pem,
+        created_at: Utc::now(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn can_generate_a_key_once_and_keep_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Store::open(dir.path()).unwrap().actor_key("news").unwrap();
+        assert!(first.private_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        assert!(first.public_pem.starts_with("-----BEGIN PUBLIC KEY-----"));
+        let again = Store::open(dir.path()).unwrap().actor_key("news").unwrap();
+        assert_eq!(first.private_pem, again.private_pem);
+        assert_eq!(first.created_at, again.created_at);
+    }
+}
