@@ -8,4 +8,9 @@ pub mod content;
 pub mod diagnostics;
 pub mod federation;
 
+pub mod app;
+pub mod catalog;
+pub mod check;
+pub mod cli;
+pub mod http;
 pub mod store;

@@ -3,4 +3,6 @@
 //! Storage rows and content posts are converted to wire JSON here, at the edge; nothing outside
 //! this module builds ActivityStreams documents.
 
+pub mod discovery;
+pub mod objects;
 pub mod urls;

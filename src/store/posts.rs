@@ -83,6 +83,29 @@ impl Store {
         rendered.and_then(|json| serde_json::from_str(&json).ok())
     }
 
+    /// The last good rendering of every live post from `source`, whatever the file holds now.
+    /// Used when a published post's file turns broken: the post stays served as it was.
+    pub fn last_renderings(&self, source: &Path) -> Result<Vec<Post>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT rendered FROM posts WHERE source = ?1 AND deleted_at IS NULL")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([source.to_string_lossy()], |r| r.get::<_, String>(0))
+            .map_err(self.err())?;
+        let mut posts = Vec::new();
+        for json in rows {
+            let json = json.map_err(self.err())?;
+            posts.push(
+                serde_json::from_str(&json).map_err(|e| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    message: format!("rendered post of {}: {e}", source.display()),
+                })?,
+            );
+        }
+        Ok(posts)
+    }
+
     /// Records the set of servable posts (each with its object type), all in one transaction:
     /// new rows get a first-seen time of `now`, changed ones are updated, and published posts
     /// missing from `posts` become tombstones.

@@ -1,0 +1,223 @@
+//! Wiring and lifecycle: config -> store -> catalog -> HTTP, with one shutdown signal.
+//!
+//! [`App`] is the shared state every request handler reads: the validated site, its URLs, the
+//! store, the actor keys, and the current [`Catalog`] snapshot. `serve` builds it, logs what the
+//! scan found, binds the listener and runs until Ctrl-C or SIGTERM; tests call [`start`] with a
+//! listener of their own on port 0.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use chrono::Utc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::catalog::Catalog;
+use crate::config::{ConfigError, Site};
+use crate::diagnostics::Diagnostic;
+use crate::federation::urls::Urls;
+use crate::store::{KeyPair, Store, StoreError, SyncReport};
+
+/// The key row of the instance actor; not a valid handle, so it never clashes with one.
+const INSTANCE_KEY: &str = "~instance";
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// site.toml is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source} (is another server running there? pass --listen HOST:PORT)")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Shared state of a running site.
+pub struct App {
+    /// The validated config.
+    pub site: Site,
+    /// URL shapes.
+    pub urls: Urls,
+    /// The store.
+    pub store: Store,
+    keys: HashMap<String, KeyPair>,
+    instance_key: KeyPair,
+    catalog: RwLock<Arc<Catalog>>,
+}
+
+impl App {
+    /// Opens the store in the site's data dir, loads or makes the keys, and builds the catalog.
+    pub fn open(site: Site) -> Result<(App, SyncReport), AppError> {
+        let store = Store::open(&site.data_dir)?;
+        App::with_store(site, store)
+    }
+
+    /// Like [`App::open`] with a store of the caller's.
+    pub fn with_store(site: Site, store: Store) -> Result<(App, SyncReport), AppError> {
+        let urls = Urls::new(&site);
+        let mut keys = HashMap::new();
+        for actor in &site.actors {
+            keys.insert(actor.handle.clone(), store.actor_key(&actor.handle)?);
+        }
+        let instance_key = store.actor_key(INSTANCE_KEY)?;
+        let (catalog, report) = Catalog::build(&site, &urls, &store, Utc::now())?;
+        let app = App {
+            site,
+            urls,
+            store,
+            keys,
+            instance_key,
+            catalog: RwLock::new(Arc::new(catalog)),
+        };
+        Ok((app, report))
+    }
+
+    /// The current snapshot.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Rescans the content and swaps in the new snapshot.
+    pub fn rebuild(&self) -> Result<SyncReport, StoreError> {
+        let (catalog, report) = Catalog::build(&self.site, &self.urls, &self.store, Utc::now())?;
+        *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(catalog);
+        Ok(report)
+    }
+
+    /// The keypair of a configured actor.
+    pub fn key(&self, handle: &str) -> Option<&KeyPair> {
+        self.keys.get(handle)
+    }
+
+    /// The instance actor's keypair.
+    pub fn instance_key(&self) -> &KeyPair {
+        &self.instance_key
+    }
+}
+
+/// Options of `masthead serve`.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// site.toml.
+    pub config: PathBuf,
+    /// Overrides `site.listen`.
+    pub listen: Option<String>,
+    /// Overrides `site.data_dir`.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A server running in the background.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The shared state.
+    pub app: Arc<App>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, lets open requests finish, and waits.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Starts serving `app` on `listener` in the background.
+pub fn start(app: Arc<App>, listener: TcpListener) -> std::io::Result<Running> {
+    let addr = listener.local_addr()?;
+    let (shutdown, rx) = watch::channel(false);
+    let task = tokio::spawn(crate::http::serve(app.clone(), listener, rx));
+    Ok(Running {
+        addr,
+        app,
+        shutdown,
+        task,
+    })
+}
+
+/// Logs every diagnostic once, at the level its severity calls for.
+pub fn log_diagnostics(diagnostics: &[Diagnostic]) {
+    for d in diagnostics {
+        if d.is_error() {
+            tracing::error!(file = %d.file.display(), line = d.line, "{}", d.message);
+        } else {
+            tracing::warn!(file = %d.file.display(), line = d.line, "{}", d.message);
+        }
+    }
+}
+
+/// `masthead serve`: runs until Ctrl-C or SIGTERM.
+pub async fn serve(opts: ServeOptions) -> Result<(), AppError> {
+    let loaded = Site::load(&opts.config)?;
+    let mut site = loaded.site;
+    let root = site.root.clone();
+    log_diagnostics(
+        &loaded
+            .warnings
+            .into_iter()
+            .map(|d| d.relative_to(&root))
+            .collect::<Vec<_>>(),
+    );
+    if let Some(dir) = opts.data_dir {
+        site.data_dir = dir;
+    }
+    let listen = opts.listen.unwrap_or_else(|| site.listen.clone());
+    let (app, report) = App::open(site)?;
+    let catalog = app.catalog();
+    log_diagnostics(&catalog.diagnostics);
+    tracing::info!(
+        posts = report.records.len(),
+        changed = report.changes.len(),
+        data_dir = %app.site.data_dir.display(),
+        "content scanned"
+    );
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|source| AppError::Bind {
+            addr: listen.clone(),
+            source,
+        })?;
+    let running = start(Arc::new(app), listener).map_err(|source| AppError::Bind {
+        addr: listen.clone(),
+        source,
+    })?;
+    tracing::info!(addr = %running.addr, base_url = %running.app.site.base_url, "serving");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

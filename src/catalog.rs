@@ -1,0 +1,218 @@
+//! The published state of the site: what the HTTP handlers serve, rebuilt from content + store.
+//!
+//! A [`Catalog`] is an immutable snapshot: the posts each actor serves (newest first), the local
+//! media that may be served, the rendered profiles, and the problems found. Building one scans the
+//! content folders (reusing stored renderings whose inputs did not change), then records the
+//! result in the store, which reports what was created, changed or removed since the last build.
+//! A post whose file turns broken keeps its last good rendering: bad input never unpublishes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{Actor, Site};
+use crate::content::{self, Post, Visibility};
+use crate::diagnostics::Diagnostic;
+use crate::federation::objects::{self, escape, Image};
+use crate::federation::urls::Urls;
+use crate::store::{PostRecord, Store, StoreError, SyncReport};
+
+/// A rendered profile.
+#[derive(Clone, Debug, Default)]
+pub struct Profile {
+    /// Summary as sanitized HTML.
+    pub summary_html: String,
+    /// Fields (name, value HTML).
+    pub fields_html: Vec<(String, String)>,
+    /// Avatar.
+    pub icon: Option<Image>,
+    /// Header.
+    pub image: Option<Image>,
+}
+
+/// One snapshot of everything served.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// Servable posts of each actor, newest first (drafts and `federate = false` left out).
+    posts: HashMap<String, Vec<PostRecord>>,
+    /// Local files that may be served, by path below `/media/`.
+    pub media: BTreeMap<String, PathBuf>,
+    /// Rendered profiles by handle.
+    pub profiles: HashMap<String, Profile>,
+    /// Problems found while building.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Catalog {
+    /// Scans the content, records it in `store`, and returns the snapshot with what changed.
+    pub fn build(
+        site: &Site,
+        urls: &Urls,
+        store: &Store,
+        now: DateTime<Utc>,
+    ) -> Result<(Catalog, SyncReport), StoreError> {
+        let library = content::scan(site, urls, &|source: &Path, hash: &str| {
+            store.cached_post(source, hash)
+        });
+        let mut posts: Vec<Post> = library.posts;
+        // A file with an error keeps the posts it had; never turn a typo into a Delete.
+        let fresh: HashSet<PathBuf> = posts.iter().map(|p| p.source.clone()).collect();
+        let broken: HashSet<&Path> = library
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error() && !fresh.contains(&d.file))
+            .map(|d| d.file.as_path())
+            .collect();
+        for source in broken {
+            for post in store.last_renderings(source)? {
+                tracing::warn!(source = %source.display(), slug = %post.slug, "serving the last good version of a broken post");
+                posts.push(post);
+            }
+        }
+        let servable: Vec<(Post, &str)> = posts
+            .into_iter()
+            .filter(|p| !p.draft && p.federate)
+            .filter_map(|p| {
+                let actor = site.actor(&p.actor)?;
+                let kind = objects::object_type(actor, &p);
+                Some((p, kind))
+            })
+            .collect();
+        let report = store.sync_posts(&servable, now)?;
+        let mut by_actor: HashMap<String, Vec<PostRecord>> = HashMap::new();
+        for record in &report.records {
+            by_actor
+                .entry(record.post.actor.clone())
+                .or_default()
+                .push(record.clone());
+        }
+        for list in by_actor.values_mut() {
+            list.sort_by(|a, b| {
+                objects::published(b)
+                    .cmp(&objects::published(a))
+                    .then_with(|| a.post.slug.cmp(&b.post.slug))
+            });
+        }
+        let profiles = site
+            .actors
+            .iter()
+            .map(|a| (a.handle.clone(), profile(urls, a)))
+            .collect();
+        let catalog = Catalog {
+            posts: by_actor,
+            media: library.media,
+            profiles,
+            diagnostics: library.diagnostics,
+        };
+        Ok((catalog, report))
+    }
+
+    /// Every servable post of `handle`, newest first, whatever its visibility.
+    pub fn posts_of(&self, handle: &str) -> &[PostRecord] {
+        self.posts
+            .get(handle)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// Posts of `handle` anyone may read (public and unlisted), newest first.
+    pub fn public_posts_of(&self, handle: &str) -> impl Iterator<Item = &PostRecord> {
+        self.posts_of(handle)
+            .iter()
+            .filter(|r| r.post.visibility != Visibility::Followers)
+    }
+
+    /// A post anyone may read.
+    pub fn public_post(&self, handle: &str, slug: &str) -> Option<&PostRecord> {
+        self.public_posts_of(handle).find(|r| r.post.slug == slug)
+    }
+
+    /// Public posts of every actor carrying `tag` (case-insensitive), newest first.
+    pub fn tagged(&self, tag: &str) -> Vec<&PostRecord> {
+        let mut out: Vec<&PostRecord> =
+            self.posts
+                .values()
+                .flatten()
+                .filter(|r| r.post.visibility != Visibility::Followers)
+                .filter(|r| {
+                    r.post.tags.iter().any(|t| {
+                        t.eq_ignore_ascii_case(tag) || t.to_lowercase() == tag.to_lowercase()
+                    })
+                })
+                .collect();
+        out.sort_by_key(|r| std::cmp::Reverse(objects::published(r)));
+        out
+    }
+
+    /// Number of public posts of all actors.
+    pub fn public_post_count(&self) -> usize {
+        self.posts
+            .keys()
+            .map(|h| self.public_posts_of(h).count())
+            .sum()
+    }
+}
+
+/// The media type of an image file, by extension.
+pub fn image_media_type(path: &Path) -> &'static str {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        Some("avif") => "image/avif",
+        Some("svg") => "image/svg+xml",
+        _ => "application/octet-stream",
+    }
+}
+
+fn profile(urls: &Urls, actor: &Actor) -> Profile {
+    let image = |p: &Option<PathBuf>| {
+        p.as_ref().map(|p| Image {
+            url: urls.media(&slash_path(p)),
+            media_type: image_media_type(p).to_string(),
+        })
+    };
+    Profile {
+        summary_html: content::render_profile_summary(&actor.summary),
+        fields_html: actor
+            .fields
+            .iter()
+            .map(|f| (f.name.clone(), field_value_html(&f.value)))
+            .collect(),
+        icon: image(&actor.avatar),
+        image: image(&actor.header),
+    }
+}
+
+/// A field value as HTML: an http(s) URL becomes a `rel="me"` link (Mastodon verifies it by
+/// looking for a link back to the actor's `url` on that page), anything else is text.
+pub fn field_value_html(value: &str) -> String {
+    let v = value.trim();
+    if (v.starts_with("https://") || v.starts_with("http://")) && !v.contains(char::is_whitespace) {
+        let shown = v
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        format!(
+            "<a href=\"{}\" rel=\"me nofollow noopener\" target=\"_blank\">{}</a>",
+            escape(v),
+            escape(shown)
+        )
+    } else {
+        escape(v)
+    }
+}
+
+/// A relative path with `/` separators.
+pub fn slash_path(p: &Path) -> String {
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}

@@ -1,0 +1,102 @@
+//! `masthead check`: every problem of a site at once, without network or store.
+//!
+//! Output is for a person, so it goes through [`Report`]'s own printer, not the logger.
+
+use std::fmt;
+use std::path::Path;
+
+use crate::catalog::Catalog;
+use crate::config::Site;
+use crate::diagnostics::{Diagnostic, Severity};
+use crate::federation::urls::Urls;
+use crate::store::Store;
+
+/// What `check` found.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Every problem, errors first, each `file:line: what (what to do)`.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Posts that would be published.
+    pub posts: usize,
+}
+
+impl Report {
+    /// True when nothing stops publishing.
+    pub fn ok(&self) -> bool {
+        !self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.diagnostics {
+            let label = match d.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            };
+            writeln!(f, "{label}: {d}")?;
+        }
+        let errors = self.diagnostics.iter().filter(|d| d.is_error()).count();
+        let warnings = self.diagnostics.len() - errors;
+        write!(
+            f,
+            "{} posts ready; {errors} error{}, {warnings} warning{}",
+            self.posts,
+            plural(errors),
+            plural(warnings)
+        )
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Checks the site at `config`. The store used is in memory: `check` changes nothing on disk.
+pub fn run(config: &Path) -> Report {
+    let loaded = match Site::load(config) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            let root = config.parent().unwrap_or(Path::new(""));
+            let diagnostics = e
+                .problems
+                .into_iter()
+                .map(|d| d.relative_to(root))
+                .collect();
+            return Report {
+                diagnostics,
+                posts: 0,
+            };
+        }
+    };
+    let site = loaded.site;
+    let mut diagnostics: Vec<Diagnostic> = loaded
+        .warnings
+        .into_iter()
+        .map(|d| d.relative_to(&site.root))
+        .collect();
+    let urls = Urls::new(&site);
+    let posts = match Store::open_in_memory()
+        .and_then(|store| Catalog::build(&site, &urls, &store, chrono::Utc::now()))
+    {
+        Ok((catalog, report)) => {
+            diagnostics.extend(catalog.diagnostics.iter().cloned());
+            report.records.len()
+        }
+        Err(e) => {
+            diagnostics.push(Diagnostic::error(&site.config_path, None, e.to_string()));
+            0
+        }
+    };
+    diagnostics.sort_by(|a, b| {
+        a.severity
+            .cmp(&b.severity)
+            .then_with(|| a.file.cmp(&b.file))
+            .then(a.line.cmp(&b.line))
+    });
+    Report { diagnostics, posts }
+}

@@ -1,0 +1,68 @@
+//! The command line: clap derive, one struct per subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Publish a folder of Markdown files as fediverse (ActivityPub) accounts.
+#[derive(Debug, Parser)]
+#[command(name = "masthead", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format on stderr (`RUST_LOG` sets the level, e.g. `RUST_LOG=masthead=debug`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For people.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new site (site.toml, a first post and an avatar) that `serve` runs as is.
+    Init(InitArgs),
+    /// Check site.toml and every content file without touching the network.
+    Check(CheckArgs),
+    /// Serve the site.
+    Serve(ServeArgs),
+}
+
+/// `masthead init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Folder to create the site in (created if missing).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
+
+/// `masthead check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The site config.
+    #[arg(long, default_value = "site.toml")]
+    pub config: PathBuf,
+}
+
+/// `masthead serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The site config.
+    #[arg(long, default_value = "site.toml")]
+    pub config: PathBuf,
+    /// Address to listen on, overriding `site.listen` (e.g. 0.0.0.0:8080).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+    /// Where the database and keys live, overriding `site.data_dir` (default `.masthead/`
+    /// beside site.toml).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}

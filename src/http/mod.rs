@@ -1,0 +1,78 @@
+//! The HTTP server: hyper 1.x on tokio, one task per connection, graceful shutdown.
+//!
+//! This module owns accepting connections and turning requests into calls on the route table
+//! ([`routes`]); the handlers there read the shared [`App`]. It does not know ActivityPub rules.
+
+pub mod pages;
+pub mod response;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::app::App;
+
+/// How long open connections get to finish after shutdown is signalled.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Accepts connections on `listener` until `shutdown` turns true.
+pub async fn serve(app: Arc<App>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+    let (conn_done_tx, mut conn_done_rx) = watch::channel(());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let app = app.clone();
+        let mut conn_shutdown = shutdown.clone();
+        let done = conn_done_tx.clone();
+        let span = tracing::debug_span!("connection", peer = %peer);
+        tokio::spawn(
+            async move {
+                let service = service_fn(move |req| {
+                    let app = app.clone();
+                    async move { Ok::<_, std::convert::Infallible>(routes::handle(&app, req).await) }
+                });
+                let conn = http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(Duration::from_secs(30))
+                    .serve_connection(TokioIo::new(stream), service);
+                tokio::pin!(conn);
+                tokio::select! {
+                    res = conn.as_mut() => {
+                        if let Err(e) = res {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                    }
+                    _ = conn_shutdown.changed() => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = tokio::time::timeout(GRACE, conn).await;
+                    }
+                }
+                drop(done);
+            }
+            .instrument(span),
+        );
+    }
+    drop(conn_done_tx);
+    // Every connection task holds a sender; when all are dropped, all connections are done.
+    let _ = tokio::time::timeout(GRACE, async {
+        while conn_done_rx.changed().await.is_ok() {}
+    })
+    .await;
+}

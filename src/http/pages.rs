@@ -1,0 +1,315 @@
+//! The HTML pages: a plain, accessible profile, post and tag page, so every `url` works when the
+//! brand has no site of its own.
+//!
+//! Every page carries `<link rel="me">` to the actor's profile (what Mastodon looks for when it
+//! verifies a profile field) and `<link rel="alternate" type="application/activity+json">` to its
+//! JSON twin (how a pasted URL is resolved by a fediverse search). Post HTML is already sanitized
+//! by the content module; everything else is escaped here.
+
+use crate::catalog::Profile;
+use crate::config::{Actor, Site};
+use crate::content::Post;
+use crate::federation::objects::{escape, published, Counts, ACTIVITY_JSON};
+use crate::federation::urls::Urls;
+use crate::store::PostRecord;
+
+const STYLE: &str = "body{font:1.05rem/1.55 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b;background:#fff}\
+a{color:#0b57d0}header.profile img.avatar{width:96px;height:96px;border-radius:12px}\
+img.header{width:100%;max-height:14rem;object-fit:cover;border-radius:8px}\
+article{border-top:1px solid #ddd;padding:1rem 0}figure{margin:1rem 0}figure img{max-width:100%;height:auto}\
+.meta{color:#555;font-size:.9rem}dl.fields{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}\
+dt{font-weight:600}dd{margin:0}.tags a{margin-right:.5rem}\
+@media (prefers-color-scheme:dark){body{background:#121212;color:#e8e8e8}a{color:#8ab4f8}.meta{color:#aaa}}";
+
+struct Head<'a> {
+    title: &'a str,
+    description: &'a str,
+    lang: &'a str,
+    alternate: &'a str,
+    me: &'a str,
+}
+
+fn layout(head: &Head<'_>, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+<title>{title}</title>\n<meta name=\"description\" content=\"{description}\">\n\
+<link rel=\"alternate\" type=\"{ACTIVITY_JSON}\" href=\"{alternate}\">\n\
+<link rel=\"me\" href=\"{me}\">\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n",
+        lang = escape(head.lang),
+        title = escape(head.title),
+        description = escape(head.description),
+        alternate = escape(head.alternate),
+        me = escape(head.me),
+    )
+}
+
+fn handle_of(site: &Site, actor: &Actor) -> String {
+    format!("@{}@{}", actor.handle, site.domain)
+}
+
+fn date(record: &PostRecord) -> String {
+    let t = published(record);
+    format!(
+        "<time datetime=\"{}\">{}</time>",
+        crate::federation::objects::time(t),
+        t.format("%-d %B %Y")
+    )
+}
+
+/// The profile page of an actor with its pinned and latest posts.
+pub fn profile(
+    site: &Site,
+    urls: &Urls,
+    actor: &Actor,
+    profile: &Profile,
+    posts: &[&PostRecord],
+) -> String {
+    let handle = handle_of(site, actor);
+    let mut body = String::new();
+    body.push_str("<header class=\"profile h-card\">\n");
+    if let Some(image) = &profile.image {
+        body.push_str(&format!(
+            "<img class=\"header\" src=\"{}\" alt=\"\">\n",
+            escape(&image.url)
+        ));
+    }
+    if let Some(icon) = &profile.icon {
+        body.push_str(&format!(
+            "<img class=\"avatar u-photo\" src=\"{}\" alt=\"{} avatar\">\n",
+            escape(&icon.url),
+            escape(&actor.name)
+        ));
+    }
+    body.push_str(&format!(
+        "<h1 class=\"p-name\">{}</h1>\n<p class=\"meta\"><a class=\"u-url\" rel=\"me\" href=\"{}\">{}</a></p>\n<div class=\"p-note\">{}</div>\n",
+        escape(&actor.name),
+        escape(&urls.actor_html(&actor.handle)),
+        escape(&handle),
+        profile.summary_html
+    ));
+    if !profile.fields_html.is_empty() {
+        body.push_str("<dl class=\"fields\">\n");
+        for (name, value) in &profile.fields_html {
+            body.push_str(&format!("<dt>{}</dt><dd>{value}</dd>\n", escape(name)));
+        }
+        body.push_str("</dl>\n");
+    }
+    body.push_str(&format!(
+        "<p>Follow {} from any fediverse server: search for it on yours.</p>\n</header>\n<main>\n",
+        escape(&handle)
+    ));
+    let (pinned, rest): (Vec<&PostRecord>, Vec<&PostRecord>) =
+        posts.iter().partition(|r| r.post.pinned);
+    for (label, list) in [("Pinned", pinned), ("Posts", rest)] {
+        if list.is_empty() {
+            continue;
+        }
+        body.push_str(&format!("<h2>{label}</h2>\n"));
+        for record in list {
+            body.push_str(&summary_card(urls, actor, record));
+        }
+    }
+    if posts.is_empty() {
+        body.push_str("<p>No posts yet.</p>\n");
+    }
+    body.push_str("</main>");
+    let description = crate::federation::objects::first_words(&profile.summary_html, 160);
+    layout(
+        &Head {
+            title: &format!("{} ({handle})", actor.name),
+            description: &description,
+            lang: &site.language_of(actor),
+            alternate: &urls.actor(&actor.handle),
+            me: &urls.actor_html(&actor.handle),
+        },
+        &body,
+    )
+}
+
+fn summary_card(urls: &Urls, actor: &Actor, record: &PostRecord) -> String {
+    let post = &record.post;
+    let link = urls.post_url(
+        &actor.handle,
+        &post.slug,
+        &post.page_path,
+        post.url.as_deref(),
+    );
+    let title = post
+        .title
+        .clone()
+        .unwrap_or_else(|| crate::federation::objects::first_words(&post.html, 80));
+    format!(
+        "<article><h3><a href=\"{}\">{}</a></h3><p class=\"meta\">{}</p></article>\n",
+        escape(&link),
+        escape(&title),
+        date(record)
+    )
+}
+
+/// The page of one post, with its interaction counts.
+pub fn post(
+    site: &Site,
+    urls: &Urls,
+    actor: &Actor,
+    record: &PostRecord,
+    counts: Counts,
+) -> String {
+    let post = &record.post;
+    let lang = post.lang.clone().unwrap_or_else(|| site.language_of(actor));
+    let mut body = format!(
+        "<header><p class=\"meta\"><a href=\"{}\">{}</a> · {}</p></header>\n<main>\n<article class=\"h-entry\" lang=\"{}\">\n",
+        escape(&urls.actor_html(&actor.handle)),
+        escape(&actor.name),
+        escape(&handle_of(site, actor)),
+        escape(&lang),
+    );
+    if let Some(title) = &post.title {
+        body.push_str(&format!("<h1 class=\"p-name\">{}</h1>\n", escape(title)));
+    }
+    body.push_str(&format!("<p class=\"meta\">{}", date(record)));
+    if let Some(updated) = post.updated.filter(|u| *u > published(record)) {
+        body.push_str(&format!(
+            " · edited <time datetime=\"{}\">{}</time>",
+            crate::federation::objects::time(updated),
+            updated.format("%-d %B %Y")
+        ));
+    }
+    body.push_str("</p>\n");
+    if let Some(reply_to) = &post.in_reply_to {
+        body.push_str(&format!(
+            "<p class=\"meta\">In reply to <a class=\"u-in-reply-to\" href=\"{0}\">{0}</a></p>\n",
+            escape(reply_to)
+        ));
+    }
+    let content = format!(
+        "<div class=\"e-content\">{}</div>\n{}",
+        post.html,
+        figures(post)
+    );
+    match &post.content_warning {
+        Some(cw) => body.push_str(&format!(
+            "<details><summary>Content warning: {}</summary>\n{content}</details>\n",
+            escape(cw)
+        )),
+        None => body.push_str(&content),
+    }
+    if !post.tags.is_empty() {
+        body.push_str("<p class=\"tags\">");
+        for tag in &post.tags {
+            body.push_str(&format!(
+                "<a rel=\"tag\" class=\"p-category\" href=\"{}\">#{}</a>",
+                escape(&urls.tag(tag)),
+                escape(tag)
+            ));
+        }
+        body.push_str("</p>\n");
+    }
+    body.push_str(&format!(
+        "<p class=\"meta\">{} replies · {} likes · {} boosts</p>\n</article>\n</main>",
+        counts.replies, counts.likes, counts.shares
+    ));
+    let title = post.title.clone().unwrap_or_else(|| {
+        format!(
+            "{}: {}",
+            actor.name,
+            crate::federation::objects::first_words(&post.html, 60)
+        )
+    });
+    let description = post
+        .summary
+        .clone()
+        .unwrap_or_else(|| crate::federation::objects::first_words(&post.html, 160));
+    layout(
+        &Head {
+            title: &title,
+            description: &description,
+            lang: &lang,
+            alternate: &urls.post(&actor.handle, &post.slug),
+            me: &urls.actor_html(&actor.handle),
+        },
+        &body,
+    )
+}
+
+fn figures(post: &Post) -> String {
+    post.attachments
+        .iter()
+        .map(|a| {
+            let size = match (a.width, a.height) {
+                (Some(w), Some(h)) => format!(" width=\"{w}\" height=\"{h}\""),
+                _ => String::new(),
+            };
+            format!(
+                "<figure><img src=\"{}\" alt=\"{}\"{size} loading=\"lazy\"></figure>\n",
+                escape(&a.url),
+                escape(&a.alt)
+            )
+        })
+        .collect()
+}
+
+/// Public posts carrying a hashtag, across actors.
+pub fn tag(site: &Site, urls: &Urls, tag: &str, posts: &[(&Actor, &PostRecord)]) -> String {
+    let mut body = format!("<main>\n<h1>#{}</h1>\n", escape(tag));
+    for (actor, record) in posts {
+        body.push_str(&summary_card(urls, actor, record));
+    }
+    if posts.is_empty() {
+        body.push_str("<p>No posts with this tag.</p>\n");
+    }
+    body.push_str("</main>");
+    layout(
+        &Head {
+            title: &format!("#{tag}"),
+            description: &format!("Posts tagged #{tag}"),
+            lang: &site.language,
+            alternate: &urls.tag(tag),
+            me: &urls.home(),
+        },
+        &body,
+    )
+}
+
+/// The home page: every actor of the site.
+pub fn home(site: &Site, urls: &Urls) -> String {
+    let name = site.name.clone().unwrap_or_else(|| site.domain.clone());
+    let mut body = format!("<main>\n<h1>{}</h1>\n<ul>\n", escape(&name));
+    for actor in &site.actors {
+        body.push_str(&format!(
+            "<li><a href=\"{}\">{}</a> {}</li>\n",
+            escape(&urls.actor_html(&actor.handle)),
+            escape(&actor.name),
+            escape(&handle_of(site, actor))
+        ));
+    }
+    body.push_str("</ul>\n</main>");
+    layout(
+        &Head {
+            title: &name,
+            description: &format!("The fediverse accounts of {name}"),
+            lang: &site.language,
+            alternate: &urls.instance_actor(),
+            me: &urls.home(),
+        },
+        &body,
+    )
+}
+
+/// The page a published-then-removed post answers with 410.
+pub fn gone(site: &Site, urls: &Urls, actor: &Actor) -> String {
+    layout(
+        &Head {
+            title: "Post removed",
+            description: "This post was removed by its author.",
+            lang: &site.language_of(actor),
+            alternate: &urls.actor(&actor.handle),
+            me: &urls.actor_html(&actor.handle),
+        },
+        &format!(
+            "<main>\n<h1>Post removed</h1>\n<p>This post was removed by <a href=\"{}\">{}</a>.</p>\n</main>",
+            escape(&urls.actor_html(&actor.handle)),
+            escape(&actor.name)
+        ),
+    )
+}

@@ -1,0 +1,536 @@
+//! The route table: every path masthead answers, in one `match`, and the handlers behind it.
+//!
+//! Paths mirror the shapes in `federation::urls`. Object URLs negotiate on `Accept`: ActivityPub
+//! clients get `application/activity+json`, browsers get a page (or, in static-site mode, a
+//! redirect to the brand's own page); both carry `Vary: Accept`. Only GET and HEAD are routed
+//! here for now; anything else on a known path is 405.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::pages;
+use super::response::{self as r, Resp};
+use crate::app::App;
+use crate::federation::discovery;
+use crate::federation::objects::{self, Counts, PAGE_SIZE};
+
+/// Handles one request.
+#[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
+pub async fn handle(app: &App, req: Request<Incoming>) -> Resp {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or_default().to_string();
+    let headers = req.headers().clone();
+    let Some(route) = Route::parse(&path) else {
+        return r::not_found();
+    };
+    if method != Method::GET && method != Method::HEAD {
+        return r::method_not_allowed("GET, HEAD");
+    }
+    let mut resp = get(app, route, &query, &headers).await;
+    if method == Method::HEAD {
+        let len = http_body_util::BodyExt::collect(resp.body_mut())
+            .await
+            .map(|b| b.to_bytes().len())
+            .unwrap_or(0);
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        *resp.body_mut() = Full::new(Bytes::new());
+    }
+    resp
+}
+
+/// A parsed path.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    Home,
+    WebFinger,
+    HostMeta,
+    HostMetaJson,
+    NodeInfoLinks,
+    NodeInfo,
+    InstanceActor,
+    InstanceOutbox,
+    Actor(String),
+    Outbox(String),
+    Followers(String),
+    Following(String),
+    Featured(String),
+    FeaturedTags(String),
+    Post(String, String),
+    PostCreate(String, String),
+    PostCollection(String, String, Interaction),
+    Tag(String),
+    Media(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Interaction {
+    Replies,
+    Likes,
+    Shares,
+}
+
+impl Route {
+    fn parse(path: &str) -> Option<Route> {
+        let segments: Vec<String> = path
+            .trim_start_matches('/')
+            .split('/')
+            .map(percent_decode)
+            .collect::<Option<_>>()?;
+        let s: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let own = |h: &str| h.to_string();
+        Some(match s.as_slice() {
+            [""] => Route::Home,
+            [".well-known", "webfinger"] => Route::WebFinger,
+            [".well-known", "host-meta"] => Route::HostMeta,
+            [".well-known", "host-meta.json"] => Route::HostMetaJson,
+            [".well-known", "nodeinfo"] => Route::NodeInfoLinks,
+            ["nodeinfo", "2.1"] => Route::NodeInfo,
+            ["actor"] => Route::InstanceActor,
+            ["actor", "outbox"] => Route::InstanceOutbox,
+            ["users", h] => Route::Actor(own(h)),
+            [at] if at.starts_with('@') && at.len() > 1 => Route::Actor(own(&at[1..])),
+            ["users", h, "outbox"] => Route::Outbox(own(h)),
+            ["users", h, "followers"] => Route::Followers(own(h)),
+            ["users", h, "following"] => Route::Following(own(h)),
+            ["users", h, "collections", "featured"] => Route::Featured(own(h)),
+            ["users", h, "collections", "tags"] => Route::FeaturedTags(own(h)),
+            ["users", h, "posts", slug] => Route::Post(own(h), own(slug)),
+            [at, slug] if at.starts_with('@') && at.len() > 1 => {
+                Route::Post(own(&at[1..]), own(slug))
+            }
+            ["users", h, "posts", slug, "activity"] => Route::PostCreate(own(h), own(slug)),
+            ["users", h, "posts", slug, "replies"] => {
+                Route::PostCollection(own(h), own(slug), Interaction::Replies)
+            }
+            ["users", h, "posts", slug, "likes"] => {
+                Route::PostCollection(own(h), own(slug), Interaction::Likes)
+            }
+            ["users", h, "posts", slug, "shares"] => {
+                Route::PostCollection(own(h), own(slug), Interaction::Shares)
+            }
+            ["tags", tag] if !tag.is_empty() => Route::Tag(own(tag)),
+            ["media", rest @ ..] if !rest.is_empty() => Route::Media(rest.join("/")),
+            _ => return None,
+        })
+    }
+}
+
+fn percent_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `?page=N`: `Ok(None)` without one, `Err` for anything but a positive number.
+fn page_param(query: &str) -> Result<Option<usize>, Resp> {
+    match query_param(query, "page") {
+        None => Ok(None),
+        Some(p) => match p.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(Some(n)),
+            _ => Err(r::error(
+                StatusCode::BAD_REQUEST,
+                "page must be a positive number",
+            )),
+        },
+    }
+}
+
+async fn get(app: &App, route: Route, query: &str, headers: &HeaderMap) -> Resp {
+    let site = &app.site;
+    let urls = &app.urls;
+    let catalog = app.catalog();
+    let json = r::wants_activity_json(headers);
+    match route {
+        Route::Home => {
+            let mut resp = r::html(StatusCode::OK, pages::home(site, urls));
+            r::link_alternate(&mut resp, &urls.instance_actor());
+            resp
+        }
+        Route::WebFinger => {
+            let Some(resource) = query_param(query, "resource") else {
+                return r::error(StatusCode::BAD_REQUEST, "resource parameter is required");
+            };
+            match discovery::resolve(site, urls, &resource) {
+                Some(found) => r::json(
+                    "application/jrd+json",
+                    &discovery::webfinger(site, urls, &found),
+                ),
+                None => {
+                    let mut resp = r::not_found();
+                    resp.headers_mut().insert(
+                        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                        HeaderValue::from_static("*"),
+                    );
+                    resp
+                }
+            }
+        }
+        Route::HostMeta => {
+            let mut resp = r::bytes(
+                "application/xrd+xml; charset=utf-8",
+                discovery::host_meta(urls),
+            );
+            resp.headers_mut().insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+            resp
+        }
+        Route::HostMetaJson => r::json("application/json", &discovery::host_meta_json(urls)),
+        Route::NodeInfoLinks => r::json("application/json", &discovery::nodeinfo_links(urls)),
+        Route::NodeInfo => r::json(
+            "application/json; profile=\"http://nodeinfo.diaspora.software/ns/schema/2.1#\"",
+            &discovery::nodeinfo(site, catalog.public_post_count()),
+        ),
+        Route::InstanceActor => r::activity(
+            StatusCode::OK,
+            &objects::instance_actor(site, urls, app.instance_key()),
+        ),
+        Route::InstanceOutbox => {
+            let id = format!("{}/outbox", urls.instance_actor());
+            r::activity(StatusCode::OK, &objects::inline_collection(&id, vec![]))
+        }
+        Route::Actor(handle) => {
+            let (Some(actor), Some(key), Some(profile)) = (
+                site.actor(&handle),
+                app.key(&handle),
+                catalog.profiles.get(&handle),
+            ) else {
+                return r::not_found();
+            };
+            let mut resp = if json {
+                let parts = objects::ActorParts {
+                    key,
+                    summary_html: &profile.summary_html,
+                    fields_html: &profile.fields_html,
+                    icon: profile.icon.clone(),
+                    image: profile.image.clone(),
+                };
+                r::activity(StatusCode::OK, &objects::actor(site, urls, actor, &parts))
+            } else {
+                let posts: Vec<_> = catalog.public_posts_of(&handle).collect();
+                let mut resp = r::html(
+                    StatusCode::OK,
+                    pages::profile(site, urls, actor, profile, &posts),
+                );
+                r::link_alternate(&mut resp, &urls.actor(&handle));
+                resp
+            };
+            r::vary_accept(&mut resp);
+            resp
+        }
+        Route::Outbox(handle) => {
+            let Some(actor) = site.actor(&handle) else {
+                return r::not_found();
+            };
+            let id = urls.outbox(&handle);
+            let posts: Vec<_> = catalog.public_posts_of(&handle).collect();
+            match page_param(query) {
+                Err(resp) => resp,
+                Ok(None) => {
+                    r::activity(StatusCode::OK, &objects::paged_collection(&id, posts.len()))
+                }
+                Ok(Some(n)) => {
+                    if (n - 1) * PAGE_SIZE > posts.len() {
+                        return r::not_found();
+                    }
+                    let items = posts
+                        .iter()
+                        .skip((n - 1) * PAGE_SIZE)
+                        .take(PAGE_SIZE)
+                        .map(|rec| {
+                            objects::create_activity(
+                                site,
+                                urls,
+                                actor,
+                                rec,
+                                Counts::default(),
+                                true,
+                            )
+                        })
+                        .collect();
+                    r::activity(
+                        StatusCode::OK,
+                        &objects::collection_page(&id, n, posts.len(), items),
+                    )
+                }
+            }
+        }
+        Route::Followers(handle) | Route::Following(handle) if site.actor(&handle).is_none() => {
+            r::not_found()
+        }
+        Route::Followers(handle) => empty_paged(&urls.followers(&handle), query),
+        Route::Following(handle) => empty_paged(&urls.following(&handle), query),
+        Route::Featured(handle) => {
+            let Some(actor) = site.actor(&handle) else {
+                return r::not_found();
+            };
+            let items = catalog
+                .public_posts_of(&handle)
+                .filter(|rec| rec.post.pinned)
+                .map(|rec| objects::post_object(site, urls, actor, rec, Counts::default(), true))
+                .collect();
+            r::activity(
+                StatusCode::OK,
+                &objects::inline_collection(&urls.featured(&handle), items),
+            )
+        }
+        Route::FeaturedTags(handle) => {
+            if site.actor(&handle).is_none() {
+                return r::not_found();
+            }
+            r::activity(
+                StatusCode::OK,
+                &objects::inline_collection(&urls.featured_tags(&handle), vec![]),
+            )
+        }
+        Route::Post(handle, slug) => post(app, &handle, &slug, json),
+        Route::PostCreate(handle, slug) => {
+            let (Some(actor), Some(rec)) =
+                (site.actor(&handle), catalog.public_post(&handle, &slug))
+            else {
+                return gone_or_missing(app, &handle, &slug, true);
+            };
+            r::activity(
+                StatusCode::OK,
+                &objects::create_activity(site, urls, actor, rec, Counts::default(), false),
+            )
+        }
+        Route::PostCollection(handle, slug, kind) => {
+            if catalog.public_post(&handle, &slug).is_none() {
+                return gone_or_missing(app, &handle, &slug, true);
+            }
+            let id = match kind {
+                Interaction::Replies => urls.replies(&handle, &slug),
+                Interaction::Likes => urls.likes(&handle, &slug),
+                Interaction::Shares => urls.shares(&handle, &slug),
+            };
+            match kind {
+                Interaction::Replies => empty_paged(&id, query),
+                _ => r::activity(
+                    StatusCode::OK,
+                    &json!({
+                        "@context": "https://www.w3.org/ns/activitystreams",
+                        "id": id, "type": "Collection", "totalItems": 0,
+                    }),
+                ),
+            }
+        }
+        Route::Tag(tag) => {
+            let tagged = catalog.tagged(&tag);
+            let mut resp = if json {
+                let items: Vec<Value> = tagged
+                    .iter()
+                    .map(|rec| json!(urls.post(&rec.post.actor, &rec.post.slug)))
+                    .collect();
+                let mut doc = objects::inline_collection(&urls.tag(&tag), items);
+                doc["@context"] = json!("https://www.w3.org/ns/activitystreams");
+                r::activity(StatusCode::OK, &doc)
+            } else {
+                let list: Vec<_> = tagged
+                    .iter()
+                    .filter_map(|rec| site.actor(&rec.post.actor).map(|a| (a, *rec)))
+                    .collect();
+                r::html(StatusCode::OK, pages::tag(site, urls, &tag, &list))
+            };
+            r::vary_accept(&mut resp);
+            resp
+        }
+        Route::Media(path) => media(app, &path, headers).await,
+    }
+}
+
+fn empty_paged(id: &str, query: &str) -> Resp {
+    // Followers arrive with federation; until then every such collection is empty but paged,
+    // because Mastodon shows a collection without `first` as hidden.
+    match page_param(query) {
+        Err(resp) => resp,
+        Ok(None) => r::activity(StatusCode::OK, &objects::paged_collection(id, 0)),
+        Ok(Some(1)) => r::activity(StatusCode::OK, &objects::collection_page(id, 1, 0, vec![])),
+        Ok(Some(_)) => r::not_found(),
+    }
+}
+
+fn post(app: &App, handle: &str, slug: &str, json: bool) -> Resp {
+    let (site, urls, catalog) = (&app.site, &app.urls, app.catalog());
+    let (Some(actor), Some(rec)) = (site.actor(handle), catalog.public_post(handle, slug)) else {
+        return gone_or_missing(app, handle, slug, json);
+    };
+    let mut resp = if json {
+        r::activity(
+            StatusCode::OK,
+            &objects::post_object(site, urls, actor, rec, Counts::default(), false),
+        )
+    } else if site.html_base_url.is_some() {
+        let url = urls.post_url(handle, slug, &rec.post.page_path, rec.post.url.as_deref());
+        r::redirect(StatusCode::FOUND, &url)
+    } else {
+        r::html(
+            StatusCode::OK,
+            pages::post(site, urls, actor, rec, Counts::default()),
+        )
+    };
+    if !json {
+        r::link_alternate(&mut resp, &urls.post(handle, slug));
+    }
+    r::vary_accept(&mut resp);
+    resp
+}
+
+/// 410 with a Tombstone for a post that was published and is gone; 404 otherwise.
+fn gone_or_missing(app: &App, handle: &str, slug: &str, json: bool) -> Resp {
+    let Some(actor) = app.site.actor(handle) else {
+        return r::not_found();
+    };
+    match app.store.tombstone(handle, slug) {
+        Ok(Some(tomb)) => {
+            let mut resp = if json {
+                r::activity(
+                    StatusCode::GONE,
+                    &objects::tombstone(&app.urls, handle, slug, &tomb),
+                )
+            } else {
+                r::html(StatusCode::GONE, pages::gone(&app.site, &app.urls, actor))
+            };
+            r::vary_accept(&mut resp);
+            resp
+        }
+        Ok(None) => r::not_found(),
+        Err(e) => {
+            tracing::error!(error = %e, "tombstone lookup failed");
+            r::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}
+
+async fn media(app: &App, path: &str, headers: &HeaderMap) -> Resp {
+    // Only files the content scan registered are served, so no request path can name a file
+    // outside the site (`..` never matches a registered key).
+    let Some(file) = app.catalog().media.get(path).cloned() else {
+        return r::not_found();
+    };
+    let bytes = match tokio::fs::read(&file).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(file = %file.display(), error = %e, "media file unreadable");
+            return r::not_found();
+        }
+    };
+    let etag = format!("\"{}\"", &hex(&Sha256::digest(&bytes))[..32]);
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut resp = if fresh {
+        let mut resp = r::bytes(crate::catalog::image_media_type(&file), Bytes::new());
+        *resp.status_mut() = StatusCode::NOT_MODIFIED;
+        resp
+    } else {
+        r::bytes(crate::catalog::image_media_type(&file), bytes)
+    };
+    let h = resp.headers_mut();
+    // An hour fresh, then revalidated by ETag: URLs are stable but the file may be replaced.
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    resp
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Used by tests and docs: the URL a route answers, for a sanity check of the table.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::federation::urls::Urls;
+
+    #[test]
+    fn can_parse_every_url_shape_urls_builds() {
+        let urls = Urls::from_parts(&url::Url::parse("https://s.example").unwrap(), None);
+        let path = |u: String| url::Url::parse(&u).unwrap().path().to_string();
+        assert_eq!(
+            Route::parse(&path(urls.actor("news"))),
+            Some(Route::Actor("news".into()))
+        );
+        assert_eq!(
+            Route::parse(&path(urls.actor_html("news"))),
+            Some(Route::Actor("news".into()))
+        );
+        assert_eq!(
+            Route::parse(&path(urls.outbox("news"))),
+            Some(Route::Outbox("news".into()))
+        );
+        assert_eq!(
+            Route::parse(&path(urls.featured("news"))),
+            Some(Route::Featured("news".into()))
+        );
+        assert_eq!(
+            Route::parse(&path(urls.post("news", "a-b"))),
+            Some(Route::Post("news".into(), "a-b".into()))
+        );
+        assert_eq!(
+            Route::parse(&path(urls.post_html("news", "a-b"))),
+            Some(Route::Post("news".into(), "a-b".into()))
+        );
+        assert_eq!(
+            Route::parse(&path(urls.post_create("news", "a"))),
+            Some(Route::PostCreate("news".into(), "a".into()))
+        );
+        assert_eq!(
+            Route::parse(&path(urls.tag("Café"))),
+            Some(Route::Tag("café".into()))
+        );
+        assert_eq!(
+            Route::parse(&path(urls.media("content/news/a b.png"))),
+            Some(Route::Media("content/news/a b.png".into()))
+        );
+        assert_eq!(
+            Route::parse(&path(urls.instance_actor())),
+            Some(Route::InstanceActor)
+        );
+        assert_eq!(Route::parse("/nope"), None);
+        assert_eq!(Route::parse("/media/%ZZ"), None);
+    }
+}
