@@ -2,15 +2,22 @@
 //!
 //! The library holds the whole server so that `tests/` can drive it in-process; `main.rs` only
 //! parses the command line and dispatches here.
-
-pub mod config;
-pub mod content;
-pub mod diagnostics;
-pub mod federation;
+//!
+//! - [`config`]: site.toml, strict and validated at once.
+//! - [`content`]: the content folder, front matter, Markdown to fediverse HTML.
+//! - [`store`]: the embedded SQLite store (keys, post index).
+//! - [`catalog`]: the snapshot of what is published, rebuilt from content + store.
+//! - [`federation`]: URL shapes, wire documents, signatures, outgoing HTTP.
+//! - [`http`]: the server and its route table.
+//! - [`app`]: wiring and lifecycle.
 
 pub mod app;
 pub mod catalog;
 pub mod check;
 pub mod cli;
+pub mod config;
+pub mod content;
+pub mod diagnostics;
+pub mod federation;
 pub mod http;
 pub mod store;

@@ -1,8 +1,9 @@
 //! Everything ActivityPub: URL shapes, wire documents, signatures, and talking to other servers.
 //!
 //! Storage rows and content posts are converted to wire JSON here, at the edge; nothing outside
-//! this module builds ActivityStreams documents.
+//! this module builds ActivityStreams documents or sends a request to another server.
 
+pub mod client;
 pub mod discovery;
 pub mod objects;
 pub mod urls;
