@@ -1,0 +1,162 @@
+//! The integration-test harness: a temp copy of a fixture site, a temp data dir, and the real
+//! server on 127.0.0.1:0, talked to with masthead's own outgoing client (private addresses
+//! allowed, as `[dev] allow_private_addresses` does).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::{HeaderMap, Method, StatusCode};
+use masthead::app::{App, Running};
+use masthead::config::Site;
+use masthead::federation::client::{AddressPolicy, Client, ClientConfig, OutgoingRequest};
+use tokio::net::TcpListener;
+use url::Url;
+
+/// `Accept` of Mastodon's fetches.
+pub const AP: &str = "application/activity+json, application/ld+json";
+/// `Accept` of a browser.
+pub const BROWSER: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+/// A site served for one test.
+pub struct TestSite {
+    /// The temp folder holding site.toml and content/.
+    pub dir: tempfile::TempDir,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The running server.
+    pub running: Option<Running>,
+    client: Client,
+}
+
+/// One response, fully read.
+pub struct Got {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Got {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+}
+
+/// Copies `tests/fixtures/sites/<name>` into a temp folder, replacing `{{BASE_URL}}` in
+/// site.toml, and returns the folder (not yet served) and the bound listener.
+pub async fn prepare(name: &str) -> (tempfile::TempDir, TcpListener, String) {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture(name), dir.path());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let config = dir.path().join("site.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace("{{BASE_URL}}", &base);
+    std::fs::write(&config, text).unwrap();
+    (dir, listener, base)
+}
+
+/// The fixture folder `tests/fixtures/sites/<name>`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sites").join(name)
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+impl TestSite {
+    /// Serves the fixture site `name`.
+    pub async fn start(name: &str) -> TestSite {
+        let (dir, listener, base) = prepare(name).await;
+        let running = serve_dir(dir.path(), listener).await;
+        TestSite { dir, base, running: Some(running), client: test_client() }
+    }
+
+    /// The running app.
+    pub fn app(&self) -> &Arc<App> {
+        &self.running.as_ref().unwrap().app
+    }
+
+    /// Path of a file in the site folder.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Restarts the server on a new listener of the same address, same data dir.
+    pub async fn restart(&mut self) {
+        let running = self.running.take().unwrap();
+        let addr = running.addr;
+        running.stop().await;
+        let listener = TcpListener::bind(addr).await.unwrap();
+        self.running = Some(serve_dir(self.dir.path(), listener).await);
+    }
+
+    /// GET `path` with `accept`.
+    pub async fn get(&self, path: &str, accept: &str) -> Got {
+        self.request(Method::GET, path, accept).await
+    }
+
+    /// Any method on `path`.
+    pub async fn request(&self, method: Method, path: &str, accept: &str) -> Got {
+        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.base) };
+        fetch(&self.client, method, &url, accept).await
+    }
+}
+
+/// Loads the site in `dir` and serves it on `listener`.
+pub async fn serve_dir(dir: &Path, listener: TcpListener) -> Running {
+    let loaded = Site::load(&dir.join("site.toml")).expect("fixture site.toml is valid");
+    let (app, _) = App::open(loaded.site).expect("app opens");
+    masthead::app::start(Arc::new(app), listener).unwrap()
+}
+
+/// A client allowed to reach loopback, for tests.
+pub fn test_client() -> Client {
+    let mut config = ClientConfig::new("masthead-tests");
+    config.policy = AddressPolicy { allow_private_addresses: true, allow_http: true, exempt: vec![] };
+    Client::new(config)
+}
+
+/// One request over a fresh HTTP/1.1 connection, redirects not followed, so tests see exactly
+/// what the server answered.
+pub async fn fetch(_client: &Client, method: Method, url: &str, accept: &str) -> Got {
+    let url = Url::parse(url).unwrap();
+    let addr = format!("{}:{}", url.host_str().unwrap(), url.port_or_known_default().unwrap());
+    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap_or_else(|e| panic!("{addr}: {e}"));
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    let target = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(target)
+        .header(hyper::header::HOST, addr)
+        .header(hyper::header::ACCEPT, accept)
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = http_body_util::BodyExt::collect(body).await.unwrap().to_bytes();
+    Got { status: parts.status, headers: parts.headers, body }
+}
