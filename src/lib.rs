@@ -2,3 +2,5 @@
 //!
 //! The library holds the whole server so that `tests/` can drive it in-process; `main.rs` only
 //! parses the command line and dispatches here.
+
+pub mod federation;
