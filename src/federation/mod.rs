@@ -6,4 +6,5 @@
 pub mod client;
 pub mod discovery;
 pub mod objects;
+pub mod signatures;
 pub mod urls;
