@@ -1,6 +1,5 @@
 //! The integration-test harness: a temp copy of a fixture site, a temp data dir, and the real
-//! server on 127.0.0.1:0, talked to with masthead's own outgoing client (private addresses
-//! allowed, as `[dev] allow_private_addresses` does).
+//! server on 127.0.0.1:0, talked to over raw HTTP/1.1 so that tests see exactly what it answers.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -10,7 +9,7 @@ use bytes::Bytes;
 use hyper::{HeaderMap, Method, StatusCode};
 use masthead::app::{App, Running};
 use masthead::config::Site;
-use masthead::federation::client::{AddressPolicy, Client, ClientConfig, OutgoingRequest};
+use masthead::federation::client::{AddressPolicy, Client, ClientConfig};
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -27,7 +26,6 @@ pub struct TestSite {
     pub base: String,
     /// The running server.
     pub running: Option<Running>,
-    client: Client,
 }
 
 /// One response, fully read.
@@ -87,7 +85,7 @@ impl TestSite {
     pub async fn start(name: &str) -> TestSite {
         let (dir, listener, base) = prepare(name).await;
         let running = serve_dir(dir.path(), listener).await;
-        TestSite { dir, base, running: Some(running), client: test_client() }
+        TestSite { dir, base, running: Some(running) }
     }
 
     /// The running app.
@@ -114,10 +112,22 @@ impl TestSite {
         self.request(Method::GET, path, accept).await
     }
 
+    /// GET `path` with `accept` and extra headers.
+    pub async fn get_with(&self, path: &str, accept: &str, extra: &[(&str, &str)]) -> Got {
+        fetch(&self.url(path), Method::GET, accept, extra).await
+    }
+
     /// Any method on `path`.
     pub async fn request(&self, method: Method, path: &str, accept: &str) -> Got {
-        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.base) };
-        fetch(&self.client, method, &url, accept).await
+        fetch(&self.url(path), method, accept, &[]).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        }
     }
 }
 
@@ -137,7 +147,7 @@ pub fn test_client() -> Client {
 
 /// One request over a fresh HTTP/1.1 connection, redirects not followed, so tests see exactly
 /// what the server answered.
-pub async fn fetch(_client: &Client, method: Method, url: &str, accept: &str) -> Got {
+pub async fn fetch(url: &str, method: Method, accept: &str, extra: &[(&str, &str)]) -> Got {
     let url = Url::parse(url).unwrap();
     let addr = format!("{}:{}", url.host_str().unwrap(), url.port_or_known_default().unwrap());
     let stream = tokio::net::TcpStream::connect(&addr).await.unwrap_or_else(|e| panic!("{addr}: {e}"));
@@ -148,11 +158,15 @@ pub async fn fetch(_client: &Client, method: Method, url: &str, accept: &str) ->
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_string(),
     };
-    let req = hyper::Request::builder()
+    let mut req = hyper::Request::builder()
         .method(method)
         .uri(target)
         .header(hyper::header::HOST, addr)
-        .header(hyper::header::ACCEPT, accept)
+        .header(hyper::header::ACCEPT, accept);
+    for (name, value) in extra {
+        req = req.header(*name, *value);
+    }
+    let req = req
         .body(http_body_util::Empty::<Bytes>::new())
         .unwrap();
     let resp = sender.send_request(req).await.unwrap();

@@ -1,0 +1,371 @@
+//! The read side of a site, end to end: every endpoint a fediverse server or a browser calls,
+//! against the real server on 127.0.0.1:0 serving tests/fixtures/sites/*.
+
+mod common;
+
+use common::{TestSite, AP, BROWSER};
+use hyper::{Method, StatusCode};
+use serde_json::Value;
+
+fn ids(items: &Value) -> Vec<String> {
+    items.as_array().unwrap().iter().map(|i| i["object"]["id"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn can_round_trip_webfinger_to_the_actor_and_back() {
+    let site = TestSite::start("basic").await;
+    let host = site.base.trim_start_matches("http://").to_string();
+    let wf = site.get(&format!("/.well-known/webfinger?resource=acct:news@{host}"), "*/*").await;
+    assert_eq!(wf.status, StatusCode::OK);
+    assert_eq!(wf.header("content-type"), "application/jrd+json");
+    assert_eq!(wf.header("access-control-allow-origin"), "*");
+    let jrd = wf.json();
+    assert_eq!(jrd["subject"], format!("acct:news@{host}"));
+    let self_link = jrd["links"].as_array().unwrap().iter().find(|l| l["rel"] == "self").unwrap();
+    assert_eq!(self_link["type"], "application/activity+json");
+    let actor_id = self_link["href"].as_str().unwrap().to_string();
+    assert_eq!(actor_id, format!("{}/users/news", site.base));
+
+    // Mastodon's round trip: preferredUsername + actor host -> WebFinger -> self == id.
+    let actor = site.get(&actor_id, AP).await.json();
+    assert_eq!(actor["id"], actor_id);
+    let again = site
+        .get(&format!("/.well-known/webfinger?resource=acct:{}@{host}", actor["preferredUsername"].as_str().unwrap()), "*/*")
+        .await
+        .json();
+    assert_eq!(again["links"][0]["href"], actor_id);
+
+    let by_url = site.get(&format!("/.well-known/webfinger?resource={actor_id}"), "*/*").await;
+    assert_eq!(by_url.json()["subject"], format!("acct:news@{host}"));
+    assert_eq!(site.get("/.well-known/webfinger?resource=acct:nobody@{host}", "*/*").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(site.get(&format!("/.well-known/webfinger?resource=acct:news@elsewhere.example"), "*/*").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(site.get("/.well-known/webfinger", "*/*").await.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn can_serve_handles_on_a_domain_other_than_the_server() {
+    let site = TestSite::start("static").await;
+    let wf = site.get("/.well-known/webfinger?resource=acct:news@city.example", "*/*").await;
+    assert_eq!(wf.status, StatusCode::OK);
+    let jrd = wf.json();
+    assert_eq!(jrd["subject"], "acct:news@city.example");
+    assert_eq!(jrd["links"][0]["href"], format!("{}/users/news", site.base));
+    // The serving host answers for the same account too.
+    let host = site.base.trim_start_matches("http://").to_string();
+    let wf = site.get(&format!("/.well-known/webfinger?resource=acct:news@{host}"), "*/*").await;
+    assert_eq!(wf.json()["subject"], "acct:news@city.example");
+    let actor = site.get("/users/news", AP).await.json();
+    assert_eq!(actor["webfinger"], "news@city.example");
+}
+
+#[tokio::test]
+async fn can_serve_host_meta_and_nodeinfo() {
+    let site = TestSite::start("basic").await;
+    let hm = site.get("/.well-known/host-meta", "*/*").await;
+    assert_eq!(hm.status, StatusCode::OK);
+    assert_eq!(hm.header("content-type"), "application/xrd+xml; charset=utf-8");
+    assert!(hm.text().contains(&format!("template=\"{}/.well-known/webfinger?resource={{uri}}\"", site.base)));
+
+    let links = site.get("/.well-known/nodeinfo", "*/*").await.json();
+    assert_eq!(links["links"][0]["rel"], "http://nodeinfo.diaspora.software/ns/schema/2.1");
+    let href = links["links"][0]["href"].as_str().unwrap().to_string();
+    let ni = site.get(&href, "*/*").await;
+    assert!(ni.header("content-type").starts_with("application/json"));
+    let ni = ni.json();
+    assert_eq!(ni["version"], "2.1");
+    assert_eq!(ni["software"]["name"], "masthead");
+    assert_eq!(ni["protocols"], serde_json::json!(["activitypub"]));
+    assert_eq!(ni["openRegistrations"], false);
+    assert_eq!(ni["usage"]["users"]["total"], 2);
+    assert_eq!(ni["usage"]["localPosts"], 6);
+}
+
+#[tokio::test]
+async fn can_serve_a_complete_actor_document() {
+    let site = TestSite::start("basic").await;
+    let got = site.get("/users/news", AP).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.header("content-type"), "application/activity+json");
+    assert_eq!(got.header("vary"), "Accept");
+    let a = got.json();
+    let b = &site.base;
+    assert_eq!(a["@context"][0], "https://www.w3.org/ns/activitystreams");
+    assert_eq!(a["@context"][1], "https://w3id.org/security/v1");
+    assert_eq!(a["id"], format!("{b}/users/news"));
+    assert_eq!(a["type"], "Organization");
+    assert_eq!(a["preferredUsername"], "news");
+    assert_eq!(a["name"], "City News");
+    assert!(a["summary"].as_str().unwrap().contains("<strong>Test City</strong>"), "{}", a["summary"]);
+    assert_eq!(a["url"], format!("{b}/@news"));
+    assert_eq!(a["inbox"], format!("{b}/users/news/inbox"));
+    assert_eq!(a["outbox"], format!("{b}/users/news/outbox"));
+    assert_eq!(a["followers"], format!("{b}/users/news/followers"));
+    assert_eq!(a["following"], format!("{b}/users/news/following"));
+    assert_eq!(a["featured"], format!("{b}/users/news/collections/featured"));
+    assert_eq!(a["endpoints"]["sharedInbox"], format!("{b}/inbox"));
+    assert_eq!(a["manuallyApprovesFollowers"], false);
+    assert_eq!(a["discoverable"], true);
+    assert_eq!(a["indexable"], true);
+    assert_eq!(a["publicKey"]["id"], format!("{b}/users/news#main-key"));
+    assert_eq!(a["publicKey"]["owner"], format!("{b}/users/news"));
+    assert!(a["publicKey"]["publicKeyPem"].as_str().unwrap().starts_with("-----BEGIN PUBLIC KEY-----"));
+    assert_eq!(a["icon"]["type"], "Image");
+    assert_eq!(a["icon"]["mediaType"], "image/png");
+    assert_eq!(a["icon"]["url"], format!("{b}/media/content/news/avatar.png"));
+    assert!(a["published"].as_str().unwrap().ends_with('Z'));
+    let fields = a["attachment"].as_array().unwrap();
+    assert_eq!(fields.len(), 2);
+    assert_eq!(fields[0]["type"], "PropertyValue");
+    assert_eq!(fields[0]["name"], "Website");
+    assert!(fields[0]["value"].as_str().unwrap().contains("rel=\"me"), "{}", fields[0]["value"]);
+    assert_eq!(fields[1]["value"], "0100 000 000");
+
+    let press = site.get("/users/press", AP).await.json();
+    assert_eq!(press["type"], "Service");
+    assert!(press.get("icon").is_none());
+
+    let instance = site.get("/actor", AP).await.json();
+    assert_eq!(instance["type"], "Application");
+    assert_eq!(instance["id"], format!("{b}/actor"));
+    assert!(instance["publicKey"]["publicKeyPem"].as_str().unwrap().contains("PUBLIC KEY"));
+    assert_eq!(site.get("/users/nobody", AP).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn can_negotiate_html_for_browsers_on_the_same_urls() {
+    let site = TestSite::start("basic").await;
+    for path in ["/users/news", "/@news"] {
+        let page = site.get(path, BROWSER).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert_eq!(page.header("content-type"), "text/html; charset=utf-8");
+        assert_eq!(page.header("vary"), "Accept");
+        assert_eq!(
+            page.header("link"),
+            format!("<{}/users/news>; rel=\"alternate\"; type=\"application/activity+json\"", site.base)
+        );
+        let html = page.text();
+        assert!(html.contains(&format!("<link rel=\"me\" href=\"{}/@news\">", site.base)));
+        assert!(html.contains("<link rel=\"alternate\" type=\"application/activity+json\""));
+    }
+    let json = site.get("/@news", AP).await;
+    assert_eq!(json.header("content-type"), "application/activity+json");
+    assert_eq!(json.json()["id"], format!("{}/users/news", site.base));
+}
+
+#[tokio::test]
+async fn can_page_the_outbox_newest_first_with_only_public_posts() {
+    let site = TestSite::start("basic").await;
+    let b = &site.base;
+    let outbox = site.get("/users/news/outbox", AP).await.json();
+    assert_eq!(outbox["type"], "OrderedCollection");
+    // hello, cw, bonjour, pinned; not the draft, the followers-only, the unfederated or the broken.
+    assert_eq!(outbox["totalItems"], 4);
+    let first = outbox["first"].as_str().unwrap().to_string();
+    let page = site.get(&first, AP).await.json();
+    assert_eq!(page["type"], "OrderedCollectionPage");
+    assert_eq!(page["partOf"], format!("{b}/users/news/outbox"));
+    let items = &page["orderedItems"];
+    assert_eq!(items[0]["type"], "Create");
+    assert_eq!(items[0]["id"], format!("{b}/users/news/posts/hello/activity"));
+    assert_eq!(
+        ids(items),
+        ["hello", "cw", "bonjour", "pinned"].map(|s| format!("{b}/users/news/posts/{s}")).to_vec()
+    );
+    assert_eq!(site.get("/users/news/outbox?page=0", AP).await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(site.get("/users/news/outbox?page=9", AP).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn can_serve_a_post_as_a_mastodon_ready_note() {
+    let site = TestSite::start("basic").await;
+    let b = &site.base;
+    let got = site.get("/users/news/posts/hello", AP).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.header("content-type"), "application/activity+json");
+    assert_eq!(got.header("vary"), "Accept");
+    let note = got.json();
+    assert_eq!(note["id"], format!("{b}/users/news/posts/hello"));
+    assert_eq!(note["type"], "Note");
+    assert_eq!(note["attributedTo"], format!("{b}/users/news"));
+    assert_eq!(note["to"], serde_json::json!(["https://www.w3.org/ns/activitystreams#Public"]));
+    assert_eq!(note["cc"], serde_json::json!([format!("{b}/users/news/followers")]));
+    assert_eq!(note["published"], "2026-11-20T09:00:00Z");
+    assert_eq!(note["url"], format!("{b}/@news/hello"));
+    let content = note["content"].as_str().unwrap();
+    assert!(content.starts_with("<p><strong>Hello world</strong></p>"), "{content}");
+    assert!(content.contains(&format!("href=\"{b}/agenda/\"")), "links are absolute: {content}");
+    assert!(!content.contains("<img"), "{content}");
+    assert_eq!(note["contentMap"]["en"], note["content"]);
+    let tags = note["tag"].as_array().unwrap();
+    assert!(tags.iter().any(|t| t["type"] == "Hashtag" && t["name"] == "#Welcome" && t["href"] == format!("{b}/tags/welcome")));
+    assert!(tags.iter().any(|t| t["name"] == "#CityLife"));
+    let image = &note["attachment"][0];
+    assert_eq!(image["type"], "Image");
+    assert_eq!(image["mediaType"], "image/png");
+    assert_eq!(image["name"], "A path by the river");
+    assert_eq!(image["url"], format!("{b}/media/content/news/img/path.png"));
+    assert_eq!(image["width"], 320);
+    assert_eq!(image["height"], 180);
+    assert_eq!(note["replies"]["id"], format!("{b}/users/news/posts/hello/replies"));
+    assert_eq!(note["sensitive"], false);
+
+    let create = site.get("/users/news/posts/hello/activity", AP).await.json();
+    assert_eq!(create["type"], "Create");
+    assert_eq!(create["actor"], format!("{b}/users/news"));
+    assert_eq!(create["to"], note["to"]);
+    assert_eq!(create["cc"], note["cc"]);
+    assert_eq!(create["object"]["id"], note["id"]);
+
+    let cw = site.get("/users/news/posts/cw", AP).await.json();
+    assert_eq!(cw["summary"], "Roadworks details");
+    assert_eq!(cw["sensitive"], true);
+    let fr = site.get("/users/news/posts/bonjour", AP).await.json();
+    assert!(fr["contentMap"]["fr"].as_str().unwrap().contains("Bonjour à toutes"));
+    assert_eq!(fr["published"], "2026-11-18T00:00:00Z");
+
+    let article = site.get("/users/press/posts/long", AP).await.json();
+    assert_eq!(article["type"], "Article");
+    assert_eq!(article["name"], "Annual report");
+    assert_eq!(article["summary"], "<p>What the city did this year.</p>");
+    assert_eq!(article["preview"]["type"], "Note");
+    let short = site.get("/users/press/posts/short", AP).await.json();
+    assert_eq!(short["type"], "Note");
+
+    let replies = site.get("/users/news/posts/hello/replies", AP).await.json();
+    assert_eq!(replies["totalItems"], 0);
+    assert!(replies["first"].is_string());
+}
+
+#[tokio::test]
+async fn can_serve_pinned_posts_and_empty_follow_collections() {
+    let site = TestSite::start("basic").await;
+    let featured = site.get("/users/news/collections/featured", AP).await.json();
+    assert_eq!(featured["type"], "OrderedCollection");
+    assert_eq!(featured["totalItems"], 1);
+    assert_eq!(featured["orderedItems"][0]["id"], format!("{}/users/news/posts/pinned", site.base));
+    for c in ["followers", "following"] {
+        let col = site.get(&format!("/users/news/{c}"), AP).await.json();
+        assert_eq!(col["totalItems"], 0, "{c}");
+        assert_eq!(col["first"], format!("{}/users/news/{c}?page=1", site.base));
+        let page = site.get(&format!("/users/news/{c}?page=1"), AP).await.json();
+        assert_eq!(page["orderedItems"], serde_json::json!([]));
+    }
+}
+
+#[tokio::test]
+async fn rejects_what_is_not_published() {
+    let site = TestSite::start("basic").await;
+    for path in [
+        "/users/news/posts/draft",
+        "/users/news/posts/members",
+        "/users/news/posts/offline",
+        "/users/news/posts/broken",
+        "/users/news/posts/nothing",
+        "/users/nobody/posts/hello",
+        "/nowhere",
+    ] {
+        assert_eq!(site.get(path, AP).await.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let diagnostics = &site.app().catalog().diagnostics;
+    assert!(
+        diagnostics.iter().any(|d| d.is_error() && d.file.ends_with("content/news/broken.md")),
+        "{diagnostics:?}"
+    );
+}
+
+#[tokio::test]
+async fn can_answer_405_and_head() {
+    let site = TestSite::start("basic").await;
+    let post = site.request(Method::PUT, "/users/news", AP).await;
+    assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(post.header("allow"), "GET, HEAD");
+    let head = site.request(Method::HEAD, "/users/news", AP).await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert!(head.body.is_empty());
+    assert_eq!(head.header("content-type"), "application/activity+json");
+    let full = site.get("/users/news", AP).await;
+    assert_eq!(head.header("content-length"), full.body.len().to_string());
+}
+
+#[tokio::test]
+async fn can_tombstone_a_removed_post_and_keep_a_broken_one() {
+    let mut site = TestSite::start("basic").await;
+    std::fs::remove_file(site.path("content/news/cw.md")).unwrap();
+    // A typo in a published post's front matter must not unpublish it.
+    std::fs::write(site.path("content/news/hello.md"), "+++\ntitle = \"Hello\ndate = 2026\n+++\nbroken").unwrap();
+    site.restart().await;
+    let gone = site.get("/users/news/posts/cw", AP).await;
+    assert_eq!(gone.status, StatusCode::GONE);
+    assert_eq!(gone.header("content-type"), "application/activity+json");
+    let tomb = gone.json();
+    assert_eq!(tomb["type"], "Tombstone");
+    assert_eq!(tomb["formerType"], "Note");
+    assert!(tomb["deleted"].is_string());
+    assert_eq!(site.get("/@news/cw", BROWSER).await.status, StatusCode::GONE);
+    assert_eq!(site.get("/users/news/posts/cw/activity", AP).await.status, StatusCode::GONE);
+
+    let hello = site.get("/users/news/posts/hello", AP).await;
+    assert_eq!(hello.status, StatusCode::OK);
+    assert!(hello.json()["content"].as_str().unwrap().contains("Hello world"));
+    assert!(site.app().catalog().diagnostics.iter().any(|d| d.file.ends_with("content/news/hello.md")));
+}
+
+#[tokio::test]
+async fn can_restart_without_changes() {
+    let mut site = TestSite::start("basic").await;
+    site.restart().await;
+    let report = site.app().rebuild().unwrap();
+    assert!(report.changes.is_empty(), "{:?}", report.changes);
+    assert!(report.first_scan.is_empty());
+}
+
+#[tokio::test]
+async fn can_serve_local_media_with_cache_headers_and_nothing_else() {
+    let site = TestSite::start("basic").await;
+    let img = site.get("/media/content/news/img/path.png", "*/*").await;
+    assert_eq!(img.status, StatusCode::OK);
+    assert_eq!(img.header("content-type"), "image/png");
+    assert_eq!(img.header("cache-control"), "public, max-age=3600");
+    assert_eq!(img.header("x-content-type-options"), "nosniff");
+    assert_eq!(&img.body[..4], b"\x89PNG");
+    let etag = img.header("etag").to_string();
+    assert!(etag.starts_with('"'));
+
+    let again = site.get_with("/media/content/news/img/path.png", "*/*", &[("if-none-match", &etag)]).await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    assert!(again.body.is_empty());
+    for path in [
+        "/media/site.toml",
+        "/media/content/news/hello.md",
+        "/media/content/news/../../site.toml",
+        "/media/content/news/%2e%2e/%2e%2e/site.toml",
+        "/media/..%2Fsite.toml",
+    ] {
+        assert_eq!(site.get(path, "*/*").await.status, StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn can_redirect_browsers_to_the_brands_own_site_in_static_mode() {
+    let site = TestSite::start("static").await;
+    let page = site.get("/@news/hello", BROWSER).await;
+    assert_eq!(page.status, StatusCode::FOUND);
+    assert_eq!(page.header("location"), "https://www.city.example/news/hello/");
+    assert_eq!(page.header("vary"), "Accept");
+    let note = site.get("/users/news/posts/hello", AP).await.json();
+    assert_eq!(note["url"], "https://www.city.example/news/hello/");
+    let custom = site.get("/users/news/posts/custom", AP).await.json();
+    assert_eq!(custom["url"], "https://www.city.example/press/2026/custom.html");
+    let actor = site.get("/users/news", AP).await.json();
+    assert_eq!(actor["attributionDomains"], serde_json::json!(["www.city.example"]));
+}
+
+#[tokio::test]
+async fn can_list_posts_by_hashtag() {
+    let site = TestSite::start("basic").await;
+    let page = site.get("/tags/citylife", BROWSER).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains("Hello world"));
+    let col = site.get("/tags/citylife", AP).await.json();
+    assert_eq!(col["totalItems"], 1);
+}
