@@ -7,3 +7,4 @@ pub mod config;
 pub mod content;
 pub mod diagnostics;
 pub mod federation;
+pub mod scaffold;
