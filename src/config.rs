@@ -371,8 +371,8 @@ struct Checker<'a> {
     root: &'a Path,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
-    /// Keys dropped for a wrongly typed value, as `site.base_url` or `actor "news": handle`, so
-    /// that they are not reported a second time as missing.
+    /// Keys dropped for a wrongly typed value, as `site.base_url`, `actor "news": handle` or
+    /// `actor`, so that they are not reported a second time as missing.
     mistyped: Vec<String>,
 }
 
@@ -449,10 +449,10 @@ impl Checker<'_> {
     ) -> Option<T> {
         let span = value.span();
         let DeValue::Table(table) = value.get_mut() else {
-            let got = value.get_ref().type_str();
+            let got = a_type(value.get_ref());
             self.error(
                 span,
-                format!("`{key}` must be a table, got a {got} (write it as a {header} section)"),
+                format!("`{key}` must be a table, got {got} (write it as a {header} section)"),
             );
             return None;
         };
@@ -510,10 +510,11 @@ impl Checker<'_> {
                 self.error(
                     span,
                     format!(
-                        "`actor` must be a list of tables, got a {} (write each actor as an [[actor]] section)",
-                        other.type_str()
+                        "`actor` must be a list of tables, got {} (write each actor as an [[actor]] section)",
+                        a_type(&other)
                     ),
                 );
+                self.mistyped.push("actor".to_string());
                 return Vec::new();
             }
         };
@@ -521,11 +522,16 @@ impl Checker<'_> {
         for (i, mut item) in items.into_iter().enumerate() {
             let span = item.span();
             let DeValue::Table(table) = item.get_mut() else {
-                let got = item.get_ref().type_str();
+                let got = a_type(item.get_ref());
                 self.error(
-                    span,
-                    format!("actor #{}: must be a table, got a {got} (write each actor as an [[actor]] section)", i + 1),
+                    span.clone(),
+                    format!("actor #{}: must be a table, got {got} (write each actor as an [[actor]] section)", i + 1),
                 );
+                entries.push(ActorEntry {
+                    label: format!("actor #{}", i + 1),
+                    span,
+                    raw: None,
+                });
                 continue;
             };
             let label = match table.get("handle").and_then(|h| h.get_ref().as_str()) {
@@ -580,7 +586,8 @@ impl Checker<'_> {
             (raw, values)
         });
 
-        if entries.is_empty() {
+        // An `actor` that is not a list was reported already; "none defined" would repeat it.
+        if entries.is_empty() && !self.mistyped.iter().any(|k| k == "actor") {
             self.error(
                 None,
                 "no [[actor]] defined (add one: an [[actor]] section with handle = \"news\")",
@@ -1095,6 +1102,17 @@ fn describe_char(c: char) -> String {
     }
 }
 
+/// A TOML value's type with its article: "a string", "an integer".
+fn a_type(value: &DeValue<'_>) -> String {
+    let name = value.type_str();
+    let article = if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {name}")
+}
+
 /// `word` as one shell word: quoted when it holds anything but plain path characters.
 fn shell_word(word: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-');
@@ -1442,6 +1460,26 @@ handle = 5
         assert_eq!(
             errors(&text),
             ["site.toml:4: `actor` must be a list of tables, got a single [actor] table (write [[actor]], with double brackets)"]
+        );
+    }
+
+    #[test]
+    fn errors_when_a_section_is_not_a_table() {
+        let text = format!("dev = 1\nactor = [\"news\"]\n{GOOD}");
+        let text = text.replace("[[actor]]\nhandle = \"news\"\n", "");
+        assert_eq!(
+            errors(&text),
+            [
+                "site.toml:1: `dev` must be a table, got an integer (write it as a [dev] section)",
+                "site.toml:2: actor #1: must be a table, got a string (write each actor as an [[actor]] section)",
+            ]
+        );
+        assert_eq!(
+            errors("site = \"x\"\nactor = 3\n"),
+            [
+                "site.toml:1: `site` must be a table, got a string (write it as a [site] section)",
+                "site.toml:2: `actor` must be a list of tables, got an integer (write each actor as an [[actor]] section)",
+            ]
         );
     }
 
