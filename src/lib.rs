@@ -20,4 +20,5 @@ pub mod content;
 pub mod diagnostics;
 pub mod federation;
 pub mod http;
+pub mod scaffold;
 pub mod store;
