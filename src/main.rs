@@ -1,1 +1,79 @@
-fn main() {}
+//! The `masthead` binary: parse the command line, start tracing, dispatch into the library, and
+//! turn the outcome into an exit code. Nothing else lives here.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use masthead::cli::{Cli, Command, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(e.as_ref());
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    match command {
+        Command::Init(args) => {
+            for file in masthead::scaffold::init(&args.dir)? {
+                println!("created {}", file.display());
+            }
+            println!(
+                "next: masthead serve --config {}",
+                args.dir.join("site.toml").display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check(args) => {
+            let report = masthead::check::run(&args.config);
+            println!("{report}");
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Serve(args) => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let opts = masthead::app::ServeOptions {
+                config: args.config,
+                listen: args.listen,
+                data_dir: args.data_dir,
+            };
+            match runtime.block_on(masthead::app::serve(opts)) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(masthead::app::AppError::Config(e)) => {
+                    eprintln!("error: {e}");
+                    for p in &e.problems {
+                        eprintln!("  - {p}");
+                    }
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
