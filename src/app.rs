@@ -22,7 +22,7 @@ use crate::federation::urls::Urls;
 use crate::store::{KeyPair, Store, StoreError, SyncReport};
 
 /// The key row of the instance actor; not a valid handle, so it never clashes with one.
-const INSTANCE_KEY: &str = "~instance";
+pub const INSTANCE_KEY: &str = "~instance";
 
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +54,9 @@ pub struct App {
     keys: HashMap<String, KeyPair>,
     instance_key: KeyPair,
     catalog: RwLock<Arc<Catalog>>,
+    /// Wakes the delivery workers when rows are queued (they also poll, so a missed wake only
+    /// delays, never loses, a delivery).
+    pub delivery_wake: tokio::sync::Notify,
 }
 
 impl App {

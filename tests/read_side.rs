@@ -8,20 +8,35 @@ use hyper::{Method, StatusCode};
 use serde_json::Value;
 
 fn ids(items: &Value) -> Vec<String> {
-    items.as_array().unwrap().iter().map(|i| i["object"]["id"].as_str().unwrap().to_string()).collect()
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["object"]["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test]
 async fn can_round_trip_webfinger_to_the_actor_and_back() {
     let site = TestSite::start("basic").await;
     let host = site.base.trim_start_matches("http://").to_string();
-    let wf = site.get(&format!("/.well-known/webfinger?resource=acct:news@{host}"), "*/*").await;
+    let wf = site
+        .get(
+            &format!("/.well-known/webfinger?resource=acct:news@{host}"),
+            "*/*",
+        )
+        .await;
     assert_eq!(wf.status, StatusCode::OK);
     assert_eq!(wf.header("content-type"), "application/jrd+json");
     assert_eq!(wf.header("access-control-allow-origin"), "*");
     let jrd = wf.json();
     assert_eq!(jrd["subject"], format!("acct:news@{host}"));
-    let self_link = jrd["links"].as_array().unwrap().iter().find(|l| l["rel"] == "self").unwrap();
+    let self_link = jrd["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "self")
+        .unwrap();
     assert_eq!(self_link["type"], "application/activity+json");
     let actor_id = self_link["href"].as_str().unwrap().to_string();
     assert_eq!(actor_id, format!("{}/users/news", site.base));
@@ -30,29 +45,66 @@ async fn can_round_trip_webfinger_to_the_actor_and_back() {
     let actor = site.get(&actor_id, AP).await.json();
     assert_eq!(actor["id"], actor_id);
     let again = site
-        .get(&format!("/.well-known/webfinger?resource=acct:{}@{host}", actor["preferredUsername"].as_str().unwrap()), "*/*")
+        .get(
+            &format!(
+                "/.well-known/webfinger?resource=acct:{}@{host}",
+                actor["preferredUsername"].as_str().unwrap()
+            ),
+            "*/*",
+        )
         .await
         .json();
     assert_eq!(again["links"][0]["href"], actor_id);
 
-    let by_url = site.get(&format!("/.well-known/webfinger?resource={actor_id}"), "*/*").await;
+    let by_url = site
+        .get(
+            &format!("/.well-known/webfinger?resource={actor_id}"),
+            "*/*",
+        )
+        .await;
     assert_eq!(by_url.json()["subject"], format!("acct:news@{host}"));
-    assert_eq!(site.get("/.well-known/webfinger?resource=acct:nobody@{host}", "*/*").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(site.get(&format!("/.well-known/webfinger?resource=acct:news@elsewhere.example"), "*/*").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(site.get("/.well-known/webfinger", "*/*").await.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        site.get("/.well-known/webfinger?resource=acct:nobody@{host}", "*/*")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        site.get(
+            &format!("/.well-known/webfinger?resource=acct:news@elsewhere.example"),
+            "*/*"
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        site.get("/.well-known/webfinger", "*/*").await.status,
+        StatusCode::BAD_REQUEST
+    );
 }
 
 #[tokio::test]
 async fn can_serve_handles_on_a_domain_other_than_the_server() {
     let site = TestSite::start("static").await;
-    let wf = site.get("/.well-known/webfinger?resource=acct:news@city.example", "*/*").await;
+    let wf = site
+        .get(
+            "/.well-known/webfinger?resource=acct:news@city.example",
+            "*/*",
+        )
+        .await;
     assert_eq!(wf.status, StatusCode::OK);
     let jrd = wf.json();
     assert_eq!(jrd["subject"], "acct:news@city.example");
     assert_eq!(jrd["links"][0]["href"], format!("{}/users/news", site.base));
     // The serving host answers for the same account too.
     let host = site.base.trim_start_matches("http://").to_string();
-    let wf = site.get(&format!("/.well-known/webfinger?resource=acct:news@{host}"), "*/*").await;
+    let wf = site
+        .get(
+            &format!("/.well-known/webfinger?resource=acct:news@{host}"),
+            "*/*",
+        )
+        .await;
     assert_eq!(wf.json()["subject"], "acct:news@city.example");
     let actor = site.get("/users/news", AP).await.json();
     assert_eq!(actor["webfinger"], "news@city.example");
@@ -63,11 +115,20 @@ async fn can_serve_host_meta_and_nodeinfo() {
     let site = TestSite::start("basic").await;
     let hm = site.get("/.well-known/host-meta", "*/*").await;
     assert_eq!(hm.status, StatusCode::OK);
-    assert_eq!(hm.header("content-type"), "application/xrd+xml; charset=utf-8");
-    assert!(hm.text().contains(&format!("template=\"{}/.well-known/webfinger?resource={{uri}}\"", site.base)));
+    assert_eq!(
+        hm.header("content-type"),
+        "application/xrd+xml; charset=utf-8"
+    );
+    assert!(hm.text().contains(&format!(
+        "template=\"{}/.well-known/webfinger?resource={{uri}}\"",
+        site.base
+    )));
 
     let links = site.get("/.well-known/nodeinfo", "*/*").await.json();
-    assert_eq!(links["links"][0]["rel"], "http://nodeinfo.diaspora.software/ns/schema/2.1");
+    assert_eq!(
+        links["links"][0]["rel"],
+        "http://nodeinfo.diaspora.software/ns/schema/2.1"
+    );
     let href = links["links"][0]["href"].as_str().unwrap().to_string();
     let ni = site.get(&href, "*/*").await;
     assert!(ni.header("content-type").starts_with("application/json"));
@@ -95,29 +156,49 @@ async fn can_serve_a_complete_actor_document() {
     assert_eq!(a["type"], "Organization");
     assert_eq!(a["preferredUsername"], "news");
     assert_eq!(a["name"], "City News");
-    assert!(a["summary"].as_str().unwrap().contains("<strong>Test City</strong>"), "{}", a["summary"]);
+    assert!(
+        a["summary"]
+            .as_str()
+            .unwrap()
+            .contains("<strong>Test City</strong>"),
+        "{}",
+        a["summary"]
+    );
     assert_eq!(a["url"], format!("{b}/@news"));
     assert_eq!(a["inbox"], format!("{b}/users/news/inbox"));
     assert_eq!(a["outbox"], format!("{b}/users/news/outbox"));
     assert_eq!(a["followers"], format!("{b}/users/news/followers"));
     assert_eq!(a["following"], format!("{b}/users/news/following"));
-    assert_eq!(a["featured"], format!("{b}/users/news/collections/featured"));
+    assert_eq!(
+        a["featured"],
+        format!("{b}/users/news/collections/featured")
+    );
     assert_eq!(a["endpoints"]["sharedInbox"], format!("{b}/inbox"));
     assert_eq!(a["manuallyApprovesFollowers"], false);
     assert_eq!(a["discoverable"], true);
     assert_eq!(a["indexable"], true);
     assert_eq!(a["publicKey"]["id"], format!("{b}/users/news#main-key"));
     assert_eq!(a["publicKey"]["owner"], format!("{b}/users/news"));
-    assert!(a["publicKey"]["publicKeyPem"].as_str().unwrap().starts_with("-----BEGIN PUBLIC KEY-----"));
+    assert!(a["publicKey"]["publicKeyPem"]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN PUBLIC KEY-----"));
     assert_eq!(a["icon"]["type"], "Image");
     assert_eq!(a["icon"]["mediaType"], "image/png");
-    assert_eq!(a["icon"]["url"], format!("{b}/media/content/news/avatar.png"));
+    assert_eq!(
+        a["icon"]["url"],
+        format!("{b}/media/content/news/avatar.png")
+    );
     assert!(a["published"].as_str().unwrap().ends_with('Z'));
     let fields = a["attachment"].as_array().unwrap();
     assert_eq!(fields.len(), 2);
     assert_eq!(fields[0]["type"], "PropertyValue");
     assert_eq!(fields[0]["name"], "Website");
-    assert!(fields[0]["value"].as_str().unwrap().contains("rel=\"me"), "{}", fields[0]["value"]);
+    assert!(
+        fields[0]["value"].as_str().unwrap().contains("rel=\"me"),
+        "{}",
+        fields[0]["value"]
+    );
     assert_eq!(fields[1]["value"], "0100 000 000");
 
     let press = site.get("/users/press", AP).await.json();
@@ -127,8 +208,14 @@ async fn can_serve_a_complete_actor_document() {
     let instance = site.get("/actor", AP).await.json();
     assert_eq!(instance["type"], "Application");
     assert_eq!(instance["id"], format!("{b}/actor"));
-    assert!(instance["publicKey"]["publicKeyPem"].as_str().unwrap().contains("PUBLIC KEY"));
-    assert_eq!(site.get("/users/nobody", AP).await.status, StatusCode::NOT_FOUND);
+    assert!(instance["publicKey"]["publicKeyPem"]
+        .as_str()
+        .unwrap()
+        .contains("PUBLIC KEY"));
+    assert_eq!(
+        site.get("/users/nobody", AP).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -141,7 +228,10 @@ async fn can_negotiate_html_for_browsers_on_the_same_urls() {
         assert_eq!(page.header("vary"), "Accept");
         assert_eq!(
             page.header("link"),
-            format!("<{}/users/news>; rel=\"alternate\"; type=\"application/activity+json\"", site.base)
+            format!(
+                "<{}/users/news>; rel=\"alternate\"; type=\"application/activity+json\"",
+                site.base
+            )
         );
         let html = page.text();
         assert!(html.contains(&format!("<link rel=\"me\" href=\"{}/@news\">", site.base)));
@@ -166,13 +256,24 @@ async fn can_page_the_outbox_newest_first_with_only_public_posts() {
     assert_eq!(page["partOf"], format!("{b}/users/news/outbox"));
     let items = &page["orderedItems"];
     assert_eq!(items[0]["type"], "Create");
-    assert_eq!(items[0]["id"], format!("{b}/users/news/posts/hello/activity"));
+    assert_eq!(
+        items[0]["id"],
+        format!("{b}/users/news/posts/hello/activity")
+    );
     assert_eq!(
         ids(items),
-        ["hello", "cw", "bonjour", "pinned"].map(|s| format!("{b}/users/news/posts/{s}")).to_vec()
+        ["hello", "cw", "bonjour", "pinned"]
+            .map(|s| format!("{b}/users/news/posts/{s}"))
+            .to_vec()
     );
-    assert_eq!(site.get("/users/news/outbox?page=0", AP).await.status, StatusCode::BAD_REQUEST);
-    assert_eq!(site.get("/users/news/outbox?page=9", AP).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        site.get("/users/news/outbox?page=0", AP).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        site.get("/users/news/outbox?page=9", AP).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -187,17 +288,31 @@ async fn can_serve_a_post_as_a_mastodon_ready_note() {
     assert_eq!(note["id"], format!("{b}/users/news/posts/hello"));
     assert_eq!(note["type"], "Note");
     assert_eq!(note["attributedTo"], format!("{b}/users/news"));
-    assert_eq!(note["to"], serde_json::json!(["https://www.w3.org/ns/activitystreams#Public"]));
-    assert_eq!(note["cc"], serde_json::json!([format!("{b}/users/news/followers")]));
+    assert_eq!(
+        note["to"],
+        serde_json::json!(["https://www.w3.org/ns/activitystreams#Public"])
+    );
+    assert_eq!(
+        note["cc"],
+        serde_json::json!([format!("{b}/users/news/followers")])
+    );
     assert_eq!(note["published"], "2026-11-20T09:00:00Z");
     assert_eq!(note["url"], format!("{b}/@news/hello"));
     let content = note["content"].as_str().unwrap();
-    assert!(content.starts_with("<p><strong>Hello world</strong></p>"), "{content}");
-    assert!(content.contains(&format!("href=\"{b}/agenda/\"")), "links are absolute: {content}");
+    assert!(
+        content.starts_with("<p><strong>Hello world</strong></p>"),
+        "{content}"
+    );
+    assert!(
+        content.contains(&format!("href=\"{b}/agenda/\"")),
+        "links are absolute: {content}"
+    );
     assert!(!content.contains("<img"), "{content}");
     assert_eq!(note["contentMap"]["en"], note["content"]);
     let tags = note["tag"].as_array().unwrap();
-    assert!(tags.iter().any(|t| t["type"] == "Hashtag" && t["name"] == "#Welcome" && t["href"] == format!("{b}/tags/welcome")));
+    assert!(tags.iter().any(|t| t["type"] == "Hashtag"
+        && t["name"] == "#Welcome"
+        && t["href"] == format!("{b}/tags/welcome")));
     assert!(tags.iter().any(|t| t["name"] == "#CityLife"));
     let image = &note["attachment"][0];
     assert_eq!(image["type"], "Image");
@@ -206,10 +321,16 @@ async fn can_serve_a_post_as_a_mastodon_ready_note() {
     assert_eq!(image["url"], format!("{b}/media/content/news/img/path.png"));
     assert_eq!(image["width"], 320);
     assert_eq!(image["height"], 180);
-    assert_eq!(note["replies"]["id"], format!("{b}/users/news/posts/hello/replies"));
+    assert_eq!(
+        note["replies"]["id"],
+        format!("{b}/users/news/posts/hello/replies")
+    );
     assert_eq!(note["sensitive"], false);
 
-    let create = site.get("/users/news/posts/hello/activity", AP).await.json();
+    let create = site
+        .get("/users/news/posts/hello/activity", AP)
+        .await
+        .json();
     assert_eq!(create["type"], "Create");
     assert_eq!(create["actor"], format!("{b}/users/news"));
     assert_eq!(create["to"], note["to"]);
@@ -220,7 +341,10 @@ async fn can_serve_a_post_as_a_mastodon_ready_note() {
     assert_eq!(cw["summary"], "Roadworks details");
     assert_eq!(cw["sensitive"], true);
     let fr = site.get("/users/news/posts/bonjour", AP).await.json();
-    assert!(fr["contentMap"]["fr"].as_str().unwrap().contains("Bonjour à toutes"));
+    assert!(fr["contentMap"]["fr"]
+        .as_str()
+        .unwrap()
+        .contains("Bonjour à toutes"));
     assert_eq!(fr["published"], "2026-11-18T00:00:00Z");
 
     let article = site.get("/users/press/posts/long", AP).await.json();
@@ -239,15 +363,24 @@ async fn can_serve_a_post_as_a_mastodon_ready_note() {
 #[tokio::test]
 async fn can_serve_pinned_posts_and_empty_follow_collections() {
     let site = TestSite::start("basic").await;
-    let featured = site.get("/users/news/collections/featured", AP).await.json();
+    let featured = site
+        .get("/users/news/collections/featured", AP)
+        .await
+        .json();
     assert_eq!(featured["type"], "OrderedCollection");
     assert_eq!(featured["totalItems"], 1);
-    assert_eq!(featured["orderedItems"][0]["id"], format!("{}/users/news/posts/pinned", site.base));
+    assert_eq!(
+        featured["orderedItems"][0]["id"],
+        format!("{}/users/news/posts/pinned", site.base)
+    );
     for c in ["followers", "following"] {
         let col = site.get(&format!("/users/news/{c}"), AP).await.json();
         assert_eq!(col["totalItems"], 0, "{c}");
         assert_eq!(col["first"], format!("{}/users/news/{c}?page=1", site.base));
-        let page = site.get(&format!("/users/news/{c}?page=1"), AP).await.json();
+        let page = site
+            .get(&format!("/users/news/{c}?page=1"), AP)
+            .await
+            .json();
         assert_eq!(page["orderedItems"], serde_json::json!([]));
     }
 }
@@ -264,11 +397,17 @@ async fn rejects_what_is_not_published() {
         "/users/nobody/posts/hello",
         "/nowhere",
     ] {
-        assert_eq!(site.get(path, AP).await.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            site.get(path, AP).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
     }
     let diagnostics = &site.app().catalog().diagnostics;
     assert!(
-        diagnostics.iter().any(|d| d.is_error() && d.file.ends_with("content/news/broken.md")),
+        diagnostics
+            .iter()
+            .any(|d| d.is_error() && d.file.ends_with("content/news/broken.md")),
         "{diagnostics:?}"
     );
 }
@@ -292,7 +431,11 @@ async fn can_tombstone_a_removed_post_and_keep_a_broken_one() {
     let mut site = TestSite::start("basic").await;
     std::fs::remove_file(site.path("content/news/cw.md")).unwrap();
     // A typo in a published post's front matter must not unpublish it.
-    std::fs::write(site.path("content/news/hello.md"), "+++\ntitle = \"Hello\ndate = 2026\n+++\nbroken").unwrap();
+    std::fs::write(
+        site.path("content/news/hello.md"),
+        "+++\ntitle = \"Hello\ndate = 2026\n+++\nbroken",
+    )
+    .unwrap();
     site.restart().await;
     let gone = site.get("/users/news/posts/cw", AP).await;
     assert_eq!(gone.status, StatusCode::GONE);
@@ -301,13 +444,27 @@ async fn can_tombstone_a_removed_post_and_keep_a_broken_one() {
     assert_eq!(tomb["type"], "Tombstone");
     assert_eq!(tomb["formerType"], "Note");
     assert!(tomb["deleted"].is_string());
-    assert_eq!(site.get("/@news/cw", BROWSER).await.status, StatusCode::GONE);
-    assert_eq!(site.get("/users/news/posts/cw/activity", AP).await.status, StatusCode::GONE);
+    assert_eq!(
+        site.get("/@news/cw", BROWSER).await.status,
+        StatusCode::GONE
+    );
+    assert_eq!(
+        site.get("/users/news/posts/cw/activity", AP).await.status,
+        StatusCode::GONE
+    );
 
     let hello = site.get("/users/news/posts/hello", AP).await;
     assert_eq!(hello.status, StatusCode::OK);
-    assert!(hello.json()["content"].as_str().unwrap().contains("Hello world"));
-    assert!(site.app().catalog().diagnostics.iter().any(|d| d.file.ends_with("content/news/hello.md")));
+    assert!(hello.json()["content"]
+        .as_str()
+        .unwrap()
+        .contains("Hello world"));
+    assert!(site
+        .app()
+        .catalog()
+        .diagnostics
+        .iter()
+        .any(|d| d.file.ends_with("content/news/hello.md")));
 }
 
 #[tokio::test]
@@ -331,7 +488,13 @@ async fn can_serve_local_media_with_cache_headers_and_nothing_else() {
     let etag = img.header("etag").to_string();
     assert!(etag.starts_with('"'));
 
-    let again = site.get_with("/media/content/news/img/path.png", "*/*", &[("if-none-match", &etag)]).await;
+    let again = site
+        .get_with(
+            "/media/content/news/img/path.png",
+            "*/*",
+            &[("if-none-match", &etag)],
+        )
+        .await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
     assert!(again.body.is_empty());
     for path in [
@@ -341,7 +504,11 @@ async fn can_serve_local_media_with_cache_headers_and_nothing_else() {
         "/media/content/news/%2e%2e/%2e%2e/site.toml",
         "/media/..%2Fsite.toml",
     ] {
-        assert_eq!(site.get(path, "*/*").await.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            site.get(path, "*/*").await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
     }
 }
 
@@ -350,14 +517,23 @@ async fn can_redirect_browsers_to_the_brands_own_site_in_static_mode() {
     let site = TestSite::start("static").await;
     let page = site.get("/@news/hello", BROWSER).await;
     assert_eq!(page.status, StatusCode::FOUND);
-    assert_eq!(page.header("location"), "https://www.city.example/news/hello/");
+    assert_eq!(
+        page.header("location"),
+        "https://www.city.example/news/hello/"
+    );
     assert_eq!(page.header("vary"), "Accept");
     let note = site.get("/users/news/posts/hello", AP).await.json();
     assert_eq!(note["url"], "https://www.city.example/news/hello/");
     let custom = site.get("/users/news/posts/custom", AP).await.json();
-    assert_eq!(custom["url"], "https://www.city.example/press/2026/custom.html");
+    assert_eq!(
+        custom["url"],
+        "https://www.city.example/press/2026/custom.html"
+    );
     let actor = site.get("/users/news", AP).await.json();
-    assert_eq!(actor["attributionDomains"], serde_json::json!(["www.city.example"]));
+    assert_eq!(
+        actor["attributionDomains"],
+        serde_json::json!(["www.city.example"])
+    );
 }
 
 #[tokio::test]

@@ -7,6 +7,8 @@
 //! The connection lives behind a std `Mutex`; every query is short and no lock is held across an
 //! `.await`. The narrow API here is what a PostgreSQL store would implement later.
 
+mod deliveries;
+mod followers;
 mod keys;
 mod posts;
 
@@ -15,6 +17,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
+pub use deliveries::{now_ms, NewDelivery};
+pub use followers::{FollowState, Follower};
 pub use keys::KeyPair;
 pub use posts::{PostChange, PostRecord, SyncReport, Tombstone};
 

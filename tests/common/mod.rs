@@ -37,15 +37,17 @@ pub struct Got {
 
 impl Got {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 }
 
@@ -57,14 +59,18 @@ pub async fn prepare(name: &str) -> (tempfile::TempDir, TcpListener, String) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let config = dir.path().join("site.toml");
-    let text = std::fs::read_to_string(&config).unwrap().replace("{{BASE_URL}}", &base);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("{{BASE_URL}}", &base);
     std::fs::write(&config, text).unwrap();
     (dir, listener, base)
 }
 
 /// The fixture folder `tests/fixtures/sites/<name>`.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sites").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/sites")
+        .join(name)
 }
 
 pub fn copy_dir(from: &Path, to: &Path) {
@@ -85,7 +91,11 @@ impl TestSite {
     pub async fn start(name: &str) -> TestSite {
         let (dir, listener, base) = prepare(name).await;
         let running = serve_dir(dir.path(), listener).await;
-        TestSite { dir, base, running: Some(running) }
+        TestSite {
+            dir,
+            base,
+            running: Some(running),
+        }
     }
 
     /// The running app.
@@ -141,7 +151,11 @@ pub async fn serve_dir(dir: &Path, listener: TcpListener) -> Running {
 /// A client allowed to reach loopback, for tests.
 pub fn test_client() -> Client {
     let mut config = ClientConfig::new("masthead-tests");
-    config.policy = AddressPolicy { allow_private_addresses: true, allow_http: true, exempt: vec![] };
+    config.policy = AddressPolicy {
+        allow_private_addresses: true,
+        allow_http: true,
+        exempt: vec![],
+    };
     Client::new(config)
 }
 
@@ -149,10 +163,18 @@ pub fn test_client() -> Client {
 /// what the server answered.
 pub async fn fetch(url: &str, method: Method, accept: &str, extra: &[(&str, &str)]) -> Got {
     let url = Url::parse(url).unwrap();
-    let addr = format!("{}:{}", url.host_str().unwrap(), url.port_or_known_default().unwrap());
-    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap_or_else(|e| panic!("{addr}: {e}"));
+    let addr = format!(
+        "{}:{}",
+        url.host_str().unwrap(),
+        url.port_or_known_default().unwrap()
+    );
+    let stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .unwrap_or_else(|e| panic!("{addr}: {e}"));
     let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     let target = match url.query() {
         Some(q) => format!("{}?{q}", url.path()),
@@ -166,11 +188,16 @@ pub async fn fetch(url: &str, method: Method, accept: &str, extra: &[(&str, &str
     for (name, value) in extra {
         req = req.header(*name, *value);
     }
-    let req = req
-        .body(http_body_util::Empty::<Bytes>::new())
-        .unwrap();
+    let req = req.body(http_body_util::Empty::<Bytes>::new()).unwrap();
     let resp = sender.send_request(req).await.unwrap();
     let (parts, body) = resp.into_parts();
-    let body = http_body_util::BodyExt::collect(body).await.unwrap().to_bytes();
-    Got { status: parts.status, headers: parts.headers, body }
+    let body = http_body_util::BodyExt::collect(body)
+        .await
+        .unwrap()
+        .to_bytes();
+    Got {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
 }

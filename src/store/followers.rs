@@ -1,0 +1,310 @@
+//! `followers`: who follows each of our actors, and where to deliver to them.
+
+use chrono::Utc;
+use rusqlite::OptionalExtension;
+
+use super::{Store, StoreError};
+
+/// Whether a follow is in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FollowState {
+    /// Waiting for `masthead follows approve` (manually_approves_followers).
+    Pending,
+    /// Accepted: the follower gets our posts.
+    Accepted,
+}
+
+impl FollowState {
+    fn as_str(self) -> &'static str {
+        match self {
+            FollowState::Pending => "pending",
+            FollowState::Accepted => "accepted",
+        }
+    }
+}
+
+/// One follower of one of our actors.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Follower {
+    /// Our handle.
+    pub actor: String,
+    /// The remote actor id.
+    pub follower: String,
+    /// Id of their Follow activity.
+    pub follow_id: String,
+    /// Their personal inbox.
+    pub inbox: String,
+    /// Their server's shared inbox, when it has one.
+    pub shared_inbox: Option<String>,
+    /// Pending or accepted.
+    pub state: FollowState,
+    /// When the follow arrived (RFC 3339).
+    pub created_at: String,
+}
+
+impl Follower {
+    /// Where deliveries to this follower go: the shared inbox when there is one.
+    pub fn delivery_inbox(&self) -> &str {
+        self.shared_inbox.as_deref().unwrap_or(&self.inbox)
+    }
+}
+
+impl Store {
+    /// Records (or refreshes) a follow; a repeated Follow keeps the earlier state unless
+    /// `state` is Accepted.
+    pub fn upsert_follower(&self, f: &Follower) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "INSERT INTO followers (actor, follower, follow_id, inbox, shared_inbox, state, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (actor, follower) DO UPDATE SET
+                   follow_id = excluded.follow_id, inbox = excluded.inbox,
+                   shared_inbox = excluded.shared_inbox,
+                   state = CASE WHEN excluded.state = 'accepted' THEN 'accepted' ELSE followers.state END",
+                (
+                    &f.actor,
+                    &f.follower,
+                    &f.follow_id,
+                    &f.inbox,
+                    &f.shared_inbox,
+                    f.state.as_str(),
+                    if f.created_at.is_empty() { Utc::now().to_rfc3339() } else { f.created_at.clone() },
+                ),
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Sets the state of a follow; false when there is no such follow.
+    pub fn set_follow_state(
+        &self,
+        actor: &str,
+        follower: &str,
+        state: FollowState,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE followers SET state = ?3 WHERE actor = ?1 AND follower = ?2",
+                (actor, follower, state.as_str()),
+            )
+            .map_err(self.err())?;
+        Ok(n > 0)
+    }
+
+    /// One follow of `actor` by `follower`.
+    pub fn follower(&self, actor: &str, follower: &str) -> Result<Option<Follower>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT actor, follower, follow_id, inbox, shared_inbox, state, created_at
+                 FROM followers WHERE actor = ?1 AND follower = ?2",
+                (actor, follower),
+                row_to_follower,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Followers of `actor` in `state`, oldest first.
+    pub fn followers(&self, actor: &str, state: FollowState) -> Result<Vec<Follower>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT actor, follower, follow_id, inbox, shared_inbox, state, created_at
+                 FROM followers WHERE actor = ?1 AND state = ?2 ORDER BY created_at, follower",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map((actor, state.as_str()), row_to_follower)
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// Accepted followers of `actor`.
+    pub fn follower_count(&self, actor: &str) -> Result<usize, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT COUNT(*) FROM followers WHERE actor = ?1 AND state = 'accepted'",
+                [actor],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+            .map_err(self.err())
+    }
+
+    /// The distinct inboxes that reach every accepted follower of `actor`: one per shared inbox,
+    /// else the personal inbox (GoToSocial has no shared inbox).
+    pub fn follower_inboxes(&self, actor: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT DISTINCT COALESCE(shared_inbox, inbox) FROM followers
+                 WHERE actor = ?1 AND state = 'accepted' ORDER BY 1",
+            )
+            .map_err(self.err())?;
+        let rows = stmt.query_map([actor], |r| r.get(0)).map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// Removes a follow (Undo, Reject by the operator, Block). Returns whether one existed.
+    pub fn remove_follower(&self, actor: &str, follower: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn()
+            .execute(
+                "DELETE FROM followers WHERE actor = ?1 AND follower = ?2",
+                (actor, follower),
+            )
+            .map_err(self.err())?;
+        Ok(n > 0)
+    }
+
+    /// Removes every follow by `follower` of any of our actors (their actor was deleted).
+    pub fn remove_follower_everywhere(&self, follower: &str) -> Result<usize, StoreError> {
+        self.conn()
+            .execute("DELETE FROM followers WHERE follower = ?1", [follower])
+            .map_err(self.err())
+    }
+
+    /// Removes followers whose delivery inbox is `inbox` (it answered 410 Gone).
+    pub fn remove_followers_at_inbox(&self, inbox: &str) -> Result<usize, StoreError> {
+        self.conn()
+            .execute(
+                "DELETE FROM followers WHERE COALESCE(shared_inbox, inbox) = ?1 OR inbox = ?1",
+                [inbox],
+            )
+            .map_err(self.err())
+    }
+
+    /// Re-points follows from `old` to `new` (a follower moved accounts).
+    pub fn move_follower(
+        &self,
+        old: &str,
+        new: &str,
+        inbox: &str,
+        shared_inbox: Option<&str>,
+    ) -> Result<usize, StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE OR REPLACE followers SET follower = ?2, inbox = ?3, shared_inbox = ?4 WHERE follower = ?1",
+                (old, new, inbox, shared_inbox),
+            )
+            .map_err(self.err())
+    }
+}
+
+fn row_to_follower(r: &rusqlite::Row<'_>) -> rusqlite::Result<Follower> {
+    let state: String = r.get(5)?;
+    Ok(Follower {
+        actor: r.get(0)?,
+        follower: r.get(1)?,
+        follow_id: r.get(2)?,
+        inbox: r.get(3)?,
+        shared_inbox: r.get(4)?,
+        state: if state == "accepted" {
+            FollowState::Accepted
+        } else {
+            FollowState::Pending
+        },
+        created_at: r.get(6)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(follower: &str, shared: Option<&str>, state: FollowState) -> Follower {
+        Follower {
+            actor: "news".into(),
+            follower: follower.into(),
+            follow_id: format!("{follower}#follow"),
+            inbox: format!("{follower}/inbox"),
+            shared_inbox: shared.map(str::to_string),
+            state,
+            created_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn can_fan_out_once_per_shared_inbox() {
+        let s = Store::open_in_memory().unwrap();
+        s.upsert_follower(&f(
+            "https://a.example/u/1",
+            Some("https://a.example/inbox"),
+            FollowState::Accepted,
+        ))
+        .unwrap();
+        s.upsert_follower(&f(
+            "https://a.example/u/2",
+            Some("https://a.example/inbox"),
+            FollowState::Accepted,
+        ))
+        .unwrap();
+        s.upsert_follower(&f("https://gts.example/u/3", None, FollowState::Accepted))
+            .unwrap();
+        s.upsert_follower(&f(
+            "https://b.example/u/4",
+            Some("https://b.example/inbox"),
+            FollowState::Pending,
+        ))
+        .unwrap();
+        assert_eq!(
+            s.follower_inboxes("news").unwrap(),
+            vec![
+                "https://a.example/inbox".to_string(),
+                "https://gts.example/u/3/inbox".to_string()
+            ]
+        );
+        assert_eq!(s.follower_count("news").unwrap(), 3);
+    }
+
+    #[test]
+    fn can_keep_an_accepted_follow_accepted_on_a_repeated_follow() {
+        let s = Store::open_in_memory().unwrap();
+        s.upsert_follower(&f("https://a.example/u/1", None, FollowState::Accepted))
+            .unwrap();
+        s.upsert_follower(&f("https://a.example/u/1", None, FollowState::Pending))
+            .unwrap();
+        assert_eq!(
+            s.follower("news", "https://a.example/u/1")
+                .unwrap()
+                .unwrap()
+                .state,
+            FollowState::Accepted
+        );
+    }
+
+    #[test]
+    fn can_remove_and_move_followers() {
+        let s = Store::open_in_memory().unwrap();
+        s.upsert_follower(&f(
+            "https://a.example/u/1",
+            Some("https://a.example/inbox"),
+            FollowState::Accepted,
+        ))
+        .unwrap();
+        s.upsert_follower(&f("https://c.example/u/2", None, FollowState::Accepted))
+            .unwrap();
+        assert_eq!(
+            s.move_follower(
+                "https://c.example/u/2",
+                "https://d.example/u/2",
+                "https://d.example/u/2/inbox",
+                None
+            )
+            .unwrap(),
+            1
+        );
+        assert!(s
+            .follower("news", "https://d.example/u/2")
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            s.remove_followers_at_inbox("https://a.example/inbox")
+                .unwrap(),
+            1
+        );
+        assert!(s.remove_follower("news", "https://d.example/u/2").unwrap());
+        assert_eq!(s.follower_count("news").unwrap(), 0);
+    }
+}
