@@ -82,6 +82,7 @@ impl App {
             keys,
             instance_key,
             catalog: RwLock::new(Arc::new(catalog)),
+            delivery_wake: tokio::sync::Notify::new(),
         };
         Ok((app, report))
     }
