@@ -5,6 +5,8 @@
 //! [`Diagnostic`]s; a broken file is reported and skipped, never fatal. It does not know about
 //! storage (the caller supplies a render cache) or about ActivityPub documents (see `federation`).
 
+pub mod front_matter;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
