@@ -6,6 +6,9 @@
 //! storage (the caller supplies a render cache) or about ActivityPub documents (see `federation`).
 
 pub mod front_matter;
+pub mod render;
+#[cfg(test)]
+mod test_support;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
