@@ -7,8 +7,11 @@
 
 pub mod front_matter;
 pub mod render;
+mod scan;
 #[cfg(test)]
 mod test_support;
+
+pub use scan::{content_hash, derive_slug, scan, slugify, RENDER_VERSION};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
