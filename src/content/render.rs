@@ -367,7 +367,10 @@ impl<'c> Writer<'c> {
                 let text = html_to_text(&raw);
                 if !text.trim().is_empty() {
                     self.out.push_str("<p>");
-                    self.out.push_str(&escape(text.trim()));
+                    // The text is still HTML (`&amp;` is an ampersand): entities are left for
+                    // the sanitizer to parse, only what could open a tag is escaped.
+                    self.out
+                        .push_str(&text.trim().replace('<', "&lt;").replace('>', "&gt;"));
                     self.out.push_str("</p>");
                     self.visible(text.trim());
                     self.end_block();
@@ -1312,6 +1315,15 @@ mod tests {
         assert_eq!(
             r.html,
             "<p>Kept  text</p><p>Inline red end</p><p>a | b<br>1 | 2</p><p>raw</p>"
+        );
+    }
+
+    #[test]
+    fn can_keep_entities_in_raw_html_blocks_as_written() {
+        let s = site();
+        assert_eq!(
+            s.html("<div>AT&amp;T &lt;b&gt; AT&T 3 &gt 2</div>\n"),
+            "<p>AT&amp;T &lt;b&gt; AT&amp;T 3 &gt; 2</p>"
         );
     }
 
