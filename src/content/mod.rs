@@ -6,6 +6,8 @@
 //! storage (the caller supplies a render cache) or about ActivityPub documents (see `federation`).
 
 pub mod front_matter;
+#[cfg(test)]
+mod proptests;
 pub mod render;
 mod scan;
 #[cfg(test)]
