@@ -5,6 +5,16 @@
 //! [`Diagnostic`]s; a broken file is reported and skipped, never fatal. It does not know about
 //! storage (the caller supplies a render cache) or about ActivityPub documents (see `federation`).
 
+pub mod front_matter;
+#[cfg(test)]
+mod proptests;
+pub mod render;
+mod scan;
+#[cfg(test)]
+mod test_support;
+
+pub use scan::{content_hash, derive_slug, scan, slugify, RENDER_VERSION};
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

@@ -1,0 +1,299 @@
+//! Property tests: no input panics the front matter reader or the renderer, and whatever comes
+//! out holds only what Mastodon's sanitizer would keep.
+
+use std::path::Path;
+
+use proptest::prelude::*;
+use url::Url;
+
+use super::front_matter;
+use super::render::{render, RenderContext, Rendered, ALLOWED_SCHEMES};
+use super::test_support::{png, write};
+use crate::federation::urls::Urls;
+
+const TAGS: [&str; 17] = [
+    "p",
+    "br",
+    "span",
+    "a",
+    "del",
+    "s",
+    "pre",
+    "blockquote",
+    "code",
+    "b",
+    "strong",
+    "u",
+    "i",
+    "em",
+    "ul",
+    "ol",
+    "li",
+];
+const CLASSES: [&str; 6] = [
+    "mention",
+    "hashtag",
+    "h-card",
+    "u-url",
+    "invisible",
+    "ellipsis",
+];
+
+/// Parses a file's text and renders its body (or, without valid front matter, the whole text),
+/// against a site holding one real image.
+fn run(text: &str) -> Rendered {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "content/news/a.png", png(2, 2));
+    let urls = Urls::from_parts(&Url::parse("https://social.city.example").unwrap(), None);
+    let source = Path::new("content/news/x.md");
+    let (body, body_line) = match front_matter::parse(source, text) {
+        Ok(doc) => (doc.body, doc.body_line),
+        Err(d) => {
+            assert_eq!(d.file, source);
+            assert!(d.line.is_some_and(|l| l >= 1), "{d}");
+            (text, 1)
+        }
+    };
+    render(
+        body,
+        &RenderContext {
+            urls: &urls,
+            site_root: dir.path(),
+            source,
+            body_line,
+            post_url: "https://social.city.example/@news/x",
+        },
+    )
+}
+
+/// Every `<` in sanitized output opens a tag (text `<` is escaped); each tag and attribute must
+/// be on the allowlist. Text may of course contain the word "onerror", so attribute checks look
+/// inside tags only.
+fn assert_allowed(html: &str) {
+    for bad in ["<img", "<script", "<h1", "<table", "<iframe", "<style"] {
+        assert!(!html.to_ascii_lowercase().contains(bad), "{bad} in {html}");
+    }
+    let mut rest = html;
+    while let Some(i) = rest.find('<') {
+        let tail = &rest[i + 1..];
+        let end = tail
+            .find('>')
+            .unwrap_or_else(|| panic!("unclosed tag in {html}"));
+        let tag = &tail[..end];
+        rest = &tail[end + 1..];
+        let tag = tag.strip_prefix('/').unwrap_or(tag);
+        let (name, attrs) = tag.split_once(' ').unwrap_or((tag, ""));
+        assert!(TAGS.contains(&name), "tag <{name}> in {html}");
+        assert!(!attrs.contains("style="), "style in {html}");
+        assert!(
+            !attrs.to_ascii_lowercase().contains("onerror"),
+            "onerror in {html}"
+        );
+        for attr in attrs.split("\" ").filter(|a| !a.is_empty()) {
+            let (key, value) = attr.split_once("=\"").unwrap_or((attr, ""));
+            let value = value.trim_end_matches('"');
+            match key {
+                "href" => {
+                    let scheme = value.split(':').next().unwrap_or_default();
+                    assert!(ALLOWED_SCHEMES.contains(&scheme), "href {value} in {html}");
+                }
+                "class" => assert!(
+                    value.split(' ').all(|c| CLASSES.contains(&c)),
+                    "class {value} in {html}"
+                ),
+                "rel" | "lang" | "start" => {}
+                other => panic!("attribute {other} in {html}"),
+            }
+        }
+    }
+}
+
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "title",
+            "date",
+            "updated",
+            "lastmod",
+            "draft",
+            "slug",
+            "tags",
+            "summary",
+            "description",
+            "lang",
+            "aliases",
+            "content_warning",
+            "sensitive",
+            "visibility",
+            "pinned",
+            "object_type",
+            "federate",
+            "in_reply_to",
+            "url",
+            "published",
+            "Title",
+        ])
+        .prop_map(str::to_string),
+        "[a-zA-Z_\\[\\]. \"-]{0,12}",
+    ]
+}
+
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[^\n]{0,24}",
+        "\"[^\n\"\\\\]{0,16}\"",
+        prop::sample::select(vec![
+            "true",
+            "no",
+            "2026-11-20",
+            "2026-11-20T09:00:00Z",
+            "2026-11-20 09:00:00 +0100",
+            "\"yesterday\"",
+            "[\"a\", 1, [2]]",
+            "{ a = 1 }",
+            "[a, b",
+            "public",
+            "article",
+            "https://m.example/@a/1",
+            "javascript:x",
+            "-1e400",
+            "&a *a",
+            "!!binary x",
+        ])
+        .prop_map(str::to_string),
+    ]
+}
+
+fn front_matter_text() -> impl Strategy<Value = String> {
+    (
+        prop::sample::select(vec![("+++", " = "), ("---", ": ")]),
+        prop::collection::vec((key(), value()), 0..8),
+        any::<bool>(),
+        markdown(),
+    )
+        .prop_map(|((delim, sep), pairs, closed, body)| {
+            let mut s = format!("{delim}\n");
+            for (k, v) in pairs {
+                s.push_str(&format!("{k}{sep}{v}\n"));
+            }
+            if closed {
+                s.push_str(&format!("{delim}\n"));
+            }
+            s + &body
+        })
+}
+
+fn markdown() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        prop::sample::select(vec![
+            "#",
+            "@",
+            "![",
+            "](",
+            "]",
+            "[",
+            ")",
+            "`",
+            "```\n",
+            "\n",
+            "\n\n",
+            " ",
+            "# ",
+            "## ",
+            "#tag",
+            "#123",
+            "a#b",
+            "@ann@m.example",
+            "@a@b",
+            "me@x.example",
+            "*",
+            "**",
+            "~~",
+            "> ",
+            "- ",
+            "1. ",
+            "| a | b |\n|---|---|\n| 1 | 2 |\n",
+            "<img src=x onerror=alert(1)>",
+            "<script>alert(1)</script>",
+            "<style>p{}</style>",
+            "<h1>h</h1>",
+            "<table><tr><td>t",
+            "<iframe src=//e.x>",
+            "<a href=\"javascript:x\" onclick=y>",
+            "<span style=\"c\">",
+            "<!--",
+            "-->",
+            "<",
+            ">",
+            "&",
+            "&amp;",
+            "&#x3c;script&#x3e;",
+            "javascript:alert(1)",
+            "[l](javascript:alert(1))",
+            "[l](a b)",
+            "[l](/x)",
+            "<mailto:a@b.c>",
+            "<a@b.example>",
+            "https://e.example/p_(x).",
+            "![i](a.png)",
+            "![i](../../../etc/passwd)",
+            "![i](missing.png)",
+            "![i](https://e.example/i.gif)",
+            "![i](data:image/png;base64,x)",
+            "[![i](a.png)](https://e.example)",
+            "\\",
+            "\"",
+            "'",
+            "\u{feff}",
+            "é",
+            "東京",
+            "\r\n",
+            "    indented code\n",
+            "---\n",
+            "+++\n",
+            "[^1]",
+            "[^1]: note\n",
+            "<br>",
+            "</p>",
+        ])
+        .prop_map(str::to_string),
+        "[a-z0-9 ]{0,6}",
+        any::<char>().prop_map(String::from),
+    ];
+    prop::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+}
+
+proptest! {
+    #[test]
+    fn can_survive_arbitrary_text(text in any::<String>()) {
+        assert_allowed(&run(&text).html);
+    }
+
+    #[test]
+    fn can_survive_arbitrary_front_matter(text in front_matter_text()) {
+        assert_allowed(&run(&text).html);
+    }
+
+    #[test]
+    fn can_survive_arbitrary_markdown(body in markdown()) {
+        let r = run(&format!("+++\n+++\n{body}"));
+        assert_allowed(&r.html);
+        prop_assert!(r.attachments.len() <= 4);
+        for a in &r.attachments {
+            prop_assert!(a.url.starts_with("https://"), "{}", a.url);
+        }
+    }
+}
+
+#[test]
+fn can_check_the_checker() {
+    let caught = |html: &str| std::panic::catch_unwind(|| assert_allowed(html)).is_err();
+    assert!(caught("<p><img src=x></p>"));
+    assert!(caught("<p style=\"x\">a</p>"));
+    assert!(caught("<a href=\"javascript:x\">a</a>"));
+    assert!(caught("<span class=\"evil\">a</span>"));
+    assert!(caught("<div>a</div>"));
+    assert!(!caught(
+        "<p>onerror style= <a href=\"https://x.example/\" rel=\"nofollow noopener\">a</a></p>"
+    ));
+}
