@@ -97,7 +97,7 @@ impl Catalog {
         let profiles = site
             .actors
             .iter()
-            .map(|a| (a.handle.clone(), profile(urls, a)))
+            .map(|a| (a.handle.clone(), profile(site, urls, a)))
             .collect();
         let catalog = Catalog {
             posts: by_actor,
@@ -172,7 +172,7 @@ pub fn image_media_type(path: &Path) -> &'static str {
     }
 }
 
-fn profile(urls: &Urls, actor: &Actor) -> Profile {
+fn profile(site: &Site, urls: &Urls, actor: &Actor) -> Profile {
     let image = |p: &Option<PathBuf>| {
         p.as_ref().map(|p| Image {
             url: urls.media(&slash_path(p)),
@@ -180,7 +180,12 @@ fn profile(urls: &Urls, actor: &Actor) -> Profile {
         })
     };
     Profile {
-        summary_html: content::render_profile_summary(&actor.summary),
+        summary_html: content::render_profile_summary(
+            urls,
+            &site.root,
+            &actor.summary,
+            &urls.actor_html(&actor.handle),
+        ),
         fields_html: actor
             .fields
             .iter()

@@ -40,8 +40,9 @@ impl fmt::Display for Report {
         let warnings = self.diagnostics.len() - errors;
         write!(
             f,
-            "{} posts ready; {errors} error{}, {warnings} warning{}",
+            "{} post{} ready; {errors} error{}, {warnings} warning{}",
             self.posts,
+            plural(self.posts),
             plural(errors),
             plural(warnings)
         )

@@ -5,14 +5,20 @@ use std::path::Path;
 use std::process::Command;
 
 fn check(case: &str) -> (i32, String) {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/invalid").join(case).join("site.toml");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/invalid")
+        .join(case)
+        .join("site.toml");
     let out = Command::new(env!("CARGO_BIN_EXE_masthead"))
         .args(["check", "--config"])
         .arg(&config)
         .env_remove("RUST_LOG")
         .output()
         .unwrap();
-    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap())
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+    )
 }
 
 #[test]
@@ -33,7 +39,7 @@ fn errors_when_a_date_is_not_a_date() {
 fn errors_when_site_toml_has_an_unknown_key() {
     let (code, out) = check("unknown-key");
     assert_eq!(code, 1);
-    assert_eq!(out, "error: site.toml:5: unknown key `handel` in [[actor]] (did you mean `handle`?)\n0 posts ready; 1 error, 0 warnings\n");
+    assert_eq!(out, "error: site.toml:4: actor #1: has no handle (add handle = \"news\", the name in @news@your.domain)\nerror: site.toml:5: unknown key `handel` in [[actor]] (did you mean `handle`?)\n0 posts ready; 2 errors, 0 warnings\n");
 }
 
 #[test]
@@ -60,7 +66,11 @@ fn errors_when_an_image_is_missing() {
 #[test]
 fn can_pass_the_demo_site_with_warnings_only() {
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("site.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_masthead")).args(["check", "--config"]).arg(&config).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_masthead"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(!stdout.contains("error:"), "{stdout}");

@@ -10,7 +10,10 @@ async fn page(site: &TestSite, path: &str) -> String {
     let got = site.get(path, BROWSER).await;
     assert_eq!(got.status, StatusCode::OK, "{path}");
     assert_eq!(got.header("content-type"), "text/html; charset=utf-8");
-    got.text().replace(&site.base, "http://masthead.test")
+    let host = site.base.trim_start_matches("http://");
+    got.text()
+        .replace(&site.base, "http://masthead.test")
+        .replace(host, "masthead.test")
 }
 
 #[tokio::test]

@@ -64,14 +64,17 @@ async fn can_round_trip_webfinger_to_the_actor_and_back() {
         .await;
     assert_eq!(by_url.json()["subject"], format!("acct:news@{host}"));
     assert_eq!(
-        site.get("/.well-known/webfinger?resource=acct:nobody@{host}", "*/*")
-            .await
-            .status,
+        site.get(
+            &format!("/.well-known/webfinger?resource=acct:nobody@{host}"),
+            "*/*"
+        )
+        .await
+        .status,
         StatusCode::NOT_FOUND
     );
     assert_eq!(
         site.get(
-            &format!("/.well-known/webfinger?resource=acct:news@elsewhere.example"),
+            "/.well-known/webfinger?resource=acct:news@elsewhere.example",
             "*/*"
         )
         .await

@@ -128,14 +128,20 @@ pub struct Library {
     pub media: BTreeMap<String, PathBuf>,
 }
 
-// TEMPORARY until the content branch merges.
-pub fn scan(
-    _site: &crate::config::Site,
-    _urls: &crate::federation::urls::Urls,
-    _cache: &dyn Fn(&std::path::Path, &str) -> Option<Post>,
-) -> Library {
-    Library::default()
-}
-pub fn render_profile_summary(s: &str) -> String {
-    crate::federation::objects::escape(s)
+/// Profile text (Markdown from site.toml) as the HTML the fediverse keeps: the same renderer
+/// and sanitizer as posts, with relative links resolved against the profile page.
+pub fn render_profile_summary(
+    urls: &crate::federation::urls::Urls,
+    site_root: &std::path::Path,
+    markdown: &str,
+    profile_url: &str,
+) -> String {
+    let ctx = render::RenderContext {
+        urls,
+        site_root,
+        source: std::path::Path::new("site.toml"),
+        body_line: 1,
+        post_url: profile_url,
+    };
+    render::render(markdown, &ctx).html
 }

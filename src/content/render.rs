@@ -130,6 +130,11 @@ pub fn render(markdown: &str, ctx: &RenderContext<'_>) -> Rendered {
 }
 
 /// The ammonia configuration matching Mastodon's sanitizer for remote posts.
+/// Cleans HTML from anywhere (a remote reply, say) down to what Mastodon keeps.
+pub fn sanitize(html: &str) -> String {
+    sanitizer().clean(html).to_string()
+}
+
 fn sanitizer() -> &'static ammonia::Builder<'static> {
     static BUILDER: OnceLock<ammonia::Builder<'static>> = OnceLock::new();
     BUILDER.get_or_init(|| {

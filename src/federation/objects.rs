@@ -403,19 +403,30 @@ pub fn inline_collection(id: &str, items: Vec<Value>) -> Value {
 
 /// The first `max` characters of the text of `html`, cut at a word, with an ellipsis if cut.
 pub fn first_words(html: &str, max: usize) -> String {
+    // Block boundaries become spaces; inline tags (`<a>`, `<span>` of a hashtag) vanish, so
+    // `#<span>x</span>` reads `#x`.
+    const BLOCKS: &[&str] = &["p", "br", "li", "ul", "ol", "div", "blockquote", "pre", "h"];
     let mut text = String::new();
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => {
-                in_tag = true;
-                text.push(' ');
-            }
-            '>' => in_tag = false,
-            _ if !in_tag => text.push(c),
-            _ => {}
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        text.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('>') else {
+            rest = "";
+            break;
+        };
+        let tag = rest[start + 1..start + end].trim_start_matches('/');
+        let name: String = tag
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
+        if BLOCKS.iter().any(|b| name.eq_ignore_ascii_case(b))
+            || name.len() == 2 && name.starts_with('h')
+        {
+            text.push(' ');
         }
+        rest = &rest[start + end + 1..];
     }
+    text.push_str(rest);
     let text = unescape(&text.split_whitespace().collect::<Vec<_>>().join(" "));
     if text.chars().count() <= max {
         return text;
@@ -463,6 +474,13 @@ mod tests {
             "Hello world & more"
         );
         assert_eq!(first_words("<p>one two three</p>", 9), "one two…");
+        assert_eq!(
+            first_words(
+                "<p>a <a class=\"hashtag\">#<span>Tag</span></a></p><p>b</p>",
+                50
+            ),
+            "a #Tag b"
+        );
     }
 
     #[test]

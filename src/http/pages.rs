@@ -135,10 +135,12 @@ fn summary_card(urls: &Urls, actor: &Actor, record: &PostRecord) -> String {
         &post.page_path,
         post.url.as_deref(),
     );
-    let title = post
-        .title
-        .clone()
-        .unwrap_or_else(|| crate::federation::objects::first_words(&post.html, 80));
+    // A post behind a content warning shows the warning, never its text, until opened.
+    let title = match (&post.title, &post.content_warning) {
+        (Some(title), _) => title.clone(),
+        (None, Some(cw)) => format!("Content warning: {cw}"),
+        (None, None) => crate::federation::objects::first_words(&post.html, 80),
+    };
     format!(
         "<article><h3><a href=\"{}\">{}</a></h3><p class=\"meta\">{}</p></article>\n",
         escape(&link),
@@ -209,17 +211,19 @@ pub fn post(
         "<p class=\"meta\">{} replies · {} likes · {} boosts</p>\n</article>\n</main>",
         counts.replies, counts.likes, counts.shares
     ));
+    // Titles and descriptions are shown by link previews: never leak text hidden behind a CW.
+    let text = match &post.content_warning {
+        Some(cw) => format!("Content warning: {cw}"),
+        None => crate::federation::objects::first_words(&post.html, 160),
+    };
     let title = post.title.clone().unwrap_or_else(|| {
         format!(
             "{}: {}",
             actor.name,
-            crate::federation::objects::first_words(&post.html, 60)
+            crate::federation::objects::first_words(&text, 60)
         )
     });
-    let description = post
-        .summary
-        .clone()
-        .unwrap_or_else(|| crate::federation::objects::first_words(&post.html, 160));
+    let description = post.summary.clone().unwrap_or(text);
     layout(
         &Head {
             title: &title,

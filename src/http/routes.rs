@@ -145,16 +145,22 @@ fn query_param(query: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// `?page=N`: `Ok(None)` without one, `Err` for anything but a positive number.
-fn page_param(query: &str) -> Result<Option<usize>, Resp> {
+/// `?page=` that is not a positive number.
+struct BadPage;
+
+impl BadPage {
+    fn response(self) -> Resp {
+        r::error(StatusCode::BAD_REQUEST, "page must be a positive number")
+    }
+}
+
+/// `?page=N`: `Ok(None)` without one.
+fn page_param(query: &str) -> Result<Option<usize>, BadPage> {
     match query_param(query, "page") {
         None => Ok(None),
         Some(p) => match p.parse::<usize>() {
             Ok(n) if n >= 1 => Ok(Some(n)),
-            _ => Err(r::error(
-                StatusCode::BAD_REQUEST,
-                "page must be a positive number",
-            )),
+            _ => Err(BadPage),
         },
     }
 }
@@ -250,7 +256,7 @@ async fn get(app: &App, route: Route, query: &str, headers: &HeaderMap) -> Resp 
             let id = urls.outbox(&handle);
             let posts: Vec<_> = catalog.public_posts_of(&handle).collect();
             match page_param(query) {
-                Err(resp) => resp,
+                Err(bad) => bad.response(),
                 Ok(None) => {
                     r::activity(StatusCode::OK, &objects::paged_collection(&id, posts.len()))
                 }
@@ -368,7 +374,7 @@ fn empty_paged(id: &str, query: &str) -> Resp {
     // Followers arrive with federation; until then every such collection is empty but paged,
     // because Mastodon shows a collection without `first` as hidden.
     match page_param(query) {
-        Err(resp) => resp,
+        Err(bad) => bad.response(),
         Ok(None) => r::activity(StatusCode::OK, &objects::paged_collection(id, 0)),
         Ok(Some(1)) => r::activity(StatusCode::OK, &objects::collection_page(id, 1, 0, vec![])),
         Ok(Some(_)) => r::not_found(),
