@@ -33,6 +33,9 @@ pub enum AppError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The TLS certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] crate::http::tls::TlsError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source} (is another server running there? pass --listen HOST:PORT)")]
     Bind {
@@ -122,6 +125,8 @@ pub struct ServeOptions {
     pub listen: Option<String>,
     /// Overrides `site.data_dir`.
     pub data_dir: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain and key (else plain HTTP behind a proxy).
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// A server running in the background.
@@ -142,11 +147,20 @@ impl Running {
     }
 }
 
-/// Starts serving `app` on `listener` in the background.
+/// Starts serving `app` on `listener` in the background (plain HTTP).
 pub fn start(app: Arc<App>, listener: TcpListener) -> std::io::Result<Running> {
+    start_with_tls(app, listener, None)
+}
+
+/// Starts serving `app` on `listener` in the background, over TLS when `tls` is given.
+pub fn start_with_tls(
+    app: Arc<App>,
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
     let (shutdown, rx) = watch::channel(false);
-    let task = tokio::spawn(crate::http::serve(app.clone(), listener, rx));
+    let task = tokio::spawn(crate::http::serve(app.clone(), listener, tls, rx));
     Ok(Running {
         addr,
         app,
@@ -191,16 +205,21 @@ pub async fn serve(opts: ServeOptions) -> Result<(), AppError> {
         data_dir = %app.site.data_dir.display(),
         "content scanned"
     );
+    let tls = match &opts.tls {
+        Some((cert, key)) => Some(crate::http::tls::server_config(cert, key)?),
+        None => None,
+    };
     let listener = TcpListener::bind(&listen)
         .await
         .map_err(|source| AppError::Bind {
             addr: listen.clone(),
             source,
         })?;
-    let running = start(Arc::new(app), listener).map_err(|source| AppError::Bind {
-        addr: listen.clone(),
-        source,
-    })?;
+    let running =
+        start_with_tls(Arc::new(app), listener, tls).map_err(|source| AppError::Bind {
+            addr: listen.clone(),
+            source,
+        })?;
     tracing::info!(addr = %running.addr, base_url = %running.app.site.base_url, "serving");
     shutdown_signal().await;
     tracing::info!("shutting down");

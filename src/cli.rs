@@ -65,4 +65,11 @@ pub struct ServeArgs {
     /// beside site.toml).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key); without it masthead speaks
+    /// plain HTTP and expects a TLS-terminating proxy in front.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }

@@ -58,6 +58,7 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 config: args.config,
                 listen: args.listen,
                 data_dir: args.data_dir,
+                tls: args.tls_cert.zip(args.tls_key),
             };
             match runtime.block_on(masthead::app::serve(opts)) {
                 Ok(()) => Ok(ExitCode::SUCCESS),

