@@ -1,0 +1,121 @@
+//! The binary as a person runs it: `init` makes a site that `check` passes and `serve` runs, and
+//! `serve` on the demo site answers with logs in JSON when asked.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn masthead() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_masthead"));
+    cmd.env_remove("RUST_LOG");
+    cmd
+}
+
+#[test]
+fn can_init_a_site_that_check_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("city-hall");
+    let out = masthead().arg("init").arg(&site).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("site.toml"), "{stdout}");
+    let check = masthead()
+        .args(["check", "--config"])
+        .arg(site.join("site.toml"))
+        .output()
+        .unwrap();
+    let report = String::from_utf8(check.stdout).unwrap();
+    assert!(check.status.success(), "{report}");
+    assert!(
+        report.ends_with("1 post ready; 0 errors, 1 warning\n"),
+        "{report}"
+    );
+
+    let again = masthead().arg("init").arg(&site).output().unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
+}
+
+/// Starts `masthead serve` on `config` with JSON logs, returns the child and the address it
+/// logged once it is serving.
+fn serve(config: &Path, data_dir: &Path) -> (std::process::Child, String) {
+    let mut child = masthead()
+        .args([
+            "serve",
+            "--log-format",
+            "json",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
+            continue;
+        };
+        let event: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        if event["fields"]["message"] == "serving" {
+            return (child, event["fields"]["addr"].as_str().unwrap().to_string());
+        }
+    }
+    let _ = child.kill();
+    panic!("masthead serve did not log `serving` within 30 s");
+}
+
+fn get(addr: &str, path: &str, accept: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+#[test]
+fn can_serve_the_demo_site_with_json_logs() {
+    let data = tempfile::tempdir().unwrap();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("site.toml");
+    let (mut child, addr) = serve(&config, data.path());
+    let (status, body) = get(&addr, "/users/council", "application/activity+json");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains("\"preferredUsername\":\"council\""), "{body}");
+    let (status, body) = get(&addr, "/@museum", "text/html");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains("Riverton Museum"));
+    let (status, _) = get(
+        &addr,
+        "/users/museum/posts/nocturne",
+        "application/activity+json",
+    );
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
