@@ -79,6 +79,7 @@ fn serve(config: &Path, data_dir: &Path) -> (std::process::Child, String) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("masthead serve did not log `serving` within 30 s");
 }
 
