@@ -11,25 +11,7 @@ use super::render::{render, RenderContext, Rendered, ALLOWED_SCHEMES};
 use super::test_support::{png, write};
 use crate::federation::urls::Urls;
 
-const TAGS: [&str; 17] = [
-    "p",
-    "br",
-    "span",
-    "a",
-    "del",
-    "s",
-    "pre",
-    "blockquote",
-    "code",
-    "b",
-    "strong",
-    "u",
-    "i",
-    "em",
-    "ul",
-    "ol",
-    "li",
-];
+const TAGS: [&str; 17] = super::render::ALLOWED_TAGS;
 const CLASSES: [&str; 6] = [
     "mention",
     "hashtag",

@@ -33,7 +33,7 @@ pub const ALLOWED_SCHEMES: [&str; 12] = [
 ];
 
 /// Tags Mastodon keeps in remote content (minus `ruby rt rp`, which Markdown never produces).
-const ALLOWED_TAGS: [&str; 17] = [
+pub(crate) const ALLOWED_TAGS: [&str; 17] = [
     "p",
     "br",
     "span",
@@ -796,8 +796,8 @@ fn html_to_text(raw: &str) -> String {
     out
 }
 
-/// Escapes text for HTML content and double-quoted attributes.
-fn escape(s: &str) -> String {
+/// Escapes text for HTML content and attribute values (either quote style).
+pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -805,6 +805,7 @@ fn escape(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
             _ => out.push(c),
         }
     }
