@@ -36,6 +36,12 @@ pub enum AppError {
     /// The TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] crate::http::tls::TlsError),
+    /// The block list is unusable.
+    #[error(transparent)]
+    Moderation(#[from] crate::moderation::ModerationError),
+    /// The instance key cannot sign.
+    #[error("instance key: {0}")]
+    InstanceKey(#[from] crate::federation::signatures::SignatureError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source} (is another server running there? pass --listen HOST:PORT)")]
     Bind {
@@ -60,6 +66,12 @@ pub struct App {
     /// Wakes the delivery workers when rows are queued (they also poll, so a missed wake only
     /// delays, never loses, a delivery).
     pub delivery_wake: tokio::sync::Notify,
+    /// Wakes the inbox worker when an activity is queued (it also polls).
+    pub inbox_wake: tokio::sync::Notify,
+    /// Built-in blocks from `[moderation]`.
+    pub moderation: crate::moderation::Blocks,
+    /// Signed GETs of remote actors and objects, as the instance actor.
+    pub fetcher: crate::federation::fetch::Fetcher,
 }
 
 impl App {
@@ -78,6 +90,9 @@ impl App {
         }
         let instance_key = store.actor_key(INSTANCE_KEY)?;
         let (catalog, report) = Catalog::build(&site, &urls, &store, Utc::now())?;
+        let moderation = crate::moderation::Blocks::from_config(&site.moderation)?;
+        let fetcher =
+            crate::federation::fetch::Fetcher::new(&site, &urls.instance_key_id(), &instance_key)?;
         let app = App {
             site,
             urls,
@@ -86,6 +101,9 @@ impl App {
             instance_key,
             catalog: RwLock::new(Arc::new(catalog)),
             delivery_wake: tokio::sync::Notify::new(),
+            inbox_wake: tokio::sync::Notify::new(),
+            moderation,
+            fetcher,
         };
         Ok((app, report))
     }
@@ -160,7 +178,14 @@ pub fn start_with_tls(
 ) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
     let (shutdown, rx) = watch::channel(false);
-    let task = tokio::spawn(crate::http::serve(app.clone(), listener, tls, rx));
+    let http = tokio::spawn(crate::http::serve(app.clone(), listener, tls, rx.clone()));
+    // The inbox worker starts with the server, so activities a crash left queued are processed
+    // now; on shutdown it finishes the job in hand and stops.
+    let inbox = tokio::spawn(crate::federation::inbox::run_worker(app.clone(), rx));
+    let task = tokio::spawn(async move {
+        let _ = http.await;
+        let _ = inbox.await;
+    });
     Ok(Running {
         addr,
         app,

@@ -9,6 +9,7 @@
 //! - [`catalog`]: the snapshot of what is published, rebuilt from content + store.
 //! - [`federation`]: URL shapes, wire documents, signatures, outgoing HTTP.
 //! - [`http`]: the server and its route table.
+//! - [`moderation`]: built-in domain and actor blocks, and the verdict on inbox events.
 //! - [`app`]: wiring and lifecycle.
 
 pub mod app;
@@ -20,5 +21,6 @@ pub mod content;
 pub mod diagnostics;
 pub mod federation;
 pub mod http;
+pub mod moderation;
 pub mod scaffold;
 pub mod store;

@@ -4,7 +4,10 @@
 //! this module builds ActivityStreams documents or sends a request to another server.
 
 pub mod client;
+pub mod comments;
 pub mod discovery;
+pub mod fetch;
+pub mod inbox;
 pub mod objects;
 pub mod signatures;
 pub mod urls;
