@@ -11,7 +11,9 @@
 //! - [`http`]: the server and its route table.
 //! - [`moderation`]: built-in domain and actor blocks, and the verdict on inbox events.
 //! - [`app`]: wiring and lifecycle.
+//! - [`admin`]: the operator's commands about follows, replies and reports.
 
+pub mod admin;
 pub mod app;
 pub mod catalog;
 pub mod check;

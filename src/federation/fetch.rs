@@ -37,7 +37,7 @@ pub const KEY_REFETCH_INTERVAL_MS: i64 = 10 * 60 * 1000;
 pub enum FetchObjectError {
     /// The request failed (refused address, timeout, connection, TLS, size).
     #[error(transparent)]
-    Fetch(#[from] FetchError),
+    Fetch(Box<FetchError>),
     /// Not a URL we may fetch.
     #[error("cannot fetch {url:?}: not an absolute http(s) URL")]
     BadUrl {
@@ -99,6 +99,12 @@ pub enum FetchObjectError {
     /// The cache failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<FetchError> for FetchObjectError {
+    fn from(e: FetchError) -> Self {
+        FetchObjectError::Fetch(Box::new(e))
+    }
 }
 
 impl FetchObjectError {

@@ -105,7 +105,7 @@ pub enum InboxError {
         /// The keyId.
         key_id: String,
         /// Why.
-        source: FetchObjectError,
+        source: Box<FetchObjectError>,
     },
     /// The key does not belong to the activity's actor.
     #[error("key {key_id} belongs to {owner}, but the activity's actor is {actor}")]
@@ -253,7 +253,10 @@ pub async fn receive(app: &App, req: InboxRequest) -> Result<Received, InboxErro
                 tracing::info!(actor = %checked.actor, "Delete of an actor whose key is gone; ignored");
                 return Ok(Received::Ignored);
             }
-            return Err(InboxError::Key { key_id, source });
+            return Err(InboxError::Key {
+                key_id,
+                source: Box::new(source),
+            });
         }
     };
     if let Err(first) = signatures::verify(&signed, &key, &req.body, SystemTime::now()) {
@@ -271,7 +274,7 @@ pub async fn receive(app: &App, req: InboxRequest) -> Result<Received, InboxErro
             .await
             .map_err(|source| InboxError::Key {
                 key_id: key_id.clone(),
-                source,
+                source: Box::new(source),
             })?;
         signatures::verify(&signed, &key, &req.body, SystemTime::now())?;
     }
