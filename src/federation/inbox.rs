@@ -683,6 +683,14 @@ pub async fn interpret(app: &App, actor: &str, activity: &Value) -> Result<Inbox
         "Undo" => {
             let inner_type = object.get("type").and_then(Value::as_str);
             let inner_object = object.get("object").and_then(id_of).unwrap_or("");
+            // One may only undo one's own activity.
+            if object
+                .get("actor")
+                .and_then(id_of)
+                .is_some_and(|a| a != actor)
+            {
+                return Ok(ignored("undo of another actor's activity"));
+            }
             match inner_type {
                 Some("Follow") => InboxEvent::Unfollow {
                     actor: actor_s,
