@@ -934,3 +934,52 @@ async fn activities_queued_before_a_restart_are_processed_at_start() {
     w.settled().await;
     assert_eq!(w.post_json().await["likes"]["totalItems"], 1);
 }
+
+#[tokio::test]
+async fn a_rotated_key_is_refetched_once_per_host() {
+    // The cache holds Alice with a key she no longer uses (the unrelated fixture key).
+    let w = World::start_with(|data_dir, _, remote| {
+        let store = masthead::store::Store::open(data_dir).unwrap();
+        let id = format!("{remote}/users/alice");
+        store
+            .upsert_remote_actor(&masthead::store::RemoteActor {
+                id: id.clone(),
+                inbox: format!("{id}/inbox"),
+                shared_inbox: None,
+                key_id: Some(format!("{id}#main-key")),
+                public_key_pem: Some(key_pem("other-actor.pub.pem")),
+                handle: Some("alice@old".into()),
+                name: None,
+                url: None,
+                document: "{}".into(),
+                fetched_at: 0,
+            })
+            .unwrap();
+    })
+    .await;
+    let alice = w.remote.actor("alice");
+    let got = w.send(&w.activity("Like", &alice, json!(w.post()))).await;
+    assert_eq!(got.status, StatusCode::ACCEPTED, "{}", got.text());
+    assert_eq!(w.remote.seen().len(), 1, "one refetch of the key");
+    let cached = w.app().store.remote_actor(&alice).unwrap().unwrap();
+    assert_eq!(
+        cached.public_key_pem.as_deref(),
+        Some(key_pem("test-actor.pub.pem").as_str())
+    );
+
+    // Another failure from the same host within 10 minutes does not fetch again. Bob is on that
+    // host too; his cached key is wrong and stays wrong.
+    let bob = w.remote.actor("bob");
+    let mut stale = cached.clone();
+    stale.id = bob.clone();
+    stale.key_id = Some(w.remote.key_id("bob"));
+    stale.public_key_pem = Some(key_pem("other-actor.pub.pem"));
+    w.app().store.upsert_remote_actor(&stale).unwrap();
+    let got = w.send(&w.activity("Like", &bob, json!(w.post()))).await;
+    assert_eq!(got.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        w.remote.seen().len(),
+        1,
+        "no second refetch from the same host"
+    );
+}
