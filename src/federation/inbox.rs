@@ -293,6 +293,10 @@ pub async fn receive(app: &App, req: InboxRequest) -> Result<Received, InboxErro
             recipient: req.recipient.as_deref(),
             kind: &checked.kind,
             body: &body,
+            signature: match signed.spec() {
+                signatures::Spec::Rfc9421 => "rfc9421",
+                signatures::Spec::DraftCavage12 => "draft-cavage-12",
+            },
         },
         now_ms(),
     )?;

@@ -17,6 +17,8 @@ pub struct NewInboxActivity<'a> {
     pub kind: &'a str,
     /// The JSON body as received.
     pub body: &'a str,
+    /// The signature scheme that verified it (`rfc9421` or `draft-cavage-12`).
+    pub signature: &'a str,
 }
 
 /// A queued activity.
@@ -48,12 +50,21 @@ impl Store {
             .conn()
             .execute(
                 "INSERT OR IGNORE INTO inbox_activities
-                   (id, signer, recipient, type, body, received_at, next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-                (a.id, a.signer, a.recipient, a.kind, a.body, now_ms),
+                   (id, signer, recipient, type, body, signature, received_at, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                (a.id, a.signer, a.recipient, a.kind, a.body, a.signature, now_ms),
             )
             .map_err(self.err())?;
         Ok(n > 0)
+    }
+
+    /// The signature scheme an activity was received with, if it was received.
+    pub fn inbox_activity_signature(&self, id: &str) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        self.conn()
+            .query_row("SELECT signature FROM inbox_activities WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(self.err())
     }
 
     /// Up to `limit` queued activities due at `now_ms`, oldest first.
@@ -140,6 +151,7 @@ mod tests {
             recipient: None,
             kind: "Like",
             body: "{}",
+            signature: "draft-cavage-12",
         }
     }
 

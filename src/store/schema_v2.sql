@@ -36,6 +36,7 @@ CREATE TABLE inbox_activities (
     recipient   TEXT,                 -- our handle, for a personal inbox; NULL for the shared one
     type        TEXT NOT NULL,
     body        TEXT NOT NULL,        -- the JSON as received
+    signature   TEXT NOT NULL DEFAULT '', -- the scheme that verified: rfc9421 or draft-cavage-12
     received_at INTEGER NOT NULL,     -- unix ms
     state       TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'done', 'failed')),
     attempts    INTEGER NOT NULL DEFAULT 0,
