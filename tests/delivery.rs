@@ -13,7 +13,7 @@ use common::inbox::{FakeInbox, Recorded};
 use hyper::Method;
 use masthead::app::{self, App, Running};
 use masthead::config::Site;
-use masthead::federation::delivery::{self, Clock, Deliverer, DeliveryConfig};
+use masthead::federation::delivery::{self, Clock, Deliverer, DeliveryConfig, Workers};
 use masthead::federation::signatures::{self, PublicKey};
 use masthead::store::{now_ms, DeliveryState, FollowState, Follower, Store};
 use serde_json::Value;
@@ -32,11 +32,16 @@ struct Fed {
 impl Fed {
     /// Opens the site; `followers` are in the store before the first scan.
     async fn open(followers: &[&FakeInbox]) -> Fed {
+        let inboxes: Vec<&str> = followers.iter().map(|f| f.url.as_str()).collect();
+        Fed::open_with(&inboxes, Clock::manual(now_ms())).await
+    }
+
+    /// Opens the site with followers at `inboxes` and the queue on `clock`.
+    async fn open_with(inboxes: &[&str], clock: Clock) -> Fed {
         let (dir, listener, base) = common::prepare("federated").await;
-        let clock = Clock::manual(now_ms());
         let store = Store::open(&data_dir(dir.path())).unwrap();
-        for (i, inbox) in followers.iter().enumerate() {
-            store.upsert_follower(&follower(&inbox.url, i)).unwrap();
+        for (i, inbox) in inboxes.iter().enumerate() {
+            store.upsert_follower(&follower(inbox, i)).unwrap();
         }
         let app = open_app(dir.path(), store, &clock);
         Fed {
@@ -479,4 +484,38 @@ async fn can_show_the_queue_to_the_operator() {
         missing.to_string().starts_with("no deliveries"),
         "{missing}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn can_retry_on_schedule_for_two_days_then_give_up() {
+    // Nothing listens on port 1: every attempt fails at once. Time is tokio's, paused: the
+    // workers sleep until each retry is due and the runtime jumps there.
+    let fed = Fed::open_with(&["http://127.0.0.1:1/inbox"], Clock::tokio()).await;
+    fed.write_post("second.md", SECOND);
+    fed.app.rebuild().unwrap();
+    let start = fed.clock.now_ms();
+    let workers = Workers::spawn(fed.app.clone(), DeliveryConfig::default());
+    let deadline = start + 4 * 86_400_000;
+    while fed.rows("second")[0].state == DeliveryState::Pending {
+        assert!(fed.clock.now_ms() < deadline, "{:?}", fed.rows("second"));
+        tokio::time::sleep(Duration::from_secs(600)).await;
+    }
+    workers.stop().await;
+
+    let row = fed.rows("second").remove(0);
+    assert_eq!(row.state, DeliveryState::Failed);
+    assert_eq!(row.attempts, 1 + delivery::MAX_RETRIES);
+    assert!(
+        row.last_error
+            .as_deref()
+            .unwrap()
+            .contains("gave up after 17 attempts"),
+        "{:?}",
+        row.last_error
+    );
+    let days = (fed.clock.now_ms() - start) as f64 / 86_400_000.0;
+    assert!((2.0..2.2).contains(&days), "gave up after {days} days");
+    // Failures on at most 3 days: the host is not marked unavailable.
+    let health = fed.app.store.host_health("127.0.0.1:1").unwrap();
+    assert!(health.unavailable_since.is_none(), "{health:?}");
 }

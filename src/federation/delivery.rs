@@ -234,32 +234,54 @@ pub fn decide(outcome: &Outcome, attempts_before: u32, now_ms: i64, roll: u32) -
 }
 
 /// The time the queue is scheduled by. The system clock in production; tests use a manual one
-/// and move it forward instead of sleeping. (Signatures always carry the real current time.)
+/// they move forward, or one that follows tokio's (pausable) time, instead of sleeping.
+/// (Signatures always carry the real current time.)
 #[derive(Clone, Debug, Default)]
-pub struct Clock(Option<Arc<AtomicI64>>);
+pub struct Clock(ClockKind);
+
+#[derive(Clone, Debug, Default)]
+enum ClockKind {
+    #[default]
+    System,
+    Manual(Arc<AtomicI64>),
+    Tokio {
+        base_ms: i64,
+        start: tokio::time::Instant,
+    },
+}
 
 impl Clock {
     /// The system clock.
     pub fn system() -> Clock {
-        Clock(None)
+        Clock(ClockKind::System)
     }
 
-    /// A clock that stands at `start_ms` until moved.
+    /// A clock that stands at `start_ms` until moved with [`Clock::advance`].
     pub fn manual(start_ms: i64) -> Clock {
-        Clock(Some(Arc::new(AtomicI64::new(start_ms))))
+        Clock(ClockKind::Manual(Arc::new(AtomicI64::new(start_ms))))
+    }
+
+    /// The system time now, then as much later as tokio's clock moves (so it follows
+    /// `tokio::time::pause` and `advance`). Must be made inside a runtime.
+    pub fn tokio() -> Clock {
+        Clock(ClockKind::Tokio {
+            base_ms: crate::store::now_ms(),
+            start: tokio::time::Instant::now(),
+        })
     }
 
     /// Now, in unix ms.
     pub fn now_ms(&self) -> i64 {
         match &self.0 {
-            Some(t) => t.load(Ordering::SeqCst),
-            None => crate::store::now_ms(),
+            ClockKind::System => crate::store::now_ms(),
+            ClockKind::Manual(t) => t.load(Ordering::SeqCst),
+            ClockKind::Tokio { base_ms, start } => base_ms + start.elapsed().as_millis() as i64,
         }
     }
 
-    /// Moves a manual clock forward (no effect on the system clock).
+    /// Moves a manual clock forward (no effect on the others).
     pub fn advance(&self, by: Duration) {
-        if let Some(t) = &self.0 {
+        if let ClockKind::Manual(t) = &self.0 {
             t.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
         }
     }
@@ -940,6 +962,16 @@ mod tests {
         assert_eq!(c.now_ms(), NOW + 60_000);
         let s = Clock::system();
         assert!((s.now_ms() - crate::store::now_ms()).abs() < 5_000);
+        s.advance(Duration::from_secs(3600));
+        assert!((s.now_ms() - crate::store::now_ms()).abs() < 5_000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn can_follow_paused_tokio_time() {
+        let c = Clock::tokio();
+        let t0 = c.now_ms();
+        tokio::time::advance(Duration::from_secs(90)).await;
+        assert_eq!(c.now_ms() - t0, 90_000);
     }
 
     #[test]
