@@ -519,3 +519,25 @@ async fn can_retry_on_schedule_for_two_days_then_give_up() {
     let health = fed.app.store.host_health("127.0.0.1:1").unwrap();
     assert!(health.unavailable_since.is_none(), "{health:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_hand_back_a_send_cut_short_by_shutdown() {
+    let stuck = FakeInbox::held(&[202]).await;
+    let mut fed = Fed::open(&[&stuck]).await;
+    let config = DeliveryConfig {
+        grace: Duration::from_millis(100),
+        ..DeliveryConfig::default()
+    };
+    let running =
+        app::start_with(fed.app.clone(), fed.listener.take().unwrap(), None, config).unwrap();
+    fed.write_post("second.md", SECOND);
+    fed.app.rebuild().unwrap();
+    stuck.wait_for(1).await;
+    running.stop().await;
+
+    // Not answered, not counted, and due again at once rather than after its lease.
+    let row = fed.rows("second").remove(0);
+    assert_eq!((row.state, row.attempts), (DeliveryState::Pending, 0));
+    assert!(row.next_attempt_at <= fed.clock.now_ms(), "{row:?}");
+    assert_eq!(stuck.answered(), 0);
+}

@@ -560,6 +560,33 @@ mod tests {
     }
 
     #[test]
+    fn can_fail_due_rows_of_unavailable_hosts_without_sending() {
+        let s = Store::open_in_memory().unwrap();
+        enqueue(&s, "a1", "Create", &["https://down.example/inbox"], 1000);
+        enqueue(&s, "a2", "Create", &["https://down.example/inbox"], 9000);
+        enqueue(&s, "a1", "Create", &["https://up.example/inbox"], 1000);
+        for day in 0..7 {
+            s.record_delivery_failure("down.example", day * 86_400_000, 7)
+                .unwrap();
+        }
+        assert_eq!(s.fail_deliveries_to_unavailable_hosts(5000).unwrap(), 1);
+        let row = &s.deliveries_of_activity("a1").unwrap()[0];
+        assert_eq!(
+            (row.host.as_str(), row.state, row.attempts),
+            ("down.example", DeliveryState::Failed, 0)
+        );
+        assert_eq!(
+            s.due_deliveries(5000, 2, 10).unwrap().len(),
+            1,
+            "up.example only"
+        );
+        // Once the host answers again, its later rows go out.
+        s.record_delivery_success("down.example").unwrap();
+        assert_eq!(s.fail_deliveries_to_unavailable_hosts(9000).unwrap(), 0);
+        assert_eq!(s.due_deliveries(9000, 2, 10).unwrap().len(), 2);
+    }
+
+    #[test]
     fn can_summarize_the_queue_per_host() {
         let s = Store::open_in_memory().unwrap();
         enqueue(&s, "a1", "Create", &["https://a.example/inbox"], 5000);
