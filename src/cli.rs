@@ -34,6 +34,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Serve the site.
     Serve(ServeArgs),
+    /// Show the outgoing delivery queue: pending and failed activities per host, the next
+    /// attempt and the last error.
+    Deliveries(DeliveriesArgs),
 }
 
 /// `masthead init`.
@@ -72,4 +75,15 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// `masthead deliveries`.
+#[derive(Debug, Args)]
+pub struct DeliveriesArgs {
+    /// The site config.
+    #[arg(long, default_value = "site.toml")]
+    pub config: PathBuf,
+    /// Where the database lives, overriding `site.data_dir` (as given to `serve`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 }

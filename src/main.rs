@@ -52,6 +52,14 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 ExitCode::FAILURE
             })
         }
+        Command::Deliveries(args) => {
+            let report = masthead::federation::delivery::queue_report(
+                &args.config,
+                args.data_dir.as_deref(),
+            )?;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(args) => {
             let runtime = tokio::runtime::Runtime::new()?;
             let opts = masthead::app::ServeOptions {

@@ -541,3 +541,30 @@ async fn can_hand_back_a_send_cut_short_by_shutdown() {
     assert!(row.next_attempt_at <= fed.clock.now_ms(), "{row:?}");
     assert_eq!(stuck.answered(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_print_the_queue_from_the_command_line() {
+    let down = FakeInbox::start(&[503]).await;
+    let fed = Fed::open(&[&down]).await;
+    fed.write_post("second.md", SECOND);
+    fed.app.rebuild().unwrap();
+    deliver_due(&fed.app).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_masthead"))
+        .arg("deliveries")
+        .arg("--config")
+        .arg(fed.dir.path().join("site.toml"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("deliveries: 1 pending, 0 failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("503 Service Unavailable"), "{stdout}");
+}
