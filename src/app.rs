@@ -42,6 +42,12 @@ pub enum AppError {
     /// The TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] crate::http::tls::TlsError),
+    /// The block list is unusable.
+    #[error(transparent)]
+    Moderation(#[from] crate::moderation::ModerationError),
+    /// The instance key cannot sign.
+    #[error("instance key: {0}")]
+    InstanceKey(#[from] crate::federation::signatures::SignatureError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source} (is another server running there? pass --listen HOST:PORT)")]
     Bind {
@@ -68,6 +74,12 @@ pub struct App {
     pub delivery_wake: tokio::sync::Notify,
     /// The time the delivery queue is scheduled by (manual in tests).
     pub clock: Clock,
+    /// Wakes the inbox worker when an activity is queued (it also polls).
+    pub inbox_wake: tokio::sync::Notify,
+    /// Built-in blocks from `[moderation]`.
+    pub moderation: crate::moderation::Blocks,
+    /// Signed GETs of remote actors and objects, as the instance actor.
+    pub fetcher: crate::federation::fetch::Fetcher,
 }
 
 impl App {
@@ -95,6 +107,9 @@ impl App {
         }
         let instance_key = store.actor_key(INSTANCE_KEY)?;
         let (catalog, report) = Catalog::build(&site, &urls, &store, Utc::now())?;
+        let moderation = crate::moderation::Blocks::from_config(&site.moderation)?;
+        let fetcher =
+            crate::federation::fetch::Fetcher::new(&site, &urls.instance_key_id(), &instance_key)?;
         let app = App {
             site,
             urls,
@@ -104,6 +119,9 @@ impl App {
             catalog: RwLock::new(Arc::new(catalog)),
             delivery_wake: tokio::sync::Notify::new(),
             clock,
+            inbox_wake: tokio::sync::Notify::new(),
+            moderation,
+            fetcher,
         };
         outbox::publish_changes(&app, &report)?;
         Ok((app, report))
@@ -161,8 +179,8 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops accepting and lets open requests finish, then stops the delivery workers, and
-    /// waits for both.
+    /// Stops accepting and lets open requests finish (the inbox worker finishes the job in hand),
+    /// then stops the delivery workers, and waits for all of them.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
@@ -194,7 +212,14 @@ pub fn start_with(
     let addr = listener.local_addr()?;
     let workers = Workers::spawn(app.clone(), delivery);
     let (shutdown, rx) = watch::channel(false);
-    let task = tokio::spawn(crate::http::serve(app.clone(), listener, tls, rx));
+    let http = tokio::spawn(crate::http::serve(app.clone(), listener, tls, rx.clone()));
+    // The inbox worker starts with the server, so activities a crash left queued are processed
+    // now; on shutdown it finishes the job in hand and stops.
+    let inbox = tokio::spawn(crate::federation::inbox::run_worker(app.clone(), rx));
+    let task = tokio::spawn(async move {
+        let _ = http.await;
+        let _ = inbox.await;
+    });
     Ok(Running {
         addr,
         app,

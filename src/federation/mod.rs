@@ -5,8 +5,11 @@
 //! this module builds ActivityStreams documents or sends a request to another server.
 
 pub mod client;
+pub mod comments;
 pub mod delivery;
 pub mod discovery;
+pub mod fetch;
+pub mod inbox;
 pub mod objects;
 pub mod outbox;
 pub mod signatures;

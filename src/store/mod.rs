@@ -11,8 +11,12 @@
 mod deliveries;
 mod followers;
 mod hosts;
+mod inbox;
+mod interactions;
 mod keys;
 mod posts;
+mod remote_actors;
+mod replies;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -22,8 +26,12 @@ use rusqlite::Connection;
 pub use deliveries::{inbox_host, now_ms, Delivery, DeliveryState, HostQueue, NewDelivery};
 pub use followers::{FollowState, Follower};
 pub use hosts::{utc_day, HostHealth};
+pub use inbox::{InboxActivity, NewInboxActivity};
+pub use interactions::{InteractionCounts, InteractionKind};
 pub use keys::KeyPair;
 pub use posts::{PostChange, PostRecord, SyncReport, Tombstone};
+pub use remote_actors::RemoteActor;
+pub use replies::{Reply, ReplyStatus, Report};
 
 /// Errors from the store; each names the database file.
 #[derive(Debug, thiserror::Error)]

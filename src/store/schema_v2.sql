@@ -36,12 +36,14 @@ CREATE TABLE inbox_activities (
     recipient   TEXT,                 -- our handle, for a personal inbox; NULL for the shared one
     type        TEXT NOT NULL,
     body        TEXT NOT NULL,        -- the JSON as received
+    signature   TEXT NOT NULL DEFAULT '', -- the scheme that verified: rfc9421 or draft-cavage-12
     received_at INTEGER NOT NULL,     -- unix ms
     state       TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'done', 'failed')),
     attempts    INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0, -- unix ms; a failed attempt is retried later
     error       TEXT
 );
-CREATE INDEX inbox_activities_queued ON inbox_activities (state, received_at);
+CREATE INDEX inbox_activities_queued ON inbox_activities (state, next_attempt_at);
 
 -- The one outgoing queue: every activity to every inbox, signed afresh at each attempt.
 -- A row is leased while it is being sent by moving next_attempt_at ahead, so a crash mid-send
@@ -104,6 +106,9 @@ CREATE TABLE reports (
     received_at TEXT NOT NULL,
     resolved    INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX interactions_by_post ON interactions (post_actor, post_slug);
+CREATE INDEX interactions_by_actor ON interactions (actor);
+CREATE INDEX replies_by_author ON replies (author);
 
 -- Per-host bookkeeping: key refetch rate limit, delivery failures.
 CREATE TABLE hosts (
