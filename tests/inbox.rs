@@ -925,6 +925,7 @@ async fn activities_queued_before_a_restart_are_processed_at_start() {
                     recipient: None,
                     kind: "Like",
                     body: &like.to_string(),
+                    signature: "draft-cavage-12",
                 },
                 0,
             )
