@@ -34,6 +34,9 @@ pub enum Command {
     Check(CheckArgs),
     /// Serve the site.
     Serve(ServeArgs),
+    /// Show the outgoing delivery queue: pending and failed activities per host, the next
+    /// attempt and the last error.
+    Deliveries(DeliveriesArgs),
     /// List, approve or reject follows waiting for approval (manually_approves_followers).
     Follows(FollowsArgs),
     /// List replies to a post (or every reply and mention kept).
@@ -147,4 +150,12 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// `masthead deliveries`.
+#[derive(Debug, Args)]
+pub struct DeliveriesArgs {
+    /// Site and store.
+    #[command(flatten)]
+    pub site: SiteArgs,
 }

@@ -52,6 +52,14 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 ExitCode::FAILURE
             })
         }
+        Command::Deliveries(args) => {
+            let report = masthead::federation::delivery::queue_report(
+                &args.site.config,
+                args.site.data_dir.as_deref(),
+            )?;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Follows(args) => {
             use masthead::cli::FollowsAction;
             use masthead::federation::inbox::FollowAnswer;

@@ -52,7 +52,15 @@ impl Store {
                 "INSERT OR IGNORE INTO inbox_activities
                    (id, signer, recipient, type, body, signature, received_at, next_attempt_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-                (a.id, a.signer, a.recipient, a.kind, a.body, a.signature, now_ms),
+                (
+                    a.id,
+                    a.signer,
+                    a.recipient,
+                    a.kind,
+                    a.body,
+                    a.signature,
+                    now_ms,
+                ),
             )
             .map_err(self.err())?;
         Ok(n > 0)
@@ -62,7 +70,11 @@ impl Store {
     pub fn inbox_activity_signature(&self, id: &str) -> Result<Option<String>, StoreError> {
         use rusqlite::OptionalExtension;
         self.conn()
-            .query_row("SELECT signature FROM inbox_activities WHERE id = ?1", [id], |r| r.get(0))
+            .query_row(
+                "SELECT signature FROM inbox_activities WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(self.err())
     }

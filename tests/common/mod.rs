@@ -2,6 +2,8 @@
 //! server on 127.0.0.1:0, talked to over raw HTTP/1.1 so that tests see exactly what it answers.
 #![allow(dead_code)]
 
+pub mod inbox;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
