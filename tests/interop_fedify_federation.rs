@@ -45,58 +45,109 @@ async fn can_federate_both_ways_with_fedify() {
     // Follow -> 202 -> Accept delivered after it, signed and verified by Fedify.
     let follow_id = follow(&site, &peer, "news").await;
     wait_accepted(&peer).await;
-    let accept = peer.wait_received("the Accept", |a| a["type"] == "Accept").await;
+    let accept = peer
+        .wait_received("the Accept", |a| a["type"] == "Accept")
+        .await;
     assert_eq!(accept["verified"], true, "{accept}");
     assert_eq!(accept["actor"], format!("{b}/users/news"));
-    assert_eq!(app.store.follower("news", &peer.actor).unwrap().unwrap().state, FollowState::Accepted);
-    assert_eq!(app.store.inbox_activity_signature(&follow_id).unwrap().as_deref(), Some("rfc9421"));
+    assert_eq!(
+        app.store
+            .follower("news", &peer.actor)
+            .unwrap()
+            .unwrap()
+            .state,
+        FollowState::Accepted
+    );
+    assert_eq!(
+        app.store
+            .inbox_activity_signature(&follow_id)
+            .unwrap()
+            .as_deref(),
+        Some("rfc9421")
+    );
     let followers = site.get("/users/news/followers", AP).await.json();
     assert_eq!(followers["totalItems"], 1);
 
     // A new post goes out as Create, an edit as Update, a removal as Delete.
     let post_id = format!("{b}/users/news/posts/fresh");
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    std::fs::write(site.path("content/news/fresh.md"), format!("+++\ndate = {now}\n+++\n\nJust published. #Fresh\n")).unwrap();
+    std::fs::write(
+        site.path("content/news/fresh.md"),
+        format!("+++\ndate = {now}\n+++\n\nJust published. #Fresh\n"),
+    )
+    .unwrap();
     publish(&site).await;
-    let create = peer.wait_received("the Create", received_type("Create", &post_id)).await;
+    let create = peer
+        .wait_received("the Create", received_type("Create", &post_id))
+        .await;
     assert_eq!(create["verified"], true, "{create}");
     assert_eq!(create["objectType"], "Note");
 
-    std::fs::write(site.path("content/news/fresh.md"), format!("+++\ndate = {now}\n+++\n\nJust published, now corrected. #Fresh\n")).unwrap();
+    std::fs::write(
+        site.path("content/news/fresh.md"),
+        format!("+++\ndate = {now}\n+++\n\nJust published, now corrected. #Fresh\n"),
+    )
+    .unwrap();
     publish(&site).await;
-    let update = peer.wait_received("the Update", received_type("Update", &post_id)).await;
+    let update = peer
+        .wait_received("the Update", received_type("Update", &post_id))
+        .await;
     assert_eq!(update["verified"], true, "{update}");
-    assert!(update["activity"]["object"]["updated"].is_string(), "{update}");
-    assert!(update["activity"]["object"]["content"].as_str().unwrap().contains("corrected"));
+    assert!(
+        update["activity"]["object"]["updated"].is_string(),
+        "{update}"
+    );
+    assert!(update["activity"]["object"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("corrected"));
 
     std::fs::remove_file(site.path("content/news/fresh.md")).unwrap();
     publish(&site).await;
-    let delete = peer.wait_received("the Delete", |a| a["type"] == "Delete" && a["activity"]["object"]["id"] == post_id).await;
+    let delete = peer
+        .wait_received("the Delete", |a| {
+            a["type"] == "Delete" && a["activity"]["object"]["id"] == post_id
+        })
+        .await;
     assert_eq!(delete["verified"], true, "{delete}");
 
     // The peer replies, likes, boosts; masthead shows all three.
     let hello = format!("{b}/users/news/posts/hello");
-    let reply = peer.control("reply", json!({ "inReplyTo": hello, "content": "<p>Nice post!<script>x</script></p>" })).await;
+    let reply = peer
+        .control(
+            "reply",
+            json!({ "inReplyTo": hello, "content": "<p>Nice post!<script>x</script></p>" }),
+        )
+        .await;
     let reply_note = reply["objectId"].as_str().unwrap().to_string();
     peer.control("like", json!({ "object": hello })).await;
     peer.control("announce", json!({ "object": hello })).await;
     let note = eventually("the reply, like and boost to show on the post", || async {
         let note = site.get("/users/news/posts/hello", AP).await.json();
-        (note["replies"]["totalItems"] == 1 && note["likes"]["totalItems"] == 1 && note["shares"]["totalItems"] == 1)
+        (note["replies"]["totalItems"] == 1
+            && note["likes"]["totalItems"] == 1
+            && note["shares"]["totalItems"] == 1)
             .then_some(note)
     })
     .await;
-    let replies = site.get(note["replies"]["first"].as_str().unwrap(), AP).await.json();
+    let replies = site
+        .get(note["replies"]["first"].as_str().unwrap(), AP)
+        .await
+        .json();
     let first = &replies["orderedItems"][0];
     let first_id = first.as_str().or(first["id"].as_str()).unwrap().to_string();
     assert_eq!(first_id, reply_note);
     let page = site.get("/@news/hello", "text/html").await.text();
     assert!(page.contains("Nice post!"), "the reply shows on the page");
     assert!(!page.contains("<script>x"), "and is sanitized");
-    assert!(page.contains("1 likes · 1 boosts") || page.contains("1 like"), "{page}");
+    assert!(
+        page.contains("1 likes · 1 boosts") || page.contains("1 like"),
+        "{page}"
+    );
 
     // Unfollow: the follower is gone.
-    peer.control("unfollow", json!({ "target": format!("{b}/users/news") })).await;
+    peer.control("unfollow", json!({ "target": format!("{b}/users/news") }))
+        .await;
     eventually("the follower to be removed", || async {
         (app.store.follower_count("news").unwrap() == 0).then_some(())
     })
@@ -112,14 +163,32 @@ async fn can_accept_fedify_draft_cavage_signatures_and_wait_for_approval() {
     // `desk` approves followers by hand: the follow waits, then the operator approves it.
     let follow_id = follow(&site, &peer, "desk").await;
     eventually("the follow to be recorded as pending", || async {
-        app.store.follower("desk", &peer.actor).unwrap().filter(|f| f.state == FollowState::Pending)
+        app.store
+            .follower("desk", &peer.actor)
+            .unwrap()
+            .filter(|f| f.state == FollowState::Pending)
     })
     .await;
-    assert_eq!(app.store.inbox_activity_signature(&follow_id).unwrap().as_deref(), Some("draft-cavage-12"));
+    assert_eq!(
+        app.store
+            .inbox_activity_signature(&follow_id)
+            .unwrap()
+            .as_deref(),
+        Some("draft-cavage-12")
+    );
     assert_ne!(peer.read("following").await["accepted"], true);
-    masthead::admin::answer_follow(&app.site, &app.store, Some("desk"), &peer.actor, FollowAnswer::Accept).unwrap();
+    masthead::admin::answer_follow(
+        &app.site,
+        &app.store,
+        Some("desk"),
+        &peer.actor,
+        FollowAnswer::Accept,
+    )
+    .unwrap();
     app.delivery_wake.notify_one();
     wait_accepted(&peer).await;
-    let accept = peer.wait_received("the Accept", |a| a["type"] == "Accept").await;
+    let accept = peer
+        .wait_received("the Accept", |a| a["type"] == "Accept")
+        .await;
     assert_eq!(accept["verified"], true, "{accept}");
 }

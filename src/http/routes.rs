@@ -20,6 +20,7 @@ use crate::app::App;
 use crate::federation::inbox::{self, InboxError, InboxRequest};
 use crate::federation::objects::{self, Counts, PAGE_SIZE};
 use crate::federation::{comments, discovery};
+use crate::store::FollowState;
 
 /// Handles one request.
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
@@ -302,8 +303,18 @@ async fn get(app: &App, route: Route, query: &str, headers: &HeaderMap) -> Resp 
         Route::Followers(handle) | Route::Following(handle) if site.actor(&handle).is_none() => {
             r::not_found()
         }
-        Route::Followers(handle) => empty_paged(&urls.followers(&handle), query),
-        Route::Following(handle) => empty_paged(&urls.following(&handle), query),
+        Route::Followers(handle) => match app.store.followers(&handle, FollowState::Accepted) {
+            Ok(followers) => {
+                let ids: Vec<Value> = followers.into_iter().map(|f| json!(f.follower)).collect();
+                paged(&urls.followers(&handle), query, ids)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "followers lookup failed");
+                r::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        },
+        // Brands publish; they follow no one.
+        Route::Following(handle) => paged(&urls.following(&handle), query, vec![]),
         Route::Featured(handle) => {
             let Some(actor) = site.actor(&handle) else {
                 return r::not_found();
@@ -523,13 +534,24 @@ fn inbox_error(e: &InboxError) -> Resp {
     r::error(status, e.public_message())
 }
 
-fn empty_paged(id: &str, query: &str) -> Resp {
-    // Followers arrive with federation; until then every such collection is empty but paged,
-    // because Mastodon shows a collection without `first` as hidden.
+/// A paged `OrderedCollection` of `items` (always with `first`: Mastodon shows a collection
+/// without it as hidden).
+fn paged(id: &str, query: &str, items: Vec<Value>) -> Resp {
+    let total = items.len();
     match page_param(query) {
         Err(bad) => bad.response(),
-        Ok(None) => r::activity(StatusCode::OK, &objects::paged_collection(id, 0)),
-        Ok(Some(1)) => r::activity(StatusCode::OK, &objects::collection_page(id, 1, 0, vec![])),
+        Ok(None) => r::activity(StatusCode::OK, &objects::paged_collection(id, total)),
+        Ok(Some(n)) if n == 1 || (n - 1) * PAGE_SIZE < total => {
+            let page = items
+                .into_iter()
+                .skip((n - 1) * PAGE_SIZE)
+                .take(PAGE_SIZE)
+                .collect();
+            r::activity(
+                StatusCode::OK,
+                &objects::collection_page(id, n, total, page),
+            )
+        }
         Ok(Some(_)) => r::not_found(),
     }
 }

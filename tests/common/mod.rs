@@ -266,7 +266,16 @@ impl Peer {
         let (node, interop) = node();
         let mut child = tokio::process::Command::new(node)
             .arg(interop.join("fedify/peer.mjs"))
-            .args(["--host", "127.0.0.1", "--port", "0", "--sig", sig, "--ttl", "300"])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--sig",
+                sig,
+                "--ttl",
+                "300",
+            ])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .kill_on_drop(true)
@@ -290,20 +299,48 @@ impl Peer {
 
     /// `POST /control/<what>` with a JSON body; returns the JSON answer.
     pub async fn control(&self, what: &str, body: serde_json::Value) -> serde_json::Value {
-        let got = send(&format!("{}/control/{what}", self.url), Method::POST, "application/json", Some(body.to_string())).await;
-        assert!(got.status.is_success(), "peer {what}: {} {}", got.status, got.text());
+        let got = send(
+            &format!("{}/control/{what}", self.url),
+            Method::POST,
+            "application/json",
+            Some(body.to_string()),
+        )
+        .await;
+        assert!(
+            got.status.is_success(),
+            "peer {what}: {} {}",
+            got.status,
+            got.text()
+        );
         got.json()
     }
 
     /// `GET /control/<what>`.
     pub async fn read(&self, what: &str) -> serde_json::Value {
-        send(&format!("{}/control/{what}", self.url), Method::GET, "application/json", None).await.json()
+        send(
+            &format!("{}/control/{what}", self.url),
+            Method::GET,
+            "application/json",
+            None,
+        )
+        .await
+        .json()
     }
 
     /// Waits (at most 30 s, checking every 100 ms) for a received activity matching `pred`.
-    pub async fn wait_received(&self, what: &str, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    pub async fn wait_received(
+        &self,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let found = eventually(what, || async {
-            self.read("received").await.as_array().unwrap().iter().find(|a| pred(a)).cloned()
+            self.read("received")
+                .await
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| pred(a))
+                .cloned()
         })
         .await;
         found
@@ -321,7 +358,10 @@ where
         if let Some(v) = probe().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < deadline, "gave up after 30 s waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up after 30 s waiting for {what}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
@@ -329,10 +369,18 @@ where
 /// One request with an optional body over a fresh connection.
 pub async fn send(url: &str, method: Method, content_type: &str, body: Option<String>) -> Got {
     let url = Url::parse(url).unwrap();
-    let addr = format!("{}:{}", url.host_str().unwrap(), url.port_or_known_default().unwrap());
-    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap_or_else(|e| panic!("{addr}: {e}"));
+    let addr = format!(
+        "{}:{}",
+        url.host_str().unwrap(),
+        url.port_or_known_default().unwrap()
+    );
+    let stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .unwrap_or_else(|e| panic!("{addr}: {e}"));
     let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
     tokio::spawn(conn);
     let target = match url.query() {
         Some(q) => format!("{}?{q}", url.path()),
@@ -344,10 +392,19 @@ pub async fn send(url: &str, method: Method, content_type: &str, body: Option<St
         .header(hyper::header::HOST, addr)
         .header(hyper::header::ACCEPT, "application/json")
         .header(hyper::header::CONTENT_TYPE, content_type)
-        .body(http_body_util::Full::new(Bytes::from(body.unwrap_or_default())))
+        .body(http_body_util::Full::new(Bytes::from(
+            body.unwrap_or_default(),
+        )))
         .unwrap();
     let resp = sender.send_request(req).await.unwrap();
     let (parts, body) = resp.into_parts();
-    let body = http_body_util::BodyExt::collect(body).await.unwrap().to_bytes();
-    Got { status: parts.status, headers: parts.headers, body }
+    let body = http_body_util::BodyExt::collect(body)
+        .await
+        .unwrap()
+        .to_bytes();
+    Got {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
 }
