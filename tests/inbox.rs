@@ -984,3 +984,24 @@ async fn a_rotated_key_is_refetched_once_per_host() {
         "no second refetch from the same host"
     );
 }
+
+#[tokio::test]
+async fn a_host_that_reaches_us_is_no_longer_unavailable() {
+    let w = World::start().await;
+    let alice = w.remote.actor("alice");
+    let host = masthead::store::inbox_host(&alice);
+    let store = &w.running.as_ref().unwrap().app.store;
+    // Seven distinct days of failed deliveries make the host unavailable.
+    let day = 86_400_000;
+    for d in 0..7 {
+        store.record_delivery_failure(&host, d * day, 7).unwrap();
+    }
+    assert!(store
+        .host_health(&host)
+        .unwrap()
+        .unavailable_since
+        .is_some());
+    let like = w.activity("Like", &alice, json!(w.post()));
+    assert_eq!(w.send(&like).await.status, StatusCode::ACCEPTED);
+    assert_eq!(store.host_health(&host).unwrap().unavailable_since, None);
+}

@@ -305,6 +305,13 @@ pub async fn receive(app: &App, req: InboxRequest) -> Result<Received, InboxErro
         return Ok(Received::Duplicate);
     }
     tracing::info!(id = %checked.id, kind = %checked.kind, actor = %checked.actor, "activity queued");
+    // A server that reaches us with a verified activity is up again: forget its delivery
+    // failures, as Mastodon's DeliveryFailureTracker.reset! does, so an unavailable host
+    // gets its deliveries again.
+    let host = crate::store::inbox_host(&signer.id);
+    if let Err(e) = app.store.record_delivery_success(&host) {
+        tracing::warn!(host = %host, error = %e, "could not reset the delivery failures of a host");
+    }
     app.inbox_wake.notify_one();
     Ok(Received::Queued)
 }
