@@ -1,7 +1,8 @@
 //! Fetching remote ActivityPub documents: actors, their keys, and objects.
 //!
-//! This module owns how masthead reads other servers: every GET is signed as the instance actor
-//! (servers running "authorized fetch" answer 401 otherwise), asks for ActivityPub JSON, and is
+//! This module owns how masthead reads other servers: every GET of an ActivityPub document is
+//! signed as the instance actor (servers running "authorized fetch" answer 401 otherwise; a
+//! WebFinger lookup, [`Fetcher::jrd`], is public and goes unsigned), asks for ActivityPub JSON, and is
 //! trusted only if the answer is an ActivityPub content type whose `id` is the URL fetched (a
 //! document naming another id on the same host is refetched once by that id, as Mastodon does).
 //! Actors and keys are cached in the store (`remote_actors`); resolving a `keyId` strips the
