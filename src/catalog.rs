@@ -4,6 +4,8 @@
 //! media that may be served, the rendered profiles, and the problems found. Building one scans the
 //! content folders (reusing stored renderings whose inputs did not change), then records the
 //! result in the store, which reports what was created, changed or removed since the last build.
+//! Each post carries the addressees its mentions and reply resolved to so far (`remote_refs`, filled
+//! by `federation::addressing`), so what GET serves and what is delivered name the same people.
 //! A post whose file turns broken keeps its last good rendering: bad input never unpublishes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
