@@ -6,8 +6,9 @@
 //! by. Every build of the catalog (at start and on [`App::rebuild`]) hands what changed to
 //! [`outbox::publish_changes`]. `serve` builds it, logs what the scan found, binds the listener
 //! and runs until Ctrl-C or SIGTERM; tests call [`start`] with a listener of their own on port 0.
-//! [`Running::stop`] stops in order: HTTP (no new work), then the delivery workers (sends in
-//! flight finish or are handed back to the queue), then the store closes with the last `App`.
+//! [`Running::stop`] stops in order: HTTP (no new work) with the inbox and addressing workers,
+//! then the delivery workers (sends in flight finish or are handed back to the queue), then the
+//! store closes with the last `App`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -76,6 +77,9 @@ pub struct App {
     pub clock: Clock,
     /// Wakes the inbox worker when an activity is queued (it also polls).
     pub inbox_wake: tokio::sync::Notify,
+    /// Wakes the addressing worker when a publication waits for its mentions or reply to be
+    /// resolved (it also polls).
+    pub addressing_wake: tokio::sync::Notify,
     /// Built-in blocks from `[moderation]`.
     pub moderation: crate::moderation::Blocks,
     /// Signed GETs of remote actors and objects, as the instance actor.
@@ -120,6 +124,7 @@ impl App {
             delivery_wake: tokio::sync::Notify::new(),
             clock,
             inbox_wake: tokio::sync::Notify::new(),
+            addressing_wake: tokio::sync::Notify::new(),
             moderation,
             fetcher,
         };
@@ -215,10 +220,18 @@ pub fn start_with(
     let http = tokio::spawn(crate::http::serve(app.clone(), listener, tls, rx.clone()));
     // The inbox worker starts with the server, so activities a crash left queued are processed
     // now; on shutdown it finishes the job in hand and stops.
-    let inbox = tokio::spawn(crate::federation::inbox::run_worker(app.clone(), rx));
+    let inbox = tokio::spawn(crate::federation::inbox::run_worker(
+        app.clone(),
+        rx.clone(),
+    ));
+    // Likewise the addressing worker: publications a crash left waiting for their mentions and
+    // replies to be resolved go out now; on shutdown a resolution in flight is abandoned and
+    // its publication waits for the next start.
+    let addressing = tokio::spawn(crate::federation::addressing::run_worker(app.clone(), rx));
     let task = tokio::spawn(async move {
         let _ = http.await;
         let _ = inbox.await;
+        let _ = addressing.await;
     });
     Ok(Running {
         addr,

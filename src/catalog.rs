@@ -4,6 +4,8 @@
 //! media that may be served, the rendered profiles, and the problems found. Building one scans the
 //! content folders (reusing stored renderings whose inputs did not change), then records the
 //! result in the store, which reports what was created, changed or removed since the last build.
+//! Each post carries the addressees its mentions and reply resolved to so far (`remote_refs`, filled
+//! by `federation::addressing`), so what GET serves and what is delivered name the same people.
 //! A post whose file turns broken keeps its last good rendering: bad input never unpublishes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -14,6 +16,7 @@ use chrono::{DateTime, Utc};
 use crate::config::{Actor, Site};
 use crate::content::{self, Post, Visibility};
 use crate::diagnostics::Diagnostic;
+use crate::federation::addressing;
 use crate::federation::objects::{self, escape, Image};
 use crate::federation::urls::Urls;
 use crate::store::{PostRecord, Store, StoreError, SyncReport};
@@ -80,12 +83,17 @@ impl Catalog {
             })
             .collect();
         let report = store.sync_posts(&servable, now)?;
+        // Read once per build, so GET of a post and the activity delivering it name the same
+        // people: whatever resolved by now (federation::addressing fills the table).
+        let resolved = store.resolved_refs()?;
         let mut by_actor: HashMap<String, Vec<PostRecord>> = HashMap::new();
         for record in &report.records {
+            let mut record = record.clone();
+            record.addressees = addressing::addressees(site, &record.post, &resolved);
             by_actor
                 .entry(record.post.actor.clone())
                 .or_default()
-                .push(record.clone());
+                .push(record);
         }
         for list in by_actor.values_mut() {
             list.sort_by(|a, b| {

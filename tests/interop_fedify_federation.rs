@@ -3,11 +3,17 @@
 //! actor and gets the Accept; receives Create, Update and Delete for a post and verifies each
 //! signature; replies, likes, boosts and unfollows, and masthead shows the reply, the counts and
 //! the lost follower. Fedify signs RFC 9421 first and falls back to draft-cavage; each style is
-//! checked to be accepted as sent.
+//! checked to be accepted as sent. Posts that mention the peer (`@peer@127.0.0.1:PORT`, found by
+//! WebFinger) or reply to its notes are tagged, addressed and delivered to it, follower or not,
+//! and a publication waiting for that survives a restart.
 
 mod common;
 
+use std::sync::Arc;
+
 use common::{eventually, Peer, TestSite, AP};
+use masthead::app::App;
+use masthead::config::Site;
 use masthead::federation::inbox::FollowAnswer;
 use masthead::store::FollowState;
 use serde_json::{json, Value};
@@ -191,4 +197,174 @@ async fn can_accept_fedify_draft_cavage_signatures_and_wait_for_approval() {
         .wait_received("the Accept", |a| a["type"] == "Accept")
         .await;
     assert_eq!(accept["verified"], true, "{accept}");
+}
+
+/// `127.0.0.1:PORT` of a peer: the host part of its handle.
+fn peer_host(peer: &Peer) -> String {
+    peer.url.trim_start_matches("http://").to_string()
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The Mention tags of an object.
+fn mentions(object: &Value) -> Vec<Value> {
+    object["tag"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["type"] == "Mention")
+        .cloned()
+        .collect()
+}
+
+fn cc_has(object: &Value, id: &str) -> bool {
+    object["cc"].as_array().unwrap().iter().any(|c| c == id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_mention_a_fedify_follower_and_reply_to_its_note() {
+    let site = TestSite::start("federated").await;
+    let peer = Peer::start("default").await;
+    let app = site.app().clone();
+    let b = site.base.clone();
+    follow(&site, &peer, "news").await;
+    wait_accepted(&peer).await;
+
+    // A mention: resolved by WebFinger, tagged, in cc, delivered; GET shows the same.
+    let handle = format!("@peer@{}", peer_host(&peer));
+    let post_id = format!("{b}/users/news/posts/thanks");
+    std::fs::write(
+        site.path("content/news/thanks.md"),
+        format!(
+            "+++\ndate = {}\n+++\n\nThanks {handle} for following!\n",
+            now()
+        ),
+    )
+    .unwrap();
+    app.rebuild().unwrap();
+    let create = peer
+        .wait_received(
+            "the Create mentioning the peer",
+            received_type("Create", &post_id),
+        )
+        .await;
+    assert_eq!(create["verified"], true, "{create}");
+    let activity = &create["activity"];
+    let object = &activity["object"];
+    let expected = json!([{ "type": "Mention", "href": peer.actor, "name": handle }]);
+    assert_eq!(json!(mentions(object)), expected, "{object}");
+    assert!(cc_has(object, &peer.actor), "{object}");
+    assert_eq!(activity["to"], object["to"]);
+    assert_eq!(activity["cc"], object["cc"]);
+    let served = site.get("/users/news/posts/thanks", AP).await.json();
+    assert_eq!(json!(mentions(&served)), expected, "{served}");
+    assert_eq!(served["cc"], object["cc"]);
+    assert!(app.store.pending_publications().unwrap().is_empty());
+
+    // A reply to the peer's note: threaded under it, its author tagged, in cc and delivered to.
+    let reply = peer
+        .control(
+            "reply",
+            json!({ "inReplyTo": format!("{b}/users/news/posts/hello"), "content": "<p>Hi!</p>" }),
+        )
+        .await;
+    let note = reply["objectId"].as_str().unwrap().to_string();
+    let answer_id = format!("{b}/users/news/posts/answer");
+    std::fs::write(
+        site.path("content/news/answer.md"),
+        format!(
+            "+++\ndate = {}\nin_reply_to = \"{note}\"\n+++\n\nGlad you like it.\n",
+            now()
+        ),
+    )
+    .unwrap();
+    app.rebuild().unwrap();
+    let create = peer
+        .wait_received(
+            "the Create of the reply",
+            received_type("Create", &answer_id),
+        )
+        .await;
+    assert_eq!(create["verified"], true, "{create}");
+    let object = &create["activity"]["object"];
+    assert_eq!(object["inReplyTo"], note);
+    assert!(cc_has(object, &peer.actor), "{object}");
+    assert_eq!(json!(mentions(object)), expected, "{object}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_deliver_a_followers_only_mention_to_a_fedify_peer_that_does_not_follow() {
+    let site = TestSite::start("federated").await;
+    let peer = Peer::start("rfc9421").await;
+    let app = site.app().clone();
+    assert_eq!(app.store.follower_count("news").unwrap(), 0);
+
+    let post_id = format!("{}/users/news/posts/psst", site.base);
+    std::fs::write(
+        site.path("content/news/psst.md"),
+        format!(
+            "+++\ndate = {}\nvisibility = \"followers\"\n+++\n\nA word for @peer@{} only.\n",
+            now(),
+            peer_host(&peer)
+        ),
+    )
+    .unwrap();
+    app.rebuild().unwrap();
+    let create = peer
+        .wait_received(
+            "the Create mentioning the peer",
+            received_type("Create", &post_id),
+        )
+        .await;
+    assert_eq!(create["verified"], true, "{create}");
+    let object = &create["activity"]["object"];
+    assert_eq!(
+        object["to"],
+        json!([format!("{}/users/news/followers", site.base)])
+    );
+    assert_eq!(object["cc"], json!([peer.actor]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_publish_a_held_back_mention_after_a_restart() {
+    let peer = Peer::start("default").await;
+    let (dir, listener, base) = common::prepare("federated").await;
+    let open = || {
+        let loaded = Site::load(&dir.path().join("site.toml")).unwrap();
+        App::open(loaded.site).unwrap().0
+    };
+
+    // Written and rebuilt while no worker runs, then the process "dies".
+    let app = open();
+    std::fs::write(
+        dir.path().join("content/news/later.md"),
+        format!(
+            "+++\ndate = {}\n+++\n\nSee you, @peer@{}.\n",
+            now(),
+            peer_host(&peer)
+        ),
+    )
+    .unwrap();
+    app.rebuild().unwrap();
+    let pending = app.store.pending_publications().unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0].slug, "later");
+    let post_id = format!("{base}/users/news/posts/later");
+    assert!(app.store.deliveries_of_object(&post_id).unwrap().is_empty());
+    drop(app);
+
+    // The next start finds the row and publishes it.
+    let running = masthead::app::start(Arc::new(open()), listener).unwrap();
+    let create = peer
+        .wait_received(
+            "the Create held across the restart",
+            received_type("Create", &post_id),
+        )
+        .await;
+    assert_eq!(create["verified"], true, "{create}");
+    assert!(cc_has(&create["activity"]["object"], &peer.actor));
+    assert!(running.app.store.pending_publications().unwrap().is_empty());
+    running.stop().await;
 }

@@ -11,7 +11,7 @@ mod proptests;
 pub mod render;
 mod scan;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 pub use scan::{content_hash, derive_slug, scan, slugify, RENDER_VERSION};
 

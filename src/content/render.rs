@@ -702,20 +702,39 @@ fn mention_at(s: &str) -> Option<(usize, Mention)> {
     let tld_ok = labels
         .last()
         .is_some_and(|l| l.chars().any(char::is_alphabetic));
+    let ipv4 = host.parse::<std::net::Ipv4Addr>().is_ok();
     if labels.len() < 2
         || labels
             .iter()
             .any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-'))
-        || !tld_ok
+        || !(tld_ok || ipv4)
     {
         return None;
     }
-    let len = 1 + user_len + 1 + host.len();
+    // A port belongs to the host only right after it (`@ann@10.0.0.5:3000`): development and
+    // test servers run on one, and their WebFinger answers `acct:ann@10.0.0.5:3000`.
+    let port = (host.len() == host_len)
+        .then(|| host_part[host_len..].strip_prefix(':'))
+        .flatten()
+        .map(|rest| {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            (
+                &rest[..digits],
+                rest[digits..].starts_with(|c: char| c.is_alphanumeric()),
+            )
+        })
+        .filter(|(digits, glued)| !glued && digits.parse::<u16>().is_ok_and(|p| p > 0))
+        .map(|(digits, _)| digits);
+    let len = 1 + user_len + 1 + host.len() + port.map_or(0, |p| 1 + p.len());
+    let host = match port {
+        Some(port) => format!("{}:{port}", host.to_lowercase()),
+        None => host.to_lowercase(),
+    };
     Some((
         len,
         Mention {
             user: user.to_string(),
-            host: host.to_lowercase(),
+            host,
         },
     ))
 }
@@ -1260,6 +1279,34 @@ mod tests {
                 host: "mastodon.example".into()
             }]
         );
+    }
+
+    #[test]
+    fn can_render_mentions_of_a_host_with_a_port() {
+        let s = site();
+        let r = s.render("Hi @peer@127.0.0.1:8080, and @ann@dev.example:3000.\n");
+        assert_eq!(
+            r.mentions,
+            vec![
+                Mention {
+                    user: "peer".into(),
+                    host: "127.0.0.1:8080".into()
+                },
+                Mention {
+                    user: "ann".into(),
+                    host: "dev.example:3000".into()
+                }
+            ]
+        );
+        assert!(
+            r.html.contains("@<span>peer</span></a></span>, and"),
+            "{}",
+            r.html
+        );
+        // Not a port: the mention ends at the host.
+        let r = s.render("ask @ann@mastodon.example: why? or @bob@b.example:80x\n");
+        assert_eq!(r.mentions[0].host, "mastodon.example");
+        assert_eq!(r.mentions[1].host, "b.example");
     }
 
     #[test]

@@ -78,3 +78,34 @@ pub fn write(root: &Path, rel: &str, bytes: impl AsRef<[u8]>) {
     }
     std::fs::write(path, bytes).unwrap();
 }
+
+/// A plain public Note-shaped post `actor`/`slug` with one paragraph, for tests elsewhere.
+pub fn post(actor: &str, slug: &str) -> super::Post {
+    super::Post {
+        actor: actor.into(),
+        slug: slug.into(),
+        source: format!("content/{actor}/{slug}.md").into(),
+        hash: "h".into(),
+        title: None,
+        date: None,
+        updated: None,
+        draft: false,
+        tags: vec![],
+        summary: None,
+        lang: None,
+        aliases: vec![],
+        content_warning: None,
+        sensitive: false,
+        visibility: super::Visibility::Public,
+        pinned: false,
+        object_type: None,
+        federate: true,
+        in_reply_to: None,
+        url: None,
+        page_path: format!("{actor}/{slug}/"),
+        html: "<p>hi</p>".into(),
+        text_len: 2,
+        attachments: vec![],
+        mentions: vec![],
+    }
+}

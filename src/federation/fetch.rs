@@ -1,7 +1,8 @@
 //! Fetching remote ActivityPub documents: actors, their keys, and objects.
 //!
-//! This module owns how masthead reads other servers: every GET is signed as the instance actor
-//! (servers running "authorized fetch" answer 401 otherwise), asks for ActivityPub JSON, and is
+//! This module owns how masthead reads other servers: every GET of an ActivityPub document is
+//! signed as the instance actor (servers running "authorized fetch" answer 401 otherwise; a
+//! WebFinger lookup, [`Fetcher::jrd`], is public and goes unsigned), asks for ActivityPub JSON, and is
 //! trusted only if the answer is an ActivityPub content type whose `id` is the URL fetched (a
 //! document naming another id on the same host is refetched once by that id, as Mastodon does).
 //! Actors and keys are cached in the store (`remote_actors`); resolving a `keyId` strips the
@@ -31,6 +32,11 @@ use crate::store::{now_ms, KeyPair, RemoteActor, Store, StoreError};
 /// rotation is picked up within minutes; without a limit, every forged or broken request would
 /// make us fetch from the claimed host, and anyone could aim our server at a victim.
 pub const KEY_REFETCH_INTERVAL_MS: i64 = 10 * 60 * 1000;
+
+/// `Accept` of WebFinger lookups (RFC 7033 names `application/jrd+json`; many servers answer
+/// plain JSON).
+const ACCEPT_JRD: http::HeaderValue =
+    http::HeaderValue::from_static("application/jrd+json, application/json");
 
 /// Why a remote document could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -213,6 +219,32 @@ impl Fetcher {
             return Err(FetchObjectError::NotActivityPub {
                 url: url.to_string(),
                 content_type: content_type.to_string(),
+            });
+        }
+        match serde_json::from_slice::<Value>(&resp.body) {
+            Ok(v) if v.is_object() => Ok(v),
+            _ => Err(FetchObjectError::NotJson {
+                url: url.to_string(),
+            }),
+        }
+    }
+
+    /// GETs a WebFinger document (JRD) at `url`, unsigned (WebFinger is public by design, and
+    /// signing it would name us to a host that only answers `acct:` lookups): 2xx and a JSON
+    /// object, whatever the content type (servers answer `application/json` as often as
+    /// `application/jrd+json`).
+    pub async fn jrd(&self, url: &str) -> Result<Value, FetchObjectError> {
+        let parsed = Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+            .ok_or_else(|| FetchObjectError::BadUrl {
+                url: url.to_string(),
+            })?;
+        let resp = self.client.get_json(parsed, ACCEPT_JRD, None).await?;
+        if !resp.status.is_success() {
+            return Err(FetchObjectError::Status {
+                url: url.to_string(),
+                status: resp.status.as_u16(),
             });
         }
         match serde_json::from_slice::<Value>(&resp.body) {

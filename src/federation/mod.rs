@@ -4,6 +4,7 @@
 //! Storage rows and content posts are converted to wire JSON here, at the edge; nothing outside
 //! this module builds ActivityStreams documents or sends a request to another server.
 
+pub mod addressing;
 pub mod client;
 pub mod comments;
 pub mod delivery;

@@ -214,7 +214,14 @@ pub fn post_object(
     let id = urls.post(h, &post.slug);
     let url = urls.post_url(h, &post.slug, &post.page_path, post.url.as_deref());
     let lang = post.lang.clone().unwrap_or_else(|| site.language_of(actor));
-    let (to, cc) = addressing(urls, h, post.visibility);
+    let (to, mut cc) = addressing(urls, h, post.visibility);
+    // Mentioned people and the author replied to are addressed whatever the visibility (as
+    // Mastodon does), so their servers show them the post and notify them.
+    for a in &record.addressees {
+        if !cc.contains(&a.actor_id) && !to.contains(&a.actor_id) {
+            cc.push(a.actor_id.clone());
+        }
+    }
     let published = published(record);
 
     let content = match (&post.title, kind) {
@@ -281,6 +288,12 @@ pub fn post_object(
         .tags
         .iter()
         .map(|t| json!({ "type": "Hashtag", "name": format!("#{t}"), "href": urls.tag(t) }))
+        .chain(
+            record
+                .addressees
+                .iter()
+                .map(|a| json!({ "type": "Mention", "href": a.actor_id, "name": a.name })),
+        )
         .collect();
     obj.insert("tag".into(), json!(tags));
     let attachments: Vec<Value> = post
@@ -452,6 +465,87 @@ pub use crate::content::render::escape;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::content::test_support;
+    use crate::store::Addressee;
+    use chrono::TimeZone;
+
+    fn site(dir: &std::path::Path) -> Site {
+        std::fs::create_dir_all(dir.join("content/news")).unwrap();
+        let text = "[site]\nbase_url = \"https://s.example\"\n\n[[actor]]\nhandle = \"news\"\n";
+        Site::parse(&dir.join("site.toml"), text).unwrap().site
+    }
+
+    fn addressed(visibility: Visibility) -> PostRecord {
+        let mut post = test_support::post("news", "a");
+        post.visibility = visibility;
+        post.tags = vec!["city".into()];
+        PostRecord {
+            post,
+            first_seen: Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap(),
+            addressees: vec![
+                Addressee {
+                    actor_id: "https://m.example/users/ann".into(),
+                    inbox: "https://m.example/inbox".into(),
+                    name: "@ann@m.example".into(),
+                },
+                Addressee {
+                    actor_id: "https://g.example/@bob".into(),
+                    inbox: "https://g.example/@bob/inbox".into(),
+                    name: "@bob@g.example".into(),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn can_tag_and_address_the_addressees_of_a_post() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = site(dir.path());
+        let urls = Urls::new(&site);
+        let actor = site.actor("news").unwrap();
+        let record = addressed(Visibility::Public);
+        let note = post_object(&site, &urls, actor, &record, Counts::default(), false);
+        assert_eq!(note["to"], json!([PUBLIC]));
+        assert_eq!(
+            note["cc"],
+            json!([
+                "https://s.example/users/news/followers",
+                "https://m.example/users/ann",
+                "https://g.example/@bob"
+            ])
+        );
+        assert_eq!(
+            note["tag"],
+            json!([
+                { "type": "Hashtag", "name": "#city", "href": urls.tag("city") },
+                { "type": "Mention", "href": "https://m.example/users/ann", "name": "@ann@m.example" },
+                { "type": "Mention", "href": "https://g.example/@bob", "name": "@bob@g.example" },
+            ])
+        );
+        let create = create_activity(&site, &urls, actor, &record, Counts::default(), false);
+        assert_eq!(create["to"], note["to"]);
+        assert_eq!(create["cc"], note["cc"]);
+    }
+
+    #[test]
+    fn can_address_mentioned_people_in_a_followers_only_post() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = site(dir.path());
+        let urls = Urls::new(&site);
+        let actor = site.actor("news").unwrap();
+        let record = addressed(Visibility::Followers);
+        let note = post_object(&site, &urls, actor, &record, Counts::default(), false);
+        assert_eq!(
+            note["to"],
+            json!(["https://s.example/users/news/followers"])
+        );
+        assert_eq!(
+            note["cc"],
+            json!(["https://m.example/users/ann", "https://g.example/@bob"])
+        );
+        assert!(!note.to_string().contains(PUBLIC));
+        assert_eq!(note["tag"].as_array().unwrap().len(), 3);
+    }
 
     #[test]
     fn can_take_first_words_of_html() {

@@ -8,20 +8,26 @@
 //! in the outbox instead of flooding followers' timelines.
 //!
 //! This module owns the activities and who they go to; sending them is `federation::delivery`.
-//! Mentions and replies add inboxes beyond the followers: [`enqueue_post_activity`] takes them as
-//! `extra_inboxes` (the inbox work resolves them).
+//! Mentions and replies add the post's addressees (resolved by `federation::addressing`) to the
+//! followers; a Create or Update whose addressees are not resolved yet is held back as a
+//! `pending_publications` row, and the addressing worker publishes it later with [`publish`],
+//! the one function that turns a change into queued deliveries.
 //!
-//! A crash between the store recording a change and this module queueing it would lose that one
-//! publication; the two run back to back without an await in between.
+//! A crash between the store recording a change and this module queueing (or holding back) it
+//! would lose that one publication; the two run back to back without an await in between.
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::{json, Value};
 
 use crate::app::App;
+use crate::catalog::Catalog;
 use crate::config::{Actor, Site};
+use crate::federation::addressing;
 use crate::federation::objects::{self, Counts, PUBLIC};
 use crate::federation::urls::Urls;
-use crate::store::{NewDelivery, PostChange, PostRecord, Store, StoreError, SyncReport, Tombstone};
+use crate::store::{
+    NewDelivery, PendingChange, PostChange, PostRecord, Store, StoreError, SyncReport, Tombstone,
+};
 
 /// Activity types about a post that a later one about the same post makes pointless to send.
 const POST_ACTIVITIES: &[&str] = &["Create", "Update"];
@@ -124,10 +130,23 @@ pub fn enqueue_post_activity(
     object_id: &str,
     extra_inboxes: &[String],
 ) -> Result<usize, StoreError> {
+    enqueue(app, handle, activity, object_id, extra_inboxes, None)
+}
+
+/// [`enqueue_post_activity`], deleting the `pending_publications` row `pending` (when given) in
+/// the same transaction.
+fn enqueue(
+    app: &App,
+    handle: &str,
+    activity: &Value,
+    object_id: &str,
+    extra_inboxes: &[String],
+    pending: Option<i64>,
+) -> Result<usize, StoreError> {
     let inboxes = audience(&app.store, handle, extra_inboxes)?;
     let body = activity.to_string();
     let id = activity["id"].as_str().unwrap_or_default();
-    app.store.enqueue_delivery(
+    app.store.enqueue_delivery_for(
         &NewDelivery {
             activity_id: id,
             object_id: Some(object_id),
@@ -136,83 +155,143 @@ pub fn enqueue_post_activity(
         },
         &inboxes,
         app.clock.now_ms(),
+        pending,
     )
 }
 
 /// Queues a Create, Update or Delete for every post change in `report`, except for actors whose
-/// folder was scanned for the first time. Wakes the delivery workers when anything was queued.
-/// Returns the rows queued.
+/// folder was scanned for the first time. A Create or Update whose mentions or reply are not
+/// resolved yet is held back for `federation::addressing`, which publishes it with [`publish`]
+/// once they are. Wakes the delivery workers when anything was queued. Returns the rows queued.
 pub fn publish_changes(app: &App, report: &SyncReport) -> Result<usize, StoreError> {
     let catalog = app.catalog();
     let mut queued = 0;
+    let mut held = 0;
     for change in &report.changes {
-        let (handle, slug) = match change {
-            PostChange::Created { actor, slug }
-            | PostChange::Updated { actor, slug }
-            | PostChange::Removed { actor, slug, .. } => (actor, slug),
-        };
+        let (handle, slug) = post_of(change);
         if report.first_scan.contains(handle) {
             continue;
         }
-        let Some(actor) = app.site.actor(handle) else {
-            tracing::warn!(actor = %handle, slug = %slug, "not publishing a change of an actor that is no longer configured");
-            continue;
-        };
-        let object_id = app.urls.post(handle, slug);
-        let record = catalog
-            .posts_of(handle)
-            .iter()
-            .find(|r| &r.post.slug == slug);
         let now_ms = app.clock.now_ms();
-        let now = DateTime::<Utc>::from_timestamp_millis(now_ms).unwrap_or_else(Utc::now);
-        let activity = match (change, record) {
-            (PostChange::Created { .. }, Some(record)) => {
-                // The post is back: a Delete still waiting would undo it.
-                app.store.drop_pending_deliveries(&object_id, &["Delete"])?;
-                objects::create_activity(
-                    &app.site,
-                    &app.urls,
-                    actor,
-                    record,
-                    Counts::default(),
-                    false,
-                )
+        match change {
+            // Its Delete supersedes whatever was waiting.
+            PostChange::Removed { .. } => app.store.forget_pending_publications(handle, slug)?,
+            PostChange::Created { .. } | PostChange::Updated { .. } => {
+                let record = catalog
+                    .posts_of(handle)
+                    .iter()
+                    .find(|r| &r.post.slug == slug);
+                if let Some(record) = record {
+                    if addressing::must_wait(app, &record.post, now_ms)? {
+                        let kind = match change {
+                            PostChange::Created { .. } => PendingChange::Create,
+                            _ => PendingChange::Update,
+                        };
+                        app.store
+                            .add_pending_publication(handle, slug, kind, now_ms)?;
+                        tracing::info!(actor = %handle, slug = %slug, "held back until its mentions and reply are resolved");
+                        held += 1;
+                        continue;
+                    }
+                }
             }
-            (PostChange::Updated { .. }, Some(record)) => {
-                let previous = last_sent_time(&app.store, &object_id)?;
-                let updated = edit_time(previous, record, now);
-                // The new Update carries the whole object: older ones still waiting are moot.
-                app.store.drop_pending_deliveries(&object_id, &["Update"])?;
-                update_activity(&app.site, &app.urls, actor, record, updated, now_ms)
-            }
-            (PostChange::Removed { former_type, .. }, _) => {
-                let tomb = app.store.tombstone(handle, slug)?.unwrap_or(Tombstone {
-                    former_type: former_type.clone(),
-                    deleted: now,
-                });
-                app.store
-                    .drop_pending_deliveries(&object_id, POST_ACTIVITIES)?;
-                delete_activity(&app.urls, handle, slug, &tomb)
-            }
-            (_, None) => {
-                tracing::warn!(actor = %handle, slug = %slug, "changed post is not in the catalog; not publishing it");
-                continue;
-            }
-        };
-        let n = enqueue_post_activity(app, handle, &activity, &object_id, &[])?;
-        tracing::info!(
-            actor = %handle,
-            slug = %slug,
-            activity = %activity["type"].as_str().unwrap_or_default(),
-            inboxes = n,
-            "queued for followers"
-        );
-        queued += n;
+        }
+        queued += publish(app, &catalog, change, None)?;
+    }
+    if held > 0 {
+        app.addressing_wake.notify_one();
     }
     if queued > 0 {
         app.delivery_wake.notify_one();
     }
     Ok(queued)
+}
+
+fn post_of(change: &PostChange) -> (&String, &String) {
+    match change {
+        PostChange::Created { actor, slug }
+        | PostChange::Updated { actor, slug }
+        | PostChange::Removed { actor, slug, .. } => (actor, slug),
+    }
+}
+
+/// Queues the activity of one post `change`, built from `catalog`, for the followers and the
+/// post's addressees, dropping queued activities it makes moot. `pending` is the
+/// `pending_publications` row this publishes: it is deleted in the transaction that queues the
+/// activity, or at once when there is nothing to publish any more. Returns the rows queued; the
+/// caller wakes the delivery workers.
+pub fn publish(
+    app: &App,
+    catalog: &Catalog,
+    change: &PostChange,
+    pending: Option<i64>,
+) -> Result<usize, StoreError> {
+    let (handle, slug) = post_of(change);
+    let nothing = || -> Result<usize, StoreError> {
+        if let Some(id) = pending {
+            app.store.delete_pending_publication(id)?;
+        }
+        Ok(0)
+    };
+    let Some(actor) = app.site.actor(handle) else {
+        tracing::warn!(actor = %handle, slug = %slug, "not publishing a change of an actor that is no longer configured");
+        return nothing();
+    };
+    let object_id = app.urls.post(handle, slug);
+    let record = catalog
+        .posts_of(handle)
+        .iter()
+        .find(|r| &r.post.slug == slug);
+    let now_ms = app.clock.now_ms();
+    let now = DateTime::<Utc>::from_timestamp_millis(now_ms).unwrap_or_else(Utc::now);
+    let activity = match (change, record) {
+        (PostChange::Created { .. }, Some(record)) => {
+            // The post is back: a Delete still waiting would undo it.
+            app.store.drop_pending_deliveries(&object_id, &["Delete"])?;
+            objects::create_activity(
+                &app.site,
+                &app.urls,
+                actor,
+                record,
+                Counts::default(),
+                false,
+            )
+        }
+        (PostChange::Updated { .. }, Some(record)) => {
+            let previous = last_sent_time(&app.store, &object_id)?;
+            let updated = edit_time(previous, record, now);
+            // The new Update carries the whole object: older ones still waiting are moot.
+            app.store.drop_pending_deliveries(&object_id, &["Update"])?;
+            update_activity(&app.site, &app.urls, actor, record, updated, now_ms)
+        }
+        (PostChange::Removed { former_type, .. }, _) => {
+            let tomb = app.store.tombstone(handle, slug)?.unwrap_or(Tombstone {
+                former_type: former_type.clone(),
+                deleted: now,
+            });
+            app.store
+                .drop_pending_deliveries(&object_id, POST_ACTIVITIES)?;
+            delete_activity(&app.urls, handle, slug, &tomb)
+        }
+        (_, None) => {
+            tracing::warn!(actor = %handle, slug = %slug, "changed post is not in the catalog; not publishing it");
+            return nothing();
+        }
+    };
+    let extra: Vec<String> = record
+        .filter(|_| !matches!(change, PostChange::Removed { .. }))
+        .map(|r| r.addressees.iter().map(|a| a.inbox.clone()).collect())
+        .unwrap_or_default();
+    let n = enqueue(app, handle, &activity, &object_id, &extra, pending)?;
+    tracing::info!(
+        actor = %handle,
+        slug = %slug,
+        activity = %activity["type"].as_str().unwrap_or_default(),
+        inboxes = n,
+        addressees = extra.len(),
+        "queued for followers and addressees"
+    );
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -256,6 +335,7 @@ mod tests {
         PostRecord {
             post,
             first_seen: date,
+            addressees: vec![],
         }
     }
 

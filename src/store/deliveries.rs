@@ -144,12 +144,25 @@ impl Store {
         inboxes: &[String],
         now_ms: i64,
     ) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(self.err())?;
+        let added = self.insert_deliveries(&tx, delivery, inboxes, now_ms)?;
+        tx.commit().map_err(self.err())?;
+        Ok(added)
+    }
+
+    /// The rows of [`Store::enqueue_delivery`], inside the caller's transaction `tx`.
+    pub(super) fn insert_deliveries(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        delivery: &NewDelivery<'_>,
+        inboxes: &[String],
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
         let kind = serde_json::from_str::<serde_json::Value>(delivery.body)
             .ok()
             .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string))
             .unwrap_or_default();
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(self.err())?;
         let mut added = 0;
         for inbox in inboxes {
             added += tx
@@ -178,7 +191,6 @@ impl Store {
                 )
                 .map_err(self.err())?;
         }
-        tx.commit().map_err(self.err())?;
         Ok(added)
     }
 

@@ -3,7 +3,8 @@
 //! This module owns everything masthead must remember across restarts: actor keypairs (generated
 //! once, never regenerated), the post index with content hashes and first-seen times, the
 //! tombstones of posts that were published and are gone, followers, the outgoing delivery queue
-//! and per-host delivery health. It does not decide what to publish.
+//! and per-host delivery health, what mentions and replies resolved to, and the publications
+//! waiting for that. It does not decide what to publish.
 //!
 //! The connection lives behind a std `Mutex`; every query is short and no lock is held across an
 //! `.await`. The narrow API here is what a PostgreSQL store would implement later.
@@ -14,8 +15,10 @@ mod hosts;
 mod inbox;
 mod interactions;
 mod keys;
+mod pending_publications;
 mod posts;
 mod remote_actors;
+mod remote_refs;
 mod replies;
 
 use std::path::{Path, PathBuf};
@@ -29,8 +32,10 @@ pub use hosts::{utc_day, HostHealth};
 pub use inbox::{InboxActivity, NewInboxActivity};
 pub use interactions::{InteractionCounts, InteractionKind};
 pub use keys::KeyPair;
+pub use pending_publications::{PendingChange, PendingPublication};
 pub use posts::{PostChange, PostRecord, SyncReport, Tombstone};
 pub use remote_actors::RemoteActor;
+pub use remote_refs::Addressee;
 pub use replies::{Reply, ReplyStatus, Report};
 
 /// Errors from the store; each names the database file.

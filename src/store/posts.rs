@@ -17,6 +17,9 @@ pub struct PostRecord {
     pub post: Post,
     /// When masthead first saw it (its `published` when it has no date).
     pub first_seen: DateTime<Utc>,
+    /// The remote actors its mentions and `in_reply_to` resolved to, in order, each once: tagged,
+    /// in `cc` and delivered to. Filled by the catalog from `remote_refs`; empty from the store.
+    pub addressees: Vec<super::Addressee>,
 }
 
 /// What a sync found changed since the last one.
@@ -183,6 +186,7 @@ impl Store {
             report.records.push(PostRecord {
                 post: post.clone(),
                 first_seen,
+                addressees: Vec::new(),
             });
         }
         let present: HashSet<(&str, &str)> = posts

@@ -117,3 +117,26 @@ CREATE TABLE hosts (
     failure_days      TEXT NOT NULL DEFAULT '', -- distinct UTC days with failures, comma separated
     unavailable_since INTEGER
 );
+
+-- Who a mention or a reply names, resolved over the network once and kept (federation/addressing.rs).
+-- A failed resolution is kept too (actor_id NULL, error set), so a dead host is retried at most
+-- once an hour instead of holding up every post that names it.
+CREATE TABLE remote_refs (
+    key         TEXT PRIMARY KEY,     -- `acct:user@host` for a mention, the note URL for in_reply_to
+    actor_id    TEXT,                 -- the actor named; NULL when resolution failed
+    inbox       TEXT,                 -- its shared inbox, else its inbox
+    name        TEXT,                 -- `@user@host`, the Mention tag's name
+    resolved_at INTEGER NOT NULL,     -- unix ms of the last attempt
+    error       TEXT                  -- why the last attempt failed
+);
+
+-- Creates and Updates waiting for their mentions and replies to be resolved; the row is the
+-- durable job of the addressing worker, deleted in the transaction that queues the activity.
+CREATE TABLE pending_publications (
+    id         INTEGER PRIMARY KEY,
+    actor      TEXT NOT NULL,         -- our handle
+    slug       TEXT NOT NULL,
+    change     TEXT NOT NULL CHECK (change IN ('create', 'update')),
+    created_at INTEGER NOT NULL,      -- unix ms
+    UNIQUE (actor, slug, change)
+);

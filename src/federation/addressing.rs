@@ -1,0 +1,433 @@
+//! Addressing: who a post names besides its followers, resolved over the network, durably.
+//!
+//! A post's `@user@host` mentions and its `in_reply_to` name remote actors. Each becomes a
+//! Mention tag, an id in `cc` and an inbox the post is delivered to. Finding those actors takes
+//! requests to other servers (WebFinger, then the actor; or the note, then its author), which the
+//! synchronous catalog rebuild must never wait for. So:
+//!
+//! - [`refs`] lists what a post names, each with a stable key (`acct:user@host`, or the note URL).
+//! - The outbox holds back a Create or Update whose refs are not all settled (see
+//!   [`must_wait`]) as a `pending_publications` row, and wakes [`run_worker`].
+//! - The worker resolves every missing ref of every pending row ([`resolve`]), records each
+//!   outcome in `remote_refs` (an error too: a dead host is retried at most once per
+//!   [`RETRY_FAILED_AFTER_MS`], and the post goes out without that addressee meanwhile), rebuilds
+//!   the catalog so GET and the activity carry the same addressees ([`addressees`]), and queues
+//!   each publication exactly as the outbox would, deleting its row in the same transaction.
+//!
+//! Rows a crash leaves are processed at the next start. Every request is bounded by the client's
+//! timeouts (a ref costs at most two requests, plus an `http://` WebFinger retry under
+//! `[dev] allow_http`). Refs on our own host are never resolved: they name no one to deliver to.
+//! This module does not build activities (`outbox`) or send them (`delivery`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::watch;
+use url::Url;
+
+use super::client::is_activitypub_content_type;
+use super::fetch::{authority, id_of, same_authority, FetchObjectError};
+use super::outbox;
+use crate::app::App;
+use crate::config::{host_with_port, Site};
+use crate::content::Post;
+use crate::store::{Addressee, PendingChange, PostChange, StoreError};
+
+/// How long a failed resolution stands before it is tried again: an hour, so a host that is down
+/// (or gone for good) costs one attempt per hour, not one per post or per rebuild.
+pub const RETRY_FAILED_AFTER_MS: i64 = 60 * 60 * 1000;
+
+/// How long the worker sleeps between looks at the table when nobody wakes it.
+const POLL: Duration = Duration::from_secs(60);
+
+/// Something remote a post names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ref {
+    /// `@user@host` in the text.
+    Mention {
+        /// The user part, as written.
+        user: String,
+        /// The host (with a port, if written), lowercase.
+        host: String,
+    },
+    /// The `in_reply_to` URL: its author is addressed.
+    Reply(String),
+}
+
+impl Ref {
+    /// The `remote_refs` key: `acct:user@host` (lowercase, as servers treat handles) or the URL.
+    pub fn key(&self) -> String {
+        match self {
+            Ref::Mention { user, host } => {
+                format!("acct:{}@{}", user.to_lowercase(), host.to_lowercase())
+            }
+            Ref::Reply(url) => url.clone(),
+        }
+    }
+}
+
+/// Why a ref could not be resolved. Kept as text in `remote_refs.error`.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// The WebFinger document or an ActivityPub document could not be fetched or used.
+    #[error(transparent)]
+    Fetch(#[from] FetchObjectError),
+    /// The WebFinger answer has no `self` link to an ActivityPub actor.
+    #[error("WebFinger of {acct} names no ActivityPub actor (no `self` link of type application/activity+json)")]
+    NoActorLink {
+        /// The `acct:` resource asked for.
+        acct: String,
+    },
+    /// The note replied to names no author on its own host.
+    #[error("{url} has no attributedTo on its own host, so there is no author to address")]
+    NoAuthor {
+        /// The note.
+        url: String,
+    },
+    /// A mention whose host is not usable in a URL.
+    #[error("{acct}: the host is not a valid host name")]
+    BadHost {
+        /// The `acct:` resource.
+        acct: String,
+    },
+}
+
+/// What `post` names that is not on our own host, mentions first, each once.
+pub fn refs(site: &Site, post: &Post) -> Vec<Ref> {
+    let own_host = host_with_port(&site.base_url).to_lowercase();
+    let own_domain = site.domain.to_lowercase();
+    let mut out: Vec<Ref> = Vec::new();
+    for m in &post.mentions {
+        let host = m.host.to_lowercase();
+        if host == own_host || host == own_domain {
+            continue;
+        }
+        let r = Ref::Mention {
+            user: m.user.clone(),
+            host,
+        };
+        if !out.iter().any(|x| x.key() == r.key()) {
+            out.push(r);
+        }
+    }
+    if let Some(url) = &post.in_reply_to {
+        if authority(url).is_some_and(|a| a != own_host) {
+            out.push(Ref::Reply(url.clone()));
+        }
+    }
+    out
+}
+
+/// The addressees of `post` among the `resolved` refs, in the order of [`refs`], each actor once.
+pub fn addressees(
+    site: &Site,
+    post: &Post,
+    resolved: &HashMap<String, Addressee>,
+) -> Vec<Addressee> {
+    let mut out: Vec<Addressee> = Vec::new();
+    for r in refs(site, post) {
+        if let Some(a) = resolved.get(&r.key()) {
+            if !out.iter().any(|x| x.actor_id == a.actor_id) {
+                out.push(a.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Whether a Create or Update of `post` must wait for the worker: a publication of it is
+/// already waiting (so they go out in order), or one of its refs is not settled at `now_ms`.
+pub fn must_wait(app: &App, post: &Post, now_ms: i64) -> Result<bool, StoreError> {
+    if app.store.has_pending_publication(&post.actor, &post.slug)? {
+        return Ok(true);
+    }
+    let keys: Vec<String> = refs(&app.site, post).iter().map(Ref::key).collect();
+    if keys.is_empty() {
+        return Ok(false);
+    }
+    Ok(!app
+        .store
+        .unsettled_refs(&keys, now_ms, RETRY_FAILED_AFTER_MS)?
+        .is_empty())
+}
+
+/// The actor id a WebFinger document (JRD) points at: the `href` of the first `self` link whose
+/// `type` is an ActivityPub media type. Other `self` links (an HTML profile, a feed) are skipped.
+pub fn actor_link(jrd: &Value) -> Option<&str> {
+    jrd.get("links")?
+        .as_array()?
+        .iter()
+        .filter(|l| l.get("rel").and_then(Value::as_str) == Some("self"))
+        .filter(|l| {
+            l.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(is_activitypub_content_type)
+        })
+        .find_map(|l| l.get("href").and_then(Value::as_str))
+}
+
+/// The author of a note: `attributedTo` as a string, an object with an `id`, or a list of those
+/// (the first actor in it; Mastodon reads it the same way).
+pub fn attributed_to(doc: &Value) -> Option<&str> {
+    match doc.get("attributedTo")? {
+        Value::Array(list) => list.iter().find_map(id_of),
+        v => id_of(v),
+    }
+}
+
+/// Resolves one ref to the actor it names: a mention by WebFinger (`https://`, then `http://`
+/// when `[dev] allow_http` is on), then the actor; a reply by fetching the note, then its author.
+pub async fn resolve(app: &App, r: &Ref) -> Result<Addressee, ResolveError> {
+    match r {
+        Ref::Mention { user, host } => {
+            let acct = r.key();
+            let actor_id = webfinger(app, &acct, host).await?;
+            let actor = app.fetcher.actor(&app.store, &actor_id, false).await?;
+            Ok(Addressee {
+                inbox: actor.shared_inbox.clone().unwrap_or(actor.inbox.clone()),
+                actor_id: actor.id,
+                name: format!("@{user}@{host}"),
+            })
+        }
+        Ref::Reply(url) => {
+            let note = app.fetcher.object(url).await?;
+            let note_id = id_of(&note).unwrap_or(url);
+            let author = attributed_to(&note)
+                .filter(|a| same_authority(a, note_id))
+                .ok_or_else(|| ResolveError::NoAuthor { url: url.clone() })?
+                .to_string();
+            let actor = app.fetcher.actor(&app.store, &author, false).await?;
+            Ok(Addressee {
+                inbox: actor.shared_inbox.clone().unwrap_or(actor.inbox.clone()),
+                name: actor
+                    .handle
+                    .as_deref()
+                    .map(|h| format!("@{h}"))
+                    .unwrap_or_else(|| actor.id.clone()),
+                actor_id: actor.id,
+            })
+        }
+    }
+}
+
+async fn webfinger(app: &App, acct: &str, host: &str) -> Result<String, ResolveError> {
+    let url = |scheme: &str| -> Result<String, ResolveError> {
+        let mut u =
+            Url::parse(&format!("{scheme}://{host}/.well-known/webfinger")).map_err(|_| {
+                ResolveError::BadHost {
+                    acct: acct.to_string(),
+                }
+            })?;
+        u.query_pairs_mut().append_pair("resource", acct);
+        Ok(u.to_string())
+    };
+    let jrd = match app.fetcher.jrd(&url("https")?).await {
+        Ok(jrd) => jrd,
+        // Development peers listen on plain http (the address policy refuses http otherwise).
+        Err(e) if app.site.dev.allow_http => {
+            tracing::debug!(acct, error = %e, "WebFinger over https failed; trying http");
+            app.fetcher.jrd(&url("http")?).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    actor_link(&jrd)
+        .map(str::to_string)
+        .ok_or_else(|| ResolveError::NoActorLink {
+            acct: acct.to_string(),
+        })
+}
+
+/// Resolves and publishes held-back publications until `shutdown`: at once when started (rows
+/// a crash left), then whenever the outbox wakes it, and every [`POLL`] at the latest.
+pub async fn run_worker(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        process_pending(&app, &mut shutdown).await;
+        tokio::select! {
+            _ = app.addressing_wake.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+/// One pass over `pending_publications`: resolves the refs they wait for, rebuilds the catalog
+/// and queues each publication. A shutdown during a resolution leaves every row for the next
+/// start. Returns the publications queued.
+pub async fn process_pending(app: &App, shutdown: &mut watch::Receiver<bool>) -> usize {
+    match process(app, shutdown).await {
+        Ok(n) => n,
+        Err(e) => {
+            // The rows stay; the next pass (a wake or the poll) tries again.
+            tracing::error!(error = %e, "cannot process pending publications");
+            0
+        }
+    }
+}
+
+async fn process(app: &App, shutdown: &mut watch::Receiver<bool>) -> Result<usize, StoreError> {
+    let rows = app.store.pending_publications()?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let catalog = app.catalog();
+    let mut tried = HashSet::new();
+    for row in &rows {
+        let Some(record) = catalog
+            .posts_of(&row.actor)
+            .iter()
+            .find(|r| r.post.slug == row.slug)
+        else {
+            // Gone since: publishing it below drops the row.
+            continue;
+        };
+        for r in refs(&app.site, &record.post) {
+            let key = r.key();
+            let now = app.clock.now_ms();
+            if !tried.insert(key.clone())
+                || app
+                    .store
+                    .unsettled_refs(std::slice::from_ref(&key), now, RETRY_FAILED_AFTER_MS)?
+                    .is_empty()
+            {
+                continue;
+            }
+            let outcome = tokio::select! {
+                outcome = resolve(app, &r) => outcome,
+                _ = shutdown.changed() => return Ok(0),
+            };
+            let now = app.clock.now_ms();
+            match outcome {
+                Ok(a) => {
+                    tracing::info!(key = %key, actor = %a.actor_id, "resolved");
+                    app.store.save_resolved_ref(&key, &a, now)?;
+                }
+                Err(e) => {
+                    tracing::warn!(key = %key, actor = %row.actor, slug = %row.slug, error = %e,
+                        "cannot resolve; publishing without this addressee (retried in an hour)");
+                    app.store.save_failed_ref(&key, &e.to_string(), now)?;
+                }
+            }
+        }
+    }
+    // The new addressees enter the catalog; nothing in the content changed, so this publishes
+    // nothing by itself.
+    app.rebuild()?;
+    let catalog = app.catalog();
+    let mut queued = 0;
+    for row in rows {
+        let (actor, slug) = (row.actor.clone(), row.slug.clone());
+        let change = match row.change {
+            PendingChange::Create => PostChange::Created { actor, slug },
+            PendingChange::Update => PostChange::Updated { actor, slug },
+        };
+        queued += outbox::publish(app, &catalog, &change, Some(row.id))?;
+    }
+    if queued > 0 {
+        app.delivery_wake.notify_one();
+    }
+    Ok(queued)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn can_pick_the_activitypub_self_link_of_a_webfinger_answer() {
+        let jrd = json!({
+            "subject": "acct:ann@m.example",
+            "links": [
+                { "rel": "http://webfinger.net/rel/profile-page", "type": "text/html", "href": "https://m.example/@ann" },
+                { "rel": "self", "type": "text/html", "href": "https://m.example/@ann" },
+                { "rel": "self", "type": "application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\"", "href": "https://m.example/users/ann" },
+                { "rel": "self", "type": "application/activity+json", "href": "https://m.example/other" },
+            ]
+        });
+        assert_eq!(actor_link(&jrd), Some("https://m.example/users/ann"));
+    }
+
+    #[test]
+    fn rejects_a_webfinger_answer_without_an_activitypub_self_link() {
+        let jrd = json!({ "links": [
+            { "rel": "self", "href": "https://m.example/users/ann" },
+            { "rel": "alternate", "type": "application/activity+json", "href": "https://m.example/a" },
+        ]});
+        assert_eq!(actor_link(&jrd), None);
+        assert_eq!(actor_link(&json!({ "subject": "acct:a@b.example" })), None);
+    }
+
+    #[test]
+    fn can_read_every_form_of_attributed_to() {
+        let a = "https://m.example/users/ann";
+        assert_eq!(attributed_to(&json!({ "attributedTo": a })), Some(a));
+        assert_eq!(
+            attributed_to(&json!({ "attributedTo": { "type": "Person", "id": a } })),
+            Some(a)
+        );
+        assert_eq!(
+            attributed_to(
+                &json!({ "attributedTo": [{ "type": "Person", "id": a }, "https://m.example/users/bob"] })
+            ),
+            Some(a)
+        );
+        assert_eq!(attributed_to(&json!({ "attributedTo": [7, a] })), Some(a));
+        assert_eq!(attributed_to(&json!({ "content": "x" })), None);
+    }
+
+    #[test]
+    fn can_list_what_a_post_names_but_our_own_host() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content/news")).unwrap();
+        let text = "[site]\nbase_url = \"https://s.example\"\ndomain = \"city.example\"\n\n[[actor]]\nhandle = \"news\"\n";
+        let site = Site::parse(&dir.path().join("site.toml"), text)
+            .unwrap()
+            .site;
+        let mut post = crate::content::test_support::post("news", "a");
+        let m = |user: &str, host: &str| crate::content::Mention {
+            user: user.into(),
+            host: host.into(),
+        };
+        post.mentions = vec![
+            m("ann", "m.example"),
+            m("desk", "city.example"),
+            m("desk", "s.example"),
+            m("Ann", "M.example"),
+        ];
+        post.in_reply_to = Some("https://m.example/@ann/1".into());
+        let keys: Vec<String> = refs(&site, &post).iter().map(Ref::key).collect();
+        assert_eq!(keys, ["acct:ann@m.example", "https://m.example/@ann/1"]);
+        post.in_reply_to = Some("https://s.example/users/news/posts/b".into());
+        assert_eq!(refs(&site, &post).len(), 1);
+
+        // Both refs name ann: she is addressed once.
+        post.in_reply_to = Some("https://m.example/@ann/1".into());
+        let ann = Addressee {
+            actor_id: "https://m.example/users/ann".into(),
+            inbox: "https://m.example/inbox".into(),
+            name: "@ann@m.example".into(),
+        };
+        let resolved: HashMap<String, Addressee> = [
+            ("acct:ann@m.example".to_string(), ann.clone()),
+            ("https://m.example/@ann/1".to_string(), ann.clone()),
+        ]
+        .into();
+        assert_eq!(addressees(&site, &post, &resolved), vec![ann]);
+    }
+
+    #[test]
+    fn can_key_mentions_and_replies() {
+        let m = Ref::Mention {
+            user: "Ann".into(),
+            host: "M.example:8080".into(),
+        };
+        assert_eq!(m.key(), "acct:ann@m.example:8080");
+        let r = Ref::Reply("https://m.example/@ann/1".into());
+        assert_eq!(r.key(), "https://m.example/@ann/1");
+    }
+}
