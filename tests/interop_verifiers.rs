@@ -3,10 +3,13 @@
 //! - Misskey's HTTP-signature library (@misskey-dev/node-http-message-signatures), run as a
 //!   stand-in for Misskey's inbox (tests/interop/verify/misskey-inbox.mjs), verifies the
 //!   signatures masthead's own signing code puts on an inbox POST and on a signed GET, and refuses
-//!   a request whose body changed after signing.
+//!   a request whose body changed after signing;
+//! - fediverse-pasture's verify_actor (tests/interop/pasture/verify_actor.py) fetches a masthead
+//!   actor from six test actors, POSTs a Like to its inbox from each, and checks the WebFinger
+//!   round trip.
 //!
-//! `bash scripts/test.sh` installs the peers (npm into tests/interop/node_modules); these tests
-//! fail, never skip, when they are missing.
+//! `bash scripts/test.sh` installs both peers (npm into tests/interop/node_modules, PyPI into
+//! tests/interop/.venv); these tests fail, never skip, when they are missing.
 
 mod common;
 
@@ -312,4 +315,98 @@ async fn rejects_altered_forged_stale_or_misdirected_requests_by_misskeys_librar
         format!("Host [\"localhost:{port}\"] is not 127.0.0.1:{port}"),
     );
     assert_eq!(elsewhere.status, StatusCode::UNAUTHORIZED);
+}
+
+// ---------------------------------------------------------------------------------------------
+// fediverse-pasture's verify_actor
+// ---------------------------------------------------------------------------------------------
+
+/// The test actors of fediverse-pasture's verify_actor.
+const PASTURE_ACTORS: [&str; 6] = ["alice", "bob", "claire", "dean", "emily", "frank"];
+
+/// Runs tests/interop/pasture/verify_actor.py against `actor_uri` and returns its verdict:
+/// `{"status", "result": {"alice": {"get_actor", "post_inbox"}, .., "webfinger"}, "messages"}`.
+fn pasture_verify_actor(actor_uri: &str) -> Value {
+    let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
+    let python = std::env::var_os("MASTHEAD_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| interop.join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} is missing: run `bash scripts/test.sh`, which installs the interop peers \
+         (pip install -r tests/interop/requirements.txt into tests/interop/.venv)",
+        python.display()
+    );
+    let out = Command::new(&python)
+        .arg(interop.join("pasture/verify_actor.py"))
+        .arg(actor_uri)
+        .args(["--timeout", "10", "--deadline", "150"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", python.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "verify_actor.py failed ({}); if fediverse_pasture is missing, run `bash scripts/test.sh`:\n\
+         {stderr}\n{stdout}",
+        out.status
+    );
+    let verdict: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"));
+    assert_eq!(verdict["status"], 200, "{verdict}\n{stderr}");
+    verdict
+}
+
+/// `get_actor` / `post_inbox` of every pasture actor, as `(name, get_actor, post_inbox)`.
+fn per_actor(verdict: &Value) -> Vec<(&'static str, Value, Value)> {
+    PASTURE_ACTORS
+        .iter()
+        .map(|name| {
+            let r = &verdict["result"][*name];
+            (*name, r["get_actor"].clone(), r["post_inbox"].clone())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_be_fetched_and_found_by_fediverse_pastures_verify_actor() {
+    let site = TestSite::start("federated").await;
+    let actor = site.app().urls.actor("news");
+    let verdict = tokio::task::spawn_blocking(move || pasture_verify_actor(&actor))
+        .await
+        .unwrap();
+    let messages = &verdict["messages"];
+
+    assert_eq!(verdict["result"]["webfinger"], true, "{messages:#}");
+    for (name, get_actor, _) in per_actor(&verdict) {
+        assert_eq!(
+            get_actor, true,
+            "{name} could not fetch the actor: {messages:#}"
+        );
+    }
+}
+
+/// Needs masthead's inbox (POST /users/{handle}/inbox and /inbox, 401 unsigned, 202 signed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_be_verified_by_fediverse_pastures_verify_actor_posts_to_the_inbox() {
+    let site = TestSite::start("federated").await;
+    let actor = site.app().urls.actor("news");
+    let verdict = tokio::task::spawn_blocking(move || pasture_verify_actor(&actor))
+        .await
+        .unwrap();
+    let messages = &verdict["messages"];
+
+    // bob, claire, emily and frank sign their POSTs: accepted (claire's and frank's keys can only
+    // be fetched with a signed GET). alice and dean POST unsigned, which masthead must refuse with
+    // 401, so pasture reports false for them: that is the intended result, not a failure.
+    let got: Vec<_> = per_actor(&verdict)
+        .into_iter()
+        .map(|(name, _, post_inbox)| (name, post_inbox))
+        .collect();
+    let expected: Vec<_> = PASTURE_ACTORS
+        .iter()
+        .map(|name| (*name, json!(!matches!(*name, "alice" | "dean"))))
+        .collect();
+    assert_eq!(got, expected, "{messages:#}");
 }
