@@ -409,4 +409,16 @@ async fn can_be_verified_by_fediverse_pastures_verify_actor_posts_to_the_inbox()
         .map(|name| (*name, json!(!matches!(*name, "alice" | "dean"))))
         .collect();
     assert_eq!(got, expected, "{messages:#}");
+    // Refused because unsigned (401), not because the inbox is missing (404) or broken (5xx).
+    let unsigned: Vec<_> = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|m| m.ends_with("for unsigned POST"))
+        .collect();
+    assert_eq!(
+        unsigned, ["Got 401 for unsigned POST"; 2],
+        "alice and dean: {messages:#}"
+    );
 }
