@@ -1,9 +1,13 @@
-//! Wiring and lifecycle: config -> store -> catalog -> HTTP, with one shutdown signal.
+//! Wiring and lifecycle: config -> store -> catalog (-> outbox) -> delivery workers -> HTTP, with
+//! one shutdown signal.
 //!
 //! [`App`] is the shared state every request handler reads: the validated site, its URLs, the
-//! store, the actor keys, and the current [`Catalog`] snapshot. `serve` builds it, logs what the
-//! scan found, binds the listener and runs until Ctrl-C or SIGTERM; tests call [`start`] with a
-//! listener of their own on port 0.
+//! store, the actor keys, the current [`Catalog`] snapshot and the clock the queue is scheduled
+//! by. Every build of the catalog (at start and on [`App::rebuild`]) hands what changed to
+//! [`outbox::publish_changes`]. `serve` builds it, logs what the scan found, binds the listener
+//! and runs until Ctrl-C or SIGTERM; tests call [`start`] with a listener of their own on port 0.
+//! [`Running::stop`] stops in order: HTTP (no new work), then the delivery workers (sends in
+//! flight finish or are handed back to the queue), then the store closes with the last `App`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -18,6 +22,8 @@ use tokio::task::JoinHandle;
 use crate::catalog::Catalog;
 use crate::config::{ConfigError, Site};
 use crate::diagnostics::Diagnostic;
+use crate::federation::delivery::{Clock, DeliveryConfig, Workers};
+use crate::federation::outbox;
 use crate::federation::urls::Urls;
 use crate::store::{KeyPair, Store, StoreError, SyncReport};
 
@@ -36,6 +42,12 @@ pub enum AppError {
     /// The TLS certificate or key is unusable.
     #[error(transparent)]
     Tls(#[from] crate::http::tls::TlsError),
+    /// The block list is unusable.
+    #[error(transparent)]
+    Moderation(#[from] crate::moderation::ModerationError),
+    /// The instance key cannot sign.
+    #[error("instance key: {0}")]
+    InstanceKey(#[from] crate::federation::signatures::SignatureError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source} (is another server running there? pass --listen HOST:PORT)")]
     Bind {
@@ -58,8 +70,16 @@ pub struct App {
     instance_key: KeyPair,
     catalog: RwLock<Arc<Catalog>>,
     /// Wakes the delivery workers when rows are queued (they also poll, so a missed wake only
-    /// delays, never loses, a delivery).
+    /// delays, never loses, a delivery). Call `notify_one`, which is kept until they wait.
     pub delivery_wake: tokio::sync::Notify,
+    /// The time the delivery queue is scheduled by (manual in tests).
+    pub clock: Clock,
+    /// Wakes the inbox worker when an activity is queued (it also polls).
+    pub inbox_wake: tokio::sync::Notify,
+    /// Built-in blocks from `[moderation]`.
+    pub moderation: crate::moderation::Blocks,
+    /// Signed GETs of remote actors and objects, as the instance actor.
+    pub fetcher: crate::federation::fetch::Fetcher,
 }
 
 impl App {
@@ -71,6 +91,15 @@ impl App {
 
     /// Like [`App::open`] with a store of the caller's.
     pub fn with_store(site: Site, store: Store) -> Result<(App, SyncReport), AppError> {
+        App::with_clock(site, store, Clock::system())
+    }
+
+    /// Like [`App::with_store`], scheduling deliveries by `clock`.
+    pub fn with_clock(
+        site: Site,
+        store: Store,
+        clock: Clock,
+    ) -> Result<(App, SyncReport), AppError> {
         let urls = Urls::new(&site);
         let mut keys = HashMap::new();
         for actor in &site.actors {
@@ -78,6 +107,9 @@ impl App {
         }
         let instance_key = store.actor_key(INSTANCE_KEY)?;
         let (catalog, report) = Catalog::build(&site, &urls, &store, Utc::now())?;
+        let moderation = crate::moderation::Blocks::from_config(&site.moderation)?;
+        let fetcher =
+            crate::federation::fetch::Fetcher::new(&site, &urls.instance_key_id(), &instance_key)?;
         let app = App {
             site,
             urls,
@@ -86,7 +118,12 @@ impl App {
             instance_key,
             catalog: RwLock::new(Arc::new(catalog)),
             delivery_wake: tokio::sync::Notify::new(),
+            clock,
+            inbox_wake: tokio::sync::Notify::new(),
+            moderation,
+            fetcher,
         };
+        outbox::publish_changes(&app, &report)?;
         Ok((app, report))
     }
 
@@ -98,10 +135,11 @@ impl App {
             .clone()
     }
 
-    /// Rescans the content and swaps in the new snapshot.
+    /// Rescans the content, swaps in the new snapshot and queues what changed for followers.
     pub fn rebuild(&self) -> Result<SyncReport, StoreError> {
         let (catalog, report) = Catalog::build(&self.site, &self.urls, &self.store, Utc::now())?;
         *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(catalog);
+        outbox::publish_changes(self, &report)?;
         Ok(report)
     }
 
@@ -137,13 +175,16 @@ pub struct Running {
     pub app: Arc<App>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
+    workers: Workers,
 }
 
 impl Running {
-    /// Stops accepting, lets open requests finish, and waits.
+    /// Stops accepting and lets open requests finish (the inbox worker finishes the job in hand),
+    /// then stops the delivery workers, and waits for all of them.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
+        self.workers.stop().await;
     }
 }
 
@@ -158,14 +199,33 @@ pub fn start_with_tls(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> std::io::Result<Running> {
+    start_with(app, listener, tls, DeliveryConfig::default())
+}
+
+/// Starts the delivery workers with `delivery`, then serving `app` on `listener`.
+pub fn start_with(
+    app: Arc<App>,
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    delivery: DeliveryConfig,
+) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
+    let workers = Workers::spawn(app.clone(), delivery);
     let (shutdown, rx) = watch::channel(false);
-    let task = tokio::spawn(crate::http::serve(app.clone(), listener, tls, rx));
+    let http = tokio::spawn(crate::http::serve(app.clone(), listener, tls, rx.clone()));
+    // The inbox worker starts with the server, so activities a crash left queued are processed
+    // now; on shutdown it finishes the job in hand and stops.
+    let inbox = tokio::spawn(crate::federation::inbox::run_worker(app.clone(), rx));
+    let task = tokio::spawn(async move {
+        let _ = http.await;
+        let _ = inbox.await;
+    });
     Ok(Running {
         addr,
         app,
         shutdown,
         task,
+        workers,
     })
 }
 

@@ -34,6 +34,84 @@ pub enum Command {
     Check(CheckArgs),
     /// Serve the site.
     Serve(ServeArgs),
+    /// Show the outgoing delivery queue: pending and failed activities per host, the next
+    /// attempt and the last error.
+    Deliveries(DeliveriesArgs),
+    /// List, approve or reject follows waiting for approval (manually_approves_followers).
+    Follows(FollowsArgs),
+    /// List replies to a post (or every reply and mention kept).
+    Replies(RepliesArgs),
+    /// List reports (Flag) sent by other servers.
+    Reports(ReportsArgs),
+}
+
+/// Where an operator command finds the site and its store.
+#[derive(Debug, Args)]
+pub struct SiteArgs {
+    /// The site config.
+    #[arg(long, default_value = "site.toml")]
+    pub config: PathBuf,
+    /// Where the database lives, overriding `site.data_dir`.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `masthead follows`.
+#[derive(Debug, Args)]
+pub struct FollowsArgs {
+    /// Site and store.
+    #[command(flatten)]
+    pub site: SiteArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: FollowsAction,
+}
+
+/// `masthead follows pending|approve|reject`.
+#[derive(Debug, Subcommand)]
+pub enum FollowsAction {
+    /// List follows waiting for approval.
+    Pending(FollowsFilter),
+    /// Approve a pending follow: an Accept is queued for the follower.
+    Approve(FollowAnswerArgs),
+    /// Reject a pending follow: a Reject is queued and the follow forgotten.
+    Reject(FollowAnswerArgs),
+}
+
+/// Which actor's follows to list.
+#[derive(Debug, Args)]
+pub struct FollowsFilter {
+    /// Only follows of this handle.
+    #[arg(long, value_name = "HANDLE")]
+    pub actor: Option<String>,
+}
+
+/// One pending follow.
+#[derive(Debug, Args)]
+pub struct FollowAnswerArgs {
+    /// The handle followed (needed only when the follower waits on several actors).
+    #[arg(long, value_name = "HANDLE")]
+    pub actor: Option<String>,
+    /// The follower's actor id (URL), as `masthead follows pending` lists it.
+    pub follower: String,
+}
+
+/// `masthead replies`.
+#[derive(Debug, Args)]
+pub struct RepliesArgs {
+    /// Site and store.
+    #[command(flatten)]
+    pub site: SiteArgs,
+    /// The post: handle/slug (news/hello) or its URL. Without it, every reply and mention.
+    pub post: Option<String>,
+}
+
+/// `masthead reports`.
+#[derive(Debug, Args)]
+pub struct ReportsArgs {
+    /// Site and store.
+    #[command(flatten)]
+    pub site: SiteArgs,
 }
 
 /// `masthead init`.
@@ -72,4 +150,12 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// `masthead deliveries`.
+#[derive(Debug, Args)]
+pub struct DeliveriesArgs {
+    /// Site and store.
+    #[command(flatten)]
+    pub site: SiteArgs,
 }

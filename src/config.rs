@@ -48,6 +48,8 @@ pub struct Site {
     pub actors: Vec<Actor>,
     /// Development switches.
     pub dev: Dev,
+    /// Built-in blocks.
+    pub moderation: Moderation,
 }
 
 /// One published account.
@@ -145,6 +147,18 @@ pub struct Dev {
     pub allow_private_addresses: bool,
 }
 
+/// `[moderation]`: who may not interact with this site at all. `crate::moderation` turns it into
+/// the rules the inbox applies; the CSV file is read there, when the server starts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Moderation {
+    /// Domains (lowercase) whose actors are refused; their subdomains are refused too.
+    pub blocked_domains: Vec<String>,
+    /// Actor ids (URLs) refused.
+    pub blocked_actors: Vec<String>,
+    /// A Mastodon domain-block export (or one domain per line), resolved against the site root.
+    pub blocklist_csv: Option<PathBuf>,
+}
+
 /// site.toml could not be used; every problem found is listed.
 #[derive(Debug, thiserror::Error)]
 #[error("{} has {} problem{}", .path.display(), .problems.len(), if .problems.len() == 1 { "" } else { "s" })]
@@ -167,7 +181,7 @@ pub struct Loaded {
 /// The keys each table of site.toml accepts. They mirror the `Raw*` structs below, whose
 /// `deny_unknown_fields` is the backstop (`can_read_every_key` keeps the two in step); listing
 /// them here lets every unknown key be reported at once, with the valid key nearest to it.
-const TOP_KEYS: &[&str] = &["site", "actor", "dev"];
+const TOP_KEYS: &[&str] = &["site", "actor", "dev", "moderation"];
 const SITE_KEYS: &[&str] = &[
     "base_url",
     "domain",
@@ -195,6 +209,7 @@ const ACTOR_KEYS: &[&str] = &[
 ];
 const FIELD_KEYS: &[&str] = &["name", "value"];
 const DEV_KEYS: &[&str] = &["allow_http", "allow_private_addresses"];
+const MODERATION_KEYS: &[&str] = &["blocked_domains", "blocked_actors", "blocklist_csv"];
 
 /// Handles an actor may not take. They are the first path segments of masthead's own routes
 /// (`/actor` is the instance actor, `/inbox` the shared inbox, then `/users/`, `/tags/`, `/media/`,
@@ -267,6 +282,16 @@ struct RawField {
 struct RawDev {
     allow_http: Option<Spanned<bool>>,
     allow_private_addresses: Option<Spanned<bool>>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModeration {
+    #[serde(default)]
+    blocked_domains: Vec<Spanned<String>>,
+    #[serde(default)]
+    blocked_actors: Vec<Spanned<String>>,
+    blocklist_csv: Option<Spanned<PathBuf>>,
 }
 
 /// One `[[actor]]` table as read, before its values are checked.
@@ -413,11 +438,77 @@ impl Checker<'_> {
                 .unwrap_or_default(),
             None => RawDev::default(),
         };
+        let moderation: RawModeration = match top.remove("moderation") {
+            Some(v) => self
+                .table(
+                    v,
+                    "moderation",
+                    "[moderation]",
+                    MODERATION_KEYS,
+                    "moderation.",
+                )
+                .unwrap_or_default(),
+            None => RawModeration::default(),
+        };
+        let moderation = self.moderation(moderation);
         let actors = match top.remove("actor") {
             Some(v) => self.actor_entries(v),
             None => Vec::new(),
         };
         self.validate(site, dev, actors)
+            .map(|site| Site { moderation, ..site })
+    }
+
+    /// Checks `[moderation]`: hosts, actor URLs, and that the block list file exists.
+    fn moderation(&mut self, raw: RawModeration) -> Moderation {
+        let mut out = Moderation::default();
+        for d in raw.blocked_domains {
+            let value = d
+                .get_ref()
+                .trim()
+                .trim_start_matches("*.")
+                .to_ascii_lowercase();
+            if valid_domain(&value) && !value.contains(':') {
+                out.blocked_domains.push(value);
+            } else {
+                self.error(
+                    d.span(),
+                    format!(
+                        "moderation.blocked_domains: {:?} is not a domain (write only the host, like spam.example; its subdomains are blocked too)",
+                        d.get_ref()
+                    ),
+                );
+            }
+        }
+        for a in raw.blocked_actors {
+            match Url::parse(a.get_ref()) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {
+                    out.blocked_actors.push(url.to_string());
+                }
+                _ => self.error(
+                    a.span(),
+                    format!(
+                        "moderation.blocked_actors: {:?} is not an actor URL (write the actor id, like https://spam.example/users/bot)",
+                        a.get_ref()
+                    ),
+                ),
+            }
+        }
+        if let Some(csv) = raw.blocklist_csv {
+            let path = self.root.join(csv.get_ref());
+            if path.is_file() {
+                out.blocklist_csv = Some(path);
+            } else {
+                self.error(
+                    csv.span(),
+                    format!(
+                        "moderation.blocklist_csv: {} does not exist (export it from Mastodon's Moderation > Federation page, or remove the key)",
+                        csv.get_ref().display()
+                    ),
+                );
+            }
+        }
+        out
     }
 
     /// Reports and removes the keys of `table` that are not in `known`.
@@ -625,6 +716,7 @@ impl Checker<'_> {
                 allow_http,
                 allow_private_addresses: allow_private,
             },
+            moderation: Moderation::default(),
             root: self.root.to_path_buf(),
         };
         Some(site)
@@ -1489,6 +1581,56 @@ handle = 5
         assert_eq!(
             errors(&text),
             ["site.toml:2: site.base_url must be an absolute URL, got \"social.city.example\" (write it like https://social.example.org)"]
+        );
+    }
+
+    #[test]
+    fn can_read_the_moderation_table() {
+        let dir = site_dir();
+        fs::write(dir.path().join("blocks.csv"), "#domain,#severity\n").unwrap();
+        let text = format!(
+            "{GOOD}\n[moderation]\nblocked_domains = [\"Spam.Example\", \"*.bad.example\"]\nblocked_actors = [\"https://r.example/users/troll\"]\nblocklist_csv = \"blocks.csv\"\n"
+        );
+        let site = parse_in(&dir, &text).unwrap().site;
+        assert_eq!(
+            site.moderation,
+            Moderation {
+                blocked_domains: vec!["spam.example".into(), "bad.example".into()],
+                blocked_actors: vec!["https://r.example/users/troll".into()],
+                blocklist_csv: Some(dir.path().join("blocks.csv")),
+            }
+        );
+        assert_eq!(
+            parse_in(&dir, GOOD).unwrap().site.moderation,
+            Moderation::default()
+        );
+    }
+
+    #[test]
+    fn rejects_bad_moderation_values_all_at_once() {
+        let text = format!(
+            "{GOOD}\n[moderation]\nblocked_domains = [\"https://spam.example/\"]\nblocked_actors = [\"troll@r.example\"]\nblocklist_csv = \"nope.csv\"\nblock = true\n"
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "site.toml:8: moderation.blocked_domains: \"https://spam.example/\" is not a domain (write only the host, like spam.example; its subdomains are blocked too)",
+                "site.toml:9: moderation.blocked_actors: \"troll@r.example\" is not an actor URL (write the actor id, like https://spam.example/users/bot)",
+                "site.toml:10: moderation.blocklist_csv: nope.csv does not exist (export it from Mastodon's Moderation > Federation page, or remove the key)",
+                "site.toml:11: unknown key `block` in [moderation] (did you mean `blocklist_csv`?)",
+            ]
+        );
+        let text = format!("{GOOD}\n[moderation]\nblocked_domain = [\"spam.example\"]\n");
+        assert_eq!(
+            errors(&text),
+            ["site.toml:8: unknown key `blocked_domain` in [moderation] (did you mean `blocked_domains`?)"]
+        );
+        let text = format!("{GOOD}\n[moderation]\nblocked_domains = \"spam.example\"\n");
+        let got = errors(&text);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(
+            got[0].starts_with("site.toml:8: moderation.blocked_domains"),
+            "{got:?}"
         );
     }
 

@@ -9,8 +9,11 @@
 //! - [`catalog`]: the snapshot of what is published, rebuilt from content + store.
 //! - [`federation`]: URL shapes, wire documents, signatures, outgoing HTTP.
 //! - [`http`]: the server and its route table.
+//! - [`moderation`]: built-in domain and actor blocks, and the verdict on inbox events.
 //! - [`app`]: wiring and lifecycle.
+//! - [`admin`]: the operator's commands about follows, replies and reports.
 
+pub mod admin;
 pub mod app;
 pub mod catalog;
 pub mod check;
@@ -20,5 +23,6 @@ pub mod content;
 pub mod diagnostics;
 pub mod federation;
 pub mod http;
+pub mod moderation;
 pub mod scaffold;
 pub mod store;

@@ -52,6 +52,66 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 ExitCode::FAILURE
             })
         }
+        Command::Deliveries(args) => {
+            let report = masthead::federation::delivery::queue_report(
+                &args.site.config,
+                args.site.data_dir.as_deref(),
+            )?;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Follows(args) => {
+            use masthead::cli::FollowsAction;
+            use masthead::federation::inbox::FollowAnswer;
+            let (site, store) = masthead::admin::open(&args.site.config, args.site.data_dir)?;
+            match args.action {
+                FollowsAction::Pending(f) => {
+                    let list = masthead::admin::pending_follows(&site, &store, f.actor.as_deref())?;
+                    print!("{}", masthead::admin::print_follows(&list));
+                }
+                FollowsAction::Approve(a) => {
+                    let f = masthead::admin::answer_follow(
+                        &site,
+                        &store,
+                        a.actor.as_deref(),
+                        &a.follower,
+                        FollowAnswer::Accept,
+                    )?;
+                    println!(
+                        "approved: {} now follows {} (Accept queued)",
+                        f.follower, f.actor
+                    );
+                }
+                FollowsAction::Reject(a) => {
+                    let f = masthead::admin::answer_follow(
+                        &site,
+                        &store,
+                        a.actor.as_deref(),
+                        &a.follower,
+                        FollowAnswer::Reject,
+                    )?;
+                    println!(
+                        "rejected: {} does not follow {} (Reject queued)",
+                        f.follower, f.actor
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replies(args) => {
+            let (site, store) = masthead::admin::open(&args.site.config, args.site.data_dir)?;
+            let list = masthead::admin::replies(&site, &store, args.post.as_deref())?;
+            print!("{}", masthead::admin::print_replies(&list));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reports(args) => {
+            let (_, store) = masthead::admin::open(&args.site.config, args.site.data_dir)?;
+            print!(
+                "{}",
+                masthead::admin::print_reports(&masthead::admin::reports(&store)?)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve(args) => {
             let runtime = tokio::runtime::Runtime::new()?;
             let opts = masthead::app::ServeOptions {

@@ -1,10 +1,16 @@
-//! Everything ActivityPub: URL shapes, wire documents, signatures, and talking to other servers.
+//! Everything ActivityPub: URL shapes, wire documents, signatures, the outbox, delivery, and
+//! talking to other servers.
 //!
 //! Storage rows and content posts are converted to wire JSON here, at the edge; nothing outside
 //! this module builds ActivityStreams documents or sends a request to another server.
 
 pub mod client;
+pub mod comments;
+pub mod delivery;
 pub mod discovery;
+pub mod fetch;
+pub mod inbox;
 pub mod objects;
+pub mod outbox;
 pub mod signatures;
 pub mod urls;

@@ -101,6 +101,16 @@ impl Urls {
         format!("{}/activity", self.post(handle, slug))
     }
 
+    /// An `Update` of a post: one id per edit, `at_ms` being when the edit was published.
+    pub fn post_update(&self, handle: &str, slug: &str, at_ms: i64) -> String {
+        format!("{}#updates/{at_ms}", self.post(handle, slug))
+    }
+
+    /// The `Delete` of a post (its object is the post's Tombstone).
+    pub fn post_delete(&self, handle: &str, slug: &str) -> String {
+        format!("{}#delete", self.post(handle, slug))
+    }
+
     /// masthead's own HTML page of a post.
     pub fn post_html(&self, handle: &str, slug: &str) -> String {
         format!("{}/@{handle}/{slug}", self.base)

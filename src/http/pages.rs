@@ -9,6 +9,7 @@
 use crate::catalog::Profile;
 use crate::config::{Actor, Site};
 use crate::content::Post;
+use crate::federation::comments::Comment;
 use crate::federation::objects::{escape, published, Counts, ACTIVITY_JSON};
 use crate::federation::urls::Urls;
 use crate::store::PostRecord;
@@ -156,6 +157,7 @@ pub fn post(
     actor: &Actor,
     record: &PostRecord,
     counts: Counts,
+    comments: &[Comment],
 ) -> String {
     let post = &record.post;
     let lang = post.lang.clone().unwrap_or_else(|| site.language_of(actor));
@@ -208,9 +210,11 @@ pub fn post(
         body.push_str("</p>\n");
     }
     body.push_str(&format!(
-        "<p class=\"meta\">{} replies · {} likes · {} boosts</p>\n</article>\n</main>",
+        "<p class=\"meta\">{} replies · {} likes · {} boosts</p>\n",
         counts.replies, counts.likes, counts.shares
     ));
+    body.push_str(&replies_section(comments));
+    body.push_str("</article>\n</main>");
     // Titles and descriptions are shown by link previews: never leak text hidden behind a CW.
     let text = match &post.content_warning {
         Some(cw) => format!("Content warning: {cw}"),
@@ -316,4 +320,42 @@ pub fn gone(site: &Site, urls: &Urls, actor: &Actor) -> String {
             escape(&actor.name)
         ),
     )
+}
+
+/// The replies under a post: author, sanitized content (cleaned when it arrived) and time.
+/// Nothing at all when there are none, so a post without replies reads as before.
+fn replies_section(comments: &[Comment]) -> String {
+    if comments.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("<section class=\"replies\" id=\"replies\">\n<h2>Replies</h2>\n");
+    for c in comments {
+        let who = c
+            .author
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .or_else(|| c.author.handle.clone())
+            .unwrap_or_else(|| c.author.id.clone());
+        let profile = c.author.url.clone().unwrap_or_else(|| c.author.id.clone());
+        let link = c.url.clone().unwrap_or_else(|| c.id.clone());
+        let handle = c
+            .author
+            .handle
+            .as_ref()
+            .map(|h| format!(" <span class=\"handle\">@{}</span>", escape(h)))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "<article class=\"h-cite reply\">\n<p class=\"meta\"><a class=\"p-author h-card\" rel=\"nofollow noopener\" href=\"{}\">{}</a>{} · <a class=\"u-url\" rel=\"nofollow noopener\" href=\"{}\"><time class=\"dt-published\" datetime=\"{}\">{}</time></a></p>\n<div class=\"e-content\">{}</div>\n</article>\n",
+            escape(&profile),
+            escape(&who),
+            handle,
+            escape(&link),
+            escape(&c.published),
+            escape(c.published.get(..10).unwrap_or(&c.published)),
+            c.content_html,
+        ));
+    }
+    out.push_str("</section>\n");
+    out
 }

@@ -2,8 +2,9 @@
 //!
 //! Paths mirror the shapes in `federation::urls`. Object URLs negotiate on `Accept`: ActivityPub
 //! clients get `application/activity+json`, browsers get a page (or, in static-site mode, a
-//! redirect to the brand's own page); both carry `Vary: Accept`. Only GET and HEAD are routed
-//! here for now; anything else on a known path is 405.
+//! redirect to the brand's own page); both carry `Vary: Accept`. The inboxes take POST only
+//! (their checks live in `federation::inbox`; the body is capped here while it is read); every
+//! other path takes GET and HEAD; anything else on a known path is 405.
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -16,8 +17,10 @@ use sha2::{Digest, Sha256};
 use super::pages;
 use super::response::{self as r, Resp};
 use crate::app::App;
-use crate::federation::discovery;
+use crate::federation::inbox::{self, InboxError, InboxRequest};
 use crate::federation::objects::{self, Counts, PAGE_SIZE};
+use crate::federation::{comments, discovery};
+use crate::store::FollowState;
 
 /// Handles one request.
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
@@ -29,6 +32,12 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Resp {
     let Some(route) = Route::parse(&path) else {
         return r::not_found();
     };
+    if let Route::Inbox(recipient) = route {
+        if method != Method::POST {
+            return r::method_not_allowed("POST");
+        }
+        return inbox_post(app, recipient, req).await;
+    }
     if method != Method::GET && method != Method::HEAD {
         return r::method_not_allowed("GET, HEAD");
     }
@@ -56,6 +65,8 @@ enum Route {
     NodeInfo,
     InstanceActor,
     InstanceOutbox,
+    Inbox(Option<String>),
+    Comments(String, String),
     Actor(String),
     Outbox(String),
     Followers(String),
@@ -94,6 +105,9 @@ impl Route {
             ["nodeinfo", "2.1"] => Route::NodeInfo,
             ["actor"] => Route::InstanceActor,
             ["actor", "outbox"] => Route::InstanceOutbox,
+            ["inbox"] => Route::Inbox(None),
+            ["users", h, "inbox"] => Route::Inbox(Some(own(h))),
+            ["users", h, "posts", slug, "comments.json"] => Route::Comments(own(h), own(slug)),
             ["users", h] => Route::Actor(own(h)),
             [at] if at.starts_with('@') && at.len() > 1 => Route::Actor(own(&at[1..])),
             ["users", h, "outbox"] => Route::Outbox(own(h)),
@@ -274,7 +288,7 @@ async fn get(app: &App, route: Route, query: &str, headers: &HeaderMap) -> Resp 
                                 urls,
                                 actor,
                                 rec,
-                                Counts::default(),
+                                counts(app, &handle, &rec.post.slug),
                                 true,
                             )
                         })
@@ -289,8 +303,18 @@ async fn get(app: &App, route: Route, query: &str, headers: &HeaderMap) -> Resp 
         Route::Followers(handle) | Route::Following(handle) if site.actor(&handle).is_none() => {
             r::not_found()
         }
-        Route::Followers(handle) => empty_paged(&urls.followers(&handle), query),
-        Route::Following(handle) => empty_paged(&urls.following(&handle), query),
+        Route::Followers(handle) => match app.store.followers(&handle, FollowState::Accepted) {
+            Ok(followers) => {
+                let ids: Vec<Value> = followers.into_iter().map(|f| json!(f.follower)).collect();
+                paged(&urls.followers(&handle), query, ids)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "followers lookup failed");
+                r::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        },
+        // Brands publish; they follow no one.
+        Route::Following(handle) => paged(&urls.following(&handle), query, vec![]),
         Route::Featured(handle) => {
             let Some(actor) = site.actor(&handle) else {
                 return r::not_found();
@@ -298,7 +322,10 @@ async fn get(app: &App, route: Route, query: &str, headers: &HeaderMap) -> Resp 
             let items = catalog
                 .public_posts_of(&handle)
                 .filter(|rec| rec.post.pinned)
-                .map(|rec| objects::post_object(site, urls, actor, rec, Counts::default(), true))
+                .map(|rec| {
+                    let c = counts(app, &handle, &rec.post.slug);
+                    objects::post_object(site, urls, actor, rec, c, true)
+                })
                 .collect();
             r::activity(
                 StatusCode::OK,
@@ -323,7 +350,14 @@ async fn get(app: &App, route: Route, query: &str, headers: &HeaderMap) -> Resp 
             };
             r::activity(
                 StatusCode::OK,
-                &objects::create_activity(site, urls, actor, rec, Counts::default(), false),
+                &objects::create_activity(
+                    site,
+                    urls,
+                    actor,
+                    rec,
+                    counts(app, &handle, &slug),
+                    false,
+                ),
             )
         }
         Route::PostCollection(handle, slug, kind) => {
@@ -335,13 +369,15 @@ async fn get(app: &App, route: Route, query: &str, headers: &HeaderMap) -> Resp 
                 Interaction::Likes => urls.likes(&handle, &slug),
                 Interaction::Shares => urls.shares(&handle, &slug),
             };
+            let c = counts(app, &handle, &slug);
             match kind {
-                Interaction::Replies => empty_paged(&id, query),
+                Interaction::Replies => replies_collection(app, &handle, &slug, &id, query),
                 _ => r::activity(
                     StatusCode::OK,
                     &json!({
                         "@context": "https://www.w3.org/ns/activitystreams",
-                        "id": id, "type": "Collection", "totalItems": 0,
+                        "id": id, "type": "Collection",
+                        "totalItems": if kind == Interaction::Likes { c.likes } else { c.shares },
                     }),
                 ),
             }
@@ -366,17 +402,156 @@ async fn get(app: &App, route: Route, query: &str, headers: &HeaderMap) -> Resp 
             r::vary_accept(&mut resp);
             resp
         }
+        Route::Comments(handle, slug) => {
+            if catalog.public_post(&handle, &slug).is_none() {
+                return r::not_found();
+            }
+            match comments::for_post(&app.store, &handle, &slug) {
+                Ok(list) => r::json(
+                    "application/json",
+                    &serde_json::to_value(list).unwrap_or_default(),
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "comments lookup failed");
+                    r::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+                }
+            }
+        }
+        // Routed before `get` is called.
+        Route::Inbox(_) => r::method_not_allowed("POST"),
         Route::Media(path) => media(app, &path, headers).await,
     }
 }
 
-fn empty_paged(id: &str, query: &str) -> Resp {
-    // Followers arrive with federation; until then every such collection is empty but paged,
-    // because Mastodon shows a collection without `first` as hidden.
+/// Likes, boosts and visible replies of one post (zero when the store cannot say: a count is
+/// not worth failing a page for).
+fn counts(app: &App, handle: &str, slug: &str) -> Counts {
+    let interactions = app
+        .store
+        .interaction_counts(handle, slug)
+        .inspect_err(|e| tracing::error!(error = %e, "interaction counts failed"))
+        .unwrap_or_default();
+    let replies = app
+        .store
+        .reply_count(handle, slug)
+        .inspect_err(|e| tracing::error!(error = %e, "reply count failed"))
+        .unwrap_or_default();
+    Counts {
+        replies,
+        likes: interactions.likes,
+        shares: interactions.shares,
+    }
+}
+
+/// The `replies` collection of a post: reply ids, oldest first, paged.
+fn replies_collection(app: &App, handle: &str, slug: &str, id: &str, query: &str) -> Resp {
+    let replies = match app.store.replies_to(handle, slug) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "replies lookup failed");
+            return r::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+        }
+    };
     match page_param(query) {
         Err(bad) => bad.response(),
-        Ok(None) => r::activity(StatusCode::OK, &objects::paged_collection(id, 0)),
-        Ok(Some(1)) => r::activity(StatusCode::OK, &objects::collection_page(id, 1, 0, vec![])),
+        Ok(None) => r::activity(
+            StatusCode::OK,
+            &objects::paged_collection(id, replies.len()),
+        ),
+        Ok(Some(n)) => {
+            if n > 1 && (n - 1) * PAGE_SIZE >= replies.len() {
+                return r::not_found();
+            }
+            let items = replies
+                .iter()
+                .skip((n - 1) * PAGE_SIZE)
+                .take(PAGE_SIZE)
+                .map(|reply| json!(reply.id))
+                .collect();
+            r::activity(
+                StatusCode::OK,
+                &objects::collection_page(id, n, replies.len(), items),
+            )
+        }
+    }
+}
+
+/// `POST /inbox` and `POST /users/{h}/inbox`: read the body (413 past 1 MiB, by Content-Length
+/// before reading and by counting while reading), then let the inbox check and queue it.
+async fn inbox_post(app: &App, recipient: Option<String>, req: Request<Incoming>) -> Resp {
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > inbox::MAX_BODY_BYTES as u64) {
+        return inbox_error(&InboxError::TooLarge);
+    }
+    let body = match http_body_util::BodyExt::collect(http_body_util::Limited::new(
+        body,
+        inbox::MAX_BODY_BYTES,
+    ))
+    .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return inbox_error(&InboxError::TooLarge)
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "inbox body unreadable");
+            return r::error(StatusCode::BAD_REQUEST, "body could not be read");
+        }
+    };
+    let target = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| parts.uri.path().to_string());
+    let request = InboxRequest {
+        recipient,
+        method: parts.method,
+        target,
+        headers: parts.headers,
+        body,
+    };
+    match inbox::receive(app, request).await {
+        Ok(received) => {
+            tracing::debug!(?received, "inbox accepted");
+            r::error(StatusCode::ACCEPTED, "accepted")
+        }
+        Err(e) => inbox_error(&e),
+    }
+}
+
+fn inbox_error(e: &InboxError) -> Resp {
+    let status = e.status();
+    if status.is_server_error() {
+        tracing::error!(error = %e, "inbox failed");
+    } else {
+        tracing::info!(status = status.as_u16(), error = %e, "inbox refused");
+    }
+    r::error(status, e.public_message())
+}
+
+/// A paged `OrderedCollection` of `items` (always with `first`: Mastodon shows a collection
+/// without it as hidden).
+fn paged(id: &str, query: &str, items: Vec<Value>) -> Resp {
+    let total = items.len();
+    match page_param(query) {
+        Err(bad) => bad.response(),
+        Ok(None) => r::activity(StatusCode::OK, &objects::paged_collection(id, total)),
+        Ok(Some(n)) if n == 1 || (n - 1) * PAGE_SIZE < total => {
+            let page = items
+                .into_iter()
+                .skip((n - 1) * PAGE_SIZE)
+                .take(PAGE_SIZE)
+                .collect();
+            r::activity(
+                StatusCode::OK,
+                &objects::collection_page(id, n, total, page),
+            )
+        }
         Ok(Some(_)) => r::not_found(),
     }
 }
@@ -389,15 +564,18 @@ fn post(app: &App, handle: &str, slug: &str, json: bool) -> Resp {
     let mut resp = if json {
         r::activity(
             StatusCode::OK,
-            &objects::post_object(site, urls, actor, rec, Counts::default(), false),
+            &objects::post_object(site, urls, actor, rec, counts(app, handle, slug), false),
         )
     } else if site.html_base_url.is_some() {
         let url = urls.post_url(handle, slug, &rec.post.page_path, rec.post.url.as_deref());
         r::redirect(StatusCode::FOUND, &url)
     } else {
+        let comments = comments::for_post(&app.store, handle, slug)
+            .inspect_err(|e| tracing::error!(error = %e, "comments lookup failed"))
+            .unwrap_or_default();
         r::html(
             StatusCode::OK,
-            pages::post(site, urls, actor, rec, Counts::default()),
+            pages::post(site, urls, actor, rec, counts(app, handle, slug), &comments),
         )
     };
     if !json {
@@ -535,6 +713,18 @@ mod tests {
         assert_eq!(
             Route::parse(&path(urls.instance_actor())),
             Some(Route::InstanceActor)
+        );
+        assert_eq!(
+            Route::parse(&path(urls.inbox("news"))),
+            Some(Route::Inbox(Some("news".into())))
+        );
+        assert_eq!(
+            Route::parse(&path(urls.shared_inbox())),
+            Some(Route::Inbox(None))
+        );
+        assert_eq!(
+            Route::parse("/users/news/posts/a-b/comments.json"),
+            Some(Route::Comments("news".into(), "a-b".into()))
         );
         assert_eq!(Route::parse("/nope"), None);
         assert_eq!(Route::parse("/media/%ZZ"), None);

@@ -158,6 +158,40 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Removes the follow `follow_id` by `follower` (an Undo naming only the Follow's id).
+    pub fn remove_follow_by_id(
+        &self,
+        follower: &str,
+        follow_id: &str,
+    ) -> Result<usize, StoreError> {
+        self.conn()
+            .execute(
+                "DELETE FROM followers WHERE follower = ?1 AND follow_id = ?2",
+                (follower, follow_id),
+            )
+            .map_err(self.err())
+    }
+
+    /// Followers of any of our actors in `state` (all of them when `actor` is `None`).
+    pub fn followers_of_any(
+        &self,
+        actor: Option<&str>,
+        state: FollowState,
+    ) -> Result<Vec<Follower>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT actor, follower, follow_id, inbox, shared_inbox, state, created_at
+                 FROM followers WHERE (?1 IS NULL OR actor = ?1) AND state = ?2
+                 ORDER BY created_at, actor, follower",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map((actor, state.as_str()), row_to_follower)
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
     /// Removes every follow by `follower` of any of our actors (their actor was deleted).
     pub fn remove_follower_everywhere(&self, follower: &str) -> Result<usize, StoreError> {
         self.conn()

@@ -1,26 +1,37 @@
 //! The embedded SQLite store: schema, migrations, and the queries of each table.
 //!
 //! This module owns everything masthead must remember across restarts: actor keypairs (generated
-//! once, never regenerated), the post index with content hashes and first-seen times, and the
-//! tombstones of posts that were published and are gone. It does not decide what to publish.
+//! once, never regenerated), the post index with content hashes and first-seen times, the
+//! tombstones of posts that were published and are gone, followers, the outgoing delivery queue
+//! and per-host delivery health. It does not decide what to publish.
 //!
 //! The connection lives behind a std `Mutex`; every query is short and no lock is held across an
 //! `.await`. The narrow API here is what a PostgreSQL store would implement later.
 
 mod deliveries;
 mod followers;
+mod hosts;
+mod inbox;
+mod interactions;
 mod keys;
 mod posts;
+mod remote_actors;
+mod replies;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
-pub use deliveries::{now_ms, NewDelivery};
+pub use deliveries::{inbox_host, now_ms, Delivery, DeliveryState, HostQueue, NewDelivery};
 pub use followers::{FollowState, Follower};
+pub use hosts::{utc_day, HostHealth};
+pub use inbox::{InboxActivity, NewInboxActivity};
+pub use interactions::{InteractionCounts, InteractionKind};
 pub use keys::KeyPair;
 pub use posts::{PostChange, PostRecord, SyncReport, Tombstone};
+pub use remote_actors::RemoteActor;
+pub use replies::{Reply, ReplyStatus, Report};
 
 /// Errors from the store; each names the database file.
 #[derive(Debug, thiserror::Error)]

@@ -36,30 +36,38 @@ CREATE TABLE inbox_activities (
     recipient   TEXT,                 -- our handle, for a personal inbox; NULL for the shared one
     type        TEXT NOT NULL,
     body        TEXT NOT NULL,        -- the JSON as received
+    signature   TEXT NOT NULL DEFAULT '', -- the scheme that verified: rfc9421 or draft-cavage-12
     received_at INTEGER NOT NULL,     -- unix ms
     state       TEXT NOT NULL DEFAULT 'queued' CHECK (state IN ('queued', 'done', 'failed')),
     attempts    INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0, -- unix ms; a failed attempt is retried later
     error       TEXT
 );
-CREATE INDEX inbox_activities_queued ON inbox_activities (state, received_at);
+CREATE INDEX inbox_activities_queued ON inbox_activities (state, next_attempt_at);
 
 -- The one outgoing queue: every activity to every inbox, signed afresh at each attempt.
+-- A row is leased while it is being sent by moving next_attempt_at ahead, so a crash mid-send
+-- only delays it. Retry policy: src/federation/delivery.rs.
 CREATE TABLE deliveries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     activity_id     TEXT NOT NULL,
     object_id       TEXT,             -- the post it is about, so a Delete can drop a pending Create
+    kind            TEXT NOT NULL DEFAULT '', -- the activity's type (Create, Update, Delete, Accept...)
     actor           TEXT NOT NULL,    -- our handle that signs ('~instance' for the instance actor)
     inbox           TEXT NOT NULL,
+    host            TEXT NOT NULL DEFAULT '', -- the inbox's host[:port], for per-host limits
     body            TEXT NOT NULL,
     state           TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed')),
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at INTEGER NOT NULL, -- unix ms
+    attempts        INTEGER NOT NULL DEFAULT 0, -- attempts that got an outcome (a crash is none)
+    next_attempt_at INTEGER NOT NULL, -- unix ms; also the lease of a row being sent
     created_at      INTEGER NOT NULL, -- unix ms
     last_status     INTEGER,
     last_error      TEXT,
     UNIQUE (activity_id, inbox)
 );
 CREATE INDEX deliveries_due ON deliveries (state, next_attempt_at);
+CREATE INDEX deliveries_by_object ON deliveries (object_id);
+CREATE INDEX deliveries_by_host ON deliveries (host, state);
 
 -- Likes and boosts of our posts.
 CREATE TABLE interactions (
@@ -98,6 +106,9 @@ CREATE TABLE reports (
     received_at TEXT NOT NULL,
     resolved    INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX interactions_by_post ON interactions (post_actor, post_slug);
+CREATE INDEX interactions_by_actor ON interactions (actor);
+CREATE INDEX replies_by_author ON replies (author);
 
 -- Per-host bookkeeping: key refetch rate limit, delivery failures.
 CREATE TABLE hosts (

@@ -2,6 +2,8 @@
 //! server on 127.0.0.1:0, talked to over raw HTTP/1.1 so that tests see exactly what it answers.
 #![allow(dead_code)]
 
+pub mod inbox;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -246,4 +248,163 @@ pub fn node() -> (PathBuf, PathBuf) {
         node.display()
     );
     (node, interop)
+}
+
+/// A Fedify server (tests/interop/fedify/peer.mjs) on 127.0.0.1, killed when dropped.
+pub struct Peer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Its actor id.
+    pub actor: String,
+    _child: tokio::process::Child,
+}
+
+impl Peer {
+    /// Starts a peer whose first signature attempt uses `sig` (`rfc9421`, `cavage`, `default`).
+    pub async fn start(sig: &str) -> Peer {
+        use tokio::io::AsyncBufReadExt;
+        let (node, interop) = node();
+        let mut child = tokio::process::Command::new(node)
+            .arg(interop.join("fedify/peer.mjs"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--sig",
+                sig,
+                "--ttl",
+                "300",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the Fedify peer did not start within 30 s")
+            .unwrap()
+            .expect("the Fedify peer exited before it was ready");
+        let ready: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(ready["ready"], true, "{line}");
+        Peer {
+            url: ready["url"].as_str().unwrap().to_string(),
+            actor: ready["actor"].as_str().unwrap().to_string(),
+            _child: child,
+        }
+    }
+
+    /// `POST /control/<what>` with a JSON body; returns the JSON answer.
+    pub async fn control(&self, what: &str, body: serde_json::Value) -> serde_json::Value {
+        let got = send(
+            &format!("{}/control/{what}", self.url),
+            Method::POST,
+            "application/json",
+            Some(body.to_string()),
+        )
+        .await;
+        assert!(
+            got.status.is_success(),
+            "peer {what}: {} {}",
+            got.status,
+            got.text()
+        );
+        got.json()
+    }
+
+    /// `GET /control/<what>`.
+    pub async fn read(&self, what: &str) -> serde_json::Value {
+        send(
+            &format!("{}/control/{what}", self.url),
+            Method::GET,
+            "application/json",
+            None,
+        )
+        .await
+        .json()
+    }
+
+    /// Waits (at most 30 s, checking every 100 ms) for a received activity matching `pred`.
+    pub async fn wait_received(
+        &self,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let found = eventually(what, || async {
+            self.read("received")
+                .await
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| pred(a))
+                .cloned()
+        })
+        .await;
+        found
+    }
+}
+
+/// Polls `probe` every 100 ms for at most 30 s until it yields something.
+pub async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up after 30 s waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// One request with an optional body over a fresh connection.
+pub async fn send(url: &str, method: Method, content_type: &str, body: Option<String>) -> Got {
+    let url = Url::parse(url).unwrap();
+    let addr = format!(
+        "{}:{}",
+        url.host_str().unwrap(),
+        url.port_or_known_default().unwrap()
+    );
+    let stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .unwrap_or_else(|e| panic!("{addr}: {e}"));
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let target = match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_string(),
+    };
+    let req = hyper::Request::builder()
+        .method(method)
+        .uri(target)
+        .header(hyper::header::HOST, addr)
+        .header(hyper::header::ACCEPT, "application/json")
+        .header(hyper::header::CONTENT_TYPE, content_type)
+        .body(http_body_util::Full::new(Bytes::from(
+            body.unwrap_or_default(),
+        )))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = http_body_util::BodyExt::collect(body)
+        .await
+        .unwrap()
+        .to_bytes();
+    Got {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
 }

@@ -1,0 +1,281 @@
+//! The outbox: what followers are sent when the published posts change.
+//!
+//! After every build of the catalog the app calls [`publish_changes`] with what the store found
+//! new, changed or gone, and each change becomes one activity queued for every inbox that reaches
+//! the actor's followers: `Create` (the very document GET `/users/h/posts/s/activity` serves),
+//! `Update` (the whole object with an `updated` newer than before) or `Delete` (of the post's
+//! `Tombstone`). The first scan of an actor's folder publishes nothing: its back catalogue stays
+//! in the outbox instead of flooding followers' timelines.
+//!
+//! This module owns the activities and who they go to; sending them is `federation::delivery`.
+//! Mentions and replies add inboxes beyond the followers: [`enqueue_post_activity`] takes them as
+//! `extra_inboxes` (the inbox work resolves them).
+//!
+//! A crash between the store recording a change and this module queueing it would lose that one
+//! publication; the two run back to back without an await in between.
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use serde_json::{json, Value};
+
+use crate::app::App;
+use crate::config::{Actor, Site};
+use crate::federation::objects::{self, Counts, PUBLIC};
+use crate::federation::urls::Urls;
+use crate::store::{NewDelivery, PostChange, PostRecord, Store, StoreError, SyncReport, Tombstone};
+
+/// Activity types about a post that a later one about the same post makes pointless to send.
+const POST_ACTIVITIES: &[&str] = &["Create", "Update"];
+
+/// The inboxes an activity of `handle` goes to: one per follower server (shared inbox, else the
+/// personal inbox) plus `extra` (mentioned accounts, the author of a post replied to), each once.
+pub fn audience(store: &Store, handle: &str, extra: &[String]) -> Result<Vec<String>, StoreError> {
+    let mut inboxes = store.follower_inboxes(handle)?;
+    inboxes.extend(extra.iter().cloned());
+    inboxes.sort();
+    inboxes.dedup();
+    Ok(inboxes)
+}
+
+/// The `Update` of an edited post: the whole object, `updated` set to `updated`, with the
+/// object's addressing. Its id is unique per edit (`<post id>#updates/<unix ms>`).
+pub fn update_activity(
+    site: &Site,
+    urls: &Urls,
+    actor: &Actor,
+    record: &PostRecord,
+    updated: DateTime<Utc>,
+    at_ms: i64,
+) -> Value {
+    let mut object = objects::post_object(site, urls, actor, record, Counts::default(), true);
+    object["updated"] = json!(objects::time(updated));
+    json!({
+        "@context": objects::context(),
+        "id": urls.post_update(&actor.handle, &record.post.slug, at_ms),
+        "type": "Update",
+        "actor": urls.actor(&actor.handle),
+        "published": objects::time(updated),
+        "to": object["to"].clone(),
+        "cc": object["cc"].clone(),
+        "object": object,
+    })
+}
+
+/// The `Delete` of a removed post; its object is the same Tombstone its URL now answers with 410.
+pub fn delete_activity(urls: &Urls, handle: &str, slug: &str, tomb: &Tombstone) -> Value {
+    let mut object = objects::tombstone(urls, handle, slug, tomb);
+    if let Some(map) = object.as_object_mut() {
+        map.remove("@context");
+    }
+    json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": urls.post_delete(handle, slug),
+        "type": "Delete",
+        "actor": urls.actor(handle),
+        "to": [PUBLIC],
+        "cc": [urls.followers(handle)],
+        "object": object,
+    })
+}
+
+/// The `updated` of an edit published at `at`: the front matter's `updated` when it is newer
+/// than what followers last got (Mastodon applies an edit only when `updated` moves forward),
+/// else the time of the change.
+fn edit_time(
+    previous: Option<DateTime<Utc>>,
+    record: &PostRecord,
+    at: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let before = previous
+        .unwrap_or_else(|| objects::published(record))
+        .max(objects::published(record));
+    match record.post.updated {
+        Some(u) if u > before => u,
+        // Documents carry whole seconds: make sure the new value reads later than the old one.
+        _ => {
+            let at = at.duration_trunc(TimeDelta::seconds(1)).unwrap_or(at);
+            at.max(before + TimeDelta::seconds(1))
+        }
+    }
+}
+
+/// `updated` (else `published`) of the object of the last Create or Update queued for
+/// `object_id`, i.e. what followers have.
+fn last_sent_time(store: &Store, object_id: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let Some(body) = store.latest_delivery_body(object_id, POST_ACTIVITIES)? else {
+        return Ok(None);
+    };
+    let Ok(activity) = serde_json::from_str::<Value>(&body) else {
+        return Ok(None);
+    };
+    let object = &activity["object"];
+    Ok(object["updated"]
+        .as_str()
+        .or(object["published"].as_str())
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc)))
+}
+
+/// Queues `activity` by our actor `handle`, about the post `object_id`, to its followers and
+/// `extra_inboxes`. Returns the rows queued.
+pub fn enqueue_post_activity(
+    app: &App,
+    handle: &str,
+    activity: &Value,
+    object_id: &str,
+    extra_inboxes: &[String],
+) -> Result<usize, StoreError> {
+    let inboxes = audience(&app.store, handle, extra_inboxes)?;
+    let body = activity.to_string();
+    let id = activity["id"].as_str().unwrap_or_default();
+    app.store.enqueue_delivery(
+        &NewDelivery {
+            activity_id: id,
+            object_id: Some(object_id),
+            actor: handle,
+            body: &body,
+        },
+        &inboxes,
+        app.clock.now_ms(),
+    )
+}
+
+/// Queues a Create, Update or Delete for every post change in `report`, except for actors whose
+/// folder was scanned for the first time. Wakes the delivery workers when anything was queued.
+/// Returns the rows queued.
+pub fn publish_changes(app: &App, report: &SyncReport) -> Result<usize, StoreError> {
+    let catalog = app.catalog();
+    let mut queued = 0;
+    for change in &report.changes {
+        let (handle, slug) = match change {
+            PostChange::Created { actor, slug }
+            | PostChange::Updated { actor, slug }
+            | PostChange::Removed { actor, slug, .. } => (actor, slug),
+        };
+        if report.first_scan.contains(handle) {
+            continue;
+        }
+        let Some(actor) = app.site.actor(handle) else {
+            tracing::warn!(actor = %handle, slug = %slug, "not publishing a change of an actor that is no longer configured");
+            continue;
+        };
+        let object_id = app.urls.post(handle, slug);
+        let record = catalog
+            .posts_of(handle)
+            .iter()
+            .find(|r| &r.post.slug == slug);
+        let now_ms = app.clock.now_ms();
+        let now = DateTime::<Utc>::from_timestamp_millis(now_ms).unwrap_or_else(Utc::now);
+        let activity = match (change, record) {
+            (PostChange::Created { .. }, Some(record)) => {
+                // The post is back: a Delete still waiting would undo it.
+                app.store.drop_pending_deliveries(&object_id, &["Delete"])?;
+                objects::create_activity(
+                    &app.site,
+                    &app.urls,
+                    actor,
+                    record,
+                    Counts::default(),
+                    false,
+                )
+            }
+            (PostChange::Updated { .. }, Some(record)) => {
+                let previous = last_sent_time(&app.store, &object_id)?;
+                let updated = edit_time(previous, record, now);
+                // The new Update carries the whole object: older ones still waiting are moot.
+                app.store.drop_pending_deliveries(&object_id, &["Update"])?;
+                update_activity(&app.site, &app.urls, actor, record, updated, now_ms)
+            }
+            (PostChange::Removed { former_type, .. }, _) => {
+                let tomb = app.store.tombstone(handle, slug)?.unwrap_or(Tombstone {
+                    former_type: former_type.clone(),
+                    deleted: now,
+                });
+                app.store
+                    .drop_pending_deliveries(&object_id, POST_ACTIVITIES)?;
+                delete_activity(&app.urls, handle, slug, &tomb)
+            }
+            (_, None) => {
+                tracing::warn!(actor = %handle, slug = %slug, "changed post is not in the catalog; not publishing it");
+                continue;
+            }
+        };
+        let n = enqueue_post_activity(app, handle, &activity, &object_id, &[])?;
+        tracing::info!(
+            actor = %handle,
+            slug = %slug,
+            activity = %activity["type"].as_str().unwrap_or_default(),
+            inboxes = n,
+            "queued for followers"
+        );
+        queued += n;
+    }
+    if queued > 0 {
+        app.delivery_wake.notify_one();
+    }
+    Ok(queued)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::content::{Post, Visibility};
+    use chrono::TimeZone;
+
+    fn t(d: u32, h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, d, h, 0, 0).unwrap()
+    }
+
+    fn record(date: DateTime<Utc>, updated: Option<DateTime<Utc>>) -> PostRecord {
+        let post = Post {
+            actor: "news".into(),
+            slug: "a".into(),
+            source: "content/news/a.md".into(),
+            hash: "h".into(),
+            title: None,
+            date: Some(date),
+            updated,
+            draft: false,
+            tags: vec![],
+            summary: None,
+            lang: None,
+            aliases: vec![],
+            content_warning: None,
+            sensitive: false,
+            visibility: Visibility::Public,
+            pinned: false,
+            object_type: None,
+            federate: true,
+            in_reply_to: None,
+            url: None,
+            page_path: "news/a/".into(),
+            html: "<p>hi</p>".into(),
+            text_len: 2,
+            attachments: vec![],
+            mentions: vec![],
+        };
+        PostRecord {
+            post,
+            first_seen: date,
+        }
+    }
+
+    #[test]
+    fn can_take_a_newer_front_matter_updated_for_an_edit() {
+        let r = record(t(20, 9), Some(t(21, 0)));
+        assert_eq!(edit_time(None, &r, t(21, 15)), t(21, 0));
+        // Followers already have that `updated`: use the time of the change.
+        assert_eq!(edit_time(Some(t(21, 0)), &r, t(21, 15)), t(21, 15));
+    }
+
+    #[test]
+    fn can_date_an_edit_without_a_newer_updated_at_the_change() {
+        let r = record(t(20, 9), None);
+        assert_eq!(edit_time(None, &r, t(20, 12)), t(20, 12));
+        // Never the same second as what followers have.
+        let sent = t(20, 12);
+        assert_eq!(
+            edit_time(Some(sent), &r, sent),
+            sent + TimeDelta::seconds(1)
+        );
+    }
+}

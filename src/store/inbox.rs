@@ -1,0 +1,201 @@
+//! `inbox_activities`: every verified incoming activity, once. The id is the dedupe key and the row
+//! is the durable job: the inbox answers 202 after the insert, and the inbox worker processes
+//! queued rows (also those left queued by a crash, at the next start).
+
+use super::{Store, StoreError};
+
+/// A verified activity to record.
+#[derive(Clone, Debug)]
+pub struct NewInboxActivity<'a> {
+    /// The activity id.
+    pub id: &'a str,
+    /// The verified remote actor that signed it.
+    pub signer: &'a str,
+    /// Our handle for a personal inbox; `None` for the shared inbox.
+    pub recipient: Option<&'a str>,
+    /// The activity `type`.
+    pub kind: &'a str,
+    /// The JSON body as received.
+    pub body: &'a str,
+    /// The signature scheme that verified it (`rfc9421` or `draft-cavage-12`).
+    pub signature: &'a str,
+}
+
+/// A queued activity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InboxActivity {
+    /// The activity id.
+    pub id: String,
+    /// The verified signer.
+    pub signer: String,
+    /// Our handle, for a personal inbox.
+    pub recipient: Option<String>,
+    /// The activity `type`.
+    pub kind: String,
+    /// The JSON as received.
+    pub body: String,
+    /// Attempts made so far.
+    pub attempts: i64,
+}
+
+impl Store {
+    /// Records a verified activity as queued. False when its id was seen before (then nothing
+    /// changes: each activity id is processed once).
+    pub fn record_inbox_activity(
+        &self,
+        a: &NewInboxActivity<'_>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .conn()
+            .execute(
+                "INSERT OR IGNORE INTO inbox_activities
+                   (id, signer, recipient, type, body, signature, received_at, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+                (
+                    a.id,
+                    a.signer,
+                    a.recipient,
+                    a.kind,
+                    a.body,
+                    a.signature,
+                    now_ms,
+                ),
+            )
+            .map_err(self.err())?;
+        Ok(n > 0)
+    }
+
+    /// The signature scheme an activity was received with, if it was received.
+    pub fn inbox_activity_signature(&self, id: &str) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        self.conn()
+            .query_row(
+                "SELECT signature FROM inbox_activities WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Up to `limit` queued activities due at `now_ms`, oldest first.
+    pub fn due_inbox_activities(
+        &self,
+        now_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<InboxActivity>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, signer, recipient, type, body, attempts FROM inbox_activities
+                 WHERE state = 'queued' AND next_attempt_at <= ?1
+                 ORDER BY received_at, id LIMIT ?2",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map((now_ms, limit as i64), |r| {
+                Ok(InboxActivity {
+                    id: r.get(0)?,
+                    signer: r.get(1)?,
+                    recipient: r.get(2)?,
+                    kind: r.get(3)?,
+                    body: r.get(4)?,
+                    attempts: r.get(5)?,
+                })
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
+    }
+
+    /// Marks an activity processed.
+    pub fn finish_inbox_activity(&self, id: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE inbox_activities SET state = 'done', attempts = attempts + 1, error = NULL
+                 WHERE id = ?1",
+                [id],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: queued again at `retry_at`, or failed for good when `None`.
+    pub fn fail_inbox_activity(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE inbox_activities SET attempts = attempts + 1, error = ?2,
+                   state = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'queued' END,
+                   next_attempt_at = COALESCE(?3, next_attempt_at)
+                 WHERE id = ?1",
+                (id, error, retry_at),
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Activities not yet processed (queued, due or not).
+    pub fn queued_inbox_count(&self) -> Result<usize, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT COUNT(*) FROM inbox_activities WHERE state = 'queued'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+            .map_err(self.err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new(id: &str) -> NewInboxActivity<'_> {
+        NewInboxActivity {
+            id,
+            signer: "https://r.example/u/a",
+            recipient: None,
+            kind: "Like",
+            body: "{}",
+            signature: "draft-cavage-12",
+        }
+    }
+
+    #[test]
+    fn can_record_an_activity_id_only_once() {
+        let s = Store::open_in_memory().unwrap();
+        assert!(s
+            .record_inbox_activity(&new("https://r.example/1"), 10)
+            .unwrap());
+        assert!(!s
+            .record_inbox_activity(&new("https://r.example/1"), 20)
+            .unwrap());
+        assert_eq!(s.due_inbox_activities(20, 10).unwrap().len(), 1);
+        s.finish_inbox_activity("https://r.example/1").unwrap();
+        assert!(s.due_inbox_activities(20, 10).unwrap().is_empty());
+        assert!(!s
+            .record_inbox_activity(&new("https://r.example/1"), 30)
+            .unwrap());
+    }
+
+    #[test]
+    fn can_retry_a_failed_activity_later_then_give_up() {
+        let s = Store::open_in_memory().unwrap();
+        s.record_inbox_activity(&new("https://r.example/1"), 10)
+            .unwrap();
+        s.fail_inbox_activity("https://r.example/1", "down", Some(100))
+            .unwrap();
+        assert!(s.due_inbox_activities(99, 10).unwrap().is_empty());
+        let due = s.due_inbox_activities(100, 10).unwrap();
+        assert_eq!(due[0].attempts, 1);
+        s.fail_inbox_activity("https://r.example/1", "down", None)
+            .unwrap();
+        assert_eq!(s.queued_inbox_count().unwrap(), 0);
+    }
+}

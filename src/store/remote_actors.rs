@@ -1,0 +1,176 @@
+//! `remote_actors` and `hosts.last_key_refetch`: the cache of other servers' actors and their keys,
+//! and the per-host limit on refetching a key after a failed verification.
+//!
+//! What goes in is decided by `federation::fetch` (which checks ids and content types); this module
+//! only remembers it.
+
+use rusqlite::OptionalExtension;
+
+use super::{Store, StoreError};
+
+/// A remote actor as last fetched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteActor {
+    /// The actor id (equal to the URL it was fetched from).
+    pub id: String,
+    /// Personal inbox.
+    pub inbox: String,
+    /// `endpoints.sharedInbox`, when the server has one.
+    pub shared_inbox: Option<String>,
+    /// `publicKey.id`.
+    pub key_id: Option<String>,
+    /// `publicKey.publicKeyPem`.
+    pub public_key_pem: Option<String>,
+    /// `preferredUsername@host`, for people reading lists.
+    pub handle: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Profile page.
+    pub url: Option<String>,
+    /// The JSON document as fetched.
+    pub document: String,
+    /// When it was fetched (unix ms).
+    pub fetched_at: i64,
+}
+
+const COLUMNS: &str =
+    "id, inbox, shared_inbox, key_id, public_key_pem, handle, name, url, document, fetched_at";
+
+impl Store {
+    /// Stores (or replaces) a fetched actor.
+    pub fn upsert_remote_actor(&self, a: &RemoteActor) -> Result<(), StoreError> {
+        self.conn()
+            .execute(
+                &format!("INSERT OR REPLACE INTO remote_actors ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                rusqlite::params![
+                    a.id,
+                    a.inbox,
+                    a.shared_inbox,
+                    a.key_id,
+                    a.public_key_pem,
+                    a.handle,
+                    a.name,
+                    a.url,
+                    a.document,
+                    a.fetched_at
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// The cached actor with this id.
+    pub fn remote_actor(&self, id: &str) -> Result<Option<RemoteActor>, StoreError> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM remote_actors WHERE id = ?1"),
+                [id],
+                row_to_actor,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// The cached actor whose `publicKey.id` is `key_id`.
+    pub fn remote_actor_by_key(&self, key_id: &str) -> Result<Option<RemoteActor>, StoreError> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM remote_actors WHERE key_id = ?1 LIMIT 1"),
+                [key_id],
+                row_to_actor,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Forgets a cached actor (it was deleted). Returns whether one was cached.
+    pub fn delete_remote_actor(&self, id: &str) -> Result<bool, StoreError> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM remote_actors WHERE id = ?1", [id])
+            .map_err(self.err())?;
+        Ok(n > 0)
+    }
+
+    /// Claims the right to refetch a key from `host` now: true (and the time recorded) when the
+    /// last refetch from that host was at least `min_interval_ms` ago or never happened.
+    pub fn claim_key_refetch(
+        &self,
+        host: &str,
+        now_ms: i64,
+        min_interval_ms: i64,
+    ) -> Result<bool, StoreError> {
+        // One statement, so two inbox requests racing cannot both claim it.
+        let n = self
+            .conn()
+            .execute(
+                "INSERT INTO hosts (host, last_key_refetch) VALUES (?1, ?2)
+                 ON CONFLICT (host) DO UPDATE SET last_key_refetch = excluded.last_key_refetch
+                 WHERE hosts.last_key_refetch IS NULL OR hosts.last_key_refetch <= ?2 - ?3",
+                (host, now_ms, min_interval_ms),
+            )
+            .map_err(self.err())?;
+        Ok(n > 0)
+    }
+}
+
+fn row_to_actor(r: &rusqlite::Row<'_>) -> rusqlite::Result<RemoteActor> {
+    Ok(RemoteActor {
+        id: r.get(0)?,
+        inbox: r.get(1)?,
+        shared_inbox: r.get(2)?,
+        key_id: r.get(3)?,
+        public_key_pem: r.get(4)?,
+        handle: r.get(5)?,
+        name: r.get(6)?,
+        url: r.get(7)?,
+        document: r.get(8)?,
+        fetched_at: r.get(9)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor(id: &str) -> RemoteActor {
+        RemoteActor {
+            id: id.into(),
+            inbox: format!("{id}/inbox"),
+            shared_inbox: None,
+            key_id: Some(format!("{id}#main-key")),
+            public_key_pem: Some("PEM".into()),
+            handle: Some("a@r.example".into()),
+            name: None,
+            url: None,
+            document: "{}".into(),
+            fetched_at: 1,
+        }
+    }
+
+    #[test]
+    fn can_find_an_actor_by_id_and_key() {
+        let s = Store::open_in_memory().unwrap();
+        s.upsert_remote_actor(&actor("https://r.example/u/a"))
+            .unwrap();
+        assert!(s.remote_actor("https://r.example/u/a").unwrap().is_some());
+        let by_key = s
+            .remote_actor_by_key("https://r.example/u/a#main-key")
+            .unwrap()
+            .unwrap();
+        assert_eq!(by_key.id, "https://r.example/u/a");
+        assert!(s.delete_remote_actor("https://r.example/u/a").unwrap());
+        assert!(s.remote_actor("https://r.example/u/a").unwrap().is_none());
+    }
+
+    #[test]
+    fn can_refetch_a_key_once_per_interval_per_host() {
+        let s = Store::open_in_memory().unwrap();
+        assert!(s.claim_key_refetch("r.example", 1_000, 600_000).unwrap());
+        assert!(!s.claim_key_refetch("r.example", 2_000, 600_000).unwrap());
+        assert!(s
+            .claim_key_refetch("other.example", 2_000, 600_000)
+            .unwrap());
+        assert!(s.claim_key_refetch("r.example", 601_000, 600_000).unwrap());
+    }
+}

@@ -1,0 +1,570 @@
+//! Delivery end to end: posts added, edited and removed become Create, Update and Delete rows for
+//! the followers' inboxes; the workers send them, signed, to recording inboxes on 127.0.0.1,
+//! retry on failure, forget followers whose inbox is gone, keep a slow inbox from holding up the
+//! others, and lose nothing when the process dies. Time moves by a manual clock, never by sleeping.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use common::inbox::{FakeInbox, Recorded};
+use hyper::Method;
+use masthead::app::{self, App, Running};
+use masthead::config::Site;
+use masthead::federation::delivery::{self, Clock, Deliverer, DeliveryConfig, Workers};
+use masthead::federation::signatures::{self, PublicKey};
+use masthead::store::{now_ms, DeliveryState, FollowState, Follower, Store};
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+
+/// The `federated` fixture (outgoing requests to loopback allowed), opened with a manual clock.
+struct Fed {
+    dir: TempDir,
+    base: String,
+    app: Arc<App>,
+    clock: Clock,
+    listener: Option<TcpListener>,
+}
+
+impl Fed {
+    /// Opens the site; `followers` are in the store before the first scan.
+    async fn open(followers: &[&FakeInbox]) -> Fed {
+        let inboxes: Vec<&str> = followers.iter().map(|f| f.url.as_str()).collect();
+        Fed::open_with(&inboxes, Clock::manual(now_ms())).await
+    }
+
+    /// Opens the site with followers at `inboxes` and the queue on `clock`.
+    async fn open_with(inboxes: &[&str], clock: Clock) -> Fed {
+        let (dir, listener, base) = common::prepare("federated").await;
+        let store = Store::open(&data_dir(dir.path())).unwrap();
+        for (i, inbox) in inboxes.iter().enumerate() {
+            store.upsert_follower(&follower(inbox, i)).unwrap();
+        }
+        let app = open_app(dir.path(), store, &clock);
+        Fed {
+            dir,
+            base,
+            app,
+            clock,
+            listener: Some(listener),
+        }
+    }
+
+    /// Serves it with the delivery workers running.
+    fn start(&mut self) -> Running {
+        app::start_with(
+            self.app.clone(),
+            self.listener.take().unwrap(),
+            None,
+            DeliveryConfig::default(),
+        )
+        .unwrap()
+    }
+
+    fn follow(&self, inbox: &FakeInbox, n: usize) {
+        self.app
+            .store
+            .upsert_follower(&follower(&inbox.url, n))
+            .unwrap();
+    }
+
+    fn write_post(&self, name: &str, text: &str) {
+        std::fs::write(self.dir.path().join("content/news").join(name), text).unwrap();
+    }
+
+    fn post_id(&self, slug: &str) -> String {
+        format!("{}/users/news/posts/{slug}", self.base)
+    }
+
+    /// Every queued row about a post of `news`.
+    fn rows(&self, slug: &str) -> Vec<masthead::store::Delivery> {
+        self.app
+            .store
+            .deliveries_of_object(&self.post_id(slug))
+            .unwrap()
+    }
+
+    /// Checks the draft-cavage signature of `req` against the public key of `news`.
+    fn assert_signed_by_news(&self, req: &Recorded) {
+        let signed = signatures::parse(&Method::POST, &req.target, &req.headers)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            signed.key_id(),
+            format!("{}/users/news#main-key", self.base)
+        );
+        let key = PublicKey::from_pem(&self.app.key("news").unwrap().public_pem).unwrap();
+        signatures::verify(&signed, &key, &req.body, SystemTime::now())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let sig = req.header("signature");
+        assert!(
+            sig.contains("headers=\"(request-target) host date digest\""),
+            "{sig}"
+        );
+        assert_eq!(req.header("content-type"), "application/activity+json");
+    }
+}
+
+fn data_dir(site_dir: &Path) -> std::path::PathBuf {
+    Site::load(&site_dir.join("site.toml"))
+        .unwrap()
+        .site
+        .data_dir
+}
+
+fn open_app(site_dir: &Path, store: Store, clock: &Clock) -> Arc<App> {
+    let site = Site::load(&site_dir.join("site.toml")).unwrap().site;
+    let (app, _) = App::with_clock(site, store, clock.clone()).unwrap();
+    Arc::new(app)
+}
+
+fn follower(inbox: &str, n: usize) -> Follower {
+    let actor = format!("http://remote{n}.example/users/reader");
+    Follower {
+        actor: "news".into(),
+        follower: actor.clone(),
+        follow_id: format!("{actor}#follow"),
+        inbox: inbox.to_string(),
+        shared_inbox: None,
+        state: FollowState::Accepted,
+        created_at: String::new(),
+    }
+}
+
+const SECOND: &str =
+    "+++\ntitle = \"Second\"\ndate = 2026-11-21T09:00:00Z\n+++\n\nThe second post.\n";
+
+/// Sends what is due now, as the workers would, and waits for every answer.
+async fn deliver_due(app: &Arc<App>) -> usize {
+    Deliverer::new(app.clone(), DeliveryConfig::default())
+        .deliver_due()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_deliver_a_create_once_the_inbox_recovers() {
+    let inbox = FakeInbox::start(&[503, 202]).await;
+    let mut fed = Fed::open(&[]).await;
+    let running = fed.start();
+    fed.follow(&inbox, 0);
+    fed.write_post("second.md", SECOND);
+    fed.app.rebuild().unwrap();
+
+    let first = inbox.wait_for(1).await;
+    // The retry is due 15-24 s later by the queue's clock: move it on until the retry arrives.
+    let mut moves = 0;
+    while !inbox.received_within(2, Duration::from_millis(200)).await {
+        fed.clock.advance(Duration::from_secs(60));
+        fed.app.delivery_wake.notify_one();
+        moves += 1;
+        assert!(moves < 50, "no retry after {moves} minutes");
+    }
+    let served = common::fetch(
+        &format!("{}/activity", fed.post_id("second")),
+        Method::GET,
+        common::AP,
+        &[],
+    )
+    .await
+    .json();
+    running.stop().await;
+
+    let requests = inbox.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(
+        first[0].body, requests[1].body,
+        "the same activity, as stored"
+    );
+    for req in &requests {
+        assert_eq!(req.method, Method::POST);
+        assert_eq!(req.target, "/inbox");
+        fed.assert_signed_by_news(req);
+    }
+    let create = requests[1].json();
+    assert_eq!(create, served, "what GET /activity serves");
+    assert_eq!(create["type"], "Create");
+    assert_eq!(create["id"], format!("{}/activity", fed.post_id("second")));
+    assert_eq!(create["to"], create["object"]["to"]);
+    assert_eq!(create["cc"], create["object"]["cc"]);
+
+    let rows = fed.rows("second");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].state, rows[0].attempts, rows[0].last_status),
+        (DeliveryState::Done, 2, Some(202))
+    );
+    // The host answered in the end: no failure days left against it.
+    let health = fed.app.store.host_health(&rows[0].host).unwrap();
+    assert!(health.failure_days.is_empty(), "{health:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_remove_followers_whose_inbox_is_gone() {
+    let gone = FakeInbox::start(&[410]).await;
+    let fine = FakeInbox::start(&[202]).await;
+    let fed = Fed::open(&[]).await;
+    fed.follow(&gone, 0);
+    fed.follow(&fine, 1);
+    fed.write_post("second.md", SECOND);
+    fed.app.rebuild().unwrap();
+    assert_eq!(deliver_due(&fed.app).await, 2);
+
+    assert_eq!(gone.requests().len(), 1);
+    assert_eq!(fine.requests().len(), 1);
+    let followers = fed
+        .app
+        .store
+        .followers("news", FollowState::Accepted)
+        .unwrap();
+    let inboxes: Vec<&str> = followers.iter().map(|f| f.inbox.as_str()).collect();
+    assert_eq!(inboxes, [fine.url.as_str()]);
+    let rows = fed.rows("second");
+    let gone_row = rows.iter().find(|r| r.inbox == gone.url).unwrap();
+    assert_eq!(
+        (gone_row.state, gone_row.last_status),
+        (DeliveryState::Failed, Some(410))
+    );
+    // Nothing more is due, and the next post goes only to the follower left.
+    fed.clock.advance(Duration::from_secs(3600));
+    assert_eq!(deliver_due(&fed.app).await, 0);
+    fed.write_post("third.md", &SECOND.replace("Second", "Third"));
+    fed.app.rebuild().unwrap();
+    assert_eq!(fed.rows("third").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_fail_a_refused_delivery_at_once_and_retry_a_rate_limited_one_later() {
+    let refusing = FakeInbox::start(&[403]).await;
+    let limited = FakeInbox::start(&[429]).await;
+    let fed = Fed::open(&[&refusing, &limited]).await;
+    fed.write_post("second.md", SECOND);
+    fed.app.rebuild().unwrap();
+    deliver_due(&fed.app).await;
+
+    let rows = fed.rows("second");
+    let refused = rows.iter().find(|r| r.inbox == refusing.url).unwrap();
+    assert_eq!(
+        (refused.state, refused.attempts),
+        (DeliveryState::Failed, 1)
+    );
+    let retried = rows.iter().find(|r| r.inbox == limited.url).unwrap();
+    assert_eq!(retried.state, DeliveryState::Pending);
+    let wait = retried.next_attempt_at - fed.clock.now_ms();
+    assert!((15_000..=24_000).contains(&wait), "{wait} ms");
+    // A permanent refusal is not held against the host; a 429 is.
+    assert!(fed
+        .app
+        .store
+        .host_health(&refused.host)
+        .unwrap()
+        .failure_days
+        .is_empty());
+    assert_eq!(
+        fed.app
+            .store
+            .host_health(&retried.host)
+            .unwrap()
+            .failure_days
+            .len(),
+        1
+    );
+    assert_eq!(deliver_due(&fed.app).await, 0, "not due yet");
+    fed.clock.advance(Duration::from_secs(25));
+    assert_eq!(deliver_due(&fed.app).await, 1);
+    assert_eq!(limited.requests().len(), 2);
+    assert_eq!(refusing.requests().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_deliver_to_a_fast_inbox_while_a_slow_one_holds_its_request() {
+    let slow = FakeInbox::held(&[202]).await;
+    let fast = FakeInbox::start(&[202]).await;
+    let mut fed = Fed::open(&[&slow]).await;
+    let running = fed.start();
+    fed.write_post("second.md", SECOND);
+    fed.app.rebuild().unwrap();
+    // The slow inbox has a request and sits on it.
+    slow.wait_for(1).await;
+
+    // The next post goes to both: the fast inbox is served while the slow one still holds
+    // everything it got.
+    fed.follow(&fast, 1);
+    fed.write_post("third.md", &SECOND.replace("Second", "Third"));
+    fed.app.rebuild().unwrap();
+    fast.wait_for(1).await;
+    slow.wait_for(2).await;
+    assert_eq!(slow.answered(), 0);
+    slow.release();
+    slow.release();
+    running.stop().await;
+
+    assert_eq!(slow.answered(), 2);
+    let rows = [fed.rows("second"), fed.rows("third")].concat();
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.iter().all(|r| r.state == DeliveryState::Done),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_first_scan() {
+    let inbox = FakeInbox::start(&[202]).await;
+    // The follower is there before the first scan: the back catalogue is still not sent.
+    let fed = Fed::open(&[&inbox]).await;
+    assert!(fed.rows("hello").is_empty());
+    assert_eq!(fed.app.rebuild().unwrap().changes.len(), 0);
+
+    fed.write_post("second.md", SECOND);
+    fed.app.rebuild().unwrap();
+    let rows = fed.rows("second");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].kind.as_str(), rows[0].inbox.as_str()),
+        ("Create", inbox.url.as_str())
+    );
+
+    // Edited: an Update with the whole object and an `updated` later than `published`.
+    fed.clock.advance(Duration::from_secs(60));
+    fed.write_post(
+        "second.md",
+        &SECOND.replace("second post", "second post, edited"),
+    );
+    fed.app.rebuild().unwrap();
+    fed.clock.advance(Duration::from_secs(60));
+    fed.write_post(
+        "second.md",
+        &SECOND.replace("second post", "second post, edited twice"),
+    );
+    fed.app.rebuild().unwrap();
+    let rows = fed.rows("second");
+    let updates: Vec<Value> = rows
+        .iter()
+        .filter(|r| r.kind == "Update")
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    // The second edit superseded the first, still waiting.
+    assert_eq!(updates.len(), 1, "{rows:?}");
+    let update = &updates[0];
+    let id = update["id"].as_str().unwrap();
+    assert!(
+        id.starts_with(&format!("{}#updates/", fed.post_id("second"))),
+        "{id}"
+    );
+    assert_eq!(update["object"]["id"], fed.post_id("second"));
+    assert!(update["object"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("edited twice"));
+    let published = update["object"]["published"].as_str().unwrap();
+    let updated = update["object"]["updated"].as_str().unwrap();
+    assert!(updated > published, "{updated} <= {published}");
+    assert_eq!(update["to"], update["object"]["to"]);
+    assert_eq!(update["cc"], update["object"]["cc"]);
+
+    // Delivered, edited again: another Update with a new id and a later `updated`.
+    deliver_due(&fed.app).await;
+    fed.clock.advance(Duration::from_secs(60));
+    fed.write_post("second.md", &SECOND.replace("second post", "third version"));
+    fed.app.rebuild().unwrap();
+    let later: Vec<Value> = fed
+        .rows("second")
+        .iter()
+        .filter(|r| r.kind == "Update" && r.state == DeliveryState::Pending)
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert_eq!(later.len(), 1);
+    assert_ne!(later[0]["id"], update["id"]);
+    assert!(later[0]["object"]["updated"].as_str().unwrap() > updated);
+
+    // Removed: a Delete of the Tombstone, and the Update still waiting is dropped.
+    std::fs::remove_file(fed.dir.path().join("content/news/second.md")).unwrap();
+    fed.app.rebuild().unwrap();
+    let rows = fed.rows("second");
+    let pending: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.state == DeliveryState::Pending)
+        .map(|r| r.kind.as_str())
+        .collect();
+    assert_eq!(pending, ["Delete"]);
+    let delete: Value = serde_json::from_str(&rows.last().unwrap().body).unwrap();
+    assert_eq!(delete["id"], format!("{}#delete", fed.post_id("second")));
+    assert_eq!(delete["actor"], format!("{}/users/news", fed.base));
+    assert_eq!(delete["object"]["type"], "Tombstone");
+    assert_eq!(delete["object"]["id"], fed.post_id("second"));
+    assert_eq!(delete["object"]["formerType"], "Note");
+    assert!(delete["to"].is_array());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_send_followers_only_posts_to_followers() {
+    let inbox = FakeInbox::start(&[202]).await;
+    let fed = Fed::open(&[&inbox]).await;
+    fed.write_post(
+        "members.md",
+        "+++\ndate = 2026-11-21T09:00:00Z\nvisibility = \"followers\"\n+++\n\nFor followers.\n",
+    );
+    fed.app.rebuild().unwrap();
+    assert_eq!(deliver_due(&fed.app).await, 1);
+    let create = inbox.wait_for(1).await[0].json();
+    let followers = format!("{}/users/news/followers", fed.base);
+    assert_eq!(create["to"], serde_json::json!([followers]));
+    assert_eq!(create["object"]["to"], serde_json::json!([followers]));
+    assert_eq!(create["cc"], serde_json::json!([]));
+    fed.assert_signed_by_news(&inbox.requests()[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_keep_a_queued_delivery_across_a_crash() {
+    let inbox = FakeInbox::start(&[202]).await;
+    let fed = Fed::open(&[&inbox]).await;
+    fed.write_post("second.md", SECOND);
+    fed.app.rebuild().unwrap();
+    let row = fed.rows("second").remove(0);
+    // A worker claimed it and the process died mid-send: the lease is all that is left.
+    let now = fed.clock.now_ms();
+    assert!(fed
+        .app
+        .store
+        .lease_delivery(row.id, now, now + 300_000)
+        .unwrap());
+    let Fed {
+        dir, app, clock, ..
+    } = fed;
+    drop(app);
+
+    let store = Store::open(&data_dir(dir.path())).unwrap();
+    let app = open_app(dir.path(), store, &clock);
+    let again = app.store.delivery(row.id).unwrap().unwrap();
+    assert_eq!(
+        (again.state, again.attempts, again.body.as_str()),
+        (DeliveryState::Pending, 0, row.body.as_str())
+    );
+    assert_eq!(deliver_due(&app).await, 0, "still leased");
+    clock.advance(Duration::from_secs(301));
+    assert_eq!(deliver_due(&app).await, 1);
+    let got = inbox.wait_for(1).await;
+    assert_eq!(got[0].body.as_ref(), row.body.as_bytes());
+    assert_eq!(
+        app.store.delivery(row.id).unwrap().unwrap().state,
+        DeliveryState::Done
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_show_the_queue_to_the_operator() {
+    let down = FakeInbox::start(&[503]).await;
+    let fed = Fed::open(&[&down]).await;
+    let config = fed.dir.path().join("site.toml");
+    let empty = delivery::queue_report(&config, None).unwrap().to_string();
+    assert!(
+        empty.starts_with("deliveries: 0 pending, 0 failed"),
+        "{empty}"
+    );
+
+    fed.write_post("second.md", SECOND);
+    fed.app.rebuild().unwrap();
+    deliver_due(&fed.app).await;
+    let report = delivery::queue_report(&config, None).unwrap();
+    let text = report.to_string();
+    let host = down
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/inbox");
+    assert!(text.contains("1 pending, 0 failed"), "{text}");
+    let line = text.lines().find(|l| l.starts_with(host)).expect(&text);
+    assert!(line.contains("503 Service Unavailable"), "{line}");
+    assert!(line.contains("(in "), "{line}");
+
+    let missing = delivery::queue_report(&config, Some(&fed.dir.path().join("nowhere"))).unwrap();
+    assert!(
+        missing.to_string().starts_with("no deliveries"),
+        "{missing}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn can_retry_on_schedule_for_two_days_then_give_up() {
+    // Nothing listens on port 1: every attempt fails at once. Time is tokio's, paused: the
+    // workers sleep until each retry is due and the runtime jumps there.
+    let fed = Fed::open_with(&["http://127.0.0.1:1/inbox"], Clock::tokio()).await;
+    fed.write_post("second.md", SECOND);
+    fed.app.rebuild().unwrap();
+    let start = fed.clock.now_ms();
+    let workers = Workers::spawn(fed.app.clone(), DeliveryConfig::default());
+    let deadline = start + 4 * 86_400_000;
+    while fed.rows("second")[0].state == DeliveryState::Pending {
+        assert!(fed.clock.now_ms() < deadline, "{:?}", fed.rows("second"));
+        tokio::time::sleep(Duration::from_secs(600)).await;
+    }
+    workers.stop().await;
+
+    let row = fed.rows("second").remove(0);
+    assert_eq!(row.state, DeliveryState::Failed);
+    assert_eq!(row.attempts, 1 + delivery::MAX_RETRIES);
+    assert!(
+        row.last_error
+            .as_deref()
+            .unwrap()
+            .contains("gave up after 17 attempts"),
+        "{:?}",
+        row.last_error
+    );
+    let days = (fed.clock.now_ms() - start) as f64 / 86_400_000.0;
+    assert!((2.0..2.2).contains(&days), "gave up after {days} days");
+    // Failures on at most 3 days: the host is not marked unavailable.
+    let health = fed.app.store.host_health("127.0.0.1:1").unwrap();
+    assert!(health.unavailable_since.is_none(), "{health:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_hand_back_a_send_cut_short_by_shutdown() {
+    let stuck = FakeInbox::held(&[202]).await;
+    let mut fed = Fed::open(&[&stuck]).await;
+    let config = DeliveryConfig {
+        grace: Duration::from_millis(100),
+        ..DeliveryConfig::default()
+    };
+    let running =
+        app::start_with(fed.app.clone(), fed.listener.take().unwrap(), None, config).unwrap();
+    fed.write_post("second.md", SECOND);
+    fed.app.rebuild().unwrap();
+    stuck.wait_for(1).await;
+    running.stop().await;
+
+    // Not answered, not counted, and due again at once rather than after its lease.
+    let row = fed.rows("second").remove(0);
+    assert_eq!((row.state, row.attempts), (DeliveryState::Pending, 0));
+    assert!(row.next_attempt_at <= fed.clock.now_ms(), "{row:?}");
+    assert_eq!(stuck.answered(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_print_the_queue_from_the_command_line() {
+    let down = FakeInbox::start(&[503]).await;
+    let fed = Fed::open(&[&down]).await;
+    fed.write_post("second.md", SECOND);
+    fed.app.rebuild().unwrap();
+    deliver_due(&fed.app).await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_masthead"))
+        .arg("deliveries")
+        .arg("--config")
+        .arg(fed.dir.path().join("site.toml"))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("deliveries: 1 pending, 0 failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("503 Service Unavailable"), "{stdout}");
+}

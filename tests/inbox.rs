@@ -1,0 +1,1007 @@
+//! The inbox end to end: the real server on 127.0.0.1:0 against the `inbox` fixture site, and a
+//! fake remote server on 127.0.0.1:0 that serves actor documents with the fixed test key and
+//! records every request it receives.
+//!
+//! Refused input must leave no trace (no inbox job, follower, reply or delivery; for a blocked
+//! domain, not even a request to the remote). Accepted input is processed by the inbox worker
+//! after the 202, so tests poll the store with a bounded loop.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use common::Got;
+use hyper::header::{HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use masthead::app::Running;
+use masthead::federation::signatures::{sign_request, SigningKey};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use url::Url;
+
+const AS: &str = "https://www.w3.org/ns/activitystreams";
+const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
+
+fn key_pem(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/keys")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// One request the fake remote received.
+#[derive(Clone, Debug)]
+struct Seen {
+    path: String,
+    signature: Option<String>,
+}
+
+/// A fake fediverse server: `/users/{name}` is an actor holding the fixed test key; `carol` has
+/// moved from `alice` (alsoKnownAs). Everything else is 404.
+struct Remote {
+    base: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Remote {
+    async fn start() -> Remote {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (b, s) = (base.clone(), seen.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let (b, s) = (b.clone(), s.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req: Request<_>| {
+                        let resp = answer(&b, &s, &req);
+                        async move { Ok::<_, std::convert::Infallible>(resp) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Remote { base, seen }
+    }
+
+    fn actor(&self, name: &str) -> String {
+        format!("{}/users/{name}", self.base)
+    }
+
+    fn key_id(&self, name: &str) -> String {
+        format!("{}#main-key", self.actor(name))
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn answer(
+    base: &str,
+    seen: &Mutex<Vec<Seen>>,
+    req: &Request<hyper::body::Incoming>,
+) -> Response<http_body_util::Full<Bytes>> {
+    seen.lock().unwrap().push(Seen {
+        path: req.uri().path().to_string(),
+        signature: req
+            .headers()
+            .get("signature")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+    });
+    let name = req.uri().path().strip_prefix("/users/").unwrap_or("");
+    if name.is_empty() || name.contains('/') {
+        let mut resp = Response::new(http_body_util::Full::new(Bytes::from_static(b"not found")));
+        *resp.status_mut() = StatusCode::NOT_FOUND;
+        return resp;
+    }
+    let id = format!("{base}/users/{name}");
+    let mut doc = json!({
+        "@context": [AS, "https://w3id.org/security/v1"],
+        "id": id,
+        "type": "Person",
+        "preferredUsername": name,
+        "name": format!("{}{}", name[..1].to_uppercase(), &name[1..]),
+        "url": format!("{base}/@{name}"),
+        "icon": { "type": "Image", "url": format!("{base}/{name}.png") },
+        "inbox": format!("{id}/inbox"),
+        "endpoints": { "sharedInbox": format!("{base}/inbox") },
+        "publicKey": { "id": format!("{id}#main-key"), "owner": id, "publicKeyPem": key_pem("test-actor.pub.pem") },
+    });
+    if name == "carol" {
+        doc["alsoKnownAs"] = json!([format!("{base}/users/alice")]);
+    }
+    let mut resp = Response::new(http_body_util::Full::new(Bytes::from(doc.to_string())));
+    resp.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/activity+json"),
+    );
+    resp
+}
+
+/// The server under test, the fake remote, and helpers to sign and send activities.
+struct World {
+    _dir: tempfile::TempDir,
+    running: Option<Running>,
+    base: String,
+    data_dir: PathBuf,
+    remote: Remote,
+    n: AtomicUsize,
+}
+
+impl World {
+    async fn start() -> World {
+        World::start_with(|_, _, _| {}).await
+    }
+
+    /// Starts the `inbox` fixture; `before(data_dir, base, remote_base)` may fill the data dir
+    /// before the server opens it.
+    async fn start_with(before: impl FnOnce(&Path, &str, &str)) -> World {
+        let remote = Remote::start().await;
+        let (dir, listener, base) = common::prepare("inbox").await;
+        let config = dir.path().join("site.toml");
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("{{REMOTE}}", &remote.base);
+        std::fs::write(&config, text).unwrap();
+        let data_dir = dir.path().join(".masthead");
+        before(&data_dir, &base, &remote.base);
+        let running = common::serve_dir(dir.path(), listener).await;
+        World {
+            _dir: dir,
+            running: Some(running),
+            base,
+            data_dir,
+            remote,
+            n: AtomicUsize::new(0),
+        }
+    }
+
+    fn app(&self) -> &masthead::app::App {
+        &self.running.as_ref().unwrap().app
+    }
+
+    fn ours(&self, handle: &str) -> String {
+        format!("{}/users/{handle}", self.base)
+    }
+
+    fn post(&self) -> String {
+        format!("{}/users/news/posts/hello", self.base)
+    }
+
+    /// A fresh activity id on the remote.
+    fn id(&self, actor: &str) -> String {
+        format!(
+            "{actor}/activities/{}",
+            self.n.fetch_add(1, Ordering::SeqCst)
+        )
+    }
+
+    fn activity(&self, kind: &str, actor: &str, object: Value) -> Value {
+        json!({ "@context": AS, "id": self.id(actor), "type": kind, "actor": actor, "object": object })
+    }
+
+    /// POSTs `activity` to `path`, signed by `key_id` with the test key at `date`, with `body`
+    /// replacing the signed body when given.
+    async fn send_as(
+        &self,
+        path: &str,
+        key_id: &str,
+        date: SystemTime,
+        activity: &Value,
+        sent_body: Option<&[u8]>,
+    ) -> Got {
+        let body = activity.to_string().into_bytes();
+        let url = Url::parse(&format!("{}{path}", self.base)).unwrap();
+        let key = SigningKey::from_pkcs8_pem(key_id, &key_pem("test-actor.pem")).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "content-type",
+            HeaderValue::from_static("application/activity+json"),
+        );
+        sign_request(&key, &Method::POST, &url, &mut headers, Some(&body), date).unwrap();
+        post(&url, headers, sent_body.map(<[u8]>::to_vec).unwrap_or(body)).await
+    }
+
+    /// POSTs `activity` to the shared inbox, signed by its actor's key, now.
+    async fn send(&self, activity: &Value) -> Got {
+        let actor = activity["actor"].as_str().unwrap();
+        self.send_as(
+            "/inbox",
+            &format!("{actor}#main-key"),
+            SystemTime::now(),
+            activity,
+            None,
+        )
+        .await
+    }
+
+    fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.data_dir.join("masthead.db")).unwrap()
+    }
+
+    fn count(&self, table: &str) -> i64 {
+        self.db()
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Deliveries queued: (inbox, body).
+    fn deliveries(&self) -> Vec<(String, Value)> {
+        let db = self.db();
+        let mut stmt = db
+            .prepare("SELECT inbox, body FROM deliveries ORDER BY id")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .unwrap()
+            .map(|r| {
+                let (inbox, body) = r.unwrap();
+                (inbox, serde_json::from_str(&body).unwrap())
+            })
+            .collect()
+    }
+
+    /// Waits (bounded) until every queued inbox job has been processed.
+    async fn settled(&self) {
+        eventually("the inbox queue to drain", || {
+            self.app().store.queued_inbox_count().unwrap() == 0
+        })
+        .await;
+    }
+
+    async fn post_json(&self) -> Value {
+        common::fetch(&self.post(), Method::GET, common::AP, &[])
+            .await
+            .json()
+    }
+}
+
+/// Polls `done` every 10 ms for at most 10 s.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// One POST over a fresh connection.
+async fn post(url: &Url, mut headers: HeaderMap, body: Vec<u8>) -> Got {
+    let addr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    headers
+        .entry("host")
+        .or_insert(HeaderValue::from_str(&addr).unwrap());
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri(url.path())
+        .body(http_body_util::Full::new(Bytes::from(body)))
+        .unwrap();
+    *req.headers_mut() = headers;
+    let resp = sender.send_request(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let body = http_body_util::BodyExt::collect(body)
+        .await
+        .unwrap()
+        .to_bytes();
+    Got {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// Writes raw HTTP/1.1 and returns the status of the answer (the server may answer before it
+/// has read everything; write errors after that are expected).
+async fn raw_status(addr: &str, head: String, body: Vec<u8>) -> u16 {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        let _ = wr.write_all(head.as_bytes()).await;
+        let _ = wr.write_all(&body).await;
+        wr
+    });
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), rd.read(&mut chunk))
+            .await
+            .expect("an answer within 10 s")
+            .unwrap();
+        assert!(n > 0, "connection closed without an answer");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    writer.abort();
+    let line = String::from_utf8_lossy(&buf);
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn refused_requests_leave_no_trace() {
+    let w = World::start().await;
+    let alice = w.remote.actor("alice");
+    let like = |actor: &str| w.activity("Like", actor, json!(w.post()));
+
+    // A key on a blocked domain is refused before anything is fetched: `localhost` is the fake
+    // remote under another name, so a fetch would show up in its log.
+    let blocked_base = w.remote.base.replace("127.0.0.1", "localhost");
+    let blocked = format!("{blocked_base}/users/alice");
+    let got = w
+        .send_as(
+            "/inbox",
+            &format!("{blocked}#main-key"),
+            SystemTime::now(),
+            &like(&blocked),
+            None,
+        )
+        .await;
+    assert_eq!(got.status, StatusCode::FORBIDDEN, "{}", got.text());
+    // The same with a subdomain of the blocked domain.
+    let sub = format!(
+        "http://a.localhost:{}/users/x",
+        w.remote.base.rsplit(':').next().unwrap()
+    );
+    let got = w
+        .send_as(
+            "/inbox",
+            &format!("{sub}#main-key"),
+            SystemTime::now(),
+            &like(&sub),
+            None,
+        )
+        .await;
+    assert_eq!(got.status, StatusCode::FORBIDDEN);
+    assert!(w.remote.seen().is_empty(), "{:?}", w.remote.seen());
+
+    // Unsigned.
+    let url = Url::parse(&format!("{}/inbox", w.base)).unwrap();
+    let mut h = HeaderMap::new();
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/activity+json"),
+    );
+    let got = post(&url, h, like(&alice).to_string().into_bytes()).await;
+    assert_eq!(got.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(got.text(), "request signature could not be verified\n");
+
+    // A body other than the one signed (digest mismatch).
+    let signed = like(&alice);
+    let other = like(&alice).to_string().into_bytes();
+    let got = w
+        .send_as(
+            "/inbox",
+            &w.remote.key_id("alice"),
+            SystemTime::now(),
+            &signed,
+            Some(&other),
+        )
+        .await;
+    assert_eq!(got.status, StatusCode::UNAUTHORIZED);
+
+    // Signed two hours ago.
+    let stale = SystemTime::now() - Duration::from_secs(2 * 3600);
+    let got = w
+        .send_as(
+            "/inbox",
+            &w.remote.key_id("alice"),
+            stale,
+            &like(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(got.status, StatusCode::UNAUTHORIZED);
+
+    // Bob's activity signed with Alice's key.
+    let bob = w.remote.actor("bob");
+    let got = w
+        .send_as(
+            "/inbox",
+            &w.remote.key_id("alice"),
+            SystemTime::now(),
+            &like(&bob),
+            None,
+        )
+        .await;
+    assert_eq!(got.status, StatusCode::UNAUTHORIZED);
+
+    // Claiming to be one of our actors.
+    let ours = w.ours("news");
+    let mut forged = like(&ours);
+    forged["id"] = json!(format!("{ours}#likes/1"));
+    let got = w
+        .send_as(
+            "/inbox",
+            &w.remote.key_id("alice"),
+            SystemTime::now(),
+            &forged,
+            None,
+        )
+        .await;
+    assert_eq!(got.status, StatusCode::BAD_REQUEST);
+    assert_eq!(got.text(), "activity claims to come from this server\n");
+
+    // An object on another host than its Create's actor.
+    let create = w.activity(
+        "Create",
+        &alice,
+        json!({ "id": "https://elsewhere.example/notes/1", "type": "Note", "attributedTo": alice,
+                "content": "hi", "inReplyTo": w.post(), "to": [PUBLIC] }),
+    );
+    let got = w.send(&create).await;
+    assert_eq!(got.status, StatusCode::BAD_REQUEST);
+
+    // Malformed JSON, correctly signed.
+    let key =
+        SigningKey::from_pkcs8_pem(w.remote.key_id("alice"), &key_pem("test-actor.pem")).unwrap();
+    let mut h = HeaderMap::new();
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/activity+json"),
+    );
+    sign_request(
+        &key,
+        &Method::POST,
+        &url,
+        &mut h,
+        Some(b"{not json"),
+        SystemTime::now(),
+    )
+    .unwrap();
+    let got = post(&url, h, b"{not json".to_vec()).await;
+    assert_eq!(got.status, StatusCode::BAD_REQUEST);
+
+    // Not JSON at all.
+    let mut h = HeaderMap::new();
+    h.insert("content-type", HeaderValue::from_static("text/plain"));
+    let got = post(&url, h, b"hello".to_vec()).await;
+    assert_eq!(got.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    // Too large: declared, and streamed without a length.
+    let addr = w.base.trim_start_matches("http://").to_string();
+    let head = format!(
+        "POST /inbox HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/activity+json\r\nContent-Length: {}\r\n\r\n",
+        2 * 1024 * 1024
+    );
+    assert_eq!(raw_status(&addr, head, vec![]).await, 413);
+    let size = 1024 * 1024 + 1;
+    let mut chunked = format!("{size:x}\r\n").into_bytes();
+    chunked.extend(std::iter::repeat_n(b' ', size));
+    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
+    let head = format!(
+        "POST /inbox HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/activity+json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    assert_eq!(raw_status(&addr, head, chunked).await, 413);
+
+    // A GET on an inbox, and an inbox of nobody.
+    let got = common::fetch(url.as_ref(), Method::GET, common::AP, &[]).await;
+    assert_eq!(got.status, StatusCode::METHOD_NOT_ALLOWED);
+    let got = w
+        .send_as(
+            "/users/nobody/inbox",
+            &w.remote.key_id("alice"),
+            SystemTime::now(),
+            &like(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(got.status, StatusCode::NOT_FOUND);
+
+    for table in [
+        "inbox_activities",
+        "followers",
+        "replies",
+        "deliveries",
+        "interactions",
+        "reports",
+    ] {
+        assert_eq!(w.count(table), 0, "{table} has rows");
+    }
+}
+
+#[tokio::test]
+async fn a_follow_is_accepted_after_the_202_and_processed_once() {
+    let w = World::start().await;
+    let alice = w.remote.actor("alice");
+    let follow = w.activity("Follow", &alice, json!(w.ours("news")));
+    let got = w.send(&follow).await;
+    assert_eq!(got.status, StatusCode::ACCEPTED, "{}", got.text());
+    w.settled().await;
+
+    let f = w
+        .app()
+        .store
+        .follower("news", &alice)
+        .unwrap()
+        .expect("follower stored");
+    assert_eq!(f.state, masthead::store::FollowState::Accepted);
+    assert_eq!(f.inbox, format!("{alice}/inbox"));
+    assert_eq!(f.shared_inbox, Some(format!("{}/inbox", w.remote.base)));
+    let sent = w.deliveries();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (inbox, accept) = &sent[0];
+    assert_eq!(inbox, &format!("{alice}/inbox"));
+    assert_eq!(accept["type"], "Accept");
+    assert_eq!(accept["actor"], w.ours("news"));
+    assert_eq!(accept["object"]["id"], follow["id"]);
+    assert!(accept["id"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{}#accepts/", w.ours("news"))));
+
+    // The remote actor was fetched with a GET signed as our instance actor.
+    let fetches: Vec<_> = w
+        .remote
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == "/users/alice")
+        .collect();
+    assert!(!fetches.is_empty());
+    let instance_key = format!("keyId=\"{}/actor#main-key\"", w.base);
+    assert!(
+        fetches.iter().all(|s| s
+            .signature
+            .as_deref()
+            .is_some_and(|sig| sig.contains(&instance_key))),
+        "{fetches:?}"
+    );
+
+    // The same activity again: 202, nothing new.
+    let got = w.send(&follow).await;
+    assert_eq!(got.status, StatusCode::ACCEPTED);
+    w.settled().await;
+    assert_eq!(w.count("inbox_activities"), 1);
+    assert_eq!(w.deliveries().len(), 1);
+
+    // Undo removes the follower.
+    let undo = w.activity("Undo", &alice, follow.clone());
+    assert_eq!(w.send(&undo).await.status, StatusCode::ACCEPTED);
+    w.settled().await;
+    assert!(w.app().store.follower("news", &alice).unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_manual_follow_waits_for_approval() {
+    let w = World::start().await;
+    let bob = w.remote.actor("bob");
+    let follow = w.activity("Follow", &bob, json!(w.ours("desk")));
+    // To the personal inbox this time.
+    let got = w
+        .send_as(
+            "/users/desk/inbox",
+            &w.remote.key_id("bob"),
+            SystemTime::now(),
+            &follow,
+            None,
+        )
+        .await;
+    assert_eq!(got.status, StatusCode::ACCEPTED);
+    w.settled().await;
+    let f = w.app().store.follower("desk", &bob).unwrap().unwrap();
+    assert_eq!(f.state, masthead::store::FollowState::Pending);
+    assert!(w.deliveries().is_empty());
+
+    let site = &w.app().site;
+    let pending = masthead::admin::pending_follows(site, &w.app().store, Some("desk")).unwrap();
+    assert_eq!(pending.len(), 1);
+    masthead::admin::answer_follow(
+        site,
+        &w.app().store,
+        None,
+        &bob,
+        masthead::federation::inbox::FollowAnswer::Accept,
+    )
+    .unwrap();
+    let f = w.app().store.follower("desk", &bob).unwrap().unwrap();
+    assert_eq!(f.state, masthead::store::FollowState::Accepted);
+    let sent = w.deliveries();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1["type"], "Accept");
+    assert_eq!(sent[0].1["object"]["id"], follow["id"]);
+}
+
+#[tokio::test]
+async fn a_blocked_actor_is_rejected_and_a_moved_follower_re_pointed() {
+    let w = World::start().await;
+    let troll = w.remote.actor("troll");
+    let follow = w.activity("Follow", &troll, json!(w.ours("news")));
+    assert_eq!(w.send(&follow).await.status, StatusCode::ACCEPTED);
+    w.settled().await;
+    assert_eq!(w.count("followers"), 0);
+    let sent = w.deliveries();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1["type"], "Reject");
+    assert_eq!(sent[0].0, format!("{troll}/inbox"));
+    // Replies from them are dropped.
+    let reply = w.activity(
+        "Create",
+        &troll,
+        json!({ "id": format!("{troll}/notes/1"), "type": "Note", "attributedTo": troll,
+                "content": "<p>spam</p>", "inReplyTo": w.post(), "to": [PUBLIC] }),
+    );
+    assert_eq!(w.send(&reply).await.status, StatusCode::ACCEPTED);
+    w.settled().await;
+    assert_eq!(w.count("replies"), 0);
+
+    // Alice follows, then moves to Carol, whose alsoKnownAs names her.
+    let alice = w.remote.actor("alice");
+    let carol = w.remote.actor("carol");
+    w.send(&w.activity("Follow", &alice, json!(w.ours("news"))))
+        .await;
+    let mut moved = w.activity("Move", &alice, json!(alice));
+    moved["target"] = json!(carol);
+    assert_eq!(w.send(&moved).await.status, StatusCode::ACCEPTED);
+    w.settled().await;
+    assert!(w.app().store.follower("news", &alice).unwrap().is_none());
+    assert!(w.app().store.follower("news", &carol).unwrap().is_some());
+    // A Move to a target that does not name the mover changes nothing.
+    let bob = w.remote.actor("bob");
+    let mut bogus = w.activity("Move", &carol, json!(carol));
+    bogus["target"] = json!(bob);
+    w.send(&bogus).await;
+    w.settled().await;
+    assert!(w.app().store.follower("news", &carol).unwrap().is_some());
+}
+
+#[tokio::test]
+async fn likes_and_boosts_are_counted_on_the_post() {
+    let w = World::start().await;
+    let alice = w.remote.actor("alice");
+    let bob = w.remote.actor("bob");
+    let like = w.activity("Like", &alice, json!(w.post()));
+    assert_eq!(w.send(&like).await.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        w.send(&w.activity("Like", &bob, json!(w.post())))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        w.send(&w.activity("Announce", &bob, json!(w.post())))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    w.settled().await;
+    let doc = w.post_json().await;
+    assert_eq!(doc["likes"]["totalItems"], 2);
+    assert_eq!(doc["shares"]["totalItems"], 1);
+    let likes = common::fetch(&format!("{}/likes", w.post()), Method::GET, common::AP, &[])
+        .await
+        .json();
+    assert_eq!(likes["totalItems"], 2);
+    let page = common::fetch(
+        &w.post().replace("/users/news/posts/", "/@news/"),
+        Method::GET,
+        common::BROWSER,
+        &[],
+    )
+    .await;
+    assert!(
+        page.text().contains("2 likes · 1 boosts"),
+        "{}",
+        page.text()
+    );
+
+    assert_eq!(
+        w.send(&w.activity("Undo", &alice, like.clone()))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    // An Undo by someone else than the liker changes nothing.
+    w.send(&w.activity("Undo", &bob, like.clone())).await;
+    w.settled().await;
+    let doc = w.post_json().await;
+    assert_eq!(doc["likes"]["totalItems"], 1);
+    assert_eq!(doc["shares"]["totalItems"], 1);
+}
+
+#[tokio::test]
+async fn a_reply_shows_everywhere_then_changes_and_goes() {
+    let w = World::start().await;
+    let alice = w.remote.actor("alice");
+    let note_id = format!("{alice}/notes/1");
+    let note = json!({
+        "id": note_id, "type": "Note", "attributedTo": alice,
+        "content": "<p>Great news!<script>alert(1)</script></p>",
+        "inReplyTo": w.post(), "published": "2026-11-20T10:00:00Z",
+        "url": format!("{}/@alice/1", w.remote.base),
+        "to": [PUBLIC], "cc": [w.ours("news")],
+    });
+    assert_eq!(
+        w.send(&w.activity("Create", &alice, note.clone()))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    // A note that neither answers nor mentions us is not kept.
+    let stray = json!({ "id": format!("{alice}/notes/2"), "type": "Note", "attributedTo": alice,
+                        "content": "unrelated", "to": [PUBLIC] });
+    w.send(&w.activity("Create", &alice, stray)).await;
+    w.settled().await;
+    assert_eq!(w.count("replies"), 1);
+
+    let replies = format!("{}/replies", w.post());
+    let coll = common::fetch(&replies, Method::GET, common::AP, &[])
+        .await
+        .json();
+    assert_eq!(coll["totalItems"], 1);
+    let page = common::fetch(&format!("{replies}?page=1"), Method::GET, common::AP, &[])
+        .await
+        .json();
+    assert_eq!(page["orderedItems"], json!([note_id]));
+    assert_eq!(w.post_json().await["replies"]["totalItems"], 1);
+
+    let html = common::fetch(
+        &w.post().replace("/users/news/posts/", "/@news/"),
+        Method::GET,
+        common::BROWSER,
+        &[],
+    )
+    .await
+    .text();
+    assert!(html.contains("<p>Great news!</p>"), "{html}");
+    assert!(html.contains(">Alice</a>"), "{html}");
+    assert!(!html.contains("<script>alert"), "{html}");
+
+    let comments = common::fetch(
+        &format!("{}/comments.json", w.post()),
+        Method::GET,
+        "application/json",
+        &[],
+    )
+    .await;
+    assert_eq!(comments.header("access-control-allow-origin"), "*");
+    let list = comments.json();
+    assert_eq!(list[0]["id"], note_id);
+    assert_eq!(list[0]["content_html"], "<p>Great news!</p>");
+    assert_eq!(
+        list[0]["author"]["handle"],
+        format!("alice@{}", w.remote.base.trim_start_matches("http://"))
+    );
+    assert_eq!(
+        list[0]["author"]["icon"],
+        format!("{}/alice.png", w.remote.base)
+    );
+    let file = w.data_dir.join("comments/news/hello.json");
+    let on_disk: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(on_disk, list);
+
+    // The author edits it.
+    let mut edited = note.clone();
+    edited["content"] = json!("<p>Great news, edited.</p>");
+    edited["updated"] = json!("2026-11-20T11:00:00Z");
+    assert_eq!(
+        w.send(&w.activity("Update", &alice, edited)).await.status,
+        StatusCode::ACCEPTED
+    );
+    // Someone else cannot delete it (same host, other actor).
+    let bob = w.remote.actor("bob");
+    w.send(&w.activity("Delete", &bob, json!(note_id))).await;
+    w.settled().await;
+    let list = common::fetch(
+        &format!("{}/comments.json", w.post()),
+        Method::GET,
+        "application/json",
+        &[],
+    )
+    .await
+    .json();
+    assert_eq!(list[0]["content_html"], "<p>Great news, edited.</p>");
+    assert!(list[0]["updated"]
+        .as_str()
+        .unwrap()
+        .starts_with("2026-11-20T11:00:00"));
+    let from_disk: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(from_disk, list);
+
+    // The author deletes it.
+    let tombstone = json!({ "id": note_id, "type": "Tombstone" });
+    assert_eq!(
+        w.send(&w.activity("Delete", &alice, tombstone))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    w.settled().await;
+    assert_eq!(w.count("replies"), 0);
+    let coll = common::fetch(&replies, Method::GET, common::AP, &[])
+        .await
+        .json();
+    assert_eq!(coll["totalItems"], 0);
+    let from_disk: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(from_disk, json!([]));
+    let replies =
+        masthead::admin::replies(&w.app().site, &w.app().store, Some("news/hello")).unwrap();
+    assert!(replies.is_empty());
+}
+
+#[tokio::test]
+async fn a_mention_that_is_not_public_is_kept_out_of_sight() {
+    let w = World::start().await;
+    let alice = w.remote.actor("alice");
+    let dm = json!({
+        "id": format!("{alice}/notes/dm"), "type": "Note", "attributedTo": alice,
+        "content": "<p>private</p>", "inReplyTo": w.post(), "to": [w.ours("news")],
+        "tag": [{ "type": "Mention", "href": w.ours("news") }],
+    });
+    w.send(&w.activity("Create", &alice, dm)).await;
+    w.settled().await;
+    let all = masthead::admin::replies(&w.app().site, &w.app().store, None).unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].status, masthead::store::ReplyStatus::Held);
+    assert_eq!(all[0].mentions, vec!["news".to_string()]);
+    let list = common::fetch(
+        &format!("{}/comments.json", w.post()),
+        Method::GET,
+        "application/json",
+        &[],
+    )
+    .await
+    .json();
+    assert_eq!(list, json!([]));
+}
+
+#[tokio::test]
+async fn a_report_is_kept_and_an_actor_delete_forgets_them() {
+    let w = World::start().await;
+    let alice = w.remote.actor("alice");
+    let mut flag = w.activity("Flag", &alice, json!([w.ours("news"), w.post()]));
+    flag["content"] = json!("please look");
+    assert_eq!(w.send(&flag).await.status, StatusCode::ACCEPTED);
+    w.send(&w.activity("Follow", &alice, json!(w.ours("news"))))
+        .await;
+    w.send(&w.activity("Like", &alice, json!(w.post()))).await;
+    w.settled().await;
+    let reports = masthead::admin::reports(&w.app().store).unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].reporter, alice);
+    assert_eq!(reports[0].objects, vec![w.ours("news"), w.post()]);
+    assert_eq!(reports[0].content.as_deref(), Some("please look"));
+    // Unknown types and Accepts of follows we never sent: 202, nothing kept.
+    assert_eq!(
+        w.send(&w.activity("Dance", &alice, json!(w.post())))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        w.send(&w.activity("Accept", &alice, json!("https://x.example/f")))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+
+    assert_eq!(
+        w.send(&w.activity("Delete", &alice, json!(alice)))
+            .await
+            .status,
+        StatusCode::ACCEPTED
+    );
+    w.settled().await;
+    assert_eq!(w.count("followers"), 0);
+    assert_eq!(w.count("interactions"), 0);
+    assert!(w.app().store.remote_actor(&alice).unwrap().is_none());
+    assert_eq!(w.count("reports"), 1);
+}
+
+#[tokio::test]
+async fn activities_queued_before_a_restart_are_processed_at_start() {
+    let w = World::start_with(|data_dir, base, remote| {
+        // A row a crash left queued (verified, never processed): the store is opened before the
+        // server, as the previous run left it.
+        let store = masthead::store::Store::open(data_dir).unwrap();
+        let like = json!({
+            "id": format!("{remote}/users/alice/likes/queued"), "type": "Like",
+            "actor": format!("{remote}/users/alice"),
+            "object": format!("{base}/users/news/posts/hello"),
+        });
+        store
+            .record_inbox_activity(
+                &masthead::store::NewInboxActivity {
+                    id: like["id"].as_str().unwrap(),
+                    signer: like["actor"].as_str().unwrap(),
+                    recipient: None,
+                    kind: "Like",
+                    body: &like.to_string(),
+                    signature: "draft-cavage-12",
+                },
+                0,
+            )
+            .unwrap();
+    })
+    .await;
+    w.settled().await;
+    assert_eq!(w.post_json().await["likes"]["totalItems"], 1);
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_refetched_once_per_host() {
+    // The cache holds Alice with a key she no longer uses (the unrelated fixture key).
+    let w = World::start_with(|data_dir, _, remote| {
+        let store = masthead::store::Store::open(data_dir).unwrap();
+        let id = format!("{remote}/users/alice");
+        store
+            .upsert_remote_actor(&masthead::store::RemoteActor {
+                id: id.clone(),
+                inbox: format!("{id}/inbox"),
+                shared_inbox: None,
+                key_id: Some(format!("{id}#main-key")),
+                public_key_pem: Some(key_pem("other-actor.pub.pem")),
+                handle: Some("alice@old".into()),
+                name: None,
+                url: None,
+                document: "{}".into(),
+                fetched_at: 0,
+            })
+            .unwrap();
+    })
+    .await;
+    let alice = w.remote.actor("alice");
+    let got = w.send(&w.activity("Like", &alice, json!(w.post()))).await;
+    assert_eq!(got.status, StatusCode::ACCEPTED, "{}", got.text());
+    assert_eq!(w.remote.seen().len(), 1, "one refetch of the key");
+    let cached = w.app().store.remote_actor(&alice).unwrap().unwrap();
+    assert_eq!(
+        cached.public_key_pem.as_deref(),
+        Some(key_pem("test-actor.pub.pem").as_str())
+    );
+
+    // Another failure from the same host within 10 minutes does not fetch again. Bob is on that
+    // host too; his cached key is wrong and stays wrong.
+    let bob = w.remote.actor("bob");
+    let mut stale = cached.clone();
+    stale.id = bob.clone();
+    stale.key_id = Some(w.remote.key_id("bob"));
+    stale.public_key_pem = Some(key_pem("other-actor.pub.pem"));
+    w.app().store.upsert_remote_actor(&stale).unwrap();
+    let got = w.send(&w.activity("Like", &bob, json!(w.post()))).await;
+    assert_eq!(got.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        w.remote.seen().len(),
+        1,
+        "no second refetch from the same host"
+    );
+}
+
+#[tokio::test]
+async fn a_host_that_reaches_us_is_no_longer_unavailable() {
+    let w = World::start().await;
+    let alice = w.remote.actor("alice");
+    let host = masthead::store::inbox_host(&alice);
+    let store = &w.running.as_ref().unwrap().app.store;
+    // Seven distinct days of failed deliveries make the host unavailable.
+    let day = 86_400_000;
+    for d in 0..7 {
+        store.record_delivery_failure(&host, d * day, 7).unwrap();
+    }
+    assert!(store
+        .host_health(&host)
+        .unwrap()
+        .unavailable_since
+        .is_some());
+    let like = w.activity("Like", &alice, json!(w.post()));
+    assert_eq!(w.send(&like).await.status, StatusCode::ACCEPTED);
+    assert_eq!(store.host_health(&host).unwrap().unavailable_since, None);
+}

@@ -1,0 +1,194 @@
+//! Two-way federation with Fedify, an independent implementation, on loopback: a Fedify server
+//! (tests/interop/fedify/peer.mjs, created with `allowPrivateAddress: true`) follows a masthead
+//! actor and gets the Accept; receives Create, Update and Delete for a post and verifies each
+//! signature; replies, likes, boosts and unfollows, and masthead shows the reply, the counts and
+//! the lost follower. Fedify signs RFC 9421 first and falls back to draft-cavage; each style is
+//! checked to be accepted as sent.
+
+mod common;
+
+use common::{eventually, Peer, TestSite, AP};
+use masthead::federation::inbox::FollowAnswer;
+use masthead::store::FollowState;
+use serde_json::{json, Value};
+
+fn received_type<'a>(kind: &'a str, object: &'a str) -> impl Fn(&Value) -> bool + 'a {
+    move |a| a["type"] == kind && a["objectId"] == object
+}
+
+async fn publish(site: &TestSite) {
+    let app = site.app();
+    let report = app.rebuild().unwrap();
+    masthead::federation::outbox::publish_changes(app, &report).unwrap();
+}
+
+async fn follow(site: &TestSite, peer: &Peer, handle: &str) -> String {
+    let target = format!("{}/users/{handle}", site.base);
+    let sent = peer.control("follow", json!({ "target": target })).await;
+    sent["id"].as_str().unwrap().to_string()
+}
+
+async fn wait_accepted(peer: &Peer) {
+    eventually("the peer to see its follow accepted", || async {
+        (peer.read("following").await["accepted"] == true).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_federate_both_ways_with_fedify() {
+    let site = TestSite::start("federated").await;
+    let peer = Peer::start("rfc9421").await;
+    let app = site.app().clone();
+    let b = site.base.clone();
+
+    // Follow -> 202 -> Accept delivered after it, signed and verified by Fedify.
+    let follow_id = follow(&site, &peer, "news").await;
+    wait_accepted(&peer).await;
+    let accept = peer
+        .wait_received("the Accept", |a| a["type"] == "Accept")
+        .await;
+    assert_eq!(accept["verified"], true, "{accept}");
+    assert_eq!(accept["actor"], format!("{b}/users/news"));
+    assert_eq!(
+        app.store
+            .follower("news", &peer.actor)
+            .unwrap()
+            .unwrap()
+            .state,
+        FollowState::Accepted
+    );
+    assert_eq!(
+        app.store
+            .inbox_activity_signature(&follow_id)
+            .unwrap()
+            .as_deref(),
+        Some("rfc9421")
+    );
+    let followers = site.get("/users/news/followers", AP).await.json();
+    assert_eq!(followers["totalItems"], 1);
+
+    // A new post goes out as Create, an edit as Update, a removal as Delete.
+    let post_id = format!("{b}/users/news/posts/fresh");
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    std::fs::write(
+        site.path("content/news/fresh.md"),
+        format!("+++\ndate = {now}\n+++\n\nJust published. #Fresh\n"),
+    )
+    .unwrap();
+    publish(&site).await;
+    let create = peer
+        .wait_received("the Create", received_type("Create", &post_id))
+        .await;
+    assert_eq!(create["verified"], true, "{create}");
+    assert_eq!(create["objectType"], "Note");
+
+    std::fs::write(
+        site.path("content/news/fresh.md"),
+        format!("+++\ndate = {now}\n+++\n\nJust published, now corrected. #Fresh\n"),
+    )
+    .unwrap();
+    publish(&site).await;
+    let update = peer
+        .wait_received("the Update", received_type("Update", &post_id))
+        .await;
+    assert_eq!(update["verified"], true, "{update}");
+    assert!(
+        update["activity"]["object"]["updated"].is_string(),
+        "{update}"
+    );
+    assert!(update["activity"]["object"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("corrected"));
+
+    std::fs::remove_file(site.path("content/news/fresh.md")).unwrap();
+    publish(&site).await;
+    let delete = peer
+        .wait_received("the Delete", |a| {
+            a["type"] == "Delete" && a["activity"]["object"]["id"] == post_id
+        })
+        .await;
+    assert_eq!(delete["verified"], true, "{delete}");
+
+    // The peer replies, likes, boosts; masthead shows all three.
+    let hello = format!("{b}/users/news/posts/hello");
+    let reply = peer
+        .control(
+            "reply",
+            json!({ "inReplyTo": hello, "content": "<p>Nice post!<script>x</script></p>" }),
+        )
+        .await;
+    let reply_note = reply["objectId"].as_str().unwrap().to_string();
+    peer.control("like", json!({ "object": hello })).await;
+    peer.control("announce", json!({ "object": hello })).await;
+    let note = eventually("the reply, like and boost to show on the post", || async {
+        let note = site.get("/users/news/posts/hello", AP).await.json();
+        (note["replies"]["totalItems"] == 1
+            && note["likes"]["totalItems"] == 1
+            && note["shares"]["totalItems"] == 1)
+            .then_some(note)
+    })
+    .await;
+    let replies = site
+        .get(note["replies"]["first"].as_str().unwrap(), AP)
+        .await
+        .json();
+    let first = &replies["orderedItems"][0];
+    let first_id = first.as_str().or(first["id"].as_str()).unwrap().to_string();
+    assert_eq!(first_id, reply_note);
+    let page = site.get("/@news/hello", "text/html").await.text();
+    assert!(page.contains("Nice post!"), "the reply shows on the page");
+    assert!(!page.contains("<script>x"), "and is sanitized");
+    assert!(
+        page.contains("1 likes · 1 boosts") || page.contains("1 like"),
+        "{page}"
+    );
+
+    // Unfollow: the follower is gone.
+    peer.control("unfollow", json!({ "target": format!("{b}/users/news") }))
+        .await;
+    eventually("the follower to be removed", || async {
+        (app.store.follower_count("news").unwrap() == 0).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_accept_fedify_draft_cavage_signatures_and_wait_for_approval() {
+    let site = TestSite::start("federated").await;
+    let peer = Peer::start("cavage").await;
+    let app = site.app().clone();
+
+    // `desk` approves followers by hand: the follow waits, then the operator approves it.
+    let follow_id = follow(&site, &peer, "desk").await;
+    eventually("the follow to be recorded as pending", || async {
+        app.store
+            .follower("desk", &peer.actor)
+            .unwrap()
+            .filter(|f| f.state == FollowState::Pending)
+    })
+    .await;
+    assert_eq!(
+        app.store
+            .inbox_activity_signature(&follow_id)
+            .unwrap()
+            .as_deref(),
+        Some("draft-cavage-12")
+    );
+    assert_ne!(peer.read("following").await["accepted"], true);
+    masthead::admin::answer_follow(
+        &app.site,
+        &app.store,
+        Some("desk"),
+        &peer.actor,
+        FollowAnswer::Accept,
+    )
+    .unwrap();
+    app.delivery_wake.notify_one();
+    wait_accepted(&peer).await;
+    let accept = peer
+        .wait_received("the Accept", |a| a["type"] == "Accept")
+        .await;
+    assert_eq!(accept["verified"], true, "{accept}");
+}
