@@ -325,6 +325,26 @@ async fn can_deliver_a_followers_only_mention_to_a_fedify_peer_that_does_not_fol
         json!([format!("{}/users/news/followers", site.base)])
     );
     assert_eq!(object["cc"], json!([peer.actor]));
+
+    // Removing the post reaches the peer too, though it does not follow: a Delete goes wherever
+    // the post went.
+    eventually("our Create delivery to be recorded as done", || async {
+        app.store
+            .deliveries_of_object(&post_id)
+            .unwrap()
+            .iter()
+            .any(|d| d.state == masthead::store::DeliveryState::Done)
+            .then_some(())
+    })
+    .await;
+    std::fs::remove_file(site.path("content/news/psst.md")).unwrap();
+    app.rebuild().unwrap();
+    let delete = peer
+        .wait_received("the Delete of the mention", |a| {
+            a["type"] == "Delete" && a["activity"]["object"]["id"] == post_id
+        })
+        .await;
+    assert_eq!(delete["verified"], true, "{delete}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,7 +26,8 @@ use crate::federation::addressing;
 use crate::federation::objects::{self, Counts, PUBLIC};
 use crate::federation::urls::Urls;
 use crate::store::{
-    NewDelivery, PendingChange, PostChange, PostRecord, Store, StoreError, SyncReport, Tombstone,
+    DeliveryState, NewDelivery, PendingChange, PostChange, PostRecord, Store, StoreError,
+    SyncReport, Tombstone,
 };
 
 /// Activity types about a post that a later one about the same post makes pointless to send.
@@ -278,10 +279,26 @@ pub fn publish(
             return nothing();
         }
     };
-    let extra: Vec<String> = record
-        .filter(|_| !matches!(change, PostChange::Removed { .. }))
-        .map(|r| r.addressees.iter().map(|a| a.inbox.clone()).collect())
-        .unwrap_or_default();
+    let extra: Vec<String> = match change {
+        // A Delete goes wherever the post went: followers, and every inbox that took a Create
+        // or Update of it (people it mentioned or answered who do not follow us). Rows still
+        // pending were dropped above, so only servers that have the post hear of its removal.
+        PostChange::Removed { .. } => {
+            let mut inboxes: Vec<String> = app
+                .store
+                .deliveries_of_object(&object_id)?
+                .into_iter()
+                .filter(|d| d.state == DeliveryState::Done)
+                .map(|d| d.inbox)
+                .collect();
+            inboxes.sort();
+            inboxes.dedup();
+            inboxes
+        }
+        _ => record
+            .map(|r| r.addressees.iter().map(|a| a.inbox.clone()).collect())
+            .unwrap_or_default(),
+    };
     let n = enqueue(app, handle, &activity, &object_id, &extra, pending)?;
     tracing::info!(
         actor = %handle,
