@@ -314,7 +314,7 @@ pub fn publish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::content::{Post, Visibility};
+    use crate::content::Post;
     use chrono::TimeZone;
 
     fn t(d: u32, h: u32) -> DateTime<Utc> {
@@ -323,31 +323,9 @@ mod tests {
 
     fn record(date: DateTime<Utc>, updated: Option<DateTime<Utc>>) -> PostRecord {
         let post = Post {
-            actor: "news".into(),
-            slug: "a".into(),
-            source: "content/news/a.md".into(),
-            hash: "h".into(),
-            title: None,
             date: Some(date),
             updated,
-            draft: false,
-            tags: vec![],
-            summary: None,
-            lang: None,
-            aliases: vec![],
-            content_warning: None,
-            sensitive: false,
-            visibility: Visibility::Public,
-            pinned: false,
-            object_type: None,
-            federate: true,
-            in_reply_to: None,
-            url: None,
-            page_path: "news/a/".into(),
-            html: "<p>hi</p>".into(),
-            text_len: 2,
-            attachments: vec![],
-            mentions: vec![],
+            ..crate::content::test_support::post("news", "a")
         };
         PostRecord {
             post,

@@ -254,36 +254,12 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::content::Visibility;
     use chrono::TimeZone;
 
     fn post(slug: &str, hash: &str) -> Post {
         Post {
-            actor: "news".into(),
-            slug: slug.into(),
-            source: format!("content/news/{slug}.md").into(),
             hash: hash.into(),
-            title: None,
-            date: None,
-            updated: None,
-            draft: false,
-            tags: vec![],
-            summary: None,
-            lang: None,
-            aliases: vec![],
-            content_warning: None,
-            sensitive: false,
-            visibility: Visibility::Public,
-            pinned: false,
-            object_type: None,
-            federate: true,
-            in_reply_to: None,
-            url: None,
-            page_path: format!("news/{slug}/"),
-            html: "<p>hi</p>".into(),
-            text_len: 2,
-            attachments: vec![],
-            mentions: vec![],
+            ..crate::content::test_support::post("news", slug)
         }
     }
 

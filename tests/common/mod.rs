@@ -195,6 +195,13 @@ pub fn test_client() -> Client {
 /// One request over a fresh HTTP/1.1 connection, redirects not followed, so tests see exactly
 /// what the server answered.
 pub async fn fetch(url: &str, method: Method, accept: &str, extra: &[(&str, &str)]) -> Got {
+    let mut headers = vec![("accept", accept)];
+    headers.extend_from_slice(extra);
+    request(url, method, &headers, Bytes::new()).await
+}
+
+/// Sends `method url` with `headers` and `body` over a fresh connection and reads the answer.
+pub async fn request(url: &str, method: Method, headers: &[(&str, &str)], body: Bytes) -> Got {
     let url = Url::parse(url).unwrap();
     let addr = format!(
         "{}:{}",
@@ -216,13 +223,14 @@ pub async fn fetch(url: &str, method: Method, accept: &str, extra: &[(&str, &str
     let mut req = hyper::Request::builder()
         .method(method)
         .uri(target)
-        .header(hyper::header::HOST, addr)
-        .header(hyper::header::ACCEPT, accept);
-    for (name, value) in extra {
+        .header(hyper::header::HOST, addr);
+    for (name, value) in headers {
         req = req.header(*name, *value);
     }
-    let req = req.body(http_body_util::Empty::<Bytes>::new()).unwrap();
-    let resp = sender.send_request(req).await.unwrap();
+    let resp = sender
+        .send_request(req.body(http_body_util::Full::new(body)).unwrap())
+        .await
+        .unwrap();
     let (parts, body) = resp.into_parts();
     let body = http_body_util::BodyExt::collect(body)
         .await
@@ -368,43 +376,14 @@ where
 
 /// One request with an optional body over a fresh connection.
 pub async fn send(url: &str, method: Method, content_type: &str, body: Option<String>) -> Got {
-    let url = Url::parse(url).unwrap();
-    let addr = format!(
-        "{}:{}",
-        url.host_str().unwrap(),
-        url.port_or_known_default().unwrap()
-    );
-    let stream = tokio::net::TcpStream::connect(&addr)
-        .await
-        .unwrap_or_else(|e| panic!("{addr}: {e}"));
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    let target = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_string(),
-    };
-    let req = hyper::Request::builder()
-        .method(method)
-        .uri(target)
-        .header(hyper::header::HOST, addr)
-        .header(hyper::header::ACCEPT, "application/json")
-        .header(hyper::header::CONTENT_TYPE, content_type)
-        .body(http_body_util::Full::new(Bytes::from(
-            body.unwrap_or_default(),
-        )))
-        .unwrap();
-    let resp = sender.send_request(req).await.unwrap();
-    let (parts, body) = resp.into_parts();
-    let body = http_body_util::BodyExt::collect(body)
-        .await
-        .unwrap()
-        .to_bytes();
-    Got {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
+    request(
+        url,
+        method,
+        &[
+            ("accept", "application/json"),
+            ("content-type", content_type),
+        ],
+        Bytes::from(body.unwrap_or_default()),
+    )
+    .await
 }
