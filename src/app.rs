@@ -49,6 +49,20 @@ pub enum AppError {
     /// The instance key cannot sign.
     #[error("instance key: {0}")]
     InstanceKey(#[from] crate::federation::signatures::SignatureError),
+    /// Another `masthead serve` holds the data dir.
+    #[error("another masthead serve is using {dir} (stop it first, or give this one its own --data-dir)")]
+    Locked {
+        /// The data dir.
+        dir: PathBuf,
+    },
+    /// The data dir could not be created or locked.
+    #[error("cannot lock the data dir {dir}: {source} (check that masthead may write there)")]
+    Lock {
+        /// The data dir.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source} (is another server running there? pass --listen HOST:PORT)")]
     Bind {
@@ -269,6 +283,9 @@ pub async fn serve(opts: ServeOptions) -> Result<(), AppError> {
         site.data_dir = dir;
     }
     let listen = opts.listen.unwrap_or_else(|| site.listen.clone());
+    // One serving process per data dir: the delivery workers release leases left by a dead
+    // process at start, which is only safe when no other process can hold one.
+    let _lock = lock_data_dir(&site.data_dir)?;
     let (app, report) = App::open(site)?;
     let catalog = app.catalog();
     log_diagnostics(&catalog.diagnostics);
@@ -298,6 +315,29 @@ pub async fn serve(opts: ServeOptions) -> Result<(), AppError> {
     tracing::info!("shutting down");
     running.stop().await;
     Ok(())
+}
+
+/// Takes `<data_dir>/serve.lock` for as long as the returned file lives (the OS drops the lock
+/// when the process dies, however it dies).
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, AppError> {
+    let fail = |source| AppError::Lock {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join("serve.lock"))
+        .map_err(fail)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(AppError::Locked {
+            dir: dir.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(fail(e)),
+    }
 }
 
 async fn shutdown_signal() {

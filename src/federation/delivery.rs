@@ -548,6 +548,16 @@ impl Deliverer {
         let mut inflight: HashMap<tokio::task::Id, (i64, String)> = HashMap::new();
         let mut busy: HashMap<String, usize> = HashMap::new();
         let mut last_prune: Option<i64> = None;
+        match self.app.store.release_stale_leases(self.app.clock.now_ms()) {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                rows = n,
+                "resending deliveries cut off when the last process died"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "could not release stale leases; they retry after their lease")
+            }
+        }
         tracing::info!(
             workers = self.config.workers,
             per_host = self.config.per_host,

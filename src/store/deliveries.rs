@@ -223,7 +223,7 @@ impl Store {
         let n = self
             .conn()
             .execute(
-                "UPDATE deliveries SET next_attempt_at = ?3
+                "UPDATE deliveries SET next_attempt_at = ?3, leased = 1
                  WHERE id = ?1 AND state = 'pending' AND next_attempt_at <= ?2",
                 (id, now_ms, until_ms),
             )
@@ -235,7 +235,7 @@ impl Store {
     pub fn complete_delivery(&self, id: i64, status: u16) -> Result<(), StoreError> {
         self.conn()
             .execute(
-                "UPDATE deliveries SET state = 'done', attempts = attempts + 1, last_status = ?2,
+                "UPDATE deliveries SET state = 'done', leased = 0, attempts = attempts + 1, last_status = ?2,
                  last_error = NULL WHERE id = ?1 AND state = 'pending'",
                 (id, status),
             )
@@ -253,7 +253,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.conn()
             .execute(
-                "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?2,
+                "UPDATE deliveries SET leased = 0, attempts = attempts + 1, next_attempt_at = ?2,
                  last_status = ?3, last_error = ?4 WHERE id = ?1 AND state = 'pending'",
                 (id, at_ms, status, error),
             )
@@ -270,7 +270,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.conn()
             .execute(
-                "UPDATE deliveries SET state = 'failed', attempts = attempts + 1,
+                "UPDATE deliveries SET state = 'failed', leased = 0, attempts = attempts + 1,
                  last_status = ?2, last_error = ?3 WHERE id = ?1 AND state = 'pending'",
                 (id, status, error),
             )
@@ -284,13 +284,27 @@ impl Store {
         let tx = conn.transaction().map_err(self.err())?;
         for id in ids {
             tx.execute(
-                "UPDATE deliveries SET next_attempt_at = MIN(next_attempt_at, ?2)
+                "UPDATE deliveries SET next_attempt_at = MIN(next_attempt_at, ?2), leased = 0
                  WHERE id = ?1 AND state = 'pending'",
                 (id, now_ms),
             )
             .map_err(self.err())?;
         }
         tx.commit().map_err(self.err())
+    }
+
+    /// Makes rows leased by a process that is gone due at `now_ms`. Called when the delivery
+    /// workers start: `serve` holds the data dir's lock, so no other live process can hold a
+    /// lease, and a send cut off by `kill -9` goes out again at once instead of after its lease.
+    /// Returns how many were released.
+    pub fn release_stale_leases(&self, now_ms: i64) -> Result<usize, StoreError> {
+        self.conn()
+            .execute(
+                "UPDATE deliveries SET next_attempt_at = ?1, leased = 0
+                 WHERE state = 'pending' AND leased = 1",
+                [now_ms],
+            )
+            .map_err(self.err())
     }
 
     /// Fails, without sending, the due rows of hosts marked unavailable. Returns how many.

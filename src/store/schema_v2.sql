@@ -60,6 +60,7 @@ CREATE TABLE deliveries (
     state           TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed')),
     attempts        INTEGER NOT NULL DEFAULT 0, -- attempts that got an outcome (a crash is none)
     next_attempt_at INTEGER NOT NULL, -- unix ms; also the lease of a row being sent
+    leased          INTEGER NOT NULL DEFAULT 0, -- 1 while a worker sends it (next_attempt_at = lease end)
     created_at      INTEGER NOT NULL, -- unix ms
     last_status     INTEGER,
     last_error      TEXT,

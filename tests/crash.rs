@@ -1,0 +1,160 @@
+//! The delivery queue survives `kill -9` of the real binary: a Create that failed once is still
+//! owed after the process is killed, and the next `masthead serve` delivers it when it is due.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::inbox::FakeInbox;
+use masthead::store::{FollowState, Follower, Store};
+
+/// Starts `masthead serve` and returns once it logged `serving`.
+fn serve(config: &Path, data_dir: &Path) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_masthead"))
+        .args([
+            "serve",
+            "--log-format",
+            "json",
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+        ])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "masthead=info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            if line.contains("\"message\":\"serving\"") {
+                // Keep draining stderr so the child never blocks on a full pipe.
+                std::thread::spawn(move || while rx.recv().is_ok() {});
+                return child;
+            }
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("masthead serve did not start within 30 s");
+}
+
+/// SIGKILL: no shutdown path runs.
+fn kill_9(mut child: Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+async fn wait_until(what: &str, limit: Duration, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_deliver_after_kill_9() {
+    // The follower's inbox is down once (503), then up.
+    let inbox = FakeInbox::start(&[503, 202]).await;
+    let (dir, listener, _) = common::prepare("federated").await;
+    drop(listener);
+    let config = dir.path().join("site.toml");
+    let data = dir.path().join("data");
+
+    // First start: the first scan publishes nothing.
+    kill_9(serve(&config, &data));
+
+    // A follower, and a new post.
+    let store = Store::open(&data).unwrap();
+    store
+        .upsert_follower(&Follower {
+            actor: "news".into(),
+            follower: "http://127.0.0.1:9/users/reader".into(),
+            follow_id: "http://127.0.0.1:9/follows/1".into(),
+            inbox: inbox.url.clone(),
+            shared_inbox: None,
+            state: FollowState::Accepted,
+            created_at: String::new(),
+        })
+        .unwrap();
+    drop(store);
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    std::fs::write(
+        dir.path().join("content/news/urgent.md"),
+        format!("+++\ndate = {now}\n+++\n\nRoad closed.\n"),
+    )
+    .unwrap();
+
+    // Second start publishes the Create; the inbox refuses it once; then the process dies.
+    let child = serve(&config, &data);
+    wait_until("the first attempt", Duration::from_secs(30), || {
+        inbox.answered() >= 1
+    })
+    .await;
+    kill_9(child);
+    let first = inbox.requests();
+    assert_eq!(first.len(), 1);
+    let create_id = first[0].json()["id"].as_str().unwrap().to_string();
+    assert!(
+        create_id.ends_with("/users/news/posts/urgent/activity"),
+        "{create_id}"
+    );
+
+    // Third start: the owed delivery is still in the queue and goes out: at once if the kill cut
+    // the send off mid-lease, else when the retry is due (16 to 25 s, Mastodon's schedule).
+    let child = serve(&config, &data);
+    wait_until("the retried delivery", Duration::from_secs(60), || {
+        inbox.answered() >= 2
+    })
+    .await;
+    kill_9(child);
+    let requests = inbox.requests();
+    assert_eq!(requests[1].json()["id"], create_id);
+    assert_eq!(requests[1].json()["type"], "Create");
+    let store = Store::open(&data).unwrap();
+    let rows = store.deliveries_of_activity(&create_id).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].state, masthead::store::DeliveryState::Done);
+    // 1 or 2: the kill may fall before or after the failed attempt was written down.
+    assert!(rows[0].attempts >= 1, "{rows:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejects_a_second_server_on_the_same_data_dir() {
+    let (dir, listener, _) = common::prepare("federated").await;
+    drop(listener);
+    let config = dir.path().join("site.toml");
+    let data = dir.path().join("data");
+    let first = serve(&config, &data);
+    let second = Command::new(env!("CARGO_BIN_EXE_masthead"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    kill_9(first);
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("another masthead serve is using"),
+        "{stderr}"
+    );
+}
