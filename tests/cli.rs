@@ -1,10 +1,11 @@
 //! The binary as a person runs it: `init` makes a site that `check` passes and `serve` runs, and
 //! `serve` on the demo site answers with logs in JSON when asked.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 fn masthead() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_masthead"));
@@ -41,46 +42,8 @@ fn can_init_a_site_that_check_passes() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
 }
 
-/// Starts `masthead serve` on `config` with JSON logs, returns the child and the address it
-/// logged once it is serving.
 fn serve(config: &Path, data_dir: &Path) -> (std::process::Child, String) {
-    let mut child = masthead()
-        .args([
-            "serve",
-            "--log-format",
-            "json",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-        ])
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
-            continue;
-        };
-        let event: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
-        if event["fields"]["message"] == "serving" {
-            return (child, event["fields"]["addr"].as_str().unwrap().to_string());
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("masthead serve did not log `serving` within 30 s");
+    common::spawn_serve(config, data_dir)
 }
 
 fn get(addr: &str, path: &str, accept: &str) -> (String, String) {

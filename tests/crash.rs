@@ -3,53 +3,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 use common::inbox::FakeInbox;
 use masthead::store::{FollowState, Follower, Store};
 
 /// Starts `masthead serve` and returns once it logged `serving`.
 fn serve(config: &Path, data_dir: &Path) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_masthead"))
-        .args([
-            "serve",
-            "--log-format",
-            "json",
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-        ])
-        .arg(config)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("RUST_LOG", "masthead=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            if line.contains("\"message\":\"serving\"") {
-                // Keep draining stderr so the child never blocks on a full pipe.
-                std::thread::spawn(move || while rx.recv().is_ok() {});
-                return child;
-            }
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("masthead serve did not start within 30 s");
+    common::spawn_serve(config, data_dir).0
 }
 
 /// SIGKILL: no shutdown path runs.
