@@ -4,7 +4,7 @@
 //! [`App`] is the shared state every request handler reads: the validated site, its URLs, the
 //! store, the actor keys, the current [`Catalog`] snapshot and the clock the queue is scheduled
 //! by. Every build of the catalog (at start and on [`App::rebuild`]) hands what changed to
-//! [`outbox::publish_changes`]. `serve` builds it, logs what the scan found, binds the listener
+//! [`outbox::publish_pending`]. `serve` builds it, logs what the scan found, binds the listener
 //! and runs until Ctrl-C or SIGTERM; tests call [`start`] with a listener of their own on port 0.
 //! [`Running::stop`] stops in order: HTTP (no new work) with the inbox and addressing workers,
 //! then the delivery workers (sends in flight finish or are handed back to the queue), then the
@@ -142,7 +142,7 @@ impl App {
             moderation,
             fetcher,
         };
-        outbox::publish_changes(&app, &report)?;
+        outbox::publish_pending(&app)?;
         Ok((app, report))
     }
 
@@ -158,7 +158,7 @@ impl App {
     pub fn rebuild(&self) -> Result<SyncReport, StoreError> {
         let (catalog, report) = Catalog::build(&self.site, &self.urls, &self.store, Utc::now())?;
         *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(catalog);
-        outbox::publish_changes(self, &report)?;
+        outbox::publish_pending(self)?;
         Ok(report)
     }
 

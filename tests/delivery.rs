@@ -455,6 +455,35 @@ async fn can_keep_a_queued_delivery_across_a_crash() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_publish_a_change_recorded_just_before_a_crash() {
+    let inbox = FakeInbox::start(&[202]).await;
+    let fed = Fed::open(&[&inbox]).await;
+    fed.write_post("second.md", SECOND);
+    // The store records the new post (and what followers are owed) in one transaction; the
+    // process dies before the publication is queued.
+    masthead::catalog::Catalog::build(
+        &fed.app.site,
+        &fed.app.urls,
+        &fed.app.store,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    assert!(fed.rows("second").is_empty(), "nothing queued yet");
+    let Fed {
+        dir, app, clock, ..
+    } = fed;
+    drop(app);
+
+    // The next start finds the post unchanged, and still publishes what was owed.
+    let store = Store::open(&data_dir(dir.path())).unwrap();
+    let app = open_app(dir.path(), store, &clock);
+    assert_eq!(deliver_due(&app).await, 1);
+    let got = inbox.wait_for(1).await;
+    assert_eq!(got[0].json()["type"], "Create");
+    assert!(app.store.pending_publications().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn can_show_the_queue_to_the_operator() {
     let down = FakeInbox::start(&[503]).await;
     let fed = Fed::open(&[&down]).await;

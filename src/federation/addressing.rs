@@ -7,7 +7,7 @@
 //!
 //! - [`refs`] lists what a post names, each with a stable key (`acct:user@host`, or the note URL).
 //! - The outbox holds back a Create or Update whose refs are not all settled (see
-//!   [`must_wait`]) as a `pending_publications` row, and wakes [`run_worker`].
+//!   [`refs_unsettled`]) as a `pending_publications` row, and wakes [`run_worker`].
 //! - The worker resolves every missing ref of every pending row ([`resolve`]), records each
 //!   outcome in `remote_refs` (an error too: a dead host is retried at most once per
 //!   [`RETRY_FAILED_AFTER_MS`], and the post goes out without that addressee meanwhile), rebuilds
@@ -29,11 +29,10 @@ use url::Url;
 
 use super::client::is_activitypub_content_type;
 use super::fetch::{authority, id_of, same_authority, FetchObjectError};
-use super::outbox;
 use crate::app::App;
 use crate::config::{host_with_port, Site};
 use crate::content::Post;
-use crate::store::{Addressee, PendingChange, PostChange, StoreError};
+use crate::store::{Addressee, StoreError};
 
 /// How long a failed resolution stands before it is tried again: an hour, so a host that is down
 /// (or gone for good) costs one attempt per hour, not one per post or per rebuild.
@@ -137,12 +136,9 @@ pub fn addressees(
     out
 }
 
-/// Whether a Create or Update of `post` must wait for the worker: a publication of it is
-/// already waiting (so they go out in order), or one of its refs is not settled at `now_ms`.
-pub fn must_wait(app: &App, post: &Post, now_ms: i64) -> Result<bool, StoreError> {
-    if app.store.has_pending_publication(&post.actor, &post.slug)? {
-        return Ok(true);
-    }
+/// Whether a Create or Update of `post` must wait for the worker: one of its refs (mentions,
+/// reply) was never looked up, or failed more than an hour before `now_ms`.
+pub fn refs_unsettled(app: &App, post: &Post, now_ms: i64) -> Result<bool, StoreError> {
     let keys: Vec<String> = refs(&app.site, post).iter().map(Ref::key).collect();
     if keys.is_empty() {
         return Ok(false);
@@ -314,23 +310,11 @@ async fn process(app: &App, shutdown: &mut watch::Receiver<bool>) -> Result<usiz
             }
         }
     }
-    // The new addressees enter the catalog; nothing in the content changed, so this publishes
-    // nothing by itself.
+    // The new addressees enter the catalog, and the rebuild publishes what is owed: the rows
+    // whose refs are settled now go out, each deleted as it is queued.
     app.rebuild()?;
-    let catalog = app.catalog();
-    let mut queued = 0;
-    for row in rows {
-        let (actor, slug) = (row.actor.clone(), row.slug.clone());
-        let change = match row.change {
-            PendingChange::Create => PostChange::Created { actor, slug },
-            PendingChange::Update => PostChange::Updated { actor, slug },
-        };
-        queued += outbox::publish(app, &catalog, &change, Some(row.id))?;
-    }
-    if queued > 0 {
-        app.delivery_wake.notify_one();
-    }
-    Ok(queued)
+    let left = app.store.pending_publications()?.len();
+    Ok(rows.len().saturating_sub(left))
 }
 
 #[cfg(test)]

@@ -16,6 +16,8 @@
 //! A crash between the store recording a change and this module queueing (or holding back) it
 //! would lose that one publication; the two run back to back without an await in between.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::{json, Value};
 
@@ -26,8 +28,7 @@ use crate::federation::addressing;
 use crate::federation::objects::{self, Counts, PUBLIC};
 use crate::federation::urls::Urls;
 use crate::store::{
-    DeliveryState, NewDelivery, PendingChange, PostChange, PostRecord, Store, StoreError,
-    SyncReport, Tombstone,
+    DeliveryState, NewDelivery, PendingChange, PostChange, PostRecord, Store, StoreError, Tombstone,
 };
 
 /// Activity types about a post that a later one about the same post makes pointless to send.
@@ -160,46 +161,54 @@ fn enqueue(
     )
 }
 
-/// Queues a Create, Update or Delete for every post change in `report`, except for actors whose
-/// folder was scanned for the first time. A Create or Update whose mentions or reply are not
-/// resolved yet is held back for `federation::addressing`, which publishes it with [`publish`]
-/// once they are. Wakes the delivery workers when anything was queued. Returns the rows queued.
-pub fn publish_changes(app: &App, report: &SyncReport) -> Result<usize, StoreError> {
+/// Queues every publication the store says followers are owed (`pending_publications`, written
+/// with each post change; none for an actor's first scan), oldest first. A Create or Update whose
+/// mentions or reply are not resolved yet stays for `federation::addressing`, and so do later
+/// publications of the same post, so they go out in order. Wakes the workers concerned. Returns
+/// the delivery rows queued.
+pub fn publish_pending(app: &App) -> Result<usize, StoreError> {
     let catalog = app.catalog();
+    let now_ms = app.clock.now_ms();
     let mut queued = 0;
-    let mut held = 0;
-    for change in &report.changes {
-        let (handle, slug) = post_of(change);
-        if report.first_scan.contains(handle) {
+    let mut waiting: HashSet<(String, String)> = HashSet::new();
+    for row in app.store.pending_publications()? {
+        let post = (row.actor.clone(), row.slug.clone());
+        if waiting.contains(&post) {
             continue;
         }
-        let now_ms = app.clock.now_ms();
-        match change {
-            // Its Delete supersedes whatever was waiting.
-            PostChange::Removed { .. } => app.store.forget_pending_publications(handle, slug)?,
-            PostChange::Created { .. } | PostChange::Updated { .. } => {
-                let record = catalog
-                    .posts_of(handle)
-                    .iter()
-                    .find(|r| &r.post.slug == slug);
-                if let Some(record) = record {
-                    if addressing::must_wait(app, &record.post, now_ms)? {
-                        let kind = match change {
-                            PostChange::Created { .. } => PendingChange::Create,
-                            _ => PendingChange::Update,
-                        };
-                        app.store
-                            .add_pending_publication(handle, slug, kind, now_ms)?;
-                        tracing::info!(actor = %handle, slug = %slug, "held back until its mentions and reply are resolved");
-                        held += 1;
-                        continue;
-                    }
+        let (actor, slug) = post.clone();
+        let change = match row.change {
+            PendingChange::Create => PostChange::Created { actor, slug },
+            PendingChange::Update => PostChange::Updated { actor, slug },
+            PendingChange::Delete => {
+                let former_type = app
+                    .store
+                    .tombstone(&actor, &slug)?
+                    .map(|t| t.former_type)
+                    .unwrap_or_else(|| "Note".into());
+                PostChange::Removed {
+                    actor,
+                    slug,
+                    former_type,
+                }
+            }
+        };
+        if row.change != PendingChange::Delete {
+            let record = catalog
+                .posts_of(&row.actor)
+                .iter()
+                .find(|r| r.post.slug == row.slug);
+            if let Some(record) = record {
+                if addressing::refs_unsettled(app, &record.post, now_ms)? {
+                    tracing::info!(actor = %row.actor, slug = %row.slug, "held back until its mentions and reply are resolved");
+                    waiting.insert(post);
+                    continue;
                 }
             }
         }
-        queued += publish(app, &catalog, change, None)?;
+        queued += publish(app, &catalog, &change, Some(row.id))?;
     }
-    if held > 0 {
+    if !waiting.is_empty() {
         app.addressing_wake.notify_one();
     }
     if queued > 0 {

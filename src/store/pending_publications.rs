@@ -12,6 +12,8 @@ pub enum PendingChange {
     Create,
     /// An `Update` of an edited post.
     Update,
+    /// A `Delete` of a removed post.
+    Delete,
 }
 
 impl PendingChange {
@@ -19,6 +21,7 @@ impl PendingChange {
         match self {
             PendingChange::Create => "create",
             PendingChange::Update => "update",
+            PendingChange::Delete => "delete",
         }
     }
 }
@@ -84,10 +87,10 @@ impl Store {
                     id: r.get(0)?,
                     actor: r.get(1)?,
                     slug: r.get(2)?,
-                    change: if change == "update" {
-                        PendingChange::Update
-                    } else {
-                        PendingChange::Create
+                    change: match change.as_str() {
+                        "update" => PendingChange::Update,
+                        "delete" => PendingChange::Delete,
+                        _ => PendingChange::Create,
                     },
                     created_at: r.get(4)?,
                 })
@@ -107,11 +110,16 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction().map_err(self.err())?;
-        let added = self.insert_deliveries(&tx, delivery, inboxes, now_ms)?;
         if let Some(id) = pending {
-            tx.execute("DELETE FROM pending_publications WHERE id = ?1", [id])
+            let owned = tx
+                .execute("DELETE FROM pending_publications WHERE id = ?1", [id])
                 .map_err(self.err())?;
+            if owned == 0 {
+                // Another pass (a rebuild racing the addressing worker) published it already.
+                return Ok(0);
+            }
         }
+        let added = self.insert_deliveries(&tx, delivery, inboxes, now_ms)?;
         tx.commit().map_err(self.err())?;
         Ok(added)
     }

@@ -217,6 +217,39 @@ impl Store {
                 former_type,
             });
         }
+        // What followers are owed, in the same transaction: a crash after this commit and before
+        // the activities are queued still leaves the publications to make at the next start.
+        // First scans owe nothing (the back catalogue is not pushed).
+        for change in &report.changes {
+            let (actor, slug, kind) = match change {
+                PostChange::Created { actor, slug } => (actor, slug, "create"),
+                PostChange::Updated { actor, slug } => (actor, slug, "update"),
+                PostChange::Removed { actor, slug, .. } => (actor, slug, "delete"),
+            };
+            if report.first_scan.contains(actor) {
+                continue;
+            }
+            // A Delete makes a waiting Create or Update moot; a post back after a removal
+            // makes the waiting Delete moot.
+            let moot = match kind {
+                "delete" => "change IN ('create', 'update')",
+                "create" => "change = 'delete'",
+                _ => "0",
+            };
+            tx.execute(
+                &format!(
+                    "DELETE FROM pending_publications WHERE actor = ?1 AND slug = ?2 AND {moot}"
+                ),
+                (actor, slug),
+            )
+            .map_err(self.err())?;
+            tx.execute(
+                "INSERT OR IGNORE INTO pending_publications (actor, slug, change, created_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                (actor, slug, kind, now.timestamp_millis()),
+            )
+            .map_err(self.err())?;
+        }
         tx.commit().map_err(self.err())?;
         Ok(report)
     }

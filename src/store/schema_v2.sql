@@ -131,13 +131,15 @@ CREATE TABLE remote_refs (
     error       TEXT                  -- why the last attempt failed
 );
 
--- Creates and Updates waiting for their mentions and replies to be resolved; the row is the
--- durable job of the addressing worker, deleted in the transaction that queues the activity.
+-- Publications owed to followers: written in the same transaction that records a post as
+-- created, changed or removed, and deleted in the transaction that queues the activity, so a
+-- crash between the two can neither lose nor repeat one. Creates and Updates whose mentions or
+-- reply are not resolved yet wait here for the addressing worker.
 CREATE TABLE pending_publications (
     id         INTEGER PRIMARY KEY,
     actor      TEXT NOT NULL,         -- our handle
     slug       TEXT NOT NULL,
-    change     TEXT NOT NULL CHECK (change IN ('create', 'update')),
+    change     TEXT NOT NULL CHECK (change IN ('create', 'update', 'delete')),
     created_at INTEGER NOT NULL,      -- unix ms
     UNIQUE (actor, slug, change)
 );
