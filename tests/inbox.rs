@@ -281,35 +281,13 @@ async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// One POST over a fresh connection.
-async fn post(url: &Url, mut headers: HeaderMap, body: Vec<u8>) -> Got {
-    let addr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
-    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    headers
-        .entry("host")
-        .or_insert(HeaderValue::from_str(&addr).unwrap());
-    let mut req = Request::builder()
-        .method(Method::POST)
-        .uri(url.path())
-        .body(http_body_util::Full::new(Bytes::from(body)))
-        .unwrap();
-    *req.headers_mut() = headers;
-    let resp = sender.send_request(req).await.unwrap();
-    let (parts, body) = resp.into_parts();
-    let body = http_body_util::BodyExt::collect(body)
-        .await
-        .unwrap()
-        .to_bytes();
-    Got {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    }
+/// One POST over a fresh connection, with exactly `headers` (a signed `host` included).
+async fn post(url: &Url, headers: HeaderMap, body: Vec<u8>) -> Got {
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.to_str().unwrap()))
+        .collect();
+    common::request(url.as_str(), Method::POST, &pairs, Bytes::from(body)).await
 }
 
 /// Writes raw HTTP/1.1 and returns the status of the answer (the server may answer before it

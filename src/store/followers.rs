@@ -107,17 +107,7 @@ impl Store {
 
     /// Followers of `actor` in `state`, oldest first.
     pub fn followers(&self, actor: &str, state: FollowState) -> Result<Vec<Follower>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT actor, follower, follow_id, inbox, shared_inbox, state, created_at
-                 FROM followers WHERE actor = ?1 AND state = ?2 ORDER BY created_at, follower",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map((actor, state.as_str()), row_to_follower)
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        self.followers_of_any(Some(actor), state)
     }
 
     /// Accepted followers of `actor`.

@@ -220,10 +220,14 @@ pub async fn request(url: &str, method: Method, headers: &[(&str, &str)], body: 
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_string(),
     };
-    let mut req = hyper::Request::builder()
-        .method(method)
-        .uri(target)
-        .header(hyper::header::HOST, addr);
+    let mut req = hyper::Request::builder().method(method).uri(target);
+    // The caller may sign `host` with a value of its own; otherwise it is the URL's authority.
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        req = req.header(hyper::header::HOST, addr);
+    }
     for (name, value) in headers {
         req = req.header(*name, *value);
     }
