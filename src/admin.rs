@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{ConfigError, Site};
 use crate::federation::inbox::{answer_stored_follow, FollowAnswer};
-use crate::federation::urls::Urls;
 use crate::store::{FollowState, Follower, Reply, ReplyStatus, Report, Store, StoreError};
+use crate::urls::Urls;
 
 /// Why an operator command failed.
 #[derive(Debug, thiserror::Error)]

@@ -10,26 +10,26 @@
 //! then the delivery workers (sends in flight finish or are handed back to the queue), then the
 //! store closes with the last `App`.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use chrono::Utc;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, SharedCatalog};
+use crate::clock::Clock;
 use crate::config::{ConfigError, Site};
 use crate::diagnostics::Diagnostic;
-use crate::federation::delivery::{Clock, DeliveryConfig, Workers};
+use crate::federation::delivery::{DeliveryConfig, Workers};
+use crate::federation::fetch::Fetcher;
+use crate::federation::inbox::Inbox;
 use crate::federation::outbox;
-use crate::federation::urls::Urls;
-use crate::store::{KeyPair, Store, StoreError, SyncReport};
-
-/// The key row of the instance actor; not a valid handle, so it never clashes with one.
-pub const INSTANCE_KEY: &str = "~instance";
+use crate::moderation::Blocks;
+use crate::store::{ActorKeys, KeyPair, Store, StoreError, SyncReport};
+use crate::urls::Urls;
 
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -73,31 +73,30 @@ pub enum AppError {
     },
 }
 
-/// Shared state of a running site.
+/// Shared state of a running site: the handles each part of the server is given.
 pub struct App {
     /// The validated config.
-    pub site: Site,
+    pub site: Arc<Site>,
     /// URL shapes.
     pub urls: Urls,
-    /// The store.
-    pub store: Store,
-    keys: HashMap<String, KeyPair>,
-    instance_key: KeyPair,
-    catalog: RwLock<Arc<Catalog>>,
+    pub store: Arc<Store>,
+    pub keys: Arc<ActorKeys>,
+    /// The current snapshot of what is published.
+    pub catalog: SharedCatalog,
     /// Wakes the delivery workers when rows are queued (they also poll, so a missed wake only
     /// delays, never loses, a delivery). Call `notify_one`, which is kept until they wait.
-    pub delivery_wake: tokio::sync::Notify,
-    /// The time the delivery queue is scheduled by (manual in tests).
+    pub delivery_wake: Arc<Notify>,
+    /// The time every queue is scheduled by (manual or paused in tests).
     pub clock: Clock,
-    /// Wakes the inbox worker when an activity is queued (it also polls).
-    pub inbox_wake: tokio::sync::Notify,
+    /// Receives activities and works through the inbox queue.
+    pub inbox: Arc<Inbox>,
     /// Wakes the addressing worker when a publication waits for its mentions or reply to be
     /// resolved (it also polls).
-    pub addressing_wake: tokio::sync::Notify,
+    pub addressing_wake: Arc<Notify>,
     /// Built-in blocks from `[moderation]`.
-    pub moderation: crate::moderation::Blocks,
+    pub moderation: Arc<Blocks>,
     /// Signed GETs of remote actors and objects, as the instance actor.
-    pub fetcher: crate::federation::fetch::Fetcher,
+    pub fetcher: Arc<Fetcher>,
 }
 
 impl App {
@@ -112,33 +111,44 @@ impl App {
         App::with_clock(site, store, Clock::system())
     }
 
-    /// Like [`App::with_store`], scheduling deliveries by `clock`.
+    /// Like [`App::with_store`], scheduling every queue by `clock`.
     pub fn with_clock(
         site: Site,
         store: Store,
         clock: Clock,
     ) -> Result<(App, SyncReport), AppError> {
         let urls = Urls::new(&site);
-        let mut keys = HashMap::new();
-        for actor in &site.actors {
-            keys.insert(actor.handle.clone(), store.actor_key(&actor.handle)?);
-        }
-        let instance_key = store.actor_key(INSTANCE_KEY)?;
+        let keys = ActorKeys::load(&store, site.actors.iter().map(|a| a.handle.as_str()))?;
         let (catalog, report) = Catalog::build(&site, &urls, &store, Utc::now())?;
-        let moderation = crate::moderation::Blocks::from_config(&site.moderation)?;
-        let fetcher =
-            crate::federation::fetch::Fetcher::new(&site, &urls.instance_key_id(), &instance_key)?;
+        let moderation = Blocks::from_config(&site.moderation)?;
+        let fetcher = Fetcher::new(&site, &urls.instance_key_id(), keys.instance())?;
+        let site = Arc::new(site);
+        let store = Arc::new(store);
+        let catalog = SharedCatalog::new(catalog);
+        let delivery_wake = Arc::new(Notify::new());
+        let moderation = Arc::new(moderation);
+        let fetcher = Arc::new(fetcher);
+        let inbox = Arc::new(Inbox {
+            site: site.clone(),
+            urls: urls.clone(),
+            store: store.clone(),
+            catalog: catalog.clone(),
+            clock: clock.clone(),
+            fetcher: fetcher.clone(),
+            moderation: moderation.clone(),
+            wake: Arc::new(Notify::new()),
+            delivery_wake: delivery_wake.clone(),
+        });
         let app = App {
             site,
             urls,
             store,
-            keys,
-            instance_key,
-            catalog: RwLock::new(Arc::new(catalog)),
-            delivery_wake: tokio::sync::Notify::new(),
+            keys: Arc::new(keys),
+            catalog,
+            delivery_wake,
             clock,
-            inbox_wake: tokio::sync::Notify::new(),
-            addressing_wake: tokio::sync::Notify::new(),
+            inbox,
+            addressing_wake: Arc::new(Notify::new()),
             moderation,
             fetcher,
         };
@@ -148,28 +158,25 @@ impl App {
 
     /// The current snapshot.
     pub fn catalog(&self) -> Arc<Catalog> {
-        self.catalog
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.catalog.current()
     }
 
     /// Rescans the content, swaps in the new snapshot and queues what changed for followers.
     pub fn rebuild(&self) -> Result<SyncReport, StoreError> {
         let (catalog, report) = Catalog::build(&self.site, &self.urls, &self.store, Utc::now())?;
-        *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(catalog);
+        self.catalog.replace(catalog);
         outbox::publish_pending(self)?;
         Ok(report)
     }
 
     /// The keypair of a configured actor.
     pub fn key(&self, handle: &str) -> Option<&KeyPair> {
-        self.keys.get(handle)
+        self.keys.actor(handle)
     }
 
     /// The instance actor's keypair.
     pub fn instance_key(&self) -> &KeyPair {
-        &self.instance_key
+        self.keys.instance()
     }
 }
 
@@ -235,7 +242,7 @@ pub fn start_with(
     // The inbox worker starts with the server, so activities a crash left queued are processed
     // now; on shutdown it finishes the job in hand and stops.
     let inbox = tokio::spawn(crate::federation::inbox::run_worker(
-        app.clone(),
+        app.inbox.clone(),
         rx.clone(),
     ));
     // Likewise the addressing worker: publications a crash left waiting for their mentions and

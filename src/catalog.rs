@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 
@@ -18,8 +19,8 @@ use crate::content::{self, Post, Visibility};
 use crate::diagnostics::Diagnostic;
 use crate::federation::addressing;
 use crate::federation::objects::{self, escape, Image};
-use crate::federation::urls::Urls;
 use crate::store::{PostRecord, Store, StoreError, SyncReport};
+use crate::urls::Urls;
 
 /// A rendered profile.
 #[derive(Clone, Debug, Default)]
@@ -45,6 +46,28 @@ pub struct Catalog {
     pub profiles: HashMap<String, Profile>,
     /// Problems found while building.
     pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The current snapshot, shared by every reader; a rebuild swaps in a new one whole, so a reader
+/// never sees half a build.
+#[derive(Clone, Debug, Default)]
+pub struct SharedCatalog(Arc<RwLock<Arc<Catalog>>>);
+
+impl SharedCatalog {
+    /// Shares `catalog` as the current snapshot.
+    pub fn new(catalog: Catalog) -> SharedCatalog {
+        SharedCatalog(Arc::new(RwLock::new(Arc::new(catalog))))
+    }
+
+    /// The current snapshot.
+    pub fn current(&self) -> Arc<Catalog> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Makes `catalog` the current snapshot.
+    pub fn replace(&self, catalog: Catalog) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(catalog);
+    }
 }
 
 impl Catalog {

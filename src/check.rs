@@ -8,8 +8,8 @@ use std::path::Path;
 use crate::catalog::Catalog;
 use crate::config::Site;
 use crate::diagnostics::{Diagnostic, Severity};
-use crate::federation::urls::Urls;
 use crate::store::Store;
+use crate::urls::Urls;
 
 /// What `check` found.
 #[derive(Debug, Default)]

@@ -213,7 +213,7 @@ const MODERATION_KEYS: &[&str] = &["blocked_domains", "blocked_actors", "blockli
 
 /// Handles an actor may not take. They are the first path segments of masthead's own routes
 /// (`/actor` is the instance actor, `/inbox` the shared inbox, then `/users/`, `/tags/`, `/media/`,
-/// `/nodeinfo/`; see `federation::urls`). Actor ids live under `/users/` so no path collides
+/// `/nodeinfo/`; see `crate::urls`). Actor ids live under `/users/` so no path collides
 /// today, but `@inbox@city.example` or `@actor@city.example` would read as the server itself in
 /// WebFinger answers and logs, and keeping these free leaves room for `/{handle}` shortcuts.
 /// `well-known` needs no entry: `-` is never valid in a handle.

@@ -131,7 +131,7 @@ pub struct Library {
 /// Profile text (Markdown from site.toml) as the HTML the fediverse keeps: the same renderer
 /// and sanitizer as posts, with relative links resolved against the profile page.
 pub fn render_profile_summary(
-    urls: &crate::federation::urls::Urls,
+    urls: &crate::urls::Urls,
     site_root: &std::path::Path,
     markdown: &str,
     profile_url: &str,

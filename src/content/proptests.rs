@@ -9,7 +9,7 @@ use url::Url;
 use super::front_matter;
 use super::render::{render, RenderContext, Rendered, ALLOWED_SCHEMES};
 use super::test_support::{png, write};
-use crate::federation::urls::Urls;
+use crate::urls::Urls;
 
 const TAGS: [&str; 17] = super::render::ALLOWED_TAGS;
 const CLASSES: [&str; 6] = [

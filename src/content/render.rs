@@ -21,7 +21,7 @@ use url::Url;
 use super::front_matter::NOT_PUBLISHED;
 use super::{Attachment, Mention};
 use crate::diagnostics::{line_of, Diagnostic};
-use crate::federation::urls::Urls;
+use crate::urls::{percent_decode, Urls};
 
 /// Mastodon shows at most four attachments (`Status::MEDIA_ATTACHMENTS_LIMIT`).
 pub const MAX_ATTACHMENTS: usize = 4;
@@ -948,7 +948,7 @@ fn attach_images(ctx: &RenderContext<'_>, images: Vec<ImageRef>, out: &mut Rende
 /// file; `%20` and friends are decoded, `?query` and `#fragment` dropped.
 fn resolve_local(source: &Path, dest: &str) -> Option<PathBuf> {
     let dest = dest.split(['?', '#']).next().unwrap_or_default();
-    let dest = percent_decode(dest);
+    let dest = percent_decode(dest).unwrap_or_else(|| dest.to_string());
     let joined = match dest.strip_prefix('/') {
         Some(from_root) => PathBuf::from(from_root),
         None => source.parent().unwrap_or(Path::new("")).join(&dest),
@@ -981,26 +981,6 @@ pub(crate) fn slash_path(path: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/")
-}
-
-/// Decodes `%XX` escapes; invalid escapes and invalid UTF-8 are kept as written.
-pub(crate) fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = |b: u8| (b as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
 }
 
 /// The media type of an image file, from its first bytes.

@@ -16,11 +16,12 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::front_matter::{self, NOT_PUBLISHED};
-use super::render::{self, hashtag_name, normalize, percent_decode, slash_path, RenderContext};
+use super::render::{self, hashtag_name, normalize, slash_path, RenderContext};
 use super::{Library, Post};
 use crate::config::{Actor, Site};
 use crate::diagnostics::Diagnostic;
-use crate::federation::urls::Urls;
+use crate::urls::percent_decode;
+use crate::urls::Urls;
 
 /// Bumped whenever the rendering changes in a way that should redo every cached post.
 pub const RENDER_VERSION: &str = "masthead-render-1";
@@ -236,7 +237,10 @@ fn cached_media(site: &Site, urls: &Urls, post: &Post) -> Option<Vec<(String, Pa
         let Some(encoded) = a.url.strip_prefix(&prefix) else {
             continue;
         };
-        let rel: Vec<String> = encoded.split('/').map(percent_decode).collect();
+        let rel: Vec<String> = encoded
+            .split('/')
+            .map(|s| percent_decode(s).unwrap_or_else(|| s.to_string()))
+            .collect();
         let rel = normalize(Path::new(&rel.join("/")))?;
         let file = site.root.join(&rel);
         if !file.is_file() {

@@ -44,7 +44,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -57,14 +56,14 @@ use tokio::task::JoinSet;
 use tracing::instrument;
 use url::Url;
 
-use crate::app::{App, AppError, INSTANCE_KEY};
+use crate::app::{App, AppError};
 use crate::config::Site;
 use crate::federation::client::{
     self, AddressPolicy, Client, ClientConfig, FetchError, OutgoingRequest, Response,
 };
 use crate::federation::objects::ACTIVITY_JSON;
 use crate::federation::signatures::{sign_request, SigningKey};
-use crate::store::{Delivery, HostQueue, Store, StoreError};
+use crate::store::{Delivery, HostQueue, Store, StoreError, INSTANCE_KEY};
 
 /// Retries after the first attempt (Mastodon's `retry: 16`).
 pub const MAX_RETRIES: u32 = 16;
@@ -229,60 +228,6 @@ pub fn decide(outcome: &Outcome, attempts_before: u32, now_ms: i64, roll: u32) -
                 .unwrap_or(0)
                 .min(MAX_RETRY_AFTER.as_millis() as i64);
             Decision::RetryAt(now_ms + backoff_ms.max(asked))
-        }
-    }
-}
-
-/// The time the queue is scheduled by. The system clock in production; tests use a manual one
-/// they move forward, or one that follows tokio's (pausable) time, instead of sleeping.
-/// (Signatures always carry the real current time.)
-#[derive(Clone, Debug, Default)]
-pub struct Clock(ClockKind);
-
-#[derive(Clone, Debug, Default)]
-enum ClockKind {
-    #[default]
-    System,
-    Manual(Arc<AtomicI64>),
-    Tokio {
-        base_ms: i64,
-        start: tokio::time::Instant,
-    },
-}
-
-impl Clock {
-    /// The system clock.
-    pub fn system() -> Clock {
-        Clock(ClockKind::System)
-    }
-
-    /// A clock that stands at `start_ms` until moved with [`Clock::advance`].
-    pub fn manual(start_ms: i64) -> Clock {
-        Clock(ClockKind::Manual(Arc::new(AtomicI64::new(start_ms))))
-    }
-
-    /// The system time now, then as much later as tokio's clock moves (so it follows
-    /// `tokio::time::pause` and `advance`). Must be made inside a runtime.
-    pub fn tokio() -> Clock {
-        Clock(ClockKind::Tokio {
-            base_ms: crate::store::now_ms(),
-            start: tokio::time::Instant::now(),
-        })
-    }
-
-    /// Now, in unix ms.
-    pub fn now_ms(&self) -> i64 {
-        match &self.0 {
-            ClockKind::System => crate::store::now_ms(),
-            ClockKind::Manual(t) => t.load(Ordering::SeqCst),
-            ClockKind::Tokio { base_ms, start } => base_ms + start.elapsed().as_millis() as i64,
-        }
-    }
-
-    /// Moves a manual clock forward (no effect on the others).
-    pub fn advance(&self, by: Duration) {
-        if let ClockKind::Manual(t) = &self.0 {
-            t.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
         }
     }
 }
@@ -714,7 +659,7 @@ pub fn queue_report(config: &Path, data_dir: Option<&Path>) -> Result<QueueRepor
     let site = Site::load(config)?.site;
     let dir = data_dir.map(Path::to_path_buf).unwrap_or(site.data_dir);
     let db = dir.join("masthead.db");
-    let now_ms = crate::store::now_ms();
+    let now_ms = crate::clock::now_ms();
     if !db.exists() {
         return Ok(QueueReport {
             db,
@@ -963,25 +908,6 @@ mod tests {
             classify(&refused, NOW),
             Outcome::Permanent { status: None, .. }
         ));
-    }
-
-    #[test]
-    fn can_advance_a_manual_clock_only() {
-        let c = Clock::manual(NOW);
-        c.advance(Duration::from_secs(60));
-        assert_eq!(c.now_ms(), NOW + 60_000);
-        let s = Clock::system();
-        assert!((s.now_ms() - crate::store::now_ms()).abs() < 5_000);
-        s.advance(Duration::from_secs(3600));
-        assert!((s.now_ms() - crate::store::now_ms()).abs() < 5_000);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn can_follow_paused_tokio_time() {
-        let c = Clock::tokio();
-        let t0 = c.now_ms();
-        tokio::time::advance(Duration::from_secs(90)).await;
-        assert_eq!(c.now_ms() - t0, 90_000);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::config::{host_with_port, Site};
 use crate::federation::objects::ACTIVITY_JSON;
-use crate::federation::urls::Urls;
+use crate::urls::Urls;
 
 /// What a WebFinger `resource` names.
 #[derive(Debug, PartialEq, Eq)]

@@ -24,8 +24,9 @@ use super::client::{
     ACCEPT_ACTIVITY,
 };
 use super::signatures::{sign_request, PublicKey, SignatureError, SigningKey};
+use crate::clock::now_ms;
 use crate::config::Site;
-use crate::store::{now_ms, KeyPair, RemoteActor, Store, StoreError};
+use crate::store::{KeyPair, RemoteActor, Store, StoreError};
 
 /// How often a key may be refetched from one host after a failed verification: at most once per
 /// 10 minutes. Keys rotate rarely (an account migration, a server reinstall), so a genuine

@@ -29,14 +29,20 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
+use super::fetch::Fetcher;
 use super::fetch::{authority, id_of, same_authority, FetchObjectError};
 use super::signatures::{self, SignatureError};
-use crate::app::App;
+use crate::catalog::{Catalog, SharedCatalog};
+use crate::clock::now_ms;
+use crate::clock::Clock;
+use crate::config::Site;
+use crate::moderation::Blocks;
 use crate::moderation::{self, Verdict};
 use crate::store::{
-    now_ms, FollowState, Follower, InboxActivity, InteractionKind, NewDelivery, NewInboxActivity,
-    Reply, ReplyStatus, Report, Store, StoreError,
+    FollowState, Follower, InboxActivity, InteractionKind, NewDelivery, NewInboxActivity, Reply,
+    ReplyStatus, Report, Store, StoreError,
 };
+use crate::urls::Urls;
 
 /// Largest inbox body accepted (Mastodon's limit for documents).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -193,9 +199,35 @@ pub fn is_inbox_content_type(content_type: &str) -> bool {
     )
 }
 
+/// The handles the inbox works with: what it receives is checked against the site, the store and
+/// the block list, and remote keys and objects are fetched as the instance actor.
+pub struct Inbox {
+    pub site: Arc<Site>,
+    pub urls: Urls,
+    pub store: Arc<Store>,
+    /// What is published, to find the posts a reply or a like is about.
+    pub catalog: SharedCatalog,
+    /// Schedules job retries.
+    pub clock: Clock,
+    pub fetcher: Arc<Fetcher>,
+    /// Built-in blocks from `[moderation]`.
+    pub moderation: Arc<Blocks>,
+    /// Wakes the inbox worker when an activity is queued.
+    pub wake: Arc<tokio::sync::Notify>,
+    /// Wakes the delivery workers when an answer (Accept, Reject) is queued.
+    pub delivery_wake: Arc<tokio::sync::Notify>,
+}
+
+impl Inbox {
+    /// The current snapshot of what is published.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.current()
+    }
+}
+
 /// Verifies one inbox POST and queues it; see the module docs for the order of checks.
 #[tracing::instrument(skip_all, fields(recipient = ?req.recipient))]
-pub async fn receive(app: &App, req: InboxRequest) -> Result<Received, InboxError> {
+pub async fn receive(app: &Inbox, req: InboxRequest) -> Result<Received, InboxError> {
     if let Some(h) = &req.recipient {
         if app.site.actor(h).is_none() {
             return Err(InboxError::UnknownRecipient(h.clone()));
@@ -312,7 +344,7 @@ pub async fn receive(app: &App, req: InboxRequest) -> Result<Received, InboxErro
     if let Err(e) = app.store.record_delivery_success(&host) {
         tracing::warn!(host = %host, error = %e, "could not reset the delivery failures of a host");
     }
-    app.inbox_wake.notify_one();
+    app.wake.notify_one();
     Ok(Received::Queued)
 }
 
@@ -587,14 +619,14 @@ impl From<FetchObjectError> for JobError {
 
 /// Processes queued activities until `shutdown` turns true: at start (what a crash left queued),
 /// whenever [`receive`] queues one, and every 30 s for retries that came due.
-pub async fn run_worker(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_worker(app: Arc<Inbox>, mut shutdown: watch::Receiver<bool>) {
     loop {
         if *shutdown.borrow() {
             break;
         }
         process_due(&app).await;
         tokio::select! {
-            _ = app.inbox_wake.notified() => {}
+            _ = app.wake.notified() => {}
             _ = tokio::time::sleep(POLL) => {}
             _ = shutdown.changed() => break,
         }
@@ -603,7 +635,7 @@ pub async fn run_worker(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
 
 /// Processes every queued activity now due, one at a time in arrival order (a Follow is handled
 /// before its Undo). Returns how many were processed.
-pub async fn process_due(app: &App) -> usize {
+pub async fn process_due(app: &Inbox) -> usize {
     let mut done = 0;
     loop {
         let rows = match app.store.due_inbox_activities(now_ms(), 20) {
@@ -638,7 +670,7 @@ pub async fn process_due(app: &App) -> usize {
 }
 
 #[tracing::instrument(skip_all, fields(id = %row.id, kind = %row.kind))]
-async fn process(app: &App, row: &InboxActivity) -> Result<(), JobError> {
+async fn process(app: &Inbox, row: &InboxActivity) -> Result<(), JobError> {
     let activity: Value = serde_json::from_str(&row.body).map_err(|e| JobError {
         message: format!("stored body is not JSON: {e}"),
         retry: false,
@@ -651,7 +683,7 @@ async fn process(app: &App, row: &InboxActivity) -> Result<(), JobError> {
 
 /// Reads what `activity` (verified as sent by `actor`) means for this site. Only a `Create` or
 /// `Update` whose object is a bare URL needs the network.
-pub async fn interpret(app: &App, actor: &str, activity: &Value) -> Result<InboxEvent, JobError> {
+pub async fn interpret(app: &Inbox, actor: &str, activity: &Value) -> Result<InboxEvent, JobError> {
     let kind = activity.get("type").and_then(Value::as_str).unwrap_or("");
     let id = activity.get("id").and_then(Value::as_str).unwrap_or("");
     let object = activity.get("object").unwrap_or(&Value::Null);
@@ -795,7 +827,7 @@ pub async fn interpret(app: &App, actor: &str, activity: &Value) -> Result<Inbox
     })
 }
 
-fn read_note(app: &App, note: &Value) -> ReplyNote {
+fn read_note(app: &Inbox, note: &Value) -> ReplyNote {
     let strings = |key: &str| -> Vec<String> {
         match note.get(key) {
             Some(Value::Array(list)) => list.iter().filter_map(id_of).map(str::to_string).collect(),
@@ -860,7 +892,7 @@ fn read_note(app: &App, note: &Value) -> ReplyNote {
 }
 
 /// The handle of our actor with this id.
-fn our_actor(app: &App, id: &str) -> Option<String> {
+fn our_actor(app: &Inbox, id: &str) -> Option<String> {
     app.site
         .actors
         .iter()
@@ -869,7 +901,7 @@ fn our_actor(app: &App, id: &str) -> Option<String> {
 }
 
 /// Our published post with this id or `url`.
-fn our_post(app: &App, id: &str) -> Option<PostRef> {
+fn our_post(app: &Inbox, id: &str) -> Option<PostRef> {
     if id.is_empty() {
         return None;
     }
@@ -890,7 +922,7 @@ fn our_post(app: &App, id: &str) -> Option<PostRef> {
 }
 
 async fn apply(
-    app: &App,
+    app: &Inbox,
     activity: &Value,
     event: InboxEvent,
     verdict: Verdict,
@@ -1093,13 +1125,13 @@ async fn apply(
     Ok(())
 }
 
-fn rewrite_comments(app: &App, handle: &str, slug: &str) {
+fn rewrite_comments(app: &Inbox, handle: &str, slug: &str) {
     if let Err(e) = super::comments::write_file(&app.store, &app.site.data_dir, handle, slug) {
         tracing::error!(error = %e, "cannot write the comments file");
     }
 }
 
-fn enqueue(app: &App, handle: &str, body: &Value, inbox: &str) -> Result<(), StoreError> {
+fn enqueue(app: &Inbox, handle: &str, body: &Value, inbox: &str) -> Result<(), StoreError> {
     enqueue_in(&app.store, handle, body, inbox)?;
     app.delivery_wake.notify_one();
     Ok(())
@@ -1134,7 +1166,7 @@ pub enum FollowAnswer {
 /// the delivery queue. The object is the Follow as received when there is one (without its
 /// `@context`), else a Follow rebuilt from its id, which is what receivers match on.
 pub fn follow_response(
-    urls: &super::urls::Urls,
+    urls: &crate::urls::Urls,
     handle: &str,
     answer: FollowAnswer,
     follow_id: &str,
@@ -1173,7 +1205,7 @@ pub fn follow_response(
 /// accepted, Reject removes it. The delivery workers of a running server pick it up.
 pub fn answer_stored_follow(
     store: &Store,
-    urls: &super::urls::Urls,
+    urls: &crate::urls::Urls,
     follow: &Follower,
     answer: FollowAnswer,
 ) -> Result<Value, StoreError> {
@@ -1297,7 +1329,7 @@ mod tests {
 
     #[test]
     fn can_answer_a_follow_with_a_stable_id() {
-        let urls = super::super::urls::Urls::from_parts(&url::Url::parse(BASE).unwrap(), None);
+        let urls = crate::urls::Urls::from_parts(&url::Url::parse(BASE).unwrap(), None);
         let follow = json!({
             "@context": "https://www.w3.org/ns/activitystreams",
             "id": "https://r.example/f/1", "type": "Follow",

@@ -1,4 +1,4 @@
-//! Everything ActivityPub: URL shapes, wire documents, signatures, the outbox, delivery, and
+//! Everything ActivityPub: wire documents, signatures, the outbox, delivery, and
 //! talking to other servers.
 //!
 //! Storage rows and content posts are converted to wire JSON here, at the edge; nothing outside
@@ -14,4 +14,3 @@ pub mod inbox;
 pub mod objects;
 pub mod outbox;
 pub mod signatures;
-pub mod urls;

@@ -10,8 +10,8 @@ use serde_json::{json, Map, Value};
 
 use crate::config::{Actor, ObjectTypePolicy, Site};
 use crate::content::{Post, Visibility};
-use crate::federation::urls::Urls;
 use crate::store::{KeyPair, PostRecord, Tombstone};
+use crate::urls::Urls;
 
 /// The ActivityStreams public collection.
 pub const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";

@@ -26,10 +26,10 @@ use crate::catalog::Catalog;
 use crate::config::{Actor, Site};
 use crate::federation::addressing;
 use crate::federation::objects::{self, Counts, PUBLIC};
-use crate::federation::urls::Urls;
 use crate::store::{
     DeliveryState, NewDelivery, PendingChange, PostChange, PostRecord, Store, StoreError, Tombstone,
 };
+use crate::urls::Urls;
 
 /// Activity types about a post that a later one about the same post makes pointless to send.
 const POST_ACTIVITIES: &[&str] = &["Create", "Update"];

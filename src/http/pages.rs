@@ -11,8 +11,8 @@ use crate::config::{Actor, Site};
 use crate::content::Post;
 use crate::federation::comments::Comment;
 use crate::federation::objects::{escape, published, Counts, ACTIVITY_JSON};
-use crate::federation::urls::Urls;
 use crate::store::PostRecord;
+use crate::urls::Urls;
 
 const STYLE: &str = "body{font:1.05rem/1.55 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b;background:#fff}\
 a{color:#0b57d0}header.profile img.avatar{width:96px;height:96px;border-radius:12px}\

@@ -1,6 +1,6 @@
 //! The route table: every path masthead answers, in one `match`, and the handlers behind it.
 //!
-//! Paths mirror the shapes in `federation::urls`. Object URLs negotiate on `Accept`: ActivityPub
+//! Paths mirror the shapes in `crate::urls`. Object URLs negotiate on `Accept`: ActivityPub
 //! clients get `application/activity+json`, browsers get a page (or, in static-site mode, a
 //! redirect to the brand's own page); both carry `Vary: Accept`. The inboxes take POST only
 //! (their checks live in `federation::inbox`; the body is capped here while it is read); every
@@ -21,6 +21,7 @@ use crate::federation::inbox::{self, InboxError, InboxRequest};
 use crate::federation::objects::{self, Counts, PAGE_SIZE};
 use crate::federation::{comments, discovery};
 use crate::store::FollowState;
+use crate::urls::percent_decode;
 
 /// Handles one request.
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
@@ -134,23 +135,6 @@ impl Route {
             _ => return None,
         })
     }
-}
-
-fn percent_decode(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 fn query_param(query: &str, name: &str) -> Option<String> {
@@ -515,7 +499,7 @@ async fn inbox_post(app: &App, recipient: Option<String>, req: Request<Incoming>
         headers: parts.headers,
         body,
     };
-    match inbox::receive(app, request).await {
+    match inbox::receive(&app.inbox, request).await {
         Ok(received) => {
             tracing::debug!(?received, "inbox accepted");
             r::error(StatusCode::ACCEPTED, "accepted")
@@ -668,7 +652,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::federation::urls::Urls;
+    use crate::urls::Urls;
 
     #[test]
     fn can_parse_every_url_shape_urls_builds() {

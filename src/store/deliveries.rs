@@ -461,11 +461,6 @@ impl Store {
     }
 }
 
-/// Milliseconds since the Unix epoch, the unit of every scheduled time in the store.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

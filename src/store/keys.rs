@@ -1,5 +1,7 @@
 //! `actor_keys`: one RSA-2048 keypair per actor, made on first use and kept forever.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use rusqlite::OptionalExtension;
@@ -15,6 +17,43 @@ pub struct KeyPair {
     pub public_pem: String,
     /// When the key (and so the actor) was created.
     pub created_at: DateTime<Utc>,
+}
+
+/// The key row of the instance actor; not a valid handle, so it never clashes with one.
+pub const INSTANCE_KEY: &str = "~instance";
+
+/// Every keypair a running site signs with: one per configured actor, and the instance actor's.
+#[derive(Clone, Debug)]
+pub struct ActorKeys {
+    by_handle: HashMap<String, KeyPair>,
+    instance: KeyPair,
+}
+
+impl ActorKeys {
+    /// The keys of `handles` and of the instance actor, each made on first use.
+    pub fn load<'a>(
+        store: &Store,
+        handles: impl IntoIterator<Item = &'a str>,
+    ) -> Result<ActorKeys, StoreError> {
+        let mut by_handle = HashMap::new();
+        for handle in handles {
+            by_handle.insert(handle.to_string(), store.actor_key(handle)?);
+        }
+        Ok(ActorKeys {
+            by_handle,
+            instance: store.actor_key(INSTANCE_KEY)?,
+        })
+    }
+
+    /// The keypair of a configured actor.
+    pub fn actor(&self, handle: &str) -> Option<&KeyPair> {
+        self.by_handle.get(handle)
+    }
+
+    /// The instance actor's keypair.
+    pub fn instance(&self) -> &KeyPair {
+        &self.instance
+    }
 }
 
 impl Store {

@@ -26,12 +26,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::Connection;
 
-pub use deliveries::{inbox_host, now_ms, Delivery, DeliveryState, HostQueue, NewDelivery};
+pub use deliveries::{inbox_host, Delivery, DeliveryState, HostQueue, NewDelivery};
 pub use followers::{FollowState, Follower};
 pub use hosts::{utc_day, HostHealth};
 pub use inbox::{InboxActivity, NewInboxActivity};
 pub use interactions::{InteractionCounts, InteractionKind};
-pub use keys::KeyPair;
+pub use keys::{ActorKeys, KeyPair, INSTANCE_KEY};
 pub use pending_publications::{PendingChange, PendingPublication};
 pub use posts::{PostChange, PostRecord, SyncReport, Tombstone};
 pub use remote_actors::RemoteActor;

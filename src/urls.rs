@@ -195,6 +195,25 @@ pub fn encode_segment(s: &str) -> String {
     out
 }
 
+/// Decodes the `%XX` escapes of a URL path or segment; `None` when an escape is malformed or the
+/// bytes are not UTF-8 (the one decoder for request paths and for image paths in Markdown).
+pub fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
