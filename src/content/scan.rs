@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::front_matter::{self, NOT_PUBLISHED};
-use super::render::{self, hashtag_name, normalize, percent_decode, slash_path, RenderContext};
+use super::inline::hashtag_name;
+use super::media::{normalize, slash_path};
+use super::render::{self, percent_decode, RenderContext};
 use super::{Library, Post};
 use crate::config::{Actor, Site};
 use crate::diagnostics::Diagnostic;
@@ -504,6 +506,13 @@ mod tests {
         fn scan(&self) -> Library {
             self.scan_with(&|_, _| None)
         }
+
+        /// Loads site.toml (which checks it), lets `change` alter the site folder, then scans.
+        fn scan_after(&self, change: impl FnOnce(&Path)) -> Library {
+            let site = self.site();
+            change(self.dir.path());
+            scan(&site, &Urls::new(&site), &|_, _| None)
+        }
     }
 
     fn messages(lib: &Library) -> Vec<String> {
@@ -698,21 +707,19 @@ mod tests {
             "[site]\nbase_url = \"https://social.city.example\"\n\n[[actor]]\nhandle = \"news\"\navatar = \"img/x.png\"\n",
         );
         s.write("img/x.png", png(1, 1));
-        let site = s.site();
-        std::fs::remove_file(s.dir.path().join("img/x.png")).unwrap();
+        let lib = s.scan_after(|root| std::fs::remove_file(root.join("img/x.png")).unwrap());
         assert_eq!(
-            messages(&scan(&site, &Urls::new(&site), &|_, _| None)),
+            messages(&lib),
             vec!["site.toml: actor \"news\": avatar \"img/x.png\" does not exist (add the file or fix the path)"]
         );
     }
 
     #[test]
     fn can_warn_when_an_actors_content_folder_disappears() {
-        let s = site();
-        let site = s.site();
-        std::fs::remove_dir_all(s.dir.path().join("content/news")).unwrap();
+        let lib =
+            site().scan_after(|root| std::fs::remove_dir_all(root.join("content/news")).unwrap());
         assert_eq!(
-            messages(&scan(&site, &Urls::new(&site), &|_, _| None)),
+            messages(&lib),
             vec!["site.toml: actor \"news\": content folder \"content/news\" does not exist, so it has no posts (create it or set `content` for this actor)"]
         );
     }
