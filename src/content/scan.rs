@@ -515,6 +515,13 @@ mod tests {
         }
     }
 
+    /// A site whose one post, `content/news/x.md`, holds `text`, scanned.
+    fn site_with_post(text: &str) -> Library {
+        let s = site();
+        s.write("content/news/x.md", text);
+        s.scan()
+    }
+
     fn messages(lib: &Library) -> Vec<String> {
         lib.diagnostics.iter().map(ToString::to_string).collect()
     }
@@ -645,12 +652,9 @@ mod tests {
 
     #[test]
     fn errors_when_an_image_is_missing_and_skips_the_post() {
-        let s = site();
-        s.write(
-            "content/news/x.md",
+        let lib = site_with_post(
             "+++\ntitle = \"t\"\ndate = 2026-11-20\n+++\nOne\n\nTwo\n![](missing.png)\n",
         );
-        let lib = s.scan();
         assert_eq!(
             messages(&lib),
             vec!["content/news/x.md:8: image \"missing.png\" not found (looked for content/news/missing.png); add the file or fix the path; this post is not published until it is fixed"]
@@ -726,14 +730,11 @@ mod tests {
 
     #[test]
     fn can_put_front_matter_tags_before_inline_ones() {
-        let s = site();
-        s.write(
-            "content/news/t.md",
+        let lib = site_with_post(
             "+++\ntags = [\"Budget\", \"open source\"]\n[taxonomies]\ntags = [\"city\"]\n+++\n#budget #Harbour #City\n",
         );
-        let lib = s.scan();
         assert_eq!(
-            post(&lib, "t").tags,
+            post(&lib, "x").tags,
             vec!["Budget", "opensource", "city", "Harbour"]
         );
     }
@@ -765,12 +766,6 @@ mod tests {
         assert_eq!(asked.get(), 1);
         assert!(lib.diagnostics.is_empty(), "{:?}", messages(&lib));
         assert_eq!(lib.posts, vec![sentinel]);
-    }
-
-    fn site_with_post(text: &str) -> Library {
-        let s = site();
-        s.write("content/news/x.md", text);
-        s.scan()
     }
 
     #[test]
