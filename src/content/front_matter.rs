@@ -25,9 +25,7 @@ pub const NOT_PUBLISHED: &str = "this post is not published until it is fixed";
 /// The keys masthead reads from a post's front matter.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FrontMatter {
-    /// `title`.
     pub title: Option<String>,
-    /// `date`.
     pub date: Option<DateTime<Utc>>,
     /// `updated`, else `lastmod`.
     pub updated: Option<DateTime<Utc>>,
@@ -39,17 +37,12 @@ pub struct FrontMatter {
     pub tags: Vec<String>,
     /// `summary`, else `description`.
     pub summary: Option<String>,
-    /// `lang`.
     pub lang: Option<String>,
-    /// `aliases`.
     pub aliases: Vec<String>,
-    /// `content_warning`.
     pub content_warning: Option<String>,
-    /// `sensitive`.
     pub sensitive: bool,
     /// `visibility`: public, unlisted or followers.
     pub visibility: Visibility,
-    /// `pinned`.
     pub pinned: bool,
     /// `object_type`: note, article or auto.
     pub object_type: Option<ObjectTypePolicy>,
@@ -567,27 +560,30 @@ pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
         return Some(d.with_timezone(&Utc));
     }
-    const WITH_OFFSET: [&str; 4] = [
+    // Tried in order: first those with an offset (`%z`), then local times.
+    const FORMATS: [&str; 8] = [
         "%Y-%m-%d %H:%M:%S%.f %z",
         "%Y-%m-%d %H:%M:%S%.f%z",
         "%Y-%m-%dT%H:%M:%S%.f%z",
         "%Y-%m-%d %H:%M %z",
-    ];
-    for fmt in WITH_OFFSET {
-        if let Ok(d) = DateTime::parse_from_str(s, fmt) {
-            return Some(d.with_timezone(&Utc));
-        }
-    }
-    const LOCAL: [&str; 4] = [
         "%Y-%m-%dT%H:%M:%S%.f",
         "%Y-%m-%d %H:%M:%S%.f",
         "%Y-%m-%dT%H:%M",
         "%Y-%m-%d %H:%M",
     ];
-    for fmt in LOCAL {
-        if let Ok(d) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Some(d.and_utc());
+    let with_format = |fmt: &str| {
+        if fmt.contains("%z") {
+            DateTime::parse_from_str(s, fmt)
+                .ok()
+                .map(|d| d.with_timezone(&Utc))
+        } else {
+            NaiveDateTime::parse_from_str(s, fmt)
+                .ok()
+                .map(|d| d.and_utc())
         }
+    };
+    if let Some(d) = FORMATS.into_iter().find_map(with_format) {
+        return Some(d);
     }
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .ok()

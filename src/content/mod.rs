@@ -6,6 +6,8 @@
 //! storage (the caller supplies a render cache) or about ActivityPub documents (see `federation`).
 
 pub mod front_matter;
+mod inline;
+mod media;
 #[cfg(test)]
 mod proptests;
 pub mod render;
@@ -35,7 +37,6 @@ pub struct Post {
     pub source: PathBuf,
     /// Hex SHA-256 over everything the rendering depends on; unchanged hash = nothing to redo.
     pub hash: String,
-    /// `title`.
     pub title: Option<String>,
     /// `date`; `None` means "first seen", which the store remembers.
     pub date: Option<DateTime<Utc>>,
@@ -47,7 +48,6 @@ pub struct Post {
     pub tags: Vec<String>,
     /// `summary` or `description`, plain text.
     pub summary: Option<String>,
-    /// `lang`.
     pub lang: Option<String>,
     /// `aliases`: old paths of this post on the brand's site.
     pub aliases: Vec<String>,
@@ -55,7 +55,6 @@ pub struct Post {
     pub content_warning: Option<String>,
     /// `sensitive`: media hidden by default.
     pub sensitive: bool,
-    /// Who may see it.
     pub visibility: Visibility,
     /// `pinned`: in the actor's featured collection.
     pub pinned: bool,
@@ -84,9 +83,7 @@ pub struct Post {
 pub struct Attachment {
     /// Absolute URL.
     pub url: String,
-    /// e.g. `image/png`.
     pub media_type: String,
-    /// Alt text.
     pub alt: String,
     /// Pixel width, when known.
     pub width: Option<u32>,
@@ -97,9 +94,9 @@ pub struct Attachment {
 /// A mention of a remote account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mention {
-    /// The user part.
+    /// As written.
     pub user: String,
-    /// The host part.
+    /// Lowercased; with `:port` when the text gave one (`@ann@10.0.0.5:3000`).
     pub host: String,
 }
 

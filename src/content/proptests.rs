@@ -4,29 +4,16 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use url::Url;
 
 use super::front_matter;
-use super::render::{render, RenderContext, Rendered, ALLOWED_SCHEMES};
-use super::test_support::{png, write};
-use crate::urls::Urls;
-
-const TAGS: [&str; 17] = super::render::ALLOWED_TAGS;
-const CLASSES: [&str; 6] = [
-    "mention",
-    "hashtag",
-    "h-card",
-    "u-url",
-    "invisible",
-    "ellipsis",
-];
+use super::render::{Rendered, ALLOWED_CLASSES, ALLOWED_SCHEMES, ALLOWED_TAGS};
+use super::test_support::{png, render_site};
 
 /// Parses a file's text and renders its body (or, without valid front matter, the whole text),
 /// against a site holding one real image.
 fn run(text: &str) -> Rendered {
-    let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "content/news/a.png", png(2, 2));
-    let urls = Urls::from_parts(&Url::parse("https://social.city.example").unwrap(), None);
+    let site = render_site();
+    site.write("content/news/a.png", png(2, 2));
     let source = Path::new("content/news/x.md");
     let (body, body_line) = match front_matter::parse(source, text) {
         Ok(doc) => (doc.body, doc.body_line),
@@ -36,16 +23,7 @@ fn run(text: &str) -> Rendered {
             (text, 1)
         }
     };
-    render(
-        body,
-        &RenderContext {
-            urls: &urls,
-            site_root: dir.path(),
-            source,
-            body_line,
-            post_url: "https://social.city.example/@news/x",
-        },
-    )
+    site.render_at(body, body_line)
 }
 
 /// Every `<` in sanitized output opens a tag (text `<` is escaped); each tag and attribute must
@@ -65,7 +43,7 @@ fn assert_allowed(html: &str) {
         rest = &tail[end + 1..];
         let tag = tag.strip_prefix('/').unwrap_or(tag);
         let (name, attrs) = tag.split_once(' ').unwrap_or((tag, ""));
-        assert!(TAGS.contains(&name), "tag <{name}> in {html}");
+        assert!(ALLOWED_TAGS.contains(&name), "tag <{name}> in {html}");
         assert!(!attrs.contains("style="), "style in {html}");
         assert!(
             !attrs.to_ascii_lowercase().contains("onerror"),
@@ -80,7 +58,7 @@ fn assert_allowed(html: &str) {
                     assert!(ALLOWED_SCHEMES.contains(&scheme), "href {value} in {html}");
                 }
                 "class" => assert!(
-                    value.split(' ').all(|c| CLASSES.contains(&c)),
+                    value.split(' ').all(|c| ALLOWED_CLASSES.contains(&c)),
                     "class {value} in {html}"
                 ),
                 "rel" | "lang" | "start" => {}

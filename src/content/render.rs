@@ -1,30 +1,28 @@
 //! Markdown to the HTML that Mastodon keeps.
 //!
 //! This module owns turning a post's Markdown body into sanitized HTML plus what travels beside
-//! it: image attachments, inline hashtags, mentions and the text length. It walks pulldown-cmark's
+//! it: inline hashtags, mentions, the text length and the images found. It walks pulldown-cmark's
 //! events itself instead of post-processing its HTML, so that headings, images, tables and raw
 //! HTML are decided here (bold paragraph, attachment, text) rather than stripped blindly later;
 //! ammonia then runs last, configured to Mastodon's allowlist
 //! (mastodon: lib/sanitize_ext/sanitize_config.rb), as the one guarantee about what goes out.
 //!
-//! It reads image files (to sniff their type and size) but does not know about the front matter,
-//! the cache or ActivityPub.
+//! Which words are hashtags, mentions or bare URLs is decided in `super::inline`; images become
+//! attachments in `super::media`. It does not know about the front matter, the cache or
+//! ActivityPub.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use pulldown_cmark::{Event, LinkType, Options, Parser, Tag, TagEnd};
 use url::Url;
 
-use super::front_matter::NOT_PUBLISHED;
+use super::inline::{token_at, Token};
+use super::media::{attach_images, ImageRef};
 use super::{Attachment, Mention};
 use crate::diagnostics::{line_of, Diagnostic};
-use crate::urls::{percent_decode, Urls};
-
-/// Mastodon shows at most four attachments (`Status::MEDIA_ATTACHMENTS_LIMIT`).
-pub const MAX_ATTACHMENTS: usize = 4;
+use crate::urls::Urls;
 
 /// Link schemes Mastodon keeps as links; anything else becomes plain text.
 pub const ALLOWED_SCHEMES: [&str; 12] = [
@@ -54,7 +52,7 @@ pub(crate) const ALLOWED_TAGS: [&str; 17] = [
 ];
 
 /// Classes that survive sanitizing: those masthead writes and Mastodon understands.
-const ALLOWED_CLASSES: [&str; 6] = [
+pub(crate) const ALLOWED_CLASSES: [&str; 6] = [
     "mention",
     "hashtag",
     "h-card",
@@ -129,12 +127,12 @@ pub fn render(markdown: &str, ctx: &RenderContext<'_>) -> Rendered {
     out
 }
 
-/// The ammonia configuration matching Mastodon's sanitizer for remote posts.
 /// Cleans HTML from anywhere (a remote reply, say) down to what Mastodon keeps.
 pub fn sanitize(html: &str) -> String {
     sanitizer().clean(html).to_string()
 }
 
+/// The ammonia configuration matching Mastodon's sanitizer for remote posts.
 fn sanitizer() -> &'static ammonia::Builder<'static> {
     static BUILDER: OnceLock<ammonia::Builder<'static>> = OnceLock::new();
     BUILDER.get_or_init(|| {
@@ -158,16 +156,6 @@ fn sanitizer() -> &'static ammonia::Builder<'static> {
         b
     })
 }
-
-/// An image found in the Markdown, before it is resolved.
-#[derive(Debug)]
-struct ImageRef {
-    dest: String,
-    alt: String,
-    title: String,
-    line: usize,
-}
-
 /// An open Markdown link: whether an `<a>` was written for it, and where.
 struct LinkFrame {
     /// Byte offset in `out` where the `<a ...>` starts, when one was written.
@@ -569,34 +557,20 @@ impl<'c> Writer<'c> {
 
     fn write_linkified(&mut self, text: &str) {
         let mut rest = text;
-        while !rest.is_empty() {
-            let mut chars = rest.char_indices();
-            let Some((_, c)) = chars.next() else { break };
-            let prev = self.prev_char;
-            let token = match c {
-                '#' if !prev.is_some_and(|p| p.is_alphanumeric() || "_#&/".contains(p)) => {
-                    hashtag_at(rest).map(|(len, tag)| (len, Token::Tag(tag)))
-                }
-                '@' if !prev.is_some_and(|p| p.is_alphanumeric() || "_.@/".contains(p)) => {
-                    mention_at(rest).map(|(len, m)| (len, Token::Mention(m)))
-                }
-                'h' | 'H' if !prev.is_some_and(|p| p.is_alphanumeric() || p == '/') => {
-                    bare_url_at(rest).map(|(len, u)| (len, Token::Url(u)))
-                }
-                _ => None,
-            };
-            match token {
+        while let Some(c) = rest.chars().next() {
+            let len = match token_at(rest, self.prev_char) {
                 Some((len, token)) => {
                     self.write_token(token, &rest[..len]);
-                    rest = &rest[len..];
+                    len
                 }
                 None => {
                     let len = c.len_utf8();
                     self.out.push_str(&escape(&rest[..len]));
                     self.visible(&rest[..len]);
-                    rest = &rest[len..];
+                    len
                 }
-            }
+            };
+            rest = &rest[len..];
         }
     }
 
@@ -620,8 +594,9 @@ impl<'c> Writer<'c> {
             Token::Mention(m) => {
                 // Mastodon counts a mention as `@user`, without the domain.
                 let shown = format!("@{}", m.user);
-                // Points at the conventional profile URL for now; the real actor id comes
-                // from WebFinger when the post is federated, and replaces it there.
+                // The link is `https://host/@user`, built from the text alone: Mastodon's profile
+                // URL shape, not the profile URL WebFinger resolves. Nothing rewrites it later;
+                // the resolved actor id travels only in the object's `Mention` tag.
                 self.out.push_str(&format!(
                     "<span class=\"h-card\"><a href=\"https://{}/@{}\" class=\"u-url mention\">@<span>{}</span></a></span>",
                     escape(&m.host),
@@ -651,121 +626,6 @@ impl<'c> Writer<'c> {
             }
         }
     }
-}
-
-enum Token {
-    Tag(String),
-    Mention(Mention),
-    Url(Url),
-}
-
-/// `#tag` at the start of `s`: Unicode letters, digits and `_`, not only digits.
-fn hashtag_at(s: &str) -> Option<(usize, String)> {
-    let body = s.strip_prefix('#')?;
-    let len: usize = body
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || *c == '_')
-        .map(char::len_utf8)
-        .sum();
-    let tag = &body[..len];
-    if tag.is_empty() || tag.chars().all(char::is_numeric) {
-        return None;
-    }
-    Some((1 + len, tag.to_string()))
-}
-
-/// `@user@host.tld` at the start of `s` (Mastodon's shape: the user is ASCII word characters,
-/// dots and dashes, ending in a word character; the host has a dot and no empty label).
-fn mention_at(s: &str) -> Option<(usize, Mention)> {
-    let body = s.strip_prefix('@')?;
-    let user_len = body
-        .bytes()
-        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        .count();
-    let user = &body[..user_len];
-    if !user
-        .chars()
-        .last()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-    {
-        return None;
-    }
-    let host_part = body[user_len..].strip_prefix('@')?;
-    let host_len: usize = host_part
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || *c == '.' || *c == '-')
-        .map(char::len_utf8)
-        .sum();
-    // A sentence may end right after the host: "thanks @ann@example.social."
-    let host = host_part[..host_len].trim_end_matches(['.', '-']);
-    let labels: Vec<&str> = host.split('.').collect();
-    let tld_ok = labels
-        .last()
-        .is_some_and(|l| l.chars().any(char::is_alphabetic));
-    let ipv4 = host.parse::<std::net::Ipv4Addr>().is_ok();
-    if labels.len() < 2
-        || labels
-            .iter()
-            .any(|l| l.is_empty() || l.starts_with('-') || l.ends_with('-'))
-        || !(tld_ok || ipv4)
-    {
-        return None;
-    }
-    // A port belongs to the host only right after it (`@ann@10.0.0.5:3000`): development and
-    // test servers run on one, and their WebFinger answers `acct:ann@10.0.0.5:3000`.
-    let port = (host.len() == host_len)
-        .then(|| host_part[host_len..].strip_prefix(':'))
-        .flatten()
-        .map(|rest| {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            (
-                &rest[..digits],
-                rest[digits..].starts_with(|c: char| c.is_alphanumeric()),
-            )
-        })
-        .filter(|(digits, glued)| !glued && digits.parse::<u16>().is_ok_and(|p| p > 0))
-        .map(|(digits, _)| digits);
-    let len = 1 + user_len + 1 + host.len() + port.map_or(0, |p| 1 + p.len());
-    let host = match port {
-        Some(port) => format!("{}:{port}", host.to_lowercase()),
-        None => host.to_lowercase(),
-    };
-    Some((
-        len,
-        Mention {
-            user: user.to_string(),
-            host,
-        },
-    ))
-}
-
-/// A bare `http(s)://` URL at the start of `s`, as Hugo's linkify would see it: up to
-/// whitespace, without trailing punctuation or an unbalanced closing parenthesis.
-fn bare_url_at(s: &str) -> Option<(usize, Url)> {
-    let b = s.as_bytes();
-    let prefixed = |p: &[u8]| b.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
-    if !prefixed(b"http://") && !prefixed(b"https://") {
-        return None;
-    }
-    let mut end: usize = s
-        .chars()
-        .take_while(|c| !c.is_whitespace() && !matches!(c, '<' | '>' | '"' | '`'))
-        .map(char::len_utf8)
-        .sum();
-    loop {
-        let candidate = &s[..end];
-        let last = candidate.chars().last()?;
-        let unbalanced_paren =
-            last == ')' && candidate.matches('(').count() < candidate.matches(')').count();
-        if ".,:;!?'*_".contains(last) || unbalanced_paren {
-            end -= last.len_utf8();
-        } else {
-            break;
-        }
-    }
-    let url = Url::parse(&s[..end]).ok()?;
-    url.host_str()?;
-    Some((end, url))
 }
 
 /// A block of raw HTML as text: tags and comments removed, `<script>`/`<style>` content dropped.
@@ -831,255 +691,22 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// The hashtag a front matter tag becomes: letters, digits and `_` only, words run together
-/// (`Open Source` -> `OpenSource`); `None` when nothing of it can be a hashtag.
-pub fn hashtag_name(tag: &str) -> Option<String> {
-    let name: String = tag
-        .trim()
-        .trim_start_matches('#')
-        .chars()
-        .filter(|c| c.is_alphanumeric() || *c == '_')
-        .collect();
-    (!name.is_empty() && !name.chars().all(char::is_numeric)).then_some(name)
-}
-
-/// Resolves every image: local files are checked, sniffed and measured; the first four become
-/// attachments.
-fn attach_images(ctx: &RenderContext<'_>, images: Vec<ImageRef>, out: &mut Rendered) {
-    let total = images.len();
-    for (n, img) in images.into_iter().enumerate() {
-        let error = |msg: String| Diagnostic::error(ctx.source, Some(img.line), msg);
-        let alt = if img.alt.trim().is_empty() {
-            img.title.trim().to_string()
-        } else {
-            img.alt.trim().to_string()
-        };
-        let dest = img.dest.trim();
-        if n == MAX_ATTACHMENTS {
-            out.diagnostics.push(Diagnostic::warning(
-                ctx.source,
-                Some(img.line),
-                format!(
-                    "{total} images, but Mastodon shows at most {MAX_ATTACHMENTS}; only the first {MAX_ATTACHMENTS} are attached (remove images or split the post)"
-                ),
-            ));
-        }
-        let attach = n < MAX_ATTACHMENTS;
-        match Url::parse(dest) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => {
-                if attach {
-                    out.attachments.push(Attachment {
-                        media_type: media_type_from_extension(url.path())
-                            // Unknown extension: receivers download and sniff the file anyway;
-                            // the type only tells them it is worth trying.
-                            .unwrap_or("image/jpeg")
-                            .to_string(),
-                        url: url.to_string(),
-                        alt,
-                        width: None,
-                        height: None,
-                    });
-                }
-                continue;
-            }
-            Ok(_) => {
-                out.diagnostics.push(Diagnostic::warning(
-                    ctx.source,
-                    Some(img.line),
-                    format!(
-                        "image \"{dest}\" is neither a file in the site nor an http(s) URL; it is left out (use a file path or an https:// URL)"
-                    ),
-                ));
-                continue;
-            }
-            Err(_) => {}
-        }
-        let Some(rel) = resolve_local(ctx.source, dest) else {
-            out.diagnostics.push(error(format!(
-                "image \"{dest}\" is outside the site folder; images must live inside it (move the image into the site folder or fix the path); {NOT_PUBLISHED}"
-            )));
-            continue;
-        };
-        let rel_str = slash_path(&rel);
-        let file = ctx.site_root.join(&rel);
-        if !file.is_file() {
-            out.diagnostics.push(error(format!(
-                "image \"{dest}\" not found (looked for {rel_str}); add the file or fix the path; {NOT_PUBLISHED}"
-            )));
-            continue;
-        }
-        // A symlink inside the folder may still point out of it.
-        let inside = match (file.canonicalize(), ctx.site_root.canonicalize()) {
-            (Ok(f), Ok(root)) => f.starts_with(root),
-            _ => false,
-        };
-        if !inside {
-            out.diagnostics.push(error(format!(
-                "image \"{dest}\" is outside the site folder; images must live inside it (move the image into the site folder or fix the path); {NOT_PUBLISHED}"
-            )));
-            continue;
-        }
-        if !attach {
-            continue;
-        }
-        let (width, height) = match imagesize::size(&file) {
-            Ok(size) => (
-                u32::try_from(size.width).ok(),
-                u32::try_from(size.height).ok(),
-            ),
-            Err(_) => (None, None),
-        };
-        let media_type = sniff_media_type(&file)
-            .or_else(|| media_type_from_extension(&rel_str))
-            .unwrap_or("application/octet-stream");
-        out.attachments.push(Attachment {
-            url: ctx.urls.media(&rel_str),
-            media_type: media_type.to_string(),
-            alt,
-            width,
-            height,
-        });
-        out.media.push((rel_str, file));
-    }
-}
-
-/// The path (relative to the site root) a local image reference points at, or `None` when it
-/// leaves the site root. `/x.png` is relative to the site root, anything else to the Markdown
-/// file; `%20` and friends are decoded, `?query` and `#fragment` dropped.
-fn resolve_local(source: &Path, dest: &str) -> Option<PathBuf> {
-    let dest = dest.split(['?', '#']).next().unwrap_or_default();
-    let dest = percent_decode(dest).unwrap_or_else(|| dest.to_string());
-    let joined = match dest.strip_prefix('/') {
-        Some(from_root) => PathBuf::from(from_root),
-        None => source.parent().unwrap_or(Path::new("")).join(&dest),
-    };
-    normalize(&joined)
-}
-
-/// Resolves `.` and `..` without touching the disk; `None` when the path climbs above its start
-/// or is absolute.
-pub(crate) fn normalize(path: &Path) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::Normal(p) => out.push(p),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
-            Component::RootDir | Component::Prefix(_) => return None,
-        }
-    }
-    (!out.as_os_str().is_empty()).then_some(out)
-}
-
-/// `a/b/c.png`, whatever the platform's separator.
-pub(crate) fn slash_path(path: &Path) -> String {
-    path.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// The media type of an image file, from its first bytes.
-fn sniff_media_type(file: &Path) -> Option<&'static str> {
-    let mut head = Vec::with_capacity(64);
-    std::fs::File::open(file)
-        .ok()?
-        .take(64)
-        .read_to_end(&mut head)
-        .ok()?;
-    use imagesize::ImageType as T;
-    Some(match imagesize::image_type(&head).ok()? {
-        T::Png => "image/png",
-        T::Jpeg => "image/jpeg",
-        T::Gif => "image/gif",
-        T::Webp => "image/webp",
-        T::Bmp => "image/bmp",
-        T::Tiff => "image/tiff",
-        T::Ico => "image/x-icon",
-        T::Heif(imagesize::Compression::Av1) => "image/avif",
-        T::Heif(_) => "image/heic",
-        _ => return None,
-    })
-}
-
-/// The media type an image's file name suggests.
-fn media_type_from_extension(path: &str) -> Option<&'static str> {
-    let ext = path.rsplit_once('.')?.1.to_ascii_lowercase();
-    Some(match ext.as_str() {
-        "png" => "image/png",
-        "jpg" | "jpeg" | "jpe" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "avif" => "image/avif",
-        "heic" | "heif" => "image/heic",
-        "svg" => "image/svg+xml",
-        "bmp" => "image/bmp",
-        "tif" | "tiff" => "image/tiff",
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::content::test_support::{jpeg_header, png, write};
-
-    struct Site {
-        dir: tempfile::TempDir,
-        urls: Urls,
-    }
-
-    fn site() -> Site {
-        let base = Url::parse("https://social.city.example").unwrap();
-        Site {
-            dir: tempfile::tempdir().unwrap(),
-            urls: Urls::from_parts(&base, None),
-        }
-    }
-
-    impl Site {
-        fn render_at(&self, md: &str, body_line: usize) -> Rendered {
-            render(
-                md,
-                &RenderContext {
-                    urls: &self.urls,
-                    site_root: self.dir.path(),
-                    source: Path::new("content/news/x.md"),
-                    body_line,
-                    post_url: "https://social.city.example/@news/x",
-                },
-            )
-        }
-
-        fn render(&self, md: &str) -> Rendered {
-            self.render_at(md, 1)
-        }
-
-        fn html(&self, md: &str) -> String {
-            let r = self.render(md);
-            assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
-            r.html
-        }
-    }
+    use crate::content::test_support::{html, rendered};
 
     #[test]
     fn can_turn_headings_into_bold_paragraphs() {
-        let s = site();
         assert_eq!(
-            s.html("# Budget\n\nThe council voted.\n\n### Next\n"),
+            html("# Budget\n\nThe council voted.\n\n### Next\n"),
             "<p><strong>Budget</strong></p><p>The council voted.</p><p><strong>Next</strong></p>"
         );
     }
 
     #[test]
     fn can_keep_the_formatting_mastodon_keeps() {
-        let s = site();
         assert_eq!(
-            s.html("*a* **b** ~~c~~ `d`\nnext  \nline\n\n> quote\n\n- x\n- y\n\n3. three\n4. four\n\n```\nfn x() {}\n```\n"),
+            html("*a* **b** ~~c~~ `d`\nnext  \nline\n\n> quote\n\n- x\n- y\n\n3. three\n4. four\n\n```\nfn x() {}\n```\n"),
             "<p><em>a</em> <strong>b</strong> <del>c</del> <code>d</code> next<br>line</p>\
              <blockquote><p>quote</p></blockquote><ul><li>x</li><li>y</li></ul>\
              <ol start=\"3\"><li>three</li><li>four</li></ol><pre><code>fn x() {}\n</code></pre>"
@@ -1087,220 +714,9 @@ mod tests {
     }
 
     #[test]
-    fn can_attach_a_local_png_with_its_dimensions() {
-        let s = site();
-        write(s.dir.path(), "content/news/img/chart.png", png(3, 2));
-        let r = s.render("Text\n\n![The chart](img/chart.png)\n");
-        assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
-        assert_eq!(r.html, "<p>Text</p>");
-        assert_eq!(
-            r.attachments,
-            vec![Attachment {
-                url: "https://social.city.example/media/content/news/img/chart.png".into(),
-                media_type: "image/png".into(),
-                alt: "The chart".into(),
-                width: Some(3),
-                height: Some(2),
-            }]
-        );
-        assert_eq!(
-            r.media,
-            vec![(
-                "content/news/img/chart.png".to_string(),
-                s.dir.path().join("content/news/img/chart.png")
-            )]
-        );
-    }
-
-    #[test]
-    fn can_sniff_a_jpeg_and_resolve_site_root_paths() {
-        let s = site();
-        // Named .png but a JPEG inside: the content decides.
-        write(s.dir.path(), "static/photo one.png", jpeg_header(640, 480));
-        let r = s.render("![](/static/photo%20one.png \"Harbour\")\n");
-        assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
-        let a = &r.attachments[0];
-        assert_eq!(a.media_type, "image/jpeg");
-        assert_eq!((a.width, a.height), (Some(640), Some(480)));
-        assert_eq!(a.alt, "Harbour");
-        assert_eq!(
-            a.url,
-            "https://social.city.example/media/static/photo%20one.png"
-        );
-    }
-
-    #[test]
-    fn can_attach_remote_images_with_type_from_extension() {
-        let s = site();
-        let r = s.render("![Logo](https://cdn.example/logo.webp?v=2)\n");
-        assert!(r.diagnostics.is_empty());
-        assert_eq!(r.html, "");
-        assert_eq!(
-            r.attachments,
-            vec![Attachment {
-                url: "https://cdn.example/logo.webp?v=2".into(),
-                media_type: "image/webp".into(),
-                alt: "Logo".into(),
-                width: None,
-                height: None,
-            }]
-        );
-        assert!(r.media.is_empty());
-    }
-
-    #[test]
-    fn errors_when_an_image_is_missing() {
-        let s = site();
-        // Body starts on line 4 of the file, the image is on its 4th line: line 7.
-        let r = s.render_at("One\n\nTwo\n![](missing.png)\n", 4);
-        assert_eq!(
-            r.diagnostics
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-            vec!["content/news/x.md:7: image \"missing.png\" not found (looked for content/news/missing.png); add the file or fix the path; this post is not published until it is fixed"]
-        );
-        assert!(r.has_errors());
-        assert!(r.attachments.is_empty());
-    }
-
-    #[test]
-    fn rejects_images_that_escape_the_site_folder() {
-        let s = site();
-        let r = s.render("![x](../../../etc/passwd)\n");
-        assert_eq!(
-            r.diagnostics[0].to_string(),
-            "content/news/x.md:1: image \"../../../etc/passwd\" is outside the site folder; images must live inside it (move the image into the site folder or fix the path); this post is not published until it is fixed"
-        );
-        assert!(r.has_errors());
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn rejects_images_symlinked_out_of_the_site_folder() {
-        let s = site();
-        let outside = tempfile::tempdir().unwrap();
-        write(outside.path(), "secret.png", png(1, 1));
-        std::fs::create_dir_all(s.dir.path().join("content/news")).unwrap();
-        std::os::unix::fs::symlink(
-            outside.path().join("secret.png"),
-            s.dir.path().join("content/news/link.png"),
-        )
-        .unwrap();
-        let r = s.render("![x](link.png)\n");
-        assert!(r.has_errors());
-        assert!(r.diagnostics[0].message.contains("outside the site folder"));
-    }
-
-    #[test]
-    fn can_warn_and_attach_only_four_images() {
-        let s = site();
-        let md: String = (1..=6)
-            .map(|i| format!("![{i}](https://cdn.example/{i}.png)\n\n"))
-            .collect();
-        let r = s.render(&md);
-        assert_eq!(r.attachments.len(), 4);
-        assert_eq!(r.attachments[3].alt, "4");
-        assert!(!r.has_errors());
-        assert_eq!(
-            r.diagnostics
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-            vec!["content/news/x.md:9: 6 images, but Mastodon shows at most 4; only the first 4 are attached (remove images or split the post)"]
-        );
-    }
-
-    #[test]
-    fn can_link_hashtags() {
-        let s = site();
-        let r = s.render("Vote on #Budget2027 and #café, #budget2027 again.\n");
-        assert_eq!(
-            r.html,
-            "<p>Vote on <a href=\"https://social.city.example/tags/budget2027\" class=\"mention hashtag\" rel=\"tag\">#<span>Budget2027</span></a> \
-             and <a href=\"https://social.city.example/tags/caf%C3%A9\" class=\"mention hashtag\" rel=\"tag\">#<span>café</span></a>, \
-             <a href=\"https://social.city.example/tags/budget2027\" class=\"mention hashtag\" rel=\"tag\">#<span>budget2027</span></a> again.</p>"
-        );
-        assert_eq!(r.tags, vec!["Budget2027", "café"]);
-    }
-
-    #[test]
-    fn rejects_hashtags_in_code_links_words_and_numbers() {
-        let s = site();
-        let r = s.render(
-            "`#code` and\n\n```\n#block\n```\n\n[#linked](https://x.example) issue#12 #42 C#sharp #\n",
-        );
-        assert!(r.tags.is_empty(), "{:?}", r.tags);
-        assert!(!r.html.contains("hashtag"), "{}", r.html);
-    }
-
-    #[test]
-    fn can_find_hashtags_in_headings_lists_and_after_punctuation() {
-        let s = site();
-        let r = s.render("## News #city\n\n- (#rust)\n- **#bold**\n");
-        assert_eq!(r.tags, vec!["city", "rust", "bold"]);
-    }
-
-    #[test]
-    fn can_render_mentions() {
-        let s = site();
-        let r = s.render(
-            "Thanks @ann@mastodon.example. And @Ann@Mastodon.Example again, not me@mail.example.\n",
-        );
-        assert_eq!(
-            r.html,
-            "<p>Thanks <span class=\"h-card\"><a href=\"https://mastodon.example/@ann\" class=\"u-url mention\">@<span>ann</span></a></span>. \
-             And <span class=\"h-card\"><a href=\"https://mastodon.example/@Ann\" class=\"u-url mention\">@<span>Ann</span></a></span> again, not me@mail.example.</p>"
-        );
-        assert_eq!(
-            r.mentions,
-            vec![Mention {
-                user: "ann".into(),
-                host: "mastodon.example".into()
-            }]
-        );
-    }
-
-    #[test]
-    fn can_render_mentions_of_a_host_with_a_port() {
-        let s = site();
-        let r = s.render("Hi @peer@127.0.0.1:8080, and @ann@dev.example:3000.\n");
-        assert_eq!(
-            r.mentions,
-            vec![
-                Mention {
-                    user: "peer".into(),
-                    host: "127.0.0.1:8080".into()
-                },
-                Mention {
-                    user: "ann".into(),
-                    host: "dev.example:3000".into()
-                }
-            ]
-        );
-        assert!(
-            r.html.contains("@<span>peer</span></a></span>, and"),
-            "{}",
-            r.html
-        );
-        // Not a port: the mention ends at the host.
-        let r = s.render("ask @ann@mastodon.example: why? or @bob@b.example:80x\n");
-        assert_eq!(r.mentions[0].host, "mastodon.example");
-        assert_eq!(r.mentions[1].host, "b.example");
-    }
-
-    #[test]
-    fn rejects_mentions_without_a_domain_or_in_code() {
-        let s = site();
-        let r = s.render("@ann alone, @ann@localhost, `@a@b.example`\n");
-        assert!(r.mentions.is_empty(), "{:?}", r.mentions);
-    }
-
-    #[test]
     fn can_make_links_absolute() {
-        let s = site();
         assert_eq!(
-            s.html("[a](other) [b](/about/) [c](#top) [d](https://x.example/p) [e](mailto:a@city.example) <b@city.example>\n"),
+            html("[a](other) [b](/about/) [c](#top) [d](https://x.example/p) [e](mailto:a@city.example) <b@city.example>\n"),
             "<p><a href=\"https://social.city.example/@news/other\">a</a> \
              <a href=\"https://social.city.example/about/\">b</a> \
              <a href=\"https://social.city.example/@news/x#top\">c</a> \
@@ -1311,36 +727,24 @@ mod tests {
     }
 
     #[test]
-    fn can_link_bare_urls() {
-        let s = site();
-        assert_eq!(
-            s.html("See https://city.example/budget_(2027). Done\n"),
-            "<p>See <a href=\"https://city.example/budget_(2027)\" rel=\"nofollow noopener\">https://city.example/budget_(2027)</a>. Done</p>"
-        );
-    }
-
-    #[test]
     fn can_recover_from_an_unclosed_inline_script() {
-        let s = site();
         assert_eq!(
-            s.html("x <script>\n\nnext paragraph\n"),
+            html("x <script>\n\nnext paragraph\n"),
             "<p>x </p><p>next paragraph</p>"
         );
     }
 
     #[test]
     fn rejects_link_schemes_mastodon_drops() {
-        let s = site();
         assert_eq!(
-            s.html("[click](javascript:alert(1)) [d](data:text/html,x) [g](gemini://g.example/)\n"),
+            html("[click](javascript:alert(1)) [d](data:text/html,x) [g](gemini://g.example/)\n"),
             "<p>click d <a href=\"gemini://g.example/\" rel=\"nofollow noopener\">g</a></p>"
         );
     }
 
     #[test]
     fn rejects_tags_outside_the_allowlist() {
-        let s = site();
-        let r = s.render(
+        let r = rendered(
             "<script>alert(1)</script>\n\n<div class=\"x\">Kept <img src=x onerror=alert(1)> text</div>\n\n\
              Inline <iframe src=\"https://evil.example\"></iframe><span style=\"color:red\">red</span> <script>bad()</script>end\n\n\
              <!-- more -->\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n<h1>raw</h1>\n\n---\n",
@@ -1353,36 +757,26 @@ mod tests {
 
     #[test]
     fn can_keep_entities_in_raw_html_blocks_as_written() {
-        let s = site();
         assert_eq!(
-            s.html("<div>AT&amp;T &lt;b&gt; AT&T 3 &gt 2</div>\n"),
+            html("<div>AT&amp;T &lt;b&gt; AT&T 3 &gt 2</div>\n"),
             "<p>AT&amp;T &lt;b&gt; AT&amp;T 3 &gt; 2</p>"
         );
     }
 
     #[test]
     fn can_drop_a_link_around_an_image() {
-        let s = site();
-        let r = s.render("[![logo](https://cdn.example/l.png)](https://city.example)\n");
+        let r = rendered("[![logo](https://cdn.example/l.png)](https://city.example)\n");
         assert_eq!(r.html, "");
         assert_eq!(r.attachments.len(), 1);
-        let r = s.render("![a](https://cdn.example/a.png)\n![b](https://cdn.example/b.png)\n\n# ![c](https://cdn.example/c.png)\n");
+        let r = rendered("![a](https://cdn.example/a.png)\n![b](https://cdn.example/b.png)\n\n# ![c](https://cdn.example/c.png)\n");
         assert_eq!(r.html, "");
         assert_eq!(r.attachments.len(), 3);
     }
 
     #[test]
     fn can_count_visible_text() {
-        let s = site();
-        let r = s.render("# Hi\n\nab *cd* @ann@m.example #x\n");
+        let r = rendered("# Hi\n\nab *cd* @ann@m.example #x\n");
         // "Hi" + blank line + "ab cd @ann #x"
         assert_eq!(r.text_len, 2 + 2 + 13);
-    }
-
-    #[test]
-    fn can_name_hashtags_from_front_matter_tags() {
-        assert_eq!(hashtag_name("#Open Source").as_deref(), Some("OpenSource"));
-        assert_eq!(hashtag_name("2026"), None);
-        assert_eq!(hashtag_name("++"), None);
     }
 }

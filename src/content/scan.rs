@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::front_matter::{self, NOT_PUBLISHED};
-use super::render::{self, hashtag_name, normalize, slash_path, RenderContext};
+use super::inline::hashtag_name;
+use super::media::{normalize, slash_path};
+use super::render::{self, RenderContext};
 use super::{Library, Post};
 use crate::config::{Actor, Site};
 use crate::diagnostics::Diagnostic;
@@ -508,6 +510,20 @@ mod tests {
         fn scan(&self) -> Library {
             self.scan_with(&|_, _| None)
         }
+
+        /// Loads site.toml (which checks it), lets `change` alter the site folder, then scans.
+        fn scan_after(&self, change: impl FnOnce(&Path)) -> Library {
+            let site = self.site();
+            change(self.dir.path());
+            scan(&site, &Urls::new(&site), &|_, _| None)
+        }
+    }
+
+    /// A site whose one post, `content/news/x.md`, holds `text`, scanned.
+    fn site_with_post(text: &str) -> Library {
+        let s = site();
+        s.write("content/news/x.md", text);
+        s.scan()
     }
 
     fn messages(lib: &Library) -> Vec<String> {
@@ -640,12 +656,9 @@ mod tests {
 
     #[test]
     fn errors_when_an_image_is_missing_and_skips_the_post() {
-        let s = site();
-        s.write(
-            "content/news/x.md",
+        let lib = site_with_post(
             "+++\ntitle = \"t\"\ndate = 2026-11-20\n+++\nOne\n\nTwo\n![](missing.png)\n",
         );
-        let lib = s.scan();
         assert_eq!(
             messages(&lib),
             vec!["content/news/x.md:8: image \"missing.png\" not found (looked for content/news/missing.png); add the file or fix the path; this post is not published until it is fixed"]
@@ -702,35 +715,30 @@ mod tests {
             "[site]\nbase_url = \"https://social.city.example\"\n\n[[actor]]\nhandle = \"news\"\navatar = \"img/x.png\"\n",
         );
         s.write("img/x.png", png(1, 1));
-        let site = s.site();
-        std::fs::remove_file(s.dir.path().join("img/x.png")).unwrap();
+        let lib = s.scan_after(|root| std::fs::remove_file(root.join("img/x.png")).unwrap());
         assert_eq!(
-            messages(&scan(&site, &Urls::new(&site), &|_, _| None)),
+            messages(&lib),
             vec!["site.toml: actor \"news\": avatar \"img/x.png\" does not exist (add the file or fix the path)"]
         );
     }
 
     #[test]
     fn can_warn_when_an_actors_content_folder_disappears() {
-        let s = site();
-        let site = s.site();
-        std::fs::remove_dir_all(s.dir.path().join("content/news")).unwrap();
+        let lib =
+            site().scan_after(|root| std::fs::remove_dir_all(root.join("content/news")).unwrap());
         assert_eq!(
-            messages(&scan(&site, &Urls::new(&site), &|_, _| None)),
+            messages(&lib),
             vec!["site.toml: actor \"news\": content folder \"content/news\" does not exist, so it has no posts (create it or set `content` for this actor)"]
         );
     }
 
     #[test]
     fn can_put_front_matter_tags_before_inline_ones() {
-        let s = site();
-        s.write(
-            "content/news/t.md",
+        let lib = site_with_post(
             "+++\ntags = [\"Budget\", \"open source\"]\n[taxonomies]\ntags = [\"city\"]\n+++\n#budget #Harbour #City\n",
         );
-        let lib = s.scan();
         assert_eq!(
-            post(&lib, "t").tags,
+            post(&lib, "x").tags,
             vec!["Budget", "opensource", "city", "Harbour"]
         );
     }
@@ -762,12 +770,6 @@ mod tests {
         assert_eq!(asked.get(), 1);
         assert!(lib.diagnostics.is_empty(), "{:?}", messages(&lib));
         assert_eq!(lib.posts, vec![sentinel]);
-    }
-
-    fn site_with_post(text: &str) -> Library {
-        let s = site();
-        s.write("content/news/x.md", text);
-        s.scan()
     }
 
     #[test]

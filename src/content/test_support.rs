@@ -1,6 +1,12 @@
-//! Helpers for the content tests: real image bytes and a temporary site.
+//! Helpers for the content tests: real image bytes, a temporary site to render post bodies in,
+//! and a plain post for tests elsewhere.
 
 use std::path::Path;
+
+use url::Url;
+
+use super::render::{render, RenderContext, Rendered};
+use crate::urls::Urls;
 
 /// A valid grayscale PNG of `width` x `height` pixels (stored, uncompressed zlib data).
 pub fn png(width: u32, height: u32) -> Vec<u8> {
@@ -77,6 +83,73 @@ pub fn write(root: &Path, rel: &str, bytes: impl AsRef<[u8]>) {
         std::fs::create_dir_all(parent).unwrap();
     }
     std::fs::write(path, bytes).unwrap();
+}
+
+/// A temporary site folder on `https://social.city.example`, rendering bodies as the post
+/// `content/news/x.md` at `https://social.city.example/@news/x`.
+pub struct RenderSite {
+    pub dir: tempfile::TempDir,
+    urls: Urls,
+}
+
+pub fn render_site() -> RenderSite {
+    let base = Url::parse("https://social.city.example").unwrap();
+    RenderSite {
+        dir: tempfile::tempdir().unwrap(),
+        urls: Urls::from_parts(&base, None),
+    }
+}
+
+impl RenderSite {
+    /// Writes `bytes` to `rel` inside the site folder.
+    pub fn write(&self, rel: &str, bytes: impl AsRef<[u8]>) -> &Self {
+        write(self.dir.path(), rel, bytes);
+        self
+    }
+
+    /// Renders `md` as a body that starts on line `body_line` of the file.
+    pub fn render_at(&self, md: &str, body_line: usize) -> Rendered {
+        render(
+            md,
+            &RenderContext {
+                urls: &self.urls,
+                site_root: self.dir.path(),
+                source: Path::new("content/news/x.md"),
+                body_line,
+                post_url: "https://social.city.example/@news/x",
+            },
+        )
+    }
+
+    pub fn render(&self, md: &str) -> Rendered {
+        self.render_at(md, 1)
+    }
+
+    /// Renders `md`, which must render without a diagnostic.
+    pub fn render_clean(&self, md: &str) -> Rendered {
+        let r = self.render(md);
+        assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+        r
+    }
+
+    pub fn html(&self, md: &str) -> String {
+        self.render_clean(md).html
+    }
+}
+
+/// `md` rendered in an empty site.
+pub fn rendered(md: &str) -> Rendered {
+    render_site().render(md)
+}
+
+/// `md` rendered in an empty site, without a diagnostic, as HTML.
+pub fn html(md: &str) -> String {
+    render_site().html(md)
+}
+
+/// The diagnostics of a rendering as the lines a person reads.
+pub fn messages(r: &Rendered) -> Vec<String> {
+    r.diagnostics.iter().map(ToString::to_string).collect()
 }
 
 /// A plain public Note-shaped post `actor`/`slug` with one paragraph, for tests elsewhere.
