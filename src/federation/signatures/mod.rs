@@ -1442,12 +1442,12 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    const TEST_KEY_PEM: &str = include_str!("../../tests/fixtures/keys/test-actor.pem");
-    const TEST_SPKI_PEM: &str = include_str!("../../tests/fixtures/keys/test-actor.pub.pem");
-    const TEST_PKCS1_PEM: &str = include_str!("../../tests/fixtures/keys/test-actor.rsa-pub.pem");
-    const OTHER_SPKI_PEM: &str = include_str!("../../tests/fixtures/keys/other-actor.pub.pem");
-    const WEAK_SPKI_PEM: &str = include_str!("../../tests/fixtures/keys/weak-1024.pub.pem");
-    const FOLLOW: &[u8] = include_bytes!("../../tests/fixtures/signatures/follow.json");
+    const TEST_KEY_PEM: &str = include_str!("../../../tests/fixtures/keys/test-actor.pem");
+    const TEST_SPKI_PEM: &str = include_str!("../../../tests/fixtures/keys/test-actor.pub.pem");
+    const TEST_PKCS1_PEM: &str = include_str!("../../../tests/fixtures/keys/test-actor.rsa-pub.pem");
+    const OTHER_SPKI_PEM: &str = include_str!("../../../tests/fixtures/keys/other-actor.pub.pem");
+    const WEAK_SPKI_PEM: &str = include_str!("../../../tests/fixtures/keys/weak-1024.pub.pem");
+    const FOLLOW: &[u8] = include_bytes!("../../../tests/fixtures/signatures/follow.json");
     /// `openssl dgst -sha256 -binary follow.json | base64`
     const FOLLOW_SHA256: &str = "rfKHzj9Hpgx37cWSiSaizuRvwPZYVUiojU+yFy1ugUQ=";
 
@@ -1808,8 +1808,8 @@ mod tests {
     #[test]
     fn can_verify_an_openssl_signed_cavage_fixture() {
         // tests/fixtures/signatures/cavage-post.txt was signed by `openssl dgst -sha256 -sign`.
-        let base = include_str!("../../tests/fixtures/signatures/cavage-post.txt");
-        let signature = include_str!("../../tests/fixtures/signatures/cavage-post.sig").trim();
+        let base = include_str!("../../../tests/fixtures/signatures/cavage-post.txt");
+        let signature = include_str!("../../../tests/fixtures/signatures/cavage-post.sig").trim();
         let headers = header_map(&[
             ("host", "masthead.example"),
             ("date", "Thu, 01 Jan 2026 00:00:00 GMT"),
@@ -2322,8 +2322,8 @@ mod tests {
     #[test]
     fn can_verify_an_openssl_signed_rfc9421_post_fixture() {
         // The shape Fedify sends; tests/fixtures/signatures/rfc9421-post.txt was signed by openssl.
-        let base = include_str!("../../tests/fixtures/signatures/rfc9421-post.txt");
-        let signature = include_str!("../../tests/fixtures/signatures/rfc9421-post.sig").trim();
+        let base = include_str!("../../../tests/fixtures/signatures/rfc9421-post.txt");
+        let signature = include_str!("../../../tests/fixtures/signatures/rfc9421-post.sig").trim();
         let headers = header_map(&[
             ("host", "masthead.example"),
             ("date", "Thu, 01 Jan 2026 00:00:00 GMT"),
@@ -2349,8 +2349,8 @@ mod tests {
     #[test]
     fn can_verify_an_openssl_signed_rfc9421_get_fixture_with_derived_components() {
         // Covers @scheme @authority @path @query @request-target, no `alg`, `expires` and a nonce.
-        let base = include_str!("../../tests/fixtures/signatures/rfc9421-get.txt");
-        let signature = include_str!("../../tests/fixtures/signatures/rfc9421-get.sig").trim();
+        let base = include_str!("../../../tests/fixtures/signatures/rfc9421-get.txt");
+        let signature = include_str!("../../../tests/fixtures/signatures/rfc9421-get.sig").trim();
         let headers = header_map(&[
             ("host", "Masthead.Example:443"),
             ("accept", "application/activity+json"),
