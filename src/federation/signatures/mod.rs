@@ -1,0 +1,538 @@
+//! HTTP signatures: signing the requests masthead sends and verifying the ones it receives.
+//!
+//! This module owns the wire formats and the cryptography:
+//! - signing with draft-cavage-http-signatures-12 `rsa-sha256`, which every fediverse server accepts
+//!   ([`sign_request`], [`SigningKey`], [`digest_header`]);
+//! - verifying draft-cavage signatures by the rules Mastodon applies (app/lib/signed_request.rb),
+//!   and RFC 9421 HTTP Message Signatures (`Signature-Input`/`Signature`, `rsa-v1_5-sha256`) as
+//!   Mastodon 4.5+ and Fedify send them ([`parse`], [`verify`], [`PublicKey`]).
+//!
+//! Verification is split in two so the inbox can look up the key in between: [`parse`] reads the
+//! headers, refuses weak or malformed signatures before any network work, and yields the `keyId`;
+//! [`verify`] then checks the time window, the body digest and the RSA signature.
+//!
+//! It does not own fetching or caching keys, checking that the key belongs to the activity's actor,
+//! refetching a rotated key, rate limits, or what the inbox answers: those are inbox and fetch
+//! policy. Every [`SignatureError`] means "do not trust this request" (the inbox maps it to 401).
+//!
+//! RSA signing and verification go through `ring` (constant time, fast); the `rsa` crate is used
+//! only to parse and convert key encodings.
+//!
+//! This file holds what both schemes share: the error, the parsed [`SignedRequest`], the entry
+//! points that pick a scheme, and the time window, digest and RSA checks of [`verify`]. Each
+//! scheme's wire format lives in its own file (`cavage`, `rfc9421`), keys and PEM in `keys`, and
+//! the RFC 8941 structured-field parser RFC 9421 needs in `structured_fields`.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
+use http::{HeaderMap, Method};
+use ring::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
+use sha2::{Digest as _, Sha256, Sha512};
+use thiserror::Error;
+
+mod cavage;
+mod keys;
+mod rfc9421;
+mod structured_fields;
+#[cfg(test)]
+mod test_support;
+
+pub use cavage::{digest_header, sign_request};
+pub use keys::{PublicKey, SigningKey};
+pub use rfc9421::content_digest_header;
+
+/// How far ahead of our clock a signature's Date / `created` may be, and how long after its
+/// lifetime ends it is still accepted. Mastodon's `CLOCK_SKEW_MARGIN = 1.hour`
+/// (app/lib/signed_request.rb); stricter receivers (Misskey 5 min, PeerTube 2 s ahead) are why we
+/// *sign* with the current time, but we accept what Mastodon accepts.
+const CLOCK_SKEW_SECS: i64 = 60 * 60;
+
+/// How long a signature without `expires` lives after its Date / `created`: Mastodon's
+/// `created_time + 5.minutes`. With the clock skew margin this is the "at most 65 minutes old"
+/// rule.
+const DEFAULT_LIFETIME_SECS: i64 = 5 * 60;
+
+/// The longest any signature lives after its Date / `created`, whatever its `expires` says:
+/// Mastodon's `EXPIRATION_WINDOW_LIMIT = 12.hours`, which clamps `expires` to `created + 12 h`
+/// (the clock skew margin still applies on top, as in Mastodon).
+const MAX_LIFETIME_SECS: i64 = 12 * 60 * 60;
+
+/// Base64 that accepts values with or without `=` padding: RFC 8941 asks parsers of byte
+/// sequences to be lenient about padding, and some servers strip it from `Digest`.
+const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Why a signature was refused, or a key could not be used.
+///
+/// Messages read `what failed: why (what to do)` and name the offending header or parameter, so the
+/// inbox can log them as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SignatureError {
+    #[error(
+        "signature refused: the request has no Signature header (sign it with \
+         draft-cavage-http-signatures-12 or RFC 9421)"
+    )]
+    Unsigned,
+
+    #[error("signature refused: the {header} header is malformed: {why}")]
+    Malformed { header: String, why: String },
+
+    #[error("signature refused: the {header} header has no `{param}` parameter")]
+    MissingParameter {
+        header: &'static str,
+        param: &'static str,
+    },
+
+    #[error(
+        "signature refused: algorithm `{algorithm}` in the {header} header is not supported \
+         (use {supported})"
+    )]
+    UnsupportedAlgorithm {
+        header: &'static str,
+        algorithm: String,
+        supported: &'static str,
+    },
+
+    #[error("signature refused: the signature must cover {required}{when} (it covers: {covered})")]
+    NotCovered {
+        required: &'static str,
+        when: &'static str,
+        covered: String,
+    },
+
+    #[error("signature refused: `{component}` cannot be verified: {why}")]
+    UnsupportedComponent {
+        component: String,
+        why: &'static str,
+    },
+
+    #[error("signature refused: `{name}` is signed but the request has no {name} header")]
+    MissingSignedHeader { name: String },
+
+    #[error(
+        "signature refused: {field} is {age} old, more than the 65 minutes allowed \
+         (sign with the current time)"
+    )]
+    TooOld { field: &'static str, age: String },
+
+    #[error(
+        "signature refused: {field} is {ahead} in the future, more than the 1 hour allowed for \
+         clock skew (check the sender's clock)"
+    )]
+    TooFarAhead { field: &'static str, ahead: String },
+
+    #[error(
+        "signature refused: expires passed {ago} ago, more than the 1 hour allowed for clock skew \
+         (sign again)"
+    )]
+    Expired { ago: String },
+
+    #[error(
+        "signature refused: {field} is {age} old; no signature lives longer than 12 hours \
+         (+1 hour clock skew), whatever its expires says (sign again)"
+    )]
+    PastLifetimeCap { field: &'static str, age: String },
+
+    #[error("signature refused: the {header} header offers {offered}, but {needed} is required")]
+    UnsupportedDigest {
+        header: &'static str,
+        offered: String,
+        needed: &'static str,
+    },
+
+    #[error(
+        "signature refused: the {header} header's {algorithm} does not match the body \
+         (computed {computed}, given {given})"
+    )]
+    DigestMismatch {
+        header: &'static str,
+        algorithm: &'static str,
+        computed: String,
+        given: String,
+    },
+
+    #[error(
+        "signature refused: the signature does not verify with the key {key_id} \
+         (the request was altered, or it was signed with another key)"
+    )]
+    BadSignature { key_id: String },
+
+    #[error("{which} key: {why}")]
+    InvalidKey { which: &'static str, why: String },
+
+    #[error("signing failed: {why}")]
+    Signing { why: String },
+}
+
+fn malformed(header: impl Into<String>, why: impl Into<String>) -> SignatureError {
+    SignatureError::Malformed {
+        header: header.into(),
+        why: why.into(),
+    }
+}
+
+/// Which signature standard a request used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spec {
+    /// draft-cavage-http-signatures-12: a `Signature: keyId=...,headers=...` header.
+    DraftCavage12,
+    /// RFC 9421 HTTP Message Signatures: `Signature-Input` and `Signature` headers.
+    Rfc9421,
+}
+
+/// A request's signature, parsed and checked for strength, waiting for its key.
+#[derive(Debug, Clone)]
+pub struct SignedRequest {
+    spec: Spec,
+    key_id: String,
+    signature: Vec<u8>,
+    /// Signature bases to try, in order. Draft-cavage has a second one without the query string.
+    bases: Vec<String>,
+    /// Unix seconds of the signed Date or `created`.
+    created: i64,
+    /// Which of the two `created` came from, for messages.
+    created_field: &'static str,
+    /// Unix seconds of a signed `expires`.
+    expires: Option<i64>,
+    body_digest: Option<BodyDigest>,
+}
+
+impl SignedRequest {
+    /// The `keyId` / `keyid` naming the key to verify with (fetch it, then call [`verify`]).
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    /// Which standard the signature follows.
+    pub fn spec(&self) -> Spec {
+        self.spec
+    }
+}
+
+/// The digests a signed `Digest` / `Content-Digest` header claims for the body.
+#[derive(Debug, Clone)]
+struct BodyDigest {
+    header: &'static str,
+    claims: Vec<(DigestAlgorithm, Vec<u8>)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DigestAlgorithm {
+    Sha256,
+    Sha512,
+}
+
+impl DigestAlgorithm {
+    fn compute(self, body: &[u8]) -> Vec<u8> {
+        match self {
+            Self::Sha256 => Sha256::digest(body).to_vec(),
+            Self::Sha512 => Sha512::digest(body).to_vec(),
+        }
+    }
+}
+
+/// Parses the signature of a request received over https. See [`parse_with_url_scheme`].
+pub fn parse(
+    method: &Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+) -> Result<SignedRequest, SignatureError> {
+    parse_with_url_scheme("https", method, path_and_query, headers)
+}
+
+/// Parses the signature of a request: `path_and_query` is the request target exactly as on the
+/// request line (`/users/news/inbox?x=1`), `url_scheme` the scheme the sender used (it enters RFC
+/// 9421's `@target-uri` and `@scheme`; behind a TLS-terminating proxy it is still `https`).
+///
+/// RFC 9421 is chosen when `Signature-Input` is present (as Mastodon does), draft-cavage
+/// otherwise. Refuses, before any key is fetched: a missing or malformed signature, an unsupported
+/// algorithm, a signature that does not cover what Mastodon requires, and a signed header missing
+/// from the request.
+pub fn parse_with_url_scheme(
+    url_scheme: &str,
+    method: &Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+) -> Result<SignedRequest, SignatureError> {
+    if headers.contains_key("signature-input") {
+        rfc9421::parse(url_scheme, method, path_and_query, headers)
+    } else if headers.contains_key("signature") {
+        cavage::parse(method, path_and_query, headers)
+    } else {
+        Err(SignatureError::Unsigned)
+    }
+}
+
+/// All values of a header, trimmed and joined with `, ` (how both standards combine repeated
+/// fields), or `None` when the request lacks it.
+fn field_value(headers: &HeaderMap, name: &str) -> Result<Option<String>, SignatureError> {
+    let mut values = Vec::new();
+    for value in headers.get_all(name) {
+        let value = value
+            .to_str()
+            .map_err(|_| malformed(name, "it contains bytes that are not visible ASCII"))?;
+        values.push(value.trim());
+    }
+    Ok((!values.is_empty()).then(|| values.join(", ")))
+}
+
+/// Like [`field_value`] for a header the signature covers: missing means refused.
+fn signed_field(headers: &HeaderMap, name: &str) -> Result<String, SignatureError> {
+    field_value(headers, name)?.ok_or_else(|| SignatureError::MissingSignedHeader {
+        name: name.to_owned(),
+    })
+}
+
+/// Verifies a parsed signature against the sender's public key: the time window (Date / `created`
+/// at most 1 h ahead and at most 65 min old, or a signed `expires` capped at 12 h), the body
+/// digest when one is signed, then the RSA signature (with ring). `body` is the raw request body
+/// (empty for a GET); `now` is the current time.
+pub fn verify(
+    signed: &SignedRequest,
+    key: &PublicKey,
+    body: &[u8],
+    now: SystemTime,
+) -> Result<(), SignatureError> {
+    check_time_window(signed, unix_seconds(now))?;
+    if let Some(digest) = &signed.body_digest {
+        check_body_digest(digest, body)?;
+    }
+    let verifier = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &key.pkcs1_der);
+    if signed
+        .bases
+        .iter()
+        .any(|base| verifier.verify(base.as_bytes(), &signed.signature).is_ok())
+    {
+        Ok(())
+    } else {
+        Err(SignatureError::BadSignature {
+            key_id: signed.key_id.clone(),
+        })
+    }
+}
+
+/// Mastodon's `matches_time_window?`: the signature lives from `created` until `expires` (default
+/// `created + 5 min`, never past `created + 12 h`), give or take the 1 h clock skew margin.
+fn check_time_window(signed: &SignedRequest, now: i64) -> Result<(), SignatureError> {
+    let created = signed.created;
+    let field = signed.created_field;
+    if created > now + CLOCK_SKEW_SECS {
+        return Err(SignatureError::TooFarAhead {
+            field,
+            ahead: human_duration(created - now),
+        });
+    }
+    let cap = created + MAX_LIFETIME_SECS;
+    let lifetime_end = signed
+        .expires
+        .unwrap_or(created + DEFAULT_LIFETIME_SECS)
+        .min(cap);
+    if now > lifetime_end + CLOCK_SKEW_SECS {
+        return Err(match signed.expires {
+            None => SignatureError::TooOld {
+                field,
+                age: human_duration(now - created),
+            },
+            Some(expires) if expires <= cap => SignatureError::Expired {
+                ago: human_duration(now - expires),
+            },
+            Some(_) => SignatureError::PastLifetimeCap {
+                field,
+                age: human_duration(now - created),
+            },
+        });
+    }
+    Ok(())
+}
+
+fn check_body_digest(digest: &BodyDigest, body: &[u8]) -> Result<(), SignatureError> {
+    for (algorithm, given) in &digest.claims {
+        let computed = algorithm.compute(body);
+        if computed != *given {
+            let name = match (digest.header, algorithm) {
+                ("Digest", _) => "SHA-256",
+                (_, DigestAlgorithm::Sha256) => "sha-256",
+                (_, DigestAlgorithm::Sha512) => "sha-512",
+            };
+            return Err(SignatureError::DigestMismatch {
+                header: digest.header,
+                algorithm: name,
+                computed: STANDARD.encode(computed),
+                given: STANDARD.encode(given),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn unix_seconds(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// `2h10m`, `6m30s`, `45s`: durations in error messages.
+fn human_duration(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    let (hours, minutes, seconds) = (seconds / 3600, seconds % 3600 / 60, seconds % 60);
+    match (hours, minutes, seconds) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, m, _) => format!("{h}h{m}m"),
+    }
+}
+
+/// RFC 9110 `tchar`: what a token (and a draft-cavage parameter name) may contain.
+fn is_tchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Method;
+
+    use super::test_support::{
+        assert_outcomes, cavage_post, header_map, hs2019_post, mastodon_post, verify_post, HOUR,
+        INBOX, MIN, T0,
+    };
+    use super::*;
+
+    #[test]
+    fn rejects_an_unsigned_request() {
+        let headers = header_map(&[("host", "masthead.example")]);
+        assert_eq!(
+            parse(&Method::POST, INBOX, &headers).unwrap_err(),
+            SignatureError::Unsigned
+        );
+    }
+
+    #[test]
+    fn can_accept_what_mastodons_time_window_accepts_and_rejects_the_rest() {
+        assert!(!hs2019_post(T0, None).contains_key("date"));
+        let in_3_hours = hs2019_post(T0, Some(T0 + 3 * HOUR));
+        let in_10_minutes = hs2019_post(T0, Some(T0 + 10 * MIN));
+        let in_24_hours = hs2019_post(T0, Some(T0 + 24 * HOUR));
+        // `expires` is a parameter anyone replaying the request could add; only a signed one
+        // counts.
+        let unsigned_expires = cavage_post(
+            "host date digest",
+            &[
+                ("algorithm", "hs2019"),
+                ("headers", "(request-target) host date digest"),
+                ("expires", &(T0 + 6 * HOUR).to_string()),
+            ],
+        );
+        assert_outcomes(&[
+            (
+                "a Date 59 minutes ahead",
+                verify_post(&mastodon_post(59 * MIN), 0),
+                Ok(()),
+            ),
+            (
+                "a Date 61 minutes ahead",
+                verify_post(&mastodon_post(61 * MIN), 0),
+                Err(
+                    "signature refused: Date is 1h1m in the future, more than the 1 hour allowed \
+                     for clock skew (check the sender's clock)",
+                ),
+            ),
+            (
+                "a Date 64 minutes old",
+                verify_post(&mastodon_post(0), 64 * MIN),
+                Ok(()),
+            ),
+            (
+                "a Date 66 minutes old",
+                verify_post(&mastodon_post(0), 66 * MIN),
+                Err(
+                    "signature refused: Date is 1h6m old, more than the 65 minutes allowed \
+                     (sign with the current time)",
+                ),
+            ),
+            (
+                "a Date 2h10m old",
+                verify_post(&mastodon_post(0), 2 * HOUR + 10 * MIN),
+                Err("...Date is 2h10m old..."),
+            ),
+            (
+                "a Date exactly 1 hour ahead",
+                verify_post(&mastodon_post(HOUR), 0),
+                Ok(()),
+            ),
+            (
+                "a Date 1 hour and 1 second ahead",
+                verify_post(&mastodon_post(HOUR + 1), 0),
+                Err("...1h0m in the future..."),
+            ),
+            (
+                "a Date exactly 65 minutes old",
+                verify_post(&mastodon_post(0), 65 * MIN),
+                Ok(()),
+            ),
+            (
+                "a Date 65 minutes and 1 second old",
+                verify_post(&mastodon_post(0), 65 * MIN + 1),
+                Err("...1h5m old..."),
+            ),
+            (
+                "an hs2019 created 30 seconds old",
+                verify_post(&hs2019_post(T0, None), 30),
+                Ok(()),
+            ),
+            (
+                "an hs2019 created 66 minutes old",
+                verify_post(&hs2019_post(T0, None), 66 * MIN),
+                Err(
+                    "signature refused: created is 1h6m old, more than the 65 minutes allowed \
+                     (sign with the current time)",
+                ),
+            ),
+            (
+                "a signed expires beyond 65 minutes",
+                verify_post(&in_3_hours, 2 * HOUR),
+                Ok(()),
+            ),
+            (
+                // As Mastodon: the 1 h clock skew margin applies to `expires` too.
+                "an expires passed by less than the clock skew",
+                verify_post(&in_10_minutes, 10 * MIN + 59 * MIN),
+                Ok(()),
+            ),
+            (
+                "an expires passed by more than the clock skew",
+                verify_post(&in_10_minutes, 10 * MIN + 61 * MIN),
+                Err(
+                    "signature refused: expires passed 1h1m ago, more than the 1 hour allowed \
+                     for clock skew (sign again)",
+                ),
+            ),
+            (
+                // expires is clamped to created + 12 h (plus the 1 h margin), not honoured to 24 h.
+                "an expires 24 hours on, 12h59m after created",
+                verify_post(&in_24_hours, 12 * HOUR + 59 * MIN),
+                Ok(()),
+            ),
+            (
+                "an expires 24 hours on, 13h1m after created",
+                verify_post(&in_24_hours, 13 * HOUR + MIN),
+                Err(
+                    "signature refused: created is 13h1m old; no signature lives longer than \
+                     12 hours (+1 hour clock skew), whatever its expires says (sign again)",
+                ),
+            ),
+            (
+                "an old Date with an unsigned expires",
+                verify_post(&unsigned_expires, 2 * HOUR),
+                Err("...Date is 2h0m old..."),
+            ),
+        ]);
+    }
+}
