@@ -20,7 +20,7 @@ use super::dev::{RawDev, DEV_KEYS};
 use super::moderation::{Moderation, RawModeration, MODERATION_KEYS};
 use super::site::{RawSite, DEFAULT_LISTEN, SITE_KEYS};
 use super::Site;
-use crate::diagnostics::{line_of, Diagnostic};
+use crate::diagnostics::{line_of, Diagnostic, Severity};
 
 /// The tables site.toml may hold.
 const TOP_KEYS: &[&str] = &["site", "actor", "dev", "moderation"];
@@ -38,16 +38,12 @@ pub(super) fn check(
         path,
         text,
         root,
-        errors: Vec::new(),
-        warnings: Vec::new(),
+        problems: Vec::new(),
         mistyped: Vec::new(),
     };
     let site = checker.check(top);
-    let Checker {
-        mut errors,
-        mut warnings,
-        ..
-    } = checker;
+    let (mut errors, mut warnings): (Vec<_>, Vec<_>) =
+        checker.problems.into_iter().partition(Diagnostic::is_error);
     // File order reads best; problems without a line (a missing table) come last.
     errors.sort_by_key(|d| d.line.unwrap_or(usize::MAX));
     warnings.sort_by_key(|d| d.line.unwrap_or(usize::MAX));
@@ -60,8 +56,8 @@ pub(super) struct Checker<'a> {
     pub(super) text: &'a str,
     /// The folder holding site.toml.
     pub(super) root: &'a Path,
-    errors: Vec<Diagnostic>,
-    warnings: Vec<Diagnostic>,
+    /// Errors and warnings, in the order found.
+    problems: Vec<Diagnostic>,
     /// Keys dropped for a wrongly typed value, as `site.base_url`, `actor "news": handle` or
     /// `actor`, so that they are not reported a second time as missing.
     pub(super) mistyped: Vec<String>,
@@ -73,9 +69,7 @@ impl Checker<'_> {
         span: impl Into<Option<Range<usize>>>,
         message: impl Into<String>,
     ) {
-        let line = span.into().map(|s| line_of(self.text, s.start));
-        self.errors
-            .push(Diagnostic::error(self.path, line, message));
+        self.report(Severity::Error, span.into(), message.into());
     }
 
     pub(super) fn warning(
@@ -83,9 +77,16 @@ impl Checker<'_> {
         span: impl Into<Option<Range<usize>>>,
         message: impl Into<String>,
     ) {
-        let line = span.into().map(|s| line_of(self.text, s.start));
-        self.warnings
-            .push(Diagnostic::warning(self.path, line, message));
+        self.report(Severity::Warning, span.into(), message.into());
+    }
+
+    fn report(&mut self, severity: Severity, span: Option<Range<usize>>, message: String) {
+        self.problems.push(Diagnostic {
+            severity,
+            file: self.path.to_path_buf(),
+            line: span.map(|s| line_of(self.text, s.start)),
+            message,
+        });
     }
 
     /// Reads the document into the raw structs, then checks every rule; `None` when some value
