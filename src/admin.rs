@@ -2,18 +2,17 @@
 //! (`masthead follows pending|approve|reject`), replies (`masthead replies`) and reports
 //! (`masthead reports`).
 //!
-//! Each command is a library function over the site and its store, plus a printer for people, so
-//! that `main` only dispatches and tests call the same code. Approving or rejecting queues the
-//! Accept or Reject in the delivery queue; a running server's delivery workers send it (they poll
-//! the queue, so the CLI and the server need not talk).
+//! Each command is a library function over the site and its store, so that tests call the same
+//! code as the command line; printing for people is the commands' own (`crate::commands`).
+//! Approving or rejecting queues the Accept or Reject in the delivery queue; a running server's
+//! delivery workers send it (they poll the queue, so the CLI and the server need not talk).
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::config::{ConfigError, Site};
 use crate::federation::inbox::{answer_stored_follow, FollowAnswer};
 use crate::federation::urls::Urls;
-use crate::store::{FollowState, Follower, Reply, ReplyStatus, Report, Store, StoreError};
+use crate::store::{FollowState, Follower, Reply, Report, Store, StoreError};
 
 /// Why an operator command failed.
 #[derive(Debug, thiserror::Error)]
@@ -142,92 +141,6 @@ pub fn replies(site: &Site, store: &Store, post: Option<&str>) -> Result<Vec<Rep
 /// Every report, newest first.
 pub fn reports(store: &Store) -> Result<Vec<Report>, AdminError> {
     Ok(store.reports()?)
-}
-
-/// Pending follows, one per line, for a person.
-pub fn print_follows(follows: &[Follower]) -> String {
-    if follows.is_empty() {
-        return "no follows waiting for approval\n".to_string();
-    }
-    let mut out = String::new();
-    for f in follows {
-        let _ = writeln!(
-            out,
-            "{}  wants to follow {}  (since {})",
-            f.follower, f.actor, f.created_at
-        );
-    }
-    let _ = writeln!(
-        out,
-        "approve with: masthead follows approve --actor HANDLE FOLLOWER"
-    );
-    out
-}
-
-/// Replies, for a person: where, who, when, then the text without tags.
-pub fn print_replies(replies: &[Reply]) -> String {
-    if replies.is_empty() {
-        return "no replies\n".to_string();
-    }
-    let mut out = String::new();
-    for r in replies {
-        let place = match (&r.post, r.mentions.is_empty()) {
-            (Some((h, s)), _) => format!("{h}/{s}"),
-            (None, false) => format!("mention of {}", r.mentions.join(", ")),
-            (None, true) => "-".to_string(),
-        };
-        let held = if r.status == ReplyStatus::Held {
-            " [held]"
-        } else {
-            ""
-        };
-        let _ = writeln!(out, "{place}  {}  {}{held}", r.author, r.published);
-        let _ = writeln!(out, "  {}", text_of(&r.content_html));
-        let _ = writeln!(out, "  {}", r.url.as_deref().unwrap_or(&r.id));
-    }
-    out
-}
-
-/// Reports, for a person.
-pub fn print_reports(reports: &[Report]) -> String {
-    if reports.is_empty() {
-        return "no reports\n".to_string();
-    }
-    let mut out = String::new();
-    for r in reports {
-        let _ = writeln!(out, "{}  from {}", r.received_at, r.reporter);
-        for o in &r.objects {
-            let _ = writeln!(out, "  about {o}");
-        }
-        if let Some(c) = r.content.as_deref().filter(|c| !c.is_empty()) {
-            let _ = writeln!(out, "  \"{c}\"");
-        }
-    }
-    out
-}
-
-/// Sanitized HTML as one line of text.
-fn text_of(html: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => {
-                in_tag = false;
-                out.push(' ');
-            }
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    let text = out
-        .replace("&amp;", "&")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'");
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -371,37 +284,5 @@ mod tests {
         assert!(parse_post(&site, "https://other.example/@news/hello").is_err());
         assert!(parse_post(&site, "nobody/hello").is_err());
         assert!(parse_post(&site, "hello").is_err());
-    }
-
-    #[test]
-    fn can_print_replies_and_reports_for_a_person() {
-        let reply = Reply {
-            id: "https://r.example/n/1".into(),
-            author: "https://r.example/users/a".into(),
-            post: Some(("news".into(), "hello".into())),
-            mentions: vec![],
-            in_reply_to: None,
-            content_html: "<p>Nice &amp; <b>clear</b></p>".into(),
-            url: None,
-            published: "2026-11-20T10:00:00+00:00".into(),
-            updated: None,
-            status: ReplyStatus::Held,
-        };
-        assert_eq!(
-            print_replies(&[reply]),
-            "news/hello  https://r.example/users/a  2026-11-20T10:00:00+00:00 [held]\n  Nice & clear\n  https://r.example/n/1\n"
-        );
-        let report = Report {
-            id: "https://r.example/flag/1".into(),
-            reporter: "https://r.example/actor".into(),
-            objects: vec!["https://s.example/users/news".into()],
-            content: Some("spam".into()),
-            received_at: "2026-11-20T10:00:00+00:00".into(),
-        };
-        assert_eq!(
-            print_reports(&[report]),
-            "2026-11-20T10:00:00+00:00  from https://r.example/actor\n  about https://s.example/users/news\n  \"spam\"\n"
-        );
-        assert_eq!(print_reports(&[]), "no reports\n");
     }
 }
