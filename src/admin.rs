@@ -29,15 +29,12 @@ pub enum AdminError {
     /// No pending follow matches.
     #[error("no pending follow by {follower}{} (list them with `masthead follows pending`)", .actor.as_ref().map(|a| format!(" of {a}")).unwrap_or_default())]
     NoSuchFollow {
-        /// The follower asked for.
         follower: String,
-        /// The actor asked for.
         actor: Option<String>,
     },
     /// The follower waits on several of our actors.
     #[error("{follower} waits to follow {}; say which with --actor", .actors.join(" and "))]
     Ambiguous {
-        /// The follower.
         follower: String,
         /// Our handles.
         actors: Vec<String>,
@@ -147,11 +144,20 @@ pub fn reports(store: &Store) -> Result<Vec<Report>, AdminError> {
 mod tests {
     use super::*;
 
-    fn site(dir: &Path) -> Site {
-        std::fs::create_dir_all(dir.join("content/news")).unwrap();
-        std::fs::create_dir_all(dir.join("content/desk")).unwrap();
+    /// The follower in these tests.
+    const A: &str = "https://r.example/users/a";
+
+    /// A site with `news` and `desk` (which approves its followers), and its store in `data/`.
+    fn site() -> (tempfile::TempDir, Site, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content/news")).unwrap();
+        std::fs::create_dir_all(dir.path().join("content/desk")).unwrap();
         let text = "[site]\nbase_url = \"https://s.example\"\n\n[[actor]]\nhandle = \"news\"\n\n[[actor]]\nhandle = \"desk\"\nmanually_approves_followers = true\n";
-        Site::parse(&dir.join("site.toml"), text).unwrap().site
+        let site = Site::parse(&dir.path().join("site.toml"), text)
+            .unwrap()
+            .site;
+        let store = Store::open(&dir.path().join("data")).unwrap();
+        (dir, site, store)
     }
 
     fn pending(store: &Store, actor: &str, follower: &str) {
@@ -182,23 +188,11 @@ mod tests {
 
     #[test]
     fn can_approve_a_pending_follow_with_an_accept() {
-        let dir = tempfile::tempdir().unwrap();
-        let site = site(dir.path());
-        let store = Store::open(&dir.path().join("data")).unwrap();
-        pending(&store, "desk", "https://r.example/users/a");
+        let (dir, site, store) = site();
+        pending(&store, "desk", A);
         assert_eq!(pending_follows(&site, &store, None).unwrap().len(), 1);
-        answer_follow(
-            &site,
-            &store,
-            None,
-            "https://r.example/users/a",
-            FollowAnswer::Accept,
-        )
-        .unwrap();
-        let f = store
-            .follower("desk", "https://r.example/users/a")
-            .unwrap()
-            .unwrap();
+        answer_follow(&site, &store, None, A, FollowAnswer::Accept).unwrap();
+        let f = store.follower("desk", A).unwrap().unwrap();
         assert_eq!(f.state, FollowState::Accepted);
         let sent = deliveries(dir.path());
         assert_eq!(sent.len(), 1);
@@ -214,42 +208,27 @@ mod tests {
 
     #[test]
     fn can_reject_a_pending_follow_and_forget_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let site = site(dir.path());
-        let store = Store::open(&dir.path().join("data")).unwrap();
-        pending(&store, "desk", "https://r.example/users/a");
-        answer_follow(
-            &site,
-            &store,
-            Some("desk"),
-            "https://r.example/users/a",
-            FollowAnswer::Reject,
-        )
-        .unwrap();
-        assert!(store
-            .follower("desk", "https://r.example/users/a")
-            .unwrap()
-            .is_none());
+        let (dir, site, store) = site();
+        pending(&store, "desk", A);
+        answer_follow(&site, &store, Some("desk"), A, FollowAnswer::Reject).unwrap();
+        assert!(store.follower("desk", A).unwrap().is_none());
         let body: serde_json::Value = serde_json::from_str(&deliveries(dir.path())[0].1).unwrap();
         assert_eq!(body["type"], "Reject");
     }
 
     #[test]
     fn errors_when_the_follow_is_missing_ambiguous_or_the_actor_unknown() {
-        let dir = tempfile::tempdir().unwrap();
-        let site = site(dir.path());
-        let store = Store::open(&dir.path().join("data")).unwrap();
-        let a = "https://r.example/users/a";
+        let (dir, site, store) = site();
         assert_eq!(
-            answer_follow(&site, &store, None, a, FollowAnswer::Accept)
+            answer_follow(&site, &store, None, A, FollowAnswer::Accept)
                 .unwrap_err()
                 .to_string(),
             "no pending follow by https://r.example/users/a (list them with `masthead follows pending`)"
         );
-        pending(&store, "desk", a);
-        pending(&store, "news", a);
+        pending(&store, "desk", A);
+        pending(&store, "news", A);
         assert_eq!(
-            answer_follow(&site, &store, None, a, FollowAnswer::Accept)
+            answer_follow(&site, &store, None, A, FollowAnswer::Accept)
                 .unwrap_err()
                 .to_string(),
             "https://r.example/users/a waits to follow desk and news; say which with --actor"
@@ -265,8 +244,7 @@ mod tests {
 
     #[test]
     fn can_name_a_post_by_handle_and_slug_or_url() {
-        let dir = tempfile::tempdir().unwrap();
-        let site = site(dir.path());
+        let (_dir, site, _) = site();
         let want = Ok(("news".to_string(), "hello".to_string()));
         assert_eq!(
             parse_post(&site, "news/hello").map_err(|e| e.to_string()),

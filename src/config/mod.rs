@@ -40,7 +40,6 @@ pub use site::{host_with_port, DEFAULT_LISTEN};
 pub struct Site {
     /// The folder holding site.toml; relative paths in the config are resolved against it.
     pub root: PathBuf,
-    /// The config file itself.
     pub config_path: PathBuf,
     /// Where masthead is reached, e.g. `https://social.city.example`. No trailing slash.
     pub base_url: Url,
@@ -58,7 +57,6 @@ pub struct Site {
     pub language: String,
     /// The accounts this site publishes, in config order.
     pub actors: Vec<Actor>,
-    /// Development switches.
     pub dev: Dev,
     /// Built-in blocks.
     pub moderation: Moderation,
@@ -68,7 +66,6 @@ pub struct Site {
 #[derive(Debug, thiserror::Error)]
 #[error("{} has {} problem{}", .path.display(), .problems.len(), if .problems.len() == 1 { "" } else { "s" })]
 pub struct ConfigError {
-    /// The config file.
     pub path: PathBuf,
     /// Each problem, as `file:line: what (what to do)`.
     pub problems: Vec<Diagnostic>,
@@ -77,7 +74,6 @@ pub struct ConfigError {
 /// A loaded site and the warnings found on the way.
 #[derive(Debug)]
 pub struct Loaded {
-    /// The validated site.
     pub site: Site,
     /// Problems that do not stop the site from being served.
     pub warnings: Vec<Diagnostic>,
