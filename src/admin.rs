@@ -2,17 +2,16 @@
 //! (`masthead follows pending|approve|reject`), replies (`masthead replies`) and reports
 //! (`masthead reports`).
 //!
-//! Each command is a library function over the site and its store, plus a printer for people, so
-//! that `main` only dispatches and tests call the same code. Approving or rejecting queues the
-//! Accept or Reject in the delivery queue; a running server's delivery workers send it (they poll
-//! the queue, so the CLI and the server need not talk).
+//! Each command is a library function over the site and its store, so that tests call the same
+//! code as the command line; printing for people is the commands' own (`crate::commands`).
+//! Approving or rejecting queues the Accept or Reject in the delivery queue; a running server's
+//! delivery workers send it (they poll the queue, so the CLI and the server need not talk).
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::config::{ConfigError, Site};
 use crate::federation::inbox::{answer_stored_follow, FollowAnswer};
-use crate::store::{FollowState, Follower, Reply, ReplyStatus, Report, Store, StoreError};
+use crate::store::{FollowState, Follower, Reply, Report, Store, StoreError};
 use crate::urls::Urls;
 
 /// Why an operator command failed.
@@ -30,15 +29,12 @@ pub enum AdminError {
     /// No pending follow matches.
     #[error("no pending follow by {follower}{} (list them with `masthead follows pending`)", .actor.as_ref().map(|a| format!(" of {a}")).unwrap_or_default())]
     NoSuchFollow {
-        /// The follower asked for.
         follower: String,
-        /// The actor asked for.
         actor: Option<String>,
     },
     /// The follower waits on several of our actors.
     #[error("{follower} waits to follow {}; say which with --actor", .actors.join(" and "))]
     Ambiguous {
-        /// The follower.
         follower: String,
         /// Our handles.
         actors: Vec<String>,
@@ -144,101 +140,24 @@ pub fn reports(store: &Store) -> Result<Vec<Report>, AdminError> {
     Ok(store.reports()?)
 }
 
-/// Pending follows, one per line, for a person.
-pub fn print_follows(follows: &[Follower]) -> String {
-    if follows.is_empty() {
-        return "no follows waiting for approval\n".to_string();
-    }
-    let mut out = String::new();
-    for f in follows {
-        let _ = writeln!(
-            out,
-            "{}  wants to follow {}  (since {})",
-            f.follower, f.actor, f.created_at
-        );
-    }
-    let _ = writeln!(
-        out,
-        "approve with: masthead follows approve --actor HANDLE FOLLOWER"
-    );
-    out
-}
-
-/// Replies, for a person: where, who, when, then the text without tags.
-pub fn print_replies(replies: &[Reply]) -> String {
-    if replies.is_empty() {
-        return "no replies\n".to_string();
-    }
-    let mut out = String::new();
-    for r in replies {
-        let place = match (&r.post, r.mentions.is_empty()) {
-            (Some((h, s)), _) => format!("{h}/{s}"),
-            (None, false) => format!("mention of {}", r.mentions.join(", ")),
-            (None, true) => "-".to_string(),
-        };
-        let held = if r.status == ReplyStatus::Held {
-            " [held]"
-        } else {
-            ""
-        };
-        let _ = writeln!(out, "{place}  {}  {}{held}", r.author, r.published);
-        let _ = writeln!(out, "  {}", text_of(&r.content_html));
-        let _ = writeln!(out, "  {}", r.url.as_deref().unwrap_or(&r.id));
-    }
-    out
-}
-
-/// Reports, for a person.
-pub fn print_reports(reports: &[Report]) -> String {
-    if reports.is_empty() {
-        return "no reports\n".to_string();
-    }
-    let mut out = String::new();
-    for r in reports {
-        let _ = writeln!(out, "{}  from {}", r.received_at, r.reporter);
-        for o in &r.objects {
-            let _ = writeln!(out, "  about {o}");
-        }
-        if let Some(c) = r.content.as_deref().filter(|c| !c.is_empty()) {
-            let _ = writeln!(out, "  \"{c}\"");
-        }
-    }
-    out
-}
-
-/// Sanitized HTML as one line of text.
-fn text_of(html: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => {
-                in_tag = false;
-                out.push(' ');
-            }
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    let text = out
-        .replace("&amp;", "&")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'");
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn site(dir: &Path) -> Site {
-        std::fs::create_dir_all(dir.join("content/news")).unwrap();
-        std::fs::create_dir_all(dir.join("content/desk")).unwrap();
+    /// The follower in these tests.
+    const A: &str = "https://r.example/users/a";
+
+    /// A site with `news` and `desk` (which approves its followers), and its store in `data/`.
+    fn site() -> (tempfile::TempDir, Site, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content/news")).unwrap();
+        std::fs::create_dir_all(dir.path().join("content/desk")).unwrap();
         let text = "[site]\nbase_url = \"https://s.example\"\n\n[[actor]]\nhandle = \"news\"\n\n[[actor]]\nhandle = \"desk\"\nmanually_approves_followers = true\n";
-        Site::parse(&dir.join("site.toml"), text).unwrap().site
+        let site = Site::parse(&dir.path().join("site.toml"), text)
+            .unwrap()
+            .site;
+        let store = Store::open(&dir.path().join("data")).unwrap();
+        (dir, site, store)
     }
 
     fn pending(store: &Store, actor: &str, follower: &str) {
@@ -269,23 +188,11 @@ mod tests {
 
     #[test]
     fn can_approve_a_pending_follow_with_an_accept() {
-        let dir = tempfile::tempdir().unwrap();
-        let site = site(dir.path());
-        let store = Store::open(&dir.path().join("data")).unwrap();
-        pending(&store, "desk", "https://r.example/users/a");
+        let (dir, site, store) = site();
+        pending(&store, "desk", A);
         assert_eq!(pending_follows(&site, &store, None).unwrap().len(), 1);
-        answer_follow(
-            &site,
-            &store,
-            None,
-            "https://r.example/users/a",
-            FollowAnswer::Accept,
-        )
-        .unwrap();
-        let f = store
-            .follower("desk", "https://r.example/users/a")
-            .unwrap()
-            .unwrap();
+        answer_follow(&site, &store, None, A, FollowAnswer::Accept).unwrap();
+        let f = store.follower("desk", A).unwrap().unwrap();
         assert_eq!(f.state, FollowState::Accepted);
         let sent = deliveries(dir.path());
         assert_eq!(sent.len(), 1);
@@ -301,42 +208,27 @@ mod tests {
 
     #[test]
     fn can_reject_a_pending_follow_and_forget_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let site = site(dir.path());
-        let store = Store::open(&dir.path().join("data")).unwrap();
-        pending(&store, "desk", "https://r.example/users/a");
-        answer_follow(
-            &site,
-            &store,
-            Some("desk"),
-            "https://r.example/users/a",
-            FollowAnswer::Reject,
-        )
-        .unwrap();
-        assert!(store
-            .follower("desk", "https://r.example/users/a")
-            .unwrap()
-            .is_none());
+        let (dir, site, store) = site();
+        pending(&store, "desk", A);
+        answer_follow(&site, &store, Some("desk"), A, FollowAnswer::Reject).unwrap();
+        assert!(store.follower("desk", A).unwrap().is_none());
         let body: serde_json::Value = serde_json::from_str(&deliveries(dir.path())[0].1).unwrap();
         assert_eq!(body["type"], "Reject");
     }
 
     #[test]
     fn errors_when_the_follow_is_missing_ambiguous_or_the_actor_unknown() {
-        let dir = tempfile::tempdir().unwrap();
-        let site = site(dir.path());
-        let store = Store::open(&dir.path().join("data")).unwrap();
-        let a = "https://r.example/users/a";
+        let (dir, site, store) = site();
         assert_eq!(
-            answer_follow(&site, &store, None, a, FollowAnswer::Accept)
+            answer_follow(&site, &store, None, A, FollowAnswer::Accept)
                 .unwrap_err()
                 .to_string(),
             "no pending follow by https://r.example/users/a (list them with `masthead follows pending`)"
         );
-        pending(&store, "desk", a);
-        pending(&store, "news", a);
+        pending(&store, "desk", A);
+        pending(&store, "news", A);
         assert_eq!(
-            answer_follow(&site, &store, None, a, FollowAnswer::Accept)
+            answer_follow(&site, &store, None, A, FollowAnswer::Accept)
                 .unwrap_err()
                 .to_string(),
             "https://r.example/users/a waits to follow desk and news; say which with --actor"
@@ -352,8 +244,7 @@ mod tests {
 
     #[test]
     fn can_name_a_post_by_handle_and_slug_or_url() {
-        let dir = tempfile::tempdir().unwrap();
-        let site = site(dir.path());
+        let (_dir, site, _) = site();
         let want = Ok(("news".to_string(), "hello".to_string()));
         assert_eq!(
             parse_post(&site, "news/hello").map_err(|e| e.to_string()),
@@ -371,37 +262,5 @@ mod tests {
         assert!(parse_post(&site, "https://other.example/@news/hello").is_err());
         assert!(parse_post(&site, "nobody/hello").is_err());
         assert!(parse_post(&site, "hello").is_err());
-    }
-
-    #[test]
-    fn can_print_replies_and_reports_for_a_person() {
-        let reply = Reply {
-            id: "https://r.example/n/1".into(),
-            author: "https://r.example/users/a".into(),
-            post: Some(("news".into(), "hello".into())),
-            mentions: vec![],
-            in_reply_to: None,
-            content_html: "<p>Nice &amp; <b>clear</b></p>".into(),
-            url: None,
-            published: "2026-11-20T10:00:00+00:00".into(),
-            updated: None,
-            status: ReplyStatus::Held,
-        };
-        assert_eq!(
-            print_replies(&[reply]),
-            "news/hello  https://r.example/users/a  2026-11-20T10:00:00+00:00 [held]\n  Nice & clear\n  https://r.example/n/1\n"
-        );
-        let report = Report {
-            id: "https://r.example/flag/1".into(),
-            reporter: "https://r.example/actor".into(),
-            objects: vec!["https://s.example/users/news".into()],
-            content: Some("spam".into()),
-            received_at: "2026-11-20T10:00:00+00:00".into(),
-        };
-        assert_eq!(
-            print_reports(&[report]),
-            "2026-11-20T10:00:00+00:00  from https://r.example/actor\n  about https://s.example/users/news\n  \"spam\"\n"
-        );
-        assert_eq!(print_reports(&[]), "no reports\n");
     }
 }

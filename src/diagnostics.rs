@@ -19,7 +19,6 @@ pub enum Severity {
 /// One problem in one file, with the line where a person should look.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
-    /// Error or warning.
     pub severity: Severity,
     /// The file, as a person would type it (relative to the site root where possible).
     pub file: PathBuf,
@@ -31,30 +30,20 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// An error in `file`.
-    pub fn error(
-        file: impl Into<PathBuf>,
-        line: Option<usize>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn error(file: impl Into<PathBuf>, line: Option<usize>, msg: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
             file: file.into(),
             line,
-            message: message.into(),
+            message: msg.into(),
         }
     }
 
     /// A warning in `file`.
-    pub fn warning(
-        file: impl Into<PathBuf>,
-        line: Option<usize>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn warning(file: impl Into<PathBuf>, line: Option<usize>, msg: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Warning,
-            file: file.into(),
-            line,
-            message: message.into(),
+            ..Self::error(file, line, msg)
         }
     }
 

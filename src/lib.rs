@@ -12,13 +12,17 @@
 //! - [`moderation`]: built-in domain and actor blocks, and the verdict on inbox events.
 //! - [`app`]: wiring and lifecycle.
 //! - [`admin`]: the operator's commands about follows, replies and reports.
+//! - [`cli`]: the command line, one struct of flags per subcommand.
+//! - [`commands`]: one file per subcommand: runs it and prints what a person reads.
+//! - [`scaffold`]: the files `masthead init` creates.
+//! - [`diagnostics`]: a problem in a site's file, shaped `file:line: what (what to do)`.
 
 pub mod admin;
 pub mod app;
 pub mod catalog;
-pub mod check;
 pub mod cli;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod content;
 pub mod diagnostics;

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         "warn"
     };
     init_tracing(cli.log_format, level);
-    match run(cli.command) {
+    match masthead::commands::run(cli.command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
@@ -27,110 +27,6 @@ fn main() -> ExitCode {
                 source = cause.source();
             }
             ExitCode::FAILURE
-        }
-    }
-}
-
-fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    match command {
-        Command::Init(args) => {
-            for file in masthead::scaffold::init(&args.dir)? {
-                println!("created {}", file.display());
-            }
-            println!(
-                "next: masthead serve --config {}",
-                args.dir.join("site.toml").display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Check(args) => {
-            let report = masthead::check::run(&args.config);
-            println!("{report}");
-            Ok(if report.ok() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
-        Command::Deliveries(args) => {
-            let report = masthead::federation::delivery::queue_report(
-                &args.site.config,
-                args.site.data_dir.as_deref(),
-            )?;
-            println!("{report}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Follows(args) => {
-            use masthead::cli::FollowsAction;
-            use masthead::federation::inbox::FollowAnswer;
-            let (site, store) = masthead::admin::open(&args.site.config, args.site.data_dir)?;
-            match args.action {
-                FollowsAction::Pending(f) => {
-                    let list = masthead::admin::pending_follows(&site, &store, f.actor.as_deref())?;
-                    print!("{}", masthead::admin::print_follows(&list));
-                }
-                FollowsAction::Approve(a) => {
-                    let f = masthead::admin::answer_follow(
-                        &site,
-                        &store,
-                        a.actor.as_deref(),
-                        &a.follower,
-                        FollowAnswer::Accept,
-                    )?;
-                    println!(
-                        "approved: {} now follows {} (Accept queued)",
-                        f.follower, f.actor
-                    );
-                }
-                FollowsAction::Reject(a) => {
-                    let f = masthead::admin::answer_follow(
-                        &site,
-                        &store,
-                        a.actor.as_deref(),
-                        &a.follower,
-                        FollowAnswer::Reject,
-                    )?;
-                    println!(
-                        "rejected: {} does not follow {} (Reject queued)",
-                        f.follower, f.actor
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Replies(args) => {
-            let (site, store) = masthead::admin::open(&args.site.config, args.site.data_dir)?;
-            let list = masthead::admin::replies(&site, &store, args.post.as_deref())?;
-            print!("{}", masthead::admin::print_replies(&list));
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Reports(args) => {
-            let (_, store) = masthead::admin::open(&args.site.config, args.site.data_dir)?;
-            print!(
-                "{}",
-                masthead::admin::print_reports(&masthead::admin::reports(&store)?)
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Serve(args) => {
-            let runtime = tokio::runtime::Runtime::new()?;
-            let opts = masthead::app::ServeOptions {
-                config: args.config,
-                listen: args.listen,
-                data_dir: args.data_dir,
-                tls: args.tls_cert.zip(args.tls_key),
-            };
-            match runtime.block_on(masthead::app::serve(opts)) {
-                Ok(()) => Ok(ExitCode::SUCCESS),
-                Err(masthead::app::AppError::Config(e)) => {
-                    eprintln!("error: {e}");
-                    for p in &e.problems {
-                        eprintln!("  - {p}");
-                    }
-                    Ok(ExitCode::FAILURE)
-                }
-                Err(e) => Err(e.into()),
-            }
         }
     }
 }

@@ -13,6 +13,7 @@ use common::inbox::{FakeInbox, Recorded};
 use hyper::Method;
 use masthead::app::{self, App, Running};
 use masthead::clock::{now_ms, Clock};
+use masthead::commands::deliveries;
 use masthead::config::Site;
 use masthead::federation::delivery::{self, Deliverer, DeliveryConfig, Workers};
 use masthead::federation::signatures::{self, PublicKey};
@@ -489,7 +490,7 @@ async fn can_show_the_queue_to_the_operator() {
     let down = FakeInbox::start(&[503]).await;
     let fed = Fed::open(&[&down]).await;
     let config = fed.dir.path().join("site.toml");
-    let empty = delivery::queue_report(&config, None).unwrap().to_string();
+    let empty = deliveries::queue_report(&config, None).unwrap().to_string();
     assert!(
         empty.starts_with("deliveries: 0 pending, 0 failed"),
         "{empty}"
@@ -498,7 +499,7 @@ async fn can_show_the_queue_to_the_operator() {
     fed.write_post("second.md", SECOND);
     fed.app.rebuild().unwrap();
     deliver_due(&fed.app).await;
-    let report = delivery::queue_report(&config, None).unwrap();
+    let report = deliveries::queue_report(&config, None).unwrap();
     let text = report.to_string();
     let host = down
         .url
@@ -509,7 +510,7 @@ async fn can_show_the_queue_to_the_operator() {
     assert!(line.contains("503 Service Unavailable"), "{line}");
     assert!(line.contains("(in "), "{line}");
 
-    let missing = delivery::queue_report(&config, Some(&fed.dir.path().join("nowhere"))).unwrap();
+    let missing = deliveries::queue_report(&config, Some(&fed.dir.path().join("nowhere"))).unwrap();
     assert!(
         missing.to_string().starts_with("no deliveries"),
         "{missing}"

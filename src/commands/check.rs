@@ -2,14 +2,28 @@
 //!
 //! Output is for a person, so it goes through [`Report`]'s own printer, not the logger.
 
+use std::error::Error;
 use std::fmt;
 use std::path::Path;
+use std::process::ExitCode;
 
 use crate::catalog::Catalog;
+use crate::cli::CheckArgs;
 use crate::config::Site;
 use crate::diagnostics::{Diagnostic, Severity};
 use crate::store::Store;
 use crate::urls::Urls;
+
+/// Prints every problem of the site; fails when one of them stops publishing.
+pub fn run(args: CheckArgs) -> Result<ExitCode, Box<dyn Error>> {
+    let report = check_site(&args.config);
+    println!("{report}");
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
 
 /// What `check` found.
 #[derive(Debug, Default)]
@@ -58,7 +72,7 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// Checks the site at `config`. The store used is in memory: `check` changes nothing on disk.
-pub fn run(config: &Path) -> Report {
+pub fn check_site(config: &Path) -> Report {
     let loaded = match Site::load(config) {
         Ok(loaded) => loaded,
         Err(e) => {

@@ -1,0 +1,45 @@
+//! The subcommands, one file each: take the command's flags from [`crate::cli`], call into the
+//! library, and print what a person reads (results, next steps, the list of problems).
+//!
+//! The work itself lives in the domain modules (`scaffold`, `config`, `admin`, `app`,
+//! `catalog`); `main` only parses the command line and calls [`run`].
+
+pub mod check;
+pub mod deliveries;
+pub mod follows;
+pub mod init;
+pub mod replies;
+pub mod reports;
+pub mod serve;
+
+use std::error::Error;
+use std::fmt;
+use std::process::ExitCode;
+
+use crate::cli::Command;
+
+/// Runs `command`: the exit code when it ran to its end, the error when it could not.
+pub fn run(command: Command) -> Result<ExitCode, Box<dyn Error>> {
+    match command {
+        Command::Init(args) => init::run(args),
+        Command::Check(args) => check::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Deliveries(args) => deliveries::run(args),
+        Command::Follows(args) => follows::run(args),
+        Command::Replies(args) => replies::run(args),
+        Command::Reports(args) => reports::run(args),
+    }
+}
+
+/// `items` for a person, each written by `write`, or the line `none` when there are none.
+fn listing<T>(items: &[T], none: &str, write: impl Fn(&mut String, &T) -> fmt::Result) -> String {
+    if items.is_empty() {
+        return format!("{none}\n");
+    }
+    let mut out = String::new();
+    for item in items {
+        // Writing to a String cannot fail.
+        let _ = write(&mut out, item);
+    }
+    out
+}

@@ -1,0 +1,87 @@
+//! `masthead replies`: the replies to a post, or every reply and mention kept, printed for the
+//! operator. Finding them is `admin`'s work.
+
+use std::error::Error;
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use super::listing;
+use crate::admin;
+use crate::cli::RepliesArgs;
+use crate::store::{Reply, ReplyStatus};
+
+/// Prints the replies to `args.post`, or every reply and mention.
+pub fn run(args: RepliesArgs) -> Result<ExitCode, Box<dyn Error>> {
+    let (site, store) = admin::open(&args.site.config, args.site.data_dir)?;
+    let list = admin::replies(&site, &store, args.post.as_deref())?;
+    print!("{}", print_replies(&list));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Replies: where, who, when, then the text without tags and the reply's address.
+fn print_replies(replies: &[Reply]) -> String {
+    listing(replies, "no replies", |out, r| {
+        let place = match (&r.post, r.mentions.is_empty()) {
+            (Some((h, s)), _) => format!("{h}/{s}"),
+            (None, false) => format!("mention of {}", r.mentions.join(", ")),
+            (None, true) => "-".to_string(),
+        };
+        let held = if r.status == ReplyStatus::Held {
+            " [held]"
+        } else {
+            ""
+        };
+        writeln!(out, "{place}  {}  {}{held}", r.author, r.published)?;
+        writeln!(out, "  {}", text_of(&r.content_html))?;
+        writeln!(out, "  {}", r.url.as_deref().unwrap_or(&r.id))
+    })
+}
+
+/// Sanitized HTML as one line of text.
+fn text_of(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    let text = out
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn can_print_replies_for_a_person() {
+        let reply = Reply {
+            id: "https://r.example/n/1".into(),
+            author: "https://r.example/users/a".into(),
+            post: Some(("news".into(), "hello".into())),
+            mentions: vec![],
+            in_reply_to: None,
+            content_html: "<p>Nice &amp; <b>clear</b></p>".into(),
+            url: None,
+            published: "2026-11-20T10:00:00+00:00".into(),
+            updated: None,
+            status: ReplyStatus::Held,
+        };
+        assert_eq!(
+            print_replies(&[reply]),
+            "news/hello  https://r.example/users/a  2026-11-20T10:00:00+00:00 [held]\n  Nice & clear\n  https://r.example/n/1\n"
+        );
+    }
+}

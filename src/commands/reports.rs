@@ -1,0 +1,52 @@
+//! `masthead reports`: the reports (Flag) other servers sent, printed for the operator.
+
+use std::error::Error;
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use super::listing;
+use crate::admin;
+use crate::cli::ReportsArgs;
+use crate::store::Report;
+
+/// Prints every report, newest first.
+pub fn run(args: ReportsArgs) -> Result<ExitCode, Box<dyn Error>> {
+    let (_, store) = admin::open(&args.site.config, args.site.data_dir)?;
+    print!("{}", print_reports(&admin::reports(&store)?));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reports: when and from whom, what about, and what the reporter wrote.
+fn print_reports(reports: &[Report]) -> String {
+    listing(reports, "no reports", |out, r| {
+        writeln!(out, "{}  from {}", r.received_at, r.reporter)?;
+        for o in &r.objects {
+            writeln!(out, "  about {o}")?;
+        }
+        if let Some(c) = r.content.as_deref().filter(|c| !c.is_empty()) {
+            writeln!(out, "  \"{c}\"")?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn can_print_reports_for_a_person() {
+        let report = Report {
+            id: "https://r.example/flag/1".into(),
+            reporter: "https://r.example/actor".into(),
+            objects: vec!["https://s.example/users/news".into()],
+            content: Some("spam".into()),
+            received_at: "2026-11-20T10:00:00+00:00".into(),
+        };
+        assert_eq!(
+            print_reports(&[report]),
+            "2026-11-20T10:00:00+00:00  from https://r.example/actor\n  about https://s.example/users/news\n  \"spam\"\n"
+        );
+        assert_eq!(print_reports(&[]), "no reports\n");
+    }
+}

@@ -1,0 +1,316 @@
+//! `[site]`: where the server is reached (`base_url`, `domain`), where it listens and keeps its
+//! data, and the default language of posts. This file owns those keys and their rules; the
+//! [`Site`](super::Site) they end up in is assembled by the validation pass.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+use url::Url;
+
+use super::validate::Checker;
+
+/// Default listen address when site.toml names none.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The keys `[site]` accepts.
+pub(super) const SITE_KEYS: &[&str] = &[
+    "base_url",
+    "domain",
+    "name",
+    "listen",
+    "data_dir",
+    "html_base_url",
+    "language",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSite {
+    base_url: Option<Spanned<String>>,
+    domain: Option<Spanned<String>>,
+    pub(super) name: Option<String>,
+    pub(super) listen: Option<Spanned<String>>,
+    pub(super) data_dir: Option<PathBuf>,
+    html_base_url: Option<Spanned<String>>,
+    pub(super) language: Option<Spanned<String>>,
+}
+
+impl Checker<'_> {
+    /// Checks `[site]`; returns the base URL, domain and html_base_url when they are usable.
+    pub(super) fn site_values(
+        &mut self,
+        raw: &RawSite,
+        allow_http: bool,
+    ) -> (Option<Url>, Option<String>, Option<Url>) {
+        let base_url = self.base_url(raw.base_url.as_ref(), allow_http);
+        let domain = match &raw.domain {
+            Some(d) => self.domain(d),
+            None => base_url.as_ref().map(host_with_port),
+        };
+        if let Some(listen) = &raw.listen {
+            if listen.get_ref().parse::<SocketAddr>().is_err() {
+                self.error(
+                    listen.span(),
+                    format!(
+                        "site.listen must be an IP address and port, got {:?} (write e.g. 127.0.0.1:8080 for this machine only, or 0.0.0.0:8080 for every interface)",
+                        listen.get_ref()
+                    ),
+                );
+            }
+        }
+        let html_base_url = raw.html_base_url.as_ref().and_then(|u| {
+            match Url::parse(u.get_ref()) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+                _ => {
+                    self.error(
+                        u.span(),
+                        format!(
+                            "site.html_base_url must be an http(s) URL, got {:?} (write it like https://city.example)",
+                            u.get_ref()
+                        ),
+                    );
+                    None
+                }
+            }
+        });
+        if let Some(language) = &raw.language {
+            self.language("site.language", language);
+        }
+
+        (base_url, domain, html_base_url)
+    }
+
+    /// `site.base_url`: an absolute https URL (http with `[dev] allow_http`), no query or fragment.
+    fn base_url(&mut self, raw: Option<&Spanned<String>>, allow_http: bool) -> Option<Url> {
+        let Some(raw) = raw else {
+            if self.mistyped.iter().any(|k| k == "site.base_url") {
+                return None;
+            }
+            self.error(
+                None,
+                "[site] has no base_url (add base_url = \"https://social.example.org\", the address people reach this server at)",
+            );
+            return None;
+        };
+        let value = raw.get_ref();
+        let url = match Url::parse(value.trim_end_matches('/')) {
+            Ok(url) if url.has_host() => url,
+            Ok(_) | Err(_) => {
+                self.error(
+                    raw.span(),
+                    format!(
+                        "site.base_url must be an absolute URL, got {value:?} (write it like https://social.example.org)"
+                    ),
+                );
+                return None;
+            }
+        };
+        let mut ok = true;
+        match url.scheme() {
+            "https" => {}
+            "http" if allow_http => {}
+            "http" => {
+                ok = false;
+                self.error(
+                    raw.span(),
+                    format!(
+                        "site.base_url must use https, got {value:?} (use https, or set allow_http = true under [dev] for local testing)"
+                    ),
+                );
+            }
+            _ => {
+                ok = false;
+                self.error(
+                    raw.span(),
+                    format!(
+                        "site.base_url must be an https URL, got {value:?} (write it like https://social.example.org)"
+                    ),
+                );
+            }
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            ok = false;
+            self.error(
+                raw.span(),
+                format!(
+                    "site.base_url must not have a query or fragment, got {value:?} (remove everything from the ? or #)"
+                ),
+            );
+        }
+        ok.then_some(url)
+    }
+
+    /// `site.domain`: a host, optionally with a port.
+    fn domain(&mut self, raw: &Spanned<String>) -> Option<String> {
+        let value = raw.get_ref();
+        if valid_domain(value) {
+            return Some(value.to_ascii_lowercase());
+        }
+        self.error(
+            raw.span(),
+            format!(
+                "site.domain must be a host name, optionally with a port, got {value:?} (write only the host, like city.example)"
+            ),
+        );
+        None
+    }
+
+    /// A language tag, at `key`.
+    pub(super) fn language(&mut self, key: &str, raw: &Spanned<String>) {
+        let value = raw.get_ref();
+        if plausible_language_tag(value) {
+            return;
+        }
+        let hint = if value.contains('_') && plausible_language_tag(&value.replace('_', "-")) {
+            format!("write {:?}, with - instead of _", value.replace('_', "-"))
+        } else {
+            "use a BCP 47 tag like en, fr or pt-BR".to_string()
+        };
+        self.error(
+            raw.span(),
+            format!("{key} must be a language tag, got {value:?} ({hint})"),
+        );
+    }
+}
+
+/// A host name or IP literal, optionally with `:port`, and nothing else.
+pub(super) fn valid_domain(value: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+    if value.is_empty() || !value.chars().all(allowed) {
+        return false;
+    }
+    match Url::parse(&format!("https://{value}/")) {
+        Ok(url) => url.has_host() && url.path() == "/" && url.username().is_empty(),
+        Err(_) => false,
+    }
+}
+
+/// A plausible BCP 47 tag: a 2-3 letter ISO 639 language, then subtags of 1-8 letters or digits
+/// (`en`, `fr`, `pt-BR`, `zh-Hant-TW`, `es-419`). Not a registry lookup; the 5-8 letter primary
+/// subtags BCP 47 reserves are never assigned, so `english` is caught as a likely mistake.
+fn plausible_language_tag(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let lang = parts.next().unwrap_or_default();
+    let lang_ok = matches!(lang.len(), 2 | 3) && lang.chars().all(|c| c.is_ascii_alphabetic());
+    lang_ok
+        && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// `host` or `host:port` when the port is not the scheme's default.
+pub fn host_with_port(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use super::*;
+
+    #[test]
+    fn rejects_each_bad_site_value() {
+        // (text in GOOD, replaced by, the one error it gives)
+        let cases = [
+            (
+                "https://social.city.example",
+                "social.city.example",
+                "site.toml:2: site.base_url must be an absolute URL, got \"social.city.example\" (write it like https://social.example.org)",
+            ),
+            (
+                "https://",
+                "http://",
+                "site.toml:2: site.base_url must use https, got \"http://social.city.example\" (use https, or set allow_http = true under [dev] for local testing)",
+            ),
+            (
+                "https://",
+                "ftp://",
+                "site.toml:2: site.base_url must be an https URL, got \"ftp://social.city.example\" (write it like https://social.example.org)",
+            ),
+            (
+                "city.example\"",
+                "city.example/?lang=en#top\"",
+                "site.toml:2: site.base_url must not have a query or fragment, got \"https://social.city.example/?lang=en#top\" (remove everything from the ? or #)",
+            ),
+            (
+                "[site]",
+                "[site]\ndomain = \"https://city.example/\"",
+                "site.toml:2: site.domain must be a host name, optionally with a port, got \"https://city.example/\" (write only the host, like city.example)",
+            ),
+            (
+                "[site]",
+                "[site]\nlisten = \"localhost:8080\"",
+                "site.toml:2: site.listen must be an IP address and port, got \"localhost:8080\" (write e.g. 127.0.0.1:8080 for this machine only, or 0.0.0.0:8080 for every interface)",
+            ),
+            (
+                "[site]",
+                "[site]\nhtml_base_url = \"www.city.example\"",
+                "site.toml:2: site.html_base_url must be an http(s) URL, got \"www.city.example\" (write it like https://city.example)",
+            ),
+        ];
+        for (from, to, want) in cases {
+            assert_eq!(errors(&GOOD.replace(from, to)), [want], "{to}");
+        }
+    }
+
+    #[test]
+    fn errors_when_the_site_table_or_base_url_is_missing() {
+        let text = "[[actor]]\nhandle = \"news\"\n";
+        assert_eq!(
+            errors(text),
+            ["site.toml: no [site] table (add [site] with base_url = \"https://social.example.org\")"]
+        );
+        let text = GOOD.replace(
+            "base_url = \"https://social.city.example\"",
+            "name = \"City\"",
+        );
+        assert_eq!(
+            errors(&text),
+            ["site.toml: [site] has no base_url (add base_url = \"https://social.example.org\", the address people reach this server at)"]
+        );
+    }
+
+    #[test]
+    fn can_default_the_domain_to_host_and_port() {
+        let text = GOOD.replace("social.city.example", "social.city.example:8443");
+        let site = parse_in(&site_dir(), &text).unwrap().site;
+        assert_eq!(site.domain, "social.city.example:8443");
+    }
+
+    #[test]
+    fn can_lowercase_the_domain() {
+        let text = GOOD.replace("[site]", "[site]\ndomain = \"City.example:8443\"");
+        assert_eq!(
+            parse_in(&site_dir(), &text).unwrap().site.domain,
+            "city.example:8443"
+        );
+    }
+
+    #[test]
+    fn rejects_an_implausible_language_tag() {
+        let text = GOOD
+            .replace("[site]", "[site]\nlanguage = \"english\"")
+            .replace("[[actor]]", "[[actor]]\nlanguage = \"pt_BR\"");
+        assert_eq!(
+            errors(&text),
+            [
+                "site.toml:2: site.language must be a language tag, got \"english\" (use a BCP 47 tag like en, fr or pt-BR)",
+                "site.toml:6: actor \"news\": language must be a language tag, got \"pt_BR\" (write \"pt-BR\", with - instead of _)",
+            ]
+        );
+    }
+
+    #[test]
+    fn can_accept_common_language_tags() {
+        for tag in ["en", "fr", "pt-BR", "zh-Hant-TW", "es-419", "gsw"] {
+            assert!(plausible_language_tag(tag), "{tag}");
+        }
+        for tag in ["", "e", "english", "en-", "en_GB", "12", "en-toolongsubtag"] {
+            assert!(!plausible_language_tag(tag), "{tag}");
+        }
+    }
+}
