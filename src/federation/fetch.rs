@@ -24,7 +24,7 @@ use super::client::{
     ACCEPT_ACTIVITY,
 };
 use super::signatures::{sign_request, PublicKey, SignatureError, SigningKey};
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::config::Site;
 use crate::store::{KeyPair, RemoteActor, Store, StoreError};
 
@@ -132,6 +132,8 @@ impl FetchObjectError {
 pub struct Fetcher {
     client: Client,
     key: Arc<SigningKey>,
+    /// Stamps cached actors and limits key refetches; signatures carry the wall time regardless.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -144,11 +146,12 @@ impl std::fmt::Debug for Fetcher {
 
 impl Fetcher {
     /// A fetcher for `site`: the address policy follows `[dev]`, GETs are signed with the instance
-    /// key under `instance_key_id`.
+    /// key under `instance_key_id`, and the cache is kept by `clock`.
     pub fn new(
         site: &Site,
         instance_key_id: &str,
         instance_key: &KeyPair,
+        clock: Clock,
     ) -> Result<Fetcher, SignatureError> {
         let mut config = ClientConfig::new(user_agent(&site.base_url));
         config.policy = AddressPolicy {
@@ -162,6 +165,7 @@ impl Fetcher {
                 instance_key_id,
                 &instance_key.private_pem,
             )?),
+            clock,
         })
     }
 
@@ -187,12 +191,7 @@ impl Fetcher {
     }
 
     async fn get(&self, url: &str) -> Result<Value, FetchObjectError> {
-        let parsed = Url::parse(url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-            .ok_or_else(|| FetchObjectError::BadUrl {
-                url: url.to_string(),
-            })?;
+        let parsed = fetchable(url)?;
         let key = self.key.clone();
         let sign = Box::new(
             move |method: &Method, url: &Url, headers: &mut HeaderMap, body: Option<&[u8]>| {
@@ -211,11 +210,7 @@ impl Fetcher {
                 status: resp.status.as_u16(),
             });
         }
-        let content_type = resp
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
+        let content_type = header_str(&resp.headers, http::header::CONTENT_TYPE);
         if !is_activitypub_content_type(content_type) {
             return Err(FetchObjectError::NotActivityPub {
                 url: url.to_string(),
@@ -235,12 +230,7 @@ impl Fetcher {
     /// object, whatever the content type (servers answer `application/json` as often as
     /// `application/jrd+json`).
     pub async fn jrd(&self, url: &str) -> Result<Value, FetchObjectError> {
-        let parsed = Url::parse(url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-            .ok_or_else(|| FetchObjectError::BadUrl {
-                url: url.to_string(),
-            })?;
+        let parsed = fetchable(url)?;
         let resp = self.client.get_json(parsed, ACCEPT_JRD, None).await?;
         if !resp.status.is_success() {
             return Err(FetchObjectError::Status {
@@ -269,7 +259,7 @@ impl Fetcher {
             }
         }
         let doc = self.object(id).await?;
-        let actor = actor_from_document(id, &doc, None)?;
+        let actor = actor_from_document(id, &doc, None, self.clock.now_ms())?;
         store.upsert_remote_actor(&actor)?;
         Ok(actor)
     }
@@ -290,7 +280,7 @@ impl Fetcher {
         let actor_url = key_actor_url(key_id);
         let doc = self.object(&actor_url).await?;
         let actor = if doc.get("inbox").is_some() {
-            actor_from_document(&actor_url, &doc, Some(key_id))?
+            actor_from_document(&actor_url, &doc, Some(key_id), self.clock.now_ms())?
         } else if let Some(owner) = doc.get("owner").and_then(Value::as_str) {
             // A key published as its own document (keyId without a fragment): its owner is the
             // actor, which must publish the same key id.
@@ -301,7 +291,7 @@ impl Fetcher {
                 ));
             }
             let owner_doc = self.object(owner).await?;
-            actor_from_document(owner, &owner_doc, Some(key_id))?
+            actor_from_document(owner, &owner_doc, Some(key_id), self.clock.now_ms())?
         } else {
             return Err(FetchObjectError::NotAnActor { url: actor_url });
         };
@@ -323,7 +313,7 @@ impl Fetcher {
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_default();
-        store.claim_key_refetch(&host, now_ms(), KEY_REFETCH_INTERVAL_MS)
+        store.claim_key_refetch(&host, self.clock.now_ms(), KEY_REFETCH_INTERVAL_MS)
     }
 }
 
@@ -343,6 +333,24 @@ fn public_key(actor: &RemoteActor, key_id: &str) -> Result<PublicKey, FetchObjec
         key_id: key_id.to_string(),
         source,
     })
+}
+
+/// `url` parsed, when it is an absolute http(s) URL with a host.
+fn fetchable(url: &str) -> Result<Url, FetchObjectError> {
+    Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        .ok_or_else(|| FetchObjectError::BadUrl {
+            url: url.to_string(),
+        })
+}
+
+/// The value of header `name` when it is text, else `""`.
+pub fn header_str(headers: &HeaderMap, name: http::header::HeaderName) -> &str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
 }
 
 fn doc_id(doc: &Value) -> Option<&str> {
@@ -385,12 +393,14 @@ pub fn id_of(v: &Value) -> Option<&str> {
     }
 }
 
-/// Reads an actor document fetched from `url`. When `want_key` is given and `publicKey` is a list,
-/// the key with that id is kept. A key whose `owner` names another actor is ignored.
+/// Reads an actor document fetched from `url` at `fetched_at` (unix ms). When `want_key` is given
+/// and `publicKey` is a list, the key with that id is kept. A key whose `owner` names another
+/// actor is ignored.
 pub fn actor_from_document(
     url: &str,
     doc: &Value,
     want_key: Option<&str>,
+    fetched_at: i64,
 ) -> Result<RemoteActor, FetchObjectError> {
     let id = doc_id(doc).unwrap_or(url).to_string();
     let inbox = doc
@@ -439,7 +449,7 @@ pub fn actor_from_document(
         name: doc.get("name").and_then(Value::as_str).map(str::to_string),
         url: doc.get("url").and_then(id_of).map(str::to_string),
         document: doc.to_string(),
-        fetched_at: now_ms(),
+        fetched_at,
         id,
     })
 }
@@ -448,6 +458,8 @@ pub fn actor_from_document(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    const FETCHED_AT: i64 = 1_795_000_000_000;
 
     fn doc() -> Value {
         json!({
@@ -466,7 +478,7 @@ mod tests {
 
     #[test]
     fn can_read_an_actor_and_its_key() {
-        let a = actor_from_document("https://r.example/users/a", &doc(), None).unwrap();
+        let a = actor_from_document("https://r.example/users/a", &doc(), None, FETCHED_AT).unwrap();
         assert_eq!(
             a.key_id.as_deref(),
             Some("https://r.example/users/a#main-key")
@@ -479,7 +491,7 @@ mod tests {
     fn rejects_a_key_owned_by_another_actor() {
         let mut d = doc();
         d["publicKey"]["owner"] = json!("https://r.example/users/b");
-        let a = actor_from_document("https://r.example/users/a", &d, None).unwrap();
+        let a = actor_from_document("https://r.example/users/a", &d, None, FETCHED_AT).unwrap();
         assert_eq!(a.key_id, None);
         assert_eq!(a.public_key_pem, None);
     }
@@ -489,7 +501,7 @@ mod tests {
         let mut d = doc();
         d["inbox"] = json!("https://evil.example/inbox");
         assert!(matches!(
-            actor_from_document("https://r.example/users/a", &d, None),
+            actor_from_document("https://r.example/users/a", &d, None, FETCHED_AT),
             Err(FetchObjectError::NotAnActor { .. })
         ));
     }
@@ -505,6 +517,7 @@ mod tests {
             "https://r.example/users/a",
             &d,
             Some("https://r.example/users/a#k2"),
+            FETCHED_AT,
         )
         .unwrap();
         assert_eq!(a.public_key_pem.as_deref(), Some("TWO"));
