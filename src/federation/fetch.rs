@@ -8,6 +8,8 @@
 //! Actors and keys are cached in the store (`remote_actors`); resolving a `keyId` strips the
 //! fragment to find the actor unless the cache already knows the key, and a key is only accepted
 //! when it and the actor name each other (`publicKey.owner` and `publicKey.id`).
+//! When an actor was cached and when a host's key may be refetched are read from the injected
+//! [`Clock`]; only the signatures' `Date` carries the wall time.
 //!
 //! It does not decide whether a request is trusted (the inbox does, with [`Fetcher::signer`]),
 //! and it does not retry: a failed fetch is the caller's to report.
@@ -47,60 +49,29 @@ pub enum FetchObjectError {
     Fetch(Box<FetchError>),
     /// Not a URL we may fetch.
     #[error("cannot fetch {url:?}: not an absolute http(s) URL")]
-    BadUrl {
-        /// What was given.
-        url: String,
-    },
+    BadUrl { url: String },
     /// The server answered an error status.
     #[error("fetching {url} answered {status}")]
-    Status {
-        /// The URL.
-        url: String,
-        /// The status.
-        status: u16,
-    },
+    Status { url: String, status: u16 },
     /// The answer was not ActivityPub JSON.
     #[error("fetching {url} answered {content_type:?}, not application/activity+json or ld+json with the ActivityStreams profile")]
-    NotActivityPub {
-        /// The URL.
-        url: String,
-        /// The content type received.
-        content_type: String,
-    },
+    NotActivityPub { url: String, content_type: String },
     /// The body was not a JSON object.
     #[error("fetching {url}: the body is not a JSON object")]
-    NotJson {
-        /// The URL.
-        url: String,
-    },
+    NotJson { url: String },
     /// The document's id is not the URL fetched, even after one refetch by id.
     #[error("fetching {url}: the document's id is {id:?}, not the URL fetched")]
-    IdMismatch {
-        /// The URL.
-        url: String,
-        /// The id found.
-        id: String,
-    },
+    IdMismatch { url: String, id: String },
     /// Not an actor (no inbox).
     #[error("{url} is not an actor (it has no inbox)")]
-    NotAnActor {
-        /// The URL.
-        url: String,
-    },
+    NotAnActor { url: String },
     /// The key is not published by the actor it claims.
     #[error("key {key_id}: {why}")]
-    Key {
-        /// The keyId.
-        key_id: String,
-        /// What was wrong.
-        why: String,
-    },
+    Key { key_id: String, why: String },
     /// The key PEM is unusable.
     #[error("key {key_id}: {source}")]
     BadKey {
-        /// The keyId.
         key_id: String,
-        /// Why.
         source: SignatureError,
     },
     /// The cache failed.
