@@ -99,7 +99,13 @@ pub fn answer_follow(
             })
         }
     };
-    answer_stored_follow(store, &Urls::new(site), &follow, answer)?;
+    answer_stored_follow(
+        store,
+        &Urls::new(site),
+        &crate::clock::Clock::system(),
+        &follow,
+        answer,
+    )?;
     Ok(follow)
 }
 

@@ -121,7 +121,12 @@ impl App {
         let keys = ActorKeys::load(&store, site.actors.iter().map(|a| a.handle.as_str()))?;
         let (catalog, report) = Catalog::build(&site, &urls, &store, Utc::now())?;
         let moderation = Blocks::from_config(&site.moderation)?;
-        let fetcher = Fetcher::new(&site, &urls.instance_key_id(), keys.instance())?;
+        let fetcher = Fetcher::new(
+            &site,
+            &urls.instance_key_id(),
+            keys.instance(),
+            clock.clone(),
+        )?;
         let site = Arc::new(site);
         let store = Arc::new(store);
         let catalog = SharedCatalog::new(catalog);

@@ -20,7 +20,6 @@ pub struct Comment {
     pub id: String,
     /// Its page on the author's server.
     pub url: Option<String>,
-    /// Who wrote it.
     pub author: CommentAuthor,
     /// Sanitized HTML (Mastodon's allowlist).
     pub content_html: String,
@@ -33,7 +32,6 @@ pub struct Comment {
 /// The author of a comment, from the cached actor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommentAuthor {
-    /// Actor id.
     pub id: String,
     /// Display name.
     pub name: Option<String>,

@@ -8,6 +8,8 @@
 //! Actors and keys are cached in the store (`remote_actors`); resolving a `keyId` strips the
 //! fragment to find the actor unless the cache already knows the key, and a key is only accepted
 //! when it and the actor name each other (`publicKey.owner` and `publicKey.id`).
+//! When an actor was cached and when a host's key may be refetched are read from the injected
+//! [`Clock`]; only the signatures' `Date` carries the wall time.
 //!
 //! It does not decide whether a request is trusted (the inbox does, with [`Fetcher::signer`]),
 //! and it does not retry: a failed fetch is the caller's to report.
@@ -24,7 +26,7 @@ use super::client::{
     ACCEPT_ACTIVITY,
 };
 use super::signatures::{sign_request, PublicKey, SignatureError, SigningKey};
-use crate::clock::now_ms;
+use crate::clock::Clock;
 use crate::config::Site;
 use crate::store::{KeyPair, RemoteActor, Store, StoreError};
 
@@ -47,60 +49,29 @@ pub enum FetchObjectError {
     Fetch(Box<FetchError>),
     /// Not a URL we may fetch.
     #[error("cannot fetch {url:?}: not an absolute http(s) URL")]
-    BadUrl {
-        /// What was given.
-        url: String,
-    },
+    BadUrl { url: String },
     /// The server answered an error status.
     #[error("fetching {url} answered {status}")]
-    Status {
-        /// The URL.
-        url: String,
-        /// The status.
-        status: u16,
-    },
+    Status { url: String, status: u16 },
     /// The answer was not ActivityPub JSON.
     #[error("fetching {url} answered {content_type:?}, not application/activity+json or ld+json with the ActivityStreams profile")]
-    NotActivityPub {
-        /// The URL.
-        url: String,
-        /// The content type received.
-        content_type: String,
-    },
+    NotActivityPub { url: String, content_type: String },
     /// The body was not a JSON object.
     #[error("fetching {url}: the body is not a JSON object")]
-    NotJson {
-        /// The URL.
-        url: String,
-    },
+    NotJson { url: String },
     /// The document's id is not the URL fetched, even after one refetch by id.
     #[error("fetching {url}: the document's id is {id:?}, not the URL fetched")]
-    IdMismatch {
-        /// The URL.
-        url: String,
-        /// The id found.
-        id: String,
-    },
+    IdMismatch { url: String, id: String },
     /// Not an actor (no inbox).
     #[error("{url} is not an actor (it has no inbox)")]
-    NotAnActor {
-        /// The URL.
-        url: String,
-    },
+    NotAnActor { url: String },
     /// The key is not published by the actor it claims.
     #[error("key {key_id}: {why}")]
-    Key {
-        /// The keyId.
-        key_id: String,
-        /// What was wrong.
-        why: String,
-    },
+    Key { key_id: String, why: String },
     /// The key PEM is unusable.
     #[error("key {key_id}: {source}")]
     BadKey {
-        /// The keyId.
         key_id: String,
-        /// Why.
         source: SignatureError,
     },
     /// The cache failed.
@@ -132,6 +103,8 @@ impl FetchObjectError {
 pub struct Fetcher {
     client: Client,
     key: Arc<SigningKey>,
+    /// Stamps cached actors and limits key refetches; signatures carry the wall time regardless.
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -144,11 +117,12 @@ impl std::fmt::Debug for Fetcher {
 
 impl Fetcher {
     /// A fetcher for `site`: the address policy follows `[dev]`, GETs are signed with the instance
-    /// key under `instance_key_id`.
+    /// key under `instance_key_id`, and the cache is kept by `clock`.
     pub fn new(
         site: &Site,
         instance_key_id: &str,
         instance_key: &KeyPair,
+        clock: Clock,
     ) -> Result<Fetcher, SignatureError> {
         let mut config = ClientConfig::new(user_agent(&site.base_url));
         config.policy = AddressPolicy {
@@ -162,6 +136,7 @@ impl Fetcher {
                 instance_key_id,
                 &instance_key.private_pem,
             )?),
+            clock,
         })
     }
 
@@ -187,12 +162,7 @@ impl Fetcher {
     }
 
     async fn get(&self, url: &str) -> Result<Value, FetchObjectError> {
-        let parsed = Url::parse(url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-            .ok_or_else(|| FetchObjectError::BadUrl {
-                url: url.to_string(),
-            })?;
+        let parsed = fetchable(url)?;
         let key = self.key.clone();
         let sign = Box::new(
             move |method: &Method, url: &Url, headers: &mut HeaderMap, body: Option<&[u8]>| {
@@ -211,11 +181,7 @@ impl Fetcher {
                 status: resp.status.as_u16(),
             });
         }
-        let content_type = resp
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
+        let content_type = header_str(&resp.headers, http::header::CONTENT_TYPE);
         if !is_activitypub_content_type(content_type) {
             return Err(FetchObjectError::NotActivityPub {
                 url: url.to_string(),
@@ -235,12 +201,7 @@ impl Fetcher {
     /// object, whatever the content type (servers answer `application/json` as often as
     /// `application/jrd+json`).
     pub async fn jrd(&self, url: &str) -> Result<Value, FetchObjectError> {
-        let parsed = Url::parse(url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-            .ok_or_else(|| FetchObjectError::BadUrl {
-                url: url.to_string(),
-            })?;
+        let parsed = fetchable(url)?;
         let resp = self.client.get_json(parsed, ACCEPT_JRD, None).await?;
         if !resp.status.is_success() {
             return Err(FetchObjectError::Status {
@@ -269,7 +230,7 @@ impl Fetcher {
             }
         }
         let doc = self.object(id).await?;
-        let actor = actor_from_document(id, &doc, None)?;
+        let actor = actor_from_document(id, &doc, None, self.clock.now_ms())?;
         store.upsert_remote_actor(&actor)?;
         Ok(actor)
     }
@@ -290,7 +251,7 @@ impl Fetcher {
         let actor_url = key_actor_url(key_id);
         let doc = self.object(&actor_url).await?;
         let actor = if doc.get("inbox").is_some() {
-            actor_from_document(&actor_url, &doc, Some(key_id))?
+            actor_from_document(&actor_url, &doc, Some(key_id), self.clock.now_ms())?
         } else if let Some(owner) = doc.get("owner").and_then(Value::as_str) {
             // A key published as its own document (keyId without a fragment): its owner is the
             // actor, which must publish the same key id.
@@ -301,7 +262,7 @@ impl Fetcher {
                 ));
             }
             let owner_doc = self.object(owner).await?;
-            actor_from_document(owner, &owner_doc, Some(key_id))?
+            actor_from_document(owner, &owner_doc, Some(key_id), self.clock.now_ms())?
         } else {
             return Err(FetchObjectError::NotAnActor { url: actor_url });
         };
@@ -323,7 +284,7 @@ impl Fetcher {
             .ok()
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_default();
-        store.claim_key_refetch(&host, now_ms(), KEY_REFETCH_INTERVAL_MS)
+        store.claim_key_refetch(&host, self.clock.now_ms(), KEY_REFETCH_INTERVAL_MS)
     }
 }
 
@@ -343,6 +304,24 @@ fn public_key(actor: &RemoteActor, key_id: &str) -> Result<PublicKey, FetchObjec
         key_id: key_id.to_string(),
         source,
     })
+}
+
+/// `url` parsed, when it is an absolute http(s) URL with a host.
+fn fetchable(url: &str) -> Result<Url, FetchObjectError> {
+    Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        .ok_or_else(|| FetchObjectError::BadUrl {
+            url: url.to_string(),
+        })
+}
+
+/// The value of header `name` when it is text, else `""`.
+pub fn header_str(headers: &HeaderMap, name: http::header::HeaderName) -> &str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
 }
 
 fn doc_id(doc: &Value) -> Option<&str> {
@@ -385,12 +364,14 @@ pub fn id_of(v: &Value) -> Option<&str> {
     }
 }
 
-/// Reads an actor document fetched from `url`. When `want_key` is given and `publicKey` is a list,
-/// the key with that id is kept. A key whose `owner` names another actor is ignored.
+/// Reads an actor document fetched from `url` at `fetched_at` (unix ms). When `want_key` is given
+/// and `publicKey` is a list, the key with that id is kept. A key whose `owner` names another
+/// actor is ignored.
 pub fn actor_from_document(
     url: &str,
     doc: &Value,
     want_key: Option<&str>,
+    fetched_at: i64,
 ) -> Result<RemoteActor, FetchObjectError> {
     let id = doc_id(doc).unwrap_or(url).to_string();
     let inbox = doc
@@ -439,7 +420,7 @@ pub fn actor_from_document(
         name: doc.get("name").and_then(Value::as_str).map(str::to_string),
         url: doc.get("url").and_then(id_of).map(str::to_string),
         document: doc.to_string(),
-        fetched_at: now_ms(),
+        fetched_at,
         id,
     })
 }
@@ -448,6 +429,8 @@ pub fn actor_from_document(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    const FETCHED_AT: i64 = 1_795_000_000_000;
 
     fn doc() -> Value {
         json!({
@@ -466,7 +449,7 @@ mod tests {
 
     #[test]
     fn can_read_an_actor_and_its_key() {
-        let a = actor_from_document("https://r.example/users/a", &doc(), None).unwrap();
+        let a = actor_from_document("https://r.example/users/a", &doc(), None, FETCHED_AT).unwrap();
         assert_eq!(
             a.key_id.as_deref(),
             Some("https://r.example/users/a#main-key")
@@ -479,7 +462,7 @@ mod tests {
     fn rejects_a_key_owned_by_another_actor() {
         let mut d = doc();
         d["publicKey"]["owner"] = json!("https://r.example/users/b");
-        let a = actor_from_document("https://r.example/users/a", &d, None).unwrap();
+        let a = actor_from_document("https://r.example/users/a", &d, None, FETCHED_AT).unwrap();
         assert_eq!(a.key_id, None);
         assert_eq!(a.public_key_pem, None);
     }
@@ -489,7 +472,7 @@ mod tests {
         let mut d = doc();
         d["inbox"] = json!("https://evil.example/inbox");
         assert!(matches!(
-            actor_from_document("https://r.example/users/a", &d, None),
+            actor_from_document("https://r.example/users/a", &d, None, FETCHED_AT),
             Err(FetchObjectError::NotAnActor { .. })
         ));
     }
@@ -505,6 +488,7 @@ mod tests {
             "https://r.example/users/a",
             &d,
             Some("https://r.example/users/a#k2"),
+            FETCHED_AT,
         )
         .unwrap();
         assert_eq!(a.public_key_pem.as_deref(), Some("TWO"));

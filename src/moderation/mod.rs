@@ -2,10 +2,11 @@
 //! verdict on each incoming event.
 //!
 //! This module owns the `[moderation]` rules once loaded ([`Blocks`], including the import of a
-//! Mastodon domain-block CSV) and [`judge`], a pure function from an [`InboxEvent`] to a
-//! [`Verdict`]. It does not see HTTP or the store: the inbox asks [`Blocks::host_blocked`] before it
-//! fetches anything for a request (so a blocked server never learns we looked at it), and applies
-//! the verdict itself. Because events are plain serde data, a WASM plugin can later judge the same
+//! Mastodon domain-block CSV in [`blocklist`]), the events judged ([`event`]) and [`judge`], a
+//! pure function from an [`InboxEvent`] to a [`Verdict`]. It imports neither federation nor the
+//! store: the inbox asks [`Blocks::host_blocked`] before it fetches anything for a request (so a
+//! blocked server never learns we looked at it), turns activities into events and applies the
+//! verdict itself. Because events are plain serde data, a WASM plugin can later judge the same
 //! events with the same verdicts.
 //!
 //! Severities of a Mastodon export: `suspend` blocks the domain (requests 403, follows rejected,
@@ -14,12 +15,16 @@
 //! `masthead replies`, never shown on pages or in comments.json). `noop` does nothing. Obfuscated
 //! entries (`sp*m.example`) cannot be matched and are skipped with a warning.
 
+pub mod blocklist;
+pub mod event;
+
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::federation::inbox::InboxEvent;
+pub use blocklist::{parse_blocklist, DomainBlock, Severity};
+pub use event::{EventKind, InboxEvent, Interaction, PostRef, ReplyNote};
 
 /// The block list could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -27,32 +32,9 @@ pub enum ModerationError {
     /// The CSV named by `moderation.blocklist_csv` could not be read.
     #[error("moderation.blocklist_csv {path}: {source} (check the path in site.toml)")]
     Read {
-        /// The file.
         path: PathBuf,
-        /// Why.
         source: std::io::Error,
     },
-}
-
-/// How hard a domain is blocked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Refused entirely.
-    Suspend,
-    /// Allowed, but its replies are held.
-    Silence,
-    /// Listed, no effect.
-    Noop,
-}
-
-/// One line of a block list.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DomainBlock {
-    /// The domain, lowercase.
-    pub domain: String,
-    /// What it means.
-    pub severity: Severity,
 }
 
 /// The rules in force.
@@ -127,17 +109,15 @@ impl Blocks {
         matches_any(&self.suspended, &normalize_host(host))
     }
 
-    /// Whether `host` or a parent domain is silenced (and not suspended).
+    /// Whether `host` or a parent domain is silenced. A domain both suspended and silenced is
+    /// silenced too: callers ask [`Blocks::host_blocked`] first.
     pub fn host_silenced(&self, host: &str) -> bool {
         matches_any(&self.silenced, &normalize_host(host))
     }
 
     /// Whether the host of `url` is suspended; a URL without a host is treated as blocked.
     pub fn url_blocked(&self, url: &str) -> bool {
-        match url::Url::parse(url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-        {
+        match host_of(url) {
             Some(host) => self.host_blocked(&host),
             None => true,
         }
@@ -148,7 +128,8 @@ impl Blocks {
         self.actors.contains(actor) || self.url_blocked(actor)
     }
 
-    /// Number of suspended domains, silenced domains and blocked actors (for the startup log).
+    /// How many distinct domains are suspended, how many silenced, and how many single actors are
+    /// blocked (a domain named in both site.toml and the CSV counts once).
     pub fn sizes(&self) -> (usize, usize, usize) {
         (self.suspended.len(), self.silenced.len(), self.actors.len())
     }
@@ -157,17 +138,14 @@ impl Blocks {
 /// The verdict on `event` by the built-in rules: anything from a blocked actor or domain is
 /// rejected; a reply from a silenced domain is held.
 pub fn judge(blocks: &Blocks, event: &InboxEvent) -> Verdict {
-    let actor = event.actor();
+    let actor = &event.actor;
     if blocks.actor_blocked(actor) {
         return Verdict::Reject {
             reason: format!("{actor} is blocked"),
         };
     }
-    if let InboxEvent::Reply { .. } = event {
-        let host = url::Url::parse(actor)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_default();
+    if let EventKind::Reply { .. } = event.kind {
+        let host = host_of(actor).unwrap_or_default();
         if blocks.host_silenced(&host) {
             return Verdict::Hold {
                 reason: format!("{host} is silenced"),
@@ -175,6 +153,12 @@ pub fn judge(blocks: &Blocks, event: &InboxEvent) -> Verdict {
         }
     }
     Verdict::Accept
+}
+
+fn host_of(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
 }
 
 fn normalize_host(host: &str) -> String {
@@ -200,74 +184,6 @@ fn matches_any(set: &BTreeSet<String>, host: &str) -> bool {
             None => return false,
         }
     }
-}
-
-/// Reads a Mastodon domain-block export (`#domain,#severity,...`, the header's `#` optional), or a
-/// plain list with one domain per line (all suspended). Blank lines and `#` comments are skipped;
-/// unusable lines are logged and skipped, so one bad line does not lose the rest.
-pub fn parse_blocklist(path: &Path, text: &str) -> Vec<DomainBlock> {
-    let mut lines = text.lines().enumerate().peekable();
-    let mut domain_col = 0;
-    let mut severity_col = None;
-    if let Some((_, first)) = lines.peek() {
-        let header: Vec<String> = split_csv(first)
-            .into_iter()
-            .map(|h| h.trim().trim_start_matches('#').to_ascii_lowercase())
-            .collect();
-        if header.iter().any(|h| h == "domain") {
-            domain_col = header.iter().position(|h| h == "domain").unwrap_or(0);
-            severity_col = header.iter().position(|h| h == "severity");
-            lines.next();
-        }
-    }
-    let mut out = Vec::new();
-    for (i, line) in lines {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let fields = split_csv(line);
-        let domain = fields
-            .get(domain_col)
-            .map(|d| normalize_host(d))
-            .unwrap_or_default();
-        let severity = match severity_col.and_then(|c| fields.get(c)).map(|s| s.trim()) {
-            None | Some("") | Some("suspend") => Severity::Suspend,
-            Some("silence") => Severity::Silence,
-            Some("noop") => Severity::Noop,
-            Some(other) => {
-                tracing::warn!(file = %path.display(), line = i + 1, severity = other, "unknown severity in block list; treating it as suspend");
-                Severity::Suspend
-            }
-        };
-        if domain.is_empty() || domain.contains('*') || domain.contains(char::is_whitespace) {
-            tracing::warn!(file = %path.display(), line = i + 1, domain = %domain, "block list entry skipped: not a plain domain (obfuscated entries cannot be matched)");
-            continue;
-        }
-        out.push(DomainBlock { domain, severity });
-    }
-    out
-}
-
-/// Splits one CSV line, honouring double quotes (a `public_comment` may hold commas).
-fn split_csv(line: &str) -> Vec<String> {
-    let mut fields = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => fields.push(std::mem::take(&mut cur)),
-            (c, _) => cur.push(c),
-        }
-    }
-    fields.push(cur);
-    fields
 }
 
 #[cfg(test)]
@@ -307,56 +223,6 @@ mod tests {
     }
 
     #[test]
-    fn can_import_a_mastodon_domain_block_export() {
-        let csv = "#domain,#severity,#reject_media,#reject_reports,#public_comment,#obfuscate\n\
-                   spam.example,suspend,true,true,\"spam, lots of it\",false\n\
-                   loud.example,silence,false,false,,false\n\
-                   fine.example,noop,false,false,,false\n\
-                   sp*m.example,suspend,false,false,,true\n\
-                   \n";
-        let got = parse_blocklist(Path::new("b.csv"), csv);
-        assert_eq!(
-            got,
-            vec![
-                DomainBlock {
-                    domain: "spam.example".into(),
-                    severity: Severity::Suspend
-                },
-                DomainBlock {
-                    domain: "loud.example".into(),
-                    severity: Severity::Silence
-                },
-                DomainBlock {
-                    domain: "fine.example".into(),
-                    severity: Severity::Noop
-                },
-            ]
-        );
-        let mut b = Blocks::default();
-        got.into_iter().for_each(|d| b.add(d));
-        assert!(b.host_blocked("x.spam.example"));
-        assert!(!b.host_blocked("loud.example"));
-        assert!(b.host_silenced("loud.example"));
-        assert!(!b.host_blocked("fine.example"));
-    }
-
-    #[test]
-    fn can_import_a_header_without_hashes_and_a_plain_list() {
-        let got = parse_blocklist(Path::new("b.csv"), "domain,severity\nA.example,silence\n");
-        assert_eq!(got[0].domain, "a.example");
-        assert_eq!(got[0].severity, Severity::Silence);
-        let got = parse_blocklist(
-            Path::new("b.txt"),
-            "# my list\nspam.example\n\n*.bad.example\n",
-        );
-        assert_eq!(
-            got.iter().map(|d| d.domain.as_str()).collect::<Vec<_>>(),
-            ["spam.example", "bad.example"]
-        );
-        assert!(got.iter().all(|d| d.severity == Severity::Suspend));
-    }
-
-    #[test]
     fn can_load_the_config_and_its_csv() {
         let dir = tempfile::tempdir().unwrap();
         let csv = dir.path().join("blocks.csv");
@@ -378,5 +244,66 @@ mod tests {
             err.to_string().starts_with("moderation.blocklist_csv "),
             "{err}"
         );
+    }
+
+    #[test]
+    fn can_judge_events_by_actor_and_domain() {
+        let mut blocks = Blocks::default();
+        blocks.add(DomainBlock {
+            domain: "spam.example".into(),
+            severity: Severity::Suspend,
+        });
+        blocks.add(DomainBlock {
+            domain: "loud.example".into(),
+            severity: Severity::Silence,
+        });
+        blocks.block_actor("https://ok.example/users/troll");
+        let follow = |actor: &str| InboxEvent {
+            actor: actor.into(),
+            kind: EventKind::Follow {
+                target: "news".into(),
+                follow_id: format!("{actor}#f"),
+            },
+        };
+        let reply = |actor: &str| InboxEvent {
+            actor: actor.into(),
+            kind: EventKind::Reply {
+                note: ReplyNote {
+                    id: format!("{actor}/n/1"),
+                    url: None,
+                    content_html: String::new(),
+                    published: String::new(),
+                    updated: None,
+                    in_reply_to: None,
+                    post: None,
+                    mentions: vec!["news".into()],
+                    public: true,
+                },
+            },
+        };
+        assert_eq!(
+            judge(&blocks, &follow("https://ok.example/users/friend")),
+            Verdict::Accept
+        );
+        assert!(matches!(
+            judge(&blocks, &follow("https://ok.example/users/troll")),
+            Verdict::Reject { .. }
+        ));
+        assert!(matches!(
+            judge(&blocks, &follow("https://m.spam.example/users/x")),
+            Verdict::Reject { .. }
+        ));
+        assert!(matches!(
+            judge(&blocks, &reply("https://loud.example/users/x")),
+            Verdict::Hold { .. }
+        ));
+        assert_eq!(
+            judge(&blocks, &follow("https://loud.example/users/x")),
+            Verdict::Accept
+        );
+        // Events are plain data: a plugin would see this JSON.
+        let v = serde_json::to_value(follow("https://ok.example/users/friend")).unwrap();
+        assert_eq!(v["event"], "follow");
+        assert_eq!(v["target"], "news");
     }
 }

@@ -1,0 +1,370 @@
+//! Applying a judged event: the verdict becomes store rows (followers, interactions, replies,
+//! reports), comments files rewritten, and answers (Accept, Reject) queued for delivery.
+//!
+//! Events name our posts by handle and slug and carry moderation's own types; they become store
+//! rows here, at the edge. Nothing is sent from here: answers are delivery rows, due by the clock.
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::{Inbox, JobError};
+use crate::clock::Clock;
+use crate::federation::fetch::id_of;
+use crate::moderation::{EventKind, InboxEvent, Interaction, Verdict};
+use crate::store::{
+    FollowState, Follower, InteractionKind, NewDelivery, Reply, ReplyStatus, Report, Store,
+    StoreError,
+};
+use crate::urls::Urls;
+
+pub(super) async fn apply(
+    inbox: &Inbox,
+    activity: &Value,
+    event: InboxEvent,
+    verdict: Verdict,
+) -> Result<(), JobError> {
+    let InboxEvent { actor, kind } = event;
+    if let Verdict::Reject { reason } = &verdict {
+        tracing::info!(actor = %actor, reason = %reason, "refused by moderation");
+        if let EventKind::Follow { target, follow_id } = &kind {
+            let follower = inbox.fetcher.actor(&inbox.store, &actor, false).await?;
+            let body = follow_response(
+                &inbox.urls,
+                target,
+                FollowAnswer::Reject,
+                follow_id,
+                &actor,
+                activity.get("object").map(|_| activity),
+            );
+            enqueue(inbox, target, &body, &follower.inbox)?;
+        }
+        return Ok(());
+    }
+    let store = &inbox.store;
+    match kind {
+        EventKind::Follow { target, follow_id } => {
+            let follower = inbox.fetcher.actor(store, &actor, false).await?;
+            let manual = inbox
+                .site
+                .actor(&target)
+                .is_some_and(|a| a.manually_approves_followers);
+            let state = if manual {
+                FollowState::Pending
+            } else {
+                FollowState::Accepted
+            };
+            store.upsert_follower(&Follower {
+                actor: target.clone(),
+                follower: actor.clone(),
+                follow_id: follow_id.clone(),
+                inbox: follower.inbox.clone(),
+                shared_inbox: follower.shared_inbox.clone(),
+                state,
+                created_at: String::new(),
+            })?;
+            // A repeated Follow of an accepted follow is answered again: the sender lost our
+            // first Accept, or would not have asked.
+            let now = store.follower(&target, &actor)?.map(|f| f.state);
+            if now == Some(FollowState::Accepted) {
+                let body = follow_response(
+                    &inbox.urls,
+                    &target,
+                    FollowAnswer::Accept,
+                    &follow_id,
+                    &actor,
+                    Some(activity),
+                );
+                enqueue(inbox, &target, &body, &follower.inbox)?;
+            } else {
+                tracing::info!(actor = %target, follower = %actor, "follow waits for `masthead follows approve`");
+            }
+        }
+        EventKind::Unfollow { target, follow_id } => {
+            let removed = match target {
+                Some(t) => store.remove_follower(&t, &actor)?,
+                None => store.remove_follow_by_id(&actor, &follow_id)? > 0,
+            };
+            tracing::info!(follower = %actor, removed, "unfollow");
+        }
+        EventKind::Block { target } => {
+            store.remove_follower(&target, &actor)?;
+        }
+        EventKind::Interaction {
+            activity_id,
+            kind,
+            post,
+        } => {
+            store.add_interaction(&activity_id, stored(kind), &actor, &post.handle, &post.slug)?;
+        }
+        EventKind::UndoInteraction {
+            activity_id,
+            kind,
+            post,
+        } => {
+            if !store.remove_interaction(&activity_id, &actor)? {
+                if let (Some(kind), Some(post)) = (kind, post) {
+                    store.remove_interaction_of(stored(kind), &actor, &post.handle, &post.slug)?;
+                }
+            }
+        }
+        EventKind::Reply { note } => {
+            let held = matches!(verdict, Verdict::Hold { .. }) || !note.public;
+            let post = note.post.clone();
+            store.upsert_reply(&Reply {
+                id: note.id,
+                author: actor.clone(),
+                post: note.post.map(|p| (p.handle, p.slug)),
+                mentions: note.mentions,
+                in_reply_to: note.in_reply_to,
+                content_html: note.content_html,
+                url: note.url,
+                published: note.published,
+                updated: note.updated,
+                status: if held {
+                    ReplyStatus::Held
+                } else {
+                    ReplyStatus::Visible
+                },
+            })?;
+            // Cache the author for the comment's name and avatar.
+            if store.remote_actor(&actor)?.is_none() {
+                inbox.fetcher.actor(store, &actor, false).await?;
+            }
+            if let Some(p) = post {
+                rewrite_comments(inbox, &p.handle, &p.slug);
+            }
+        }
+        EventKind::ReplyEdited { note } => {
+            let updated = note.updated.clone().unwrap_or_else(|| inbox.now_rfc3339());
+            if store.update_reply(&note.id, &actor, &note.content_html, &updated)? {
+                if let Some((h, s)) = store.reply(&note.id)?.and_then(|r| r.post) {
+                    rewrite_comments(inbox, &h, &s);
+                }
+            }
+        }
+        EventKind::ReplyDeleted { object_id } => {
+            if let Some((h, s)) = store.delete_reply(&object_id, &actor)?.and_then(|r| r.post) {
+                rewrite_comments(inbox, &h, &s);
+            }
+        }
+        EventKind::ActorUpdated => {
+            inbox.fetcher.actor(store, &actor, true).await?;
+        }
+        EventKind::ActorDeleted => {
+            store.remove_follower_everywhere(&actor)?;
+            store.remove_interactions_by(&actor)?;
+            for (h, s) in store.delete_replies_by(&actor)? {
+                rewrite_comments(inbox, &h, &s);
+            }
+            store.delete_remote_actor(&actor)?;
+            tracing::info!(actor = %actor, "remote actor deleted");
+        }
+        EventKind::Moved { target } => {
+            let new = inbox.fetcher.actor(store, &target, true).await?;
+            let doc: Value = serde_json::from_str(&new.document).unwrap_or_default();
+            let aka: Vec<&str> = match doc.get("alsoKnownAs") {
+                Some(Value::Array(list)) => list.iter().filter_map(id_of).collect(),
+                Some(v) => id_of(v).into_iter().collect(),
+                None => vec![],
+            };
+            if !aka.contains(&actor.as_str()) {
+                return Err(JobError::fatal(format!(
+                    "Move of {actor} to {target} refused: the target's alsoKnownAs does not name {actor}"
+                )));
+            }
+            let moved =
+                store.move_follower(&actor, &new.id, &new.inbox, new.shared_inbox.as_deref())?;
+            tracing::info!(from = %actor, to = %new.id, moved, "follower moved");
+        }
+        EventKind::Report {
+            activity_id,
+            objects,
+            content,
+        } => {
+            store.add_report(&Report {
+                id: activity_id,
+                reporter: actor,
+                objects,
+                content,
+                received_at: inbox.now_rfc3339(),
+            })?;
+        }
+        EventKind::Ignored {
+            activity_type,
+            reason,
+        } => {
+            tracing::debug!(actor = %actor, activity_type = %activity_type, reason = %reason, "activity ignored");
+        }
+    }
+    Ok(())
+}
+
+fn stored(kind: Interaction) -> InteractionKind {
+    match kind {
+        Interaction::Like => InteractionKind::Like,
+        Interaction::Announce => InteractionKind::Announce,
+    }
+}
+
+fn rewrite_comments(inbox: &Inbox, handle: &str, slug: &str) {
+    if let Err(e) =
+        crate::federation::comments::write_file(&inbox.store, &inbox.site.data_dir, handle, slug)
+    {
+        tracing::error!(error = %e, "cannot write the comments file");
+    }
+}
+
+fn enqueue(inbox: &Inbox, handle: &str, body: &Value, to: &str) -> Result<(), StoreError> {
+    enqueue_in(&inbox.store, &inbox.clock, handle, body, to)?;
+    inbox.delivery_wake.notify_one();
+    Ok(())
+}
+
+fn enqueue_in(
+    store: &Store,
+    clock: &Clock,
+    handle: &str,
+    body: &Value,
+    inbox: &str,
+) -> Result<(), StoreError> {
+    let id = body.get("id").and_then(Value::as_str).unwrap_or_default();
+    store.enqueue_delivery(
+        &NewDelivery {
+            activity_id: id,
+            object_id: None,
+            actor: handle,
+            body: &body.to_string(),
+        },
+        &[inbox.to_string()],
+        clock.now_ms(),
+    )?;
+    Ok(())
+}
+
+/// How we answer a Follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FollowAnswer {
+    Accept,
+    Reject,
+}
+
+/// The `Accept` or `Reject` of a Follow by our actor `handle`. Its id is stable
+/// (`<actor>#accepts/<hash of the follow id>`), so a repeat is deduplicated by the receiver and by
+/// the delivery queue. The object is the Follow as received when there is one (without its
+/// `@context`), else a Follow rebuilt from its id, which is what receivers match on.
+pub fn follow_response(
+    urls: &Urls,
+    handle: &str,
+    answer: FollowAnswer,
+    follow_id: &str,
+    follower: &str,
+    received: Option<&Value>,
+) -> Value {
+    let ours = urls.actor(handle);
+    let hash: String = Sha256::digest(follow_id.as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let (kind, fragment) = match answer {
+        FollowAnswer::Accept => ("Accept", "accepts"),
+        FollowAnswer::Reject => ("Reject", "rejects"),
+    };
+    let object = match received {
+        Some(Value::Object(map)) if map.get("type").and_then(Value::as_str) == Some("Follow") => {
+            let mut map = map.clone();
+            map.remove("@context");
+            Value::Object(map)
+        }
+        _ => json!({ "id": follow_id, "type": "Follow", "actor": follower, "object": ours }),
+    };
+    json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": format!("{ours}#{fragment}/{hash}"),
+        "type": kind,
+        "actor": ours,
+        "to": [follower],
+        "object": object,
+    })
+}
+
+/// Queues the answer to a stored follow (`masthead follows approve|reject`), due at `clock`'s now:
+/// Accept marks it accepted, Reject removes it. The delivery workers of a running server pick it
+/// up.
+pub fn answer_stored_follow(
+    store: &Store,
+    urls: &Urls,
+    clock: &Clock,
+    follow: &Follower,
+    answer: FollowAnswer,
+) -> Result<Value, StoreError> {
+    let body = follow_response(
+        urls,
+        &follow.actor,
+        answer,
+        &follow.follow_id,
+        &follow.follower,
+        None,
+    );
+    enqueue_in(store, clock, &follow.actor, &body, &follow.inbox)?;
+    match answer {
+        FollowAnswer::Accept => {
+            store.set_follow_state(&follow.actor, &follow.follower, FollowState::Accepted)?;
+        }
+        FollowAnswer::Reject => {
+            store.remove_follower(&follow.actor, &follow.follower)?;
+        }
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "http://127.0.0.1:8080";
+
+    #[test]
+    fn can_answer_a_follow_with_a_stable_id() {
+        let urls = Urls::from_parts(&url::Url::parse(BASE).unwrap(), None);
+        let follow = json!({
+            "@context": "https://www.w3.org/ns/activitystreams",
+            "id": "https://r.example/f/1", "type": "Follow",
+            "actor": "https://r.example/users/a", "object": "http://127.0.0.1:8080/users/news",
+        });
+        let a = follow_response(
+            &urls,
+            "news",
+            FollowAnswer::Accept,
+            "https://r.example/f/1",
+            "https://r.example/users/a",
+            Some(&follow),
+        );
+        let b = follow_response(
+            &urls,
+            "news",
+            FollowAnswer::Accept,
+            "https://r.example/f/1",
+            "https://r.example/users/a",
+            None,
+        );
+        assert_eq!(a["id"], b["id"]);
+        assert!(a["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:8080/users/news#accepts/"));
+        assert_eq!(a["object"]["id"], "https://r.example/f/1");
+        assert!(a["object"].get("@context").is_none());
+        assert_eq!(b["object"]["object"], "http://127.0.0.1:8080/users/news");
+        let r = follow_response(
+            &urls,
+            "news",
+            FollowAnswer::Reject,
+            "https://r.example/f/1",
+            "https://r.example/users/a",
+            None,
+        );
+        assert_eq!(r["type"], "Reject");
+        assert_ne!(r["id"], a["id"]);
+    }
+}

@@ -1,0 +1,319 @@
+//! Receiving an inbox POST while the sender waits: the HTTP-facing checks and the signature
+//! verification, then the activity queued with a 202 (see the order of checks in [`super`]).
+//!
+//! It changes nothing but the queue (and the sender's delivery failures, forgotten): acting on
+//! the activity is the worker's.
+
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+use super::{Inbox, InboxError, InboxRequest, Received, MAX_BODY_BYTES};
+use crate::federation::fetch::{authority, header_str, id_of, same_authority};
+use crate::federation::signatures::{self, SignatureError};
+use crate::store::NewInboxActivity;
+
+/// Whether a request's `Content-Type` is one the inbox takes: `application/activity+json`,
+/// `application/ld+json` (with or without the ActivityStreams profile: some servers leave it
+/// out), or plain `application/json`, which older servers and relays send. Anything else (a form,
+/// text) is refused with 415 before the body is looked at.
+pub fn is_inbox_content_type(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        essence.as_str(),
+        "application/activity+json" | "application/ld+json" | "application/json"
+    )
+}
+
+/// Verifies one inbox POST and queues it; see the module docs for the order of checks.
+#[tracing::instrument(skip_all, fields(recipient = ?req.recipient))]
+pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, InboxError> {
+    if let Some(h) = &req.recipient {
+        if inbox.site.actor(h).is_none() {
+            return Err(InboxError::UnknownRecipient(h.clone()));
+        }
+    }
+    let content_type = header_str(&req.headers, http::header::CONTENT_TYPE);
+    if !is_inbox_content_type(content_type) {
+        return Err(InboxError::MediaType(content_type.to_string()));
+    }
+    if req.body.len() > MAX_BODY_BYTES {
+        return Err(InboxError::TooLarge);
+    }
+    // Signatures cover our public URL: verify against site.base_url's scheme and host, whatever
+    // Host a proxy in front of us passed on.
+    let mut headers = req.headers.clone();
+    if let Ok(host) =
+        http::HeaderValue::from_str(&crate::config::host_with_port(&inbox.site.base_url))
+    {
+        headers.insert(http::header::HOST, host);
+    }
+    let signed = signatures::parse_with_url_scheme(
+        inbox.site.base_url.scheme(),
+        &req.method,
+        &req.target,
+        &headers,
+    )?;
+    let activity: Value = serde_json::from_slice(&req.body)
+        .map_err(|e| InboxError::Malformed(format!("not JSON: {e}")))?;
+    let checked = check_activity(inbox.urls.base(), &activity)?;
+    let key_id = signed.key_id().to_string();
+    if same_authority(&key_id, inbox.urls.base()) {
+        return Err(InboxError::Ours(key_id));
+    }
+    // Before any fetch: a blocked server must not see us look at it.
+    for url in [&key_id, &checked.actor] {
+        if inbox.moderation.url_blocked(url) {
+            return Err(InboxError::Blocked(authority(url).unwrap_or_default()));
+        }
+    }
+
+    let cached = inbox.store.remote_actor_by_key(&key_id)?.is_some();
+    let (mut signer, mut key) = match inbox.fetcher.signer(&inbox.store, &key_id, false).await {
+        Ok(found) => found,
+        Err(source) => {
+            // A deleted account's key is gone too; Mastodon sends its Delete anyway. Nothing can
+            // be verified, so nothing is done, but the sender should stop retrying.
+            if source.is_gone()
+                && checked.kind == "Delete"
+                && checked.object_id.as_deref() == Some(&checked.actor)
+            {
+                tracing::info!(actor = %checked.actor, "Delete of an actor whose key is gone; ignored");
+                return Ok(Received::Ignored);
+            }
+            return Err(InboxError::Key {
+                key_id,
+                source: Box::new(source),
+            });
+        }
+    };
+    // The date window is checked against the wall, not the injected clock: the sender stamped
+    // its own real time.
+    if let Err(first) = signatures::verify(&signed, &key, &req.body, SystemTime::now()) {
+        // Keys rotate: refetch once, from the cache's point of view, at most once per host per
+        // KEY_REFETCH_INTERVAL_MS (a forged request must not make us hammer a server).
+        let retry = cached
+            && matches!(first, SignatureError::BadSignature { .. })
+            && inbox.fetcher.may_refetch_key(&inbox.store, &key_id)?;
+        if !retry {
+            return Err(first.into());
+        }
+        (signer, key) = inbox
+            .fetcher
+            .signer(&inbox.store, &key_id, true)
+            .await
+            .map_err(|source| InboxError::Key {
+                key_id: key_id.clone(),
+                source: Box::new(source),
+            })?;
+        signatures::verify(&signed, &key, &req.body, SystemTime::now())?;
+    }
+    if signer.id != checked.actor {
+        return Err(InboxError::KeyOwner {
+            key_id,
+            owner: signer.id,
+            actor: checked.actor,
+        });
+    }
+    let body = String::from_utf8_lossy(&req.body);
+    let fresh = inbox.store.record_inbox_activity(
+        &NewInboxActivity {
+            id: &checked.id,
+            signer: &signer.id,
+            recipient: req.recipient.as_deref(),
+            kind: &checked.kind,
+            body: &body,
+            signature: match signed.spec() {
+                signatures::Spec::Rfc9421 => "rfc9421",
+                signatures::Spec::DraftCavage12 => "draft-cavage-12",
+            },
+        },
+        inbox.clock.now_ms(),
+    )?;
+    if !fresh {
+        tracing::debug!(id = %checked.id, "duplicate activity");
+        return Ok(Received::Duplicate);
+    }
+    tracing::info!(id = %checked.id, kind = %checked.kind, actor = %checked.actor, "activity queued");
+    // A server that reaches us with a verified activity is up again: forget its delivery
+    // failures, as Mastodon's DeliveryFailureTracker.reset! does, so an unavailable host
+    // gets its deliveries again.
+    let host = crate::store::inbox_host(&signer.id);
+    if let Err(e) = inbox.store.record_delivery_success(&host) {
+        tracing::warn!(host = %host, error = %e, "could not reset the delivery failures of a host");
+    }
+    inbox.wake.notify_one();
+    Ok(Received::Queued)
+}
+
+/// What [`check_activity`] read from an activity.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CheckedActivity {
+    /// The activity id.
+    pub id: String,
+    /// Its type.
+    pub kind: String,
+    /// Its actor id.
+    pub actor: String,
+    /// The object's id, when there is one.
+    pub object_id: Option<String>,
+}
+
+/// The checks on an activity's shape and origin that need no network: `id`, `type` and `actor`
+/// present; nothing on `our_base`'s host; the activity id on the actor's host; and for Create,
+/// Update and Delete the object (embedded or a URL) on the actor's host too.
+pub fn check_activity(our_base: &str, activity: &Value) -> Result<CheckedActivity, InboxError> {
+    let malformed = |m: &str| InboxError::Malformed(m.to_string());
+    let id = activity
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| malformed("no id"))?;
+    let kind = activity
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| malformed("no type"))?;
+    let actor = activity
+        .get("actor")
+        .and_then(id_of)
+        .ok_or_else(|| malformed("no actor"))?;
+    if authority(actor).is_none() || authority(id).is_none() {
+        return Err(malformed("actor and id must be absolute URLs"));
+    }
+    for url in [actor, id] {
+        if same_authority(url, our_base) {
+            return Err(InboxError::Ours(url.to_string()));
+        }
+    }
+    let origin = |what: &'static str, other: &str| {
+        if same_authority(other, actor) {
+            Ok(())
+        } else {
+            Err(InboxError::Origin {
+                what,
+                id: other.to_string(),
+                actor: actor.to_string(),
+            })
+        }
+    };
+    origin("activity id", id)?;
+    let object_id = activity.get("object").and_then(id_of).map(str::to_string);
+    if matches!(kind, "Create" | "Update" | "Delete") {
+        let object = object_id
+            .as_deref()
+            .ok_or_else(|| malformed("Create, Update and Delete need an object id"))?;
+        origin("object id", object)?;
+        if let Some(attributed) = activity
+            .get("object")
+            .and_then(|o| o.get("attributedTo"))
+            .and_then(id_of)
+        {
+            if attributed != actor {
+                return Err(InboxError::Origin {
+                    what: "object attributedTo",
+                    id: attributed.to_string(),
+                    actor: actor.to_string(),
+                });
+            }
+        }
+    }
+    Ok(CheckedActivity {
+        id: id.to_string(),
+        kind: kind.to_string(),
+        actor: actor.to_string(),
+        object_id,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const BASE: &str = "http://127.0.0.1:8080";
+
+    fn like() -> Value {
+        json!({
+            "id": "https://r.example/likes/1", "type": "Like",
+            "actor": "https://r.example/users/a",
+            "object": "http://127.0.0.1:8080/users/news/posts/hello",
+        })
+    }
+
+    #[test]
+    fn can_check_a_well_formed_activity() {
+        let got = check_activity(BASE, &like()).unwrap();
+        assert_eq!(got.actor, "https://r.example/users/a");
+        assert_eq!(got.kind, "Like");
+    }
+
+    #[test]
+    fn rejects_an_activity_claiming_our_host() {
+        let mut a = like();
+        a["actor"] = json!("http://127.0.0.1:8080/users/news");
+        a["id"] = json!("http://127.0.0.1:8080/users/news#likes/1");
+        assert!(matches!(check_activity(BASE, &a), Err(InboxError::Ours(_))));
+        // Same IP, another port, is another server.
+        a["actor"] = json!("http://127.0.0.1:9999/users/x");
+        a["id"] = json!("http://127.0.0.1:9999/likes/1");
+        assert!(check_activity(BASE, &a).is_ok());
+    }
+
+    /// Which id [`check_activity`] refused as off the actor's host.
+    fn origin_refused(activity: &Value) -> Option<&'static str> {
+        match check_activity(BASE, activity) {
+            Err(InboxError::Origin { what, .. }) => Some(what),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn rejects_ids_off_the_actors_host() {
+        let mut a = like();
+        a["id"] = json!("https://elsewhere.example/likes/1");
+        assert_eq!(origin_refused(&a), Some("activity id"));
+        let create = json!({
+            "id": "https://r.example/c/1", "type": "Create", "actor": "https://r.example/users/a",
+            "object": { "id": "https://elsewhere.example/n/1", "type": "Note" },
+        });
+        assert_eq!(origin_refused(&create), Some("object id"));
+        let delete = json!({
+            "id": "https://r.example/d/1", "type": "Delete", "actor": "https://r.example/users/a",
+            "object": "https://elsewhere.example/n/1",
+        });
+        assert!(check_activity(BASE, &delete).is_err());
+        let forged = json!({
+            "id": "https://r.example/c/2", "type": "Create", "actor": "https://r.example/users/a",
+            "object": { "id": "https://r.example/n/2", "type": "Note", "attributedTo": "https://r.example/users/b" },
+        });
+        assert_eq!(origin_refused(&forged), Some("object attributedTo"));
+    }
+
+    #[test]
+    fn rejects_activities_missing_id_type_or_actor() {
+        for key in ["id", "type", "actor"] {
+            let mut a = like();
+            a.as_object_mut().unwrap().remove(key);
+            assert!(
+                matches!(check_activity(BASE, &a), Err(InboxError::Malformed(_))),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn can_accept_only_json_media_types() {
+        assert!(is_inbox_content_type("application/activity+json"));
+        assert!(is_inbox_content_type(
+            "application/ld+json; profile=\"https://www.w3.org/ns/activitystreams\""
+        ));
+        assert!(is_inbox_content_type("Application/JSON; charset=utf-8"));
+        assert!(!is_inbox_content_type("text/plain"));
+        assert!(!is_inbox_content_type("application/x-www-form-urlencoded"));
+        assert!(!is_inbox_content_type(""));
+    }
+}
