@@ -20,7 +20,6 @@ use hyper::{Method, Request, Response, StatusCode};
 use masthead::app::Running;
 use masthead::federation::signatures::{sign_request, SigningKey};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -194,26 +193,47 @@ impl World {
         json!({ "@context": AS, "id": self.id(actor), "type": kind, "actor": actor, "object": object })
     }
 
-    /// POSTs `activity` to `path`, signed by `key_id` with the test key at `date`, with `body`
-    /// replacing the signed body when given.
-    async fn send_as(
-        &self,
-        path: &str,
-        key_id: &str,
-        date: SystemTime,
-        activity: &Value,
-        sent_body: Option<&[u8]>,
-    ) -> Got {
-        let body = activity.to_string().into_bytes();
-        let url = Url::parse(&format!("{}{path}", self.base)).unwrap();
-        let key = SigningKey::from_pkcs8_pem(key_id, &key_pem("test-actor.pem")).unwrap();
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "content-type",
-            HeaderValue::from_static("application/activity+json"),
-        );
-        sign_request(&key, &Method::POST, &url, &mut headers, Some(&body), date).unwrap();
-        post(&url, headers, sent_body.map(<[u8]>::to_vec).unwrap_or(body)).await
+    /// POSTs `activity` to `path`, signed by `key_id` with the test key at `date`.
+    async fn send_as(&self, path: &str, key_id: &str, date: SystemTime, activity: &Value) -> Got {
+        self.request(signed(path, key_id, date, activity)).await
+    }
+
+    /// Sends `req` to the server under test.
+    async fn request(&self, req: Req) -> Got {
+        let inbox = format!("{}/inbox", self.base);
+        match req {
+            Req::Signed {
+                path,
+                key_id,
+                date,
+                signed,
+                sent,
+            } => {
+                let url = Url::parse(&format!("{}{path}", self.base)).unwrap();
+                let key = SigningKey::from_pkcs8_pem(key_id, &key_pem("test-actor.pem")).unwrap();
+                let mut headers = HeaderMap::new();
+                headers.insert(
+                    "content-type",
+                    HeaderValue::from_static("application/activity+json"),
+                );
+                sign_request(&key, &Method::POST, &url, &mut headers, Some(&signed), date).unwrap();
+                common::request_signed(url.as_str(), Method::POST, &headers, Bytes::from(sent))
+                    .await
+            }
+            Req::Unsigned { content_type, body } => {
+                let headers = [("content-type", content_type)];
+                common::request(&inbox, Method::POST, &headers, Bytes::from(body)).await
+            }
+            Req::Raw { head, body } => {
+                let addr = self.base.trim_start_matches("http://");
+                Got {
+                    status: common::raw_status(addr, head(addr), body).await,
+                    headers: HeaderMap::new(),
+                    body: Bytes::new(),
+                }
+            }
+            Req::Get => common::fetch(&inbox, Method::GET, common::AP, &[]).await,
+        }
     }
 
     /// POSTs `activity` to the shared inbox, signed by its actor's key, now.
@@ -224,7 +244,6 @@ impl World {
             &format!("{actor}#main-key"),
             SystemTime::now(),
             activity,
-            None,
         )
         .await
     }
@@ -256,9 +275,14 @@ impl World {
 
     /// Waits (bounded) until every queued inbox job has been processed.
     async fn settled(&self) {
-        eventually("the inbox queue to drain", || {
-            self.app().store.queued_inbox_count().unwrap() == 0
-        })
+        let drained =
+            || async { (self.app().store.queued_inbox_count().unwrap() == 0).then_some(()) };
+        common::poll_until(
+            "the inbox queue to drain",
+            Duration::from_secs(10),
+            Duration::from_millis(10),
+            drained,
+        )
         .await;
     }
 
@@ -269,231 +293,263 @@ impl World {
     }
 }
 
-/// Polls `done` every 10 ms for at most 10 s.
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+/// A request to the server under test.
+enum Req {
+    /// A POST to `path`, signed by `key_id` with the test key at `date` over `signed`, carrying
+    /// `sent`.
+    Signed {
+        path: String,
+        key_id: String,
+        date: SystemTime,
+        signed: Vec<u8>,
+        sent: Vec<u8>,
+    },
+    /// An unsigned POST to the shared inbox.
+    Unsigned {
+        content_type: &'static str,
+        body: Vec<u8>,
+    },
+    /// Raw HTTP/1.1: the head (given the server's `host:port`) and the body.
+    Raw {
+        head: fn(&str) -> String,
+        body: Vec<u8>,
+    },
+    /// A GET of the shared inbox.
+    Get,
+}
+
+/// A POST of `activity` to `path`, signed by `key_id` with the test key at `date`.
+fn signed(path: &str, key_id: &str, date: SystemTime, activity: &Value) -> Req {
+    let body = activity.to_string().into_bytes();
+    Req::Signed {
+        path: path.to_string(),
+        key_id: key_id.to_string(),
+        date,
+        signed: body.clone(),
+        sent: body,
     }
 }
 
-/// One POST over a fresh connection, with exactly `headers` (a signed `host` included).
-async fn post(url: &Url, headers: HeaderMap, body: Vec<u8>) -> Got {
-    let pairs: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.to_str().unwrap()))
-        .collect();
-    common::request(url.as_str(), Method::POST, &pairs, Bytes::from(body)).await
+/// What a refused request must leave behind.
+#[derive(Clone, Copy, PartialEq)]
+enum Trace {
+    /// No inbox job, follower, reply, delivery, interaction or report.
+    NoRows,
+    /// No rows, and not even a request to the remote: refused before anything is fetched.
+    NoRowsNorFetch,
 }
 
-/// Writes raw HTTP/1.1 and returns the status of the answer (the server may answer before it
-/// has read everything; write errors after that are expected).
-async fn raw_status(addr: &str, head: String, body: Vec<u8>) -> u16 {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut rd, mut wr) = stream.into_split();
-    let writer = tokio::spawn(async move {
-        let _ = wr.write_all(head.as_bytes()).await;
-        let _ = wr.write_all(&body).await;
-        wr
-    });
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(10), rd.read(&mut chunk))
-            .await
-            .expect("an answer within 10 s")
-            .unwrap();
-        assert!(n > 0, "connection closed without an answer");
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    writer.abort();
-    let line = String::from_utf8_lossy(&buf);
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+/// The tables a refused request must leave empty.
+const KEPT: [&str; 6] = [
+    "inbox_activities",
+    "followers",
+    "replies",
+    "deliveries",
+    "interactions",
+    "reports",
+];
+
+/// Declares a body of `2 MiB` and sends none of it.
+fn declared_too_large(addr: &str) -> String {
+    format!(
+        "POST /inbox HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/activity+json\r\nContent-Length: {}\r\n\r\n",
+        2 * 1024 * 1024
+    )
+}
+
+/// Streams a body without a length.
+fn chunked(addr: &str) -> String {
+    format!(
+        "POST /inbox HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/activity+json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
 }
 
 #[tokio::test]
 async fn refused_requests_leave_no_trace() {
+    use StatusCode as S;
     let w = World::start().await;
     let alice = w.remote.actor("alice");
     let like = |actor: &str| w.activity("Like", actor, json!(w.post()));
+    let now = SystemTime::now;
+    let alice_key = w.remote.key_id("alice");
 
-    // A key on a blocked domain is refused before anything is fetched: `localhost` is the fake
-    // remote under another name, so a fetch would show up in its log.
+    // `localhost` is the fake remote under a blocked name, so a fetch would show up in its log.
     let blocked_base = w.remote.base.replace("127.0.0.1", "localhost");
     let blocked = format!("{blocked_base}/users/alice");
-    let got = w
-        .send_as(
-            "/inbox",
-            &format!("{blocked}#main-key"),
-            SystemTime::now(),
-            &like(&blocked),
-            None,
-        )
-        .await;
-    assert_eq!(got.status, StatusCode::FORBIDDEN, "{}", got.text());
-    // The same with a subdomain of the blocked domain.
     let sub = format!(
         "http://a.localhost:{}/users/x",
         w.remote.base.rsplit(':').next().unwrap()
     );
-    let got = w
-        .send_as(
-            "/inbox",
-            &format!("{sub}#main-key"),
-            SystemTime::now(),
-            &like(&sub),
-            None,
-        )
-        .await;
-    assert_eq!(got.status, StatusCode::FORBIDDEN);
-    assert!(w.remote.seen().is_empty(), "{:?}", w.remote.seen());
-
-    // Unsigned.
-    let url = Url::parse(&format!("{}/inbox", w.base)).unwrap();
-    let mut h = HeaderMap::new();
-    h.insert(
-        "content-type",
-        HeaderValue::from_static("application/activity+json"),
-    );
-    let got = post(&url, h, like(&alice).to_string().into_bytes()).await;
-    assert_eq!(got.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(got.text(), "request signature could not be verified\n");
-
-    // A body other than the one signed (digest mismatch).
-    let signed = like(&alice);
-    let other = like(&alice).to_string().into_bytes();
-    let got = w
-        .send_as(
-            "/inbox",
-            &w.remote.key_id("alice"),
-            SystemTime::now(),
-            &signed,
-            Some(&other),
-        )
-        .await;
-    assert_eq!(got.status, StatusCode::UNAUTHORIZED);
-
-    // Signed two hours ago.
-    let stale = SystemTime::now() - Duration::from_secs(2 * 3600);
-    let got = w
-        .send_as(
-            "/inbox",
-            &w.remote.key_id("alice"),
-            stale,
-            &like(&alice),
-            None,
-        )
-        .await;
-    assert_eq!(got.status, StatusCode::UNAUTHORIZED);
-
-    // Bob's activity signed with Alice's key.
     let bob = w.remote.actor("bob");
-    let got = w
-        .send_as(
-            "/inbox",
-            &w.remote.key_id("alice"),
-            SystemTime::now(),
-            &like(&bob),
-            None,
-        )
-        .await;
-    assert_eq!(got.status, StatusCode::UNAUTHORIZED);
-
-    // Claiming to be one of our actors.
     let ours = w.ours("news");
     let mut forged = like(&ours);
     forged["id"] = json!(format!("{ours}#likes/1"));
-    let got = w
-        .send_as(
-            "/inbox",
-            &w.remote.key_id("alice"),
-            SystemTime::now(),
-            &forged,
-            None,
-        )
-        .await;
-    assert_eq!(got.status, StatusCode::BAD_REQUEST);
-    assert_eq!(got.text(), "activity claims to come from this server\n");
-
-    // An object on another host than its Create's actor.
-    let create = w.activity(
+    let elsewhere = w.activity(
         "Create",
         &alice,
         json!({ "id": "https://elsewhere.example/notes/1", "type": "Note", "attributedTo": alice,
                 "content": "hi", "inReplyTo": w.post(), "to": [PUBLIC] }),
     );
-    let got = w.send(&create).await;
-    assert_eq!(got.status, StatusCode::BAD_REQUEST);
-
-    // Malformed JSON, correctly signed.
-    let key =
-        SigningKey::from_pkcs8_pem(w.remote.key_id("alice"), &key_pem("test-actor.pem")).unwrap();
-    let mut h = HeaderMap::new();
-    h.insert(
-        "content-type",
-        HeaderValue::from_static("application/activity+json"),
-    );
-    sign_request(
-        &key,
-        &Method::POST,
-        &url,
-        &mut h,
-        Some(b"{not json"),
-        SystemTime::now(),
-    )
-    .unwrap();
-    let got = post(&url, h, b"{not json".to_vec()).await;
-    assert_eq!(got.status, StatusCode::BAD_REQUEST);
-
-    // Not JSON at all.
-    let mut h = HeaderMap::new();
-    h.insert("content-type", HeaderValue::from_static("text/plain"));
-    let got = post(&url, h, b"hello".to_vec()).await;
-    assert_eq!(got.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-
-    // Too large: declared, and streamed without a length.
-    let addr = w.base.trim_start_matches("http://").to_string();
-    let head = format!(
-        "POST /inbox HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/activity+json\r\nContent-Length: {}\r\n\r\n",
-        2 * 1024 * 1024
-    );
-    assert_eq!(raw_status(&addr, head, vec![]).await, 413);
     let size = 1024 * 1024 + 1;
-    let mut chunked = format!("{size:x}\r\n").into_bytes();
-    chunked.extend(std::iter::repeat_n(b' ', size));
-    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
-    let head = format!(
-        "POST /inbox HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/activity+json\r\nTransfer-Encoding: chunked\r\n\r\n"
-    );
-    assert_eq!(raw_status(&addr, head, chunked).await, 413);
+    let mut too_large = format!("{size:x}\r\n").into_bytes();
+    too_large.extend(std::iter::repeat_n(b' ', size));
+    too_large.extend_from_slice(b"\r\n0\r\n\r\n");
 
-    // A GET on an inbox, and an inbox of nobody.
-    let got = common::fetch(url.as_ref(), Method::GET, common::AP, &[]).await;
-    assert_eq!(got.status, StatusCode::METHOD_NOT_ALLOWED);
-    let got = w
-        .send_as(
-            "/users/nobody/inbox",
-            &w.remote.key_id("alice"),
-            SystemTime::now(),
-            &like(&alice),
+    // (name, request, status, exact answer where it matters, trace)
+    let cases: Vec<(&str, Req, StatusCode, Option<&str>, Trace)> = vec![
+        (
+            "a key on a blocked domain",
+            signed(
+                "/inbox",
+                &format!("{blocked}#main-key"),
+                now(),
+                &like(&blocked),
+            ),
+            S::FORBIDDEN,
             None,
-        )
-        .await;
-    assert_eq!(got.status, StatusCode::NOT_FOUND);
+            Trace::NoRowsNorFetch,
+        ),
+        (
+            "a key on a subdomain of a blocked domain",
+            signed("/inbox", &format!("{sub}#main-key"), now(), &like(&sub)),
+            S::FORBIDDEN,
+            None,
+            Trace::NoRowsNorFetch,
+        ),
+        (
+            "unsigned",
+            Req::Unsigned {
+                content_type: "application/activity+json",
+                body: like(&alice).to_string().into_bytes(),
+            },
+            S::UNAUTHORIZED,
+            Some("request signature could not be verified\n"),
+            Trace::NoRows,
+        ),
+        (
+            "a body other than the one signed (digest mismatch)",
+            Req::Signed {
+                path: "/inbox".into(),
+                key_id: alice_key.clone(),
+                date: now(),
+                signed: like(&alice).to_string().into_bytes(),
+                // Another Like: a fresh id.
+                sent: like(&alice).to_string().into_bytes(),
+            },
+            S::UNAUTHORIZED,
+            None,
+            Trace::NoRows,
+        ),
+        (
+            "signed two hours ago",
+            signed(
+                "/inbox",
+                &alice_key,
+                now() - Duration::from_secs(2 * 3600),
+                &like(&alice),
+            ),
+            S::UNAUTHORIZED,
+            None,
+            Trace::NoRows,
+        ),
+        (
+            "Bob's activity signed with Alice's key",
+            signed("/inbox", &alice_key, now(), &like(&bob)),
+            S::UNAUTHORIZED,
+            None,
+            Trace::NoRows,
+        ),
+        (
+            "claiming to be one of our actors",
+            signed("/inbox", &alice_key, now(), &forged),
+            S::BAD_REQUEST,
+            Some("activity claims to come from this server\n"),
+            Trace::NoRows,
+        ),
+        (
+            "an object on another host than its Create's actor",
+            signed("/inbox", &alice_key, now(), &elsewhere),
+            S::BAD_REQUEST,
+            None,
+            Trace::NoRows,
+        ),
+        (
+            "malformed JSON, correctly signed",
+            Req::Signed {
+                path: "/inbox".into(),
+                key_id: alice_key.clone(),
+                date: now(),
+                signed: b"{not json".to_vec(),
+                sent: b"{not json".to_vec(),
+            },
+            S::BAD_REQUEST,
+            None,
+            Trace::NoRows,
+        ),
+        (
+            "not JSON at all",
+            Req::Unsigned {
+                content_type: "text/plain",
+                body: b"hello".to_vec(),
+            },
+            S::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            Trace::NoRows,
+        ),
+        (
+            "too large, declared",
+            Req::Raw {
+                head: declared_too_large,
+                body: vec![],
+            },
+            S::PAYLOAD_TOO_LARGE,
+            None,
+            Trace::NoRows,
+        ),
+        (
+            "too large, streamed without a length",
+            Req::Raw {
+                head: chunked,
+                body: too_large,
+            },
+            S::PAYLOAD_TOO_LARGE,
+            None,
+            Trace::NoRows,
+        ),
+        (
+            "a GET on an inbox",
+            Req::Get,
+            S::METHOD_NOT_ALLOWED,
+            None,
+            Trace::NoRows,
+        ),
+        (
+            "an inbox of nobody",
+            signed("/users/nobody/inbox", &alice_key, now(), &like(&alice)),
+            S::NOT_FOUND,
+            None,
+            Trace::NoRows,
+        ),
+    ];
 
-    for table in [
-        "inbox_activities",
-        "followers",
-        "replies",
-        "deliveries",
-        "interactions",
-        "reports",
-    ] {
-        assert_eq!(w.count(table), 0, "{table} has rows");
+    for (name, request, status, says, trace) in cases {
+        let fetched_before = w.remote.seen().len();
+        let got = w.request(request).await;
+        assert_eq!(got.status, status, "{name}: {}", got.text());
+        if let Some(says) = says {
+            assert_eq!(got.text(), says, "{name}");
+        }
+        if trace == Trace::NoRowsNorFetch {
+            assert_eq!(
+                w.remote.seen().len(),
+                fetched_before,
+                "{name}: {:?}",
+                w.remote.seen()
+            );
+        }
+        for table in KEPT {
+            assert_eq!(w.count(table), 0, "{name}: {table} has rows");
+        }
     }
 }
 
@@ -570,7 +626,6 @@ async fn a_manual_follow_waits_for_approval() {
             &w.remote.key_id("bob"),
             SystemTime::now(),
             &follow,
-            None,
         )
         .await;
     assert_eq!(got.status, StatusCode::ACCEPTED);
