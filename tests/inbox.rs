@@ -232,7 +232,7 @@ impl World {
                     body: Bytes::new(),
                 }
             }
-            Req::Get => common::fetch(&inbox, Method::GET, common::AP, &[]).await,
+            Req::Get => self.get(&inbox, common::AP).await,
         }
     }
 
@@ -246,6 +246,10 @@ impl World {
             activity,
         )
         .await
+    }
+
+    fn follower(&self, handle: &str, actor: &str) -> Option<masthead::store::Follower> {
+        self.app().store.follower(handle, actor).unwrap()
     }
 
     fn db(&self) -> rusqlite::Connection {
@@ -273,6 +277,18 @@ impl World {
             .collect()
     }
 
+    /// Sends a fresh activity of `kind` by `actor` on `object`; returns the status.
+    async fn send_new(&self, kind: &str, actor: &str, object: Value) -> StatusCode {
+        self.send(&self.activity(kind, actor, object)).await.status
+    }
+
+    /// [`World::send`], then waits until the inbox worker has processed it.
+    async fn process(&self, activity: &Value) -> Got {
+        let got = self.send(activity).await;
+        self.settled().await;
+        got
+    }
+
     /// Waits (bounded) until every queued inbox job has been processed.
     async fn settled(&self) {
         let drained =
@@ -287,9 +303,20 @@ impl World {
     }
 
     async fn post_json(&self) -> Value {
-        common::fetch(&self.post(), Method::GET, common::AP, &[])
-            .await
-            .json()
+        self.get(&self.post(), common::AP).await.json()
+    }
+
+    /// The post's page, as a browser sees it.
+    fn page(&self) -> String {
+        self.post().replace("/users/news/posts/", "/@news/")
+    }
+
+    fn comments(&self) -> String {
+        format!("{}/comments.json", self.post())
+    }
+
+    async fn get(&self, url: &str, accept: &str) -> Got {
+        common::fetch(url, Method::GET, accept, &[]).await
     }
 }
 
@@ -562,12 +589,7 @@ async fn a_follow_is_accepted_after_the_202_and_processed_once() {
     assert_eq!(got.status, StatusCode::ACCEPTED, "{}", got.text());
     w.settled().await;
 
-    let f = w
-        .app()
-        .store
-        .follower("news", &alice)
-        .unwrap()
-        .expect("follower stored");
+    let f = w.follower("news", &alice).expect("follower stored");
     assert_eq!(f.state, masthead::store::FollowState::Accepted);
     assert_eq!(f.inbox, format!("{alice}/inbox"));
     assert_eq!(f.shared_inbox, Some(format!("{}/inbox", w.remote.base)));
@@ -609,9 +631,8 @@ async fn a_follow_is_accepted_after_the_202_and_processed_once() {
 
     // Undo removes the follower.
     let undo = w.activity("Undo", &alice, follow.clone());
-    assert_eq!(w.send(&undo).await.status, StatusCode::ACCEPTED);
-    w.settled().await;
-    assert!(w.app().store.follower("news", &alice).unwrap().is_none());
+    assert_eq!(w.process(&undo).await.status, StatusCode::ACCEPTED);
+    assert!(w.follower("news", &alice).is_none());
 }
 
 #[tokio::test]
@@ -630,7 +651,7 @@ async fn a_manual_follow_waits_for_approval() {
         .await;
     assert_eq!(got.status, StatusCode::ACCEPTED);
     w.settled().await;
-    let f = w.app().store.follower("desk", &bob).unwrap().unwrap();
+    let f = w.follower("desk", &bob).unwrap();
     assert_eq!(f.state, masthead::store::FollowState::Pending);
     assert!(w.deliveries().is_empty());
 
@@ -645,7 +666,7 @@ async fn a_manual_follow_waits_for_approval() {
         masthead::federation::inbox::FollowAnswer::Accept,
     )
     .unwrap();
-    let f = w.app().store.follower("desk", &bob).unwrap().unwrap();
+    let f = w.follower("desk", &bob).unwrap();
     assert_eq!(f.state, masthead::store::FollowState::Accepted);
     let sent = w.deliveries();
     assert_eq!(sent.len(), 1);
@@ -658,8 +679,7 @@ async fn a_blocked_actor_is_rejected_and_a_moved_follower_re_pointed() {
     let w = World::start().await;
     let troll = w.remote.actor("troll");
     let follow = w.activity("Follow", &troll, json!(w.ours("news")));
-    assert_eq!(w.send(&follow).await.status, StatusCode::ACCEPTED);
-    w.settled().await;
+    assert_eq!(w.process(&follow).await.status, StatusCode::ACCEPTED);
     assert_eq!(w.count("followers"), 0);
     let sent = w.deliveries();
     assert_eq!(sent.len(), 1);
@@ -672,8 +692,7 @@ async fn a_blocked_actor_is_rejected_and_a_moved_follower_re_pointed() {
         json!({ "id": format!("{troll}/notes/1"), "type": "Note", "attributedTo": troll,
                 "content": "<p>spam</p>", "inReplyTo": w.post(), "to": [PUBLIC] }),
     );
-    assert_eq!(w.send(&reply).await.status, StatusCode::ACCEPTED);
-    w.settled().await;
+    assert_eq!(w.process(&reply).await.status, StatusCode::ACCEPTED);
     assert_eq!(w.count("replies"), 0);
 
     // Alice follows, then moves to Carol, whose alsoKnownAs names her.
@@ -683,17 +702,15 @@ async fn a_blocked_actor_is_rejected_and_a_moved_follower_re_pointed() {
         .await;
     let mut moved = w.activity("Move", &alice, json!(alice));
     moved["target"] = json!(carol);
-    assert_eq!(w.send(&moved).await.status, StatusCode::ACCEPTED);
-    w.settled().await;
-    assert!(w.app().store.follower("news", &alice).unwrap().is_none());
-    assert!(w.app().store.follower("news", &carol).unwrap().is_some());
+    assert_eq!(w.process(&moved).await.status, StatusCode::ACCEPTED);
+    assert!(w.follower("news", &alice).is_none());
+    assert!(w.follower("news", &carol).is_some());
     // A Move to a target that does not name the mover changes nothing.
     let bob = w.remote.actor("bob");
     let mut bogus = w.activity("Move", &carol, json!(carol));
     bogus["target"] = json!(bob);
-    w.send(&bogus).await;
-    w.settled().await;
-    assert!(w.app().store.follower("news", &carol).unwrap().is_some());
+    w.process(&bogus).await;
+    assert!(w.follower("news", &carol).is_some());
 }
 
 #[tokio::test]
@@ -704,32 +721,23 @@ async fn likes_and_boosts_are_counted_on_the_post() {
     let like = w.activity("Like", &alice, json!(w.post()));
     assert_eq!(w.send(&like).await.status, StatusCode::ACCEPTED);
     assert_eq!(
-        w.send(&w.activity("Like", &bob, json!(w.post())))
-            .await
-            .status,
+        w.send_new("Like", &bob, json!(w.post())).await,
         StatusCode::ACCEPTED
     );
     assert_eq!(
-        w.send(&w.activity("Announce", &bob, json!(w.post())))
-            .await
-            .status,
+        w.send_new("Announce", &bob, json!(w.post())).await,
         StatusCode::ACCEPTED
     );
     w.settled().await;
     let doc = w.post_json().await;
     assert_eq!(doc["likes"]["totalItems"], 2);
     assert_eq!(doc["shares"]["totalItems"], 1);
-    let likes = common::fetch(&format!("{}/likes", w.post()), Method::GET, common::AP, &[])
+    let likes = w
+        .get(&format!("{}/likes", w.post()), common::AP)
         .await
         .json();
     assert_eq!(likes["totalItems"], 2);
-    let page = common::fetch(
-        &w.post().replace("/users/news/posts/", "/@news/"),
-        Method::GET,
-        common::BROWSER,
-        &[],
-    )
-    .await;
+    let page = w.get(&w.page(), common::BROWSER).await;
     assert!(
         page.text().contains("2 likes · 1 boosts"),
         "{}",
@@ -737,14 +745,11 @@ async fn likes_and_boosts_are_counted_on_the_post() {
     );
 
     assert_eq!(
-        w.send(&w.activity("Undo", &alice, like.clone()))
-            .await
-            .status,
+        w.send_new("Undo", &alice, like.clone()).await,
         StatusCode::ACCEPTED
     );
     // An Undo by someone else than the liker changes nothing.
-    w.send(&w.activity("Undo", &bob, like.clone())).await;
-    w.settled().await;
+    w.process(&w.activity("Undo", &bob, like.clone())).await;
     let doc = w.post_json().await;
     assert_eq!(doc["likes"]["totalItems"], 1);
     assert_eq!(doc["shares"]["totalItems"], 1);
@@ -763,48 +768,28 @@ async fn a_reply_shows_everywhere_then_changes_and_goes() {
         "to": [PUBLIC], "cc": [w.ours("news")],
     });
     assert_eq!(
-        w.send(&w.activity("Create", &alice, note.clone()))
-            .await
-            .status,
+        w.send_new("Create", &alice, note.clone()).await,
         StatusCode::ACCEPTED
     );
     // A note that neither answers nor mentions us is not kept.
     let stray = json!({ "id": format!("{alice}/notes/2"), "type": "Note", "attributedTo": alice,
                         "content": "unrelated", "to": [PUBLIC] });
-    w.send(&w.activity("Create", &alice, stray)).await;
-    w.settled().await;
+    w.process(&w.activity("Create", &alice, stray)).await;
     assert_eq!(w.count("replies"), 1);
 
     let replies = format!("{}/replies", w.post());
-    let coll = common::fetch(&replies, Method::GET, common::AP, &[])
-        .await
-        .json();
+    let coll = w.get(&replies, common::AP).await.json();
     assert_eq!(coll["totalItems"], 1);
-    let page = common::fetch(&format!("{replies}?page=1"), Method::GET, common::AP, &[])
-        .await
-        .json();
+    let page = w.get(&format!("{replies}?page=1"), common::AP).await.json();
     assert_eq!(page["orderedItems"], json!([note_id]));
     assert_eq!(w.post_json().await["replies"]["totalItems"], 1);
 
-    let html = common::fetch(
-        &w.post().replace("/users/news/posts/", "/@news/"),
-        Method::GET,
-        common::BROWSER,
-        &[],
-    )
-    .await
-    .text();
+    let html = w.get(&w.page(), common::BROWSER).await.text();
     assert!(html.contains("<p>Great news!</p>"), "{html}");
     assert!(html.contains(">Alice</a>"), "{html}");
     assert!(!html.contains("<script>alert"), "{html}");
 
-    let comments = common::fetch(
-        &format!("{}/comments.json", w.post()),
-        Method::GET,
-        "application/json",
-        &[],
-    )
-    .await;
+    let comments = w.get(&w.comments(), "application/json").await;
     assert_eq!(comments.header("access-control-allow-origin"), "*");
     let list = comments.json();
     assert_eq!(list[0]["id"], note_id);
@@ -826,21 +811,13 @@ async fn a_reply_shows_everywhere_then_changes_and_goes() {
     edited["content"] = json!("<p>Great news, edited.</p>");
     edited["updated"] = json!("2026-11-20T11:00:00Z");
     assert_eq!(
-        w.send(&w.activity("Update", &alice, edited)).await.status,
+        w.send_new("Update", &alice, edited).await,
         StatusCode::ACCEPTED
     );
     // Someone else cannot delete it (same host, other actor).
     let bob = w.remote.actor("bob");
-    w.send(&w.activity("Delete", &bob, json!(note_id))).await;
-    w.settled().await;
-    let list = common::fetch(
-        &format!("{}/comments.json", w.post()),
-        Method::GET,
-        "application/json",
-        &[],
-    )
-    .await
-    .json();
+    w.process(&w.activity("Delete", &bob, json!(note_id))).await;
+    let list = w.get(&w.comments(), "application/json").await.json();
     assert_eq!(list[0]["content_html"], "<p>Great news, edited.</p>");
     assert!(list[0]["updated"]
         .as_str()
@@ -852,16 +829,12 @@ async fn a_reply_shows_everywhere_then_changes_and_goes() {
     // The author deletes it.
     let tombstone = json!({ "id": note_id, "type": "Tombstone" });
     assert_eq!(
-        w.send(&w.activity("Delete", &alice, tombstone))
-            .await
-            .status,
+        w.send_new("Delete", &alice, tombstone).await,
         StatusCode::ACCEPTED
     );
     w.settled().await;
     assert_eq!(w.count("replies"), 0);
-    let coll = common::fetch(&replies, Method::GET, common::AP, &[])
-        .await
-        .json();
+    let coll = w.get(&replies, common::AP).await.json();
     assert_eq!(coll["totalItems"], 0);
     let from_disk: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(from_disk, json!([]));
@@ -879,20 +852,12 @@ async fn a_mention_that_is_not_public_is_kept_out_of_sight() {
         "content": "<p>private</p>", "inReplyTo": w.post(), "to": [w.ours("news")],
         "tag": [{ "type": "Mention", "href": w.ours("news") }],
     });
-    w.send(&w.activity("Create", &alice, dm)).await;
-    w.settled().await;
+    w.process(&w.activity("Create", &alice, dm)).await;
     let all = masthead::admin::replies(&w.app().site, &w.app().store, None).unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].status, masthead::store::ReplyStatus::Held);
     assert_eq!(all[0].mentions, vec!["news".to_string()]);
-    let list = common::fetch(
-        &format!("{}/comments.json", w.post()),
-        Method::GET,
-        "application/json",
-        &[],
-    )
-    .await
-    .json();
+    let list = w.get(&w.comments(), "application/json").await.json();
     assert_eq!(list, json!([]));
 }
 
@@ -905,8 +870,8 @@ async fn a_report_is_kept_and_an_actor_delete_forgets_them() {
     assert_eq!(w.send(&flag).await.status, StatusCode::ACCEPTED);
     w.send(&w.activity("Follow", &alice, json!(w.ours("news"))))
         .await;
-    w.send(&w.activity("Like", &alice, json!(w.post()))).await;
-    w.settled().await;
+    w.process(&w.activity("Like", &alice, json!(w.post())))
+        .await;
     let reports = masthead::admin::reports(&w.app().store).unwrap();
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].reporter, alice);
@@ -914,22 +879,17 @@ async fn a_report_is_kept_and_an_actor_delete_forgets_them() {
     assert_eq!(reports[0].content.as_deref(), Some("please look"));
     // Unknown types and Accepts of follows we never sent: 202, nothing kept.
     assert_eq!(
-        w.send(&w.activity("Dance", &alice, json!(w.post())))
-            .await
-            .status,
+        w.send_new("Dance", &alice, json!(w.post())).await,
         StatusCode::ACCEPTED
     );
     assert_eq!(
-        w.send(&w.activity("Accept", &alice, json!("https://x.example/f")))
-            .await
-            .status,
+        w.send_new("Accept", &alice, json!("https://x.example/f"))
+            .await,
         StatusCode::ACCEPTED
     );
 
     assert_eq!(
-        w.send(&w.activity("Delete", &alice, json!(alice)))
-            .await
-            .status,
+        w.send_new("Delete", &alice, json!(alice)).await,
         StatusCode::ACCEPTED
     );
     w.settled().await;
