@@ -29,35 +29,33 @@ fn expect(case: &str, code: i32, out: &str) {
     assert_eq!(got_code, code, "{case}: {got_out}");
 }
 
-#[test]
-fn errors_when_a_post_has_no_front_matter() {
-    expect("missing-front-matter", 1, "error: content/news/no-front-matter.md:1: no front matter: a post starts with +++ (TOML) or --- (YAML) on its first line; this post is not published until it is fixed\n1 post ready; 1 error, 0 warnings\n");
+/// `name: case => exit code, exact output;` becomes the test `name` of the fixture `case`.
+macro_rules! check_cases {
+    ($($(#[$doc:meta])* $name:ident: $case:literal => $code:literal, $out:literal;)*) => {
+        $(
+            $(#[$doc])*
+            #[test]
+            fn $name() {
+                expect($case, $code, $out);
+            }
+        )*
+    };
 }
 
-#[test]
-fn errors_when_a_date_is_not_a_date() {
-    expect("bad-date", 1, "error: content/news/when.md:3: front matter: expected a date like 2026-11-20 or 2026-11-20T09:00:00Z for `date`, got \"yesterday\"; this post is not published until it is fixed\n1 post ready; 1 error, 0 warnings\n");
-}
-
-#[test]
-fn errors_when_site_toml_has_an_unknown_key() {
-    expect("unknown-key", 1, "error: site.toml:4: actor #1: has no handle (add handle = \"news\", the name in @news@your.domain)\nerror: site.toml:5: unknown key `handel` in [[actor]] (did you mean `handle`?)\n0 posts ready; 2 errors, 0 warnings\n");
-}
-
-#[test]
-fn warns_when_two_posts_share_a_slug() {
-    // A duplicate slug is a warning: exit code 0.
-    expect("duplicate-slug", 0, "warning: content/news/b.md:1: slug \"budget\" is also used by content/news/a.md; only the first is published (set a different `slug` in front matter)\n2 posts ready; 0 errors, 1 warning\n");
-}
-
-#[test]
-fn errors_when_a_handle_has_a_space() {
-    expect("bad-handle", 1, "error: site.toml:5: actor \"news desk\": handle may only contain a-z, 0-9 and _ (got a space)\n0 posts ready; 1 error, 0 warnings\n");
-}
-
-#[test]
-fn errors_when_an_image_is_missing() {
-    expect("missing-image", 1, "error: content/news/photo.md:8: image \"missing.png\" not found (looked for content/news/missing.png); add the file or fix the path; this post is not published until it is fixed\n1 post ready; 1 error, 0 warnings\n");
+check_cases! {
+    errors_when_a_post_has_no_front_matter: "missing-front-matter" => 1,
+        "error: content/news/no-front-matter.md:1: no front matter: a post starts with +++ (TOML) or --- (YAML) on its first line; this post is not published until it is fixed\n1 post ready; 1 error, 0 warnings\n";
+    errors_when_a_date_is_not_a_date: "bad-date" => 1,
+        "error: content/news/when.md:3: front matter: expected a date like 2026-11-20 or 2026-11-20T09:00:00Z for `date`, got \"yesterday\"; this post is not published until it is fixed\n1 post ready; 1 error, 0 warnings\n";
+    errors_when_site_toml_has_an_unknown_key: "unknown-key" => 1,
+        "error: site.toml:4: actor #1: has no handle (add handle = \"news\", the name in @news@your.domain)\nerror: site.toml:5: unknown key `handel` in [[actor]] (did you mean `handle`?)\n0 posts ready; 2 errors, 0 warnings\n";
+    /// A duplicate slug is a warning: exit code 0.
+    warns_when_two_posts_share_a_slug: "duplicate-slug" => 0,
+        "warning: content/news/b.md:1: slug \"budget\" is also used by content/news/a.md; only the first is published (set a different `slug` in front matter)\n2 posts ready; 0 errors, 1 warning\n";
+    errors_when_a_handle_has_a_space: "bad-handle" => 1,
+        "error: site.toml:5: actor \"news desk\": handle may only contain a-z, 0-9 and _ (got a space)\n0 posts ready; 1 error, 0 warnings\n";
+    errors_when_an_image_is_missing: "missing-image" => 1,
+        "error: content/news/photo.md:8: image \"missing.png\" not found (looked for content/news/missing.png); add the file or fix the path; this post is not published until it is fixed\n1 post ready; 1 error, 0 warnings\n";
 }
 
 #[test]

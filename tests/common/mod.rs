@@ -157,6 +157,11 @@ impl TestSite {
         self.get(path, accept).await.status
     }
 
+    /// Asserts that a GET of `path` with `accept` answers `status`.
+    pub async fn assert_status(&self, path: &str, accept: &str, status: StatusCode) {
+        assert_eq!(self.status(path, accept).await, status, "GET {path}");
+    }
+
     /// Restarts the server on a new listener of the same address, same data dir.
     pub async fn restart(&mut self) {
         let running = self.running.take().unwrap();
