@@ -16,16 +16,20 @@ fn ids(items: &Value) -> Vec<String> {
         .collect()
 }
 
+/// WebFinger of `resource`.
+async fn webfinger(site: &TestSite, resource: &str) -> common::Got {
+    site.get(
+        &format!("/.well-known/webfinger?resource={resource}"),
+        "*/*",
+    )
+    .await
+}
+
 #[tokio::test]
 async fn can_round_trip_webfinger_to_the_actor_and_back() {
     let site = TestSite::start("basic").await;
     let host = site.base.trim_start_matches("http://").to_string();
-    let wf = site
-        .get(
-            &format!("/.well-known/webfinger?resource=acct:news@{host}"),
-            "*/*",
-        )
-        .await;
+    let wf = webfinger(&site, &format!("acct:news@{host}")).await;
     assert_eq!(wf.status, StatusCode::OK);
     assert_eq!(wf.header("content-type"), "application/jrd+json");
     assert_eq!(wf.header("access-control-allow-origin"), "*");
@@ -44,41 +48,21 @@ async fn can_round_trip_webfinger_to_the_actor_and_back() {
     // Mastodon's round trip: preferredUsername + actor host -> WebFinger -> self == id.
     let actor = site.get(&actor_id, AP).await.json();
     assert_eq!(actor["id"], actor_id);
-    let again = site
-        .get(
-            &format!(
-                "/.well-known/webfinger?resource=acct:{}@{host}",
-                actor["preferredUsername"].as_str().unwrap()
-            ),
-            "*/*",
-        )
+    let username = actor["preferredUsername"].as_str().unwrap();
+    let again = webfinger(&site, &format!("acct:{username}@{host}"))
         .await
         .json();
     assert_eq!(again["links"][0]["href"], actor_id);
 
-    let by_url = site
-        .get(
-            &format!("/.well-known/webfinger?resource={actor_id}"),
-            "*/*",
-        )
-        .await;
+    let by_url = webfinger(&site, &actor_id).await;
     assert_eq!(by_url.json()["subject"], format!("acct:news@{host}"));
-    assert_eq!(
-        site.status(
-            &format!("/.well-known/webfinger?resource=acct:nobody@{host}"),
-            "*/*"
-        )
-        .await,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        site.status(
-            "/.well-known/webfinger?resource=acct:news@elsewhere.example",
-            "*/*"
-        )
-        .await,
-        StatusCode::NOT_FOUND
-    );
+    for unknown in [
+        format!("acct:nobody@{host}"),
+        "acct:news@elsewhere.example".to_string(),
+    ] {
+        let status = webfinger(&site, &unknown).await.status;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}");
+    }
     site.assert_status("/.well-known/webfinger", "*/*", StatusCode::BAD_REQUEST)
         .await;
 }
@@ -86,24 +70,14 @@ async fn can_round_trip_webfinger_to_the_actor_and_back() {
 #[tokio::test]
 async fn can_serve_handles_on_a_domain_other_than_the_server() {
     let site = TestSite::start("static").await;
-    let wf = site
-        .get(
-            "/.well-known/webfinger?resource=acct:news@city.example",
-            "*/*",
-        )
-        .await;
+    let wf = webfinger(&site, "acct:news@city.example").await;
     assert_eq!(wf.status, StatusCode::OK);
     let jrd = wf.json();
     assert_eq!(jrd["subject"], "acct:news@city.example");
     assert_eq!(jrd["links"][0]["href"], format!("{}/users/news", site.base));
     // The serving host answers for the same account too.
     let host = site.base.trim_start_matches("http://").to_string();
-    let wf = site
-        .get(
-            &format!("/.well-known/webfinger?resource=acct:news@{host}"),
-            "*/*",
-        )
-        .await;
+    let wf = webfinger(&site, &format!("acct:news@{host}")).await;
     assert_eq!(wf.json()["subject"], "acct:news@city.example");
     let actor = site.get("/users/news", AP).await.json();
     assert_eq!(actor["webfinger"], "news@city.example");
