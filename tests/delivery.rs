@@ -72,8 +72,20 @@ impl Fed {
             .unwrap();
     }
 
+    /// Writes `content/news/<name>`.
     fn write_post(&self, name: &str, text: &str) {
-        std::fs::write(self.dir.path().join("content/news").join(name), text).unwrap();
+        common::write_post(self.dir.path(), &format!("news/{name}"), text);
+    }
+
+    /// Drops the app as a crash would and opens the same site and store again, on the same clock.
+    fn crash_and_reopen(self) -> (TempDir, Arc<App>, Clock) {
+        let Fed {
+            dir, app, clock, ..
+        } = self;
+        drop(app);
+        let store = Store::open(&data_dir(dir.path())).unwrap();
+        let app = open_app(dir.path(), store, &clock);
+        (dir, app, clock)
     }
 
     fn post_id(&self, slug: &str) -> String {
@@ -155,14 +167,24 @@ async fn can_deliver_a_create_once_the_inbox_recovers() {
     fed.app.rebuild().unwrap();
 
     let first = inbox.wait_for(1).await;
-    // The retry is due 15-24 s later by the queue's clock: move it on until the retry arrives.
-    let mut moves = 0;
-    while !inbox.received_within(2, Duration::from_millis(200)).await {
+    // The retry is due 15-24 s later by the queue's clock: move it on a minute at a time until
+    // the retry arrives.
+    let retried = || async {
+        if inbox.received_within(2, Duration::from_millis(200)).await {
+            return Some(());
+        }
         fed.clock.advance(Duration::from_secs(60));
         fed.app.delivery_wake.notify_one();
-        moves += 1;
-        assert!(moves < 50, "no retry after {moves} minutes");
-    }
+        None
+    };
+    let (limit, every) = (Duration::from_secs(10), Duration::ZERO);
+    common::poll_until(
+        "the retry, the clock a minute on each time",
+        limit,
+        every,
+        retried,
+    )
+    .await;
     let served = common::fetch(
         &format!("{}/activity", fed.post_id("second")),
         Method::GET,
@@ -432,13 +454,7 @@ async fn can_keep_a_queued_delivery_across_a_crash() {
         .store
         .lease_delivery(row.id, now, now + 300_000)
         .unwrap());
-    let Fed {
-        dir, app, clock, ..
-    } = fed;
-    drop(app);
-
-    let store = Store::open(&data_dir(dir.path())).unwrap();
-    let app = open_app(dir.path(), store, &clock);
+    let (_dir, app, clock) = fed.crash_and_reopen();
     let again = app.store.delivery(row.id).unwrap().unwrap();
     assert_eq!(
         (again.state, again.attempts, again.body.as_str()),
@@ -470,14 +486,8 @@ async fn can_publish_a_change_recorded_just_before_a_crash() {
     )
     .unwrap();
     assert!(fed.rows("second").is_empty(), "nothing queued yet");
-    let Fed {
-        dir, app, clock, ..
-    } = fed;
-    drop(app);
-
     // The next start finds the post unchanged, and still publishes what was owed.
-    let store = Store::open(&data_dir(dir.path())).unwrap();
-    let app = open_app(dir.path(), store, &clock);
+    let (_dir, app, _) = fed.crash_and_reopen();
     assert_eq!(deliver_due(&app).await, 1);
     let got = inbox.wait_for(1).await;
     assert_eq!(got[0].json()["type"], "Create");
@@ -525,11 +535,10 @@ async fn can_retry_on_schedule_for_two_days_then_give_up() {
     fed.app.rebuild().unwrap();
     let start = fed.clock.now_ms();
     let workers = Workers::spawn(fed.app.clone(), DeliveryConfig::default());
-    let deadline = start + 4 * 86_400_000;
-    while fed.rows("second")[0].state == DeliveryState::Pending {
-        assert!(fed.clock.now_ms() < deadline, "{:?}", fed.rows("second"));
-        tokio::time::sleep(Duration::from_secs(600)).await;
-    }
+    let settled =
+        || async { (fed.rows("second")[0].state != DeliveryState::Pending).then_some(()) };
+    let (limit, every) = (Duration::from_secs(4 * 86_400), Duration::from_secs(600));
+    common::poll_until("the delivery to settle", limit, every, settled).await;
     workers.stop().await;
 
     let row = fed.rows("second").remove(0);
@@ -579,18 +588,13 @@ async fn can_print_the_queue_from_the_command_line() {
     fed.write_post("second.md", SECOND);
     fed.app.rebuild().unwrap();
     deliver_due(&fed.app).await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_masthead"))
-        .arg("deliveries")
-        .arg("--config")
-        .arg(fed.dir.path().join("site.toml"))
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = common::stdout_of(
+        std::process::Command::new(env!("CARGO_BIN_EXE_masthead"))
+            .arg("deliveries")
+            .arg("--config")
+            .arg(fed.dir.path().join("site.toml"))
+            .env_remove("RUST_LOG"),
+        "masthead deliveries",
     );
     assert!(
         stdout.starts_with("deliveries: 1 pending, 0 failed"),
