@@ -77,6 +77,12 @@ impl Fed {
         common::write_post(self.dir.path(), &format!("news/{name}"), text);
     }
 
+    /// Writes `content/news/<name>` and rebuilds, which queues what followers are owed.
+    fn publish(&self, name: &str, text: &str) {
+        self.write_post(name, text);
+        self.app.rebuild().unwrap();
+    }
+
     /// Drops the app as a crash would and opens the same site and store again, on the same clock.
     fn crash_and_reopen(self) -> (TempDir, Arc<App>, Clock) {
         let Fed {
@@ -163,8 +169,7 @@ async fn can_deliver_a_create_once_the_inbox_recovers() {
     let mut fed = Fed::open(&[]).await;
     let running = fed.start();
     fed.follow(&inbox, 0);
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
 
     let first = inbox.wait_for(1).await;
     // The retry is due 15-24 s later by the queue's clock: move it on a minute at a time until
@@ -231,8 +236,7 @@ async fn can_remove_followers_whose_inbox_is_gone() {
     let fed = Fed::open(&[]).await;
     fed.follow(&gone, 0);
     fed.follow(&fine, 1);
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
     assert_eq!(deliver_due(&fed.app).await, 2);
 
     assert_eq!(gone.requests().len(), 1);
@@ -253,8 +257,7 @@ async fn can_remove_followers_whose_inbox_is_gone() {
     // Nothing more is due, and the next post goes only to the follower left.
     fed.clock.advance(Duration::from_secs(3600));
     assert_eq!(deliver_due(&fed.app).await, 0);
-    fed.write_post("third.md", &SECOND.replace("Second", "Third"));
-    fed.app.rebuild().unwrap();
+    fed.publish("third.md", &SECOND.replace("Second", "Third"));
     assert_eq!(fed.rows("third").len(), 1);
 }
 
@@ -263,8 +266,7 @@ async fn can_fail_a_refused_delivery_at_once_and_retry_a_rate_limited_one_later(
     let refusing = FakeInbox::start(&[403]).await;
     let limited = FakeInbox::start(&[429]).await;
     let fed = Fed::open(&[&refusing, &limited]).await;
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
     deliver_due(&fed.app).await;
 
     let rows = fed.rows("second");
@@ -307,16 +309,14 @@ async fn can_deliver_to_a_fast_inbox_while_a_slow_one_holds_its_request() {
     let fast = FakeInbox::start(&[202]).await;
     let mut fed = Fed::open(&[&slow]).await;
     let running = fed.start();
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
     // The slow inbox has a request and sits on it.
     slow.wait_for(1).await;
 
     // The next post goes to both: the fast inbox is served while the slow one still holds
     // everything it got.
     fed.follow(&fast, 1);
-    fed.write_post("third.md", &SECOND.replace("Second", "Third"));
-    fed.app.rebuild().unwrap();
+    fed.publish("third.md", &SECOND.replace("Second", "Third"));
     fast.wait_for(1).await;
     slow.wait_for(2).await;
     assert_eq!(slow.answered(), 0);
@@ -341,8 +341,7 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
     assert!(fed.rows("hello").is_empty());
     assert_eq!(fed.app.rebuild().unwrap().changes.len(), 0);
 
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
     let rows = fed.rows("second");
     assert_eq!(rows.len(), 1);
     assert_eq!(
@@ -352,17 +351,15 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
 
     // Edited: an Update with the whole object and an `updated` later than `published`.
     fed.clock.advance(Duration::from_secs(60));
-    fed.write_post(
+    fed.publish(
         "second.md",
         &SECOND.replace("second post", "second post, edited"),
     );
-    fed.app.rebuild().unwrap();
     fed.clock.advance(Duration::from_secs(60));
-    fed.write_post(
+    fed.publish(
         "second.md",
         &SECOND.replace("second post", "second post, edited twice"),
     );
-    fed.app.rebuild().unwrap();
     let rows = fed.rows("second");
     let updates: Vec<Value> = rows
         .iter()
@@ -391,8 +388,7 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
     // Delivered, edited again: another Update with a new id and a later `updated`.
     deliver_due(&fed.app).await;
     fed.clock.advance(Duration::from_secs(60));
-    fed.write_post("second.md", &SECOND.replace("second post", "third version"));
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", &SECOND.replace("second post", "third version"));
     let later: Vec<Value> = fed
         .rows("second")
         .iter()
@@ -426,11 +422,10 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
 async fn can_send_followers_only_posts_to_followers() {
     let inbox = FakeInbox::start(&[202]).await;
     let fed = Fed::open(&[&inbox]).await;
-    fed.write_post(
+    fed.publish(
         "members.md",
         "+++\ndate = 2026-11-21T09:00:00Z\nvisibility = \"followers\"\n+++\n\nFor followers.\n",
     );
-    fed.app.rebuild().unwrap();
     assert_eq!(deliver_due(&fed.app).await, 1);
     let create = inbox.wait_for(1).await[0].json();
     let followers = format!("{}/users/news/followers", fed.base);
@@ -444,8 +439,7 @@ async fn can_send_followers_only_posts_to_followers() {
 async fn can_keep_a_queued_delivery_across_a_crash() {
     let inbox = FakeInbox::start(&[202]).await;
     let fed = Fed::open(&[&inbox]).await;
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
     let row = fed.rows("second").remove(0);
     // A worker claimed it and the process died mid-send: the lease is all that is left.
     let now = fed.clock.now_ms();
@@ -505,8 +499,7 @@ async fn can_show_the_queue_to_the_operator() {
         "{empty}"
     );
 
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
     deliver_due(&fed.app).await;
     let report = delivery::queue_report(&config, None).unwrap();
     let text = report.to_string();
@@ -531,8 +524,7 @@ async fn can_retry_on_schedule_for_two_days_then_give_up() {
     // Nothing listens on port 1: every attempt fails at once. Time is tokio's, paused: the
     // workers sleep until each retry is due and the runtime jumps there.
     let fed = Fed::open_with(&["http://127.0.0.1:1/inbox"], Clock::tokio()).await;
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
     let start = fed.clock.now_ms();
     let workers = Workers::spawn(fed.app.clone(), DeliveryConfig::default());
     let settled =
@@ -569,8 +561,7 @@ async fn can_hand_back_a_send_cut_short_by_shutdown() {
     };
     let running =
         app::start_with(fed.app.clone(), fed.listener.take().unwrap(), None, config).unwrap();
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
     stuck.wait_for(1).await;
     running.stop().await;
 
@@ -585,8 +576,7 @@ async fn can_hand_back_a_send_cut_short_by_shutdown() {
 async fn can_print_the_queue_from_the_command_line() {
     let down = FakeInbox::start(&[503]).await;
     let fed = Fed::open(&[&down]).await;
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
     deliver_due(&fed.app).await;
     let stdout = common::stdout_of(
         std::process::Command::new(env!("CARGO_BIN_EXE_masthead"))
