@@ -52,9 +52,8 @@ async fn can_federate_both_ways_with_fedify() {
     let follow_id = follow(&site, &peer, "news").await;
     wait_accepted(&peer).await;
     let accept = peer
-        .wait_received("the Accept", |a| a["type"] == "Accept")
+        .wait_verified("the Accept", |a| a["type"] == "Accept")
         .await;
-    assert_eq!(accept["verified"], true, "{accept}");
     assert_eq!(accept["actor"], format!("{b}/users/news"));
     assert_eq!(
         app.store
@@ -76,29 +75,20 @@ async fn can_federate_both_ways_with_fedify() {
 
     // A new post goes out as Create, an edit as Update, a removal as Delete.
     let post_id = format!("{b}/users/news/posts/fresh");
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    std::fs::write(
-        site.path("content/news/fresh.md"),
-        format!("+++\ndate = {now}\n+++\n\nJust published. #Fresh\n"),
-    )
-    .unwrap();
+    let fresh = common::post_dated_now("", "Just published. #Fresh");
+    site.write_post("news/fresh.md", &fresh);
     publish(&site).await;
     let create = peer
-        .wait_received("the Create", received_type("Create", &post_id))
+        .wait_verified("the Create", received_type("Create", &post_id))
         .await;
-    assert_eq!(create["verified"], true, "{create}");
     assert_eq!(create["objectType"], "Note");
 
-    std::fs::write(
-        site.path("content/news/fresh.md"),
-        format!("+++\ndate = {now}\n+++\n\nJust published, now corrected. #Fresh\n"),
-    )
-    .unwrap();
+    let corrected = fresh.replace("Just published.", "Just published, now corrected.");
+    site.write_post("news/fresh.md", &corrected);
     publish(&site).await;
     let update = peer
-        .wait_received("the Update", received_type("Update", &post_id))
+        .wait_verified("the Update", received_type("Update", &post_id))
         .await;
-    assert_eq!(update["verified"], true, "{update}");
     assert!(
         update["activity"]["object"]["updated"].is_string(),
         "{update}"
@@ -108,14 +98,12 @@ async fn can_federate_both_ways_with_fedify() {
         .unwrap()
         .contains("corrected"));
 
-    std::fs::remove_file(site.path("content/news/fresh.md")).unwrap();
+    site.remove_post("news/fresh.md");
     publish(&site).await;
-    let delete = peer
-        .wait_received("the Delete", |a| {
-            a["type"] == "Delete" && a["activity"]["object"]["id"] == post_id
-        })
-        .await;
-    assert_eq!(delete["verified"], true, "{delete}");
+    peer.wait_verified("the Delete", |a| {
+        a["type"] == "Delete" && a["activity"]["object"]["id"] == post_id
+    })
+    .await;
 
     // The peer replies, likes, boosts; masthead shows all three.
     let hello = format!("{b}/users/news/posts/hello");
@@ -193,19 +181,13 @@ async fn can_accept_fedify_draft_cavage_signatures_and_wait_for_approval() {
     .unwrap();
     app.delivery_wake.notify_one();
     wait_accepted(&peer).await;
-    let accept = peer
-        .wait_received("the Accept", |a| a["type"] == "Accept")
+    peer.wait_verified("the Accept", |a| a["type"] == "Accept")
         .await;
-    assert_eq!(accept["verified"], true, "{accept}");
 }
 
 /// `127.0.0.1:PORT` of a peer: the host part of its handle.
 fn peer_host(peer: &Peer) -> String {
     peer.url.trim_start_matches("http://").to_string()
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// The Mention tags of an object.
@@ -235,22 +217,15 @@ async fn can_mention_a_fedify_follower_and_reply_to_its_note() {
     // A mention: resolved by WebFinger, tagged, in cc, delivered; GET shows the same.
     let handle = format!("@peer@{}", peer_host(&peer));
     let post_id = format!("{b}/users/news/posts/thanks");
-    std::fs::write(
-        site.path("content/news/thanks.md"),
-        format!(
-            "+++\ndate = {}\n+++\n\nThanks {handle} for following!\n",
-            now()
-        ),
-    )
-    .unwrap();
-    app.rebuild().unwrap();
+    let thanks = common::post_dated_now("", &format!("Thanks {handle} for following!"));
+    site.write_post("news/thanks.md", &thanks);
+    publish(&site).await;
     let create = peer
-        .wait_received(
+        .wait_verified(
             "the Create mentioning the peer",
             received_type("Create", &post_id),
         )
         .await;
-    assert_eq!(create["verified"], true, "{create}");
     let activity = &create["activity"];
     let object = &activity["object"];
     let expected = json!([{ "type": "Mention", "href": peer.actor, "name": handle }]);
@@ -272,22 +247,18 @@ async fn can_mention_a_fedify_follower_and_reply_to_its_note() {
         .await;
     let note = reply["objectId"].as_str().unwrap().to_string();
     let answer_id = format!("{b}/users/news/posts/answer");
-    std::fs::write(
-        site.path("content/news/answer.md"),
-        format!(
-            "+++\ndate = {}\nin_reply_to = \"{note}\"\n+++\n\nGlad you like it.\n",
-            now()
-        ),
-    )
-    .unwrap();
-    app.rebuild().unwrap();
+    let front = format!("in_reply_to = \"{note}\"\n");
+    site.write_post(
+        "news/answer.md",
+        &common::post_dated_now(&front, "Glad you like it."),
+    );
+    publish(&site).await;
     let create = peer
-        .wait_received(
+        .wait_verified(
             "the Create of the reply",
             received_type("Create", &answer_id),
         )
         .await;
-    assert_eq!(create["verified"], true, "{create}");
     let object = &create["activity"]["object"];
     assert_eq!(object["inReplyTo"], note);
     assert!(cc_has(object, &peer.actor), "{object}");
@@ -302,23 +273,18 @@ async fn can_deliver_a_followers_only_mention_to_a_fedify_peer_that_does_not_fol
     assert_eq!(app.store.follower_count("news").unwrap(), 0);
 
     let post_id = format!("{}/users/news/posts/psst", site.base);
-    std::fs::write(
-        site.path("content/news/psst.md"),
-        format!(
-            "+++\ndate = {}\nvisibility = \"followers\"\n+++\n\nA word for @peer@{} only.\n",
-            now(),
-            peer_host(&peer)
-        ),
-    )
-    .unwrap();
-    app.rebuild().unwrap();
+    let body = format!("A word for @peer@{} only.", peer_host(&peer));
+    site.write_post(
+        "news/psst.md",
+        &common::post_dated_now("visibility = \"followers\"\n", &body),
+    );
+    publish(&site).await;
     let create = peer
-        .wait_received(
+        .wait_verified(
             "the Create mentioning the peer",
             received_type("Create", &post_id),
         )
         .await;
-    assert_eq!(create["verified"], true, "{create}");
     let object = &create["activity"]["object"];
     assert_eq!(
         object["to"],
@@ -337,14 +303,12 @@ async fn can_deliver_a_followers_only_mention_to_a_fedify_peer_that_does_not_fol
             .then_some(())
     })
     .await;
-    std::fs::remove_file(site.path("content/news/psst.md")).unwrap();
-    app.rebuild().unwrap();
-    let delete = peer
-        .wait_received("the Delete of the mention", |a| {
-            a["type"] == "Delete" && a["activity"]["object"]["id"] == post_id
-        })
-        .await;
-    assert_eq!(delete["verified"], true, "{delete}");
+    site.remove_post("news/psst.md");
+    publish(&site).await;
+    peer.wait_verified("the Delete of the mention", |a| {
+        a["type"] == "Delete" && a["activity"]["object"]["id"] == post_id
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -358,15 +322,12 @@ async fn can_publish_a_held_back_mention_after_a_restart() {
 
     // Written and rebuilt while no worker runs, then the process "dies".
     let app = open();
-    std::fs::write(
-        dir.path().join("content/news/later.md"),
-        format!(
-            "+++\ndate = {}\n+++\n\nSee you, @peer@{}.\n",
-            now(),
-            peer_host(&peer)
-        ),
-    )
-    .unwrap();
+    let body = format!("See you, @peer@{}.", peer_host(&peer));
+    common::write_post(
+        dir.path(),
+        "news/later.md",
+        &common::post_dated_now("", &body),
+    );
     app.rebuild().unwrap();
     let pending = app.store.pending_publications().unwrap();
     assert_eq!(pending.len(), 1, "{pending:?}");
@@ -378,12 +339,11 @@ async fn can_publish_a_held_back_mention_after_a_restart() {
     // The next start finds the row and publishes it.
     let running = masthead::app::start(Arc::new(open()), listener).unwrap();
     let create = peer
-        .wait_received(
+        .wait_verified(
             "the Create held across the restart",
             received_type("Create", &post_id),
         )
         .await;
-    assert_eq!(create["verified"], true, "{create}");
     assert!(cc_has(&create["activity"]["object"], &peer.actor));
     assert!(running.app.store.pending_publications().unwrap().is_empty());
     running.stop().await;

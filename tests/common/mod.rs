@@ -460,6 +460,17 @@ impl Peer {
         .await;
         found
     }
+
+    /// [`Peer::wait_received`], and asserts that Fedify verified its signature.
+    pub async fn wait_verified(
+        &self,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let got = self.wait_received(what, pred).await;
+        assert_eq!(got["verified"], true, "{what}: {got}");
+        got
+    }
 }
 
 /// Polls `probe` every 100 ms for at most 30 s until it yields something.
