@@ -22,6 +22,30 @@ fn received_type<'a>(kind: &'a str, object: &'a str) -> impl Fn(&Value) -> bool 
     move |a| a["type"] == kind && a["objectId"] == object
 }
 
+/// The `federated` fixture served, and a Fedify peer signing with `sig` first.
+async fn start(sig: &str) -> (TestSite, Peer, Arc<App>) {
+    let site = TestSite::start("federated").await;
+    let peer = Peer::start(sig).await;
+    let app = site.app().clone();
+    (site, peer, app)
+}
+
+/// Writes `content/news/<slug>.md`, publishes it, and waits for the peer to receive its Create
+/// and verify the signature.
+async fn publish_created(
+    site: &TestSite,
+    peer: &Peer,
+    slug: &str,
+    text: &str,
+    what: &str,
+) -> Value {
+    site.write_post(&format!("news/{slug}.md"), text);
+    publish(site).await;
+    let post_id = format!("{}/users/news/posts/{slug}", site.base);
+    peer.wait_verified(what, received_type("Create", &post_id))
+        .await
+}
+
 async fn publish(site: &TestSite) {
     let app = site.app();
     // The rebuild records the change and queues its publication.
@@ -43,9 +67,7 @@ async fn wait_accepted(peer: &Peer) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn can_federate_both_ways_with_fedify() {
-    let site = TestSite::start("federated").await;
-    let peer = Peer::start("rfc9421").await;
-    let app = site.app().clone();
+    let (site, peer, app) = start("rfc9421").await;
     let b = site.base.clone();
 
     // Follow -> 202 -> Accept delivered after it, signed and verified by Fedify.
@@ -76,11 +98,7 @@ async fn can_federate_both_ways_with_fedify() {
     // A new post goes out as Create, an edit as Update, a removal as Delete.
     let post_id = format!("{b}/users/news/posts/fresh");
     let fresh = common::post_dated_now("", "Just published. #Fresh");
-    site.write_post("news/fresh.md", &fresh);
-    publish(&site).await;
-    let create = peer
-        .wait_verified("the Create", received_type("Create", &post_id))
-        .await;
+    let create = publish_created(&site, &peer, "fresh", &fresh, "the Create").await;
     assert_eq!(create["objectType"], "Note");
 
     let corrected = fresh.replace("Just published.", "Just published, now corrected.");
@@ -150,9 +168,7 @@ async fn can_federate_both_ways_with_fedify() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn can_accept_fedify_draft_cavage_signatures_and_wait_for_approval() {
-    let site = TestSite::start("federated").await;
-    let peer = Peer::start("cavage").await;
-    let app = site.app().clone();
+    let (site, peer, app) = start("cavage").await;
 
     // `desk` approves followers by hand: the follow waits, then the operator approves it.
     let follow_id = follow(&site, &peer, "desk").await;
@@ -207,25 +223,22 @@ fn cc_has(object: &Value, id: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn can_mention_a_fedify_follower_and_reply_to_its_note() {
-    let site = TestSite::start("federated").await;
-    let peer = Peer::start("default").await;
-    let app = site.app().clone();
+    let (site, peer, app) = start("default").await;
     let b = site.base.clone();
     follow(&site, &peer, "news").await;
     wait_accepted(&peer).await;
 
     // A mention: resolved by WebFinger, tagged, in cc, delivered; GET shows the same.
     let handle = format!("@peer@{}", peer_host(&peer));
-    let post_id = format!("{b}/users/news/posts/thanks");
     let thanks = common::post_dated_now("", &format!("Thanks {handle} for following!"));
-    site.write_post("news/thanks.md", &thanks);
-    publish(&site).await;
-    let create = peer
-        .wait_verified(
-            "the Create mentioning the peer",
-            received_type("Create", &post_id),
-        )
-        .await;
+    let create = publish_created(
+        &site,
+        &peer,
+        "thanks",
+        &thanks,
+        "the Create mentioning the peer",
+    )
+    .await;
     let activity = &create["activity"];
     let object = &activity["object"];
     let expected = json!([{ "type": "Mention", "href": peer.actor, "name": handle }]);
@@ -246,19 +259,9 @@ async fn can_mention_a_fedify_follower_and_reply_to_its_note() {
         )
         .await;
     let note = reply["objectId"].as_str().unwrap().to_string();
-    let answer_id = format!("{b}/users/news/posts/answer");
     let front = format!("in_reply_to = \"{note}\"\n");
-    site.write_post(
-        "news/answer.md",
-        &common::post_dated_now(&front, "Glad you like it."),
-    );
-    publish(&site).await;
-    let create = peer
-        .wait_verified(
-            "the Create of the reply",
-            received_type("Create", &answer_id),
-        )
-        .await;
+    let answer = common::post_dated_now(&front, "Glad you like it.");
+    let create = publish_created(&site, &peer, "answer", &answer, "the Create of the reply").await;
     let object = &create["activity"]["object"];
     assert_eq!(object["inReplyTo"], note);
     assert!(cc_has(object, &peer.actor), "{object}");
@@ -267,24 +270,14 @@ async fn can_mention_a_fedify_follower_and_reply_to_its_note() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn can_deliver_a_followers_only_mention_to_a_fedify_peer_that_does_not_follow() {
-    let site = TestSite::start("federated").await;
-    let peer = Peer::start("rfc9421").await;
-    let app = site.app().clone();
+    let (site, peer, app) = start("rfc9421").await;
     assert_eq!(app.store.follower_count("news").unwrap(), 0);
 
     let post_id = format!("{}/users/news/posts/psst", site.base);
     let body = format!("A word for @peer@{} only.", peer_host(&peer));
-    site.write_post(
-        "news/psst.md",
-        &common::post_dated_now("visibility = \"followers\"\n", &body),
-    );
-    publish(&site).await;
-    let create = peer
-        .wait_verified(
-            "the Create mentioning the peer",
-            received_type("Create", &post_id),
-        )
-        .await;
+    let psst = common::post_dated_now("visibility = \"followers\"\n", &body);
+    let what = "the Create mentioning the peer";
+    let create = publish_created(&site, &peer, "psst", &psst, what).await;
     let object = &create["activity"]["object"];
     assert_eq!(
         object["to"],
