@@ -24,6 +24,7 @@
 //      publicKey.id is the keyId and whose publicKey.owner is the actor, then
 //      verifyDraftSignature (the library) with publicKey.publicKeyPem.
 import http from "node:http";
+import { readBody } from "../read-body.mjs";
 import {
   parseRequestSignature,
   verifyDigestHeader,
@@ -57,24 +58,6 @@ class Refused extends Error {}
 const refuse = (why) => {
   throw new Refused(why);
 };
-
-function readBody(req) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let size = 0;
-    req.on("data", (chunk) => {
-      size += chunk.length;
-      if (size > BODY_LIMIT) {
-        reject(new Refused(`body larger than Misskey's ${BODY_LIMIT} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
-}
 
 /** Every value a header was sent with, from the raw header list (Node joins repeats). */
 function rawValues(req, name) {
@@ -161,7 +144,7 @@ const server = http.createServer(async (req, res) => {
   }
   const record = { method: req.method, path, keyId: null, verified: false, reason: null };
   try {
-    const body = await readBody(req);
+    const body = await readBody(req, BODY_LIMIT, () => new Refused(`body larger than Misskey's ${BODY_LIMIT} bytes`));
     // The keyId is recorded even when verification fails, so a test can see who was refused.
     const signature = req.headers.signature ?? "";
     record.keyId = /keyId="([^"]*)"/.exec(signature)?.[1] ?? null;
