@@ -38,7 +38,7 @@ import { createServer } from "node:http";
 import { randomUUID } from "node:crypto";
 import { configure } from "@logtape/logtape";
 import { inspect } from "node:util";
-import { readBody } from "../read-body.mjs";
+import { readBody, stopBySelf } from "../process.mjs";
 import {
   createFederation,
   generateCryptoKeyPair,
@@ -285,13 +285,17 @@ class ControlError extends Error {
   }
 }
 
-async function lookupActor(ctx, target) {
-  let actor;
+/** `ctx.lookupObject(target)`; a failure is a 502 naming the target. */
+async function lookup(ctx, target) {
   try {
-    actor = await ctx.lookupObject(target);
+    return await ctx.lookupObject(target);
   } catch (e) {
     throw new ControlError(502, `looking up ${target}: ${e.message}`);
   }
+}
+
+async function lookupActor(ctx, target) {
+  const actor = await lookup(ctx, target);
   if (actor == null) {
     const hint = /^(acct:|@)/.test(target)
       ? " (Fedify resolves acct: handles over https only; pass the actor id for a plain-http server)"
@@ -304,12 +308,7 @@ async function lookupActor(ctx, target) {
 
 /** The object and its author, both looked up with Fedify. */
 async function lookupAuthored(ctx, objectUrl) {
-  let object;
-  try {
-    object = await ctx.lookupObject(objectUrl);
-  } catch (e) {
-    throw new ControlError(502, `looking up ${objectUrl}: ${e.message}`);
-  }
+  const object = await lookup(ctx, objectUrl);
   if (object == null) throw new ControlError(502, `looking up ${objectUrl} found nothing`);
   const authorId = object.attributionId ?? object.actorId;
   if (authorId == null) throw new ControlError(400, `${objectUrl} has no attributedTo`);
@@ -606,18 +605,4 @@ server.listen(opts.port, opts.host, () => {
 });
 
 // Stop by ourselves: on signals, on a time limit, and (opt-in) when the parent closes our stdin.
-const stop = () => {
-  server.close();
-  process.exit(0);
-};
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
-setTimeout(() => {
-  process.stderr.write(`peer.mjs: --ttl of ${opts.ttl}s reached, exiting\n`);
-  stop();
-}, opts.ttl * 1000).unref();
-if (opts.exitOnStdinClose) {
-  process.stdin.on("end", stop);
-  process.stdin.on("close", stop);
-  process.stdin.resume();
-}
+stopBySelf(server, "peer.mjs", opts);

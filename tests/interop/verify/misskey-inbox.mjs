@@ -24,7 +24,7 @@
 //      publicKey.id is the keyId and whose publicKey.owner is the actor, then
 //      verifyDraftSignature (the library) with publicKey.publicKeyPem.
 import http from "node:http";
-import { readBody } from "../read-body.mjs";
+import { readBody, stopBySelf } from "../process.mjs";
 import {
   parseRequestSignature,
   verifyDigestHeader,
@@ -173,18 +173,4 @@ server.listen(0, "127.0.0.1", () => {
 });
 
 // Stop by ourselves: on signals, on a time limit, and (opt-in) when the parent closes our stdin.
-const stop = () => {
-  server.close();
-  process.exit(0);
-};
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
-setTimeout(() => {
-  process.stderr.write(`misskey-inbox.mjs: --ttl of ${opts.ttl}s reached, exiting\n`);
-  stop();
-}, opts.ttl * 1000).unref();
-if (opts.exitOnStdinClose) {
-  process.stdin.on("end", stop);
-  process.stdin.on("close", stop);
-  process.stdin.resume();
-}
+stopBySelf(server, "misskey-inbox.mjs", opts);
