@@ -4,14 +4,11 @@
 use std::path::Path;
 use std::process::Command;
 
-fn check(case: &str) -> (i32, String) {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/invalid")
-        .join(case)
-        .join("site.toml");
+/// `masthead check --config <config>`: the exit code and what it printed.
+fn check(config: &Path) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_masthead"))
         .args(["check", "--config"])
-        .arg(&config)
+        .arg(config)
         .env_remove("RUST_LOG")
         .output()
         .unwrap();
@@ -21,57 +18,49 @@ fn check(case: &str) -> (i32, String) {
     )
 }
 
-#[test]
-fn errors_when_a_post_has_no_front_matter() {
-    let (code, out) = check("missing-front-matter");
-    assert_eq!(code, 1);
-    assert_eq!(out, "error: content/news/no-front-matter.md:1: no front matter: a post starts with +++ (TOML) or --- (YAML) on its first line; this post is not published until it is fixed\n1 post ready; 1 error, 0 warnings\n");
+/// Checks `tests/fixtures/invalid/<case>` and expects exactly `code` and `out`.
+fn expect(case: &str, code: i32, out: &str) {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/invalid")
+        .join(case)
+        .join("site.toml");
+    let (got_code, got_out) = check(&config);
+    assert_eq!(got_out, out, "{case}");
+    assert_eq!(got_code, code, "{case}: {got_out}");
 }
 
-#[test]
-fn errors_when_a_date_is_not_a_date() {
-    let (code, out) = check("bad-date");
-    assert_eq!(code, 1);
-    assert_eq!(out, "error: content/news/when.md:3: front matter: expected a date like 2026-11-20 or 2026-11-20T09:00:00Z for `date`, got \"yesterday\"; this post is not published until it is fixed\n1 post ready; 1 error, 0 warnings\n");
+/// `name: case => exit code, exact output;` becomes the test `name` of the fixture `case`.
+macro_rules! check_cases {
+    ($($(#[$doc:meta])* $name:ident: $case:literal => $code:literal, $out:literal;)*) => {
+        $(
+            $(#[$doc])*
+            #[test]
+            fn $name() {
+                expect($case, $code, $out);
+            }
+        )*
+    };
 }
 
-#[test]
-fn errors_when_site_toml_has_an_unknown_key() {
-    let (code, out) = check("unknown-key");
-    assert_eq!(code, 1);
-    assert_eq!(out, "error: site.toml:4: actor #1: has no handle (add handle = \"news\", the name in @news@your.domain)\nerror: site.toml:5: unknown key `handel` in [[actor]] (did you mean `handle`?)\n0 posts ready; 2 errors, 0 warnings\n");
-}
-
-#[test]
-fn warns_when_two_posts_share_a_slug() {
-    let (code, out) = check("duplicate-slug");
-    assert_eq!(code, 0, "a duplicate slug is a warning: {out}");
-    assert_eq!(out, "warning: content/news/b.md:1: slug \"budget\" is also used by content/news/a.md; only the first is published (set a different `slug` in front matter)\n2 posts ready; 0 errors, 1 warning\n");
-}
-
-#[test]
-fn errors_when_a_handle_has_a_space() {
-    let (code, out) = check("bad-handle");
-    assert_eq!(code, 1);
-    assert_eq!(out, "error: site.toml:5: actor \"news desk\": handle may only contain a-z, 0-9 and _ (got a space)\n0 posts ready; 1 error, 0 warnings\n");
-}
-
-#[test]
-fn errors_when_an_image_is_missing() {
-    let (code, out) = check("missing-image");
-    assert_eq!(code, 1);
-    assert_eq!(out, "error: content/news/photo.md:8: image \"missing.png\" not found (looked for content/news/missing.png); add the file or fix the path; this post is not published until it is fixed\n1 post ready; 1 error, 0 warnings\n");
+check_cases! {
+    errors_when_a_post_has_no_front_matter: "missing-front-matter" => 1,
+        "error: content/news/no-front-matter.md:1: no front matter: a post starts with +++ (TOML) or --- (YAML) on its first line; this post is not published until it is fixed\n1 post ready; 1 error, 0 warnings\n";
+    errors_when_a_date_is_not_a_date: "bad-date" => 1,
+        "error: content/news/when.md:3: front matter: expected a date like 2026-11-20 or 2026-11-20T09:00:00Z for `date`, got \"yesterday\"; this post is not published until it is fixed\n1 post ready; 1 error, 0 warnings\n";
+    errors_when_site_toml_has_an_unknown_key: "unknown-key" => 1,
+        "error: site.toml:4: actor #1: has no handle (add handle = \"news\", the name in @news@your.domain)\nerror: site.toml:5: unknown key `handel` in [[actor]] (did you mean `handle`?)\n0 posts ready; 2 errors, 0 warnings\n";
+    /// A duplicate slug is a warning: exit code 0.
+    warns_when_two_posts_share_a_slug: "duplicate-slug" => 0,
+        "warning: content/news/b.md:1: slug \"budget\" is also used by content/news/a.md; only the first is published (set a different `slug` in front matter)\n2 posts ready; 0 errors, 1 warning\n";
+    errors_when_a_handle_has_a_space: "bad-handle" => 1,
+        "error: site.toml:5: actor \"news desk\": handle may only contain a-z, 0-9 and _ (got a space)\n0 posts ready; 1 error, 0 warnings\n";
+    errors_when_an_image_is_missing: "missing-image" => 1,
+        "error: content/news/photo.md:8: image \"missing.png\" not found (looked for content/news/missing.png); add the file or fix the path; this post is not published until it is fixed\n1 post ready; 1 error, 0 warnings\n";
 }
 
 #[test]
 fn can_pass_the_demo_site_with_warnings_only() {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("site.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_masthead"))
-        .args(["check", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let (code, stdout) = check(&Path::new(env!("CARGO_MANIFEST_DIR")).join("site.toml"));
+    assert_eq!(code, 0, "{stdout}");
     assert!(!stdout.contains("error:"), "{stdout}");
 }

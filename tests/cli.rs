@@ -5,7 +5,8 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+
+use hyper::{Method, StatusCode};
 
 fn masthead() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_masthead"));
@@ -46,40 +47,30 @@ fn serve(config: &Path, data_dir: &Path) -> (std::process::Child, String) {
     common::spawn_serve(config, data_dir)
 }
 
-fn get(addr: &str, path: &str, accept: &str) -> (String, String) {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let (head, body) = response.split_once("\r\n\r\n").unwrap();
-    (head.lines().next().unwrap().to_string(), body.to_string())
+/// GET `path` on `addr`: the status and the body.
+async fn get(addr: &str, path: &str, accept: &str) -> (StatusCode, String) {
+    let got = common::fetch(&format!("http://{addr}{path}"), Method::GET, accept, &[]).await;
+    (got.status, got.text())
 }
 
-#[test]
-fn can_serve_the_demo_site_with_json_logs() {
+#[tokio::test]
+async fn can_serve_the_demo_site_with_json_logs() {
     let data = tempfile::tempdir().unwrap();
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("site.toml");
     let (mut child, addr) = serve(&config, data.path());
-    let (status, body) = get(&addr, "/users/council", "application/activity+json");
-    assert_eq!(status, "HTTP/1.1 200 OK");
+    let (status, body) = get(&addr, "/users/council", "application/activity+json").await;
+    assert_eq!(status, StatusCode::OK);
     assert!(body.contains("\"preferredUsername\":\"council\""), "{body}");
-    let (status, body) = get(&addr, "/@museum", "text/html");
-    assert_eq!(status, "HTTP/1.1 200 OK");
+    let (status, body) = get(&addr, "/@museum", "text/html").await;
+    assert_eq!(status, StatusCode::OK);
     assert!(body.contains("Riverton Museum"));
     let (status, _) = get(
         &addr,
         "/users/museum/posts/nocturne",
         "application/activity+json",
-    );
-    assert_eq!(status, "HTTP/1.1 200 OK");
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -21,15 +21,10 @@ fn kill_9(mut child: Child) {
     child.wait().unwrap();
 }
 
-async fn wait_until(what: &str, limit: Duration, done: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + limit;
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gave up waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Waits (at most `limit`) until `inbox` has answered `n` requests.
+async fn answered(inbox: &FakeInbox, n: usize, what: &str, limit: Duration) {
+    let done = || async { (inbox.answered() >= n).then_some(()) };
+    common::poll_until(what, limit, Duration::from_millis(100), done).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,19 +53,15 @@ async fn can_deliver_after_kill_9() {
         })
         .unwrap();
     drop(store);
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    std::fs::write(
-        dir.path().join("content/news/urgent.md"),
-        format!("+++\ndate = {now}\n+++\n\nRoad closed.\n"),
-    )
-    .unwrap();
+    common::write_post(
+        dir.path(),
+        "news/urgent.md",
+        &common::post_dated_now("", "Road closed."),
+    );
 
     // Second start publishes the Create; the inbox refuses it once; then the process dies.
     let child = serve(&config, &data);
-    wait_until("the first attempt", Duration::from_secs(30), || {
-        inbox.answered() >= 1
-    })
-    .await;
+    answered(&inbox, 1, "the first attempt", Duration::from_secs(30)).await;
     kill_9(child);
     let first = inbox.requests();
     assert_eq!(first.len(), 1);
@@ -83,10 +74,7 @@ async fn can_deliver_after_kill_9() {
     // Third start: the owed delivery is still in the queue and goes out: at once if the kill cut
     // the send off mid-lease, else when the retry is due (16 to 25 s, Mastodon's schedule).
     let child = serve(&config, &data);
-    wait_until("the retried delivery", Duration::from_secs(60), || {
-        inbox.answered() >= 2
-    })
-    .await;
+    answered(&inbox, 2, "the retried delivery", Duration::from_secs(60)).await;
     kill_9(child);
     let requests = inbox.requests();
     assert_eq!(requests[1].json()["id"], create_id);

@@ -73,8 +73,26 @@ impl Fed {
             .unwrap();
     }
 
+    /// Writes `content/news/<name>`.
     fn write_post(&self, name: &str, text: &str) {
-        std::fs::write(self.dir.path().join("content/news").join(name), text).unwrap();
+        common::write_post(self.dir.path(), &format!("news/{name}"), text);
+    }
+
+    /// Writes `content/news/<name>` and rebuilds, which queues what followers are owed.
+    fn publish(&self, name: &str, text: &str) {
+        self.write_post(name, text);
+        self.app.rebuild().unwrap();
+    }
+
+    /// Drops the app as a crash would and opens the same site and store again, on the same clock.
+    fn crash_and_reopen(self) -> (TempDir, Arc<App>, Clock) {
+        let Fed {
+            dir, app, clock, ..
+        } = self;
+        drop(app);
+        let store = Store::open(&data_dir(dir.path())).unwrap();
+        let app = open_app(dir.path(), store, &clock);
+        (dir, app, clock)
     }
 
     fn post_id(&self, slug: &str) -> String {
@@ -152,18 +170,27 @@ async fn can_deliver_a_create_once_the_inbox_recovers() {
     let mut fed = Fed::open(&[]).await;
     let running = fed.start();
     fed.follow(&inbox, 0);
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
 
     let first = inbox.wait_for(1).await;
-    // The retry is due 15-24 s later by the queue's clock: move it on until the retry arrives.
-    let mut moves = 0;
-    while !inbox.received_within(2, Duration::from_millis(200)).await {
+    // The retry is due 15-24 s later by the queue's clock: move it on a minute at a time until
+    // the retry arrives.
+    let retried = || async {
+        if inbox.received_within(2, Duration::from_millis(200)).await {
+            return Some(());
+        }
         fed.clock.advance(Duration::from_secs(60));
         fed.app.delivery_wake.notify_one();
-        moves += 1;
-        assert!(moves < 50, "no retry after {moves} minutes");
-    }
+        None
+    };
+    let (limit, every) = (Duration::from_secs(10), Duration::ZERO);
+    common::poll_until(
+        "the retry, the clock a minute on each time",
+        limit,
+        every,
+        retried,
+    )
+    .await;
     let served = common::fetch(
         &format!("{}/activity", fed.post_id("second")),
         Method::GET,
@@ -210,8 +237,7 @@ async fn can_remove_followers_whose_inbox_is_gone() {
     let fed = Fed::open(&[]).await;
     fed.follow(&gone, 0);
     fed.follow(&fine, 1);
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
     assert_eq!(deliver_due(&fed.app).await, 2);
 
     assert_eq!(gone.requests().len(), 1);
@@ -232,8 +258,7 @@ async fn can_remove_followers_whose_inbox_is_gone() {
     // Nothing more is due, and the next post goes only to the follower left.
     fed.clock.advance(Duration::from_secs(3600));
     assert_eq!(deliver_due(&fed.app).await, 0);
-    fed.write_post("third.md", &SECOND.replace("Second", "Third"));
-    fed.app.rebuild().unwrap();
+    fed.publish("third.md", &SECOND.replace("Second", "Third"));
     assert_eq!(fed.rows("third").len(), 1);
 }
 
@@ -242,8 +267,7 @@ async fn can_fail_a_refused_delivery_at_once_and_retry_a_rate_limited_one_later(
     let refusing = FakeInbox::start(&[403]).await;
     let limited = FakeInbox::start(&[429]).await;
     let fed = Fed::open(&[&refusing, &limited]).await;
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
     deliver_due(&fed.app).await;
 
     let rows = fed.rows("second");
@@ -286,16 +310,14 @@ async fn can_deliver_to_a_fast_inbox_while_a_slow_one_holds_its_request() {
     let fast = FakeInbox::start(&[202]).await;
     let mut fed = Fed::open(&[&slow]).await;
     let running = fed.start();
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
     // The slow inbox has a request and sits on it.
     slow.wait_for(1).await;
 
     // The next post goes to both: the fast inbox is served while the slow one still holds
     // everything it got.
     fed.follow(&fast, 1);
-    fed.write_post("third.md", &SECOND.replace("Second", "Third"));
-    fed.app.rebuild().unwrap();
+    fed.publish("third.md", &SECOND.replace("Second", "Third"));
     fast.wait_for(1).await;
     slow.wait_for(2).await;
     assert_eq!(slow.answered(), 0);
@@ -320,8 +342,7 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
     assert!(fed.rows("hello").is_empty());
     assert_eq!(fed.app.rebuild().unwrap().changes.len(), 0);
 
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
     let rows = fed.rows("second");
     assert_eq!(rows.len(), 1);
     assert_eq!(
@@ -331,17 +352,15 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
 
     // Edited: an Update with the whole object and an `updated` later than `published`.
     fed.clock.advance(Duration::from_secs(60));
-    fed.write_post(
+    fed.publish(
         "second.md",
         &SECOND.replace("second post", "second post, edited"),
     );
-    fed.app.rebuild().unwrap();
     fed.clock.advance(Duration::from_secs(60));
-    fed.write_post(
+    fed.publish(
         "second.md",
         &SECOND.replace("second post", "second post, edited twice"),
     );
-    fed.app.rebuild().unwrap();
     let rows = fed.rows("second");
     let updates: Vec<Value> = rows
         .iter()
@@ -370,8 +389,7 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
     // Delivered, edited again: another Update with a new id and a later `updated`.
     deliver_due(&fed.app).await;
     fed.clock.advance(Duration::from_secs(60));
-    fed.write_post("second.md", &SECOND.replace("second post", "third version"));
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", &SECOND.replace("second post", "third version"));
     let later: Vec<Value> = fed
         .rows("second")
         .iter()
@@ -405,11 +423,10 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
 async fn can_send_followers_only_posts_to_followers() {
     let inbox = FakeInbox::start(&[202]).await;
     let fed = Fed::open(&[&inbox]).await;
-    fed.write_post(
+    fed.publish(
         "members.md",
         "+++\ndate = 2026-11-21T09:00:00Z\nvisibility = \"followers\"\n+++\n\nFor followers.\n",
     );
-    fed.app.rebuild().unwrap();
     assert_eq!(deliver_due(&fed.app).await, 1);
     let create = inbox.wait_for(1).await[0].json();
     let followers = format!("{}/users/news/followers", fed.base);
@@ -423,8 +440,7 @@ async fn can_send_followers_only_posts_to_followers() {
 async fn can_keep_a_queued_delivery_across_a_crash() {
     let inbox = FakeInbox::start(&[202]).await;
     let fed = Fed::open(&[&inbox]).await;
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
     let row = fed.rows("second").remove(0);
     // A worker claimed it and the process died mid-send: the lease is all that is left.
     let now = fed.clock.now_ms();
@@ -433,13 +449,7 @@ async fn can_keep_a_queued_delivery_across_a_crash() {
         .store
         .lease_delivery(row.id, now, now + 300_000)
         .unwrap());
-    let Fed {
-        dir, app, clock, ..
-    } = fed;
-    drop(app);
-
-    let store = Store::open(&data_dir(dir.path())).unwrap();
-    let app = open_app(dir.path(), store, &clock);
+    let (_dir, app, clock) = fed.crash_and_reopen();
     let again = app.store.delivery(row.id).unwrap().unwrap();
     assert_eq!(
         (again.state, again.attempts, again.body.as_str()),
@@ -471,14 +481,8 @@ async fn can_publish_a_change_recorded_just_before_a_crash() {
     )
     .unwrap();
     assert!(fed.rows("second").is_empty(), "nothing queued yet");
-    let Fed {
-        dir, app, clock, ..
-    } = fed;
-    drop(app);
-
     // The next start finds the post unchanged, and still publishes what was owed.
-    let store = Store::open(&data_dir(dir.path())).unwrap();
-    let app = open_app(dir.path(), store, &clock);
+    let (_dir, app, _) = fed.crash_and_reopen();
     assert_eq!(deliver_due(&app).await, 1);
     let got = inbox.wait_for(1).await;
     assert_eq!(got[0].json()["type"], "Create");
@@ -496,8 +500,7 @@ async fn can_show_the_queue_to_the_operator() {
         "{empty}"
     );
 
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
     deliver_due(&fed.app).await;
     let report = deliveries::queue_report(&config, None).unwrap();
     let text = report.to_string();
@@ -522,15 +525,13 @@ async fn can_retry_on_schedule_for_two_days_then_give_up() {
     // Nothing listens on port 1: every attempt fails at once. Time is tokio's, paused: the
     // workers sleep until each retry is due and the runtime jumps there.
     let fed = Fed::open_with(&["http://127.0.0.1:1/inbox"], Clock::tokio()).await;
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
     let start = fed.clock.now_ms();
     let workers = Workers::spawn(fed.app.clone(), DeliveryConfig::default());
-    let deadline = start + 4 * 86_400_000;
-    while fed.rows("second")[0].state == DeliveryState::Pending {
-        assert!(fed.clock.now_ms() < deadline, "{:?}", fed.rows("second"));
-        tokio::time::sleep(Duration::from_secs(600)).await;
-    }
+    let settled =
+        || async { (fed.rows("second")[0].state != DeliveryState::Pending).then_some(()) };
+    let (limit, every) = (Duration::from_secs(4 * 86_400), Duration::from_secs(600));
+    common::poll_until("the delivery to settle", limit, every, settled).await;
     workers.stop().await;
 
     let row = fed.rows("second").remove(0);
@@ -561,8 +562,7 @@ async fn can_hand_back_a_send_cut_short_by_shutdown() {
     };
     let running =
         app::start_with(fed.app.clone(), fed.listener.take().unwrap(), None, config).unwrap();
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
     stuck.wait_for(1).await;
     running.stop().await;
 
@@ -577,21 +577,15 @@ async fn can_hand_back_a_send_cut_short_by_shutdown() {
 async fn can_print_the_queue_from_the_command_line() {
     let down = FakeInbox::start(&[503]).await;
     let fed = Fed::open(&[&down]).await;
-    fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.publish("second.md", SECOND);
     deliver_due(&fed.app).await;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_masthead"))
-        .arg("deliveries")
-        .arg("--config")
-        .arg(fed.dir.path().join("site.toml"))
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = common::stdout_of(
+        std::process::Command::new(env!("CARGO_BIN_EXE_masthead"))
+            .arg("deliveries")
+            .arg("--config")
+            .arg(fed.dir.path().join("site.toml"))
+            .env_remove("RUST_LOG"),
+        "masthead deliveries",
     );
     assert!(
         stdout.starts_with("deliveries: 1 pending, 0 failed"),

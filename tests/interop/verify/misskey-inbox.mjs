@@ -24,6 +24,7 @@
 //      publicKey.id is the keyId and whose publicKey.owner is the actor, then
 //      verifyDraftSignature (the library) with publicKey.publicKeyPem.
 import http from "node:http";
+import { readBody, stopBySelf } from "../process.mjs";
 import {
   parseRequestSignature,
   verifyDigestHeader,
@@ -57,24 +58,6 @@ class Refused extends Error {}
 const refuse = (why) => {
   throw new Refused(why);
 };
-
-function readBody(req) {
-  return new Promise((resolve, reject) => {
-    const chunks = [];
-    let size = 0;
-    req.on("data", (chunk) => {
-      size += chunk.length;
-      if (size > BODY_LIMIT) {
-        reject(new Refused(`body larger than Misskey's ${BODY_LIMIT} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
-}
 
 /** Every value a header was sent with, from the raw header list (Node joins repeats). */
 function rawValues(req, name) {
@@ -161,7 +144,7 @@ const server = http.createServer(async (req, res) => {
   }
   const record = { method: req.method, path, keyId: null, verified: false, reason: null };
   try {
-    const body = await readBody(req);
+    const body = await readBody(req, BODY_LIMIT, () => new Refused(`body larger than Misskey's ${BODY_LIMIT} bytes`));
     // The keyId is recorded even when verification fails, so a test can see who was refused.
     const signature = req.headers.signature ?? "";
     record.keyId = /keyId="([^"]*)"/.exec(signature)?.[1] ?? null;
@@ -190,18 +173,4 @@ server.listen(0, "127.0.0.1", () => {
 });
 
 // Stop by ourselves: on signals, on a time limit, and (opt-in) when the parent closes our stdin.
-const stop = () => {
-  server.close();
-  process.exit(0);
-};
-process.on("SIGTERM", stop);
-process.on("SIGINT", stop);
-setTimeout(() => {
-  process.stderr.write(`misskey-inbox.mjs: --ttl of ${opts.ttl}s reached, exiting\n`);
-  stop();
-}, opts.ttl * 1000).unref();
-if (opts.exitOnStdinClose) {
-  process.stdin.on("end", stop);
-  process.stdin.on("close", stop);
-  process.stdin.resume();
-}
+stopBySelf(server, "misskey-inbox.mjs", opts);
