@@ -14,7 +14,7 @@ use hyper::Method;
 use masthead::app::{self, App, Running};
 use masthead::clock::{now_ms, Clock};
 use masthead::config::Site;
-use masthead::federation::delivery::{self, Deliverer, DeliveryConfig, Workers};
+use masthead::federation::delivery::{self, DeliveryConfig, Workers};
 use masthead::federation::signatures::{self, PublicKey};
 use masthead::store::{DeliveryState, FollowState, Follower, Store};
 use serde_json::Value;
@@ -139,7 +139,7 @@ const SECOND: &str =
 
 /// Sends what is due now, as the workers would, and waits for every answer.
 async fn deliver_due(app: &Arc<App>) -> usize {
-    Deliverer::new(app.clone(), DeliveryConfig::default())
+    app.deliverer(DeliveryConfig::default())
         .deliver_due()
         .await
         .unwrap()
@@ -152,7 +152,7 @@ async fn can_deliver_a_create_once_the_inbox_recovers() {
     let running = fed.start();
     fed.follow(&inbox, 0);
     fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.app.rebuild().await.unwrap();
 
     let first = inbox.wait_for(1).await;
     // The retry is due 15-24 s later by the queue's clock: move it on until the retry arrives.
@@ -210,7 +210,7 @@ async fn can_remove_followers_whose_inbox_is_gone() {
     fed.follow(&gone, 0);
     fed.follow(&fine, 1);
     fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.app.rebuild().await.unwrap();
     assert_eq!(deliver_due(&fed.app).await, 2);
 
     assert_eq!(gone.requests().len(), 1);
@@ -232,7 +232,7 @@ async fn can_remove_followers_whose_inbox_is_gone() {
     fed.clock.advance(Duration::from_secs(3600));
     assert_eq!(deliver_due(&fed.app).await, 0);
     fed.write_post("third.md", &SECOND.replace("Second", "Third"));
-    fed.app.rebuild().unwrap();
+    fed.app.rebuild().await.unwrap();
     assert_eq!(fed.rows("third").len(), 1);
 }
 
@@ -242,7 +242,7 @@ async fn can_fail_a_refused_delivery_at_once_and_retry_a_rate_limited_one_later(
     let limited = FakeInbox::start(&[429]).await;
     let fed = Fed::open(&[&refusing, &limited]).await;
     fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.app.rebuild().await.unwrap();
     deliver_due(&fed.app).await;
 
     let rows = fed.rows("second");
@@ -286,7 +286,7 @@ async fn can_deliver_to_a_fast_inbox_while_a_slow_one_holds_its_request() {
     let mut fed = Fed::open(&[&slow]).await;
     let running = fed.start();
     fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.app.rebuild().await.unwrap();
     // The slow inbox has a request and sits on it.
     slow.wait_for(1).await;
 
@@ -294,7 +294,7 @@ async fn can_deliver_to_a_fast_inbox_while_a_slow_one_holds_its_request() {
     // everything it got.
     fed.follow(&fast, 1);
     fed.write_post("third.md", &SECOND.replace("Second", "Third"));
-    fed.app.rebuild().unwrap();
+    fed.app.rebuild().await.unwrap();
     fast.wait_for(1).await;
     slow.wait_for(2).await;
     assert_eq!(slow.answered(), 0);
@@ -317,10 +317,10 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
     // The follower is there before the first scan: the back catalogue is still not sent.
     let fed = Fed::open(&[&inbox]).await;
     assert!(fed.rows("hello").is_empty());
-    assert_eq!(fed.app.rebuild().unwrap().changes.len(), 0);
+    assert_eq!(fed.app.rebuild().await.unwrap().changes.len(), 0);
 
     fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.app.rebuild().await.unwrap();
     let rows = fed.rows("second");
     assert_eq!(rows.len(), 1);
     assert_eq!(
@@ -334,13 +334,13 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
         "second.md",
         &SECOND.replace("second post", "second post, edited"),
     );
-    fed.app.rebuild().unwrap();
+    fed.app.rebuild().await.unwrap();
     fed.clock.advance(Duration::from_secs(60));
     fed.write_post(
         "second.md",
         &SECOND.replace("second post", "second post, edited twice"),
     );
-    fed.app.rebuild().unwrap();
+    fed.app.rebuild().await.unwrap();
     let rows = fed.rows("second");
     let updates: Vec<Value> = rows
         .iter()
@@ -370,7 +370,7 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
     deliver_due(&fed.app).await;
     fed.clock.advance(Duration::from_secs(60));
     fed.write_post("second.md", &SECOND.replace("second post", "third version"));
-    fed.app.rebuild().unwrap();
+    fed.app.rebuild().await.unwrap();
     let later: Vec<Value> = fed
         .rows("second")
         .iter()
@@ -383,7 +383,7 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
 
     // Removed: a Delete of the Tombstone, and the Update still waiting is dropped.
     std::fs::remove_file(fed.dir.path().join("content/news/second.md")).unwrap();
-    fed.app.rebuild().unwrap();
+    fed.app.rebuild().await.unwrap();
     let rows = fed.rows("second");
     let pending: Vec<&str> = rows
         .iter()
@@ -408,7 +408,7 @@ async fn can_send_followers_only_posts_to_followers() {
         "members.md",
         "+++\ndate = 2026-11-21T09:00:00Z\nvisibility = \"followers\"\n+++\n\nFor followers.\n",
     );
-    fed.app.rebuild().unwrap();
+    fed.app.rebuild().await.unwrap();
     assert_eq!(deliver_due(&fed.app).await, 1);
     let create = inbox.wait_for(1).await[0].json();
     let followers = format!("{}/users/news/followers", fed.base);
@@ -423,7 +423,7 @@ async fn can_keep_a_queued_delivery_across_a_crash() {
     let inbox = FakeInbox::start(&[202]).await;
     let fed = Fed::open(&[&inbox]).await;
     fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.app.rebuild().await.unwrap();
     let row = fed.rows("second").remove(0);
     // A worker claimed it and the process died mid-send: the lease is all that is left.
     let now = fed.clock.now_ms();
@@ -496,7 +496,7 @@ async fn can_show_the_queue_to_the_operator() {
     );
 
     fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.app.rebuild().await.unwrap();
     deliver_due(&fed.app).await;
     let report = delivery::queue_report(&config, None).unwrap();
     let text = report.to_string();
@@ -522,9 +522,9 @@ async fn can_retry_on_schedule_for_two_days_then_give_up() {
     // workers sleep until each retry is due and the runtime jumps there.
     let fed = Fed::open_with(&["http://127.0.0.1:1/inbox"], Clock::tokio()).await;
     fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.app.rebuild().await.unwrap();
     let start = fed.clock.now_ms();
-    let workers = Workers::spawn(fed.app.clone(), DeliveryConfig::default());
+    let workers = Workers::spawn(fed.app.deliverer(DeliveryConfig::default()));
     let deadline = start + 4 * 86_400_000;
     while fed.rows("second")[0].state == DeliveryState::Pending {
         assert!(fed.clock.now_ms() < deadline, "{:?}", fed.rows("second"));
@@ -561,7 +561,7 @@ async fn can_hand_back_a_send_cut_short_by_shutdown() {
     let running =
         app::start_with(fed.app.clone(), fed.listener.take().unwrap(), None, config).unwrap();
     fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.app.rebuild().await.unwrap();
     stuck.wait_for(1).await;
     running.stop().await;
 
@@ -577,7 +577,7 @@ async fn can_print_the_queue_from_the_command_line() {
     let down = FakeInbox::start(&[503]).await;
     let fed = Fed::open(&[&down]).await;
     fed.write_post("second.md", SECOND);
-    fed.app.rebuild().unwrap();
+    fed.app.rebuild().await.unwrap();
     deliver_due(&fed.app).await;
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_masthead"))
         .arg("deliveries")

@@ -25,7 +25,7 @@ fn received_type<'a>(kind: &'a str, object: &'a str) -> impl Fn(&Value) -> bool 
 async fn publish(site: &TestSite) {
     let app = site.app();
     // The rebuild records the change and queues its publication.
-    app.rebuild().unwrap();
+    app.rebuild().await.unwrap();
 }
 
 async fn follow(site: &TestSite, peer: &Peer, handle: &str) -> String {
@@ -243,7 +243,7 @@ async fn can_mention_a_fedify_follower_and_reply_to_its_note() {
         ),
     )
     .unwrap();
-    app.rebuild().unwrap();
+    app.rebuild().await.unwrap();
     let create = peer
         .wait_received(
             "the Create mentioning the peer",
@@ -280,7 +280,7 @@ async fn can_mention_a_fedify_follower_and_reply_to_its_note() {
         ),
     )
     .unwrap();
-    app.rebuild().unwrap();
+    app.rebuild().await.unwrap();
     let create = peer
         .wait_received(
             "the Create of the reply",
@@ -311,7 +311,7 @@ async fn can_deliver_a_followers_only_mention_to_a_fedify_peer_that_does_not_fol
         ),
     )
     .unwrap();
-    app.rebuild().unwrap();
+    app.rebuild().await.unwrap();
     let create = peer
         .wait_received(
             "the Create mentioning the peer",
@@ -338,7 +338,7 @@ async fn can_deliver_a_followers_only_mention_to_a_fedify_peer_that_does_not_fol
     })
     .await;
     std::fs::remove_file(site.path("content/news/psst.md")).unwrap();
-    app.rebuild().unwrap();
+    app.rebuild().await.unwrap();
     let delete = peer
         .wait_received("the Delete of the mention", |a| {
             a["type"] == "Delete" && a["activity"]["object"]["id"] == post_id
@@ -367,7 +367,7 @@ async fn can_publish_a_held_back_mention_after_a_restart() {
         ),
     )
     .unwrap();
-    app.rebuild().unwrap();
+    app.rebuild().await.unwrap();
     let pending = app.store.pending_publications().unwrap();
     assert_eq!(pending.len(), 1, "{pending:?}");
     assert_eq!(pending[0].slug, "later");

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::pages;
 use super::response::{self as r, Resp};
-use crate::app::App;
+use super::State;
 use crate::federation::inbox::{self, InboxError, InboxRequest};
 use crate::federation::objects::{self, Counts, PAGE_SIZE};
 use crate::federation::{comments, discovery};
@@ -25,7 +25,7 @@ use crate::urls::percent_decode;
 
 /// Handles one request.
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
-pub async fn handle(app: &App, req: Request<Incoming>) -> Resp {
+pub async fn handle(app: &State, req: Request<Incoming>) -> Resp {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
@@ -163,10 +163,10 @@ fn page_param(query: &str) -> Result<Option<usize>, BadPage> {
     }
 }
 
-async fn get(app: &App, route: Route, query: &str, headers: &HeaderMap) -> Resp {
+async fn get(app: &State, route: Route, query: &str, headers: &HeaderMap) -> Resp {
     let site = &app.site;
     let urls = &app.urls;
-    let catalog = app.catalog();
+    let catalog = app.catalog.current();
     let json = r::wants_activity_json(headers);
     match route {
         Route::Home => {
@@ -212,7 +212,7 @@ async fn get(app: &App, route: Route, query: &str, headers: &HeaderMap) -> Resp 
         ),
         Route::InstanceActor => r::activity(
             StatusCode::OK,
-            &objects::instance_actor(site, urls, app.instance_key()),
+            &objects::instance_actor(site, urls, app.keys.instance()),
         ),
         Route::InstanceOutbox => {
             let id = format!("{}/outbox", urls.instance_actor());
@@ -221,7 +221,7 @@ async fn get(app: &App, route: Route, query: &str, headers: &HeaderMap) -> Resp 
         Route::Actor(handle) => {
             let (Some(actor), Some(key), Some(profile)) = (
                 site.actor(&handle),
-                app.key(&handle),
+                app.keys.actor(&handle),
                 catalog.profiles.get(&handle),
             ) else {
                 return r::not_found();
@@ -409,7 +409,7 @@ async fn get(app: &App, route: Route, query: &str, headers: &HeaderMap) -> Resp 
 
 /// Likes, boosts and visible replies of one post (zero when the store cannot say: a count is
 /// not worth failing a page for).
-fn counts(app: &App, handle: &str, slug: &str) -> Counts {
+fn counts(app: &State, handle: &str, slug: &str) -> Counts {
     let interactions = app
         .store
         .interaction_counts(handle, slug)
@@ -428,7 +428,7 @@ fn counts(app: &App, handle: &str, slug: &str) -> Counts {
 }
 
 /// The `replies` collection of a post: reply ids, oldest first, paged.
-fn replies_collection(app: &App, handle: &str, slug: &str, id: &str, query: &str) -> Resp {
+fn replies_collection(app: &State, handle: &str, slug: &str, id: &str, query: &str) -> Resp {
     let replies = match app.store.replies_to(handle, slug) {
         Ok(r) => r,
         Err(e) => {
@@ -462,7 +462,7 @@ fn replies_collection(app: &App, handle: &str, slug: &str, id: &str, query: &str
 
 /// `POST /inbox` and `POST /users/{h}/inbox`: read the body (413 past 1 MiB, by Content-Length
 /// before reading and by counting while reading), then let the inbox check and queue it.
-async fn inbox_post(app: &App, recipient: Option<String>, req: Request<Incoming>) -> Resp {
+async fn inbox_post(app: &State, recipient: Option<String>, req: Request<Incoming>) -> Resp {
     let (parts, body) = req.into_parts();
     let declared = parts
         .headers
@@ -540,8 +540,8 @@ fn paged(id: &str, query: &str, items: Vec<Value>) -> Resp {
     }
 }
 
-fn post(app: &App, handle: &str, slug: &str, json: bool) -> Resp {
-    let (site, urls, catalog) = (&app.site, &app.urls, app.catalog());
+fn post(app: &State, handle: &str, slug: &str, json: bool) -> Resp {
+    let (site, urls, catalog) = (&app.site, &app.urls, app.catalog.current());
     let (Some(actor), Some(rec)) = (site.actor(handle), catalog.public_post(handle, slug)) else {
         return gone_or_missing(app, handle, slug, json);
     };
@@ -570,7 +570,7 @@ fn post(app: &App, handle: &str, slug: &str, json: bool) -> Resp {
 }
 
 /// 410 with a Tombstone for a post that was published and is gone; 404 otherwise.
-fn gone_or_missing(app: &App, handle: &str, slug: &str, json: bool) -> Resp {
+fn gone_or_missing(app: &State, handle: &str, slug: &str, json: bool) -> Resp {
     let Some(actor) = app.site.actor(handle) else {
         return r::not_found();
     };
@@ -595,10 +595,10 @@ fn gone_or_missing(app: &App, handle: &str, slug: &str, json: bool) -> Resp {
     }
 }
 
-async fn media(app: &App, path: &str, headers: &HeaderMap) -> Resp {
+async fn media(app: &State, path: &str, headers: &HeaderMap) -> Resp {
     // Only files the content scan registered are served, so no request path can name a file
     // outside the site (`..` never matches a registered key).
-    let Some(file) = app.catalog().media.get(path).cloned() else {
+    let Some(file) = app.catalog.current().media.get(path).cloned() else {
         return r::not_found();
     };
     let bytes = match tokio::fs::read(&file).await {
