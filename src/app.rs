@@ -83,32 +83,27 @@ pub enum AppError {
     },
 }
 
-/// Shared state of a running site: the handles each part of the server is given.
+/// A running site's handles, of which each part of the server is given the few it uses. Tests
+/// reach the store and the wake of the delivery workers directly; the rest through methods.
 pub struct App {
     /// The validated config.
     pub site: Arc<Site>,
-    /// URL shapes.
     pub urls: Urls,
     pub store: Arc<Store>,
-    pub keys: Arc<ActorKeys>,
-    /// The current snapshot of what is published.
-    pub catalog: SharedCatalog,
+    /// The time every queue is scheduled by (manual or paused in tests).
+    pub clock: Clock,
     /// Wakes the delivery workers when rows are queued (they also poll, so a missed wake only
     /// delays, never loses, a delivery). Call `notify_one`, which is kept until they wait.
     pub delivery_wake: Arc<Notify>,
-    /// The time every queue is scheduled by (manual or paused in tests).
-    pub clock: Clock,
-    /// Receives activities and works through the inbox queue.
-    pub inbox: Arc<Inbox>,
+    keys: Arc<ActorKeys>,
+    catalog: SharedCatalog,
+    inbox: Arc<Inbox>,
     /// Wakes the addressing worker when a publication waits for its mentions or reply to be
     /// resolved (it also polls).
-    pub addressing_wake: Arc<Notify>,
-    /// Built-in blocks from `[moderation]`.
-    pub moderation: Arc<Blocks>,
+    addressing_wake: Arc<Notify>,
     /// Signed GETs of remote actors and objects, as the instance actor.
-    pub fetcher: Arc<Fetcher>,
-    /// Asks the one rebuild task for a new snapshot.
-    pub rebuilds: Rebuilds,
+    fetcher: Arc<Fetcher>,
+    rebuilds: Rebuilds,
 }
 
 impl App {
@@ -147,7 +142,7 @@ impl App {
             catalog: catalog.clone(),
             clock: clock.clone(),
             fetcher: fetcher.clone(),
-            moderation: moderation.clone(),
+            moderation,
             wake: Arc::new(Notify::new()),
             delivery_wake: delivery_wake.clone(),
         });
@@ -182,7 +177,6 @@ impl App {
             clock,
             inbox,
             addressing_wake: publisher.addressing_wake,
-            moderation,
             fetcher,
             rebuilds,
         };

@@ -278,19 +278,17 @@ pub fn client_for(site: &Site) -> Client {
     Client::new(config)
 }
 
-/// What the delivery workers send with.
+/// What the delivery workers send with: each attempt goes through `client` (and its address
+/// policy), signed with `keys` as its actor (or the instance actor), scheduled by `clock`
+/// (manual or paused in tests). `wake` is notified when rows are queued; the workers also poll,
+/// so a missed wake only delays, never loses, a delivery.
 #[derive(Clone)]
 pub struct Outgoing {
     pub store: Arc<Store>,
-    /// Sign each attempt as its actor (or the instance actor).
     pub keys: Arc<ActorKeys>,
     pub urls: Urls,
-    /// The transport, with its address policy.
     pub client: Client,
-    /// Schedules retries and leases (manual or paused in tests).
     pub clock: Clock,
-    /// Wakes the workers when rows are queued (they also poll, so a missed wake only delays,
-    /// never loses, a delivery).
     pub wake: Arc<Notify>,
 }
 
@@ -301,14 +299,6 @@ pub struct Deliverer {
     out: Outgoing,
     config: DeliveryConfig,
     signing: Arc<Mutex<HashMap<String, Arc<SigningKey>>>>,
-}
-
-impl fmt::Debug for Deliverer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Deliverer")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Deliverer {

@@ -467,14 +467,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn can_tag_and_address_the_addressees_of_a_post() {
+    /// The object and the Create of [`addressed`] at `visibility`, with the site's URLs.
+    fn addressed_documents(visibility: Visibility) -> (Value, Value, Urls) {
         let dir = tempfile::tempdir().unwrap();
         let site = site(dir.path());
         let urls = Urls::new(&site);
         let actor = site.actor("news").unwrap();
-        let record = addressed(Visibility::Public);
+        let record = addressed(visibility);
         let note = post_object(&site, &urls, actor, &record, Counts::default(), false);
+        let create = create_activity(&site, &urls, actor, &record, Counts::default(), false);
+        (note, create, urls)
+    }
+
+    #[test]
+    fn can_tag_and_address_the_addressees_of_a_post() {
+        let (note, create, urls) = addressed_documents(Visibility::Public);
         assert_eq!(note["to"], json!([PUBLIC]));
         assert_eq!(
             note["cc"],
@@ -492,19 +499,13 @@ mod tests {
                 { "type": "Mention", "href": "https://g.example/@bob", "name": "@bob@g.example" },
             ])
         );
-        let create = create_activity(&site, &urls, actor, &record, Counts::default(), false);
         assert_eq!(create["to"], note["to"]);
         assert_eq!(create["cc"], note["cc"]);
     }
 
     #[test]
     fn can_address_mentioned_people_in_a_followers_only_post() {
-        let dir = tempfile::tempdir().unwrap();
-        let site = site(dir.path());
-        let urls = Urls::new(&site);
-        let actor = site.actor("news").unwrap();
-        let record = addressed(Visibility::Followers);
-        let note = post_object(&site, &urls, actor, &record, Counts::default(), false);
+        let (note, _, _) = addressed_documents(Visibility::Followers);
         assert_eq!(
             note["to"],
             json!(["https://s.example/users/news/followers"])

@@ -34,18 +34,17 @@ use crate::store::{
 };
 use crate::urls::Urls;
 
-/// What the outbox is given to turn post changes into queued deliveries.
+/// What the outbox is given to turn post changes into queued deliveries: it reads the posts in
+/// `catalog`, and wakes the delivery workers when rows are queued and the addressing worker when
+/// a publication is held back for its mentions and reply.
 #[derive(Clone)]
 pub struct Publisher {
     pub site: Arc<Site>,
     pub urls: Urls,
     pub store: Arc<Store>,
     pub clock: Clock,
-    /// Read for the posts to publish.
     pub catalog: SharedCatalog,
-    /// Woken when rows are queued.
     pub delivery_wake: Arc<Notify>,
-    /// Woken when a publication is held back for its mentions and reply.
     pub addressing_wake: Arc<Notify>,
 }
 

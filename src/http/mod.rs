@@ -25,15 +25,14 @@ use crate::federation::inbox::Inbox;
 use crate::store::{ActorKeys, Store};
 use crate::urls::Urls;
 
-/// What the request handlers read.
+/// What the request handlers read: the site and its URLs, the store, the actor keys, the
+/// current snapshot of what is published, and the inbox that checks and queues what arrives.
 pub struct State {
     pub site: Arc<Site>,
     pub urls: Urls,
     pub store: Arc<Store>,
     pub keys: Arc<ActorKeys>,
-    /// The current snapshot of what is published.
     pub catalog: SharedCatalog,
-    /// Checks and queues what arrives at the inboxes.
     pub inbox: Arc<Inbox>,
 }
 

@@ -22,11 +22,12 @@ use super::pages;
 use super::response::{self as r, Resp};
 use super::State;
 use crate::catalog::Catalog;
+use crate::config::{Actor, Site};
 use crate::federation::inbox::{self, InboxError, InboxRequest};
 use crate::federation::objects::{self, Counts, PAGE_SIZE};
 use crate::federation::{comments, discovery};
-use crate::store::FollowState;
-use crate::urls::percent_decode;
+use crate::store::{FollowState, PostRecord};
+use crate::urls::{percent_decode, Urls};
 
 /// Handles one request.
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
@@ -199,6 +200,11 @@ async fn get(app: &State, route: Route, query: &str, headers: &HeaderMap) -> Res
         Route::InstanceOutbox => instance_outbox(&g),
         Route::Actor(handle) => actor(&g, &handle),
         Route::Outbox(handle) => outbox(&g, &handle),
+        Route::Followers(handle) | Route::Following(handle) | Route::FeaturedTags(handle)
+            if app.site.actor(&handle).is_none() =>
+        {
+            r::not_found()
+        }
         Route::Followers(handle) => followers(&g, &handle),
         Route::Following(handle) => following(&g, &handle),
         Route::Featured(handle) => featured(&g, &handle),
@@ -322,15 +328,8 @@ fn outbox(g: &Get, handle: &str) -> Resp {
             if (n - 1) * PAGE_SIZE > posts.len() {
                 return r::not_found();
             }
-            let items = posts
-                .iter()
-                .skip((n - 1) * PAGE_SIZE)
-                .take(PAGE_SIZE)
-                .map(|rec| {
-                    let c = counts(g.app, handle, &rec.post.slug);
-                    objects::create_activity(site, urls, actor, rec, c, true)
-                })
-                .collect();
+            let page = posts.iter().skip((n - 1) * PAGE_SIZE).take(PAGE_SIZE);
+            let items = embedded(g, actor, page.copied(), objects::create_activity);
             r::activity(
                 StatusCode::OK,
                 &objects::collection_page(&id, n, posts.len(), items),
@@ -339,10 +338,22 @@ fn outbox(g: &Get, handle: &str) -> Resp {
     }
 }
 
+/// `document` (the object or its Create) of each of `records`, embedded in a collection.
+fn embedded<'r>(
+    g: &Get,
+    actor: &Actor,
+    records: impl Iterator<Item = &'r PostRecord>,
+    document: fn(&Site, &Urls, &Actor, &PostRecord, Counts, bool) -> Value,
+) -> Vec<Value> {
+    records
+        .map(|rec| {
+            let c = counts(g.app, &actor.handle, &rec.post.slug);
+            document(&g.app.site, &g.app.urls, actor, rec, c, true)
+        })
+        .collect()
+}
+
 fn followers(g: &Get, handle: &str) -> Resp {
-    if g.app.site.actor(handle).is_none() {
-        return r::not_found();
-    }
     match g.app.store.followers(handle, FollowState::Accepted) {
         Ok(followers) => {
             let ids: Vec<Value> = followers.into_iter().map(|f| json!(f.follower)).collect();
@@ -354,9 +365,6 @@ fn followers(g: &Get, handle: &str) -> Resp {
 
 /// Brands publish; they follow no one.
 fn following(g: &Get, handle: &str) -> Resp {
-    if g.app.site.actor(handle).is_none() {
-        return r::not_found();
-    }
     paged(&g.app.urls.following(handle), g.query, vec![])
 }
 
@@ -365,15 +373,11 @@ fn featured(g: &Get, handle: &str) -> Resp {
     let Some(actor) = site.actor(handle) else {
         return r::not_found();
     };
-    let items = g
+    let pinned = g
         .catalog
         .public_posts_of(handle)
-        .filter(|rec| rec.post.pinned)
-        .map(|rec| {
-            let c = counts(g.app, handle, &rec.post.slug);
-            objects::post_object(site, urls, actor, rec, c, true)
-        })
-        .collect();
+        .filter(|rec| rec.post.pinned);
+    let items = embedded(g, actor, pinned, objects::post_object);
     r::activity(
         StatusCode::OK,
         &objects::inline_collection(&urls.featured(handle), items),
@@ -381,9 +385,6 @@ fn featured(g: &Get, handle: &str) -> Resp {
 }
 
 fn featured_tags(g: &Get, handle: &str) -> Resp {
-    if g.app.site.actor(handle).is_none() {
-        return r::not_found();
-    }
     r::activity(
         StatusCode::OK,
         &objects::inline_collection(&g.app.urls.featured_tags(handle), vec![]),
