@@ -12,7 +12,7 @@
 //! on port 0.
 //! [`Running::stop`] stops in order: HTTP (no new work) with the inbox and addressing workers,
 //! then the delivery workers (sends in flight finish or are handed back to the queue), then the
-//! store closes with the last `App`.
+//! store closes with the last `App` (the rebuild thread ends when the last [`Rebuilds`] goes).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -141,19 +141,8 @@ fn last_sent_time(store: &Store, object_id: &str) -> Result<Option<DateTime<Utc>
 }
 
 /// Queues `activity` by our actor `handle`, about the post `object_id`, to its followers and
-/// `extra_inboxes`. Returns the rows queued.
-pub fn enqueue_post_activity(
-    app: &Publisher,
-    handle: &str,
-    activity: &Value,
-    object_id: &str,
-    extra_inboxes: &[String],
-) -> Result<usize, StoreError> {
-    enqueue(app, handle, activity, object_id, extra_inboxes, None)
-}
-
-/// [`enqueue_post_activity`], deleting the `pending_publications` row `pending` (when given) in
-/// the same transaction.
+/// `extra_inboxes`, deleting the `pending_publications` row `pending` (when given) in the same
+/// transaction. Returns the rows queued.
 fn enqueue(
     app: &Publisher,
     handle: &str,
