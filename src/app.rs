@@ -1,14 +1,18 @@
 //! Wiring and lifecycle: config -> store -> catalog (-> outbox) -> delivery workers -> HTTP, with
 //! one shutdown signal.
 //!
-//! [`App`] is the shared state every request handler reads: the validated site, its URLs, the
-//! store, the actor keys, the current [`Catalog`] snapshot and the clock the queue is scheduled
-//! by. Every build of the catalog (at start and on [`App::rebuild`]) hands what changed to
-//! [`outbox::publish_pending`]. `serve` builds it, logs what the scan found, binds the listener
-//! and runs until Ctrl-C or SIGTERM; tests call [`start`] with a listener of their own on port 0.
+//! [`App`] holds every shared handle (the validated site, its URLs, the store, the actor keys,
+//! the current [`Catalog`] snapshot, the clock every queue is scheduled by, the wakes) and is the
+//! only place that knows them all: each worker and the HTTP server get just the handles they use
+//! ([`Outgoing`], [`Publisher`], [`Addressing`], [`http::State`], [`Inbox`]), so nothing imports
+//! this module. The first build of the catalog happens here; every later one runs on the single
+//! rebuild task ([`Rebuilds`]), which swaps in the snapshot and hands what changed to
+//! [`outbox::publish_pending`]. `serve` builds the app, logs what the scan found, binds the
+//! listener and runs until Ctrl-C or SIGTERM; tests call [`start`] with a listener of their own
+//! on port 0.
 //! [`Running::stop`] stops in order: HTTP (no new work) with the inbox and addressing workers,
 //! then the delivery workers (sends in flight finish or are handed back to the queue), then the
-//! store closes with the last `App`.
+//! store closes with the last `App` (the rebuild thread ends when the last [`Rebuilds`] goes).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,14 +23,17 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use crate::catalog::rebuild::{Rebuilds, Rebuilt};
 use crate::catalog::{Catalog, SharedCatalog};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Site};
 use crate::diagnostics::Diagnostic;
-use crate::federation::delivery::{DeliveryConfig, Workers};
+use crate::federation::addressing::{self, Addressing};
+use crate::federation::delivery::{self, Deliverer, DeliveryConfig, Outgoing, Workers};
 use crate::federation::fetch::Fetcher;
 use crate::federation::inbox::Inbox;
-use crate::federation::outbox;
+use crate::federation::outbox::{self, Publisher};
+use crate::http;
 use crate::moderation::Blocks;
 use crate::store::{ActorKeys, KeyPair, Store, StoreError, SyncReport};
 use crate::urls::Urls;
@@ -42,13 +49,16 @@ pub enum AppError {
     Store(#[from] StoreError),
     /// The TLS certificate or key is unusable.
     #[error(transparent)]
-    Tls(#[from] crate::http::tls::TlsError),
+    Tls(#[from] http::tls::TlsError),
     /// The block list is unusable.
     #[error(transparent)]
     Moderation(#[from] crate::moderation::ModerationError),
     /// The instance key cannot sign.
     #[error("instance key: {0}")]
     InstanceKey(#[from] crate::federation::signatures::SignatureError),
+    /// The catalog rebuild thread could not be started.
+    #[error("cannot start the catalog rebuild task: {0}")]
+    Rebuild(std::io::Error),
     /// Another `masthead serve` holds the data dir.
     #[error("another masthead serve is using {dir} (stop it first, or give this one its own --data-dir)")]
     Locked {
@@ -73,30 +83,27 @@ pub enum AppError {
     },
 }
 
-/// Shared state of a running site: the handles each part of the server is given.
+/// A running site's handles, of which each part of the server is given the few it uses. Tests
+/// reach the store and the wake of the delivery workers directly; the rest through methods.
 pub struct App {
     /// The validated config.
     pub site: Arc<Site>,
-    /// URL shapes.
     pub urls: Urls,
     pub store: Arc<Store>,
-    pub keys: Arc<ActorKeys>,
-    /// The current snapshot of what is published.
-    pub catalog: SharedCatalog,
+    /// The time every queue is scheduled by (manual or paused in tests).
+    pub clock: Clock,
     /// Wakes the delivery workers when rows are queued (they also poll, so a missed wake only
     /// delays, never loses, a delivery). Call `notify_one`, which is kept until they wait.
     pub delivery_wake: Arc<Notify>,
-    /// The time every queue is scheduled by (manual or paused in tests).
-    pub clock: Clock,
-    /// Receives activities and works through the inbox queue.
-    pub inbox: Arc<Inbox>,
+    keys: Arc<ActorKeys>,
+    catalog: SharedCatalog,
+    inbox: Arc<Inbox>,
     /// Wakes the addressing worker when a publication waits for its mentions or reply to be
     /// resolved (it also polls).
-    pub addressing_wake: Arc<Notify>,
-    /// Built-in blocks from `[moderation]`.
-    pub moderation: Arc<Blocks>,
+    addressing_wake: Arc<Notify>,
     /// Signed GETs of remote actors and objects, as the instance actor.
-    pub fetcher: Arc<Fetcher>,
+    fetcher: Arc<Fetcher>,
+    rebuilds: Rebuilds,
 }
 
 impl App {
@@ -140,10 +147,31 @@ impl App {
             catalog: catalog.clone(),
             clock: clock.clone(),
             fetcher: fetcher.clone(),
-            moderation: moderation.clone(),
+            moderation,
             wake: Arc::new(Notify::new()),
             delivery_wake: delivery_wake.clone(),
         });
+        let publisher = Publisher {
+            site: site.clone(),
+            urls: urls.clone(),
+            store: store.clone(),
+            clock: clock.clone(),
+            catalog: catalog.clone(),
+            delivery_wake: delivery_wake.clone(),
+            addressing_wake: Arc::new(Notify::new()),
+        };
+        outbox::publish_pending(&publisher)?;
+        let rebuilds = Rebuilds::spawn({
+            let publisher = publisher.clone();
+            move || {
+                let p = &publisher;
+                let (catalog, report) = Catalog::build(&p.site, &p.urls, &p.store, Utc::now())?;
+                p.catalog.replace(catalog);
+                outbox::publish_pending(p)?;
+                Ok(report)
+            }
+        })
+        .map_err(AppError::Rebuild)?;
         let app = App {
             site,
             urls,
@@ -153,11 +181,10 @@ impl App {
             delivery_wake,
             clock,
             inbox,
-            addressing_wake: Arc::new(Notify::new()),
-            moderation,
+            addressing_wake: publisher.addressing_wake,
             fetcher,
+            rebuilds,
         };
-        outbox::publish_pending(&app)?;
         Ok((app, report))
     }
 
@@ -166,12 +193,46 @@ impl App {
         self.catalog.current()
     }
 
-    /// Rescans the content, swaps in the new snapshot and queues what changed for followers.
-    pub fn rebuild(&self) -> Result<SyncReport, StoreError> {
-        let (catalog, report) = Catalog::build(&self.site, &self.urls, &self.store, Utc::now())?;
-        self.catalog.replace(catalog);
-        outbox::publish_pending(self)?;
-        Ok(report)
+    /// Asks the rebuild task to rescan the content, swap in the new snapshot and queue what
+    /// changed for followers; resolves when a rebuild that started after this call is done.
+    pub fn rebuild(&self) -> impl std::future::Future<Output = Rebuilt> + Send + 'static {
+        self.rebuilds.request()
+    }
+
+    /// A deliverer of the outgoing queue with the site's client.
+    pub fn deliverer(&self, config: DeliveryConfig) -> Deliverer {
+        let out = Outgoing {
+            store: self.store.clone(),
+            keys: self.keys.clone(),
+            urls: self.urls.clone(),
+            client: delivery::client_for(&self.site),
+            clock: self.clock.clone(),
+            wake: self.delivery_wake.clone(),
+        };
+        Deliverer::new(out, config)
+    }
+
+    fn addressing(&self) -> Addressing {
+        Addressing {
+            site: self.site.clone(),
+            store: self.store.clone(),
+            fetcher: self.fetcher.clone(),
+            clock: self.clock.clone(),
+            catalog: self.catalog.clone(),
+            wake: self.addressing_wake.clone(),
+            rebuilds: self.rebuilds.clone(),
+        }
+    }
+
+    fn http_state(&self) -> http::State {
+        http::State {
+            site: self.site.clone(),
+            urls: self.urls.clone(),
+            store: self.store.clone(),
+            keys: self.keys.clone(),
+            catalog: self.catalog.clone(),
+            inbox: self.inbox.clone(),
+        }
     }
 
     /// The keypair of a configured actor.
@@ -241,9 +302,14 @@ pub fn start_with(
     delivery: DeliveryConfig,
 ) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
-    let workers = Workers::spawn(app.clone(), delivery);
+    let workers = Workers::spawn(app.deliverer(delivery));
     let (shutdown, rx) = watch::channel(false);
-    let http = tokio::spawn(crate::http::serve(app.clone(), listener, tls, rx.clone()));
+    let http = tokio::spawn(http::serve(
+        Arc::new(app.http_state()),
+        listener,
+        tls,
+        rx.clone(),
+    ));
     // The inbox worker starts with the server, so activities a crash left queued are processed
     // now; on shutdown it finishes the job in hand and stops.
     let inbox = tokio::spawn(crate::federation::inbox::run_worker(
@@ -253,7 +319,7 @@ pub fn start_with(
     // Likewise the addressing worker: publications a crash left waiting for their mentions and
     // replies to be resolved go out now; on shutdown a resolution in flight is abandoned and
     // its publication waits for the next start.
-    let addressing = tokio::spawn(crate::federation::addressing::run_worker(app.clone(), rx));
+    let addressing = tokio::spawn(addressing::run_worker(Arc::new(app.addressing()), rx));
     let task = tokio::spawn(async move {
         let _ = http.await;
         let _ = inbox.await;
@@ -308,7 +374,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), AppError> {
         "content scanned"
     );
     let tls = match &opts.tls {
-        Some((cert, key)) => Some(crate::http::tls::server_config(cert, key)?),
+        Some((cert, key)) => Some(http::tls::server_config(cert, key)?),
         None => None,
     };
     let listener = TcpListener::bind(&listen)

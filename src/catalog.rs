@@ -7,6 +7,11 @@
 //! Each post carries the addressees its mentions and reply resolved to so far (`remote_refs`, filled
 //! by `federation::addressing`), so what GET serves and what is delivered name the same people.
 //! A post whose file turns broken keeps its last good rendering: bad input never unpublishes.
+//!
+//! This module also owns what a post *is* before any protocol sees it: its object type, its
+//! `published` time, the remote [`Ref`]s it names and a profile [`Image`]; federation turns these
+//! into documents. It knows content and the store, nothing above them. Rebuilding a snapshot
+//! while the server runs goes through one task ([`rebuild::Rebuilds`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -14,13 +19,28 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{Actor, Site};
+use url::Url;
+
+use crate::config::{host_with_port, Actor, ObjectTypePolicy, Site};
+use crate::content::render::escape;
 use crate::content::{self, Post, Visibility};
 use crate::diagnostics::Diagnostic;
-use crate::federation::addressing;
-use crate::federation::objects::{self, escape, Image};
-use crate::store::{PostRecord, Store, StoreError, SyncReport};
+use crate::store::{Addressee, PostRecord, Store, StoreError, SyncReport};
 use crate::urls::Urls;
+
+pub mod rebuild;
+
+/// Mastodon shows posts up to 500 characters; the `auto` policy makes longer titled posts Articles.
+pub const AUTO_ARTICLE_MIN_CHARS: usize = 500;
+
+/// An image served from the site folder, as an actor's avatar or header.
+#[derive(Clone, Debug)]
+pub struct Image {
+    /// Absolute URL.
+    pub url: String,
+    /// e.g. `image/png`.
+    pub media_type: String,
+}
 
 /// A rendered profile.
 #[derive(Clone, Debug, Default)]
@@ -101,7 +121,7 @@ impl Catalog {
             .filter(|p| !p.draft && p.federate)
             .filter_map(|p| {
                 let actor = site.actor(&p.actor)?;
-                let kind = objects::object_type(actor, &p);
+                let kind = object_type(actor, &p);
                 Some((p, kind))
             })
             .collect();
@@ -112,7 +132,7 @@ impl Catalog {
         let mut by_actor: HashMap<String, Vec<PostRecord>> = HashMap::new();
         for record in &report.records {
             let mut record = record.clone();
-            record.addressees = addressing::addressees(site, &record.post, &resolved);
+            record.addressees = addressees(site, &record.post, &resolved);
             by_actor
                 .entry(record.post.actor.clone())
                 .or_default()
@@ -120,8 +140,8 @@ impl Catalog {
         }
         for list in by_actor.values_mut() {
             list.sort_by(|a, b| {
-                objects::published(b)
-                    .cmp(&objects::published(a))
+                published(b)
+                    .cmp(&published(a))
                     .then_with(|| a.post.slug.cmp(&b.post.slug))
             });
         }
@@ -172,7 +192,7 @@ impl Catalog {
                     })
                 })
                 .collect();
-        out.sort_by_key(|r| std::cmp::Reverse(objects::published(r)));
+        out.sort_by_key(|r| std::cmp::Reverse(published(r)));
         out
     }
 
@@ -183,6 +203,98 @@ impl Catalog {
             .map(|h| self.public_posts_of(h).count())
             .sum()
     }
+}
+
+/// `Note` or `Article` for a post, from its own `object_type` or else its actor's policy.
+pub fn object_type(actor: &Actor, post: &Post) -> &'static str {
+    match post.object_type.unwrap_or(actor.object_type) {
+        ObjectTypePolicy::Note => "Note",
+        ObjectTypePolicy::Article => "Article",
+        ObjectTypePolicy::Auto
+            if post.title.is_some() && post.text_len > AUTO_ARTICLE_MIN_CHARS =>
+        {
+            "Article"
+        }
+        ObjectTypePolicy::Auto => "Note",
+    }
+}
+
+/// `published` of a post: its date, or when masthead first saw it.
+pub fn published(record: &PostRecord) -> DateTime<Utc> {
+    record.post.date.unwrap_or(record.first_seen)
+}
+
+/// Something remote a post names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ref {
+    /// `@user@host` in the text.
+    Mention {
+        /// The user part, as written.
+        user: String,
+        /// The host (with a port, if written), lowercase.
+        host: String,
+    },
+    /// The `in_reply_to` URL: its author is addressed.
+    Reply(String),
+}
+
+impl Ref {
+    /// The `remote_refs` key: `acct:user@host` (lowercase, as servers treat handles) or the URL.
+    pub fn key(&self) -> String {
+        match self {
+            Ref::Mention { user, host } => {
+                format!("acct:{}@{}", user.to_lowercase(), host.to_lowercase())
+            }
+            Ref::Reply(url) => url.clone(),
+        }
+    }
+}
+
+/// What `post` names that is not on our own host, mentions first, each once.
+pub fn refs(site: &Site, post: &Post) -> Vec<Ref> {
+    let own_host = host_with_port(&site.base_url).to_lowercase();
+    let own_domain = site.domain.to_lowercase();
+    let mut out: Vec<Ref> = Vec::new();
+    for m in &post.mentions {
+        let host = m.host.to_lowercase();
+        if host == own_host || host == own_domain {
+            continue;
+        }
+        let r = Ref::Mention {
+            user: m.user.clone(),
+            host,
+        };
+        if !out.iter().any(|x| x.key() == r.key()) {
+            out.push(r);
+        }
+    }
+    if let Some(url) = &post.in_reply_to {
+        let host = Url::parse(url)
+            .ok()
+            .filter(|u| u.host_str().is_some())
+            .map(|u| host_with_port(&u).to_ascii_lowercase());
+        if host.is_some_and(|a| a != own_host) {
+            out.push(Ref::Reply(url.clone()));
+        }
+    }
+    out
+}
+
+/// The addressees of `post` among the `resolved` refs, in the order of [`refs`], each actor once.
+pub fn addressees(
+    site: &Site,
+    post: &Post,
+    resolved: &HashMap<String, Addressee>,
+) -> Vec<Addressee> {
+    let mut out: Vec<Addressee> = Vec::new();
+    for r in refs(site, post) {
+        if let Some(a) = resolved.get(&r.key()) {
+            if !out.iter().any(|x| x.actor_id == a.actor_id) {
+                out.push(a.clone());
+            }
+        }
+    }
+    out
 }
 
 /// The media type of an image file, by extension.
@@ -251,4 +363,60 @@ pub fn slash_path(p: &Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn can_list_what_a_post_names_but_our_own_host() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content/news")).unwrap();
+        let text = "[site]\nbase_url = \"https://s.example\"\ndomain = \"city.example\"\n\n[[actor]]\nhandle = \"news\"\n";
+        let site = Site::parse(&dir.path().join("site.toml"), text)
+            .unwrap()
+            .site;
+        let mut post = crate::content::test_support::post("news", "a");
+        let m = |user: &str, host: &str| crate::content::Mention {
+            user: user.into(),
+            host: host.into(),
+        };
+        post.mentions = vec![
+            m("ann", "m.example"),
+            m("desk", "city.example"),
+            m("desk", "s.example"),
+            m("Ann", "M.example"),
+        ];
+        post.in_reply_to = Some("https://m.example/@ann/1".into());
+        let keys: Vec<String> = refs(&site, &post).iter().map(Ref::key).collect();
+        assert_eq!(keys, ["acct:ann@m.example", "https://m.example/@ann/1"]);
+        post.in_reply_to = Some("https://s.example/users/news/posts/b".into());
+        assert_eq!(refs(&site, &post).len(), 1);
+
+        // Both refs name ann: she is addressed once.
+        post.in_reply_to = Some("https://m.example/@ann/1".into());
+        let ann = Addressee {
+            actor_id: "https://m.example/users/ann".into(),
+            inbox: "https://m.example/inbox".into(),
+            name: "@ann@m.example".into(),
+        };
+        let resolved: HashMap<String, Addressee> = [
+            ("acct:ann@m.example".to_string(), ann.clone()),
+            ("https://m.example/@ann/1".to_string(), ann.clone()),
+        ]
+        .into();
+        assert_eq!(addressees(&site, &post, &resolved), vec![ann]);
+    }
+
+    #[test]
+    fn can_key_mentions_and_replies() {
+        let m = Ref::Mention {
+            user: "Ann".into(),
+            host: "M.example:8080".into(),
+        };
+        assert_eq!(m.key(), "acct:ann@m.example:8080");
+        let r = Ref::Reply("https://m.example/@ann/1".into());
+        assert_eq!(r.key(), "https://m.example/@ann/1");
+    }
 }

@@ -227,47 +227,47 @@ mod tests {
     }
 
     #[test]
-    fn can_build_actor_urls_without_double_slashes() {
+    fn can_build_urls_without_double_slashes_and_encode_segments() {
         let u = urls(None);
-        assert_eq!(u.actor("news"), "https://social.city.example/users/news");
-        assert_eq!(
-            u.key_id("news"),
-            "https://social.city.example/users/news#main-key"
-        );
-        assert_eq!(
-            u.post("news", "budget"),
-            "https://social.city.example/users/news/posts/budget"
-        );
-        assert_eq!(
-            u.post_url("news", "budget", "news/budget/", None),
-            u.post_html("news", "budget")
-        );
+        let base = "https://social.city.example";
+        for (got, expected) in [
+            (u.actor("news"), format!("{base}/users/news")),
+            (u.key_id("news"), format!("{base}/users/news#main-key")),
+            (
+                u.post("news", "budget"),
+                format!("{base}/users/news/posts/budget"),
+            ),
+            (
+                u.post_url("news", "budget", "news/budget/", None),
+                u.post_html("news", "budget"),
+            ),
+            (u.tag("Café"), format!("{base}/tags/caf%C3%A9")),
+            (
+                u.media("content/news/a b.png"),
+                format!("{base}/media/content/news/a%20b.png"),
+            ),
+        ] {
+            assert_eq!(got, expected);
+        }
     }
 
     #[test]
     fn can_point_post_urls_into_a_static_site() {
         let u = urls(Some("https://city.example/"));
-        assert_eq!(
-            u.post_url("news", "b", "news/2026/b/", None),
-            "https://city.example/news/2026/b/"
-        );
-        assert_eq!(
-            u.post_url("news", "b", "x/", Some("/press/b.html")),
-            "https://city.example/press/b.html"
-        );
-        assert_eq!(
-            u.post_url("news", "b", "x/", Some("https://other.example/b")),
-            "https://other.example/b"
-        );
-    }
-
-    #[test]
-    fn can_encode_tag_and_media_segments() {
-        let u = urls(None);
-        assert_eq!(u.tag("Café"), "https://social.city.example/tags/caf%C3%A9");
-        assert_eq!(
-            u.media("content/news/a b.png"),
-            "https://social.city.example/media/content/news/a%20b.png"
-        );
+        for (page_path, url, expected) in [
+            ("news/2026/b/", None, "https://city.example/news/2026/b/"),
+            (
+                "x/",
+                Some("/press/b.html"),
+                "https://city.example/press/b.html",
+            ),
+            (
+                "x/",
+                Some("https://other.example/b"),
+                "https://other.example/b",
+            ),
+        ] {
+            assert_eq!(u.post_url("news", "b", page_path, url), expected);
+        }
     }
 }

@@ -15,7 +15,7 @@ use masthead::app::{self, App, Running};
 use masthead::clock::{now_ms, Clock};
 use masthead::commands::deliveries;
 use masthead::config::Site;
-use masthead::federation::delivery::{self, Deliverer, DeliveryConfig, Workers};
+use masthead::federation::delivery::{self, DeliveryConfig, Workers};
 use masthead::federation::signatures::{self, PublicKey};
 use masthead::store::{DeliveryState, FollowState, Follower, Store};
 use serde_json::Value;
@@ -79,9 +79,9 @@ impl Fed {
     }
 
     /// Writes `content/news/<name>` and rebuilds, which queues what followers are owed.
-    fn publish(&self, name: &str, text: &str) {
+    async fn publish(&self, name: &str, text: &str) {
         self.write_post(name, text);
-        self.app.rebuild().unwrap();
+        self.app.rebuild().await.unwrap();
     }
 
     /// Drops the app as a crash would and opens the same site and store again, on the same clock.
@@ -158,7 +158,7 @@ const SECOND: &str =
 
 /// Sends what is due now, as the workers would, and waits for every answer.
 async fn deliver_due(app: &Arc<App>) -> usize {
-    Deliverer::new(app.clone(), DeliveryConfig::default())
+    app.deliverer(DeliveryConfig::default())
         .deliver_due()
         .await
         .unwrap()
@@ -170,7 +170,7 @@ async fn can_deliver_a_create_once_the_inbox_recovers() {
     let mut fed = Fed::open(&[]).await;
     let running = fed.start();
     fed.follow(&inbox, 0);
-    fed.publish("second.md", SECOND);
+    fed.publish("second.md", SECOND).await;
 
     let first = inbox.wait_for(1).await;
     // The retry is due 15-24 s later by the queue's clock: move it on a minute at a time until
@@ -237,7 +237,7 @@ async fn can_remove_followers_whose_inbox_is_gone() {
     let fed = Fed::open(&[]).await;
     fed.follow(&gone, 0);
     fed.follow(&fine, 1);
-    fed.publish("second.md", SECOND);
+    fed.publish("second.md", SECOND).await;
     assert_eq!(deliver_due(&fed.app).await, 2);
 
     assert_eq!(gone.requests().len(), 1);
@@ -258,7 +258,8 @@ async fn can_remove_followers_whose_inbox_is_gone() {
     // Nothing more is due, and the next post goes only to the follower left.
     fed.clock.advance(Duration::from_secs(3600));
     assert_eq!(deliver_due(&fed.app).await, 0);
-    fed.publish("third.md", &SECOND.replace("Second", "Third"));
+    fed.publish("third.md", &SECOND.replace("Second", "Third"))
+        .await;
     assert_eq!(fed.rows("third").len(), 1);
 }
 
@@ -267,7 +268,7 @@ async fn can_fail_a_refused_delivery_at_once_and_retry_a_rate_limited_one_later(
     let refusing = FakeInbox::start(&[403]).await;
     let limited = FakeInbox::start(&[429]).await;
     let fed = Fed::open(&[&refusing, &limited]).await;
-    fed.publish("second.md", SECOND);
+    fed.publish("second.md", SECOND).await;
     deliver_due(&fed.app).await;
 
     let rows = fed.rows("second");
@@ -310,14 +311,15 @@ async fn can_deliver_to_a_fast_inbox_while_a_slow_one_holds_its_request() {
     let fast = FakeInbox::start(&[202]).await;
     let mut fed = Fed::open(&[&slow]).await;
     let running = fed.start();
-    fed.publish("second.md", SECOND);
+    fed.publish("second.md", SECOND).await;
     // The slow inbox has a request and sits on it.
     slow.wait_for(1).await;
 
     // The next post goes to both: the fast inbox is served while the slow one still holds
     // everything it got.
     fed.follow(&fast, 1);
-    fed.publish("third.md", &SECOND.replace("Second", "Third"));
+    fed.publish("third.md", &SECOND.replace("Second", "Third"))
+        .await;
     fast.wait_for(1).await;
     slow.wait_for(2).await;
     assert_eq!(slow.answered(), 0);
@@ -340,9 +342,9 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
     // The follower is there before the first scan: the back catalogue is still not sent.
     let fed = Fed::open(&[&inbox]).await;
     assert!(fed.rows("hello").is_empty());
-    assert_eq!(fed.app.rebuild().unwrap().changes.len(), 0);
+    assert_eq!(fed.app.rebuild().await.unwrap().changes.len(), 0);
 
-    fed.publish("second.md", SECOND);
+    fed.publish("second.md", SECOND).await;
     let rows = fed.rows("second");
     assert_eq!(rows.len(), 1);
     assert_eq!(
@@ -355,12 +357,14 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
     fed.publish(
         "second.md",
         &SECOND.replace("second post", "second post, edited"),
-    );
+    )
+    .await;
     fed.clock.advance(Duration::from_secs(60));
     fed.publish(
         "second.md",
         &SECOND.replace("second post", "second post, edited twice"),
-    );
+    )
+    .await;
     let rows = fed.rows("second");
     let updates: Vec<Value> = rows
         .iter()
@@ -389,7 +393,8 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
     // Delivered, edited again: another Update with a new id and a later `updated`.
     deliver_due(&fed.app).await;
     fed.clock.advance(Duration::from_secs(60));
-    fed.publish("second.md", &SECOND.replace("second post", "third version"));
+    fed.publish("second.md", &SECOND.replace("second post", "third version"))
+        .await;
     let later: Vec<Value> = fed
         .rows("second")
         .iter()
@@ -402,7 +407,7 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
 
     // Removed: a Delete of the Tombstone, and the Update still waiting is dropped.
     std::fs::remove_file(fed.dir.path().join("content/news/second.md")).unwrap();
-    fed.app.rebuild().unwrap();
+    fed.app.rebuild().await.unwrap();
     let rows = fed.rows("second");
     let pending: Vec<&str> = rows
         .iter()
@@ -426,7 +431,8 @@ async fn can_send_followers_only_posts_to_followers() {
     fed.publish(
         "members.md",
         "+++\ndate = 2026-11-21T09:00:00Z\nvisibility = \"followers\"\n+++\n\nFor followers.\n",
-    );
+    )
+    .await;
     assert_eq!(deliver_due(&fed.app).await, 1);
     let create = inbox.wait_for(1).await[0].json();
     let followers = format!("{}/users/news/followers", fed.base);
@@ -440,7 +446,7 @@ async fn can_send_followers_only_posts_to_followers() {
 async fn can_keep_a_queued_delivery_across_a_crash() {
     let inbox = FakeInbox::start(&[202]).await;
     let fed = Fed::open(&[&inbox]).await;
-    fed.publish("second.md", SECOND);
+    fed.publish("second.md", SECOND).await;
     let row = fed.rows("second").remove(0);
     // A worker claimed it and the process died mid-send: the lease is all that is left.
     let now = fed.clock.now_ms();
@@ -500,7 +506,7 @@ async fn can_show_the_queue_to_the_operator() {
         "{empty}"
     );
 
-    fed.publish("second.md", SECOND);
+    fed.publish("second.md", SECOND).await;
     deliver_due(&fed.app).await;
     let report = deliveries::queue_report(&config, None).unwrap();
     let text = report.to_string();
@@ -525,9 +531,9 @@ async fn can_retry_on_schedule_for_two_days_then_give_up() {
     // Nothing listens on port 1: every attempt fails at once. Time is tokio's, paused: the
     // workers sleep until each retry is due and the runtime jumps there.
     let fed = Fed::open_with(&["http://127.0.0.1:1/inbox"], Clock::tokio()).await;
-    fed.publish("second.md", SECOND);
+    fed.publish("second.md", SECOND).await;
     let start = fed.clock.now_ms();
-    let workers = Workers::spawn(fed.app.clone(), DeliveryConfig::default());
+    let workers = Workers::spawn(fed.app.deliverer(DeliveryConfig::default()));
     let settled =
         || async { (fed.rows("second")[0].state != DeliveryState::Pending).then_some(()) };
     let (limit, every) = (Duration::from_secs(4 * 86_400), Duration::from_secs(600));
@@ -562,7 +568,7 @@ async fn can_hand_back_a_send_cut_short_by_shutdown() {
     };
     let running =
         app::start_with(fed.app.clone(), fed.listener.take().unwrap(), None, config).unwrap();
-    fed.publish("second.md", SECOND);
+    fed.publish("second.md", SECOND).await;
     stuck.wait_for(1).await;
     running.stop().await;
 
@@ -577,7 +583,7 @@ async fn can_hand_back_a_send_cut_short_by_shutdown() {
 async fn can_print_the_queue_from_the_command_line() {
     let down = FakeInbox::start(&[503]).await;
     let fed = Fed::open(&[&down]).await;
-    fed.publish("second.md", SECOND);
+    fed.publish("second.md", SECOND).await;
     deliver_due(&fed.app).await;
     let stdout = common::stdout_of(
         std::process::Command::new(env!("CARGO_BIN_EXE_masthead"))

@@ -49,7 +49,7 @@ async fn publish_created(
 async fn publish(site: &TestSite) {
     let app = site.app();
     // The rebuild records the change and queues its publication.
-    app.rebuild().unwrap();
+    app.rebuild().await.unwrap();
 }
 
 async fn follow(site: &TestSite, peer: &Peer, handle: &str) -> String {
@@ -321,7 +321,7 @@ async fn can_publish_a_held_back_mention_after_a_restart() {
         "news/later.md",
         &common::post_dated_now("", &body),
     );
-    app.rebuild().unwrap();
+    app.rebuild().await.unwrap();
     let pending = app.store.pending_publications().unwrap();
     assert_eq!(pending.len(), 1, "{pending:?}");
     assert_eq!(pending[0].slug, "later");

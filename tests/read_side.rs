@@ -429,7 +429,7 @@ async fn can_tombstone_a_removed_post_and_keep_a_broken_one() {
 async fn can_restart_without_changes() {
     let mut site = TestSite::start("basic").await;
     site.restart().await;
-    let report = site.app().rebuild().unwrap();
+    let report = site.app().rebuild().await.unwrap();
     assert!(report.changes.is_empty(), "{:?}", report.changes);
     assert!(report.first_scan.is_empty());
     // It did scan: every post of the fixture is there, unchanged.

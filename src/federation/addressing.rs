@@ -5,34 +5,39 @@
 //! requests to other servers (WebFinger, then the actor; or the note, then its author), which the
 //! synchronous catalog rebuild must never wait for. So:
 //!
-//! - [`refs`] lists what a post names, each with a stable key (`acct:user@host`, or the note URL).
+//! - [`refs`] lists what a post names, each with a stable key (`acct:user@host`, or the
+//!   note URL).
 //! - The outbox holds back a Create or Update whose refs are not all settled (see
 //!   [`refs_unsettled`]) as a `pending_publications` row, and wakes [`run_worker`].
 //! - The worker resolves every missing ref of every pending row ([`resolve`]), records each
 //!   outcome in `remote_refs` (an error too: a dead host is retried at most once per
-//!   [`RETRY_FAILED_AFTER_MS`], and the post goes out without that addressee meanwhile), rebuilds
-//!   the catalog so GET and the activity carry the same addressees ([`addressees`]), and queues
-//!   each publication exactly as the outbox would, deleting its row in the same transaction.
+//!   [`RETRY_FAILED_AFTER_MS`], and the post goes out without that addressee meanwhile), then
+//!   signals a catalog rebuild, so GET and the activity carry the same addressees
+//!   ([`crate::catalog::addressees`]) and the outbox queues each publication, deleting its row in the
+//!   same transaction.
 //!
 //! Rows a crash leaves are processed at the next start. Every request is bounded by the client's
 //! timeouts (a ref costs at most two requests, plus an `http://` WebFinger retry under
 //! `[dev] allow_http`). Refs on our own host are never resolved: they name no one to deliver to.
-//! This module does not build activities (`outbox`) or send them (`delivery`).
+//! This module does not build activities (`outbox`) or send them (`delivery`); it is given the
+//! handles it uses as an [`Addressing`], never the whole app.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use url::Url;
 
 use super::client::is_activitypub_content_type;
-use super::fetch::{authority, id_of, same_authority, FetchObjectError};
-use crate::app::App;
-use crate::config::{host_with_port, Site};
+use super::fetch::{id_of, same_authority, FetchObjectError, Fetcher};
+use crate::catalog::rebuild::Rebuilds;
+use crate::catalog::{refs, Ref, SharedCatalog};
+use crate::clock::Clock;
+use crate::config::Site;
 use crate::content::Post;
-use crate::store::{Addressee, StoreError};
+use crate::store::{Addressee, Store, StoreError};
 
 /// How long a failed resolution stands before it is tried again: an hour, so a host that is down
 /// (or gone for good) costs one attempt per hour, not one per post or per rebuild.
@@ -41,30 +46,19 @@ pub const RETRY_FAILED_AFTER_MS: i64 = 60 * 60 * 1000;
 /// How long the worker sleeps between looks at the table when nobody wakes it.
 const POLL: Duration = Duration::from_secs(60);
 
-/// Something remote a post names.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Ref {
-    /// `@user@host` in the text.
-    Mention {
-        /// The user part, as written.
-        user: String,
-        /// The host (with a port, if written), lowercase.
-        host: String,
-    },
-    /// The `in_reply_to` URL: its author is addressed.
-    Reply(String),
-}
-
-impl Ref {
-    /// The `remote_refs` key: `acct:user@host` (lowercase, as servers treat handles) or the URL.
-    pub fn key(&self) -> String {
-        match self {
-            Ref::Mention { user, host } => {
-                format!("acct:{}@{}", user.to_lowercase(), host.to_lowercase())
-            }
-            Ref::Reply(url) => url.clone(),
-        }
-    }
+/// What the addressing worker is given.
+pub struct Addressing {
+    pub site: Arc<Site>,
+    pub store: Arc<Store>,
+    /// Signed GETs of WebFinger documents, actors and notes.
+    pub fetcher: Arc<Fetcher>,
+    pub clock: Clock,
+    /// Read for the posts that wait.
+    pub catalog: SharedCatalog,
+    /// Wakes the worker when the outbox holds a publication back (it also polls).
+    pub wake: Arc<Notify>,
+    /// Asked for a rebuild once refs are resolved.
+    pub rebuilds: Rebuilds,
 }
 
 /// Why a ref could not be resolved. Kept as text in `remote_refs.error`.
@@ -93,58 +87,19 @@ pub enum ResolveError {
     },
 }
 
-/// What `post` names that is not on our own host, mentions first, each once.
-pub fn refs(site: &Site, post: &Post) -> Vec<Ref> {
-    let own_host = host_with_port(&site.base_url).to_lowercase();
-    let own_domain = site.domain.to_lowercase();
-    let mut out: Vec<Ref> = Vec::new();
-    for m in &post.mentions {
-        let host = m.host.to_lowercase();
-        if host == own_host || host == own_domain {
-            continue;
-        }
-        let r = Ref::Mention {
-            user: m.user.clone(),
-            host,
-        };
-        if !out.iter().any(|x| x.key() == r.key()) {
-            out.push(r);
-        }
-    }
-    if let Some(url) = &post.in_reply_to {
-        if authority(url).is_some_and(|a| a != own_host) {
-            out.push(Ref::Reply(url.clone()));
-        }
-    }
-    out
-}
-
-/// The addressees of `post` among the `resolved` refs, in the order of [`refs`], each actor once.
-pub fn addressees(
-    site: &Site,
-    post: &Post,
-    resolved: &HashMap<String, Addressee>,
-) -> Vec<Addressee> {
-    let mut out: Vec<Addressee> = Vec::new();
-    for r in refs(site, post) {
-        if let Some(a) = resolved.get(&r.key()) {
-            if !out.iter().any(|x| x.actor_id == a.actor_id) {
-                out.push(a.clone());
-            }
-        }
-    }
-    out
-}
-
 /// Whether a Create or Update of `post` must wait for the worker: one of its refs (mentions,
 /// reply) was never looked up, or failed more than an hour before `now_ms`.
-pub fn refs_unsettled(app: &App, post: &Post, now_ms: i64) -> Result<bool, StoreError> {
-    let keys: Vec<String> = refs(&app.site, post).iter().map(Ref::key).collect();
+pub fn refs_unsettled(
+    site: &Site,
+    store: &Store,
+    post: &Post,
+    now_ms: i64,
+) -> Result<bool, StoreError> {
+    let keys: Vec<String> = refs(site, post).iter().map(Ref::key).collect();
     if keys.is_empty() {
         return Ok(false);
     }
-    Ok(!app
-        .store
+    Ok(!store
         .unsettled_refs(&keys, now_ms, RETRY_FAILED_AFTER_MS)?
         .is_empty())
 }
@@ -175,7 +130,7 @@ pub fn attributed_to(doc: &Value) -> Option<&str> {
 
 /// Resolves one ref to the actor it names: a mention by WebFinger (`https://`, then `http://`
 /// when `[dev] allow_http` is on), then the actor; a reply by fetching the note, then its author.
-pub async fn resolve(app: &App, r: &Ref) -> Result<Addressee, ResolveError> {
+pub async fn resolve(app: &Addressing, r: &Ref) -> Result<Addressee, ResolveError> {
     match r {
         Ref::Mention { user, host } => {
             let acct = r.key();
@@ -208,7 +163,7 @@ pub async fn resolve(app: &App, r: &Ref) -> Result<Addressee, ResolveError> {
     }
 }
 
-async fn webfinger(app: &App, acct: &str, host: &str) -> Result<String, ResolveError> {
+async fn webfinger(app: &Addressing, acct: &str, host: &str) -> Result<String, ResolveError> {
     let url = |scheme: &str| -> Result<String, ResolveError> {
         let mut u =
             Url::parse(&format!("{scheme}://{host}/.well-known/webfinger")).map_err(|_| {
@@ -237,24 +192,24 @@ async fn webfinger(app: &App, acct: &str, host: &str) -> Result<String, ResolveE
 
 /// Resolves and publishes held-back publications until `shutdown`: at once when started (rows
 /// a crash left), then whenever the outbox wakes it, and every [`POLL`] at the latest.
-pub async fn run_worker(app: Arc<App>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_worker(app: Arc<Addressing>, mut shutdown: watch::Receiver<bool>) {
     loop {
         if *shutdown.borrow() {
             break;
         }
         process_pending(&app, &mut shutdown).await;
         tokio::select! {
-            _ = app.addressing_wake.notified() => {}
+            _ = app.wake.notified() => {}
             _ = tokio::time::sleep(POLL) => {}
             _ = shutdown.changed() => break,
         }
     }
 }
 
-/// One pass over `pending_publications`: resolves the refs they wait for, rebuilds the catalog
-/// and queues each publication. A shutdown during a resolution leaves every row for the next
-/// start. Returns the publications queued.
-pub async fn process_pending(app: &App, shutdown: &mut watch::Receiver<bool>) -> usize {
+/// One pass over `pending_publications`: resolves the refs they wait for and signals a rebuild,
+/// which queues each publication. A shutdown during a resolution leaves every row for the next
+/// start. Returns the refs looked up.
+pub async fn process_pending(app: &Addressing, shutdown: &mut watch::Receiver<bool>) -> usize {
     match process(app, shutdown).await {
         Ok(n) => n,
         Err(e) => {
@@ -265,13 +220,17 @@ pub async fn process_pending(app: &App, shutdown: &mut watch::Receiver<bool>) ->
     }
 }
 
-async fn process(app: &App, shutdown: &mut watch::Receiver<bool>) -> Result<usize, StoreError> {
+async fn process(
+    app: &Addressing,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<usize, StoreError> {
     let rows = app.store.pending_publications()?;
     if rows.is_empty() {
         return Ok(0);
     }
-    let catalog = app.catalog();
+    let catalog = app.catalog.current();
     let mut tried = HashSet::new();
+    let mut looked_up = 0;
     for row in &rows {
         let Some(record) = catalog
             .posts_of(&row.actor)
@@ -292,6 +251,7 @@ async fn process(app: &App, shutdown: &mut watch::Receiver<bool>) -> Result<usiz
             {
                 continue;
             }
+            looked_up += 1;
             let outcome = tokio::select! {
                 outcome = resolve(app, &r) => outcome,
                 _ = shutdown.changed() => return Ok(0),
@@ -312,9 +272,8 @@ async fn process(app: &App, shutdown: &mut watch::Receiver<bool>) -> Result<usiz
     }
     // The new addressees enter the catalog, and the rebuild publishes what is owed: the rows
     // whose refs are settled now go out, each deleted as it is queued.
-    app.rebuild()?;
-    let left = app.store.pending_publications()?.len();
-    Ok(rows.len().saturating_sub(left))
+    app.rebuilds.signal();
+    Ok(looked_up)
 }
 
 #[cfg(test)]
@@ -362,56 +321,5 @@ mod tests {
         );
         assert_eq!(attributed_to(&json!({ "attributedTo": [7, a] })), Some(a));
         assert_eq!(attributed_to(&json!({ "content": "x" })), None);
-    }
-
-    #[test]
-    fn can_list_what_a_post_names_but_our_own_host() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("content/news")).unwrap();
-        let text = "[site]\nbase_url = \"https://s.example\"\ndomain = \"city.example\"\n\n[[actor]]\nhandle = \"news\"\n";
-        let site = Site::parse(&dir.path().join("site.toml"), text)
-            .unwrap()
-            .site;
-        let mut post = crate::content::test_support::post("news", "a");
-        let m = |user: &str, host: &str| crate::content::Mention {
-            user: user.into(),
-            host: host.into(),
-        };
-        post.mentions = vec![
-            m("ann", "m.example"),
-            m("desk", "city.example"),
-            m("desk", "s.example"),
-            m("Ann", "M.example"),
-        ];
-        post.in_reply_to = Some("https://m.example/@ann/1".into());
-        let keys: Vec<String> = refs(&site, &post).iter().map(Ref::key).collect();
-        assert_eq!(keys, ["acct:ann@m.example", "https://m.example/@ann/1"]);
-        post.in_reply_to = Some("https://s.example/users/news/posts/b".into());
-        assert_eq!(refs(&site, &post).len(), 1);
-
-        // Both refs name ann: she is addressed once.
-        post.in_reply_to = Some("https://m.example/@ann/1".into());
-        let ann = Addressee {
-            actor_id: "https://m.example/users/ann".into(),
-            inbox: "https://m.example/inbox".into(),
-            name: "@ann@m.example".into(),
-        };
-        let resolved: HashMap<String, Addressee> = [
-            ("acct:ann@m.example".to_string(), ann.clone()),
-            ("https://m.example/@ann/1".to_string(), ann.clone()),
-        ]
-        .into();
-        assert_eq!(addressees(&site, &post, &resolved), vec![ann]);
-    }
-
-    #[test]
-    fn can_key_mentions_and_replies() {
-        let m = Ref::Mention {
-            user: "Ann".into(),
-            host: "M.example:8080".into(),
-        };
-        assert_eq!(m.key(), "acct:ann@m.example:8080");
-        let r = Ref::Reply("https://m.example/@ann/1".into());
-        assert_eq!(r.key(), "https://m.example/@ann/1");
     }
 }

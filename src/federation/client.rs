@@ -1062,6 +1062,11 @@ mod tests {
             .await
     }
 
+    /// The error of a GET of `target` with loopback allowed.
+    async fn loopback_error(target: &str) -> FetchError {
+        get(loopback_config(), url(target)).await.unwrap_err()
+    }
+
     #[tokio::test]
     async fn rejects_loopback_by_default_without_connecting() {
         let server = serve(|_| ok("secret")).await;
@@ -1163,9 +1168,7 @@ mod tests {
                 }
             }
         });
-        let err = get(loopback_config(), url(&format!("http://{addr}/stream")))
-            .await
-            .unwrap_err();
+        let err = loopback_error(&format!("http://{addr}/stream")).await;
         assert!(matches!(err, FetchError::TooLarge { .. }), "{err}");
     }
 
@@ -1227,7 +1230,9 @@ mod tests {
         }
     }
 
+    /// POSTs an activity to `path` and returns the request that landed after the redirect.
     async fn post_through(server: &TestServer, path: &str) -> Seen {
+        server.seen.lock().unwrap().clear();
         let mut req = OutgoingRequest::new(Method::POST, server.url(path));
         req.headers.insert(
             header::CONTENT_TYPE,
@@ -1244,7 +1249,6 @@ mod tests {
     async fn can_turn_a_post_into_a_bodiless_get_on_301_302_303() {
         let server = serve(method_redirects).await;
         for path in ["/see-other", "/found"] {
-            server.seen.lock().unwrap().clear();
             let landing = post_through(&server, path).await;
             assert_eq!(landing.method, Method::GET, "{path}");
             assert!(landing.body.is_empty(), "{path}");
@@ -1259,7 +1263,6 @@ mod tests {
     async fn can_keep_method_and_body_on_307_308() {
         let server = serve(method_redirects).await;
         for path in ["/temporary", "/permanent"] {
-            server.seen.lock().unwrap().clear();
             let landing = post_through(&server, path).await;
             assert_eq!(landing.method, Method::POST, "{path}");
             assert_eq!(&landing.body[..], b"{\"type\":\"Follow\"}", "{path}");
@@ -1394,9 +1397,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let err = get(loopback_config(), url(&format!("http://{addr}/")))
-            .await
-            .unwrap_err();
+        let err = loopback_error(&format!("http://{addr}/")).await;
         assert!(matches!(err, FetchError::Connect { .. }), "{err}");
     }
 

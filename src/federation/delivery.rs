@@ -40,9 +40,11 @@
 //! host holds up only its own rows. Claiming *leases* a row (moves its `next_attempt_at`
 //! [`DeliveryConfig::lease`] ahead, longer than any send may take), so after a crash mid-send the
 //! row is simply due again later. Every attempt is signed afresh with the current time.
+//!
+//! The workers are given what they use as an [`Outgoing`] (store, keys, URLs, client, clock and
+//! wake), never the whole app.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -50,19 +52,20 @@ use bytes::Bytes;
 use http::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use http::{Method, StatusCode};
 use rand::Rng;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tracing::instrument;
 use url::Url;
 
-use crate::app::App;
+use crate::clock::Clock;
 use crate::config::Site;
 use crate::federation::client::{
     self, AddressPolicy, Client, ClientConfig, FetchError, OutgoingRequest, Response,
 };
 use crate::federation::objects::ACTIVITY_JSON;
 use crate::federation::signatures::{sign_request, SigningKey};
-use crate::store::{Delivery, Store, StoreError, INSTANCE_KEY};
+use crate::store::{ActorKeys, Delivery, Store, StoreError, INSTANCE_KEY};
+use crate::urls::Urls;
 
 /// Retries after the first attempt (Mastodon's `retry: 16`).
 pub const MAX_RETRIES: u32 = 16;
@@ -272,58 +275,60 @@ pub fn client_for(site: &Site) -> Client {
     Client::new(config)
 }
 
+/// What the delivery workers send with: each attempt goes through `client` (and its address
+/// policy), signed with `keys` as its actor (or the instance actor), scheduled by `clock`
+/// (manual or paused in tests). `wake` is notified when rows are queued; the workers also poll,
+/// so a missed wake only delays, never loses, a delivery.
+#[derive(Clone)]
+pub struct Outgoing {
+    pub store: Arc<Store>,
+    pub keys: Arc<ActorKeys>,
+    pub urls: Urls,
+    pub client: Client,
+    pub clock: Clock,
+    pub wake: Arc<Notify>,
+}
+
 /// Sends queued rows: one attempt at a time ([`Deliverer::deliver`]), every due row once
 /// ([`Deliverer::deliver_due`]), or forever ([`Deliverer::run`]).
 #[derive(Clone)]
 pub struct Deliverer {
-    app: Arc<App>,
-    client: Client,
+    out: Outgoing,
     config: DeliveryConfig,
-    keys: Arc<Mutex<HashMap<String, Arc<SigningKey>>>>,
-}
-
-impl fmt::Debug for Deliverer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Deliverer")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
+    signing: Arc<Mutex<HashMap<String, Arc<SigningKey>>>>,
 }
 
 impl Deliverer {
-    /// A deliverer for `app` with the site's client.
-    pub fn new(app: Arc<App>, config: DeliveryConfig) -> Deliverer {
-        let client = client_for(&app.site);
-        Deliverer::with_client(app, config, client)
-    }
-
-    /// A deliverer sending through `client`.
-    pub fn with_client(app: Arc<App>, config: DeliveryConfig, client: Client) -> Deliverer {
+    /// A deliverer sending through `out`.
+    pub fn new(out: Outgoing, config: DeliveryConfig) -> Deliverer {
         Deliverer {
-            app,
-            client,
+            out,
             config,
-            keys: Arc::default(),
+            signing: Arc::default(),
         }
     }
 
     fn store(&self) -> &Store {
-        &self.app.store
+        &self.out.store
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.out.clock.now_ms()
     }
 
     /// The signing key of our actor `handle` (`~instance` for the instance actor), loaded once.
     fn signing_key(&self, handle: &str) -> Result<Arc<SigningKey>, String> {
-        let mut keys = self.keys.lock().unwrap_or_else(|p| p.into_inner());
+        let mut keys = self.signing.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(k) = keys.get(handle) {
             return Ok(k.clone());
         }
         let (pair, key_id) = if handle == INSTANCE_KEY {
-            (self.app.instance_key(), self.app.urls.instance_key_id())
+            (self.out.keys.instance(), self.out.urls.instance_key_id())
         } else {
-            let pair = self.app.key(handle).ok_or_else(|| {
+            let pair = self.out.keys.actor(handle).ok_or_else(|| {
                 format!("actor {handle:?} is no longer in site.toml; nothing can sign this")
             })?;
-            (pair, self.app.urls.key_id(handle))
+            (pair, self.out.urls.key_id(handle))
         };
         let key = Arc::new(
             SigningKey::from_pkcs8_pem(key_id, &pair.private_pem)
@@ -338,15 +343,15 @@ impl Deliverer {
     pub async fn deliver(&self, row: &Delivery) -> Result<Decision, StoreError> {
         let outcome = match self.request(row) {
             Ok(req) => {
-                let result = self.client.send(req).await;
-                classify(&result, self.app.clock.now_ms())
+                let result = self.out.client.send(req).await;
+                classify(&result, self.now_ms())
             }
             Err(error) => Outcome::Permanent {
                 status: None,
                 error,
             },
         };
-        let now = self.app.clock.now_ms();
+        let now = self.now_ms();
         let decision = decide(&outcome, row.attempts, now, jitter_roll());
         self.record(row, &outcome, decision, now)?;
         Ok(decision)
@@ -432,7 +437,7 @@ impl Deliverer {
         busy: &HashMap<String, usize>,
     ) -> Result<(Vec<Delivery>, bool), StoreError> {
         let store = self.store();
-        let now = self.app.clock.now_ms();
+        let now = self.now_ms();
         let skipped = store.fail_deliveries_to_unavailable_hosts(now)?;
         if skipped > 0 {
             tracing::warn!(
@@ -492,7 +497,7 @@ impl Deliverer {
         let mut inflight: HashMap<tokio::task::Id, (i64, String)> = HashMap::new();
         let mut busy: HashMap<String, usize> = HashMap::new();
         let mut last_prune: Option<i64> = None;
-        match self.app.store.release_stale_leases(self.app.clock.now_ms()) {
+        match self.store().release_stale_leases(self.now_ms()) {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
                 rows = n,
@@ -511,7 +516,7 @@ impl Deliverer {
             if *shutdown.borrow() {
                 break;
             }
-            let now = self.app.clock.now_ms();
+            let now = self.now_ms();
             if last_prune.is_none_or(|t| now - t >= PRUNE_EVERY.as_millis() as i64) {
                 last_prune = Some(now);
                 let done_before = now - KEEP_DONE.as_millis() as i64;
@@ -548,7 +553,7 @@ impl Deliverer {
                 // Nothing due is waiting for room: sleep until the next row comes due.
                 match self.store().next_delivery_due() {
                     Ok(Some(at)) => {
-                        let ms = (at - self.app.clock.now_ms()).max(0) as u64;
+                        let ms = (at - self.now_ms()).max(0) as u64;
                         wait = wait.min(Duration::from_millis(ms));
                     }
                     Ok(None) => {}
@@ -562,7 +567,7 @@ impl Deliverer {
             }
             tokio::select! {
                 _ = shutdown.changed() => {}
-                _ = self.app.delivery_wake.notified() => {}
+                _ = self.out.wake.notified() => {}
                 Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
                     let id = match &done {
                         Ok((id, ())) => *id,
@@ -597,10 +602,7 @@ impl Deliverer {
         let abandoned: Vec<i64> = inflight.values().map(|(id, _)| *id).collect();
         if !abandoned.is_empty() {
             // Due again at once on the next start instead of after the lease.
-            if let Err(e) = self
-                .store()
-                .release_deliveries(&abandoned, self.app.clock.now_ms())
-            {
+            if let Err(e) = self.store().release_deliveries(&abandoned, self.now_ms()) {
                 tracing::error!(error = %e, "could not release abandoned deliveries; they retry after their lease");
             }
         }
@@ -625,10 +627,10 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts the worker pool of `app` in the background.
-    pub fn spawn(app: Arc<App>, config: DeliveryConfig) -> Workers {
+    /// Starts `deliverer`'s worker pool in the background.
+    pub fn spawn(deliverer: Deliverer) -> Workers {
         let (shutdown, rx) = watch::channel(false);
-        let task = tokio::spawn(Deliverer::new(app, config).run(rx));
+        let task = tokio::spawn(deliverer.run(rx));
         Workers { shutdown, task }
     }
 

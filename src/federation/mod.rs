@@ -2,7 +2,9 @@
 //! talking to other servers.
 //!
 //! Storage rows and content posts are converted to wire JSON here, at the edge; nothing outside
-//! this module builds ActivityStreams documents or sends a request to another server.
+//! this module builds ActivityStreams documents or sends a request to another server. Each
+//! worker here is given the handles it uses (`delivery::Outgoing`, `outbox::Publisher`,
+//! `addressing::Addressing`, `inbox::Inbox`), never the app; nothing here knows HTTP serving.
 
 pub mod addressing;
 pub mod client;

@@ -8,8 +8,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::config::{Actor, ObjectTypePolicy, Site};
-use crate::content::{Post, Visibility};
+use crate::catalog::{object_type, published, Image};
+use crate::config::{Actor, Site};
+use crate::content::Visibility;
 use crate::store::{KeyPair, PostRecord, Tombstone};
 use crate::urls::Urls;
 
@@ -21,9 +22,6 @@ pub const ACTIVITY_JSON: &str = "application/activity+json";
 
 /// Page size of paged collections (outbox, followers), as Mastodon's.
 pub const PAGE_SIZE: usize = 20;
-
-/// Mastodon shows posts up to 500 characters; the `auto` policy makes longer titled posts Articles.
-pub const AUTO_ARTICLE_MIN_CHARS: usize = 500;
 
 /// `@context` of actor documents and objects: AS2, security (publicKey), and the Mastodon
 /// extension terms we use, so strict JSON-LD processors (Fedify) expand them.
@@ -54,15 +52,6 @@ pub fn context() -> Value {
 /// RFC 3339 with seconds and `Z`, the form every server parses.
 pub fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// An image served from the site folder, as an actor `icon` or `image`.
-#[derive(Clone, Debug)]
-pub struct Image {
-    /// Absolute URL.
-    pub url: String,
-    /// e.g. `image/png`.
-    pub media_type: String,
 }
 
 /// What an actor document is made of besides the config.
@@ -157,25 +146,6 @@ pub fn instance_actor(site: &Site, urls: &Urls, key: &KeyPair) -> Value {
         "indexable": false,
         "publicKey": { "id": urls.instance_key_id(), "owner": id, "publicKeyPem": key.public_pem },
     })
-}
-
-/// `Note` or `Article` for a post, from its own `object_type` or else its actor's policy.
-pub fn object_type(actor: &Actor, post: &Post) -> &'static str {
-    match post.object_type.unwrap_or(actor.object_type) {
-        ObjectTypePolicy::Note => "Note",
-        ObjectTypePolicy::Article => "Article",
-        ObjectTypePolicy::Auto
-            if post.title.is_some() && post.text_len > AUTO_ARTICLE_MIN_CHARS =>
-        {
-            "Article"
-        }
-        ObjectTypePolicy::Auto => "Note",
-    }
-}
-
-/// `published` of a post: its date, or when masthead first saw it.
-pub fn published(record: &PostRecord) -> DateTime<Utc> {
-    record.post.date.unwrap_or(record.first_seen)
 }
 
 /// `to` and `cc` of a post by `handle`. The Create carries the same (Pleroma needs it).
@@ -497,14 +467,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn can_tag_and_address_the_addressees_of_a_post() {
+    /// The object and the Create of [`addressed`] at `visibility`, with the site's URLs.
+    fn addressed_documents(visibility: Visibility) -> (Value, Value, Urls) {
         let dir = tempfile::tempdir().unwrap();
         let site = site(dir.path());
         let urls = Urls::new(&site);
         let actor = site.actor("news").unwrap();
-        let record = addressed(Visibility::Public);
+        let record = addressed(visibility);
         let note = post_object(&site, &urls, actor, &record, Counts::default(), false);
+        let create = create_activity(&site, &urls, actor, &record, Counts::default(), false);
+        (note, create, urls)
+    }
+
+    #[test]
+    fn can_tag_and_address_the_addressees_of_a_post() {
+        let (note, create, urls) = addressed_documents(Visibility::Public);
         assert_eq!(note["to"], json!([PUBLIC]));
         assert_eq!(
             note["cc"],
@@ -522,19 +499,13 @@ mod tests {
                 { "type": "Mention", "href": "https://g.example/@bob", "name": "@bob@g.example" },
             ])
         );
-        let create = create_activity(&site, &urls, actor, &record, Counts::default(), false);
         assert_eq!(create["to"], note["to"]);
         assert_eq!(create["cc"], note["cc"]);
     }
 
     #[test]
     fn can_address_mentioned_people_in_a_followers_only_post() {
-        let dir = tempfile::tempdir().unwrap();
-        let site = site(dir.path());
-        let urls = Urls::new(&site);
-        let actor = site.actor("news").unwrap();
-        let record = addressed(Visibility::Followers);
-        let note = post_object(&site, &urls, actor, &record, Counts::default(), false);
+        let (note, _, _) = addressed_documents(Visibility::Followers);
         assert_eq!(
             note["to"],
             json!(["https://s.example/users/news/followers"])

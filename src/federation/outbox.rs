@@ -1,6 +1,6 @@
 //! The outbox: what followers are sent when the published posts change.
 //!
-//! After every build of the catalog the app calls [`publish_changes`] with what the store found
+//! After every build of the catalog the rebuild calls [`publish_pending`] for what the store found
 //! new, changed or gone, and each change becomes one activity queued for every inbox that reaches
 //! the actor's followers: `Create` (the very document GET `/users/h/posts/s/activity` serves),
 //! `Update` (the whole object with an `updated` newer than before) or `Delete` (of the post's
@@ -11,18 +11,21 @@
 //! Mentions and replies add the post's addressees (resolved by `federation::addressing`) to the
 //! followers; a Create or Update whose addressees are not resolved yet is held back as a
 //! `pending_publications` row, and the addressing worker publishes it later with [`publish`],
-//! the one function that turns a change into queued deliveries.
+//! the one function that turns a change into queued deliveries. It is given the handles it uses
+//! as a [`Publisher`], never the whole app.
 //!
 //! A crash between the store recording a change and this module queueing (or holding back) it
 //! would lose that one publication; the two run back to back without an await in between.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::{json, Value};
+use tokio::sync::Notify;
 
-use crate::app::App;
-use crate::catalog::Catalog;
+use crate::catalog::{published, Catalog, SharedCatalog};
+use crate::clock::Clock;
 use crate::config::{Actor, Site};
 use crate::federation::addressing;
 use crate::federation::objects::{self, Counts, PUBLIC};
@@ -30,6 +33,20 @@ use crate::store::{
     DeliveryState, NewDelivery, PendingChange, PostChange, PostRecord, Store, StoreError, Tombstone,
 };
 use crate::urls::Urls;
+
+/// What the outbox is given to turn post changes into queued deliveries: it reads the posts in
+/// `catalog`, and wakes the delivery workers when rows are queued and the addressing worker when
+/// a publication is held back for its mentions and reply.
+#[derive(Clone)]
+pub struct Publisher {
+    pub site: Arc<Site>,
+    pub urls: Urls,
+    pub store: Arc<Store>,
+    pub clock: Clock,
+    pub catalog: SharedCatalog,
+    pub delivery_wake: Arc<Notify>,
+    pub addressing_wake: Arc<Notify>,
+}
 
 /// Activity types about a post that a later one about the same post makes pointless to send.
 const POST_ACTIVITIES: &[&str] = &["Create", "Update"];
@@ -94,8 +111,8 @@ fn edit_time(
     at: DateTime<Utc>,
 ) -> DateTime<Utc> {
     let before = previous
-        .unwrap_or_else(|| objects::published(record))
-        .max(objects::published(record));
+        .unwrap_or_else(|| published(record))
+        .max(published(record));
     match record.post.updated {
         Some(u) if u > before => u,
         // Documents carry whole seconds: make sure the new value reads later than the old one.
@@ -124,21 +141,10 @@ fn last_sent_time(store: &Store, object_id: &str) -> Result<Option<DateTime<Utc>
 }
 
 /// Queues `activity` by our actor `handle`, about the post `object_id`, to its followers and
-/// `extra_inboxes`. Returns the rows queued.
-pub fn enqueue_post_activity(
-    app: &App,
-    handle: &str,
-    activity: &Value,
-    object_id: &str,
-    extra_inboxes: &[String],
-) -> Result<usize, StoreError> {
-    enqueue(app, handle, activity, object_id, extra_inboxes, None)
-}
-
-/// [`enqueue_post_activity`], deleting the `pending_publications` row `pending` (when given) in
-/// the same transaction.
+/// `extra_inboxes`, deleting the `pending_publications` row `pending` (when given) in the same
+/// transaction. Returns the rows queued.
 fn enqueue(
-    app: &App,
+    app: &Publisher,
     handle: &str,
     activity: &Value,
     object_id: &str,
@@ -166,8 +172,8 @@ fn enqueue(
 /// mentions or reply are not resolved yet stays for `federation::addressing`, and so do later
 /// publications of the same post, so they go out in order. Wakes the workers concerned. Returns
 /// the delivery rows queued.
-pub fn publish_pending(app: &App) -> Result<usize, StoreError> {
-    let catalog = app.catalog();
+pub fn publish_pending(app: &Publisher) -> Result<usize, StoreError> {
+    let catalog = app.catalog.current();
     let now_ms = app.clock.now_ms();
     let mut queued = 0;
     let mut waiting: HashSet<(String, String)> = HashSet::new();
@@ -199,7 +205,7 @@ pub fn publish_pending(app: &App) -> Result<usize, StoreError> {
                 .iter()
                 .find(|r| r.post.slug == row.slug);
             if let Some(record) = record {
-                if addressing::refs_unsettled(app, &record.post, now_ms)? {
+                if addressing::refs_unsettled(&app.site, &app.store, &record.post, now_ms)? {
                     tracing::info!(actor = %row.actor, slug = %row.slug, "held back until its mentions and reply are resolved");
                     waiting.insert(post);
                     continue;
@@ -231,7 +237,7 @@ fn post_of(change: &PostChange) -> (&String, &String) {
 /// activity, or at once when there is nothing to publish any more. Returns the rows queued; the
 /// caller wakes the delivery workers.
 pub fn publish(
-    app: &App,
+    app: &Publisher,
     catalog: &Catalog,
     change: &PostChange,
     pending: Option<i64>,

@@ -1,7 +1,8 @@
 //! The HTTP server: hyper 1.x on tokio, one task per connection, graceful shutdown.
 //!
 //! This module owns accepting connections and turning requests into calls on the route table
-//! ([`routes`]); the handlers there read the shared [`App`]. It does not know ActivityPub rules.
+//! ([`routes`]); the handlers there read the [`State`] they are given. It does not know
+//! ActivityPub rules.
 
 pub mod pages;
 pub mod response;
@@ -18,7 +19,22 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::app::App;
+use crate::catalog::SharedCatalog;
+use crate::config::Site;
+use crate::federation::inbox::Inbox;
+use crate::store::{ActorKeys, Store};
+use crate::urls::Urls;
+
+/// What the request handlers read: the site and its URLs, the store, the actor keys, the
+/// current snapshot of what is published, and the inbox that checks and queues what arrives.
+pub struct State {
+    pub site: Arc<Site>,
+    pub urls: Urls,
+    pub store: Arc<Store>,
+    pub keys: Arc<ActorKeys>,
+    pub catalog: SharedCatalog,
+    pub inbox: Arc<Inbox>,
+}
 
 /// How long open connections get to finish after shutdown is signalled.
 const GRACE: Duration = Duration::from_secs(10);
@@ -26,7 +42,7 @@ const GRACE: Duration = Duration::from_secs(10);
 /// Accepts connections on `listener` until `shutdown` turns true, speaking TLS first when `tls`
 /// is given.
 pub async fn serve(
-    app: Arc<App>,
+    app: Arc<State>,
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     mut shutdown: watch::Receiver<bool>,
@@ -82,7 +98,7 @@ pub async fn serve(
 }
 
 /// Serves one connection until it ends or shutdown is signalled (then finishes gracefully).
-async fn connection<I>(app: Arc<App>, io: TokioIo<I>, shutdown: &mut watch::Receiver<bool>)
+async fn connection<I>(app: Arc<State>, io: TokioIo<I>, shutdown: &mut watch::Receiver<bool>)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {

@@ -6,11 +6,12 @@
 //! JSON twin (how a pasted URL is resolved by a fediverse search). Post HTML is already sanitized
 //! by the content module; everything else is escaped here.
 
+use crate::catalog::published;
 use crate::catalog::Profile;
 use crate::config::{Actor, Site};
 use crate::content::Post;
 use crate::federation::comments::Comment;
-use crate::federation::objects::{escape, published, Counts, ACTIVITY_JSON};
+use crate::federation::objects::{escape, Counts, ACTIVITY_JSON};
 use crate::store::PostRecord;
 use crate::urls::Urls;
 
