@@ -257,7 +257,11 @@ impl World {
     /// Waits (bounded) until every queued inbox job has been processed.
     async fn settled(&self) {
         eventually("the inbox queue to drain", || {
-            self.app().store.queued_inbox_count().unwrap() == 0
+            self.app()
+                .store
+                .due_inbox_activities(i64::MAX, 1)
+                .unwrap()
+                .is_empty()
         })
         .await;
     }

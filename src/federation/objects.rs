@@ -8,9 +8,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
+use crate::catalog::PostRecord;
 use crate::config::{Actor, ObjectTypePolicy, Site};
 use crate::content::{Post, Visibility};
-use crate::store::{KeyPair, PostRecord, Tombstone};
+use crate::store::{KeyPair, Tombstone};
 use crate::urls::Urls;
 
 /// The ActivityStreams public collection.

@@ -22,12 +22,12 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::{json, Value};
 
 use crate::app::App;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, PostRecord};
 use crate::config::{Actor, Site};
 use crate::federation::addressing;
 use crate::federation::objects::{self, Counts, PUBLIC};
 use crate::store::{
-    DeliveryState, NewDelivery, PendingChange, PostChange, PostRecord, Store, StoreError, Tombstone,
+    DeliveryState, NewDelivery, PendingChange, PostChange, Store, StoreError, Tombstone,
 };
 use crate::urls::Urls;
 
