@@ -347,11 +347,13 @@ impl Store {
 
     /// The earliest `next_attempt_at` of any pending row (leased ones included).
     pub fn next_delivery_due(&self) -> Result<Option<i64>, StoreError> {
-        self.query_one(
+        // An aggregate: always one row, NULL when nothing is pending.
+        let min = self.query_opt(
             "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'",
             [],
             |r| r.get(0),
-        )
+        )?;
+        Ok(min.flatten())
     }
 
     /// One row.

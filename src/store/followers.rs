@@ -198,8 +198,9 @@ impl Store {
 mod tests {
     use super::*;
 
-    fn f(follower: &str, shared: Option<&str>, state: FollowState) -> Follower {
-        Follower {
+    /// Records a follow of `news` by `follower`.
+    fn follow(s: &Store, follower: &str, shared: Option<&str>, state: FollowState) {
+        s.upsert_follower(&Follower {
             actor: "news".into(),
             follower: follower.into(),
             follow_id: format!("{follower}#follow"),
@@ -207,32 +208,32 @@ mod tests {
             shared_inbox: shared.map(str::to_string),
             state,
             created_at: String::new(),
-        }
+        })
+        .unwrap();
     }
 
     #[test]
     fn can_fan_out_once_per_shared_inbox() {
         let s = Store::open_in_memory().unwrap();
-        s.upsert_follower(&f(
+        follow(
+            &s,
             "https://a.example/u/1",
             Some("https://a.example/inbox"),
             FollowState::Accepted,
-        ))
-        .unwrap();
-        s.upsert_follower(&f(
+        );
+        follow(
+            &s,
             "https://a.example/u/2",
             Some("https://a.example/inbox"),
             FollowState::Accepted,
-        ))
-        .unwrap();
-        s.upsert_follower(&f("https://gts.example/u/3", None, FollowState::Accepted))
-            .unwrap();
-        s.upsert_follower(&f(
+        );
+        follow(&s, "https://gts.example/u/3", None, FollowState::Accepted);
+        follow(
+            &s,
             "https://b.example/u/4",
             Some("https://b.example/inbox"),
             FollowState::Pending,
-        ))
-        .unwrap();
+        );
         assert_eq!(
             s.follower_inboxes("news").unwrap(),
             vec![
@@ -246,10 +247,8 @@ mod tests {
     #[test]
     fn can_keep_an_accepted_follow_accepted_on_a_repeated_follow() {
         let s = Store::open_in_memory().unwrap();
-        s.upsert_follower(&f("https://a.example/u/1", None, FollowState::Accepted))
-            .unwrap();
-        s.upsert_follower(&f("https://a.example/u/1", None, FollowState::Pending))
-            .unwrap();
+        follow(&s, "https://a.example/u/1", None, FollowState::Accepted);
+        follow(&s, "https://a.example/u/1", None, FollowState::Pending);
         assert_eq!(
             s.follower("news", "https://a.example/u/1")
                 .unwrap()
@@ -262,14 +261,13 @@ mod tests {
     #[test]
     fn can_remove_and_move_followers() {
         let s = Store::open_in_memory().unwrap();
-        s.upsert_follower(&f(
+        follow(
+            &s,
             "https://a.example/u/1",
             Some("https://a.example/inbox"),
             FollowState::Accepted,
-        ))
-        .unwrap();
-        s.upsert_follower(&f("https://c.example/u/2", None, FollowState::Accepted))
-            .unwrap();
+        );
+        follow(&s, "https://c.example/u/2", None, FollowState::Accepted);
         assert_eq!(
             s.move_follower(
                 "https://c.example/u/2",

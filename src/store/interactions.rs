@@ -93,7 +93,8 @@ impl Store {
         post_actor: &str,
         post_slug: &str,
     ) -> Result<InteractionCounts, StoreError> {
-        self.query_one(
+        // An aggregate: always one row.
+        let counts = self.query_opt(
             "SELECT COALESCE(SUM(kind = 'like'), 0), COALESCE(SUM(kind = 'announce'), 0)
              FROM interactions WHERE post_actor = ?1 AND post_slug = ?2",
             (post_actor, post_slug),
@@ -103,7 +104,8 @@ impl Store {
                     shares: r.get::<_, i64>(1)? as u64,
                 })
             },
-        )
+        )?;
+        Ok(counts.unwrap_or_default())
     }
 }
 

@@ -205,18 +205,6 @@ impl Store {
         query_opt(&self.conn(), sql, params, map).map_err(self.err())
     }
 
-    /// The first row of a query that always returns one (an aggregate), mapped by `map`.
-    fn query_one<T>(
-        &self,
-        sql: &str,
-        params: impl Params,
-        map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<T, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(sql).map_err(self.err())?;
-        stmt.query_row(params, map).map_err(self.err())
-    }
-
     /// Runs `f` in one transaction, committed when it returns `Ok` (rolled back otherwise).
     fn transaction<T>(
         &self,

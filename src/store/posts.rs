@@ -163,17 +163,33 @@ impl Store {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .map_err(self.err())?;
-        let source = post.source.to_string_lossy();
         let (actor, slug) = (post.actor.to_string(), post.slug.to_string());
-        let Some((hash, first_seen, deleted_at)) = existing else {
+        let (change, first_seen) = match existing {
+            None => (Some(PostChange::Created { actor, slug }), now),
+            Some((hash, first_seen, deleted_at)) => {
+                let change = if deleted_at.is_some() {
+                    Some(PostChange::Created { actor, slug })
+                } else if hash != post.hash {
+                    Some(PostChange::Updated { actor, slug })
+                } else {
+                    None
+                };
+                (change, self.parse_time(&first_seen)?)
+            }
+        };
+        if let Some(change) = change {
+            // A new row is first seen now; a known one keeps its first-seen time.
             execute(
                 tx,
                 "INSERT INTO posts (actor, slug, source, hash, rendered, object_type, first_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (actor, slug) DO UPDATE SET source = excluded.source,
+                   hash = excluded.hash, rendered = excluded.rendered,
+                   object_type = excluded.object_type, deleted_at = NULL",
                 (
                     post.actor,
                     post.slug,
-                    &source,
+                    post.source.to_string_lossy(),
                     post.hash,
                     post.rendered,
                     post.object_type,
@@ -181,31 +197,9 @@ impl Store {
                 ),
             )
             .map_err(self.err())?;
-            changes.push(PostChange::Created { actor, slug });
-            return Ok(now);
-        };
-        if deleted_at.is_some() || hash != post.hash {
-            execute(
-                tx,
-                "UPDATE posts SET source = ?3, hash = ?4, rendered = ?5, object_type = ?6,
-                 deleted_at = NULL WHERE actor = ?1 AND slug = ?2",
-                (
-                    post.actor,
-                    post.slug,
-                    &source,
-                    post.hash,
-                    post.rendered,
-                    post.object_type,
-                ),
-            )
-            .map_err(self.err())?;
-            changes.push(if deleted_at.is_some() {
-                PostChange::Created { actor, slug }
-            } else {
-                PostChange::Updated { actor, slug }
-            });
+            changes.push(change);
         }
-        self.parse_time(&first_seen)
+        Ok(first_seen)
     }
 
     /// Records what followers are owed for `report`'s changes, in the sync's transaction: a crash

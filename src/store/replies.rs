@@ -203,13 +203,14 @@ impl Store {
 
     /// Number of visible replies to one post.
     pub fn reply_count(&self, post_actor: &str, post_slug: &str) -> Result<u64, StoreError> {
-        self.query_one(
+        // An aggregate: always one row.
+        let n = self.query_opt(
             "SELECT COUNT(*) FROM replies WHERE post_actor = ?1 AND post_slug = ?2
              AND status = 'visible'",
             (post_actor, post_slug),
             |r| r.get::<_, i64>(0),
-        )
-        .map(|n| n as u64)
+        )?;
+        Ok(n.unwrap_or_default() as u64)
     }
 
     /// Keeps a report; false when its id was stored before.
