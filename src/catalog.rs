@@ -25,7 +25,7 @@ use crate::config::{host_with_port, Actor, ObjectTypePolicy, Site};
 use crate::content::render::escape;
 use crate::content::{self, Post, Visibility};
 use crate::diagnostics::Diagnostic;
-use crate::store::{Addressee, PostRecord, Store, StoreError, SyncReport};
+use crate::store::{Addressee, NewPost, Store, StoreError, SyncReport};
 use crate::urls::Urls;
 
 pub mod rebuild;
@@ -40,6 +40,17 @@ pub struct Image {
     pub url: String,
     /// e.g. `image/png`.
     pub media_type: String,
+}
+
+/// A servable post with what the store remembers of it.
+#[derive(Clone, Debug)]
+pub struct PostRecord {
+    pub post: Post,
+    /// When masthead first saw it (its `published` when it has no date).
+    pub first_seen: DateTime<Utc>,
+    /// The remote actors its mentions and `in_reply_to` resolved to, in order, each once: tagged,
+    /// in `cc` and delivered to. Filled from `remote_refs` at each build.
+    pub addressees: Vec<Addressee>,
 }
 
 /// A rendered profile.
@@ -98,8 +109,10 @@ impl Catalog {
         store: &Store,
         now: DateTime<Utc>,
     ) -> Result<(Catalog, SyncReport), StoreError> {
+        // The store keeps a rendered post as opaque JSON; it is encoded and decoded here.
         let library = content::scan(site, urls, &|source: &Path, hash: &str| {
-            store.cached_post(source, hash)
+            let json = store.cached_post(source, hash)?;
+            serde_json::from_str(&json).ok()
         });
         let mut posts: Vec<Post> = library.posts;
         // A file with an error keeps the posts it had; never turn a typo into a Delete.
@@ -111,32 +124,54 @@ impl Catalog {
             .map(|d| d.file.as_path())
             .collect();
         for source in broken {
-            for post in store.last_renderings(source)? {
+            for json in store.last_renderings(source)? {
+                let post: Post = serde_json::from_str(&json).map_err(|e| {
+                    store.corrupt(format!("rendered post of {}: {e}", source.display()))
+                })?;
                 tracing::warn!(source = %source.display(), slug = %post.slug, "serving the last good version of a broken post");
                 posts.push(post);
             }
         }
-        let servable: Vec<(Post, &str)> = posts
-            .into_iter()
-            .filter(|p| !p.draft && p.federate)
-            .filter_map(|p| {
-                let actor = site.actor(&p.actor)?;
-                let kind = object_type(actor, &p);
-                Some((p, kind))
+        let mut servable: Vec<(Post, &str, String)> = Vec::new();
+        for post in posts.into_iter().filter(|p| !p.draft && p.federate) {
+            let Some(actor) = site.actor(&post.actor) else {
+                continue;
+            };
+            let kind = object_type(actor, &post);
+            let rendered = serde_json::to_string(&post).map_err(|e| {
+                store.corrupt(format!(
+                    "cannot encode post {}/{}: {e}",
+                    post.actor, post.slug
+                ))
+            })?;
+            servable.push((post, kind, rendered));
+        }
+        let rows: Vec<NewPost<'_>> = servable
+            .iter()
+            .map(|(post, kind, rendered)| NewPost {
+                actor: &post.actor,
+                slug: &post.slug,
+                source: &post.source,
+                hash: &post.hash,
+                rendered,
+                object_type: kind,
             })
             .collect();
-        let report = store.sync_posts(&servable, now)?;
+        let report = store.sync_posts(&rows, now)?;
         // Read once per build, so GET of a post and the activity delivering it name the same
         // people: whatever resolved by now (federation::addressing fills the table).
         let resolved = store.resolved_refs()?;
         let mut by_actor: HashMap<String, Vec<PostRecord>> = HashMap::new();
-        for record in &report.records {
-            let mut record = record.clone();
-            record.addressees = addressees(site, &record.post, &resolved);
+        for ((post, _, _), row) in servable.into_iter().zip(&report.records) {
+            let addressees = addressees(site, &post, &resolved);
             by_actor
-                .entry(record.post.actor.clone())
+                .entry(post.actor.clone())
                 .or_default()
-                .push(record);
+                .push(PostRecord {
+                    post,
+                    first_seen: row.first_seen,
+                    addressees,
+                });
         }
         for list in by_actor.values_mut() {
             list.sort_by(|a, b| {

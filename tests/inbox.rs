@@ -291,8 +291,15 @@ impl World {
 
     /// Waits (bounded) until every queued inbox job has been processed.
     async fn settled(&self) {
-        let drained =
-            || async { (self.app().store.queued_inbox_count().unwrap() == 0).then_some(()) };
+        let drained = || async {
+            (self
+                .app()
+                .store
+                .due_inbox_activities(i64::MAX, 1)
+                .unwrap()
+                .is_empty())
+            .then_some(())
+        };
         common::poll_until(
             "the inbox queue to drain",
             Duration::from_secs(10),

@@ -436,7 +436,7 @@ async fn can_restart_without_changes() {
     let scanned: Vec<String> = report
         .records
         .iter()
-        .map(|r| format!("{}/{}", r.post.actor, r.post.slug))
+        .map(|r| format!("{}/{}", r.actor, r.slug))
         .collect();
     assert!(
         [

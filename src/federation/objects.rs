@@ -8,10 +8,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
-use crate::catalog::{object_type, published, Image};
+use crate::catalog::{object_type, published, Image, PostRecord};
 use crate::config::{Actor, Site};
 use crate::content::Visibility;
-use crate::store::{KeyPair, PostRecord, Tombstone};
+use crate::store::{KeyPair, Tombstone};
 use crate::urls::Urls;
 
 /// The ActivityStreams public collection.

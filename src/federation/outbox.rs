@@ -24,13 +24,13 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
-use crate::catalog::{published, Catalog, SharedCatalog};
+use crate::catalog::{published, Catalog, PostRecord, SharedCatalog};
 use crate::clock::Clock;
 use crate::config::{Actor, Site};
 use crate::federation::addressing;
 use crate::federation::objects::{self, Counts, PUBLIC};
 use crate::store::{
-    DeliveryState, NewDelivery, PendingChange, PostChange, PostRecord, Store, StoreError, Tombstone,
+    DeliveryState, NewDelivery, PendingChange, PostChange, Store, StoreError, Tombstone,
 };
 use crate::urls::Urls;
 

@@ -6,13 +6,11 @@
 //! JSON twin (how a pasted URL is resolved by a fediverse search). Post HTML is already sanitized
 //! by the content module; everything else is escaped here.
 
-use crate::catalog::published;
-use crate::catalog::Profile;
+use crate::catalog::{published, PostRecord, Profile};
 use crate::config::{Actor, Site};
 use crate::content::Post;
 use crate::federation::comments::Comment;
 use crate::federation::objects::{escape, Counts, ACTIVITY_JSON};
-use crate::store::PostRecord;
 use crate::urls::Urls;
 
 const STYLE: &str = "body{font:1.05rem/1.55 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b;background:#fff}\

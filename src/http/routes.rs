@@ -22,11 +22,12 @@ use super::pages;
 use super::response::{self as r, Resp};
 use super::State;
 use crate::catalog::Catalog;
+use crate::catalog::PostRecord;
 use crate::config::{Actor, Site};
 use crate::federation::inbox::{self, InboxError, InboxRequest};
 use crate::federation::objects::{self, Counts, PAGE_SIZE};
 use crate::federation::{comments, discovery};
-use crate::store::{FollowState, PostRecord};
+use crate::store::FollowState;
 use crate::urls::{percent_decode, Urls};
 
 /// Handles one request.

@@ -7,9 +7,7 @@
 //! is *leased*: its `next_attempt_at` is moved past the longest a send can take, so if the process
 //! dies mid-send the row simply comes due again later (at-least-once; receivers dedupe by id).
 
-use rusqlite::OptionalExtension;
-
-use super::{Store, StoreError};
+use super::{execute, query_opt, Store, StoreError};
 
 /// A new delivery: one activity to one or more inboxes, signed by one of our actors.
 #[derive(Clone, Debug)]
@@ -48,9 +46,7 @@ impl DeliveryState {
 /// One queued activity for one inbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivery {
-    /// Row id.
     pub id: i64,
-    /// The activity id.
     pub activity_id: String,
     /// The post it is about, if any.
     pub object_id: Option<String>,
@@ -58,13 +54,11 @@ pub struct Delivery {
     pub kind: String,
     /// Our handle that signs it.
     pub actor: String,
-    /// The inbox URL.
     pub inbox: String,
     /// The inbox's `host[:port]`.
     pub host: String,
     /// The JSON body as it is sent.
     pub body: String,
-    /// Pending, done or failed.
     pub state: DeliveryState,
     /// Attempts that had an outcome.
     pub attempts: u32,
@@ -100,24 +94,26 @@ pub struct HostQueue {
 const COLUMNS: &str = "id, activity_id, object_id, kind, actor, inbox, host, body, state, attempts,
                        next_attempt_at, created_at, last_status, last_error";
 
-fn row_to_delivery(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
-    let state: String = r.get(8)?;
-    Ok(Delivery {
-        id: r.get(0)?,
-        activity_id: r.get(1)?,
-        object_id: r.get(2)?,
-        kind: r.get(3)?,
-        actor: r.get(4)?,
-        inbox: r.get(5)?,
-        host: r.get(6)?,
-        body: r.get(7)?,
-        state: DeliveryState::parse(&state),
-        attempts: r.get(9)?,
-        next_attempt_at: r.get(10)?,
-        created_at: r.get(11)?,
-        last_status: r.get(12)?,
-        last_error: r.get(13)?,
-    })
+impl Delivery {
+    /// A row selected as [`COLUMNS`].
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+        Ok(Delivery {
+            id: r.get(0)?,
+            activity_id: r.get(1)?,
+            object_id: r.get(2)?,
+            kind: r.get(3)?,
+            actor: r.get(4)?,
+            inbox: r.get(5)?,
+            host: r.get(6)?,
+            body: r.get(7)?,
+            state: DeliveryState::parse(&r.get::<_, String>(8)?),
+            attempts: r.get(9)?,
+            next_attempt_at: r.get(10)?,
+            created_at: r.get(11)?,
+            last_status: r.get(12)?,
+            last_error: r.get(13)?,
+        })
+    }
 }
 
 /// `host[:port]` of an inbox URL (the port only when it is not the scheme's default), or `""`
@@ -144,11 +140,7 @@ impl Store {
         inboxes: &[String],
         now_ms: i64,
     ) -> Result<usize, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(self.err())?;
-        let added = self.insert_deliveries(&tx, delivery, inboxes, now_ms)?;
-        tx.commit().map_err(self.err())?;
-        Ok(added)
+        self.transaction(|tx| self.insert_deliveries(tx, delivery, inboxes, now_ms))
     }
 
     /// The rows of [`Store::enqueue_delivery`], inside the caller's transaction `tx`.
@@ -165,31 +157,31 @@ impl Store {
             .unwrap_or_default();
         let mut added = 0;
         for inbox in inboxes {
-            added += tx
-                .execute(
-                    "INSERT INTO deliveries
-                       (activity_id, object_id, kind, actor, inbox, host, body, next_attempt_at,
-                        created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
-                     ON CONFLICT (activity_id, inbox) DO UPDATE SET
-                       object_id = excluded.object_id, kind = excluded.kind,
-                       actor = excluded.actor, host = excluded.host, body = excluded.body,
-                       state = 'pending', attempts = 0,
-                       next_attempt_at = excluded.next_attempt_at,
-                       created_at = excluded.created_at, last_status = NULL, last_error = NULL
-                     WHERE deliveries.state <> 'pending'",
-                    (
-                        delivery.activity_id,
-                        delivery.object_id,
-                        &kind,
-                        delivery.actor,
-                        inbox,
-                        inbox_host(inbox),
-                        delivery.body,
-                        now_ms,
-                    ),
-                )
-                .map_err(self.err())?;
+            added += execute(
+                tx,
+                "INSERT INTO deliveries
+                   (activity_id, object_id, kind, actor, inbox, host, body, next_attempt_at,
+                    created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+                 ON CONFLICT (activity_id, inbox) DO UPDATE SET
+                   object_id = excluded.object_id, kind = excluded.kind,
+                   actor = excluded.actor, host = excluded.host, body = excluded.body,
+                   state = 'pending', attempts = 0,
+                   next_attempt_at = excluded.next_attempt_at,
+                   created_at = excluded.created_at, last_status = NULL, last_error = NULL
+                 WHERE deliveries.state <> 'pending'",
+                (
+                    delivery.activity_id,
+                    delivery.object_id,
+                    &kind,
+                    delivery.actor,
+                    inbox,
+                    inbox_host(inbox),
+                    delivery.body,
+                    now_ms,
+                ),
+            )
+            .map_err(self.err())?;
         }
         Ok(added)
     }
@@ -202,44 +194,36 @@ impl Store {
         per_host: usize,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(&format!(
+        self.query_all(
+            &format!(
                 "SELECT {COLUMNS} FROM (
                    SELECT *, ROW_NUMBER() OVER (PARTITION BY host ORDER BY next_attempt_at, id) AS rn
                    FROM deliveries WHERE state = 'pending' AND next_attempt_at <= ?1)
                  WHERE rn <= ?2 ORDER BY next_attempt_at, id LIMIT ?3"
-            ))
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map((now_ms, per_host as i64, limit as i64), row_to_delivery)
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+            ),
+            (now_ms, per_host as i64, limit as i64),
+            Delivery::from_row,
+        )
     }
 
     /// Leases a due row until `until_ms`; false if it is no longer pending and due (dropped by a
     /// Delete, or leased already).
     pub fn lease_delivery(&self, id: i64, now_ms: i64, until_ms: i64) -> Result<bool, StoreError> {
-        let n = self
-            .conn()
-            .execute(
-                "UPDATE deliveries SET next_attempt_at = ?3, leased = 1
-                 WHERE id = ?1 AND state = 'pending' AND next_attempt_at <= ?2",
-                (id, now_ms, until_ms),
-            )
-            .map_err(self.err())?;
+        let n = self.execute(
+            "UPDATE deliveries SET next_attempt_at = ?3, leased = 1
+             WHERE id = ?1 AND state = 'pending' AND next_attempt_at <= ?2",
+            (id, now_ms, until_ms),
+        )?;
         Ok(n == 1)
     }
 
     /// The inbox answered 2xx with `status`.
     pub fn complete_delivery(&self, id: i64, status: u16) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "UPDATE deliveries SET state = 'done', leased = 0, attempts = attempts + 1, last_status = ?2,
-                 last_error = NULL WHERE id = ?1 AND state = 'pending'",
-                (id, status),
-            )
-            .map_err(self.err())?;
+        self.execute(
+            "UPDATE deliveries SET state = 'done', leased = 0, attempts = attempts + 1, last_status = ?2,
+             last_error = NULL WHERE id = ?1 AND state = 'pending'",
+            (id, status),
+        )?;
         Ok(())
     }
 
@@ -251,13 +235,11 @@ impl Store {
         status: Option<u16>,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "UPDATE deliveries SET leased = 0, attempts = attempts + 1, next_attempt_at = ?2,
-                 last_status = ?3, last_error = ?4 WHERE id = ?1 AND state = 'pending'",
-                (id, at_ms, status, error),
-            )
-            .map_err(self.err())?;
+        self.execute(
+            "UPDATE deliveries SET leased = 0, attempts = attempts + 1, next_attempt_at = ?2,
+             last_status = ?3, last_error = ?4 WHERE id = ?1 AND state = 'pending'",
+            (id, at_ms, status, error),
+        )?;
         Ok(())
     }
 
@@ -268,29 +250,28 @@ impl Store {
         status: Option<u16>,
         error: &str,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "UPDATE deliveries SET state = 'failed', leased = 0, attempts = attempts + 1,
-                 last_status = ?2, last_error = ?3 WHERE id = ?1 AND state = 'pending'",
-                (id, status, error),
-            )
-            .map_err(self.err())?;
+        self.execute(
+            "UPDATE deliveries SET state = 'failed', leased = 0, attempts = attempts + 1,
+             last_status = ?2, last_error = ?3 WHERE id = ?1 AND state = 'pending'",
+            (id, status, error),
+        )?;
         Ok(())
     }
 
     /// Ends the lease of rows whose send was abandoned (shutdown): they are due again at `now_ms`.
     pub fn release_deliveries(&self, ids: &[i64], now_ms: i64) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(self.err())?;
-        for id in ids {
-            tx.execute(
-                "UPDATE deliveries SET next_attempt_at = MIN(next_attempt_at, ?2), leased = 0
-                 WHERE id = ?1 AND state = 'pending'",
-                (id, now_ms),
-            )
-            .map_err(self.err())?;
-        }
-        tx.commit().map_err(self.err())
+        self.transaction(|tx| {
+            for id in ids {
+                execute(
+                    tx,
+                    "UPDATE deliveries SET next_attempt_at = MIN(next_attempt_at, ?2), leased = 0
+                     WHERE id = ?1 AND state = 'pending'",
+                    (id, now_ms),
+                )
+                .map_err(self.err())?;
+            }
+            Ok(())
+        })
     }
 
     /// Makes rows leased by a process that is gone due at `now_ms`. Called when the delivery
@@ -298,26 +279,22 @@ impl Store {
     /// lease, and a send cut off by `kill -9` goes out again at once instead of after its lease.
     /// Returns how many were released.
     pub fn release_stale_leases(&self, now_ms: i64) -> Result<usize, StoreError> {
-        self.conn()
-            .execute(
-                "UPDATE deliveries SET next_attempt_at = ?1, leased = 0
-                 WHERE state = 'pending' AND leased = 1",
-                [now_ms],
-            )
-            .map_err(self.err())
+        self.execute(
+            "UPDATE deliveries SET next_attempt_at = ?1, leased = 0
+             WHERE state = 'pending' AND leased = 1",
+            [now_ms],
+        )
     }
 
     /// Fails, without sending, the due rows of hosts marked unavailable. Returns how many.
     pub fn fail_deliveries_to_unavailable_hosts(&self, now_ms: i64) -> Result<usize, StoreError> {
-        self.conn()
-            .execute(
-                "UPDATE deliveries SET state = 'failed',
-                   last_error = 'not sent: the host failed on 7 different days and is skipped until it answers again'
-                 WHERE state = 'pending' AND next_attempt_at <= ?1
-                   AND host IN (SELECT host FROM hosts WHERE unavailable_since IS NOT NULL)",
-                [now_ms],
-            )
-            .map_err(self.err())
+        self.execute(
+            "UPDATE deliveries SET state = 'failed',
+               last_error = 'not sent: the host failed on 7 different days and is skipped until it answers again'
+             WHERE state = 'pending' AND next_attempt_at <= ?1
+               AND host IN (SELECT host FROM hosts WHERE unavailable_since IS NOT NULL)",
+            [now_ms],
+        )
     }
 
     /// Drops pending rows about `object_id` whose activity type is one of `kinds` (a Delete
@@ -327,19 +304,18 @@ impl Store {
         object_id: &str,
         kinds: &[&str],
     ) -> Result<usize, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(self.err())?;
-        let mut n = 0;
-        for kind in kinds {
-            n += tx
-                .execute(
+        self.transaction(|tx| {
+            let mut n = 0;
+            for kind in kinds {
+                n += execute(
+                    tx,
                     "DELETE FROM deliveries WHERE object_id = ?1 AND kind = ?2 AND state = 'pending'",
                     (object_id, kind),
                 )
                 .map_err(self.err())?;
-        }
-        tx.commit().map_err(self.err())?;
-        Ok(n)
+            }
+            Ok(n)
+        })
     }
 
     /// The body of the most recently queued activity about `object_id` of one of `kinds`,
@@ -352,15 +328,14 @@ impl Store {
         let conn = self.conn();
         let mut best: Option<(i64, String)> = None;
         for kind in kinds {
-            let row: Option<(i64, String)> = conn
-                .query_row(
-                    "SELECT id, body FROM deliveries WHERE object_id = ?1 AND kind = ?2
-                     ORDER BY id DESC LIMIT 1",
-                    (object_id, kind),
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(self.err())?;
+            let row: Option<(i64, String)> = query_opt(
+                &conn,
+                "SELECT id, body FROM deliveries WHERE object_id = ?1 AND kind = ?2
+                 ORDER BY id DESC LIMIT 1",
+                (object_id, kind),
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(self.err())?;
             if let Some(row) = row {
                 if best.as_ref().is_none_or(|b| row.0 > b.0) {
                     best = Some(row);
@@ -372,64 +347,56 @@ impl Store {
 
     /// The earliest `next_attempt_at` of any pending row (leased ones included).
     pub fn next_delivery_due(&self) -> Result<Option<i64>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(self.err())
+        // An aggregate: always one row, NULL when nothing is pending.
+        let min = self.query_opt(
+            "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(min.flatten())
     }
 
     /// One row.
     pub fn delivery(&self, id: i64) -> Result<Option<Delivery>, StoreError> {
-        self.conn()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1"),
-                [id],
-                row_to_delivery,
-            )
-            .optional()
-            .map_err(self.err())
+        self.query_opt(
+            &format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1"),
+            [id],
+            Delivery::from_row,
+        )
     }
 
     /// Every row of `activity_id`, by inbox.
     pub fn deliveries_of_activity(&self, activity_id: &str) -> Result<Vec<Delivery>, StoreError> {
-        self.select_deliveries("activity_id = ?1 ORDER BY inbox", activity_id)
+        self.query_all(
+            &format!("SELECT {COLUMNS} FROM deliveries WHERE activity_id = ?1 ORDER BY inbox"),
+            [activity_id],
+            Delivery::from_row,
+        )
     }
 
     /// Every row about `object_id`, oldest first.
     pub fn deliveries_of_object(&self, object_id: &str) -> Result<Vec<Delivery>, StoreError> {
-        self.select_deliveries("object_id = ?1 ORDER BY id", object_id)
-    }
-
-    fn select_deliveries(&self, filter: &str, arg: &str) -> Result<Vec<Delivery>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(&format!("SELECT {COLUMNS} FROM deliveries WHERE {filter}"))
-            .map_err(self.err())?;
-        let rows = stmt.query_map([arg], row_to_delivery).map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        self.query_all(
+            &format!("SELECT {COLUMNS} FROM deliveries WHERE object_id = ?1 ORDER BY id"),
+            [object_id],
+            Delivery::from_row,
+        )
     }
 
     /// The queue per host, hosts with pending rows first, then by host.
     pub fn delivery_queue(&self) -> Result<Vec<HostQueue>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT d.host,
-                   SUM(d.state = 'pending'), SUM(d.state = 'failed'), SUM(d.state = 'done'),
-                   MIN(CASE WHEN d.state = 'pending' THEN d.next_attempt_at END),
-                   (SELECT last_error FROM deliveries e WHERE e.host = d.host
-                      AND e.last_error IS NOT NULL ORDER BY e.attempts > 0 DESC, e.id DESC LIMIT 1),
-                   h.unavailable_since
-                 FROM deliveries d LEFT JOIN hosts h ON h.host = d.host
-                 GROUP BY d.host
-                 ORDER BY SUM(d.state = 'pending') = 0, d.host",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |r| {
+        self.query_all(
+            "SELECT d.host,
+               SUM(d.state = 'pending'), SUM(d.state = 'failed'), SUM(d.state = 'done'),
+               MIN(CASE WHEN d.state = 'pending' THEN d.next_attempt_at END),
+               (SELECT last_error FROM deliveries e WHERE e.host = d.host
+                  AND e.last_error IS NOT NULL ORDER BY e.attempts > 0 DESC, e.id DESC LIMIT 1),
+               h.unavailable_since
+             FROM deliveries d LEFT JOIN hosts h ON h.host = d.host
+             GROUP BY d.host
+             ORDER BY SUM(d.state = 'pending') = 0, d.host",
+            [],
+            |r| {
                 Ok(HostQueue {
                     host: r.get(0)?,
                     pending: r.get::<_, i64>(1)? as usize,
@@ -439,9 +406,8 @@ impl Store {
                     last_error: r.get(5)?,
                     unavailable_since: r.get(6)?,
                 })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+            },
+        )
     }
 
     /// Forgets rows delivered before `done_before_ms` and rows given up before
@@ -451,13 +417,11 @@ impl Store {
         done_before_ms: i64,
         failed_before_ms: i64,
     ) -> Result<usize, StoreError> {
-        self.conn()
-            .execute(
-                "DELETE FROM deliveries WHERE (state = 'done' AND created_at < ?1)
-                   OR (state = 'failed' AND created_at < ?2)",
-                (done_before_ms, failed_before_ms),
-            )
-            .map_err(self.err())
+        self.execute(
+            "DELETE FROM deliveries WHERE (state = 'done' AND created_at < ?1)
+               OR (state = 'failed' AND created_at < ?2)",
+            (done_before_ms, failed_before_ms),
+        )
     }
 }
 

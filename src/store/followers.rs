@@ -1,7 +1,6 @@
 //! `followers`: who follows each of our actors, and where to deliver to them.
 
 use chrono::Utc;
-use rusqlite::OptionalExtension;
 
 use super::{Store, StoreError};
 
@@ -36,16 +35,29 @@ pub struct Follower {
     pub inbox: String,
     /// Their server's shared inbox, when it has one.
     pub shared_inbox: Option<String>,
-    /// Pending or accepted.
     pub state: FollowState,
     /// When the follow arrived (RFC 3339).
     pub created_at: String,
 }
 
+const COLUMNS: &str = "actor, follower, follow_id, inbox, shared_inbox, state, created_at";
+
 impl Follower {
-    /// Where deliveries to this follower go: the shared inbox when there is one.
-    pub fn delivery_inbox(&self) -> &str {
-        self.shared_inbox.as_deref().unwrap_or(&self.inbox)
+    /// A row selected as [`COLUMNS`].
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Follower> {
+        Ok(Follower {
+            actor: r.get(0)?,
+            follower: r.get(1)?,
+            follow_id: r.get(2)?,
+            inbox: r.get(3)?,
+            shared_inbox: r.get(4)?,
+            state: if r.get::<_, String>(5)? == "accepted" {
+                FollowState::Accepted
+            } else {
+                FollowState::Pending
+            },
+            created_at: r.get(6)?,
+        })
     }
 }
 
@@ -53,25 +65,28 @@ impl Store {
     /// Records (or refreshes) a follow; a repeated Follow keeps the earlier state unless
     /// `state` is Accepted.
     pub fn upsert_follower(&self, f: &Follower) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "INSERT INTO followers (actor, follower, follow_id, inbox, shared_inbox, state, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        self.execute(
+            &format!(
+                "INSERT INTO followers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (actor, follower) DO UPDATE SET
                    follow_id = excluded.follow_id, inbox = excluded.inbox,
                    shared_inbox = excluded.shared_inbox,
-                   state = CASE WHEN excluded.state = 'accepted' THEN 'accepted' ELSE followers.state END",
-                (
-                    &f.actor,
-                    &f.follower,
-                    &f.follow_id,
-                    &f.inbox,
-                    &f.shared_inbox,
-                    f.state.as_str(),
-                    if f.created_at.is_empty() { Utc::now().to_rfc3339() } else { f.created_at.clone() },
-                ),
-            )
-            .map_err(self.err())?;
+                   state = CASE WHEN excluded.state = 'accepted' THEN 'accepted' ELSE followers.state END"
+            ),
+            (
+                &f.actor,
+                &f.follower,
+                &f.follow_id,
+                &f.inbox,
+                &f.shared_inbox,
+                f.state.as_str(),
+                if f.created_at.is_empty() {
+                    Utc::now().to_rfc3339()
+                } else {
+                    f.created_at.clone()
+                },
+            ),
+        )?;
         Ok(())
     }
 
@@ -82,27 +97,20 @@ impl Store {
         follower: &str,
         state: FollowState,
     ) -> Result<bool, StoreError> {
-        let n = self
-            .conn()
-            .execute(
-                "UPDATE followers SET state = ?3 WHERE actor = ?1 AND follower = ?2",
-                (actor, follower, state.as_str()),
-            )
-            .map_err(self.err())?;
+        let n = self.execute(
+            "UPDATE followers SET state = ?3 WHERE actor = ?1 AND follower = ?2",
+            (actor, follower, state.as_str()),
+        )?;
         Ok(n > 0)
     }
 
     /// One follow of `actor` by `follower`.
     pub fn follower(&self, actor: &str, follower: &str) -> Result<Option<Follower>, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT actor, follower, follow_id, inbox, shared_inbox, state, created_at
-                 FROM followers WHERE actor = ?1 AND follower = ?2",
-                (actor, follower),
-                row_to_follower,
-            )
-            .optional()
-            .map_err(self.err())
+        self.query_opt(
+            &format!("SELECT {COLUMNS} FROM followers WHERE actor = ?1 AND follower = ?2"),
+            (actor, follower),
+            Follower::from_row,
+        )
     }
 
     /// Followers of `actor` in `state`, oldest first.
@@ -110,41 +118,23 @@ impl Store {
         self.followers_of_any(Some(actor), state)
     }
 
-    /// Accepted followers of `actor`.
-    pub fn follower_count(&self, actor: &str) -> Result<usize, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT COUNT(*) FROM followers WHERE actor = ?1 AND state = 'accepted'",
-                [actor],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as usize)
-            .map_err(self.err())
-    }
-
     /// The distinct inboxes that reach every accepted follower of `actor`: one per shared inbox,
     /// else the personal inbox (GoToSocial has no shared inbox).
     pub fn follower_inboxes(&self, actor: &str) -> Result<Vec<String>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT DISTINCT COALESCE(shared_inbox, inbox) FROM followers
-                 WHERE actor = ?1 AND state = 'accepted' ORDER BY 1",
-            )
-            .map_err(self.err())?;
-        let rows = stmt.query_map([actor], |r| r.get(0)).map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        self.query_all(
+            "SELECT DISTINCT COALESCE(shared_inbox, inbox) FROM followers
+             WHERE actor = ?1 AND state = 'accepted' ORDER BY 1",
+            [actor],
+            |r| r.get(0),
+        )
     }
 
     /// Removes a follow (Undo, Reject by the operator, Block). Returns whether one existed.
     pub fn remove_follower(&self, actor: &str, follower: &str) -> Result<bool, StoreError> {
-        let n = self
-            .conn()
-            .execute(
-                "DELETE FROM followers WHERE actor = ?1 AND follower = ?2",
-                (actor, follower),
-            )
-            .map_err(self.err())?;
+        let n = self.execute(
+            "DELETE FROM followers WHERE actor = ?1 AND follower = ?2",
+            (actor, follower),
+        )?;
         Ok(n > 0)
     }
 
@@ -154,12 +144,10 @@ impl Store {
         follower: &str,
         follow_id: &str,
     ) -> Result<usize, StoreError> {
-        self.conn()
-            .execute(
-                "DELETE FROM followers WHERE follower = ?1 AND follow_id = ?2",
-                (follower, follow_id),
-            )
-            .map_err(self.err())
+        self.execute(
+            "DELETE FROM followers WHERE follower = ?1 AND follow_id = ?2",
+            (follower, follow_id),
+        )
     }
 
     /// Followers of any of our actors in `state` (all of them when `actor` is `None`).
@@ -168,35 +156,27 @@ impl Store {
         actor: Option<&str>,
         state: FollowState,
     ) -> Result<Vec<Follower>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT actor, follower, follow_id, inbox, shared_inbox, state, created_at
-                 FROM followers WHERE (?1 IS NULL OR actor = ?1) AND state = ?2
-                 ORDER BY created_at, actor, follower",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map((actor, state.as_str()), row_to_follower)
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+        self.query_all(
+            &format!(
+                "SELECT {COLUMNS} FROM followers WHERE (?1 IS NULL OR actor = ?1) AND state = ?2
+                 ORDER BY created_at, actor, follower"
+            ),
+            (actor, state.as_str()),
+            Follower::from_row,
+        )
     }
 
     /// Removes every follow by `follower` of any of our actors (their actor was deleted).
     pub fn remove_follower_everywhere(&self, follower: &str) -> Result<usize, StoreError> {
-        self.conn()
-            .execute("DELETE FROM followers WHERE follower = ?1", [follower])
-            .map_err(self.err())
+        self.execute("DELETE FROM followers WHERE follower = ?1", [follower])
     }
 
     /// Removes followers whose delivery inbox is `inbox` (it answered 410 Gone).
     pub fn remove_followers_at_inbox(&self, inbox: &str) -> Result<usize, StoreError> {
-        self.conn()
-            .execute(
-                "DELETE FROM followers WHERE COALESCE(shared_inbox, inbox) = ?1 OR inbox = ?1",
-                [inbox],
-            )
-            .map_err(self.err())
+        self.execute(
+            "DELETE FROM followers WHERE COALESCE(shared_inbox, inbox) = ?1 OR inbox = ?1",
+            [inbox],
+        )
     }
 
     /// Re-points follows from `old` to `new` (a follower moved accounts).
@@ -207,38 +187,20 @@ impl Store {
         inbox: &str,
         shared_inbox: Option<&str>,
     ) -> Result<usize, StoreError> {
-        self.conn()
-            .execute(
-                "UPDATE OR REPLACE followers SET follower = ?2, inbox = ?3, shared_inbox = ?4 WHERE follower = ?1",
-                (old, new, inbox, shared_inbox),
-            )
-            .map_err(self.err())
+        self.execute(
+            "UPDATE OR REPLACE followers SET follower = ?2, inbox = ?3, shared_inbox = ?4 WHERE follower = ?1",
+            (old, new, inbox, shared_inbox),
+        )
     }
-}
-
-fn row_to_follower(r: &rusqlite::Row<'_>) -> rusqlite::Result<Follower> {
-    let state: String = r.get(5)?;
-    Ok(Follower {
-        actor: r.get(0)?,
-        follower: r.get(1)?,
-        follow_id: r.get(2)?,
-        inbox: r.get(3)?,
-        shared_inbox: r.get(4)?,
-        state: if state == "accepted" {
-            FollowState::Accepted
-        } else {
-            FollowState::Pending
-        },
-        created_at: r.get(6)?,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn f(follower: &str, shared: Option<&str>, state: FollowState) -> Follower {
-        Follower {
+    /// Records a follow of `news` by `follower`.
+    fn follow(s: &Store, follower: &str, shared: Option<&str>, state: FollowState) {
+        s.upsert_follower(&Follower {
             actor: "news".into(),
             follower: follower.into(),
             follow_id: format!("{follower}#follow"),
@@ -246,32 +208,32 @@ mod tests {
             shared_inbox: shared.map(str::to_string),
             state,
             created_at: String::new(),
-        }
+        })
+        .unwrap();
     }
 
     #[test]
     fn can_fan_out_once_per_shared_inbox() {
         let s = Store::open_in_memory().unwrap();
-        s.upsert_follower(&f(
+        follow(
+            &s,
             "https://a.example/u/1",
             Some("https://a.example/inbox"),
             FollowState::Accepted,
-        ))
-        .unwrap();
-        s.upsert_follower(&f(
+        );
+        follow(
+            &s,
             "https://a.example/u/2",
             Some("https://a.example/inbox"),
             FollowState::Accepted,
-        ))
-        .unwrap();
-        s.upsert_follower(&f("https://gts.example/u/3", None, FollowState::Accepted))
-            .unwrap();
-        s.upsert_follower(&f(
+        );
+        follow(&s, "https://gts.example/u/3", None, FollowState::Accepted);
+        follow(
+            &s,
             "https://b.example/u/4",
             Some("https://b.example/inbox"),
             FollowState::Pending,
-        ))
-        .unwrap();
+        );
         assert_eq!(
             s.follower_inboxes("news").unwrap(),
             vec![
@@ -279,16 +241,14 @@ mod tests {
                 "https://gts.example/u/3/inbox".to_string()
             ]
         );
-        assert_eq!(s.follower_count("news").unwrap(), 3);
+        assert_eq!(s.followers("news", FollowState::Accepted).unwrap().len(), 3);
     }
 
     #[test]
     fn can_keep_an_accepted_follow_accepted_on_a_repeated_follow() {
         let s = Store::open_in_memory().unwrap();
-        s.upsert_follower(&f("https://a.example/u/1", None, FollowState::Accepted))
-            .unwrap();
-        s.upsert_follower(&f("https://a.example/u/1", None, FollowState::Pending))
-            .unwrap();
+        follow(&s, "https://a.example/u/1", None, FollowState::Accepted);
+        follow(&s, "https://a.example/u/1", None, FollowState::Pending);
         assert_eq!(
             s.follower("news", "https://a.example/u/1")
                 .unwrap()
@@ -301,14 +261,13 @@ mod tests {
     #[test]
     fn can_remove_and_move_followers() {
         let s = Store::open_in_memory().unwrap();
-        s.upsert_follower(&f(
+        follow(
+            &s,
             "https://a.example/u/1",
             Some("https://a.example/inbox"),
             FollowState::Accepted,
-        ))
-        .unwrap();
-        s.upsert_follower(&f("https://c.example/u/2", None, FollowState::Accepted))
-            .unwrap();
+        );
+        follow(&s, "https://c.example/u/2", None, FollowState::Accepted);
         assert_eq!(
             s.move_follower(
                 "https://c.example/u/2",
@@ -329,6 +288,9 @@ mod tests {
             1
         );
         assert!(s.remove_follower("news", "https://d.example/u/2").unwrap());
-        assert_eq!(s.follower_count("news").unwrap(), 0);
+        assert!(s
+            .followers("news", FollowState::Accepted)
+            .unwrap()
+            .is_empty());
     }
 }

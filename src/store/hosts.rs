@@ -3,9 +3,8 @@
 //! in). The key refetch rate limit in the same table belongs to the inbox.
 
 use chrono::{DateTime, Utc};
-use rusqlite::OptionalExtension;
 
-use super::{Store, StoreError};
+use super::{execute, query_opt, Store, StoreError};
 
 /// What is known about delivering to one host.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -16,8 +15,25 @@ pub struct HostHealth {
     pub unavailable_since: Option<i64>,
 }
 
+impl HostHealth {
+    /// A row selected as `failure_days, unavailable_since` (the days comma-separated).
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HostHealth> {
+        let days: String = r.get(0)?;
+        Ok(HostHealth {
+            failure_days: days
+                .split(',')
+                .filter(|d| !d.is_empty())
+                .map(str::to_string)
+                .collect(),
+            unavailable_since: r.get(1)?,
+        })
+    }
+}
+
+const SELECT_HEALTH: &str = "SELECT failure_days, unavailable_since FROM hosts WHERE host = ?1";
+
 /// The UTC day of `now_ms`, as `YYYY-MM-DD`.
-pub fn utc_day(now_ms: i64) -> String {
+fn utc_day(now_ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(now_ms)
         .unwrap_or_default()
         .format("%Y-%m-%d")
@@ -34,88 +50,58 @@ impl Store {
         now_ms: i64,
         threshold_days: usize,
     ) -> Result<bool, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(self.err())?;
-        let row: Option<(String, Option<i64>)> = tx
-            .query_row(
-                "SELECT failure_days, unavailable_since FROM hosts WHERE host = ?1",
-                [host],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+        self.transaction(|tx| {
+            let HostHealth {
+                failure_days: mut days,
+                unavailable_since: since,
+            } = query_opt(tx, SELECT_HEALTH, [host], HostHealth::from_row)
+                .map_err(self.err())?
+                .unwrap_or_default();
+            let today = utc_day(now_ms);
+            if !days.contains(&today) {
+                days.push(today);
+            }
+            days.sort();
+            // Only the most recent days can matter for the threshold.
+            let keep = days.len().saturating_sub(threshold_days.max(1));
+            days.drain(..keep);
+            let newly = since.is_none() && days.len() >= threshold_days;
+            let since = if newly { Some(now_ms) } else { since };
+            execute(
+                tx,
+                "INSERT INTO hosts (host, failure_days, unavailable_since) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (host) DO UPDATE SET failure_days = excluded.failure_days,
+                   unavailable_since = excluded.unavailable_since",
+                (host, days.join(","), since),
             )
-            .optional()
             .map_err(self.err())?;
-        let (days, since) = row.unwrap_or_default();
-        let mut days: Vec<String> = days
-            .split(',')
-            .filter(|d| !d.is_empty())
-            .map(str::to_string)
-            .collect();
-        let today = utc_day(now_ms);
-        if !days.contains(&today) {
-            days.push(today);
-        }
-        days.sort();
-        // Only the most recent days can matter for the threshold.
-        let keep = days.len().saturating_sub(threshold_days.max(1));
-        days.drain(..keep);
-        let newly = since.is_none() && days.len() >= threshold_days;
-        let since = if newly { Some(now_ms) } else { since };
-        tx.execute(
-            "INSERT INTO hosts (host, failure_days, unavailable_since) VALUES (?1, ?2, ?3)
-             ON CONFLICT (host) DO UPDATE SET failure_days = excluded.failure_days,
-               unavailable_since = excluded.unavailable_since",
-            (host, days.join(","), since),
-        )
-        .map_err(self.err())?;
-        tx.commit().map_err(self.err())?;
-        Ok(newly)
+            Ok(newly)
+        })
     }
 
     /// `host` answered: forget its failures and make it available again. Returns true when it
     /// had been marked unavailable. The inbox may call this too when the host sends us a verified
     /// activity (Mastodon's `DeliveryFailureTracker.reset!`).
     pub fn record_delivery_success(&self, host: &str) -> Result<bool, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(self.err())?;
-        let was: Option<Option<i64>> = tx
-            .query_row(
-                "SELECT unavailable_since FROM hosts WHERE host = ?1",
-                [host],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.err())?;
-        if was.is_some() {
-            tx.execute(
-                "UPDATE hosts SET failure_days = '', unavailable_since = NULL WHERE host = ?1",
-                [host],
-            )
-            .map_err(self.err())?;
-        }
-        tx.commit().map_err(self.err())?;
-        Ok(matches!(was, Some(Some(_))))
+        self.transaction(|tx| {
+            let was =
+                query_opt(tx, SELECT_HEALTH, [host], HostHealth::from_row).map_err(self.err())?;
+            if was.is_some() {
+                execute(
+                    tx,
+                    "UPDATE hosts SET failure_days = '', unavailable_since = NULL WHERE host = ?1",
+                    [host],
+                )
+                .map_err(self.err())?;
+            }
+            Ok(was.is_some_and(|h| h.unavailable_since.is_some()))
+        })
     }
 
     /// The delivery health of `host` (all default when nothing is recorded).
     pub fn host_health(&self, host: &str) -> Result<HostHealth, StoreError> {
-        let row: Option<(String, Option<i64>)> = self
-            .conn()
-            .query_row(
-                "SELECT failure_days, unavailable_since FROM hosts WHERE host = ?1",
-                [host],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(self.err())?;
-        Ok(row
-            .map(|(days, unavailable_since)| HostHealth {
-                failure_days: days
-                    .split(',')
-                    .filter(|d| !d.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-                unavailable_since,
-            })
+        Ok(self
+            .query_opt(SELECT_HEALTH, [host], HostHealth::from_row)?
             .unwrap_or_default())
     }
 }

@@ -7,7 +7,6 @@ use super::{Store, StoreError};
 /// A verified activity to record.
 #[derive(Clone, Debug)]
 pub struct NewInboxActivity<'a> {
-    /// The activity id.
     pub id: &'a str,
     /// The verified remote actor that signed it.
     pub signer: &'a str,
@@ -24,7 +23,6 @@ pub struct NewInboxActivity<'a> {
 /// A queued activity.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InboxActivity {
-    /// The activity id.
     pub id: String,
     /// The verified signer.
     pub signer: String,
@@ -46,37 +44,30 @@ impl Store {
         a: &NewInboxActivity<'_>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let n = self
-            .conn()
-            .execute(
-                "INSERT OR IGNORE INTO inbox_activities
-                   (id, signer, recipient, type, body, signature, received_at, next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-                (
-                    a.id,
-                    a.signer,
-                    a.recipient,
-                    a.kind,
-                    a.body,
-                    a.signature,
-                    now_ms,
-                ),
-            )
-            .map_err(self.err())?;
+        let n = self.execute(
+            "INSERT OR IGNORE INTO inbox_activities
+               (id, signer, recipient, type, body, signature, received_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            (
+                a.id,
+                a.signer,
+                a.recipient,
+                a.kind,
+                a.body,
+                a.signature,
+                now_ms,
+            ),
+        )?;
         Ok(n > 0)
     }
 
     /// The signature scheme an activity was received with, if it was received.
     pub fn inbox_activity_signature(&self, id: &str) -> Result<Option<String>, StoreError> {
-        use rusqlite::OptionalExtension;
-        self.conn()
-            .query_row(
-                "SELECT signature FROM inbox_activities WHERE id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(self.err())
+        self.query_opt(
+            "SELECT signature FROM inbox_activities WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
     }
 
     /// Up to `limit` queued activities due at `now_ms`, oldest first.
@@ -85,16 +76,12 @@ impl Store {
         now_ms: i64,
         limit: usize,
     ) -> Result<Vec<InboxActivity>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, signer, recipient, type, body, attempts FROM inbox_activities
-                 WHERE state = 'queued' AND next_attempt_at <= ?1
-                 ORDER BY received_at, id LIMIT ?2",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map((now_ms, limit as i64), |r| {
+        self.query_all(
+            "SELECT id, signer, recipient, type, body, attempts FROM inbox_activities
+             WHERE state = 'queued' AND next_attempt_at <= ?1
+             ORDER BY received_at, id LIMIT ?2",
+            (now_ms, limit as i64),
+            |r| {
                 Ok(InboxActivity {
                     id: r.get(0)?,
                     signer: r.get(1)?,
@@ -103,20 +90,17 @@ impl Store {
                     body: r.get(4)?,
                     attempts: r.get(5)?,
                 })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+            },
+        )
     }
 
     /// Marks an activity processed.
     pub fn finish_inbox_activity(&self, id: &str) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "UPDATE inbox_activities SET state = 'done', attempts = attempts + 1, error = NULL
-                 WHERE id = ?1",
-                [id],
-            )
-            .map_err(self.err())?;
+        self.execute(
+            "UPDATE inbox_activities SET state = 'done', attempts = attempts + 1, error = NULL
+             WHERE id = ?1",
+            [id],
+        )?;
         Ok(())
     }
 
@@ -127,28 +111,14 @@ impl Store {
         error: &str,
         retry_at: Option<i64>,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "UPDATE inbox_activities SET attempts = attempts + 1, error = ?2,
-                   state = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'queued' END,
-                   next_attempt_at = COALESCE(?3, next_attempt_at)
-                 WHERE id = ?1",
-                (id, error, retry_at),
-            )
-            .map_err(self.err())?;
+        self.execute(
+            "UPDATE inbox_activities SET attempts = attempts + 1, error = ?2,
+               state = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'queued' END,
+               next_attempt_at = COALESCE(?3, next_attempt_at)
+             WHERE id = ?1",
+            (id, error, retry_at),
+        )?;
         Ok(())
-    }
-
-    /// Activities not yet processed (queued, due or not).
-    pub fn queued_inbox_count(&self) -> Result<usize, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT COUNT(*) FROM inbox_activities WHERE state = 'queued'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as usize)
-            .map_err(self.err())
     }
 }
 
@@ -196,6 +166,6 @@ mod tests {
         assert_eq!(due[0].attempts, 1);
         s.fail_inbox_activity("https://r.example/1", "down", None)
             .unwrap();
-        assert_eq!(s.queued_inbox_count().unwrap(), 0);
+        assert!(s.due_inbox_activities(i64::MAX, 10).unwrap().is_empty());
     }
 }

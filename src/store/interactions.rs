@@ -8,7 +8,6 @@ use super::{Store, StoreError};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InteractionKind {
-    /// A `Like`.
     Like,
     /// An `Announce` (boost).
     Announce,
@@ -26,7 +25,6 @@ impl InteractionKind {
 /// Likes and boosts of one post.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InteractionCounts {
-    /// Likes.
     pub likes: u64,
     /// Boosts.
     pub shares: u64,
@@ -43,34 +41,28 @@ impl Store {
         post_actor: &str,
         post_slug: &str,
     ) -> Result<bool, StoreError> {
-        let n = self
-            .conn()
-            .execute(
-                "INSERT OR IGNORE INTO interactions
-                   (activity_id, kind, actor, post_actor, post_slug, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                (
-                    activity_id,
-                    kind.as_str(),
-                    actor,
-                    post_actor,
-                    post_slug,
-                    Utc::now().to_rfc3339(),
-                ),
-            )
-            .map_err(self.err())?;
+        let n = self.execute(
+            "INSERT OR IGNORE INTO interactions
+               (activity_id, kind, actor, post_actor, post_slug, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            (
+                activity_id,
+                kind.as_str(),
+                actor,
+                post_actor,
+                post_slug,
+                Utc::now().to_rfc3339(),
+            ),
+        )?;
         Ok(n > 0)
     }
 
     /// Undoes the interaction `activity_id`, only if `actor` made it. Returns whether one existed.
     pub fn remove_interaction(&self, activity_id: &str, actor: &str) -> Result<bool, StoreError> {
-        let n = self
-            .conn()
-            .execute(
-                "DELETE FROM interactions WHERE activity_id = ?1 AND actor = ?2",
-                (activity_id, actor),
-            )
-            .map_err(self.err())?;
+        let n = self.execute(
+            "DELETE FROM interactions WHERE activity_id = ?1 AND actor = ?2",
+            (activity_id, actor),
+        )?;
         Ok(n > 0)
     }
 
@@ -82,22 +74,17 @@ impl Store {
         post_actor: &str,
         post_slug: &str,
     ) -> Result<bool, StoreError> {
-        let n = self
-            .conn()
-            .execute(
-                "DELETE FROM interactions
-                 WHERE kind = ?1 AND actor = ?2 AND post_actor = ?3 AND post_slug = ?4",
-                (kind.as_str(), actor, post_actor, post_slug),
-            )
-            .map_err(self.err())?;
+        let n = self.execute(
+            "DELETE FROM interactions
+             WHERE kind = ?1 AND actor = ?2 AND post_actor = ?3 AND post_slug = ?4",
+            (kind.as_str(), actor, post_actor, post_slug),
+        )?;
         Ok(n > 0)
     }
 
     /// Removes every interaction by `actor` (their account was deleted).
     pub fn remove_interactions_by(&self, actor: &str) -> Result<usize, StoreError> {
-        self.conn()
-            .execute("DELETE FROM interactions WHERE actor = ?1", [actor])
-            .map_err(self.err())
+        self.execute("DELETE FROM interactions WHERE actor = ?1", [actor])
     }
 
     /// Likes and boosts of one post.
@@ -106,19 +93,19 @@ impl Store {
         post_actor: &str,
         post_slug: &str,
     ) -> Result<InteractionCounts, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT COALESCE(SUM(kind = 'like'), 0), COALESCE(SUM(kind = 'announce'), 0)
-                 FROM interactions WHERE post_actor = ?1 AND post_slug = ?2",
-                (post_actor, post_slug),
-                |r| {
-                    Ok(InteractionCounts {
-                        likes: r.get::<_, i64>(0)? as u64,
-                        shares: r.get::<_, i64>(1)? as u64,
-                    })
-                },
-            )
-            .map_err(self.err())
+        // An aggregate: always one row.
+        let counts = self.query_opt(
+            "SELECT COALESCE(SUM(kind = 'like'), 0), COALESCE(SUM(kind = 'announce'), 0)
+             FROM interactions WHERE post_actor = ?1 AND post_slug = ?2",
+            (post_actor, post_slug),
+            |r| {
+                Ok(InteractionCounts {
+                    likes: r.get::<_, i64>(0)? as u64,
+                    shares: r.get::<_, i64>(1)? as u64,
+                })
+            },
+        )?;
+        Ok(counts.unwrap_or_default())
     }
 }
 

@@ -2,11 +2,9 @@
 
 use std::collections::HashMap;
 
+use super::{Store, StoreError};
 use chrono::{DateTime, Utc};
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
-use rusqlite::OptionalExtension;
-
-use super::{Store, StoreError};
 
 /// An actor's keypair, PEM encoded.
 #[derive(Clone, Debug)]
@@ -65,18 +63,16 @@ impl Store {
         // Generate outside the lock: RSA-2048 generation takes tens of milliseconds.
         let fresh = generate(handle)?;
         // INSERT OR IGNORE: if another caller won the race, theirs is kept and read back.
-        self.conn()
-            .execute(
-                "INSERT OR IGNORE INTO actor_keys (handle, private_pem, public_pem, created_at)
-                 VALUES (?1, ?2, ?3, ?4)",
-                (
-                    handle,
-                    &fresh.private_pem,
-                    &fresh.public_pem,
-                    fresh.created_at.to_rfc3339(),
-                ),
-            )
-            .map_err(self.err())?;
+        self.execute(
+            "INSERT OR IGNORE INTO actor_keys (handle, private_pem, public_pem, created_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            (
+                handle,
+                &fresh.private_pem,
+                &fresh.public_pem,
+                fresh.created_at.to_rfc3339(),
+            ),
+        )?;
         tracing::info!(actor = handle, "generated RSA-2048 keypair");
         self.load_key(handle)?.ok_or_else(|| StoreError::Key {
             handle: handle.to_string(),
@@ -85,27 +81,14 @@ impl Store {
     }
 
     fn load_key(&self, handle: &str) -> Result<Option<KeyPair>, StoreError> {
-        let row = self
-            .conn()
-            .query_row(
-                "SELECT private_pem, public_pem, created_at FROM actor_keys WHERE handle = ?1",
-                [handle],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(self.err())?;
+        let row: Option<(String, String, String)> = self.query_opt(
+            "SELECT private_pem, public_pem, created_at FROM actor_keys WHERE handle = ?1",
+            [handle],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
         row.map(|(private_pem, public_pem, created)| {
             let created_at = DateTime::parse_from_rfc3339(&created)
-                .map_err(|e| StoreError::Corrupt {
-                    path: self.path.clone(),
-                    message: format!("actor_keys.created_at of {handle}: {e}"),
-                })?
+                .map_err(|e| self.corrupt(format!("actor_keys.created_at of {handle}: {e}")))?
                 .with_timezone(&Utc);
             Ok(KeyPair {
                 private_pem,

@@ -8,6 +8,9 @@
 //!
 //! The connection lives behind a std `Mutex`; every query is short and no lock is held across an
 //! `.await`. The narrow API here is what a PostgreSQL store would implement later.
+//!
+//! The store depends on nothing above it: its rows are its own types, and what it keeps for other
+//! modules (a post's rendering) it keeps as an opaque string that the caller encodes and decodes.
 
 mod deliveries;
 mod followers;
@@ -24,16 +27,16 @@ mod replies;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension, Params, Row, Transaction};
 
 pub use deliveries::{inbox_host, Delivery, DeliveryState, HostQueue, NewDelivery};
 pub use followers::{FollowState, Follower};
-pub use hosts::{utc_day, HostHealth};
+pub use hosts::HostHealth;
 pub use inbox::{InboxActivity, NewInboxActivity};
 pub use interactions::{InteractionCounts, InteractionKind};
 pub use keys::{ActorKeys, KeyPair, INSTANCE_KEY};
 pub use pending_publications::{PendingChange, PendingPublication};
-pub use posts::{PostChange, PostRecord, SyncReport, Tombstone};
+pub use posts::{NewPost, PostChange, PostRow, SyncReport, Tombstone};
 pub use remote_actors::RemoteActor;
 pub use remote_refs::Addressee;
 pub use replies::{Reply, ReplyStatus, Report};
@@ -44,9 +47,7 @@ pub enum StoreError {
     /// The database could not be opened or a query failed.
     #[error("database {path}: {source}")]
     Sqlite {
-        /// The database file.
         path: PathBuf,
-        /// What SQLite said.
         source: rusqlite::Error,
     },
     /// The data directory could not be created or secured.
@@ -54,37 +55,23 @@ pub enum StoreError {
         "data directory {path}: {source} (check that masthead may write there, or pass --data-dir)"
     )]
     Io {
-        /// The directory or file.
         path: PathBuf,
-        /// The I/O error.
         source: std::io::Error,
     },
     /// The database was written by a newer masthead.
     #[error("database {path} has schema version {found}, newer than this masthead knows ({known}); upgrade masthead")]
     TooNew {
-        /// The database file.
         path: PathBuf,
-        /// Version found.
         found: i64,
-        /// Newest version this build knows.
+        /// The newest version this build knows.
         known: i64,
     },
     /// A key could not be generated or encoded.
     #[error("key for {handle}: {message}")]
-    Key {
-        /// The actor.
-        handle: String,
-        /// What failed.
-        message: String,
-    },
-    /// A stored row could not be decoded.
+    Key { handle: String, message: String },
+    /// A stored row could not be decoded (or a value could not be encoded for storage).
     #[error("database {path}: corrupt row: {message}")]
-    Corrupt {
-        /// The database file.
-        path: PathBuf,
-        /// What was wrong.
-        message: String,
-    },
+    Corrupt { path: PathBuf, message: String },
 }
 
 /// The store handle; cheap to share behind an `Arc`.
@@ -174,11 +161,13 @@ impl Store {
         Ok(())
     }
 
-    /// The schema version now in force.
-    pub fn schema_version(&self) -> Result<i64, StoreError> {
-        self.conn()
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(self.err())
+    /// A [`StoreError::Corrupt`] naming this database, for callers that encode or decode what
+    /// the store keeps opaque (a post's rendering).
+    pub fn corrupt(&self, message: String) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            message,
+        }
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -188,11 +177,72 @@ impl Store {
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        move |source| StoreError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+        sqlite(&self.path)
     }
+
+    /// Runs one statement; returns how many rows it changed.
+    fn execute(&self, sql: &str, params: impl Params) -> Result<usize, StoreError> {
+        execute(&self.conn(), sql, params).map_err(self.err())
+    }
+
+    /// Every row `sql` selects, mapped by `map`, collected (into a `Vec`, a map, ...).
+    fn query_all<T, C: FromIterator<T>>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<C, StoreError> {
+        query_all(&self.conn(), sql, params, map).map_err(self.err())
+    }
+
+    /// The first row `sql` selects, if any, mapped by `map`.
+    fn query_opt<T>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, StoreError> {
+        query_opt(&self.conn(), sql, params, map).map_err(self.err())
+    }
+
+    /// Runs `f` in one transaction, committed when it returns `Ok` (rolled back otherwise).
+    fn transaction<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(self.err())?;
+        let out = f(&tx)?;
+        tx.commit().map_err(self.err())?;
+        Ok(out)
+    }
+}
+
+// The same helpers on a connection or transaction the caller holds. Statements are cached: the
+// same few SQL strings run over and over.
+
+fn execute(conn: &Connection, sql: &str, params: impl Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+fn query_all<T, C: FromIterator<T>>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<C> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, map)?;
+    rows.collect()
+}
+
+fn query_opt<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Option<T>> {
+    conn.prepare_cached(sql)?.query_row(params, map).optional()
 }
 
 fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -206,14 +256,21 @@ fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
 mod tests {
     use super::*;
 
+    fn schema_version(store: &Store) -> i64 {
+        store
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap()
+    }
+
     #[test]
     fn can_migrate_a_new_database_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(schema_version(&store), MIGRATIONS.len() as i64);
         drop(store);
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        assert_eq!(schema_version(&store), MIGRATIONS.len() as i64);
     }
 
     #[cfg(unix)]

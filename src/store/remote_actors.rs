@@ -4,8 +4,6 @@
 //! What goes in is decided by `federation::fetch` (which checks ids and content types); this module
 //! only remembers it.
 
-use rusqlite::OptionalExtension;
-
 use super::{Store, StoreError};
 
 /// A remote actor as last fetched.
@@ -13,7 +11,6 @@ use super::{Store, StoreError};
 pub struct RemoteActor {
     /// The actor id (equal to the URL it was fetched from).
     pub id: String,
-    /// Personal inbox.
     pub inbox: String,
     /// `endpoints.sharedInbox`, when the server has one.
     pub shared_inbox: Option<String>,
@@ -23,7 +20,6 @@ pub struct RemoteActor {
     pub public_key_pem: Option<String>,
     /// `preferredUsername@host`, for people reading lists.
     pub handle: Option<String>,
-    /// Display name.
     pub name: Option<String>,
     /// Profile page.
     pub url: Option<String>,
@@ -36,59 +32,66 @@ pub struct RemoteActor {
 const COLUMNS: &str =
     "id, inbox, shared_inbox, key_id, public_key_pem, handle, name, url, document, fetched_at";
 
+impl RemoteActor {
+    /// A row selected as [`COLUMNS`].
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RemoteActor> {
+        Ok(RemoteActor {
+            id: r.get(0)?,
+            inbox: r.get(1)?,
+            shared_inbox: r.get(2)?,
+            key_id: r.get(3)?,
+            public_key_pem: r.get(4)?,
+            handle: r.get(5)?,
+            name: r.get(6)?,
+            url: r.get(7)?,
+            document: r.get(8)?,
+            fetched_at: r.get(9)?,
+        })
+    }
+}
+
 impl Store {
     /// Stores (or replaces) a fetched actor.
     pub fn upsert_remote_actor(&self, a: &RemoteActor) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                &format!("INSERT OR REPLACE INTO remote_actors ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
-                rusqlite::params![
-                    a.id,
-                    a.inbox,
-                    a.shared_inbox,
-                    a.key_id,
-                    a.public_key_pem,
-                    a.handle,
-                    a.name,
-                    a.url,
-                    a.document,
-                    a.fetched_at
-                ],
-            )
-            .map_err(self.err())?;
+        self.execute(
+            &format!("INSERT OR REPLACE INTO remote_actors ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+            rusqlite::params![
+                a.id,
+                a.inbox,
+                a.shared_inbox,
+                a.key_id,
+                a.public_key_pem,
+                a.handle,
+                a.name,
+                a.url,
+                a.document,
+                a.fetched_at
+            ],
+        )?;
         Ok(())
     }
 
     /// The cached actor with this id.
     pub fn remote_actor(&self, id: &str) -> Result<Option<RemoteActor>, StoreError> {
-        self.conn()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM remote_actors WHERE id = ?1"),
-                [id],
-                row_to_actor,
-            )
-            .optional()
-            .map_err(self.err())
+        self.query_opt(
+            &format!("SELECT {COLUMNS} FROM remote_actors WHERE id = ?1"),
+            [id],
+            RemoteActor::from_row,
+        )
     }
 
     /// The cached actor whose `publicKey.id` is `key_id`.
     pub fn remote_actor_by_key(&self, key_id: &str) -> Result<Option<RemoteActor>, StoreError> {
-        self.conn()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM remote_actors WHERE key_id = ?1 LIMIT 1"),
-                [key_id],
-                row_to_actor,
-            )
-            .optional()
-            .map_err(self.err())
+        self.query_opt(
+            &format!("SELECT {COLUMNS} FROM remote_actors WHERE key_id = ?1 LIMIT 1"),
+            [key_id],
+            RemoteActor::from_row,
+        )
     }
 
     /// Forgets a cached actor (it was deleted). Returns whether one was cached.
     pub fn delete_remote_actor(&self, id: &str) -> Result<bool, StoreError> {
-        let n = self
-            .conn()
-            .execute("DELETE FROM remote_actors WHERE id = ?1", [id])
-            .map_err(self.err())?;
+        let n = self.execute("DELETE FROM remote_actors WHERE id = ?1", [id])?;
         Ok(n > 0)
     }
 
@@ -101,32 +104,14 @@ impl Store {
         min_interval_ms: i64,
     ) -> Result<bool, StoreError> {
         // One statement, so two inbox requests racing cannot both claim it.
-        let n = self
-            .conn()
-            .execute(
-                "INSERT INTO hosts (host, last_key_refetch) VALUES (?1, ?2)
-                 ON CONFLICT (host) DO UPDATE SET last_key_refetch = excluded.last_key_refetch
-                 WHERE hosts.last_key_refetch IS NULL OR hosts.last_key_refetch <= ?2 - ?3",
-                (host, now_ms, min_interval_ms),
-            )
-            .map_err(self.err())?;
+        let n = self.execute(
+            "INSERT INTO hosts (host, last_key_refetch) VALUES (?1, ?2)
+             ON CONFLICT (host) DO UPDATE SET last_key_refetch = excluded.last_key_refetch
+             WHERE hosts.last_key_refetch IS NULL OR hosts.last_key_refetch <= ?2 - ?3",
+            (host, now_ms, min_interval_ms),
+        )?;
         Ok(n > 0)
     }
-}
-
-fn row_to_actor(r: &rusqlite::Row<'_>) -> rusqlite::Result<RemoteActor> {
-    Ok(RemoteActor {
-        id: r.get(0)?,
-        inbox: r.get(1)?,
-        shared_inbox: r.get(2)?,
-        key_id: r.get(3)?,
-        public_key_pem: r.get(4)?,
-        handle: r.get(5)?,
-        name: r.get(6)?,
-        url: r.get(7)?,
-        document: r.get(8)?,
-        fetched_at: r.get(9)?,
-    })
 }
 
 #[cfg(test)]

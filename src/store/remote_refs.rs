@@ -6,9 +6,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::OptionalExtension;
-
-use super::{Store, StoreError};
+use super::{query_opt, Store, StoreError};
 
 /// A remote actor a post is addressed to: tagged as a Mention, in `cc`, delivered to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,47 +27,39 @@ impl Store {
         addressee: &Addressee,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "INSERT OR REPLACE INTO remote_refs (key, actor_id, inbox, name, resolved_at, error)
-                 VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
-                (
-                    key,
-                    &addressee.actor_id,
-                    &addressee.inbox,
-                    &addressee.name,
-                    now_ms,
-                ),
-            )
-            .map_err(self.err())?;
+        self.execute(
+            "INSERT OR REPLACE INTO remote_refs (key, actor_id, inbox, name, resolved_at, error)
+             VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
+            (
+                key,
+                &addressee.actor_id,
+                &addressee.inbox,
+                &addressee.name,
+                now_ms,
+            ),
+        )?;
         Ok(())
     }
 
     /// Records that resolving `key` failed at `now_ms` with `error`. What an earlier attempt
     /// resolved, if anything, is kept: a host down for a while does not unaddress a post.
     pub fn save_failed_ref(&self, key: &str, error: &str, now_ms: i64) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
-                "INSERT INTO remote_refs (key, resolved_at, error) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (key) DO UPDATE SET resolved_at = excluded.resolved_at,
-                   error = excluded.error",
-                (key, now_ms, error),
-            )
-            .map_err(self.err())?;
+        self.execute(
+            "INSERT INTO remote_refs (key, resolved_at, error) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET resolved_at = excluded.resolved_at,
+               error = excluded.error",
+            (key, now_ms, error),
+        )?;
         Ok(())
     }
 
     /// Every key that resolved to an actor, with it.
     pub fn resolved_refs(&self) -> Result<HashMap<String, Addressee>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT key, actor_id, inbox, name FROM remote_refs
-                 WHERE actor_id IS NOT NULL AND inbox IS NOT NULL",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |r| {
+        self.query_all(
+            "SELECT key, actor_id, inbox, name FROM remote_refs
+             WHERE actor_id IS NOT NULL AND inbox IS NOT NULL",
+            [],
+            |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     Addressee {
@@ -78,9 +68,8 @@ impl Store {
                         name: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
                     },
                 ))
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+            },
+        )
     }
 
     /// The keys among `keys` worth resolving at `now_ms`: never tried, or failed (without ever
@@ -94,14 +83,13 @@ impl Store {
         let conn = self.conn();
         let mut out = Vec::new();
         for key in keys {
-            let row: Option<(Option<String>, i64)> = conn
-                .query_row(
-                    "SELECT actor_id, resolved_at FROM remote_refs WHERE key = ?1",
-                    [key],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(self.err())?;
+            let row: Option<(Option<String>, i64)> = query_opt(
+                &conn,
+                "SELECT actor_id, resolved_at FROM remote_refs WHERE key = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(self.err())?;
             let settled = match row {
                 Some((Some(_), _)) => true,
                 Some((None, at)) => now_ms - at < retry_after_ms,

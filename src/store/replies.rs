@@ -2,9 +2,8 @@
 //! our actors (content already sanitized by the inbox), and reports (`Flag`) for the operator.
 
 use chrono::Utc;
-use rusqlite::OptionalExtension;
 
-use super::{Store, StoreError};
+use super::{execute, query_all, Store, StoreError};
 
 /// Whether a reply is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -30,7 +29,7 @@ impl ReplyStatus {
 pub struct Reply {
     /// The remote Note id.
     pub id: String,
-    /// Its author (remote actor id).
+    /// The remote actor id.
     pub author: String,
     /// The post answered (our handle and slug), when it is one of ours.
     pub post: Option<(String, String)>,
@@ -42,11 +41,10 @@ pub struct Reply {
     pub content_html: String,
     /// The Note's `url` (its page).
     pub url: Option<String>,
-    /// `published` (RFC 3339).
+    /// RFC 3339.
     pub published: String,
-    /// `updated` (RFC 3339), after an edit.
+    /// RFC 3339, after an edit.
     pub updated: Option<String>,
-    /// Shown or held.
     pub status: ReplyStatus,
 }
 
@@ -68,6 +66,33 @@ pub struct Report {
 const COLUMNS: &str =
     "id, author, post_actor, post_slug, mentions, in_reply_to, content_html, url, published, updated, status";
 
+impl Reply {
+    /// A row selected as [`COLUMNS`].
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Reply> {
+        let post_actor: Option<String> = r.get(2)?;
+        let post_slug: Option<String> = r.get(3)?;
+        let mentions: Option<String> = r.get(4)?;
+        Ok(Reply {
+            id: r.get(0)?,
+            author: r.get(1)?,
+            post: post_actor.zip(post_slug),
+            mentions: mentions
+                .map(|m| m.split(',').map(str::to_string).collect())
+                .unwrap_or_default(),
+            in_reply_to: r.get(5)?,
+            content_html: r.get(6)?,
+            url: r.get(7)?,
+            published: r.get(8)?,
+            updated: r.get(9)?,
+            status: if r.get::<_, String>(10)? == "held" {
+                ReplyStatus::Held
+            } else {
+                ReplyStatus::Visible
+            },
+        })
+    }
+}
+
 impl Store {
     /// Stores a reply. A reply id already stored is left alone unless `author` wrote it (then it is
     /// replaced: a Create repeated with new content). Returns whether it was stored.
@@ -76,46 +101,40 @@ impl Store {
             Some((a, s)) => (Some(a.as_str()), Some(s.as_str())),
             None => (None, None),
         };
-        let n = self
-            .conn()
-            .execute(
-                &format!(
-                    "INSERT INTO replies ({COLUMNS}, received_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-                     ON CONFLICT (id) DO UPDATE SET
-                       content_html = excluded.content_html, updated = excluded.updated,
-                       url = excluded.url
-                     WHERE replies.author = excluded.author"
-                ),
-                rusqlite::params![
-                    r.id,
-                    r.author,
-                    post_actor,
-                    post_slug,
-                    (!r.mentions.is_empty()).then(|| r.mentions.join(",")),
-                    r.in_reply_to,
-                    r.content_html,
-                    r.url,
-                    r.published,
-                    r.updated,
-                    r.status.as_str(),
-                    Utc::now().to_rfc3339(),
-                ],
-            )
-            .map_err(self.err())?;
+        let n = self.execute(
+            &format!(
+                "INSERT INTO replies ({COLUMNS}, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (id) DO UPDATE SET
+                   content_html = excluded.content_html, updated = excluded.updated,
+                   url = excluded.url
+                 WHERE replies.author = excluded.author"
+            ),
+            rusqlite::params![
+                r.id,
+                r.author,
+                post_actor,
+                post_slug,
+                (!r.mentions.is_empty()).then(|| r.mentions.join(",")),
+                r.in_reply_to,
+                r.content_html,
+                r.url,
+                r.published,
+                r.updated,
+                r.status.as_str(),
+                Utc::now().to_rfc3339(),
+            ],
+        )?;
         Ok(n > 0)
     }
 
     /// One stored reply.
     pub fn reply(&self, id: &str) -> Result<Option<Reply>, StoreError> {
-        self.conn()
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM replies WHERE id = ?1"),
-                [id],
-                row_to_reply,
-            )
-            .optional()
-            .map_err(self.err())
+        self.query_opt(
+            &format!("SELECT {COLUMNS} FROM replies WHERE id = ?1"),
+            [id],
+            Reply::from_row,
+        )
     }
 
     /// Applies an edit by `author`; false when there is no such reply by them.
@@ -126,13 +145,10 @@ impl Store {
         content_html: &str,
         updated: &str,
     ) -> Result<bool, StoreError> {
-        let n = self
-            .conn()
-            .execute(
-                "UPDATE replies SET content_html = ?3, updated = ?4 WHERE id = ?1 AND author = ?2",
-                (id, author, content_html, updated),
-            )
-            .map_err(self.err())?;
+        let n = self.execute(
+            "UPDATE replies SET content_html = ?3, updated = ?4 WHERE id = ?1 AND author = ?2",
+            (id, author, content_html, updated),
+        )?;
         Ok(n > 0)
     }
 
@@ -141,142 +157,90 @@ impl Store {
         let Some(reply) = self.reply(id)?.filter(|r| r.author == author) else {
             return Ok(None);
         };
-        self.conn()
-            .execute(
-                "DELETE FROM replies WHERE id = ?1 AND author = ?2",
-                (id, author),
-            )
-            .map_err(self.err())?;
+        self.execute(
+            "DELETE FROM replies WHERE id = ?1 AND author = ?2",
+            (id, author),
+        )?;
         Ok(Some(reply))
     }
 
     /// Removes every reply by `author`; returns the posts whose replies changed.
     pub fn delete_replies_by(&self, author: &str) -> Result<Vec<(String, String)>, StoreError> {
-        let conn = self.conn();
-        let tx = conn.unchecked_transaction().map_err(self.err())?;
-        let posts = {
-            let mut stmt = tx
-                .prepare(
-                    "SELECT DISTINCT post_actor, post_slug FROM replies
-                     WHERE author = ?1 AND post_actor IS NOT NULL AND post_slug IS NOT NULL",
-                )
-                .map_err(self.err())?;
-            let rows = stmt
-                .query_map([author], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(self.err())?;
-            rows.collect::<Result<Vec<_>, _>>().map_err(self.err())?
-        };
-        tx.execute("DELETE FROM replies WHERE author = ?1", [author])
+        self.transaction(|tx| {
+            let posts = query_all(
+                tx,
+                "SELECT DISTINCT post_actor, post_slug FROM replies
+                 WHERE author = ?1 AND post_actor IS NOT NULL AND post_slug IS NOT NULL",
+                [author],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .map_err(self.err())?;
-        tx.commit().map_err(self.err())?;
-        Ok(posts)
+            execute(tx, "DELETE FROM replies WHERE author = ?1", [author]).map_err(self.err())?;
+            Ok(posts)
+        })
     }
 
     /// Visible replies to one post, oldest first.
     pub fn replies_to(&self, post_actor: &str, post_slug: &str) -> Result<Vec<Reply>, StoreError> {
-        self.query_replies(
+        self.query_all(
             &format!(
                 "SELECT {COLUMNS} FROM replies WHERE post_actor = ?1 AND post_slug = ?2
                  AND status = 'visible' ORDER BY published, id"
             ),
             (post_actor, post_slug),
+            Reply::from_row,
         )
     }
 
     /// Every stored reply and mention, newest first (held ones included).
     pub fn all_replies(&self) -> Result<Vec<Reply>, StoreError> {
-        self.query_replies(
+        self.query_all(
             &format!("SELECT {COLUMNS} FROM replies ORDER BY published DESC, id"),
-            (),
+            [],
+            Reply::from_row,
         )
-    }
-
-    fn query_replies(
-        &self,
-        sql: &str,
-        params: impl rusqlite::Params,
-    ) -> Result<Vec<Reply>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(sql).map_err(self.err())?;
-        let rows = stmt.query_map(params, row_to_reply).map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
     /// Number of visible replies to one post.
     pub fn reply_count(&self, post_actor: &str, post_slug: &str) -> Result<u64, StoreError> {
-        self.conn()
-            .query_row(
-                "SELECT COUNT(*) FROM replies WHERE post_actor = ?1 AND post_slug = ?2
-                 AND status = 'visible'",
-                (post_actor, post_slug),
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(self.err())
+        // An aggregate: always one row.
+        let n = self.query_opt(
+            "SELECT COUNT(*) FROM replies WHERE post_actor = ?1 AND post_slug = ?2
+             AND status = 'visible'",
+            (post_actor, post_slug),
+            |r| r.get::<_, i64>(0),
+        )?;
+        Ok(n.unwrap_or_default() as u64)
     }
 
     /// Keeps a report; false when its id was stored before.
     pub fn add_report(&self, r: &Report) -> Result<bool, StoreError> {
         let objects = serde_json::to_string(&r.objects).unwrap_or_else(|_| "[]".into());
-        let n = self
-            .conn()
-            .execute(
-                "INSERT OR IGNORE INTO reports (id, reporter, objects, content, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                (&r.id, &r.reporter, objects, &r.content, &r.received_at),
-            )
-            .map_err(self.err())?;
+        let n = self.execute(
+            "INSERT OR IGNORE INTO reports (id, reporter, objects, content, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            (&r.id, &r.reporter, objects, &r.content, &r.received_at),
+        )?;
         Ok(n > 0)
     }
 
     /// Every report, newest first.
     pub fn reports(&self) -> Result<Vec<Report>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, reporter, objects, content, received_at FROM reports
-                 ORDER BY received_at DESC, id",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([], |r| {
-                let objects: String = r.get(2)?;
+        self.query_all(
+            "SELECT id, reporter, objects, content, received_at FROM reports
+             ORDER BY received_at DESC, id",
+            [],
+            |r| {
                 Ok(Report {
                     id: r.get(0)?,
                     reporter: r.get(1)?,
-                    objects: serde_json::from_str(&objects).unwrap_or_default(),
+                    objects: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
                     content: r.get(3)?,
                     received_at: r.get(4)?,
                 })
-            })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+            },
+        )
     }
-}
-
-fn row_to_reply(r: &rusqlite::Row<'_>) -> rusqlite::Result<Reply> {
-    let post_actor: Option<String> = r.get(2)?;
-    let post_slug: Option<String> = r.get(3)?;
-    let mentions: Option<String> = r.get(4)?;
-    let status: String = r.get(10)?;
-    Ok(Reply {
-        id: r.get(0)?,
-        author: r.get(1)?,
-        post: post_actor.zip(post_slug),
-        mentions: mentions
-            .map(|m| m.split(',').map(str::to_string).collect())
-            .unwrap_or_default(),
-        in_reply_to: r.get(5)?,
-        content_html: r.get(6)?,
-        url: r.get(7)?,
-        published: r.get(8)?,
-        updated: r.get(9)?,
-        status: if status == "held" {
-            ReplyStatus::Held
-        } else {
-            ReplyStatus::Visible
-        },
-    })
 }
 
 #[cfg(test)]
