@@ -161,7 +161,11 @@ pub(super) fn parse(
 
     // Mastodon: a missing `headers` means `(created)` for hs2019, `date` otherwise.
     let default_covered = if hs2019 { "(created)" } else { "date" };
-    let covered = covered_names(params.get("headers").map_or(default_covered, String::as_str))?;
+    let covered = covered_names(
+        params
+            .get("headers")
+            .map_or(default_covered, String::as_str),
+    )?;
     let covered_set: HashSet<&str> = covered.iter().map(String::as_str).collect();
     let covers = |name: &str| covered_set.contains(name);
     let not_covered = |required, when| SignatureError::NotCovered {
@@ -424,9 +428,10 @@ mod tests {
 
     use super::super::test_support::{
         assert_bound_to_path_and_key, assert_digest_mismatch, assert_outcomes, at, cavage_post,
-        cavage_signed, header_map, http_date, mastodon_post, mastodon_post_with_digest, public_key,
-        rsa_sha256, signed_by_us, signing_key, verify_get, verify_openssl_fixture, verify_post,
-        FOLLOW, FOLLOW_SHA256, INBOX, MIN, OUR_KEY_ID, REMOTE_KEY_ID, T0,
+        cavage_signed, header_map, hs2019_post, http_date, mastodon_post,
+        mastodon_post_with_digest, public_key, rsa_sha256, signed_by_us, signing_key, verify_get,
+        verify_openssl_fixture, verify_post, FOLLOW, FOLLOW_SHA256, INBOX, MIN, OUR_KEY_ID,
+        REMOTE_KEY_ID, T0,
     };
     use super::super::{parse, verify};
     use super::*;
@@ -780,6 +785,166 @@ mod tests {
         let signed = parse(&Method::GET, "/users/news/outbox?page=2", &headers).unwrap();
         assert_eq!(signed.bases.len(), 2);
         verify(&signed, &public_key(), b"", at(0)).unwrap();
+    }
+
+    /// A POST signed `rsa-sha256` over `(request-target) host date digest` and then `extra`
+    /// covered names, each carried as a header with a one-byte value.
+    fn covering(extra: &[String]) -> HeaderMap {
+        let covered = format!("(request-target) host date digest {}", extra.join(" "));
+        let (date, digest) = (http_date(0), digest_header(FOLLOW));
+        let mut pairs = vec![
+            ("host", "masthead.example"),
+            ("date", date.as_str()),
+            ("digest", digest.as_str()),
+        ];
+        pairs.extend(extra.iter().map(|name| (name.as_str(), "v")));
+        cavage_signed(&Method::POST, INBOX, &pairs, &rsa_sha256(&covered))
+    }
+
+    #[test]
+    fn rejects_more_covered_names_than_the_cap_before_building_a_line() {
+        let too_many = SignatureError::TooMany {
+            header: "Signature",
+            what: "names in `headers`",
+            max: MAX_COVERED,
+        };
+        // Counted before anything is copied: 10,000 names are refused as 33 are.
+        assert_eq!(
+            covered_names(&vec!["x"; 10_000].join(" ")),
+            Err(too_many.clone())
+        );
+        let names = |n: usize| (0..n).map(|i| format!("x-{i}")).collect::<Vec<_>>();
+        assert_eq!(
+            parse(&Method::POST, INBOX, &covering(&names(MAX_COVERED - 3))).unwrap_err(),
+            too_many
+        );
+        assert_eq!(
+            too_many.to_string(),
+            "signature refused: the Signature header lists more than 32 names in `headers` \
+             (send fewer)"
+        );
+        // The cap is the bound on the work: the most a signature can cover is MAX_COVERED
+        // lines.
+        let most = parse(&Method::POST, INBOX, &covering(&names(MAX_COVERED - 4))).unwrap();
+        assert_eq!(most.base_lines(), MAX_COVERED);
+        verify(&most, &public_key(), FOLLOW, at(0)).unwrap();
+    }
+
+    #[test]
+    fn rejects_a_covered_name_listed_twice_ignoring_case() {
+        assert_eq!(
+            covered_names("date x X"),
+            Err(SignatureError::CoveredTwice {
+                header: "Signature",
+                name: "x".to_owned()
+            })
+        );
+        let headers = cavage_post(
+            "host date digest",
+            &rsa_sha256("(request-target) host date Date digest"),
+        );
+        assert_eq!(
+            parse(&Method::POST, INBOX, &headers)
+                .unwrap_err()
+                .to_string(),
+            "signature refused: the Signature header covers `date` twice (names are compared \
+             ignoring case; list each once)"
+        );
+    }
+
+    #[test]
+    fn rejects_more_signature_parameters_than_the_cap() {
+        let params: Vec<String> = (0..=MAX_CAVAGE_PARAMS).map(|i| format!("p{i}=1")).collect();
+        assert_eq!(
+            parse_params(&params.join(",")),
+            Err(SignatureError::TooMany {
+                header: "Signature",
+                what: "parameters",
+                max: MAX_CAVAGE_PARAMS
+            })
+        );
+        assert_eq!(
+            parse_params(&params[..MAX_CAVAGE_PARAMS].join(","))
+                .unwrap()
+                .len(),
+            MAX_CAVAGE_PARAMS
+        );
+    }
+
+    #[test]
+    fn rejects_a_digest_giving_sha256_twice() {
+        let twice = format!("SHA-256={FOLLOW_SHA256}, sha-256=bm90IHRoZSBib2R5");
+        assert_eq!(
+            verify_post(&mastodon_post_with_digest(0, &twice), 0)
+                .unwrap_err()
+                .to_string(),
+            "signature refused: the Digest header is malformed: it gives SHA-256 more than once \
+             (send one SHA-256 value)"
+        );
+    }
+
+    #[test]
+    fn rejects_an_expires_before_created() {
+        assert_eq!(
+            verify_post(&hs2019_post(T0, Some(T0 - 1)), 0)
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "signature refused: the Signature header is malformed: `expires` ({}) is before \
+                 `created` ({T0})",
+                T0 - 1
+            )
+        );
+    }
+
+    #[test]
+    fn rejects_quoted_values_and_tokens_outside_rfc_9110() {
+        for (raw, why) in [
+            ("keyId=\"a\\", "`keyId` has no closing quote"),
+            (
+                "keyId=\"a\\\u{1}\"",
+                "`keyId` escapes a character that is not visible ASCII",
+            ),
+            (
+                "keyId=\"a\u{7f}\"",
+                "`keyId` contains a character that is not visible ASCII",
+            ),
+            (
+                "keyId=\"\u{e9}\"",
+                "`keyId` contains a character that is not visible ASCII",
+            ),
+            ("keyId=a\"b\"", "expected a comma after `keyId`"),
+            ("keyId=a b", "expected a comma after `keyId`"),
+            ("keyId=,algorithm=hs2019", "`keyId` has no value"),
+        ] {
+            assert_eq!(
+                parse_params(raw),
+                Err(malformed("Signature", why)),
+                "{raw:?}"
+            );
+        }
+        let params = parse_params("keyId=\"a\\\\b\\c\td\"").unwrap();
+        assert_eq!(params["keyId"], "a\\bc\td");
+    }
+
+    #[test]
+    fn rejects_signing_a_request_with_two_host_headers() {
+        let url = Url::parse("https://remote.example/users/alice/inbox").unwrap();
+        let mut headers = header_map(&[("host", "remote.example"), ("host", "evil.example")]);
+        let error = sign_request(
+            &signing_key(),
+            &Method::POST,
+            &url,
+            &mut headers,
+            None,
+            at(0),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "signing failed: the request to https://remote.example/users/alice/inbox has more \
+             than one Host header (set one)"
+        );
     }
 
     #[test]

@@ -578,10 +578,198 @@ mod tests {
     use http::Method;
 
     use super::test_support::{
-        assert_outcomes, cavage_post, header_map, hs2019_post, mastodon_post, verify_post, HOUR,
-        INBOX, MIN, T0,
+        assert_outcomes, at, cavage_post, header_map, hs2019_post, mastodon_post, verify_post,
+        FOLLOW, HOUR, INBOX, MIN, REMOTE_KEY_ID, T0,
     };
     use super::*;
+
+    /// `headers` with one more `name: value` line.
+    fn with_extra(headers: &HeaderMap, name: &'static str, value: &str) -> HeaderMap {
+        let mut headers = headers.clone();
+        headers.append(name, value.parse().unwrap());
+        headers
+    }
+
+    fn parse_post(headers: &HeaderMap) -> Result<SignedRequest, SignatureError> {
+        parse(&Method::POST, INBOX, headers)
+    }
+
+    #[test]
+    fn rejects_a_request_carrying_a_signature_relevant_header_twice() {
+        let cavage = mastodon_post(0);
+        let rfc9421 = header_map(&[
+            ("signature-input", "sig1=(\"@method\");created=1"),
+            ("signature", "sig1=:AAAA:"),
+            ("content-digest", "sha-256=:AAAA:"),
+        ]);
+        for (headers, name, shown) in [
+            (&cavage, "signature", "Signature"),
+            (&cavage, "host", "Host"),
+            (&cavage, "date", "Date"),
+            (&cavage, "digest", "Digest"),
+            (&rfc9421, "signature-input", "Signature-Input"),
+            (&rfc9421, "content-digest", "Content-Digest"),
+        ] {
+            let value = headers.get(name).unwrap().to_str().unwrap().to_owned();
+            let error = parse_post(&with_extra(headers, name, &value)).unwrap_err();
+            assert_eq!(
+                error,
+                SignatureError::RepeatedHeader {
+                    name: shown.to_owned(),
+                    count: 2
+                },
+                "{name}"
+            );
+        }
+        assert_eq!(
+            parse_post(&with_extra(
+                &cavage,
+                "date",
+                "Thu, 01 Jan 2026 00:00:00 GMT"
+            ))
+            .unwrap_err()
+            .to_string(),
+            "signature refused: the request carries the Date header 2 times (send it once)"
+        );
+    }
+
+    #[test]
+    fn rejects_an_over_long_signature_header_before_parsing_it() {
+        // 10,000 repeated names once made 10,000 signing-string lines (2.9 GB for 120 KB).
+        let names = vec!["x"; 10_000].join(" ");
+        let cavage = header_map(&[(
+            "signature",
+            &format!("keyId=\"{REMOTE_KEY_ID}\",headers=\"{names}\",signature=\"AAAA\""),
+        )]);
+        let len = cavage["signature"].len();
+        assert_eq!(
+            parse_post(&cavage).unwrap_err(),
+            SignatureError::TooLong {
+                header: "Signature".to_owned(),
+                len,
+                max: MAX_SIGNATURE_HEADER_BYTES
+            }
+        );
+        assert_eq!(
+            parse_post(&cavage).unwrap_err().to_string(),
+            format!(
+                "signature refused: the Signature header is {len} bytes, more than the 8192 \
+                 masthead reads (send a shorter one)"
+            )
+        );
+
+        // The 60,000-member Signature-Input that once took 6.6 s of CPU.
+        let members: Vec<String> = (0..60_000).map(|i| format!("s{i}=(\"a\")")).collect();
+        let rfc9421 = header_map(&[
+            ("signature-input", &members.join(",")),
+            ("signature", "sig1=:AAAA:"),
+        ]);
+        assert!(matches!(
+            parse_post(&rfc9421).unwrap_err(),
+            SignatureError::TooLong { header, max: MAX_SIGNATURE_HEADER_BYTES, .. }
+                if header == "Signature-Input"
+        ));
+    }
+
+    #[test]
+    fn rejects_an_over_long_header_before_copying_it_into_a_signing_string() {
+        let long = "v".repeat(MAX_SIGNED_FIELD_BYTES + 1);
+        let headers = cavage_post(
+            "host date digest",
+            &[
+                ("algorithm", "rsa-sha256"),
+                ("headers", "(request-target) host date digest x-long"),
+            ],
+        );
+        assert_eq!(
+            parse_post(&with_extra(&headers, "x-long", &long)).unwrap_err(),
+            SignatureError::TooLong {
+                header: "X-Long".to_owned(),
+                len: MAX_SIGNED_FIELD_BYTES + 1,
+                max: MAX_SIGNED_FIELD_BYTES
+            }
+        );
+        // Repeated lines of an ordinary header are joined, and the joined value is capped.
+        let half = "v".repeat(MAX_SIGNED_FIELD_BYTES / 2);
+        let twice = with_extra(&with_extra(&headers, "x-long", &half), "x-long", &half);
+        assert!(matches!(
+            parse_post(&twice).unwrap_err(),
+            SignatureError::TooLong { len, .. } if len == MAX_SIGNED_FIELD_BYTES + 2
+        ));
+    }
+
+    #[test]
+    fn can_check_time_digest_and_key_id_before_the_key_is_fetched() {
+        let signed = parse_post(&mastodon_post(0)).unwrap();
+        let strict = KeyIdRules::default();
+        assert_eq!(
+            signed
+                .check_without_key(at(5), FOLLOW, strict)
+                .unwrap()
+                .as_str(),
+            REMOTE_KEY_ID
+        );
+        assert!(matches!(
+            signed.check_without_key(at(2 * HOUR), FOLLOW, strict),
+            Err(SignatureError::TooOld { .. })
+        ));
+        assert!(matches!(
+            signed.check_without_key(at(5), b"{}", strict),
+            Err(SignatureError::DigestMismatch { .. })
+        ));
+        let mut on_a_port = signed.clone();
+        on_a_port.key_id = "https://remote.example:8443/users/alice#main-key".to_owned();
+        assert!(matches!(
+            on_a_port.check_without_key(at(5), FOLLOW, strict),
+            Err(SignatureError::BadKeyId { .. })
+        ));
+        let dev = KeyIdRules {
+            allow_any_port: true,
+            ..strict
+        };
+        assert!(on_a_port.check_without_key(at(5), FOLLOW, dev).is_ok());
+    }
+
+    #[test]
+    fn can_survive_clocks_and_times_at_the_ends_of_i64() {
+        let mut signed = parse_post(&mastodon_post(0)).unwrap();
+        // Each of these overflowed (a panic in debug builds) before the arithmetic saturated.
+        for (created, expires, now, accepted) in [
+            (0, None, i64::MAX, false),
+            (i64::MAX, None, i64::MAX, true),
+            (i64::MAX, Some(i64::MAX), i64::MIN, false),
+            (0, Some(i64::MAX), -i64::MAX, false),
+            (i64::MAX - 1, None, 0, false),
+        ] {
+            signed.created = created;
+            signed.expires = expires;
+            let outcome = check_time_window(&signed, now);
+            assert_eq!(
+                outcome.is_ok(),
+                accepted,
+                "{created} {expires:?} {now}: {outcome:?}"
+            );
+        }
+        signed.created = T0;
+        signed.expires = Some(i64::MAX);
+        assert!(check_time_window(&signed, T0 + 12 * HOUR).is_ok());
+        assert!(matches!(
+            check_time_window(&signed, i64::MAX),
+            Err(SignatureError::PastLifetimeCap { .. })
+        ));
+    }
+
+    #[test]
+    fn can_say_each_limit_from_its_constant() {
+        assert_eq!(
+            spoken(DEFAULT_LIFETIME_SECS + CLOCK_SKEW_SECS),
+            "65 minutes"
+        );
+        assert_eq!(spoken(CLOCK_SKEW_SECS), "1 hour");
+        assert_eq!(spoken(MAX_LIFETIME_SECS), "12 hours");
+        assert_eq!(spoken(90), "90 seconds");
+        assert_eq!(spoken(60), "1 minute");
+    }
 
     #[test]
     fn rejects_an_unsigned_request() {

@@ -314,7 +314,7 @@ mod tests {
         public_key, sign_base64, verify_openssl_fixture, verify_post, FOLLOW, FOLLOW_SHA256, HOUR,
         INBOX, MIN, REMOTE_KEY_ID, T0,
     };
-    use super::super::{parse, parse_with_url_scheme, verify};
+    use super::super::{parse, parse_with_url_scheme, verify, MAX_COVERED};
     use super::*;
 
     const INBOX_URI: &str = "https://masthead.example/users/news/inbox";
@@ -604,6 +604,88 @@ mod tests {
                 panic!("expected {component} to be refused as unsupported, got {error:?}");
             };
             assert_eq!(refused, component);
+        }
+    }
+
+    /// A GET covering `@method`, `@target-uri` and then `extra` (quoted component names), with
+    /// `params` after the inner list.
+    fn get_covering(extra: &str, params: &str) -> HeaderMap {
+        rfc9421_signed(
+            &[("host", "masthead.example"), ("x", "1")],
+            &[],
+            &format!("(\"@method\" \"@target-uri\" {extra}){params}"),
+        )
+    }
+
+    fn parse_get(headers: &HeaderMap) -> Result<SignedRequest, SignatureError> {
+        parse(&Method::GET, "/users/news", headers)
+    }
+
+    #[test]
+    fn rejects_a_component_covered_twice_ignoring_case() {
+        let headers = get_covering("\"x\" \"X\"", &standard_params(T0));
+        assert_eq!(
+            parse_get(&headers).unwrap_err().to_string(),
+            "signature refused: the Signature-Input header covers `X` twice (names are compared \
+             ignoring case; list each once)"
+        );
+    }
+
+    #[test]
+    fn rejects_more_components_than_the_cap() {
+        let names: Vec<String> = (0..MAX_COVERED - 1).map(|i| format!("\"x-{i}\"")).collect();
+        let headers = get_covering(&names.join(" "), &standard_params(T0));
+        assert_eq!(
+            parse_get(&headers).unwrap_err(),
+            SignatureError::TooMany {
+                header: "Signature-Input",
+                what: "inner list items",
+                max: MAX_COVERED
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_a_label_or_parameter_given_twice() {
+        let inner = format!("(\"@method\" \"@target-uri\"){}", standard_params(T0));
+        let mut headers = get_covering("", &standard_params(T0));
+        headers.insert(
+            "signature-input",
+            format!("sig1={inner}, sig1={inner}").parse().unwrap(),
+        );
+        assert!(matches!(
+            parse_get(&headers).unwrap_err(),
+            SignatureError::Malformed { header, why }
+                if header == "Signature-Input" && why.starts_with("`sig1` is given twice")
+        ));
+        let headers = get_covering("", &format!("{};created={T0}", standard_params(T0)));
+        assert!(matches!(
+            parse_get(&headers).unwrap_err(),
+            SignatureError::Malformed { why, .. } if why.starts_with("`created` is given twice")
+        ));
+    }
+
+    #[test]
+    fn rejects_a_negative_created_or_an_expires_before_created() {
+        let params = |created: i64, expires: i64| {
+            format!(";keyid=\"{REMOTE_KEY_ID}\";created={created};expires={expires}")
+        };
+        for (created, expires, why) in [
+            (
+                -1,
+                60,
+                "`created` is -1, before 1970 (sign with the current time)".to_owned(),
+            ),
+            (
+                T0,
+                T0 - 1,
+                format!("`expires` ({}) is before `created` ({T0})", T0 - 1),
+            ),
+        ] {
+            assert_eq!(
+                parse_get(&get_covering("", &params(created, expires))).unwrap_err(),
+                malformed("Signature-Input", why)
+            );
         }
     }
 

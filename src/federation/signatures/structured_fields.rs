@@ -208,9 +208,7 @@ impl Parser<'_> {
     fn put<V>(&self, map: &mut Keyed<V>, key: String, value: V) -> Result<(), SfError> {
         let next = map.entries.len();
         match map.index.entry(key) {
-            Entry::Occupied(taken) => {
-                Err(self.error(&format!("`{}` is given twice", taken.key())))
-            }
+            Entry::Occupied(taken) => Err(self.error(&format!("`{}` is given twice", taken.key()))),
             Entry::Vacant(free) => {
                 map.entries.push((free.key().clone(), value));
                 free.insert(next);
@@ -451,7 +449,10 @@ mod tests {
 
     #[test]
     fn rejects_a_key_given_twice_where_rfc_8941_would_keep_the_last() {
-        assert_eq!(syntax_error("a=1, b=2, a=3"), "`a` is given twice at byte 13");
+        assert_eq!(
+            syntax_error("a=1, b=2, a=3"),
+            "`a` is given twice at byte 13"
+        );
         assert_eq!(
             syntax_error("sig1=(\"@method\");keyid=\"a\";keyid=\"b\""),
             "`keyid` is given twice at byte 36"
@@ -465,7 +466,10 @@ mod tests {
     #[test]
     fn rejects_more_members_params_or_items_than_the_limits() {
         let members = Limits::SIGNATURES.members;
-        assert_eq!(parse_dictionary(&dictionary_of(members)).unwrap().len(), members);
+        assert_eq!(
+            parse_dictionary(&dictionary_of(members)).unwrap().len(),
+            members
+        );
         assert_eq!(
             parse_dictionary(&dictionary_of(members + 1)),
             Err(SfError::TooMany {
