@@ -29,7 +29,7 @@ use super::{
 
 /// How many parameters a `Signature` header may carry: draft-cavage defines six (`keyId`,
 /// `algorithm`, `headers`, `signature`, `created`, `expires`).
-const MAX_CAVAGE_PARAMS: usize = 16;
+pub(super) const MAX_CAVAGE_PARAMS: usize = 16;
 
 /// The draft-cavage algorithms Mastodon accepts. `hs2019` means "whatever the key is"; our keys are
 /// RSA, so it is verified as RSASSA-PKCS1-v1_5 SHA-256 like `rsa-sha256`.
@@ -291,7 +291,7 @@ fn covered_names(list: &str) -> Result<Vec<String>, SignatureError> {
 /// [`MAX_CAVAGE_PARAMS`] parameters. A quoted value holds RFC 9110 `qdtext` and `quoted-pair`s
 /// (`\` before a tab, space or visible character, which it stands for); an unquoted value is a
 /// `token`.
-fn parse_params(raw: &str) -> Result<BTreeMap<String, String>, SignatureError> {
+pub(super) fn parse_params(raw: &str) -> Result<BTreeMap<String, String>, SignatureError> {
     let bad = |why: String| malformed("Signature", why);
     let mut params = BTreeMap::new();
     let mut rest = raw.trim();
