@@ -3,10 +3,15 @@
 //! `Digest` header) and reading a received `Signature` header by the rules Mastodon applies
 //! (app/lib/signed_request.rb) into a [`SignedRequest`] for the parent module's `verify`.
 //!
+//! Reading is bounded: the `Signature` value is capped before parsing (by the parent module), at
+//! most [`MAX_CAVAGE_PARAMS`] parameters are read, `headers` is counted and refused past
+//! [`MAX_COVERED`] names or with a name repeated (ignoring case) before any signing-string line is
+//! built, and each header copied into a line is capped.
+//!
 //! It does not own the keys, the time window or the RSA check (shared with RFC 9421), nor choosing
 //! between the two schemes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::SystemTime;
 
 use base64::engine::general_purpose::STANDARD;
@@ -17,9 +22,14 @@ use sha2::{Digest as _, Sha256};
 use url::Url;
 
 use super::{
-    field_value, is_tchar, malformed, signed_field, unix_seconds, BodyDigest, DigestAlgorithm,
-    SignatureError, SignedRequest, SigningKey, Spec, LENIENT_BASE64,
+    check_created_and_expires, field_value, is_tchar, malformed, signed_field, unix_seconds,
+    BodyDigest, DigestAlgorithm, SignatureError, SignedRequest, SigningKey, Spec, LENIENT_BASE64,
+    MAX_COVERED,
 };
+
+/// How many parameters a `Signature` header may carry: draft-cavage defines six (`keyId`,
+/// `algorithm`, `headers`, `signature`, `created`, `expires`).
+pub(super) const MAX_CAVAGE_PARAMS: usize = 16;
 
 /// The draft-cavage algorithms Mastodon accepts. `hs2019` means "whatever the key is"; our keys are
 /// RSA, so it is verified as RSASSA-PKCS1-v1_5 SHA-256 like `rsa-sha256`.
@@ -48,6 +58,12 @@ pub fn sign_request(
     let host = url.host_str().ok_or_else(|| SignatureError::Signing {
         why: format!("{url} has no host to put in the Host header"),
     })?;
+    // Date and Digest are replaced below; a second Host would be sent but not signed.
+    if headers.get_all(HOST).iter().count() > 1 {
+        return Err(SignatureError::Signing {
+            why: format!("the request to {url} has more than one Host header (set one)"),
+        });
+    }
     if !headers.contains_key(HOST) {
         let host = match url.port() {
             Some(port) => format!("{host}:{port}"),
@@ -116,7 +132,7 @@ pub(super) fn parse(
     headers: &HeaderMap,
 ) -> Result<SignedRequest, SignatureError> {
     let raw = field_value(headers, "signature")?.ok_or(SignatureError::Unsigned)?;
-    let params = parse_params(&raw).map_err(|why| malformed("Signature", why))?;
+    let params = parse_params(&raw)?;
     let param = |name: &'static str| -> Result<&str, SignatureError> {
         params
             .get(name)
@@ -145,14 +161,13 @@ pub(super) fn parse(
 
     // Mastodon: a missing `headers` means `(created)` for hs2019, `date` otherwise.
     let default_covered = if hs2019 { "(created)" } else { "date" };
-    let covered: Vec<String> = params
-        .get("headers")
-        .map_or(default_covered, String::as_str)
-        .to_ascii_lowercase()
-        .split_ascii_whitespace()
-        .map(str::to_owned)
-        .collect();
-    let covers = |name: &str| covered.iter().any(|c| c == name);
+    let covered = covered_names(
+        params
+            .get("headers")
+            .map_or(default_covered, String::as_str),
+    )?;
+    let covered_set: HashSet<&str> = covered.iter().map(String::as_str).collect();
+    let covers = |name: &str| covered_set.contains(name);
     let not_covered = |required, when| SignatureError::NotCovered {
         required,
         when,
@@ -224,6 +239,7 @@ pub(super) fn parse(
     } else {
         None
     };
+    check_created_and_expires("Signature", created, expires)?;
 
     let body_digest = if covers("digest") {
         Some(parse_digest(&signed_field(headers, "digest")?)?)
@@ -243,56 +259,110 @@ pub(super) fn parse(
     })
 }
 
-/// Parses draft-cavage `name="value",name=value` parameters. Names are case-sensitive; a name
-/// given twice is refused rather than guessed at.
-fn parse_params(raw: &str) -> Result<BTreeMap<String, String>, String> {
+/// The names a `headers` parameter lists, lowercased, in order. Refused before anything is
+/// copied when there are more than [`MAX_COVERED`] (counting costs no allocation), or when a name
+/// repeats ignoring case: each listed name becomes a signing-string line holding a copy of that
+/// header, so `headers="x x x ..."` once cost gigabytes.
+fn covered_names(list: &str) -> Result<Vec<String>, SignatureError> {
+    if list.split_ascii_whitespace().count() > MAX_COVERED {
+        return Err(SignatureError::TooMany {
+            header: "Signature",
+            what: "names in `headers`",
+            max: MAX_COVERED,
+        });
+    }
+    let mut seen = HashSet::new();
+    let mut covered = Vec::new();
+    for name in list.split_ascii_whitespace() {
+        let name = name.to_ascii_lowercase();
+        if !seen.insert(name.clone()) {
+            return Err(SignatureError::CoveredTwice {
+                header: "Signature",
+                name,
+            });
+        }
+        covered.push(name);
+    }
+    Ok(covered)
+}
+
+/// Parses draft-cavage `name="value",name=value` parameters (RFC 9110 `auth-param`s). Names are
+/// case-sensitive; a name given twice is refused rather than guessed at, and so is more than
+/// [`MAX_CAVAGE_PARAMS`] parameters. A quoted value holds RFC 9110 `qdtext` and `quoted-pair`s
+/// (`\` before a tab, space or visible character, which it stands for); an unquoted value is a
+/// `token`.
+pub(super) fn parse_params(raw: &str) -> Result<BTreeMap<String, String>, SignatureError> {
+    let bad = |why: String| malformed("Signature", why);
     let mut params = BTreeMap::new();
     let mut rest = raw.trim();
     while !rest.is_empty() {
+        if params.len() == MAX_CAVAGE_PARAMS {
+            return Err(SignatureError::TooMany {
+                header: "Signature",
+                what: "parameters",
+                max: MAX_CAVAGE_PARAMS,
+            });
+        }
         let (name, after) = rest
             .split_once('=')
-            .ok_or_else(|| format!("expected name=\"value\" at {rest:?}"))?;
+            .ok_or_else(|| bad(format!("expected name=\"value\" at {:?}", shown(rest))))?;
         let name = name.trim();
         if name.is_empty() || !name.bytes().all(is_tchar) {
-            return Err(format!("{name:?} is not a parameter name"));
+            return Err(bad(format!("{:?} is not a parameter name", shown(name))));
         }
         let after = after.trim_start();
         let value;
         if let Some(quoted) = after.strip_prefix('"') {
-            let mut unescaped = String::new();
-            let mut end = None;
-            let mut chars = quoted.char_indices();
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '\\' => unescaped.extend(chars.next().map(|(_, c)| c)),
-                    '"' => {
-                        end = Some(i + 1);
-                        break;
-                    }
-                    c => unescaped.push(c),
-                }
-            }
-            let end = end.ok_or_else(|| format!("the value of `{name}` has no closing quote"))?;
+            let (unescaped, end) = unquote(quoted).map_err(|why| bad(format!("`{name}` {why}")))?;
             value = unescaped;
             rest = quoted[end..].trim_start();
         } else {
-            let end = after.find(',').unwrap_or(after.len());
-            value = after[..end].trim().to_owned();
+            let end = after.bytes().take_while(|&b| is_tchar(b)).count();
+            value = after[..end].to_owned();
             if value.is_empty() {
-                return Err(format!("`{name}` has no value"));
+                return Err(bad(format!("`{name}` has no value")));
             }
-            rest = &after[end..];
+            rest = after[end..].trim_start();
         }
         if params.insert(name.to_owned(), value).is_some() {
-            return Err(format!("`{name}` is given twice"));
+            return Err(bad(format!("`{name}` is given twice")));
         }
         if let Some(next) = rest.strip_prefix(',') {
             rest = next.trim_start();
         } else if !rest.is_empty() {
-            return Err(format!("expected a comma after `{name}`"));
+            return Err(bad(format!("expected a comma after `{name}`")));
         }
     }
     Ok(params)
+}
+
+/// The value of a quoted string whose opening quote is already read, and the byte offset just
+/// past its closing quote in `quoted`.
+fn unquote(quoted: &str) -> Result<(String, usize), &'static str> {
+    let visible = |c: char| c == '\t' || (' '..='~').contains(&c);
+    let mut value = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Ok((value, i + 1)),
+            '\\' => match chars.next() {
+                Some((_, escaped)) if visible(escaped) => value.push(escaped),
+                Some(_) => return Err("escapes a character that is not visible ASCII"),
+                None => return Err("has no closing quote"),
+            },
+            c if visible(c) => value.push(c),
+            _ => return Err("contains a character that is not visible ASCII"),
+        }
+    }
+    Err("has no closing quote")
+}
+
+/// The start of a hostile text, for a message.
+fn shown(text: &str) -> &str {
+    match text.char_indices().nth(60) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
 }
 
 /// A draft-cavage `created`/`expires` value: Unix seconds, possibly with a fraction (ignored).
@@ -314,13 +384,20 @@ fn parse_unix_time(param: &'static str, value: &str) -> Result<i64, SignatureErr
 }
 
 /// Reads a `Digest` header (RFC 3230). Like Mastodon it needs a `SHA-256=` value among possibly
-/// several comma-separated ones and ignores the others.
+/// several comma-separated ones and ignores the others; unlike Mastodon, which checks the first,
+/// it refuses a header giving SHA-256 twice, since which one counts would be a guess.
 fn parse_digest(raw: &str) -> Result<BodyDigest, SignatureError> {
     let mut offered = Vec::new();
     let mut sha256 = None;
     for part in raw.split(',') {
         let (algorithm, value) = part.trim().split_once('=').unwrap_or((part.trim(), ""));
-        if algorithm.eq_ignore_ascii_case("sha-256") && sha256.is_none() {
+        if algorithm.eq_ignore_ascii_case("sha-256") {
+            if sha256.is_some() {
+                return Err(malformed(
+                    "Digest",
+                    "it gives SHA-256 more than once (send one SHA-256 value)",
+                ));
+            }
             sha256 = Some(value.trim());
         }
         offered.push(algorithm.to_owned());
@@ -351,9 +428,10 @@ mod tests {
 
     use super::super::test_support::{
         assert_bound_to_path_and_key, assert_digest_mismatch, assert_outcomes, at, cavage_post,
-        cavage_signed, header_map, http_date, mastodon_post, mastodon_post_with_digest, public_key,
-        rsa_sha256, signed_by_us, signing_key, verify_get, verify_openssl_fixture, verify_post,
-        FOLLOW, FOLLOW_SHA256, INBOX, MIN, OUR_KEY_ID, REMOTE_KEY_ID, T0,
+        cavage_signed, header_map, hs2019_post, http_date, mastodon_post,
+        mastodon_post_with_digest, public_key, rsa_sha256, signed_by_us, signing_key, verify_get,
+        verify_openssl_fixture, verify_post, FOLLOW, FOLLOW_SHA256, INBOX, MIN, OUR_KEY_ID,
+        REMOTE_KEY_ID, T0,
     };
     use super::super::{parse, verify};
     use super::*;
@@ -709,6 +787,166 @@ mod tests {
         verify(&signed, &public_key(), b"", at(0)).unwrap();
     }
 
+    /// A POST signed `rsa-sha256` over `(request-target) host date digest` and then `extra`
+    /// covered names, each carried as a header with a one-byte value.
+    fn covering(extra: &[String]) -> HeaderMap {
+        let covered = format!("(request-target) host date digest {}", extra.join(" "));
+        let (date, digest) = (http_date(0), digest_header(FOLLOW));
+        let mut pairs = vec![
+            ("host", "masthead.example"),
+            ("date", date.as_str()),
+            ("digest", digest.as_str()),
+        ];
+        pairs.extend(extra.iter().map(|name| (name.as_str(), "v")));
+        cavage_signed(&Method::POST, INBOX, &pairs, &rsa_sha256(&covered))
+    }
+
+    #[test]
+    fn rejects_more_covered_names_than_the_cap_before_building_a_line() {
+        let too_many = SignatureError::TooMany {
+            header: "Signature",
+            what: "names in `headers`",
+            max: MAX_COVERED,
+        };
+        // Counted before anything is copied: 10,000 names are refused as 33 are.
+        assert_eq!(
+            covered_names(&vec!["x"; 10_000].join(" ")),
+            Err(too_many.clone())
+        );
+        let names = |n: usize| (0..n).map(|i| format!("x-{i}")).collect::<Vec<_>>();
+        assert_eq!(
+            parse(&Method::POST, INBOX, &covering(&names(MAX_COVERED - 3))).unwrap_err(),
+            too_many
+        );
+        assert_eq!(
+            too_many.to_string(),
+            "signature refused: the Signature header lists more than 32 names in `headers` \
+             (send fewer)"
+        );
+        // The cap is the bound on the work: the most a signature can cover is MAX_COVERED
+        // lines.
+        let most = parse(&Method::POST, INBOX, &covering(&names(MAX_COVERED - 4))).unwrap();
+        assert_eq!(most.base_lines(), MAX_COVERED);
+        verify(&most, &public_key(), FOLLOW, at(0)).unwrap();
+    }
+
+    #[test]
+    fn rejects_a_covered_name_listed_twice_ignoring_case() {
+        assert_eq!(
+            covered_names("date x X"),
+            Err(SignatureError::CoveredTwice {
+                header: "Signature",
+                name: "x".to_owned()
+            })
+        );
+        let headers = cavage_post(
+            "host date digest",
+            &rsa_sha256("(request-target) host date Date digest"),
+        );
+        assert_eq!(
+            parse(&Method::POST, INBOX, &headers)
+                .unwrap_err()
+                .to_string(),
+            "signature refused: the Signature header covers `date` twice (names are compared \
+             ignoring case; list each once)"
+        );
+    }
+
+    #[test]
+    fn rejects_more_signature_parameters_than_the_cap() {
+        let params: Vec<String> = (0..=MAX_CAVAGE_PARAMS).map(|i| format!("p{i}=1")).collect();
+        assert_eq!(
+            parse_params(&params.join(",")),
+            Err(SignatureError::TooMany {
+                header: "Signature",
+                what: "parameters",
+                max: MAX_CAVAGE_PARAMS
+            })
+        );
+        assert_eq!(
+            parse_params(&params[..MAX_CAVAGE_PARAMS].join(","))
+                .unwrap()
+                .len(),
+            MAX_CAVAGE_PARAMS
+        );
+    }
+
+    #[test]
+    fn rejects_a_digest_giving_sha256_twice() {
+        let twice = format!("SHA-256={FOLLOW_SHA256}, sha-256=bm90IHRoZSBib2R5");
+        assert_eq!(
+            verify_post(&mastodon_post_with_digest(0, &twice), 0)
+                .unwrap_err()
+                .to_string(),
+            "signature refused: the Digest header is malformed: it gives SHA-256 more than once \
+             (send one SHA-256 value)"
+        );
+    }
+
+    #[test]
+    fn rejects_an_expires_before_created() {
+        assert_eq!(
+            verify_post(&hs2019_post(T0, Some(T0 - 1)), 0)
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "signature refused: the Signature header is malformed: `expires` ({}) is before \
+                 `created` ({T0})",
+                T0 - 1
+            )
+        );
+    }
+
+    #[test]
+    fn rejects_quoted_values_and_tokens_outside_rfc_9110() {
+        for (raw, why) in [
+            ("keyId=\"a\\", "`keyId` has no closing quote"),
+            (
+                "keyId=\"a\\\u{1}\"",
+                "`keyId` escapes a character that is not visible ASCII",
+            ),
+            (
+                "keyId=\"a\u{7f}\"",
+                "`keyId` contains a character that is not visible ASCII",
+            ),
+            (
+                "keyId=\"\u{e9}\"",
+                "`keyId` contains a character that is not visible ASCII",
+            ),
+            ("keyId=a\"b\"", "expected a comma after `keyId`"),
+            ("keyId=a b", "expected a comma after `keyId`"),
+            ("keyId=,algorithm=hs2019", "`keyId` has no value"),
+        ] {
+            assert_eq!(
+                parse_params(raw),
+                Err(malformed("Signature", why)),
+                "{raw:?}"
+            );
+        }
+        let params = parse_params("keyId=\"a\\\\b\\c\td\"").unwrap();
+        assert_eq!(params["keyId"], "a\\bc\td");
+    }
+
+    #[test]
+    fn rejects_signing_a_request_with_two_host_headers() {
+        let url = Url::parse("https://remote.example/users/alice/inbox").unwrap();
+        let mut headers = header_map(&[("host", "remote.example"), ("host", "evil.example")]);
+        let error = sign_request(
+            &signing_key(),
+            &Method::POST,
+            &url,
+            &mut headers,
+            None,
+            at(0),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "signing failed: the request to https://remote.example/users/alice/inbox has more \
+             than one Host header (set one)"
+        );
+    }
+
     #[test]
     fn can_parse_cavage_params_with_tokens_spaces_and_escapes() {
         let params = parse_params(
@@ -720,8 +958,11 @@ mod tests {
         assert_eq!(params["algorithm"], "hs2019");
         assert_eq!(params["created"], "1767225600");
         assert_eq!(params["note"], "a \"b\"");
-        assert!(parse_params("keyId=\"a\",keyId=\"b\"")
-            .unwrap_err()
-            .contains("twice"));
+        assert_eq!(
+            parse_params("keyId=\"a\",keyId=\"b\"")
+                .unwrap_err()
+                .to_string(),
+            "signature refused: the Signature header is malformed: `keyId` is given twice"
+        );
     }
 }

@@ -3,9 +3,15 @@
 //! `verify`, rebuilding the signature base from the covered components, and the RFC 9530
 //! `Content-Digest` header.
 //!
+//! Reading is bounded and linear: both headers are capped before parsing (by the parent module),
+//! the structured-field parser caps members, parameters and covered components, labels are
+//! matched and repeated components (compared ignoring case, as they are looked up) found by hash.
+//!
 //! masthead does not sign with RFC 9421 (every server it talks to verifies draft-cavage). It does
 //! not own the keys, the time window or the RSA check (shared with draft-cavage), nor choosing
 //! between the two schemes.
+
+use std::collections::HashSet;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -14,8 +20,8 @@ use sha2::{Digest as _, Sha256};
 
 use super::structured_fields as sf;
 use super::{
-    field_value, malformed, signed_field, BodyDigest, DigestAlgorithm, SignatureError,
-    SignedRequest, Spec,
+    check_created_and_expires, field_value, malformed, signed_field, BodyDigest, DigestAlgorithm,
+    SignatureError, SignedRequest, Spec,
 };
 
 /// The only RFC 9421 algorithm we verify (RSASSA-PKCS1-v1_5 with SHA-256, RFC 9421 §3.3.2).
@@ -43,23 +49,19 @@ pub(super) fn parse(
             "it is missing, but Signature-Input needs it (RFC 9421)",
         )
     })?;
-    let inputs =
-        sf::parse_dictionary(&input_raw).map_err(|why| malformed("Signature-Input", why))?;
-    let signatures =
-        sf::parse_dictionary(&signature_raw).map_err(|why| malformed("Signature", why))?;
+    let inputs = sf::parse_dictionary(&input_raw).map_err(sf_refusal("Signature-Input"))?;
+    let signatures = sf::parse_dictionary(&signature_raw).map_err(sf_refusal("Signature"))?;
 
     // Verify the first signature whose label both headers carry.
     let Some((label, components, params, inner_list)) =
         inputs.iter().find_map(|(label, member)| match member {
-            sf::Member::InnerList { items, params, raw }
-                if signatures.iter().any(|(l, _)| l == label) =>
-            {
+            sf::Member::InnerList { items, params, raw } if signatures.get(label).is_some() => {
                 Some((label, items, params, raw))
             }
             _ => None,
         })
     else {
-        let labels: Vec<&str> = inputs.iter().map(|(l, _)| l.as_str()).collect();
+        let labels: Vec<&str> = inputs.keys().collect();
         return Err(malformed(
             "Signature-Input",
             format!(
@@ -68,14 +70,11 @@ pub(super) fn parse(
             ),
         ));
     };
-    let signature = match signatures.iter().find(|(l, _)| l == label) {
-        Some((
-            _,
-            sf::Member::Item(sf::Item {
-                bare: sf::BareItem::Bytes(bytes),
-                ..
-            }),
-        )) => bytes.clone(),
+    let signature = match signatures.get(label) {
+        Some(sf::Member::Item(sf::Item {
+            bare: sf::BareItem::Bytes(bytes),
+            ..
+        })) => bytes.clone(),
         _ => {
             return Err(malformed(
                 "Signature",
@@ -84,7 +83,7 @@ pub(super) fn parse(
         }
     };
 
-    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+    let param = |name: &str| params.get(name);
     let key_id = match param("keyid") {
         Some(sf::BareItem::String(key_id)) if !key_id.is_empty() => key_id.clone(),
         Some(_) => {
@@ -116,6 +115,7 @@ pub(super) fn parse(
         Some(_) => return Err(malformed("Signature-Input", "`expires` must be an integer")),
         None => None,
     };
+    check_created_and_expires("Signature-Input", created, expires)?;
     // `alg` is optional (the key implies it); if present it must be the one we verify.
     match param("alg") {
         None => {}
@@ -130,7 +130,9 @@ pub(super) fn parse(
         Some(_) => return Err(malformed("Signature-Input", "`alg` must be a string")),
     }
 
+    // The parser capped `components` at MAX_COVERED.
     let mut covered: Vec<&str> = Vec::with_capacity(components.len());
+    let mut seen = HashSet::with_capacity(components.len());
     for item in components {
         let sf::BareItem::String(name) = &item.bare else {
             return Err(malformed(
@@ -144,15 +146,16 @@ pub(super) fn parse(
                 why: "component parameters (sf, key, bs, req, name) are not supported",
             });
         }
-        if covered.contains(&name.as_str()) {
-            return Err(malformed(
-                "Signature-Input",
-                format!("`{name}` is covered twice"),
-            ));
+        // Header components are looked up lowercased, so `x` and `X` are the same component.
+        if !seen.insert(name.to_ascii_lowercase()) {
+            return Err(SignatureError::CoveredTwice {
+                header: "Signature-Input",
+                name: name.clone(),
+            });
         }
         covered.push(name);
     }
-    let covers = |name: &str| covered.contains(&name);
+    let covers = |name: &str| seen.contains(name);
     let not_covered = |required, when| SignatureError::NotCovered {
         required,
         when,
@@ -242,6 +245,14 @@ fn component(
     })
 }
 
+/// Turns a structured-field parse error in `header` into a refusal.
+fn sf_refusal(header: &'static str) -> impl Fn(sf::SfError) -> SignatureError {
+    move |error| match error {
+        sf::SfError::Syntax(why) => malformed(header, why),
+        sf::SfError::TooMany { what, max } => SignatureError::TooMany { header, what, max },
+    }
+}
+
 /// RFC 9421 §2.2.3: the authority is lowercase and leaves out the scheme's default port.
 fn normalize_authority(host: &str, scheme: &str) -> String {
     let host = host.to_ascii_lowercase();
@@ -260,10 +271,10 @@ fn normalize_authority(host: &str, scheme: &str) -> String {
 /// `sha-512` member must match the body and at least one must be present; other algorithms are
 /// ignored.
 fn parse_content_digest(raw: &str) -> Result<BodyDigest, SignatureError> {
-    let members = sf::parse_dictionary(raw).map_err(|why| malformed("Content-Digest", why))?;
+    let members = sf::parse_dictionary(raw).map_err(sf_refusal("Content-Digest"))?;
     let mut claims = Vec::new();
-    for (algorithm, member) in &members {
-        let algorithm = match algorithm.as_str() {
+    for (algorithm, member) in members.iter() {
+        let algorithm = match algorithm {
             "sha-256" => DigestAlgorithm::Sha256,
             "sha-512" => DigestAlgorithm::Sha512,
             _ => continue,
@@ -281,7 +292,7 @@ fn parse_content_digest(raw: &str) -> Result<BodyDigest, SignatureError> {
         claims.push((algorithm, bytes.clone()));
     }
     if claims.is_empty() {
-        let offered: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
+        let offered: Vec<&str> = members.keys().collect();
         return Err(SignatureError::UnsupportedDigest {
             header: "Content-Digest",
             offered: offered.join(", "),
@@ -303,7 +314,7 @@ mod tests {
         public_key, sign_base64, verify_openssl_fixture, verify_post, FOLLOW, FOLLOW_SHA256, HOUR,
         INBOX, MIN, REMOTE_KEY_ID, T0,
     };
-    use super::super::{parse, parse_with_url_scheme, verify};
+    use super::super::{parse, parse_with_url_scheme, verify, MAX_COVERED};
     use super::*;
 
     const INBOX_URI: &str = "https://masthead.example/users/news/inbox";
@@ -593,6 +604,88 @@ mod tests {
                 panic!("expected {component} to be refused as unsupported, got {error:?}");
             };
             assert_eq!(refused, component);
+        }
+    }
+
+    /// A GET covering `@method`, `@target-uri` and then `extra` (quoted component names), with
+    /// `params` after the inner list.
+    fn get_covering(extra: &str, params: &str) -> HeaderMap {
+        rfc9421_signed(
+            &[("host", "masthead.example"), ("x", "1")],
+            &[],
+            &format!("(\"@method\" \"@target-uri\" {extra}){params}"),
+        )
+    }
+
+    fn parse_get(headers: &HeaderMap) -> Result<SignedRequest, SignatureError> {
+        parse(&Method::GET, "/users/news", headers)
+    }
+
+    #[test]
+    fn rejects_a_component_covered_twice_ignoring_case() {
+        let headers = get_covering("\"x\" \"X\"", &standard_params(T0));
+        assert_eq!(
+            parse_get(&headers).unwrap_err().to_string(),
+            "signature refused: the Signature-Input header covers `X` twice (names are compared \
+             ignoring case; list each once)"
+        );
+    }
+
+    #[test]
+    fn rejects_more_components_than_the_cap() {
+        let names: Vec<String> = (0..MAX_COVERED - 1).map(|i| format!("\"x-{i}\"")).collect();
+        let headers = get_covering(&names.join(" "), &standard_params(T0));
+        assert_eq!(
+            parse_get(&headers).unwrap_err(),
+            SignatureError::TooMany {
+                header: "Signature-Input",
+                what: "inner list items",
+                max: MAX_COVERED
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_a_label_or_parameter_given_twice() {
+        let inner = format!("(\"@method\" \"@target-uri\"){}", standard_params(T0));
+        let mut headers = get_covering("", &standard_params(T0));
+        headers.insert(
+            "signature-input",
+            format!("sig1={inner}, sig1={inner}").parse().unwrap(),
+        );
+        assert!(matches!(
+            parse_get(&headers).unwrap_err(),
+            SignatureError::Malformed { header, why }
+                if header == "Signature-Input" && why.starts_with("`sig1` is given twice")
+        ));
+        let headers = get_covering("", &format!("{};created={T0}", standard_params(T0)));
+        assert!(matches!(
+            parse_get(&headers).unwrap_err(),
+            SignatureError::Malformed { why, .. } if why.starts_with("`created` is given twice")
+        ));
+    }
+
+    #[test]
+    fn rejects_a_negative_created_or_an_expires_before_created() {
+        let params = |created: i64, expires: i64| {
+            format!(";keyid=\"{REMOTE_KEY_ID}\";created={created};expires={expires}")
+        };
+        for (created, expires, why) in [
+            (
+                -1,
+                60,
+                "`created` is -1, before 1970 (sign with the current time)".to_owned(),
+            ),
+            (
+                T0,
+                T0 - 1,
+                format!("`expires` ({}) is before `created` ({T0})", T0 - 1),
+            ),
+        ] {
+            assert_eq!(
+                parse_get(&get_covering("", &params(created, expires))).unwrap_err(),
+                malformed("Signature-Input", why)
+            );
         }
     }
 
