@@ -696,6 +696,97 @@ mod tests {
     }
 
     #[test]
+    fn rejects_profile_images_that_may_not_be_published() {
+        // site.toml validation sees a .png inside the site folder; the scan looks closer.
+        let s = site_with(
+            "[site]\nbase_url = \"https://social.city.example\"\ndata_dir = \"state\"\n\n[[actor]]\nhandle = \"news\"\navatar = \".git/avatar.png\"\nheader = \"img/header.png\"\n\n[[actor]]\nhandle = \"press\"\ncontent = \"content/news\"\navatar = \"state/avatar.png\"\n",
+        );
+        s.write(".git/avatar.png", png(1, 1))
+            .write("img/header.png", "not an image\n")
+            .write("state/avatar.png", png(1, 1));
+        let lib = s.scan();
+        assert_eq!(
+            messages(&lib),
+            vec![
+                "site.toml: actor \"news\": avatar \".git/avatar.png\" is in a hidden folder or file (a name starts with \".\"), which is never published (move the image to a folder whose name does not start with \".\")",
+                "site.toml: actor \"news\": header \"img/header.png\" is not a PNG, JPEG, GIF, WebP or AVIF image by its content (convert it to PNG)",
+                "site.toml: actor \"press\": avatar \"state/avatar.png\" is in the data directory (state/), which holds the database and keys and is never published (move the image into the actor's content folder)",
+            ]
+        );
+        assert!(lib.diagnostics.iter().all(Diagnostic::is_error));
+        assert!(lib.media.is_empty(), "{:?}", lib.media);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn rejects_a_profile_image_linked_out_of_the_site_folder() {
+        let s = site_with(
+            "[site]\nbase_url = \"https://social.city.example\"\n\n[[actor]]\nhandle = \"news\"\navatar = \"img/avatar.png\"\n",
+        );
+        s.write("img/avatar.png", png(1, 1));
+        let outside = tempfile::tempdir().unwrap();
+        write(outside.path(), "secret.png", png(1, 1));
+        let lib = s.scan_after(|root| {
+            std::fs::remove_file(root.join("img/avatar.png")).unwrap();
+            std::os::unix::fs::symlink(
+                outside.path().join("secret.png"),
+                root.join("img/avatar.png"),
+            )
+            .unwrap();
+        });
+        assert_eq!(
+            messages(&lib),
+            vec!["site.toml: actor \"news\": avatar \"img/avatar.png\" is a symbolic link that leads out of the site folder (copy the image into the site folder instead of linking to it)"]
+        );
+        assert!(lib.media.is_empty());
+    }
+
+    #[test]
+    fn rejects_a_cached_post_whose_image_may_no_longer_be_published() {
+        let s = site();
+        s.write("content/news/x.md", format!("{FM}![a](a.png)"))
+            .write("content/news/a.png", png(1, 1));
+        let cached = s.scan().posts[0].clone();
+        // The image is replaced by something that is not one after the post was cached.
+        s.write("content/news/a.png", "SQLite format 3\0");
+        let lib = s.scan_with(&|_, _| Some(cached.clone()));
+        assert!(lib.posts.is_empty());
+        assert!(lib.media.is_empty(), "{:?}", lib.media);
+        assert_eq!(
+            messages(&lib),
+            vec!["content/news/x.md:4: image \"a.png\" (content/news/a.png) is not a PNG, JPEG, GIF, WebP or AVIF image by its content (convert it to PNG or JPEG, or fix the path); this post is not published until it is fixed"]
+        );
+    }
+
+    #[test]
+    fn rejects_a_cached_post_that_an_older_masthead_let_publish_the_database() {
+        // Rendered and cached before media were checked: the cache must not bring it back.
+        let s = site();
+        s.write(
+            "content/news/x.md",
+            format!("{FM}![k](/.masthead/masthead.db)"),
+        )
+        .write(".masthead/masthead.db", "SQLite format 3\0");
+        let cached = Post {
+            attachments: vec![crate::content::Attachment {
+                url: "https://social.city.example/media/.masthead/masthead.db".into(),
+                media_type: "application/octet-stream".into(),
+                alt: "k".into(),
+                width: None,
+                height: None,
+            }],
+            ..post(&site_with_post("+++\nslug = \"x\"\n+++\nx"), "x").clone()
+        };
+        let lib = s.scan_with(&|_, _| Some(cached.clone()));
+        assert!(lib.posts.is_empty());
+        assert!(lib.media.is_empty(), "{:?}", lib.media);
+        assert_eq!(
+            messages(&lib),
+            vec!["content/news/x.md:4: image \"/.masthead/masthead.db\" is in a hidden folder or file (a name starts with \".\"), which is never published (put the image under content/news/ with a name that does not start with \".\"); this post is not published until it is fixed"]
+        );
+    }
+
+    #[test]
     fn can_warn_when_an_actors_content_folder_disappears() {
         let lib =
             site().scan_after(|root| std::fs::remove_dir_all(root.join("content/news")).unwrap());
