@@ -15,6 +15,7 @@ mod scan;
 #[cfg(test)]
 pub(crate) mod test_support;
 
+pub use media::{sniffed_image_type, MediaRules};
 pub use scan::{content_hash, derive_slug, scan, slugify, RENDER_VERSION};
 
 use std::collections::BTreeMap;
@@ -133,9 +134,11 @@ pub fn render_profile_summary(
     markdown: &str,
     profile_url: &str,
 ) -> String {
+    // Images in profile text are not attachments: nothing local is published from it.
+    let media = MediaRules::nothing(site_root);
     let ctx = render::RenderContext {
         urls,
-        site_root,
+        media: &media,
         source: std::path::Path::new("site.toml"),
         body_line: 1,
         post_url: profile_url,

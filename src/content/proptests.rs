@@ -1,13 +1,15 @@
-//! Property tests: no input panics the front matter reader or the renderer, and whatever comes
-//! out holds only what Mastodon's sanitizer would keep.
+//! Property tests: no input panics the front matter reader or the renderer, whatever comes
+//! out holds only what Mastodon's sanitizer would keep, and no image path publishes a file that
+//! is not an image inside the content folder.
 
 use std::path::Path;
 
 use proptest::prelude::*;
 
 use super::front_matter;
+use super::media::sniffed_image_type;
 use super::render::{Rendered, ALLOWED_CLASSES, ALLOWED_SCHEMES, ALLOWED_TAGS};
-use super::test_support::{png, render_site};
+use super::test_support::{png, render_site, RenderSite};
 
 /// Parses a file's text and renders its body (or, without valid front matter, the whole text),
 /// against a site holding one real image.
@@ -256,4 +258,73 @@ fn can_check_the_checker() {
     assert!(!caught(
         "<p>onerror style= <a href=\"https://x.example/\" rel=\"nofollow noopener\">a</a></p>"
     ));
+}
+
+/// A site holding secrets next to images, with a link from the content folder back to the
+/// site root, so that paths can wander anywhere.
+fn site_with_secrets() -> RenderSite {
+    let site = render_site();
+    site.write("content/news/a.png", png(1, 1))
+        .write("content/news/img/a.png", png(1, 1))
+        .write("content/news/notes.png", "text")
+        .write(".masthead/masthead.db", "SQLite format 3\0")
+        .write(".masthead/a.png", png(1, 1))
+        .write(".git/config", "[core]")
+        .write("site.toml", "[site]")
+        .write("static/a.png", png(1, 1))
+        .write("a.png", png(1, 1));
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(site.dir.path(), site.dir.path().join("content/news/link")).unwrap();
+    site
+}
+
+/// An image path made of pieces an attacker would try: a start, a few folders, a file.
+fn image_path() -> impl Strategy<Value = String> {
+    let start = prop_oneof![Just(""), Just("/"), Just("link/"), Just("/content/news/")];
+    let folder = prop_oneof![
+        Just(".."),
+        Just("%2e%2e"),
+        Just("."),
+        Just(".masthead"),
+        Just("%2emasthead"),
+        Just(".git"),
+        Just("static"),
+        Just("link"),
+        Just("img"),
+    ];
+    let file = prop_oneof![
+        Just("a.png"),
+        Just("masthead.db"),
+        Just("site.toml"),
+        Just("config"),
+        Just("notes.png"),
+    ];
+    (start, prop::collection::vec(folder, 0..3), file).prop_map(|(start, folders, file)| {
+        let mut path = start.to_string();
+        for f in folders {
+            path.push_str(f);
+            path.push('/');
+        }
+        path + file
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn rejects_every_image_path_that_leaves_the_content_folder(dest in image_path()) {
+        let site = site_with_secrets();
+        let r = site.render(&format!("![x]({dest})\n"));
+        let news = site.dir.path().join("content/news").canonicalize().unwrap();
+        for (rel, file) in &r.media {
+            prop_assert!(rel.starts_with("content/news/"), "{dest} -> {rel}");
+            prop_assert!(!rel.split('/').any(|p| p.starts_with('.')), "{dest} -> {rel}");
+            let real = file.canonicalize().unwrap();
+            prop_assert!(real.starts_with(&news), "{dest} -> {}", real.display());
+            let bytes = std::fs::read(file).unwrap();
+            prop_assert!(sniffed_image_type(&bytes).is_some(), "{dest} -> {rel}");
+        }
+        prop_assert_eq!(r.media.is_empty(), r.has_errors(), "{}: {:?}", dest, r.diagnostics);
+    }
 }

@@ -66,8 +66,8 @@ pub(crate) const ALLOWED_CLASSES: [&str; 6] = [
 pub struct RenderContext<'a> {
     /// The site's URL shapes (hashtag and media links).
     pub urls: &'a Urls,
-    /// The site root on disk; local images must live inside it.
-    pub site_root: &'a Path,
+    /// The site root on disk and what a local image may be: see [`super::MediaRules`].
+    pub media: &'a super::MediaRules,
     /// The Markdown file, relative to the site root; images resolve next to it.
     pub source: &'a Path,
     /// 1-based line of the file on which the body starts.

@@ -19,7 +19,7 @@ use super::front_matter::{self, NOT_PUBLISHED};
 use super::inline::hashtag_name;
 use super::media::{normalize, slash_path};
 use super::render::{self, RenderContext};
-use super::{Library, Post};
+use super::{Library, MediaRules, Post};
 use crate::config::{Actor, Site};
 use crate::diagnostics::Diagnostic;
 use crate::urls::percent_decode;
@@ -35,6 +35,7 @@ pub const RENDER_VERSION: &str = "masthead-render-1";
 pub fn scan(site: &Site, urls: &Urls, cache: &dyn Fn(&Path, &str) -> Option<Post>) -> Library {
     let mut lib = Library::default();
     let config_file = relative_to(&site.config_path, &site.root);
+    let rules = MediaRules::for_site(site);
     let actor_dirs: Vec<Option<PathBuf>> = site
         .actors
         .iter()
@@ -43,7 +44,14 @@ pub fn scan(site: &Site, urls: &Urls, cache: &dyn Fn(&Path, &str) -> Option<Post
     for (i, actor) in site.actors.iter().enumerate() {
         for (kind, path) in [("avatar", &actor.avatar), ("header", &actor.header)] {
             if let Some(path) = path {
-                register_profile_image(site, &config_file, actor, kind, path, &mut lib);
+                match rules.profile_image(&actor.handle, kind, path) {
+                    Ok((rel, file)) => {
+                        lib.media.insert(rel, file);
+                    }
+                    Err(msg) => lib
+                        .diagnostics
+                        .push(Diagnostic::error(&config_file, None, msg)),
+                }
             }
         }
         let dir = site.root.join(&actor.content);
@@ -71,8 +79,9 @@ pub fn scan(site: &Site, urls: &Urls, cache: &dyn Fn(&Path, &str) -> Option<Post
         let mut slugs: HashMap<String, PathBuf> = HashMap::new();
         for file in files {
             let source = relative_to(&file, &site.root);
-            let Some(post) = read_post(site, urls, actor, &dir, &file, &source, cache, &mut lib)
-            else {
+            let Some(post) = read_post(
+                site, urls, &rules, actor, &dir, &file, &source, cache, &mut lib,
+            ) else {
                 continue;
             };
             if let Some(first) = slugs.get(&post.slug) {
@@ -102,6 +111,7 @@ pub fn scan(site: &Site, urls: &Urls, cache: &dyn Fn(&Path, &str) -> Option<Post
 fn read_post(
     site: &Site,
     urls: &Urls,
+    rules: &MediaRules,
     actor: &Actor,
     actor_dir: &Path,
     file: &Path,
@@ -122,9 +132,9 @@ fn read_post(
     };
     let hash = content_hash(site, &actor.handle, &bytes);
     if let Some(post) = cache(source, &hash) {
-        // The cached post's images must still exist to be served; if one is gone the post is
-        // rendered again, which reports it.
-        if let Some(media) = cached_media(site, urls, &post) {
+        // The cached post's images must still be publishable (present, and still an image
+        // where images may be); if one is not, the post is rendered again, which reports it.
+        if let Some(media) = cached_media(rules, urls, &post) {
             lib.media.extend(media);
             return Some(post);
         }
@@ -157,7 +167,7 @@ fn read_post(
         doc.body,
         &RenderContext {
             urls,
-            site_root: &site.root,
+            media: rules,
             source,
             body_line: doc.body_line,
             post_url: &post_url,
@@ -231,8 +241,10 @@ pub fn content_hash(site: &Site, handle: &str, bytes: &[u8]) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The local files a cached post's attachments point at, or `None` when one no longer exists.
-fn cached_media(site: &Site, urls: &Urls, post: &Post) -> Option<Vec<(String, PathBuf)>> {
+/// The local files a cached post's attachments point at, or `None` when one may no longer be
+/// published (gone, replaced by something that is not an image, or ruled out since the post
+/// was cached by an older masthead).
+fn cached_media(rules: &MediaRules, urls: &Urls, post: &Post) -> Option<Vec<(String, PathBuf)>> {
     let prefix = format!("{}/media/", urls.base());
     let mut out = Vec::new();
     for a in &post.attachments {
@@ -243,50 +255,11 @@ fn cached_media(site: &Site, urls: &Urls, post: &Post) -> Option<Vec<(String, Pa
             .split('/')
             .map(|s| percent_decode(s).unwrap_or_else(|| s.to_string()))
             .collect();
-        let rel = normalize(Path::new(&rel.join("/")))?;
-        let file = site.root.join(&rel);
-        if !file.is_file() {
-            return None;
-        }
-        out.push((slash_path(&rel), file));
+        let rel = slash_path(&normalize(Path::new(&rel.join("/")))?);
+        let file = rules.post_image(&rel)?;
+        out.push((rel, file));
     }
     Some(out)
-}
-
-/// Avatars and headers are served from `/media/` like post images.
-fn register_profile_image(
-    site: &Site,
-    config_file: &Path,
-    actor: &Actor,
-    kind: &str,
-    path: &Path,
-    lib: &mut Library,
-) {
-    let shown = slash_path(path);
-    let Some(rel) = normalize(path) else {
-        lib.diagnostics.push(Diagnostic::error(
-            config_file,
-            None,
-            format!(
-                "actor \"{}\": {kind} \"{shown}\" is outside the site folder (use a path inside the folder that holds site.toml)",
-                actor.handle
-            ),
-        ));
-        return;
-    };
-    let file = site.root.join(&rel);
-    if !file.is_file() {
-        lib.diagnostics.push(Diagnostic::error(
-            config_file,
-            None,
-            format!(
-                "actor \"{}\": {kind} \"{shown}\" does not exist (add the file or fix the path)",
-                actor.handle
-            ),
-        ));
-        return;
-    }
-    lib.media.insert(slash_path(&rel), file);
 }
 
 /// Collects the post files below `dir`, sorted. Hidden entries are skipped, and symlinks are
@@ -719,6 +692,97 @@ mod tests {
         assert_eq!(
             messages(&lib),
             vec!["site.toml: actor \"news\": avatar \"img/x.png\" does not exist (add the file or fix the path)"]
+        );
+    }
+
+    #[test]
+    fn rejects_profile_images_that_may_not_be_published() {
+        // site.toml validation sees a .png inside the site folder; the scan looks closer.
+        let s = site_with(
+            "[site]\nbase_url = \"https://social.city.example\"\ndata_dir = \"state\"\n\n[[actor]]\nhandle = \"news\"\navatar = \".git/avatar.png\"\nheader = \"img/header.png\"\n\n[[actor]]\nhandle = \"press\"\ncontent = \"content/news\"\navatar = \"state/avatar.png\"\n",
+        );
+        s.write(".git/avatar.png", png(1, 1))
+            .write("img/header.png", "not an image\n")
+            .write("state/avatar.png", png(1, 1));
+        let lib = s.scan();
+        assert_eq!(
+            messages(&lib),
+            vec![
+                "site.toml: actor \"news\": avatar \".git/avatar.png\" is in a hidden folder or file (a name starts with \".\"), which is never published (move the image to a folder whose name does not start with \".\")",
+                "site.toml: actor \"news\": header \"img/header.png\" is not a PNG, JPEG, GIF, WebP or AVIF image by its content (convert it to PNG)",
+                "site.toml: actor \"press\": avatar \"state/avatar.png\" is in the data directory (state/), which holds the database and keys and is never published (move the image into the actor's content folder)",
+            ]
+        );
+        assert!(lib.diagnostics.iter().all(Diagnostic::is_error));
+        assert!(lib.media.is_empty(), "{:?}", lib.media);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn rejects_a_profile_image_linked_out_of_the_site_folder() {
+        let s = site_with(
+            "[site]\nbase_url = \"https://social.city.example\"\n\n[[actor]]\nhandle = \"news\"\navatar = \"img/avatar.png\"\n",
+        );
+        s.write("img/avatar.png", png(1, 1));
+        let outside = tempfile::tempdir().unwrap();
+        write(outside.path(), "secret.png", png(1, 1));
+        let lib = s.scan_after(|root| {
+            std::fs::remove_file(root.join("img/avatar.png")).unwrap();
+            std::os::unix::fs::symlink(
+                outside.path().join("secret.png"),
+                root.join("img/avatar.png"),
+            )
+            .unwrap();
+        });
+        assert_eq!(
+            messages(&lib),
+            vec!["site.toml: actor \"news\": avatar \"img/avatar.png\" is a symbolic link that leads out of the site folder (copy the image into the site folder instead of linking to it)"]
+        );
+        assert!(lib.media.is_empty());
+    }
+
+    #[test]
+    fn rejects_a_cached_post_whose_image_may_no_longer_be_published() {
+        let s = site();
+        s.write("content/news/x.md", format!("{FM}![a](a.png)"))
+            .write("content/news/a.png", png(1, 1));
+        let cached = s.scan().posts[0].clone();
+        // The image is replaced by something that is not one after the post was cached.
+        s.write("content/news/a.png", "SQLite format 3\0");
+        let lib = s.scan_with(&|_, _| Some(cached.clone()));
+        assert!(lib.posts.is_empty());
+        assert!(lib.media.is_empty(), "{:?}", lib.media);
+        assert_eq!(
+            messages(&lib),
+            vec!["content/news/x.md:4: image \"a.png\" (content/news/a.png) is not a PNG, JPEG, GIF, WebP or AVIF image by its content (convert it to PNG or JPEG, or fix the path); this post is not published until it is fixed"]
+        );
+    }
+
+    #[test]
+    fn rejects_a_cached_post_that_an_older_masthead_let_publish_the_database() {
+        // Rendered and cached before media were checked: the cache must not bring it back.
+        let s = site();
+        s.write(
+            "content/news/x.md",
+            format!("{FM}![k](/.masthead/masthead.db)"),
+        )
+        .write(".masthead/masthead.db", "SQLite format 3\0");
+        let cached = Post {
+            attachments: vec![crate::content::Attachment {
+                url: "https://social.city.example/media/.masthead/masthead.db".into(),
+                media_type: "application/octet-stream".into(),
+                alt: "k".into(),
+                width: None,
+                height: None,
+            }],
+            ..post(&site_with_post("+++\nslug = \"x\"\n+++\nx"), "x").clone()
+        };
+        let lib = s.scan_with(&|_, _| Some(cached.clone()));
+        assert!(lib.posts.is_empty());
+        assert!(lib.media.is_empty(), "{:?}", lib.media);
+        assert_eq!(
+            messages(&lib),
+            vec!["content/news/x.md:4: image \"/.masthead/masthead.db\" is in a hidden folder or file (a name starts with \".\"), which is never published (put the image under content/news/ with a name that does not start with \".\"); this post is not published until it is fixed"]
         );
     }
 

@@ -6,6 +6,7 @@ use std::path::Path;
 use url::Url;
 
 use super::render::{render, RenderContext, Rendered};
+use super::MediaRules;
 use crate::urls::Urls;
 
 /// A valid grayscale PNG of `width` x `height` pixels (stored, uncompressed zlib data).
@@ -86,17 +87,32 @@ pub fn write(root: &Path, rel: &str, bytes: impl AsRef<[u8]>) {
 }
 
 /// A temporary site folder on `https://social.city.example`, rendering bodies as the post
-/// `content/news/x.md` at `https://social.city.example/@news/x`.
+/// `content/news/x.md` at `https://social.city.example/@news/x`. Its one content folder is
+/// `content/news`, its data directory `.masthead`, its config `site.toml`.
 pub struct RenderSite {
     pub dir: tempfile::TempDir,
     urls: Urls,
+    media: MediaRules,
 }
 
 pub fn render_site() -> RenderSite {
+    render_site_with_data_dir(".masthead")
+}
+
+/// A [`render_site`] whose data directory is `data_dir`, relative to the site folder.
+pub fn render_site_with_data_dir(data_dir: &str) -> RenderSite {
     let base = Url::parse("https://social.city.example").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let media = MediaRules::new(
+        dir.path(),
+        [Path::new("content/news")],
+        &dir.path().join(data_dir),
+        &dir.path().join("site.toml"),
+    );
     RenderSite {
-        dir: tempfile::tempdir().unwrap(),
+        dir,
         urls: Urls::from_parts(&base, None),
+        media,
     }
 }
 
@@ -113,7 +129,7 @@ impl RenderSite {
             md,
             &RenderContext {
                 urls: &self.urls,
-                site_root: self.dir.path(),
+                media: &self.media,
                 source: Path::new("content/news/x.md"),
                 body_line,
                 post_url: "https://social.city.example/@news/x",
