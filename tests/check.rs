@@ -56,23 +56,10 @@ check_cases! {
         "error: site.toml:5: actor \"news desk\": handle may only contain a-z, 0-9 and _ (got a space)\n0 posts ready; 1 error, 0 warnings\n";
     errors_when_an_image_is_missing: "missing-image" => 1,
         "error: content/news/photo.md:8: image \"missing.png\" not found (looked for content/news/missing.png); add the file or fix the path; this post is not published until it is fixed\n1 post ready; 1 error, 0 warnings\n";
-}
-
-#[test]
-fn errors_when_a_post_names_a_file_that_is_not_a_publishable_image() {
-    // The database with the private keys, site.toml, and a text file named .png: each named
-    // with its line, and the post is not published; the post with a real image is.
-    let (code, out) = check("unpublishable-image");
-    assert_eq!(code, 1);
-    assert_eq!(
-        out,
-        concat!(
-            "error: content/news/leak.md:6: image \"/.masthead/masthead.db\" is in a hidden folder or file (a name starts with \".\"), which is never published (put the image under content/news/ with a name that does not start with \".\"); this post is not published until it is fixed\n",
-            "error: content/news/leak.md:8: image \"../../site.toml\" is not an image file inside the content folders (put the image under content/news/ and link it from there); this post is not published until it is fixed\n",
-            "error: content/news/leak.md:10: image \"notes.png\" (content/news/notes.png) is not a PNG, JPEG, GIF, WebP or AVIF image by its content (convert it to PNG or JPEG, or fix the path); this post is not published until it is fixed\n",
-            "1 post ready; 3 errors, 0 warnings\n",
-        )
-    );
+    /// The database with the private keys, site.toml, and a text file named .png: each named
+    /// with its line, and that post is not published; the post with a real image is.
+    errors_when_a_post_names_a_file_that_is_not_a_publishable_image: "unpublishable-image" => 1,
+        "error: content/news/leak.md:6: image \"/.masthead/masthead.db\" is in a hidden folder or file (a name starts with \".\"), which is never published (put the image under content/news/ with a name that does not start with \".\"); this post is not published until it is fixed\nerror: content/news/leak.md:8: image \"../../site.toml\" is not an image file inside the content folders (put the image under content/news/ and link it from there); this post is not published until it is fixed\nerror: content/news/leak.md:10: image \"notes.png\" (content/news/notes.png) is not a PNG, JPEG, GIF, WebP or AVIF image by its content (convert it to PNG or JPEG, or fix the path); this post is not published until it is fixed\n1 post ready; 3 errors, 0 warnings\n";
 }
 
 #[test]

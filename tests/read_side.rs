@@ -486,6 +486,22 @@ async fn can_serve_local_media_with_cache_headers_and_nothing_else() {
 }
 
 #[tokio::test]
+async fn rejects_serving_a_media_file_that_stopped_being_an_image() {
+    // The scan registered an image; the file is then replaced (by a link to the database, or
+    // anything else): it is served only while its bytes still are an image.
+    let site = TestSite::start("basic").await;
+    let path = "/media/content/news/img/path.png";
+    site.assert_status(path, "*/*", StatusCode::OK).await;
+    std::fs::remove_file(site.path("content/news/img/path.png")).unwrap();
+    std::os::unix::fs::symlink(
+        site.path("site.toml"),
+        site.path("content/news/img/path.png"),
+    )
+    .unwrap();
+    site.assert_status(path, "*/*", StatusCode::NOT_FOUND).await;
+}
+
+#[tokio::test]
 async fn can_redirect_browsers_to_the_brands_own_site_in_static_mode() {
     let site = TestSite::start("static").await;
     let page = site.get("/@news/hello", BROWSER).await;

@@ -660,6 +660,12 @@ async fn media(g: &Get<'_>, path: &str) -> Resp {
             return r::not_found();
         }
     };
+    // The scan checked the file; it may have been replaced since (by a link to the database,
+    // say). Serve it only while it still is an image, with the type its bytes say.
+    let Some(media_type) = crate::content::sniffed_image_type(&bytes) else {
+        tracing::warn!(file = %file.display(), "media file is no longer an image; not served");
+        return r::not_found();
+    };
     let etag = format!("\"{}\"", &hex(&Sha256::digest(&bytes))[..32]);
     let fresh = g
         .headers
@@ -667,11 +673,11 @@ async fn media(g: &Get<'_>, path: &str) -> Resp {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
     let mut resp = if fresh {
-        let mut resp = r::bytes(crate::catalog::image_media_type(&file), Bytes::new());
+        let mut resp = r::bytes(media_type, Bytes::new());
         *resp.status_mut() = StatusCode::NOT_MODIFIED;
         resp
     } else {
-        r::bytes(crate::catalog::image_media_type(&file), bytes)
+        r::bytes(media_type, bytes)
     };
     let h = resp.headers_mut();
     // An hour fresh, then revalidated by ETag: URLs are stable but the file may be replaced.
