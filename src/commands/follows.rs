@@ -9,6 +9,7 @@ use super::listing;
 use crate::admin::{self, AdminError};
 use crate::cli::{FollowAnswerArgs, FollowsAction, FollowsArgs};
 use crate::config::Site;
+use crate::federation::fetch::plain_text;
 use crate::federation::inbox::FollowAnswer;
 use crate::store::{Follower, Store};
 
@@ -36,27 +37,55 @@ fn answer(
     match answer {
         FollowAnswer::Accept => println!(
             "approved: {} now follows {} (Accept queued)",
-            f.follower, f.actor
+            plain_text(&f.follower),
+            f.actor
         ),
         FollowAnswer::Reject => println!(
             "rejected: {} does not follow {} (Reject queued)",
-            f.follower, f.actor
+            plain_text(&f.follower),
+            f.actor
         ),
     }
     Ok(())
 }
 
-/// Pending follows, one per line, then how to approve one.
+/// Pending follows, one per line, then how to approve one. The follower's id came from another
+/// server: it is printed as [`plain_text`].
 fn print_follows(follows: &[Follower]) -> String {
     let mut out = listing(follows, "no follows waiting for approval", |out, f| {
         writeln!(
             out,
             "{}  wants to follow {}  (since {})",
-            f.follower, f.actor, f.created_at
+            plain_text(&f.follower),
+            f.actor,
+            f.created_at
         )
     });
     if !follows.is_empty() {
         out.push_str("approve with: masthead follows approve --actor HANDLE FOLLOWER\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FollowState;
+
+    #[test]
+    fn rejects_terminal_escapes_in_a_followers_id() {
+        let f = Follower {
+            actor: "desk".into(),
+            follower: "https://r.example/users/a\u{1b}[1A\u{1b}[2Kfake".into(),
+            follow_id: "https://r.example/f/1".into(),
+            inbox: "https://r.example/users/a/inbox".into(),
+            shared_inbox: None,
+            state: FollowState::Pending,
+            created_at: "2026-11-20".into(),
+        };
+        assert_eq!(
+            print_follows(&[f]).lines().next(),
+            Some("https://r.example/users/a[1A[2Kfake  wants to follow desk  (since 2026-11-20)")
+        );
+    }
 }

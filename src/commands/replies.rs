@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use super::listing;
 use crate::admin;
 use crate::cli::RepliesArgs;
+use crate::federation::fetch::plain_text;
 use crate::store::{Reply, ReplyStatus};
 
 /// Prints the replies to `args.post`, or every reply and mention.
@@ -18,7 +19,8 @@ pub fn run(args: RepliesArgs) -> Result<ExitCode, Box<dyn Error>> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Replies: where, who, when, then the text without tags and the reply's address.
+/// Replies: where, who, when, then the text without tags and the reply's address. What came from
+/// another server is printed as [`plain_text`] (no terminal escapes).
 fn print_replies(replies: &[Reply]) -> String {
     listing(replies, "no replies", |out, r| {
         let place = match (&r.post, r.mentions.is_empty()) {
@@ -31,9 +33,14 @@ fn print_replies(replies: &[Reply]) -> String {
         } else {
             ""
         };
-        writeln!(out, "{place}  {}  {}{held}", r.author, r.published)?;
-        writeln!(out, "  {}", text_of(&r.content_html))?;
-        writeln!(out, "  {}", r.url.as_deref().unwrap_or(&r.id))
+        writeln!(
+            out,
+            "{place}  {}  {}{held}",
+            plain_text(&r.author),
+            plain_text(&r.published)
+        )?;
+        writeln!(out, "  {}", plain_text(&text_of(&r.content_html)))?;
+        writeln!(out, "  {}", plain_text(r.url.as_deref().unwrap_or(&r.id)))
     })
 }
 
@@ -82,6 +89,28 @@ mod tests {
         assert_eq!(
             print_replies(&[reply]),
             "news/hello  https://r.example/users/a  2026-11-20T10:00:00+00:00 [held]\n  Nice & clear\n  https://r.example/n/1\n"
+        );
+    }
+
+    #[test]
+    fn rejects_terminal_escapes_in_a_reply() {
+        let reply = Reply {
+            id: "https://r.example/n/1".into(),
+            author: "https://r.example/users/a\u{1b}[31m".into(),
+            post: None,
+            mentions: vec![],
+            in_reply_to: None,
+            content_html: "<p>hi\u{1b}]8;;https://evil.example\u{7}there</p>".into(),
+            url: None,
+            published: "2026-11-20T10:00:00+00:00".into(),
+            updated: None,
+            status: ReplyStatus::Visible,
+        };
+        let out = print_replies(&[reply]);
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+        assert!(
+            out.contains("  hi]8;;https://evil.examplethere\n"),
+            "{out:?}"
         );
     }
 }

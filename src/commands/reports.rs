@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use super::listing;
 use crate::admin;
 use crate::cli::ReportsArgs;
+use crate::federation::fetch::plain_text;
 use crate::store::Report;
 
 /// Prints every report, newest first.
@@ -16,15 +17,16 @@ pub fn run(args: ReportsArgs) -> Result<ExitCode, Box<dyn Error>> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Reports: when and from whom, what about, and what the reporter wrote.
+/// Reports: when and from whom, what about, and what the reporter wrote. Everything but our own
+/// timestamp came from another server, so it is printed as [`plain_text`] (no terminal escapes).
 fn print_reports(reports: &[Report]) -> String {
     listing(reports, "no reports", |out, r| {
-        writeln!(out, "{}  from {}", r.received_at, r.reporter)?;
+        writeln!(out, "{}  from {}", r.received_at, plain_text(&r.reporter))?;
         for o in &r.objects {
-            writeln!(out, "  about {o}")?;
+            writeln!(out, "  about {}", plain_text(o))?;
         }
         if let Some(c) = r.content.as_deref().filter(|c| !c.is_empty()) {
-            writeln!(out, "  \"{c}\"")?;
+            writeln!(out, "  \"{}\"", plain_text(c))?;
         }
         Ok(())
     })
@@ -48,5 +50,20 @@ mod tests {
             "2026-11-20T10:00:00+00:00  from https://r.example/actor\n  about https://s.example/users/news\n  \"spam\"\n"
         );
         assert_eq!(print_reports(&[]), "no reports\n");
+    }
+
+    #[test]
+    fn rejects_terminal_escapes_from_other_servers() {
+        let report = Report {
+            id: "https://r.example/flag/1".into(),
+            reporter: "https://r.example/actor\u{1b}[2J".into(),
+            objects: vec!["https://s.example/\u{9b}31m".into()],
+            content: Some("\u{1b}]0;owned\u{7}spam\r\nmore\u{202e}".into()),
+            received_at: "2026-11-20T10:00:00+00:00".into(),
+        };
+        assert_eq!(
+            print_reports(&[report]),
+            "2026-11-20T10:00:00+00:00  from https://r.example/actor[2J\n  about https://s.example/31m\n  \"]0;ownedspam  more\"\n"
+        );
     }
 }

@@ -780,3 +780,73 @@ mod tests {
         assert_eq!(r.text_len, 2 + 2 + 13);
     }
 }
+
+/// Cleans HTML that came from another server (a reply, an actor's bio) like [`sanitize`], except
+/// that links lose whatever `rel` they came with and get `rel="nofollow noopener ugc"`: a remote
+/// `<a rel="me">` shown on our page would let Mastodon's link verification mark our domain as
+/// verified on the sender's profile, and a search engine should not credit our pages' authority
+/// to links we did not write.
+pub fn sanitize_remote(html: &str) -> String {
+    static BUILDER: OnceLock<ammonia::Builder<'static>> = OnceLock::new();
+    BUILDER
+        .get_or_init(|| {
+            let classes: HashSet<&str> = ALLOWED_CLASSES.into_iter().collect();
+            let mut b = ammonia::Builder::empty();
+            b.tags(ALLOWED_TAGS.into_iter().collect())
+                .tag_attributes(HashMap::from([
+                    ("a", HashSet::from(["href"])),
+                    ("ol", HashSet::from(["start"])),
+                ]))
+                .generic_attributes(HashSet::from(["lang"]))
+                .allowed_classes(HashMap::from([("a", classes.clone()), ("span", classes)]))
+                .url_schemes(ALLOWED_SCHEMES.into_iter().collect())
+                .url_relative(ammonia::UrlRelative::Deny)
+                .link_rel(Some("nofollow noopener ugc"))
+                .strip_comments(true);
+            b
+        })
+        .clean(html)
+        .to_string()
+}
+
+#[cfg(test)]
+mod sanitize_remote_tests {
+    use super::sanitize_remote;
+
+    #[test]
+    fn rejects_a_remote_links_own_rel() {
+        assert_eq!(
+            sanitize_remote(r#"<p><a href="https://s.example/" rel="me">me</a></p>"#),
+            r#"<p><a href="https://s.example/" rel="nofollow noopener ugc">me</a></p>"#
+        );
+    }
+
+    #[test]
+    fn rejects_script_handlers_and_active_schemes() {
+        for hostile in [
+            "<script>alert(1)</script>",
+            r#"<img src=x onerror="alert(1)">"#,
+            r#"<a href="javascript:alert(1)">x</a>"#,
+            r#"<a href="JaVaScRiPt:alert(1)">x</a>"#,
+            r#"<a href="java&#115;cript:alert(1)">x</a>"#,
+            r#"<a href="data:text/html,<script>alert(1)</script>">x</a>"#,
+            r#"<a href="vbscript:msgbox(1)">x</a>"#,
+            r#"<p onclick="alert(1)" style="x">x</p>"#,
+            r#"<svg><a xlink:href="javascript:alert(1)">x</a></svg>"#,
+        ] {
+            let clean = sanitize_remote(hostile).to_ascii_lowercase();
+            for active in [
+                "<script",
+                "onerror",
+                "onclick",
+                "javascript:",
+                "data:",
+                "vbscript:",
+                "<svg",
+                "style=",
+            ] {
+                assert!(!clean.contains(active), "{hostile} -> {clean}");
+            }
+        }
+    }
+}

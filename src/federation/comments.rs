@@ -4,13 +4,18 @@
 //! A static site renders the file `<data_dir>/comments/<handle>/<slug>.json` (or fetches
 //! `/users/<handle>/posts/<slug>/comments.json`, served with CORS) as its comment section. The
 //! file is rewritten whenever the post's replies change; it is a JSON array of [`Comment`], oldest
-//! first. Held replies never appear here. Content was sanitized when it arrived.
+//! first. Held replies never appear here. Content was sanitized when it arrived; every URL in
+//! a comment (the reply's id and page, the author's profile and avatar) is checked again here by
+//! [`safe_remote_url`] (http or https; the site's stricter `[dev] allow_http` rule was applied when
+//! it arrived), so a row stored before the rule existed cannot put a `javascript:` link on a static
+//! site. A reply whose id fails is left out; a link that fails is dropped. Names are plain text.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::federation::fetch::{plain_text, safe_remote_url};
 use crate::store::{Reply, Store, StoreError};
 
 /// One reply, as a comment.
@@ -45,38 +50,56 @@ pub struct CommentAuthor {
 
 /// The visible replies to one post, as comments, oldest first.
 pub fn for_post(store: &Store, handle: &str, slug: &str) -> Result<Vec<Comment>, StoreError> {
-    store
-        .replies_to(handle, slug)?
-        .into_iter()
-        .map(|r| to_comment(store, r))
-        .collect()
+    let mut comments = Vec::new();
+    for r in store.replies_to(handle, slug)? {
+        if let Some(c) = to_comment(store, r)? {
+            comments.push(c);
+        }
+    }
+    Ok(comments)
 }
 
-fn to_comment(store: &Store, r: Reply) -> Result<Comment, StoreError> {
+/// A URL fit for a comment.
+fn link(url: Option<&str>) -> Option<String> {
+    url.and_then(|u| safe_remote_url(u, true))
+}
+
+fn to_comment(store: &Store, r: Reply) -> Result<Option<Comment>, StoreError> {
+    let (Some(id), Some(author)) = (link(Some(&r.id)), link(Some(&r.author))) else {
+        tracing::warn!(id = %r.id, "reply with an id that is no http(s) URL left out of comments");
+        return Ok(None);
+    };
     let actor = store.remote_actor(&r.author)?;
     let icon = actor
         .as_ref()
         .and_then(|a| serde_json::from_str::<Value>(&a.document).ok())
         .and_then(|doc| icon_url(doc.get("icon")?));
-    Ok(Comment {
-        id: r.id,
-        url: r.url,
+    Ok(Some(Comment {
+        id,
+        url: link(r.url.as_deref()),
         author: CommentAuthor {
-            name: actor.as_ref().and_then(|a| a.name.clone()),
-            handle: actor.as_ref().and_then(|a| a.handle.clone()),
-            url: actor.as_ref().and_then(|a| a.url.clone()),
+            name: actor
+                .as_ref()
+                .and_then(|a| a.name.as_deref())
+                .map(plain_text),
+            handle: actor
+                .as_ref()
+                .and_then(|a| a.handle.as_deref())
+                .map(plain_text),
+            url: link(actor.as_ref().and_then(|a| a.url.as_deref())),
             icon,
-            id: r.author,
+            id: author,
         },
         content_html: r.content_html,
         published: r.published,
         updated: r.updated,
-    })
+    }))
 }
 
+/// The first safe URL of an `icon` (a URL, an `Image`, or a list of them).
 fn icon_url(icon: &Value) -> Option<String> {
     match icon {
-        Value::String(s) => Some(s.clone()),
+        Value::String(s) => link(Some(s)),
         Value::Array(list) => list.iter().find_map(icon_url),
         Value::Object(o) => o.get("url").and_then(icon_url),
         _ => None,

@@ -3,18 +3,26 @@
 //! This module owns how masthead reads other servers: every GET of an ActivityPub document is
 //! signed as the instance actor (servers running "authorized fetch" answer 401 otherwise; a
 //! WebFinger lookup, [`Fetcher::jrd`], is public and goes unsigned), asks for ActivityPub JSON, and is
-//! trusted only if the answer is an ActivityPub content type whose `id` is the URL fetched (a
-//! document naming another id on the same host is refetched once by that id, as Mastodon does).
-//! Actors and keys are cached in the store (`remote_actors`); resolving a `keyId` strips the
-//! fragment to find the actor unless the cache already knows the key, and a key is only accepted
-//! when it and the actor name each other (`publicKey.owner` and `publicKey.id`).
+//! trusted only if the answer is an ActivityPub content type whose `id` has the origin (scheme,
+//! host, port) of the URL that finally answered, redirects followed (Mastodon's rule). A document
+//! naming another id is refetched once by that id and used only if that answer names itself.
+//! Actors and keys are cached in the store (`remote_actors`); a cached key is found by its id and
+//! its owner together, and a key is only accepted when it and the actor name each other
+//! (`publicKey.owner` and `publicKey.id`) on the actor's origin.
+//!
+//! It also owns the rule for what other servers' data may hold once stored: [`safe_remote_url`]
+//! (the one test of a remote URL, for ids, links and images alike) and [`plain_text`] (names and
+//! other text, without control characters). A host that could not be reached (connect error,
+//! timeout, 5xx) is not asked again for [`HOST_DOWN_MS`], so one sender cannot make masthead
+//! fetch for nothing over and over.
 //! When an actor was cached and when a host's key may be refetched are read from the injected
 //! [`Clock`]; only the signatures' `Date` carries the wall time.
 //!
 //! It does not decide whether a request is trusted (the inbox does, with [`Fetcher::signer`]),
 //! and it does not retry: a failed fetch is the caller's to report.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use http::{HeaderMap, Method};
@@ -35,6 +43,16 @@ use crate::store::{KeyPair, RemoteActor, Store, StoreError};
 /// rotation is picked up within minutes; without a limit, every forged or broken request would
 /// make us fetch from the claimed host, and anyone could aim our server at a victim.
 pub const KEY_REFETCH_INTERVAL_MS: i64 = 10 * 60 * 1000;
+
+/// How long a host that could not be reached (connect error, timeout, 5xx, 429) is left alone:
+/// fetches from it fail at once with [`FetchObjectError::HostDown`] for one minute. Long enough
+/// that a burst of signed requests naming one dead host costs one fetch; short enough that a
+/// server back from a restart is heard again before its senders' first retry (Mastodon retries
+/// after a few minutes).
+pub const HOST_DOWN_MS: i64 = 60 * 1000;
+
+/// Most hosts remembered as down at once; past it the oldest entries are forgotten first.
+const MAX_HOSTS_DOWN: usize = 4096;
 
 /// `Accept` of WebFinger lookups (RFC 7033 names `application/jrd+json`; many servers answer
 /// plain JSON).
@@ -59,9 +77,23 @@ pub enum FetchObjectError {
     /// The body was not a JSON object.
     #[error("fetching {url}: the body is not a JSON object")]
     NotJson { url: String },
-    /// The document's id is not the URL fetched, even after one refetch by id.
-    #[error("fetching {url}: the document's id is {id:?}, not the URL fetched")]
-    IdMismatch { url: String, id: String },
+    /// The document's id is not on the origin that answered, even after one refetch by id.
+    #[error("fetching {url}: the document's id is {id:?}, which is not what the origin of {answered} serves")]
+    IdMismatch {
+        url: String,
+        id: String,
+        /// The URL that finally answered, redirects followed.
+        answered: String,
+    },
+    /// The host failed moments ago and is left alone for [`HOST_DOWN_MS`].
+    #[error(
+        "not fetching {url}: {host} could not be reached moments ago (retry in {retry_after_s} s)"
+    )]
+    HostDown {
+        url: String,
+        host: String,
+        retry_after_s: u64,
+    },
     /// Not an actor (no inbox).
     #[error("{url} is not an actor (it has no inbox)")]
     NotAnActor { url: String },
@@ -96,6 +128,34 @@ impl FetchObjectError {
             }
         )
     }
+
+    /// Whether the remote said `410 Gone`: deleted for good, not merely not found.
+    pub fn is_deleted(&self) -> bool {
+        matches!(self, FetchObjectError::Status { status: 410, .. })
+    }
+
+    /// Whether the server could not be reached now (connect error, timeout, 5xx, 429, or left
+    /// alone after such a failure): trying again later may work.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            FetchObjectError::Fetch(e) => {
+                matches!(**e, FetchError::Connect { .. } | FetchError::Timeout { .. })
+            }
+            FetchObjectError::Status { status, .. } => *status >= 500 || *status == 429,
+            FetchObjectError::HostDown { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Seconds after which a fetch that failed this way may be tried again, when it is
+    /// [`FetchObjectError::is_unavailable`].
+    pub fn retry_after_s(&self) -> Option<u64> {
+        match self {
+            FetchObjectError::HostDown { retry_after_s, .. } => Some(*retry_after_s),
+            e if e.is_unavailable() => Some((HOST_DOWN_MS / 1000) as u64),
+            _ => None,
+        }
+    }
 }
 
 /// Signed GETs of remote documents, as the instance actor.
@@ -105,6 +165,10 @@ pub struct Fetcher {
     key: Arc<SigningKey>,
     /// Stamps cached actors and limits key refetches; signatures carry the wall time regardless.
     clock: Clock,
+    /// `[dev] allow_http`: whether `http:` ids and links are taken from other servers.
+    allow_http: bool,
+    /// Hosts that could not be reached, and until when (by [`Fetcher::clock`]) they are left alone.
+    down: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -137,32 +201,99 @@ impl Fetcher {
                 &instance_key.private_pem,
             )?),
             clock,
+            allow_http: site.dev.allow_http,
+            down: Arc::default(),
         })
     }
 
+    /// Whether `http:` URLs from other servers are taken (`[dev] allow_http`).
+    pub fn allow_http(&self) -> bool {
+        self.allow_http
+    }
+
     /// GETs `url` and returns the document, checked: 2xx, an ActivityPub content type, a JSON
-    /// object whose `id` is `url` (refetched once by its id when that id is on the same host).
+    /// object whose `id` has the origin of the URL that finally answered (redirects followed).
+    /// A document naming another id (or served from another origin than its id's) is refetched
+    /// once by that id, and used only if that answer's id is the id asked for, from its origin.
     pub async fn object(&self, url: &str) -> Result<Value, FetchObjectError> {
-        let doc = self.get(url).await?;
-        let id = doc_id(&doc);
-        if id == Some(url) {
+        let (doc, answered) = self.get(url).await?;
+        let id = doc_id(&doc)
+            .filter(|id| safe_remote_url(id, self.allow_http).is_some())
+            .unwrap_or_default()
+            .to_string();
+        if id == url && same_origin(&id, answered.as_str()) {
             return Ok(doc);
         }
-        let id = id.unwrap_or_default().to_string();
-        if !id.is_empty() && same_authority(url, &id) {
-            let again = self.get(&id).await?;
-            if doc_id(&again) == Some(id.as_str()) {
+        // The same URL again would be redirected the same way: only another id is worth a look.
+        if !id.is_empty() && id != url {
+            let (again, answered) = self.get(&id).await?;
+            if doc_id(&again) == Some(id.as_str()) && same_origin(&id, answered.as_str()) {
                 return Ok(again);
             }
+            return Err(FetchObjectError::IdMismatch {
+                url: id.clone(),
+                id: doc_id(&again).unwrap_or_default().to_string(),
+                answered: answered.to_string(),
+            });
         }
         Err(FetchObjectError::IdMismatch {
             url: url.to_string(),
             id,
+            answered: answered.to_string(),
         })
     }
 
-    async fn get(&self, url: &str) -> Result<Value, FetchObjectError> {
+    /// The host of `url` when it is left alone after a failure, with the seconds left.
+    fn host_down(&self, host: &str) -> Option<u64> {
+        let now = self.clock.now_ms();
+        let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        match down.get(host) {
+            Some(&until) if until > now => Some(((until - now + 999) / 1000) as u64),
+            Some(_) => {
+                down.remove(host);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn remember_down(&self, host: &str) {
+        let now = self.clock.now_ms();
+        let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        if down.len() >= MAX_HOSTS_DOWN {
+            down.retain(|_, until| *until > now);
+            if down.len() >= MAX_HOSTS_DOWN {
+                if let Some(oldest) = down.iter().min_by_key(|(_, u)| **u).map(|(h, _)| h.clone()) {
+                    down.remove(&oldest);
+                }
+            }
+        }
+        down.insert(host.to_string(), now + HOST_DOWN_MS);
+    }
+
+    /// One GET: the document and the URL that finally answered. A host that failed moments ago
+    /// is not asked; one that fails now is remembered ([`HOST_DOWN_MS`]).
+    async fn get(&self, url: &str) -> Result<(Value, Url), FetchObjectError> {
         let parsed = fetchable(url)?;
+        let host = authority(url).unwrap_or_default();
+        if let Some(retry_after_s) = self.host_down(&host) {
+            return Err(FetchObjectError::HostDown {
+                url: url.to_string(),
+                host,
+                retry_after_s,
+            });
+        }
+        let got = self.get_once(url, parsed).await;
+        if let Err(e) = &got {
+            if e.is_unavailable() {
+                tracing::info!(host = %host, error = %e, "host unavailable; left alone for a while");
+                self.remember_down(&host);
+            }
+        }
+        got
+    }
+
+    async fn get_once(&self, url: &str, parsed: Url) -> Result<(Value, Url), FetchObjectError> {
         let key = self.key.clone();
         let sign = Box::new(
             move |method: &Method, url: &Url, headers: &mut HeaderMap, body: Option<&[u8]>| {
@@ -189,7 +320,7 @@ impl Fetcher {
             });
         }
         match serde_json::from_slice::<Value>(&resp.body) {
-            Ok(v) if v.is_object() => Ok(v),
+            Ok(v) if v.is_object() => Ok((v, resp.final_url)),
             _ => Err(FetchObjectError::NotJson {
                 url: url.to_string(),
             }),
@@ -229,40 +360,59 @@ impl Fetcher {
                 return Ok(actor);
             }
         }
-        let doc = self.object(id).await?;
-        let actor = actor_from_document(id, &doc, None, self.clock.now_ms())?;
+        let actor = self.fetch_actor(id).await?;
         store.upsert_remote_actor(&actor)?;
         Ok(actor)
     }
 
-    /// The actor holding `key_id` and the key, from the cache unless `fresh`. The key's owner and
-    /// the actor's `publicKey.id` must name each other.
+    /// The actor `id`, fetched and checked but not cached: what is judged before it is kept (the
+    /// target of a Move). Its document must name `id` itself.
+    pub async fn fetch_actor(&self, id: &str) -> Result<RemoteActor, FetchObjectError> {
+        let doc = self.object(id).await?;
+        let actor = actor_from_document(id, &doc, None, self.clock.now_ms(), self.allow_http)?;
+        if actor.id != id {
+            return Err(FetchObjectError::IdMismatch {
+                url: id.to_string(),
+                id: actor.id,
+                answered: id.to_string(),
+            });
+        }
+        Ok(actor)
+    }
+
+    /// The actor `owner` holding `key_id`, and the key, from the cache unless `fresh`. The cache
+    /// is asked for the key by its id *and* its owner (another actor advertising the same key id
+    /// must not stand in for the owner); a fetched key's owner and the actor's `publicKey.id` must
+    /// name each other on one origin. The caller still compares the returned actor with `owner`.
     pub async fn signer(
         &self,
         store: &Store,
         key_id: &str,
+        owner: &str,
         fresh: bool,
     ) -> Result<(RemoteActor, PublicKey), FetchObjectError> {
         if !fresh {
-            if let Some(actor) = store.remote_actor_by_key(key_id)? {
-                return Ok((actor.clone(), public_key(&actor, key_id)?));
+            if let Some(actor) = self.cached_signer(store, key_id, owner)? {
+                let key = public_key(&actor, key_id)?;
+                return Ok((actor, key));
             }
         }
+        let now = self.clock.now_ms();
         let actor_url = key_actor_url(key_id);
         let doc = self.object(&actor_url).await?;
         let actor = if doc.get("inbox").is_some() {
-            actor_from_document(&actor_url, &doc, Some(key_id), self.clock.now_ms())?
+            actor_from_document(&actor_url, &doc, Some(key_id), now, self.allow_http)?
         } else if let Some(owner) = doc.get("owner").and_then(Value::as_str) {
             // A key published as its own document (keyId without a fragment): its owner is the
             // actor, which must publish the same key id.
-            if !same_authority(owner, key_id) {
+            if !same_origin(owner, key_id) {
                 return Err(key_error(
                     key_id,
-                    format!("its owner {owner} is on another host"),
+                    format!("its owner {owner} is on another origin"),
                 ));
             }
             let owner_doc = self.object(owner).await?;
-            actor_from_document(owner, &owner_doc, Some(key_id), self.clock.now_ms())?
+            actor_from_document(owner, &owner_doc, Some(key_id), now, self.allow_http)?
         } else {
             return Err(FetchObjectError::NotAnActor { url: actor_url });
         };
@@ -275,6 +425,18 @@ impl Fetcher {
         store.upsert_remote_actor(&actor)?;
         let key = public_key(&actor, key_id)?;
         Ok((actor, key))
+    }
+
+    /// The cached actor `owner`, when it publishes `key_id`.
+    pub fn cached_signer(
+        &self,
+        store: &Store,
+        key_id: &str,
+        owner: &str,
+    ) -> Result<Option<RemoteActor>, StoreError> {
+        Ok(store
+            .remote_actor(owner)?
+            .filter(|a| a.key_id.as_deref() == Some(key_id)))
     }
 
     /// Whether a key from `key_id`'s host may be refetched now ([`KEY_REFETCH_INTERVAL_MS`]);
@@ -333,13 +495,31 @@ pub fn key_actor_url(key_id: &str) -> String {
     key_id.split('#').next().unwrap_or(key_id).to_string()
 }
 
-/// Whether two URLs share scheme-less authority: host and port (`a.example:8443`). This is the
-/// origin rule of ActivityPub ids (an actor speaks only for documents on its own host).
+/// Whether two URLs share scheme-less authority: host and port (`a.example:8443`). Kept for
+/// grouping by server (delivery, addressing); an origin check on ids is [`same_origin`].
 pub fn same_authority(a: &str, b: &str) -> bool {
     match (authority(a), authority(b)) {
         (Some(x), Some(y)) => x == y,
         _ => false,
     }
+}
+
+/// Whether two http(s) URLs have one origin: scheme, host and port (the default port spelt or
+/// not). This is the origin rule of ActivityPub ids: an actor speaks only for documents on its
+/// own origin, and `javascript://<its host>/` is not its origin.
+pub fn same_origin(a: &str, b: &str) -> bool {
+    match (http_origin(a), http_origin(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
+}
+
+fn http_origin(url: &str) -> Option<url::Origin> {
+    let u = Url::parse(url).ok()?;
+    if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none_or(str::is_empty) {
+        return None;
+    }
+    Some(u.origin())
 }
 
 /// `host[:port]` of a URL, lowercase, the default port left out.
@@ -350,6 +530,40 @@ pub fn authority(url: &str) -> Option<String> {
         Some(p) => format!("{host}:{p}"),
         None => host,
     })
+}
+
+/// Longest URL taken from another server.
+const MAX_REMOTE_URL: usize = 4096;
+
+/// The one rule for a URL that came from another server, whether an id or a link or image kept
+/// for our pages and `comments.json`: an absolute `https:` URL (`http:` too when `allow_http`,
+/// `[dev] allow_http`) with a host and no user name or password, written without spaces or
+/// control characters. Returns it as the URL parser writes it (so what is stored is what was
+/// checked), or `None`: `javascript:`, `data:`, `vbscript:`, relative and entity-encoded
+/// schemes are all just "not https".
+pub fn safe_remote_url(url: &str, allow_http: bool) -> Option<String> {
+    if url.len() > MAX_REMOTE_URL || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return None;
+    }
+    let u = Url::parse(url).ok()?;
+    let scheme_ok = u.scheme() == "https" || (allow_http && u.scheme() == "http");
+    let host_ok = u.host_str().is_some_and(|h| !h.is_empty());
+    let no_userinfo = u.username().is_empty() && u.password().is_none();
+    (scheme_ok && host_ok && no_userinfo).then(|| u.to_string())
+}
+
+/// Text from another server (a name, a report's comment) as plain text: control characters
+/// (terminal escapes among them) and bidirectional overrides removed, line breaks and tabs made
+/// spaces. HTML stays literal text here; whoever renders it escapes it.
+pub fn plain_text(text: &str) -> String {
+    text.chars()
+        .filter_map(|c| match c {
+            '\n' | '\r' | '\t' => Some(' '),
+            c if c.is_control() => None,
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' => None,
+            c => Some(c),
+        })
+        .collect()
 }
 
 /// A string, or the `id` (or `href`) of an embedded object.
@@ -364,23 +578,33 @@ pub fn id_of(v: &Value) -> Option<&str> {
     }
 }
 
-/// Reads an actor document fetched from `url` at `fetched_at` (unix ms). When `want_key` is given
-/// and `publicKey` is a list, the key with that id is kept. A key whose `owner` names another
-/// actor is ignored.
+/// Reads an actor document fetched from `url` at `fetched_at` (unix ms). The id must be a
+/// [`safe_remote_url`]; `inbox` on its origin (else it is no actor we can answer); a key is kept
+/// only when its id is on the actor's origin and its `owner` (if given) is the actor, and when
+/// `want_key` is given and `publicKey` is a list, the key with that id is kept. A `sharedInbox`
+/// on another origin is dropped: it would point our signed deliveries anywhere. Names are
+/// [`plain_text`], the profile link a [`safe_remote_url`], and the document is kept
+/// [`scrubbed`](scrub_document).
 pub fn actor_from_document(
     url: &str,
     doc: &Value,
     want_key: Option<&str>,
     fetched_at: i64,
+    allow_http: bool,
 ) -> Result<RemoteActor, FetchObjectError> {
+    let not_an_actor = || FetchObjectError::NotAnActor {
+        url: url.to_string(),
+    };
     let id = doc_id(doc).unwrap_or(url).to_string();
+    if safe_remote_url(&id, allow_http).is_none() {
+        return Err(not_an_actor());
+    }
+    let on_origin = |u: &&str| same_origin(u, &id) && safe_remote_url(u, allow_http).is_some();
     let inbox = doc
         .get("inbox")
         .and_then(Value::as_str)
-        .filter(|i| same_authority(i, &id))
-        .ok_or_else(|| FetchObjectError::NotAnActor {
-            url: url.to_string(),
-        })?
+        .filter(on_origin)
+        .ok_or_else(not_an_actor)?
         .to_string();
     let keys: Vec<&Value> = match doc.get("publicKey") {
         Some(Value::Array(list)) => list.iter().collect(),
@@ -392,14 +616,18 @@ pub fn actor_from_document(
         .find(|k| want_key.is_some() && k.get("id").and_then(Value::as_str) == want_key)
         .or_else(|| keys.first())
         .filter(|k| {
-            k.get("owner")
+            k.get("id")
                 .and_then(Value::as_str)
-                .is_none_or(|owner| owner == id)
+                .is_some_and(|k| same_origin(k, &id))
+                && k.get("owner")
+                    .and_then(Value::as_str)
+                    .is_none_or(|owner| owner == id)
         });
     let shared_inbox = doc
         .get("endpoints")
         .and_then(|e| e.get("sharedInbox"))
         .and_then(Value::as_str)
+        .filter(on_origin)
         .map(str::to_string);
     let host = authority(&id).unwrap_or_default();
     Ok(RemoteActor {
@@ -416,13 +644,101 @@ pub fn actor_from_document(
         handle: doc
             .get("preferredUsername")
             .and_then(Value::as_str)
+            .map(plain_text)
+            .filter(|u| !u.is_empty())
             .map(|u| format!("{u}@{host}")),
-        name: doc.get("name").and_then(Value::as_str).map(str::to_string),
-        url: doc.get("url").and_then(id_of).map(str::to_string),
-        document: doc.to_string(),
+        name: doc.get("name").and_then(Value::as_str).map(plain_text),
+        url: doc
+            .get("url")
+            .and_then(first_link)
+            .and_then(|u| safe_remote_url(u, allow_http)),
+        document: scrub_document(doc, allow_http).to_string(),
         fetched_at,
         id,
     })
+}
+
+/// The first link of a `url` value: a string, a `Link` object's `href`, or the first of a list.
+fn first_link(v: &Value) -> Option<&str> {
+    match v {
+        Value::Array(list) => list.iter().find_map(first_link),
+        v => id_of(v),
+    }
+}
+
+/// Keys whose values are links or images (a URL, or objects and lists holding them).
+const URL_KEYS: [&str; 4] = ["url", "href", "icon", "image"];
+
+/// Keys whose values are HTML from the sender (`value` is a profile field's, in Mastodon).
+const HTML_KEYS: [&str; 5] = ["content", "summary", "value", "contentMap", "summaryMap"];
+
+/// Keys whose values are plain text.
+const TEXT_KEYS: [&str; 3] = ["name", "preferredUsername", "nameMap"];
+
+/// A remote document made safe to keep for our pages: every link or image URL (`url`, `href`,
+/// `icon`, `image`, at any depth: attachments, tags, emoji) that is not a [`safe_remote_url`] is
+/// removed, HTML (`content`, `summary`, profile field values) is cleaned with
+/// [`sanitize_remote`](crate::content::render::sanitize_remote), and names are [`plain_text`].
+pub fn scrub_document(doc: &Value, allow_http: bool) -> Value {
+    let mut doc = doc.clone();
+    scrub(&mut doc, Scrub::Walk, allow_http);
+    doc
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Scrub {
+    Walk,
+    Url,
+    Html,
+    Text,
+}
+
+/// Scrubs `v` in place as `how`; false when it is to be removed.
+fn scrub(v: &mut Value, how: Scrub, allow_http: bool) -> bool {
+    match v {
+        Value::String(s) => match how {
+            Scrub::Url => match safe_remote_url(s, allow_http) {
+                Some(safe) => {
+                    *s = safe;
+                    true
+                }
+                None => false,
+            },
+            Scrub::Html => {
+                *s = crate::content::render::sanitize_remote(s);
+                true
+            }
+            Scrub::Text => {
+                *s = plain_text(s);
+                true
+            }
+            Scrub::Walk => true,
+        },
+        Value::Array(list) => {
+            list.retain_mut(|item| scrub(item, how, allow_http));
+            true
+        }
+        Value::Object(map) => {
+            map.retain(|key, value| {
+                let key = key.as_str();
+                let inner = if URL_KEYS.contains(&key) {
+                    Scrub::Url
+                } else if HTML_KEYS.contains(&key) {
+                    Scrub::Html
+                } else if TEXT_KEYS.contains(&key) {
+                    Scrub::Text
+                } else if how == Scrub::Url {
+                    // Inside a link object, only its link keys are links.
+                    Scrub::Walk
+                } else {
+                    how
+                };
+                scrub(value, inner, allow_http)
+            });
+            true
+        }
+        _ => true,
+    }
 }
 
 #[cfg(test)]
@@ -449,7 +765,8 @@ mod tests {
 
     #[test]
     fn can_read_an_actor_and_its_key() {
-        let a = actor_from_document("https://r.example/users/a", &doc(), None, FETCHED_AT).unwrap();
+        let a = actor_from_document("https://r.example/users/a", &doc(), None, FETCHED_AT, false)
+            .unwrap();
         assert_eq!(
             a.key_id.as_deref(),
             Some("https://r.example/users/a#main-key")
@@ -462,7 +779,8 @@ mod tests {
     fn rejects_a_key_owned_by_another_actor() {
         let mut d = doc();
         d["publicKey"]["owner"] = json!("https://r.example/users/b");
-        let a = actor_from_document("https://r.example/users/a", &d, None, FETCHED_AT).unwrap();
+        let a =
+            actor_from_document("https://r.example/users/a", &d, None, FETCHED_AT, false).unwrap();
         assert_eq!(a.key_id, None);
         assert_eq!(a.public_key_pem, None);
     }
@@ -472,7 +790,7 @@ mod tests {
         let mut d = doc();
         d["inbox"] = json!("https://evil.example/inbox");
         assert!(matches!(
-            actor_from_document("https://r.example/users/a", &d, None, FETCHED_AT),
+            actor_from_document("https://r.example/users/a", &d, None, FETCHED_AT, false),
             Err(FetchObjectError::NotAnActor { .. })
         ));
     }
@@ -489,6 +807,7 @@ mod tests {
             &d,
             Some("https://r.example/users/a#k2"),
             FETCHED_AT,
+            false,
         )
         .unwrap();
         assert_eq!(a.public_key_pem.as_deref(), Some("TWO"));
@@ -513,5 +832,132 @@ mod tests {
             "http://127.0.0.1:2/a"
         ));
         assert!(!same_authority("https://r.example/a", "not a url"));
+    }
+
+    #[test]
+    fn rejects_urls_that_are_not_https() {
+        for bad in [
+            "javascript:alert(1)",
+            "JaVaScRiPt:alert(1)",
+            "javascript://r.example/%0Aalert(1)",
+            "java&#115;cript:alert(1)",
+            "&#106;avascript:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "vbscript:msgbox(1)",
+            "/relative/path",
+            "//r.example/x",
+            "https://victim@evil.example/x",
+            " https://r.example/x",
+            "https://r.example/\nx",
+            "http://r.example/x",
+            "ftp://r.example/x",
+        ] {
+            assert_eq!(safe_remote_url(bad, false), None, "{bad}");
+        }
+        assert_eq!(
+            safe_remote_url("HTTPS://R.example/a b", false),
+            None,
+            "spaces are refused, not encoded"
+        );
+        assert_eq!(
+            safe_remote_url("HTTPS://R.example/@a", false).as_deref(),
+            Some("https://r.example/@a")
+        );
+        assert_eq!(
+            safe_remote_url("http://127.0.0.1:8080/x", true).as_deref(),
+            Some("http://127.0.0.1:8080/x")
+        );
+    }
+
+    #[test]
+    fn can_compare_origins_with_scheme_and_port() {
+        assert!(same_origin(
+            "https://r.example/a",
+            "https://R.example:443/b"
+        ));
+        assert!(same_origin(
+            "https://127.0.0.1:8443/a",
+            "https://127.0.0.1:8443/b"
+        ));
+        assert!(!same_origin(
+            "https://127.0.0.1:8443/a",
+            "https://127.0.0.1:8444/a"
+        ));
+        assert!(!same_origin("http://r.example/a", "https://r.example/a"));
+        assert!(!same_origin(
+            "javascript://r.example/a",
+            "https://r.example/a"
+        ));
+        assert!(!same_origin(
+            "javascript://r.example/a",
+            "javascript://r.example/a"
+        ));
+    }
+
+    #[test]
+    fn rejects_a_key_or_shared_inbox_off_the_actors_origin() {
+        let mut d = doc();
+        d["publicKey"]["id"] = json!("https://victim.example/users/v#main-key");
+        d["publicKey"]["owner"] = json!("https://r.example/users/a");
+        d["endpoints"]["sharedInbox"] = json!("https://victim.example/inbox");
+        let a =
+            actor_from_document("https://r.example/users/a", &d, None, FETCHED_AT, false).unwrap();
+        assert_eq!(a.key_id, None);
+        assert_eq!(a.shared_inbox, None);
+        let mut d = doc();
+        d["inbox"] = json!("http://r.example/users/a/inbox");
+        assert!(matches!(
+            actor_from_document("https://r.example/users/a", &d, None, FETCHED_AT, true),
+            Err(FetchObjectError::NotAnActor { .. })
+        ));
+    }
+
+    #[test]
+    fn can_keep_only_safe_links_and_text_of_an_actor() {
+        let mut d = doc();
+        d["name"] = json!("Ann\u{1b}[2J<script>alert(1)</script>");
+        d["url"] = json!("javascript:alert(1)");
+        d["summary"] =
+            json!("<p onclick=\"x()\">bio <a href=\"https://s.example\" rel=\"me\">site</a></p>");
+        d["icon"] = json!({ "type": "Image", "url": "data:image/svg+xml,<svg onload=alert(1)>" });
+        d["image"] = json!("vbscript:msgbox(1)");
+        d["attachment"] = json!([
+            { "type": "PropertyValue", "name": "Site", "value": "<a href=\"javascript:x()\" rel=\"me\">x</a>" },
+            { "type": "Document", "url": "JAVASCRIPT:alert(1)" },
+        ]);
+        d["tag"] = json!([
+            { "type": "Hashtag", "href": "javascript:alert(1)", "name": "#x" },
+            { "type": "Emoji", "icon": { "url": "https://r.example/e.png" } },
+        ]);
+        let a =
+            actor_from_document("https://r.example/users/a", &d, None, FETCHED_AT, false).unwrap();
+        assert_eq!(a.name.as_deref(), Some("Ann[2J<script>alert(1)</script>"));
+        assert_eq!(a.url, None);
+        let kept: Value = serde_json::from_str(&a.document).unwrap();
+        assert_eq!(
+            kept["summary"],
+            "<p>bio <a href=\"https://s.example\" rel=\"nofollow noopener ugc\">site</a></p>"
+        );
+        assert_eq!(kept["icon"], json!({ "type": "Image" }));
+        assert!(kept.get("image").is_none());
+        assert_eq!(
+            kept["attachment"][0]["value"],
+            "<a rel=\"nofollow noopener ugc\">x</a>"
+        );
+        assert!(kept["attachment"][1].get("url").is_none());
+        assert!(kept["tag"][0].get("href").is_none());
+        assert_eq!(kept["tag"][1]["icon"]["url"], "https://r.example/e.png");
+        let text = a.document.to_ascii_lowercase();
+        for active in ["javascript:", "data:", "vbscript:", "onclick", "rel=\\\"me"] {
+            assert!(!text.contains(active), "{active} in {text}");
+        }
+    }
+
+    #[test]
+    fn can_strip_control_characters_from_text() {
+        assert_eq!(
+            plain_text("a\u{1b}[31mb\u{9b}c\u{7}\r\nd\u{202e}e"),
+            "a[31mbc  de"
+        );
     }
 }

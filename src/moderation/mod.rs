@@ -136,13 +136,21 @@ impl Blocks {
 }
 
 /// The verdict on `event` by the built-in rules: anything from a blocked actor or domain is
-/// rejected; a reply from a silenced domain is held.
+/// rejected, and so is a move to one (before the target is fetched); a reply from a silenced
+/// domain is held.
 pub fn judge(blocks: &Blocks, event: &InboxEvent) -> Verdict {
     let actor = &event.actor;
     if blocks.actor_blocked(actor) {
         return Verdict::Reject {
             reason: format!("{actor} is blocked"),
         };
+    }
+    if let EventKind::Moved { target } = &event.kind {
+        if blocks.actor_blocked(target) {
+            return Verdict::Reject {
+                reason: format!("the move target {target} is blocked"),
+            };
+        }
     }
     if let EventKind::Reply { .. } = event.kind {
         let host = host_of(actor).unwrap_or_default();
@@ -305,5 +313,41 @@ mod tests {
         let v = serde_json::to_value(follow("https://ok.example/users/friend")).unwrap();
         assert_eq!(v["event"], "follow");
         assert_eq!(v["target"], "news");
+    }
+}
+
+#[cfg(test)]
+mod move_tests {
+    use super::*;
+
+    #[test]
+    fn rejects_a_move_to_a_blocked_target() {
+        let mut blocks = Blocks::default();
+        blocks.add(DomainBlock {
+            domain: "spam.example".into(),
+            severity: Severity::Suspend,
+        });
+        blocks.block_actor("https://ok.example/users/troll");
+        let moved = |target: &str| InboxEvent {
+            actor: "https://ok.example/users/a".into(),
+            kind: EventKind::Moved {
+                target: target.into(),
+            },
+        };
+        assert_eq!(
+            judge(&blocks, &moved("https://ok.example/users/b")),
+            Verdict::Accept
+        );
+        for target in [
+            "https://ok.example/users/troll",
+            "https://m.spam.example/users/x",
+        ] {
+            assert_eq!(
+                judge(&blocks, &moved(target)),
+                Verdict::Reject {
+                    reason: format!("the move target {target} is blocked")
+                }
+            );
+        }
     }
 }

@@ -160,7 +160,9 @@ pub(super) async fn apply(
             tracing::info!(actor = %actor, "remote actor deleted");
         }
         EventKind::Moved { target } => {
-            let new = inbox.fetcher.actor(store, &target, true).await?;
+            // Judged before anything about the target is kept: fetched, not cached, until its
+            // alsoKnownAs names the mover (blocks were judged before it was fetched at all).
+            let new = inbox.fetcher.fetch_actor(&target).await?;
             let doc: Value = serde_json::from_str(&new.document).unwrap_or_default();
             let aka: Vec<&str> = match doc.get("alsoKnownAs") {
                 Some(Value::Array(list)) => list.iter().filter_map(id_of).collect(),
@@ -172,6 +174,7 @@ pub(super) async fn apply(
                     "Move of {actor} to {target} refused: the target's alsoKnownAs does not name {actor}"
                 )));
             }
+            store.upsert_remote_actor(&new)?;
             let moved =
                 store.move_follower(&actor, &new.id, &new.inbox, new.shared_inbox.as_deref())?;
             tracing::info!(from = %actor, to = %new.id, moved, "follower moved");

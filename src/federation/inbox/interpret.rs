@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Inbox, JobError};
-use crate::federation::fetch::id_of;
+use crate::federation::fetch::{id_of, safe_remote_url, same_origin};
 use crate::moderation::{EventKind, InboxEvent, Interaction, PostRef, ReplyNote};
 
 /// The ActivityStreams public collection, in the spellings servers use.
@@ -92,7 +92,9 @@ async fn interpret_kind(
             if kind == "Update" && object_id == actor {
                 return Ok(EventKind::ActorUpdated);
             }
-            let note = if object.is_object() {
+            // An embedded object is taken as sent only from its own origin; anything else is
+            // fetched from where its id says it lives.
+            let note = if object.is_object() && same_origin(object_id, actor) {
                 object.clone()
             } else {
                 inbox.fetcher.object(object_id).await?
@@ -103,6 +105,7 @@ async fn interpret_kind(
             }
             if note.get("attributedTo").and_then(id_of) != Some(actor)
                 || id_of(&note) != Some(object_id)
+                || !same_origin(object_id, actor)
             {
                 return Ok(ignored("note not written by its sender"));
             }
@@ -126,7 +129,7 @@ async fn interpret_kind(
         }
         "Move" => {
             let target = activity.get("target").and_then(id_of).unwrap_or("");
-            if object_id != actor || target.is_empty() {
+            if object_id != actor || safe_remote_url(target, inbox.site.dev.allow_http).is_none() {
                 ignored("a Move must move its own actor to a target")
             } else {
                 EventKind::Moved {
@@ -194,19 +197,21 @@ fn read_note(inbox: &Inbox, note: &Value) -> ReplyNote {
                 .and_then(|m| m.values().find_map(Value::as_str))
         })
         .unwrap_or_default();
+    let allow_http = inbox.site.dev.allow_http;
     let url = match note.get("url") {
-        Some(Value::Array(list)) => list.iter().find_map(id_of).map(str::to_string),
-        Some(v) => id_of(v).map(str::to_string),
+        Some(Value::Array(list)) => list.iter().find_map(id_of),
+        Some(v) => id_of(v),
         None => None,
     };
     ReplyNote {
         id: id_of(note).unwrap_or_default().to_string(),
-        url: url.filter(|u| u.starts_with("https://") || u.starts_with("http://")),
-        content_html: crate::content::render::sanitize(content),
+        url: url.and_then(|u| safe_remote_url(u, allow_http)),
+        content_html: crate::content::render::sanitize_remote(content),
         published: utc_time(note, "published").unwrap_or_else(|| inbox.now_rfc3339()),
         updated: utc_time(note, "updated"),
         post: in_reply_to.as_deref().and_then(|r| our_post(inbox, r)),
-        in_reply_to,
+        // Ours or another server's: kept only as an http(s) URL.
+        in_reply_to: in_reply_to.filter(|r| safe_remote_url(r, true).is_some()),
         mentions,
         public: addressed.iter().any(|a| PUBLIC.contains(&a.as_str())),
     }

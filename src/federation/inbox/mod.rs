@@ -8,7 +8,9 @@
 //!   any fetch), the key (cached, fetched, or refetched once per host per 10 minutes when
 //!   verification fails), that the key belongs to the activity's `actor`, and that the activity id
 //!   is new. It then records the activity in `inbox_activities` and answers 202. Nothing else is
-//!   changed by a request.
+//!   changed by a request. Before any key is fetched, an activity a JSON-LD processor would read
+//!   otherwise (`jsonld.rs`) and the `Delete` of an actor never seen here are answered 202 and
+//!   dropped; a key whose server cannot be reached now is a 503 with `Retry-After`.
 //! - `interpret.rs` reads a queued activity as a [`InboxEvent`](crate::moderation::InboxEvent): plain data that
 //!   [`judge`](crate::moderation::judge) (and later a plugin) judges, knowing no JSON-LD.
 //! - `apply.rs` turns the event and its [`Verdict`](crate::moderation::Verdict) into effects: followers,
@@ -21,6 +23,7 @@
 
 mod apply;
 mod interpret;
+mod jsonld;
 mod receive;
 mod worker;
 
@@ -66,7 +69,8 @@ pub enum Received {
     Queued,
     /// Seen before; nothing new.
     Duplicate,
-    /// Accepted and dropped (the Delete of an actor whose key is gone).
+    /// Accepted and dropped: the Delete of an actor never seen or whose key is gone, or an
+    /// activity a JSON-LD processor would read otherwise.
     Ignored,
 }
 
@@ -130,6 +134,9 @@ impl InboxError {
             InboxError::Malformed(_) | InboxError::Origin { .. } | InboxError::Ours(_) => {
                 StatusCode::BAD_REQUEST
             }
+            InboxError::Key { source, .. } if source.is_unavailable() => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             InboxError::Signature(_) | InboxError::Key { .. } | InboxError::KeyOwner { .. } => {
                 StatusCode::UNAUTHORIZED
             }
@@ -147,13 +154,25 @@ impl InboxError {
             InboxError::TooLarge => "activity too large (limit 1 MiB)",
             InboxError::UnknownRecipient(_) => "not found",
             InboxError::Malformed(_) => "malformed activity",
+            InboxError::Key { source, .. } if source.is_unavailable() => {
+                "the signer's key cannot be fetched now; retry later"
+            }
             InboxError::Signature(_) | InboxError::Key { .. } | InboxError::KeyOwner { .. } => {
                 "request signature could not be verified"
             }
             InboxError::Ours(_) => "activity claims to come from this server",
-            InboxError::Origin { .. } => "activity ids must be on the actor's host",
+            InboxError::Origin { .. } => "activity ids must be on the actor's origin",
             InboxError::Blocked(_) => "forbidden",
             InboxError::Store(_) => "internal error",
+        }
+    }
+
+    /// Seconds for a `Retry-After` header: set when the answer is a 503 because the signer's key
+    /// server could not be reached (the sender should retry, not give up).
+    pub fn retry_after_s(&self) -> Option<u64> {
+        match self {
+            InboxError::Key { source, .. } => source.retry_after_s(),
+            _ => None,
         }
     }
 }

@@ -8,8 +8,12 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
+use super::jsonld;
 use super::{Inbox, InboxError, InboxRequest, Received, MAX_BODY_BYTES};
-use crate::federation::fetch::{authority, header_str, id_of, same_authority};
+use crate::federation::fetch::{
+    authority, header_str, id_of, key_actor_url, safe_remote_url, same_authority, same_origin,
+    FetchObjectError,
+};
 use crate::federation::signatures::{self, SignatureError};
 use crate::store::NewInboxActivity;
 
@@ -61,7 +65,8 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
     )?;
     let activity: Value = serde_json::from_slice(&req.body)
         .map_err(|e| InboxError::Malformed(format!("not JSON: {e}")))?;
-    let checked = check_activity(inbox.urls.base(), &activity)?;
+    let allow_http = inbox.site.dev.allow_http;
+    let checked = check_activity(inbox.urls.base(), allow_http, &activity)?;
     let key_id = signed.key_id().to_string();
     if same_authority(&key_id, inbox.urls.base()) {
         return Err(InboxError::Ours(key_id));
@@ -72,25 +77,37 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
             return Err(InboxError::Blocked(authority(url).unwrap_or_default()));
         }
     }
+    // What a JSON-LD processor would read otherwise than we do is not acted on.
+    if let Some(trick) = jsonld::trick(&activity) {
+        tracing::warn!(id = %checked.id, actor = %checked.actor, trick = %trick, "activity read otherwise by JSON-LD; dropped");
+        return Ok(Received::Ignored);
+    }
+    // Servers broadcast account deletions to every server they know; fetching each gone key
+    // would be a flood. Someone never seen here left nothing to delete (Mastodon does the same).
+    if checked.kind == "Delete" && inbox.store.remote_actor(&checked.actor)?.is_none() {
+        tracing::debug!(actor = %checked.actor, "Delete from an actor never seen here; dropped");
+        return Ok(Received::Ignored);
+    }
+    // A key speaks only for actors of its own origin; no fetch is made to learn otherwise.
+    if !same_origin(&key_id, &checked.actor) {
+        return Err(InboxError::KeyOwner {
+            key_id,
+            owner: key_actor_url(signed.key_id()),
+            actor: checked.actor,
+        });
+    }
 
-    let cached = inbox.store.remote_actor_by_key(&key_id)?.is_some();
-    let (mut signer, mut key) = match inbox.fetcher.signer(&inbox.store, &key_id, false).await {
+    let cached = inbox
+        .fetcher
+        .cached_signer(&inbox.store, &key_id, &checked.actor)?
+        .is_some();
+    let (mut signer, mut key) = match inbox
+        .fetcher
+        .signer(&inbox.store, &key_id, &checked.actor, false)
+        .await
+    {
         Ok(found) => found,
-        Err(source) => {
-            // A deleted account's key is gone too; Mastodon sends its Delete anyway. Nothing can
-            // be verified, so nothing is done, but the sender should stop retrying.
-            if source.is_gone()
-                && checked.kind == "Delete"
-                && checked.object_id.as_deref() == Some(&checked.actor)
-            {
-                tracing::info!(actor = %checked.actor, "Delete of an actor whose key is gone; ignored");
-                return Ok(Received::Ignored);
-            }
-            return Err(InboxError::Key {
-                key_id,
-                source: Box::new(source),
-            });
-        }
+        Err(source) => return key_unavailable(inbox, &req, &checked, key_id, source).await,
     };
     // The date window is checked against the wall, not the injected clock: the sender stamped
     // its own real time.
@@ -103,14 +120,14 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
         if !retry {
             return Err(first.into());
         }
-        (signer, key) = inbox
+        (signer, key) = match inbox
             .fetcher
-            .signer(&inbox.store, &key_id, true)
+            .signer(&inbox.store, &key_id, &checked.actor, true)
             .await
-            .map_err(|source| InboxError::Key {
-                key_id: key_id.clone(),
-                source: Box::new(source),
-            })?;
+        {
+            Ok(found) => found,
+            Err(source) => return key_unavailable(inbox, &req, &checked, key_id, source).await,
+        };
         signatures::verify(&signed, &key, &req.body, SystemTime::now())?;
     }
     if signer.id != checked.actor {
@@ -151,6 +168,53 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
     Ok(Received::Queued)
 }
 
+/// The answer when the signer's key could not be had. The `Delete` of an actor by itself, whose
+/// key is gone too (Mastodon sends it anyway), is accepted: when the actor's own origin answers
+/// `410 Gone` for it and we knew the actor, the Delete is queued (unsigned, with the origin's
+/// word for it) so that what the actor left here is removed; otherwise it is dropped. A key whose
+/// server cannot be reached now is a 503, so the sender retries; anything else a 401.
+async fn key_unavailable(
+    inbox: &Inbox,
+    req: &InboxRequest,
+    checked: &CheckedActivity,
+    key_id: String,
+    source: FetchObjectError,
+) -> Result<Received, InboxError> {
+    let self_delete =
+        checked.kind == "Delete" && checked.object_id.as_deref() == Some(&checked.actor);
+    if !(source.is_gone() && self_delete) {
+        return Err(InboxError::Key {
+            key_id,
+            source: Box::new(source),
+        });
+    }
+    // The key's document is not necessarily the actor's: then ask the actor's URL itself.
+    let deleted = source.is_deleted()
+        && (key_actor_url(&key_id) == checked.actor
+            || matches!(inbox.fetcher.object(&checked.actor).await, Err(e) if e.is_deleted()));
+    if !deleted || inbox.store.remote_actor(&checked.actor)?.is_none() {
+        tracing::info!(actor = %checked.actor, "Delete of an actor whose key is gone; ignored");
+        return Ok(Received::Ignored);
+    }
+    let fresh = inbox.store.record_inbox_activity(
+        &NewInboxActivity {
+            id: &checked.id,
+            signer: &checked.actor,
+            recipient: req.recipient.as_deref(),
+            kind: &checked.kind,
+            body: &String::from_utf8_lossy(&req.body),
+            signature: "gone",
+        },
+        inbox.clock.now_ms(),
+    )?;
+    if !fresh {
+        return Ok(Received::Duplicate);
+    }
+    tracing::info!(actor = %checked.actor, "Delete of an actor whose origin answers 410 Gone; queued");
+    inbox.wake.notify_one();
+    Ok(Received::Queued)
+}
+
 /// What [`check_activity`] read from an activity.
 #[derive(Debug, PartialEq, Eq)]
 pub struct CheckedActivity {
@@ -165,9 +229,17 @@ pub struct CheckedActivity {
 }
 
 /// The checks on an activity's shape and origin that need no network: `id`, `type` and `actor`
-/// present; nothing on `our_base`'s host; the activity id on the actor's host; and for Create,
-/// Update and Delete the object (embedded or a URL) on the actor's host too.
-pub fn check_activity(our_base: &str, activity: &Value) -> Result<CheckedActivity, InboxError> {
+/// present and [safe](safe_remote_url) (`https:`, or `http:` when `allow_http`); nothing on
+/// `our_base`'s host; the activity id on the actor's origin (scheme, host and port). Only the
+/// origin that made a thing may make or change it: the object of a `Create`, `Update`, `Delete`
+/// or `Undo` (embedded or a URL) must be on the actor's origin too, and attributed to the actor
+/// when it says. (Mastodon refuses the same; any other embedded object is only ever read for its
+/// id, or refetched from its origin by the interpreter.)
+pub fn check_activity(
+    our_base: &str,
+    allow_http: bool,
+    activity: &Value,
+) -> Result<CheckedActivity, InboxError> {
     let malformed = |m: &str| InboxError::Malformed(m.to_string());
     let id = activity
         .get("id")
@@ -181,16 +253,21 @@ pub fn check_activity(our_base: &str, activity: &Value) -> Result<CheckedActivit
         .get("actor")
         .and_then(id_of)
         .ok_or_else(|| malformed("no actor"))?;
-    if authority(actor).is_none() || authority(id).is_none() {
-        return Err(malformed("actor and id must be absolute URLs"));
-    }
     for url in [actor, id] {
         if same_authority(url, our_base) {
             return Err(InboxError::Ours(url.to_string()));
         }
     }
+    let safe = |url: &str| safe_remote_url(url, allow_http).is_some();
+    if !safe(actor) || !safe(id) {
+        return Err(malformed(if allow_http {
+            "actor and id must be absolute http(s) URLs"
+        } else {
+            "actor and id must be absolute https URLs"
+        }));
+    }
     let origin = |what: &'static str, other: &str| {
-        if same_authority(other, actor) {
+        if same_origin(other, actor) && safe(other) {
             Ok(())
         } else {
             Err(InboxError::Origin {
@@ -201,14 +278,18 @@ pub fn check_activity(our_base: &str, activity: &Value) -> Result<CheckedActivit
         }
     };
     origin("activity id", id)?;
-    let object_id = activity.get("object").and_then(id_of).map(str::to_string);
-    if matches!(kind, "Create" | "Update" | "Delete") {
-        let object = object_id
-            .as_deref()
-            .ok_or_else(|| malformed("Create, Update and Delete need an object id"))?;
-        origin("object id", object)?;
-        if let Some(attributed) = activity
-            .get("object")
+    let object = activity.get("object");
+    let object_id = object.and_then(id_of).map(str::to_string);
+    if matches!(kind, "Create" | "Update" | "Delete") && object_id.is_none() {
+        return Err(malformed("Create, Update and Delete need an object id"));
+    }
+    if let Some(object_id) = object_id
+        .as_deref()
+        .filter(|_| matches!(kind, "Create" | "Update" | "Delete" | "Undo"))
+    {
+        origin("object id", object_id)?;
+        if let Some(attributed) = object
+            .filter(|_| kind != "Undo")
             .and_then(|o| o.get("attributedTo"))
             .and_then(id_of)
         {
@@ -246,7 +327,7 @@ mod tests {
 
     #[test]
     fn can_check_a_well_formed_activity() {
-        let got = check_activity(BASE, &like()).unwrap();
+        let got = check_activity(BASE, true, &like()).unwrap();
         assert_eq!(got.actor, "https://r.example/users/a");
         assert_eq!(got.kind, "Like");
     }
@@ -256,16 +337,19 @@ mod tests {
         let mut a = like();
         a["actor"] = json!("http://127.0.0.1:8080/users/news");
         a["id"] = json!("http://127.0.0.1:8080/users/news#likes/1");
-        assert!(matches!(check_activity(BASE, &a), Err(InboxError::Ours(_))));
+        assert!(matches!(
+            check_activity(BASE, true, &a),
+            Err(InboxError::Ours(_))
+        ));
         // Same IP, another port, is another server.
         a["actor"] = json!("http://127.0.0.1:9999/users/x");
         a["id"] = json!("http://127.0.0.1:9999/likes/1");
-        assert!(check_activity(BASE, &a).is_ok());
+        assert!(check_activity(BASE, true, &a).is_ok());
     }
 
     /// Which id [`check_activity`] refused as off the actor's host.
     fn origin_refused(activity: &Value) -> Option<&'static str> {
-        match check_activity(BASE, activity) {
+        match check_activity(BASE, false, activity) {
             Err(InboxError::Origin { what, .. }) => Some(what),
             _ => None,
         }
@@ -285,7 +369,7 @@ mod tests {
             "id": "https://r.example/d/1", "type": "Delete", "actor": "https://r.example/users/a",
             "object": "https://elsewhere.example/n/1",
         });
-        assert!(check_activity(BASE, &delete).is_err());
+        assert!(check_activity(BASE, true, &delete).is_err());
         let forged = json!({
             "id": "https://r.example/c/2", "type": "Create", "actor": "https://r.example/users/a",
             "object": { "id": "https://r.example/n/2", "type": "Note", "attributedTo": "https://r.example/users/b" },
@@ -294,12 +378,45 @@ mod tests {
     }
 
     #[test]
+    fn rejects_a_scheme_other_than_the_actors() {
+        // The host and port are the actor's; the scheme is not.
+        let create = json!({
+            "id": "https://r.example/c/3", "type": "Create", "actor": "https://r.example/users/a",
+            "object": { "id": "javascript://r.example/%0Aalert(1)", "type": "Note",
+                        "attributedTo": "https://r.example/users/a" },
+        });
+        assert_eq!(origin_refused(&create), Some("object id"));
+        let mut plain = like();
+        plain["actor"] = json!("http://r.example/users/a");
+        plain["id"] = json!("http://r.example/likes/1");
+        assert!(matches!(
+            check_activity(BASE, false, &plain),
+            Err(InboxError::Malformed(m)) if m == "actor and id must be absolute https URLs"
+        ));
+        assert!(check_activity(BASE, true, &plain).is_ok());
+    }
+
+    #[test]
+    fn rejects_an_update_delete_or_undo_from_another_origin() {
+        for kind in ["Update", "Delete", "Undo"] {
+            let a = json!({
+                "id": "https://r.example/x/1", "type": kind, "actor": "https://r.example/users/a",
+                "object": { "id": "https://victim.example/likes/1", "type": "Like" },
+            });
+            assert_eq!(origin_refused(&a), Some("object id"), "{kind}");
+        }
+    }
+
+    #[test]
     fn rejects_activities_missing_id_type_or_actor() {
         for key in ["id", "type", "actor"] {
             let mut a = like();
             a.as_object_mut().unwrap().remove(key);
             assert!(
-                matches!(check_activity(BASE, &a), Err(InboxError::Malformed(_))),
+                matches!(
+                    check_activity(BASE, true, &a),
+                    Err(InboxError::Malformed(_))
+                ),
                 "{key}"
             );
         }
