@@ -259,14 +259,18 @@ impl World {
 
     /// Waits (bounded) until every queued inbox job has been processed.
     async fn settled(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while self.app().store.queued_inbox_count().unwrap() != 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the inbox queue did not drain"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let drained = || async {
+            let app = self.app();
+            let queue = app.store.due_inbox_activities(i64::MAX, 1).unwrap();
+            queue.is_empty().then_some(())
+        };
+        common::poll_until(
+            "the inbox queue to drain",
+            Duration::from_secs(10),
+            Duration::from_millis(10),
+            drained,
+        )
+        .await;
     }
 
     fn comments(&self) -> Value {
@@ -580,6 +584,8 @@ async fn can_ask_the_sender_to_retry_when_the_key_server_is_down() {
         got.text(),
         "the signer's key cannot be fetched now; retry later\n"
     );
+    let retry: u64 = got.header("retry-after").parse().unwrap();
+    assert!((1..=3600).contains(&retry), "Retry-After: {retry}");
     // The host is left alone for a while: the retry answers 503 at once, without a fetch.
     let got = w.send(&w.activity("Like", &down, json!(w.post()))).await;
     assert_status(&got, StatusCode::SERVICE_UNAVAILABLE);

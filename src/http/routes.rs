@@ -569,7 +569,12 @@ fn inbox_error(e: &InboxError) -> Resp {
     } else {
         tracing::info!(status = status.as_u16(), error = %e, "inbox refused");
     }
-    r::error(status, e.public_message())
+    let mut resp = r::error(status, e.public_message());
+    if let Some(secs) = e.retry_after_s() {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
 }
 
 /// A paged `OrderedCollection` of `items` (always with `first`: Mastodon shows a collection

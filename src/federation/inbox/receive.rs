@@ -63,6 +63,15 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
         &req.target,
         &headers,
     )?;
+    // The cheap checks, before anything is parsed further or fetched: the date window, the
+    // digest against the body, and a key id masthead may fetch at all.
+    let dev = &inbox.site.dev;
+    let rules = signatures::KeyIdRules {
+        allow_http: dev.allow_http,
+        allow_any_port: dev.allow_http || dev.allow_private_addresses,
+        allow_ip_literal: dev.allow_private_addresses,
+    };
+    signed.check_without_key(SystemTime::now(), &req.body, rules)?;
     let activity: Value = serde_json::from_slice(&req.body)
         .map_err(|e| InboxError::Malformed(format!("not JSON: {e}")))?;
     let allow_http = inbox.site.dev.allow_http;
