@@ -1,0 +1,88 @@
+//! keyword-filter: holds, rejects or hides a reply or mention whose text, content warning or
+//! image descriptions contain one of the configured words or phrases (case-insensitive, whole
+//! words: `casino` does not match "casinos").
+//!
+//! ```toml
+//! [[plugin]]
+//! name = "spam-words"
+//! path = "plugins/keyword-filter"
+//! [plugin.config]
+//! words = ["casino", "crypto giveaway"]
+//! action = "hold"          # hold (default) | reject | hide
+//! ```
+
+use std::sync::OnceLock;
+
+use masthead_plugin::prelude::*;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Act {
+    Hold,
+    Reject,
+    Hide,
+}
+
+#[derive(Deserialize)]
+struct Config {
+    words: Vec<String>,
+    action: Option<Act>,
+}
+
+/// The config, read once per instance, with the words lowercased.
+fn config() -> &'static (Vec<String>, Act) {
+    static CONFIG: OnceLock<(Vec<String>, Act)> = OnceLock::new();
+    CONFIG.get_or_init(|| {
+        let c: Config = host::config();
+        let words = c.words.iter().map(|w| w.trim().to_lowercase()).collect();
+        (words, c.action.unwrap_or(Act::Hold))
+    })
+}
+
+/// The first configured word or phrase found in `text`.
+pub fn find<'w>(words: &'w [String], text: &str) -> Option<&'w str> {
+    words
+        .iter()
+        .find(|w| masthead_plugin::contains_words(text, w))
+        .map(String::as_str)
+}
+
+struct KeywordFilter;
+
+impl Plugin for KeywordFilter {
+    fn config_schema() -> Vec<ConfigKey> {
+        vec![
+            ConfigKey::required(
+                "words",
+                ConfigType::StringList,
+                "words or phrases to catch, case-insensitive, whole words",
+            ),
+            ConfigKey::optional(
+                "action",
+                ConfigType::String,
+                "what to do with a match: hold (default), reject or hide",
+            ),
+        ]
+    }
+
+    fn on_note(event: NoteEvent) -> NoteDecision {
+        let (words, act) = config();
+        let note = &event.note;
+        let texts = std::iter::once(note.text.as_str())
+            .chain(note.summary.as_deref())
+            .chain(note.attachments.iter().filter_map(|a| a.description.as_deref()));
+        for text in texts {
+            if let Some(word) = find(words, text) {
+                let why = format!("contains \"{word}\"");
+                return match act {
+                    Act::Hold => NoteDecision::hold(why),
+                    Act::Reject => NoteDecision::reject(why),
+                    Act::Hide => NoteDecision::hide(why),
+                };
+            }
+        }
+        NoteDecision::accept()
+    }
+}
+
+masthead_plugin::register!(KeywordFilter);
