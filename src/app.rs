@@ -1,5 +1,5 @@
-//! Wiring and lifecycle: config -> store -> catalog (-> outbox) -> delivery workers -> HTTP, with
-//! one shutdown signal.
+//! Wiring and lifecycle: config -> store -> catalog (-> outbox) -> plugins -> delivery workers ->
+//! HTTP, with one shutdown signal.
 //!
 //! [`App`] holds every shared handle (the validated site, its URLs, the store, the actor keys,
 //! the current [`Catalog`] snapshot, the clock every queue is scheduled by, the wakes) and is the
@@ -35,6 +35,7 @@ use crate::federation::inbox::Inbox;
 use crate::federation::outbox::{self, Publisher};
 use crate::http;
 use crate::moderation::Blocks;
+use crate::plugins::{self, HostOptions};
 use crate::store::{ActorKeys, KeyPair, Store, StoreError, SyncReport};
 use crate::urls::Urls;
 
@@ -104,6 +105,8 @@ pub struct App {
     /// Signed GETs of remote actors and objects, as the instance actor.
     fetcher: Arc<Fetcher>,
     rebuilds: Rebuilds,
+    /// The WebAssembly plugins, when site.toml configures any.
+    plugins: Option<Arc<plugins::Host>>,
 }
 
 impl App {
@@ -140,6 +143,22 @@ impl App {
         let delivery_wake = Arc::new(Notify::new());
         let moderation = Arc::new(moderation);
         let fetcher = Arc::new(fetcher);
+        let plugins = (!site.plugins.is_empty()).then(|| {
+            let posts = Arc::new(CatalogPosts {
+                catalog: catalog.clone(),
+                urls: urls.clone(),
+            });
+            let options = HostOptions::for_site(&site);
+            let (host, problems) =
+                plugins::Host::load(&site, store.clone(), posts, clock.clone(), options);
+            log_diagnostics(
+                &problems
+                    .into_iter()
+                    .map(|d| d.relative_to(&site.root))
+                    .collect::<Vec<_>>(),
+            );
+            Arc::new(host)
+        });
         let inbox = Arc::new(Inbox {
             site: site.clone(),
             urls: urls.clone(),
@@ -148,6 +167,7 @@ impl App {
             clock: clock.clone(),
             fetcher: fetcher.clone(),
             moderation,
+            plugins: plugins.clone(),
             wake: Arc::new(Notify::new()),
             delivery_wake: delivery_wake.clone(),
         });
@@ -184,6 +204,7 @@ impl App {
             addressing_wake: publisher.addressing_wake,
             fetcher,
             rebuilds,
+            plugins,
         };
         Ok((app, report))
     }
@@ -235,6 +256,29 @@ impl App {
         }
     }
 
+    /// The plugin host, when site.toml configures plugins.
+    pub fn plugins(&self) -> Option<&Arc<plugins::Host>> {
+        self.plugins.as_ref()
+    }
+
+    /// Reloads the plugins whose component, sources or config changed, from `site` (site.toml
+    /// as it is now). A plugin that fails to load is reported (and logged) and the previous one
+    /// keeps running. Call it from a blocking context: a source folder may be rebuilt.
+    pub fn reload_plugins(&self, site: &Site) -> Vec<Diagnostic> {
+        match &self.plugins {
+            Some(host) => {
+                let problems: Vec<Diagnostic> = host
+                    .reload(site)
+                    .into_iter()
+                    .map(|d| d.relative_to(&site.root))
+                    .collect();
+                log_diagnostics(&problems);
+                problems
+            }
+            None => Vec::new(),
+        }
+    }
+
     /// The keypair of a configured actor.
     pub fn key(&self, handle: &str) -> Option<&KeyPair> {
         self.keys.actor(handle)
@@ -243,6 +287,30 @@ impl App {
     /// The instance actor's keypair.
     pub fn instance_key(&self) -> &KeyPair {
         self.keys.instance()
+    }
+}
+
+/// Our published posts, for plugins' `find-post`, read from the current catalog.
+struct CatalogPosts {
+    catalog: SharedCatalog,
+    urls: Urls,
+}
+
+impl plugins::Posts for CatalogPosts {
+    fn post(&self, actor: &str, slug: &str) -> Option<plugins::OurPost> {
+        let catalog = self.catalog.current();
+        let rec = catalog.public_post(actor, slug)?;
+        let p = &rec.post;
+        Some(plugins::OurPost {
+            actor: actor.to_string(),
+            slug: slug.to_string(),
+            url: self
+                .urls
+                .post_url(actor, slug, &p.page_path, p.url.as_deref()),
+            title: p.title.clone(),
+            text: plugins::read_html(&p.html).0,
+            hashtags: p.tags.clone(),
+        })
     }
 }
 

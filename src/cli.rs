@@ -43,6 +43,63 @@ pub enum Command {
     Replies(RepliesArgs),
     /// List reports (Flag) sent by other servers.
     Reports(ReportsArgs),
+    /// Write, build and try WebAssembly plugins.
+    Plugin(PluginArgs),
+}
+
+/// `masthead plugin`.
+#[derive(Debug, Args)]
+pub struct PluginArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: PluginAction,
+}
+
+/// `masthead plugin new|build|test`.
+#[derive(Debug, Subcommand)]
+pub enum PluginAction {
+    /// Create a plugin source folder (Rust, with the masthead plugin SDK) that builds as is.
+    New(PluginNewArgs),
+    /// Build plugins for wasm32-wasip2 (release): one by its name in site.toml, or every plugin
+    /// site.toml gives by its source folder.
+    Build(PluginBuildArgs),
+    /// Run a plugin on a sample event and print its decision and actions.
+    Test(PluginTestArgs),
+}
+
+/// `masthead plugin new`.
+#[derive(Debug, Args)]
+pub struct PluginNewArgs {
+    /// The plugin's name (a-z, 0-9, - and _): its folder and crate.
+    pub name: String,
+    /// The folder to create it in (as a subfolder).
+    #[arg(long, default_value = "plugins")]
+    pub dir: PathBuf,
+}
+
+/// `masthead plugin build`.
+#[derive(Debug, Args)]
+pub struct PluginBuildArgs {
+    /// The site config.
+    #[arg(long, default_value = "site.toml")]
+    pub config: PathBuf,
+    /// A plugin's name in site.toml, or a plugin source folder; without it, every plugin
+    /// site.toml gives by its source folder.
+    pub plugin: Option<String>,
+}
+
+/// `masthead plugin test`.
+#[derive(Debug, Args)]
+pub struct PluginTestArgs {
+    /// The site config (for the plugin's name, path and config).
+    #[arg(long, default_value = "site.toml")]
+    pub config: PathBuf,
+    /// A plugin's name in site.toml, a .wasm component or a plugin source folder (those two
+    /// run with an empty config).
+    pub plugin: String,
+    /// The sample event, as JSON (samples for every hook ship in plugins/sdk/events/).
+    #[arg(long, value_name = "FILE.json")]
+    pub event: PathBuf,
 }
 
 /// Where an operator command finds the site and its store.

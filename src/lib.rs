@@ -10,6 +10,7 @@
 //! - [`federation`]: URL shapes, wire documents, signatures, outgoing HTTP.
 //! - [`http`]: the server and its route table.
 //! - [`moderation`]: built-in domain and actor blocks, and the verdict on inbox events.
+//! - [`plugins`]: the WebAssembly plugin host: moderation rules and reply handling as components.
 //! - [`app`]: wiring and lifecycle.
 //! - [`admin`]: the operator's commands about follows, replies and reports.
 //! - [`cli`]: the command line, one struct of flags per subcommand.
@@ -29,6 +30,7 @@ pub mod diagnostics;
 pub mod federation;
 pub mod http;
 pub mod moderation;
+pub mod plugins;
 pub mod scaffold;
 pub mod store;
 pub mod urls;

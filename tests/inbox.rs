@@ -1005,3 +1005,128 @@ async fn a_host_that_reaches_us_is_no_longer_unavailable() {
     assert_eq!(w.send(&like).await.status, StatusCode::ACCEPTED);
     assert_eq!(store.host_health(&host).unwrap().unavailable_since, None);
 }
+
+/// [`World::start`] with `[[plugin]]` tables appended to site.toml; `{{WASM}}` in them is the
+/// folder of the components built from `plugins/`.
+async fn start_with_plugins(plugins: &str) -> World {
+    let wasm = common::plugins::built_dir().display().to_string();
+    let plugins = plugins.replace("{{WASM}}", &wasm);
+    World::start_with(|data_dir, _, _| {
+        let config = data_dir.parent().unwrap().join("site.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, format!("{text}\n{plugins}")).unwrap();
+    })
+    .await
+}
+
+fn note_to_post(w: &World, actor: &str, n: usize, text: &str) -> Value {
+    w.activity(
+        "Create",
+        actor,
+        json!({ "id": format!("{actor}/notes/p{n}"), "type": "Note", "attributedTo": actor,
+                "content": format!("<p>{text}</p>"), "inReplyTo": w.post(),
+                "to": [PUBLIC], "cc": [w.ours("news")] }),
+    )
+}
+
+#[tokio::test]
+async fn plugins_hold_a_keyword_reply_and_answer_a_question_once() {
+    let w = start_with_plugins(
+        r#"
+[[plugin]]
+name = "spam-words"
+path = "{{WASM}}/keyword_filter.wasm"
+[plugin.config]
+words = ["casino"]
+
+[[plugin]]
+name = "faq"
+path = "{{WASM}}/auto_reply.wasm"
+grants = ["reply"]
+[[plugin.config.rules]]
+keywords = ["opening hours"]
+reply = "The town hall is open **8:30-17:00**."
+"#,
+    )
+    .await;
+    let alice = w.remote.actor("alice");
+    w.process(&note_to_post(&w, &alice, 1, "Best casino in town!"))
+        .await;
+    let held = w
+        .app()
+        .store
+        .reply(&format!("{alice}/notes/p1"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(held.status, masthead::store::ReplyStatus::Held);
+    assert!(!w
+        .get(&w.comments(), common::AP)
+        .await
+        .text()
+        .contains("casino"));
+
+    w.process(&note_to_post(&w, &alice, 2, "What are your opening hours?"))
+        .await;
+    let answers: Vec<Value> = w
+        .deliveries()
+        .into_iter()
+        .filter(|(_, body)| body["type"] == "Create")
+        .map(|(inbox, body)| {
+            assert_eq!(inbox, format!("{}/inbox", w.remote.base));
+            body
+        })
+        .collect();
+    assert_eq!(answers.len(), 1, "{answers:?}");
+    let note = &answers[0]["object"];
+    assert_eq!(note["inReplyTo"], format!("{alice}/notes/p2"));
+    assert_eq!(note["attributedTo"], w.ours("news"));
+    assert!(note["content"]
+        .as_str()
+        .unwrap()
+        .contains("<strong>8:30-17:00</strong>"));
+    assert_eq!(note["to"], json!([PUBLIC]));
+    assert_eq!(note["tag"][0]["href"], alice);
+    // Asked again under the same post: answered once.
+    w.process(&note_to_post(&w, &alice, 3, "opening hours??"))
+        .await;
+    let creates = w
+        .deliveries()
+        .iter()
+        .filter(|(_, b)| b["type"] == "Create")
+        .count();
+    assert_eq!(creates, 1);
+}
+
+#[tokio::test]
+async fn a_runaway_plugin_holds_replies_while_the_server_keeps_answering() {
+    let w = start_with_plugins(
+        r#"
+[[plugin]]
+name = "runaway"
+path = "{{WASM}}/fixture_spin.wasm"
+"#,
+    )
+    .await;
+    let alice = w.remote.actor("alice");
+    for n in 0..4 {
+        w.send(&note_to_post(&w, &alice, n, "hello")).await;
+    }
+    // While the plugin spins to its deadline on each reply, pages keep being served; the bound
+    // only catches a server blocked behind the plugin (each call stops at 50 ms).
+    for _ in 0..10 {
+        let started = std::time::Instant::now();
+        let got = w.get(&w.ours("news"), common::AP).await;
+        assert_eq!(got.status, StatusCode::OK);
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+    w.settled().await;
+    for n in 0..4 {
+        let reply = w
+            .app()
+            .store
+            .reply(&format!("{alice}/notes/p{n}"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(reply.status, masthead::store::ReplyStatus::Held, "{n}");
+    }
+}

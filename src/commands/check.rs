@@ -1,4 +1,5 @@
-//! `masthead check`: every problem of a site at once, without network or store.
+//! `masthead check`: every problem of a site at once, plugins included, without network or
+//! store.
 //!
 //! Output is for a person, so it goes through [`Report`]'s own printer, not the logger.
 
@@ -11,6 +12,7 @@ use crate::catalog::Catalog;
 use crate::cli::CheckArgs;
 use crate::config::Site;
 use crate::diagnostics::{Diagnostic, Severity};
+use crate::plugins::{Host, HostOptions};
 use crate::store::Store;
 use crate::urls::Urls;
 
@@ -71,7 +73,9 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-/// Checks the site at `config`. The store used is in memory: `check` changes nothing on disk.
+/// Checks the site at `config`, plugins included (each loaded and checked against the contract
+/// and its config against its schema; nothing is built). The store used is in memory: `check`
+/// writes nothing on disk but the cache of compiled plugins.
 pub fn check_site(config: &Path) -> Report {
     let loaded = match Site::load(config) {
         Ok(loaded) => loaded,
@@ -94,6 +98,14 @@ pub fn check_site(config: &Path) -> Report {
         .into_iter()
         .map(|d| d.relative_to(&site.root))
         .collect();
+    if !site.plugins.is_empty() {
+        let cache = HostOptions::for_site(&site).cache_dir;
+        diagnostics.extend(
+            Host::check(&site, &cache)
+                .into_iter()
+                .map(|d| d.relative_to(&site.root)),
+        );
+    }
     let urls = Urls::new(&site);
     let posts = match Store::open_in_memory()
         .and_then(|store| Catalog::build(&site, &urls, &store, chrono::Utc::now()))

@@ -8,6 +8,7 @@ pub mod check;
 pub mod deliveries;
 pub mod follows;
 pub mod init;
+pub mod plugin;
 pub mod replies;
 pub mod reports;
 pub mod serve;
@@ -28,6 +29,7 @@ pub fn run(command: Command) -> Result<ExitCode, Box<dyn Error>> {
         Command::Follows(args) => follows::run(args),
         Command::Replies(args) => replies::run(args),
         Command::Reports(args) => reports::run(args),
+        Command::Plugin(args) => plugin::run(args),
     }
 }
 

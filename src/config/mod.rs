@@ -13,11 +13,12 @@
 //!
 //! Here: [`Site`], loading and the error. One file per table holds its types, keys and rules
 //! (`site` for `[site]`, `actor` for `[[actor]]`, `dev` for `[dev]`, `moderation` for
-//! `[moderation]`); `validate` holds the pass that reads the tree and collects the problems.
+//! `[moderation]`, `plugin` for `[[plugin]]`); `validate` holds the pass that reads the tree and collects the problems.
 
 mod actor;
 mod dev;
 mod moderation;
+mod plugin;
 mod site;
 #[cfg(test)]
 mod test_support;
@@ -33,7 +34,9 @@ use crate::diagnostics::{line_of, Diagnostic};
 pub use actor::{Actor, ActorKind, Field, ObjectTypePolicy, RESERVED_HANDLES};
 pub use dev::Dev;
 pub use moderation::Moderation;
+pub use plugin::{valid_name as valid_plugin_name, Grant, Mode, OnError, Plugin};
 pub use site::{host_with_port, DEFAULT_LISTEN};
+pub use validate::nearest_key;
 
 /// The validated site: what `serve` and `check` run from.
 #[derive(Clone, Debug)]
@@ -60,6 +63,8 @@ pub struct Site {
     pub dev: Dev,
     /// Built-in blocks.
     pub moderation: Moderation,
+    /// The WebAssembly plugins, in the order they run.
+    pub plugins: Vec<Plugin>,
 }
 
 /// site.toml could not be used; every problem found is listed.

@@ -23,7 +23,7 @@ use super::Site;
 use crate::diagnostics::{line_of, Diagnostic, Severity};
 
 /// The tables site.toml may hold.
-const TOP_KEYS: &[&str] = &["site", "actor", "dev", "moderation"];
+const TOP_KEYS: &[&str] = &["site", "actor", "dev", "moderation", "plugin"];
 
 /// Checks the parsed `top` of site.toml at `path` (files it names are looked up in `root`).
 /// Returns the site when every value was usable, the errors and the warnings, each sorted by
@@ -111,7 +111,7 @@ impl Checker<'_> {
             Some(v) => self.actor_entries(v),
             None => Vec::new(),
         };
-        self.validate(site, dev, moderation, actors)
+        self.validate(site, dev, moderation, actors, top.remove("plugin"))
     }
 
     /// Reports and removes the keys of `table` that are not in `known`.
@@ -205,6 +205,7 @@ impl Checker<'_> {
         dev: RawDev,
         moderation: Moderation,
         entries: Vec<ActorEntry>,
+        plugins: Option<Spanned<DeValue<'_>>>,
     ) -> Option<Site> {
         let dev = self.dev(dev);
         let site_values = raw.map(|raw| {
@@ -212,6 +213,11 @@ impl Checker<'_> {
             (raw, values)
         });
         let actors = self.actors(entries);
+        let handles: Vec<String> = actors.iter().map(|a| a.handle.clone()).collect();
+        let plugins = match plugins {
+            Some(v) => self.plugins(v, &handles),
+            None => Vec::new(),
+        };
 
         let (raw, (base_url, domain, html_base_url)) = site_values?;
         let site = Site {
@@ -234,6 +240,7 @@ impl Checker<'_> {
             actors,
             dev,
             moderation,
+            plugins,
             root: self.root.to_path_buf(),
         };
         Some(site)
@@ -260,6 +267,11 @@ fn value_error(key: &str, message: &str) -> String {
         return format!("{key} must be {expected}, got {found}");
     }
     format!("{key}: {message}")
+}
+
+/// The valid key closest to `key`, for a plugin's config checked against its own schema.
+pub fn nearest_key<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    nearest(key, known)
 }
 
 /// The valid key closest to `key`: within an edit distance of about a third of its length, or

@@ -98,6 +98,43 @@ pub struct ReplyNote {
     pub post: Option<PostRef>,
     pub mentions: Vec<String>,
     pub public: bool,
+    /// What else a rule may look at (a plugin sees all of it).
+    #[serde(default)]
+    pub details: NoteDetails,
+}
+
+/// The parts of a remote note that only rules read: its content warning, language, hashtags,
+/// media, everyone it mentions (by actor id, ours or not) and who may see it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteDetails {
+    pub summary: Option<String>,
+    pub language: Option<String>,
+    /// Without `#`, lowercase.
+    pub hashtags: Vec<String>,
+    pub attachments: Vec<NoteAttachment>,
+    /// Every `Mention` tag's actor id.
+    pub mentioned: Vec<String>,
+    pub visibility: NoteVisibility,
+}
+
+/// A remote note's media: where it is, its type and its alt text.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteAttachment {
+    pub url: String,
+    pub media_type: Option<String>,
+    pub description: Option<String>,
+}
+
+/// Who may see a remote note, by its addressing: the public collection in `to` (public) or
+/// only in `cc` (unlisted), the author's followers collection (followers), or neither (direct).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoteVisibility {
+    #[default]
+    Public,
+    Unlisted,
+    Followers,
+    Direct,
 }
 
 #[cfg(test)]

@@ -24,7 +24,10 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use blocklist::{parse_blocklist, DomainBlock, Severity};
-pub use event::{EventKind, InboxEvent, Interaction, PostRef, ReplyNote};
+pub use event::{
+    EventKind, InboxEvent, Interaction, NoteAttachment, NoteDetails, NoteVisibility, PostRef,
+    ReplyNote,
+};
 
 /// The block list could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -286,6 +289,7 @@ mod tests {
                     post: None,
                     mentions: vec!["news".into()],
                     public: true,
+                    details: NoteDetails::default(),
                 },
             },
         };

@@ -4,7 +4,8 @@
 //! once, never regenerated), the post index with content hashes and first-seen times, the
 //! tombstones of posts that were published and are gone, followers, the outgoing delivery queue
 //! and per-host delivery health, what mentions and replies resolved to, and the publications
-//! waiting for that. It does not decide what to publish.
+//! waiting for that, and what plugins keep (their key-value stores, their labels and notes). It
+//! does not decide what to publish.
 //!
 //! The connection lives behind a std `Mutex`; every query is short and no lock is held across an
 //! `.await`. The narrow API here is what a PostgreSQL store would implement later.
@@ -19,6 +20,7 @@ mod inbox;
 mod interactions;
 mod keys;
 mod pending_publications;
+mod plugin_kv;
 mod posts;
 mod remote_actors;
 mod remote_refs;
@@ -36,6 +38,7 @@ pub use inbox::{InboxActivity, NewInboxActivity};
 pub use interactions::{InteractionCounts, InteractionKind};
 pub use keys::{ActorKeys, KeyPair, INSTANCE_KEY};
 pub use pending_publications::{PendingChange, PendingPublication};
+pub use plugin_kv::{KvFull, PluginMark};
 pub use posts::{NewPost, PostChange, PostRow, SyncReport, Tombstone};
 pub use remote_actors::RemoteActor;
 pub use remote_refs::Addressee;
@@ -82,7 +85,11 @@ pub struct Store {
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 /// Append only: a released migration is never edited.
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema_v1.sql"),
+    include_str!("schema_v2.sql"),
+    include_str!("schema_v3.sql"),
+];
 
 impl Store {
     /// Opens (creating if needed) `masthead.db` in `data_dir`, readable by the owner only.

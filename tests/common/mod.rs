@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod inbox;
+pub mod plugins;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -81,7 +81,10 @@ impl Plugin for AutoReply {
             (None, Some(parent)) => parent.clone(),
             (None, None) => note.id.clone(),
         };
-        let key = format!("answered\n{}\n{}\n{}", event.target, conversation, event.actor.id);
+        let key = format!(
+            "answered\n{}\n{}\n{}",
+            event.target, conversation, event.actor.id
+        );
         if host::kv_get(&key).is_some() {
             return NoteDecision::accept();
         }

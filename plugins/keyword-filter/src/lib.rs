@@ -70,7 +70,11 @@ impl Plugin for KeywordFilter {
         let note = &event.note;
         let texts = std::iter::once(note.text.as_str())
             .chain(note.summary.as_deref())
-            .chain(note.attachments.iter().filter_map(|a| a.description.as_deref()));
+            .chain(
+                note.attachments
+                    .iter()
+                    .filter_map(|a| a.description.as_deref()),
+            );
         for text in texts {
             if let Some(word) = find(words, text) {
                 let why = format!("contains \"{word}\"");

@@ -30,7 +30,7 @@
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/v0.1.0",
+        path: "wit/v0.1.0",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_masthead_plugin",
@@ -42,9 +42,9 @@ pub mod host;
 
 pub use bindings::masthead::plugin::types::{
     Action, Attachment, ConfigKey, ConfigType, FollowDecision, FollowEvent, FollowVerdict, Level,
-    NoteDecision, NoteEvent, NoteKind, NoteVerdict, Note, OurPost, OutgoingDecision,
-    OutgoingPost, OutgoingVerdict, ReactionEvent, ReactionKind, ReactionVerdict, RemoteActor,
-    Rewrite, Visibility,
+    Note, NoteDecision, NoteEvent, NoteKind, NoteVerdict, OurPost, OutgoingDecision, OutgoingPost,
+    OutgoingVerdict, ReactionEvent, ReactionKind, ReactionVerdict, RemoteActor, Rewrite,
+    Visibility,
 };
 
 /// What a plugin file usually needs.

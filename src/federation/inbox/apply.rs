@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 use super::{Inbox, JobError};
 use crate::clock::Clock;
 use crate::federation::fetch::id_of;
-use crate::moderation::{EventKind, InboxEvent, Interaction, Verdict};
+use crate::moderation::{EventKind, InboxEvent, Interaction, NoteVisibility, ReplyNote, Verdict};
+use crate::plugins::{Judgement, Verdict as PluginVerdict};
 use crate::store::{
     FollowState, Follower, InteractionKind, NewDelivery, Reply, ReplyStatus, Report, Store,
     StoreError,
@@ -22,8 +23,10 @@ pub(super) async fn apply(
     activity: &Value,
     event: InboxEvent,
     verdict: Verdict,
+    judgement: Option<Judgement>,
 ) -> Result<(), JobError> {
     let InboxEvent { actor, kind } = event;
+    let judgement = judgement.unwrap_or_else(Judgement::accept);
     if let Verdict::Reject { reason } = &verdict {
         tracing::info!(actor = %actor, reason = %reason, "refused by moderation");
         if let EventKind::Follow { target, follow_id } = &kind {
@@ -47,7 +50,9 @@ pub(super) async fn apply(
             let manual = inbox
                 .site
                 .actor(&target)
-                .is_some_and(|a| a.manually_approves_followers);
+                .is_some_and(|a| a.manually_approves_followers)
+                || matches!(verdict, Verdict::Hold { .. });
+            keep_marks(inbox, &follow_id, &judgement);
             let state = if manual {
                 FollowState::Pending
             } else {
@@ -94,6 +99,9 @@ pub(super) async fn apply(
             kind,
             post,
         } => {
+            if let Verdict::Hold { reason } = &verdict {
+                tracing::warn!(actor = %actor, activity = %activity_id, reason = %reason, "interaction escalated by a plugin");
+            }
             store.add_interaction(&activity_id, stored(kind), &actor, &post.handle, &post.slug)?;
         }
         EventKind::UndoInteraction {
@@ -110,6 +118,18 @@ pub(super) async fn apply(
         EventKind::Reply { note } => {
             let held = matches!(verdict, Verdict::Hold { .. }) || !note.public;
             let post = note.post.clone();
+            keep_marks(inbox, &note.id, &judgement);
+            if matches!(judgement.verdict, PluginVerdict::Hide(_)) {
+                let by = judgement.by.join(", ");
+                mark(inbox, &note.id, &by, "note", "hidden: never shown publicly");
+            }
+            if verdict == Verdict::Accept {
+                for (plugin, markdown) in &judgement.replies {
+                    if let Err(e) = queue_auto_reply(inbox, &actor, &note, plugin, markdown).await {
+                        tracing::error!(plugin = %plugin, note = %note.id, error = %e, "cannot queue the auto-reply");
+                    }
+                }
+            }
             store.upsert_reply(&Reply {
                 id: note.id,
                 author: actor.clone(),
@@ -199,6 +219,93 @@ pub(super) async fn apply(
             tracing::debug!(actor = %actor, activity_type = %activity_type, reason = %reason, "activity ignored");
         }
     }
+    Ok(())
+}
+
+/// Keeps the labels and notes plugins attached to `item`.
+fn keep_marks(inbox: &Inbox, item: &str, judgement: &Judgement) {
+    for (plugin, label) in &judgement.labels {
+        mark(inbox, item, plugin, "label", label);
+    }
+    for (plugin, note) in &judgement.notes {
+        mark(inbox, item, plugin, "note", note);
+    }
+}
+
+fn mark(inbox: &Inbox, item: &str, plugin: &str, kind: &str, text: &str) {
+    if let Err(e) = inbox
+        .store
+        .add_plugin_mark(item, plugin, kind, text, inbox.clock.now_ms())
+    {
+        tracing::error!(item = %item, plugin = %plugin, error = %e, "cannot keep a plugin's label or note");
+    }
+}
+
+/// Queues `markdown` as our actor's answer to `note` (by `author`), threaded under it, for
+/// delivery to the author. Never more visible than the question: a public note gets a public
+/// answer, an unlisted one an unlisted answer, a followers-only or direct one a direct answer.
+/// The id is stable per note and plugin, so a redelivered note is answered once.
+async fn queue_auto_reply(
+    inbox: &Inbox,
+    author: &str,
+    note: &ReplyNote,
+    plugin: &str,
+    markdown: &str,
+) -> Result<(), JobError> {
+    let handle = match (&note.post, note.mentions.first()) {
+        (Some(p), _) => p.handle.clone(),
+        (None, Some(h)) => h.clone(),
+        (None, None) => return Ok(()),
+    };
+    let remote = inbox.fetcher.actor(&inbox.store, author, false).await?;
+    let ours = inbox.urls.actor(&handle);
+    let hash: String = Sha256::digest(format!("{plugin}\n{}", note.id).as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let id = format!("{ours}/auto-replies/{hash}");
+    let html = crate::content::render_profile_summary(&inbox.urls, &inbox.site.root, markdown, &id);
+    let mention_name = remote
+        .handle
+        .as_deref()
+        .map(|h| format!("@{h}"))
+        .unwrap_or_else(|| author.to_string());
+    let public = "https://www.w3.org/ns/activitystreams#Public";
+    let (to, cc) = match note.details.visibility {
+        NoteVisibility::Public => (json!([public]), json!([author])),
+        NoteVisibility::Unlisted => (json!([author]), json!([public])),
+        NoteVisibility::Followers | NoteVisibility::Direct => (json!([author]), json!([])),
+    };
+    let now = inbox.now_rfc3339();
+    let object = json!({
+        "id": id,
+        "type": "Note",
+        "attributedTo": ours,
+        "inReplyTo": note.id,
+        "content": html,
+        "published": now,
+        "to": to,
+        "cc": cc,
+        "tag": [{ "type": "Mention", "href": author, "name": mention_name }],
+    });
+    let body = json!({
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": format!("{id}/activity"),
+        "type": "Create",
+        "actor": ours,
+        "published": now,
+        "to": to,
+        "cc": cc,
+        "object": object,
+    });
+    let target = remote
+        .shared_inbox
+        .clone()
+        .filter(|_| note.details.visibility == NoteVisibility::Public)
+        .unwrap_or(remote.inbox.clone());
+    enqueue(inbox, &handle, &body, &target)?;
+    tracing::info!(plugin = %plugin, note = %note.id, reply = %id, "auto-reply queued");
     Ok(())
 }
 

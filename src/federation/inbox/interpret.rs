@@ -9,7 +9,10 @@ use serde_json::Value;
 
 use super::{Inbox, JobError};
 use crate::federation::fetch::{id_of, safe_remote_url, same_origin};
-use crate::moderation::{EventKind, InboxEvent, Interaction, PostRef, ReplyNote};
+use crate::moderation::{
+    EventKind, InboxEvent, Interaction, NoteAttachment, NoteDetails, NoteVisibility, PostRef,
+    ReplyNote,
+};
 
 /// The ActivityStreams public collection, in the spellings servers use.
 const PUBLIC: [&str; 3] = [
@@ -214,6 +217,75 @@ fn read_note(inbox: &Inbox, note: &Value) -> ReplyNote {
         in_reply_to: in_reply_to.filter(|r| safe_remote_url(r, true).is_some()),
         mentions,
         public: addressed.iter().any(|a| PUBLIC.contains(&a.as_str())),
+        details: note_details(note, &tags, allow_http),
+    }
+}
+
+/// What rules read besides the text: content warning, language, hashtags, media, every mention,
+/// and the visibility its addressing says.
+fn note_details(note: &Value, tags: &[Value], allow_http: bool) -> NoteDetails {
+    let text = |key: &str| {
+        note.get(key)
+            .and_then(Value::as_str)
+            .map(|s| crate::content::render::sanitize_remote(s))
+            .filter(|s| !s.is_empty())
+    };
+    let of_type = |t: &&Value, kind: &str| t.get("type").and_then(Value::as_str) == Some(kind);
+    let to = ids(note.get("to"));
+    let cc = ids(note.get("cc"));
+    let public = |list: &[String]| list.iter().any(|a| PUBLIC.contains(&a.as_str()));
+    let visibility = if public(&to) {
+        NoteVisibility::Public
+    } else if public(&cc) {
+        NoteVisibility::Unlisted
+    } else if to.iter().chain(&cc).any(|a| a.ends_with("/followers")) {
+        NoteVisibility::Followers
+    } else {
+        NoteVisibility::Direct
+    };
+    let attachments = match note.get("attachment") {
+        Some(Value::Array(list)) => list.clone(),
+        Some(v) => vec![v.clone()],
+        None => vec![],
+    };
+    NoteDetails {
+        summary: text("summary"),
+        language: note
+            .get("contentMap")
+            .and_then(Value::as_object)
+            .and_then(|m| m.keys().next().cloned())
+            .filter(|l| l.len() <= 35),
+        hashtags: tags
+            .iter()
+            .filter(|t| of_type(t, "Hashtag"))
+            .filter_map(|t| t.get("name").and_then(Value::as_str))
+            .map(|n| n.trim_start_matches('#').to_lowercase())
+            .collect(),
+        attachments: attachments
+            .iter()
+            .filter_map(|a| {
+                let url = match a.get("url") {
+                    Some(Value::Array(list)) => list.iter().find_map(id_of),
+                    Some(v) => id_of(v),
+                    None => None,
+                }?;
+                Some(NoteAttachment {
+                    url: safe_remote_url(url, allow_http)?,
+                    media_type: a
+                        .get("mediaType")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                    description: a.get("name").and_then(Value::as_str).map(str::to_string),
+                })
+            })
+            .collect(),
+        mentioned: tags
+            .iter()
+            .filter(|t| of_type(t, "Mention"))
+            .filter_map(|t| t.get("href").and_then(Value::as_str))
+            .filter_map(|h| safe_remote_url(h, allow_http))
+            .collect(),
+        visibility,
     }
 }
 

@@ -15,7 +15,8 @@
 //!   [`judge`](crate::moderation::judge) (and later a plugin) judges, knowing no JSON-LD.
 //! - `apply.rs` turns the event and its [`Verdict`](crate::moderation::Verdict) into effects: followers,
 //!   Accept/Reject deliveries (queued after the 202, so they never race it), counts, replies and
-//!   their comments files, reports.
+//!   their comments files, reports; and what the plugins' [`Judgement`](crate::plugins::Judgement)
+//!   adds (labels and notes kept, auto-replies queued as our actor).
 //! - [`run_worker`] (`worker.rs`) is the durable job loop: queued rows (also those left by a crash,
 //!   at the next start) are processed in arrival order and retried on the schedule written there.
 //!
@@ -189,6 +190,8 @@ pub struct Inbox {
     pub clock: Clock,
     pub fetcher: Arc<Fetcher>,
     pub moderation: Arc<Blocks>,
+    /// The WebAssembly plugins, asked after the built-in blocks (none when `None`).
+    pub plugins: Option<Arc<crate::plugins::Host>>,
     /// Wakes the inbox worker when an activity is queued.
     pub wake: Arc<tokio::sync::Notify>,
     /// Wakes the delivery workers when an answer (Accept, Reject) is queued.

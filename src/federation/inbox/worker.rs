@@ -16,7 +16,8 @@ use tokio::sync::watch;
 use super::apply::apply;
 use super::interpret::interpret;
 use super::{Inbox, JobError};
-use crate::moderation;
+use crate::moderation::{self, Verdict};
+use crate::plugins::{Judgement, Verdict as PluginVerdict};
 use crate::store::InboxActivity;
 
 /// How long the worker sleeps between looks at the queue when nobody wakes it.
@@ -94,8 +95,43 @@ async fn process(inbox: &Inbox, row: &InboxActivity) -> Result<(), JobError> {
         .map_err(|e| JobError::fatal(format!("stored body is not JSON: {e}")))?;
     let event = interpret(inbox, &row.signer, &activity).await?;
     let verdict = moderation::judge(&inbox.moderation, &event);
+    // The plugins judge what the built-in blocks let through; a call may take up to its
+    // deadline, so it runs off the async workers.
+    let judgement = match &inbox.plugins {
+        Some(host) if !matches!(verdict, Verdict::Reject { .. }) && !host.is_empty() => {
+            let (host, ev) = (host.clone(), event.clone());
+            match tokio::task::spawn_blocking(move || host.judge(&ev)).await {
+                Ok(j) => Some(j),
+                Err(e) => return Err(JobError::fatal(format!("plugin host panicked: {e}"))),
+            }
+        }
+        _ => None,
+    };
+    let verdict = match &judgement {
+        Some(j) => combine(verdict, j),
+        None => verdict,
+    };
     tracing::debug!(event = ?event, verdict = ?verdict, "inbox event");
-    apply(inbox, &activity, event, verdict).await
+    apply(inbox, &activity, event, verdict, judgement).await
+}
+
+/// The built-in verdict with the plugins' on top: a plugin's reject or ignore drops the event,
+/// its hold, hide or escalation keeps it out of sight.
+fn combine(builtin: Verdict, judgement: &Judgement) -> Verdict {
+    let by = judgement.by.join(", ");
+    match &judgement.verdict {
+        PluginVerdict::Accept => builtin,
+        PluginVerdict::Reject(r) | PluginVerdict::Ignore(r) | PluginVerdict::Veto(r) => {
+            Verdict::Reject {
+                reason: format!("plugin {by}: {r}"),
+            }
+        }
+        PluginVerdict::Hold(r) | PluginVerdict::Hide(r) | PluginVerdict::Escalate(r) => {
+            Verdict::Hold {
+                reason: format!("plugin {by}: {r}"),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -134,6 +170,7 @@ mod tests {
             clock: clock.clone(),
             fetcher: Arc::new(fetcher),
             moderation: Arc::new(Blocks::default()),
+            plugins: None,
             wake: Default::default(),
             delivery_wake: Default::default(),
         }

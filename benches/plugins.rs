@@ -1,0 +1,112 @@
+//! A warm plugin call through the real host: a trivial plugin (the cost of the boundary and the
+//! chain) and the keyword filter on a 1 KB reply, beside the same rule in native Rust in the same
+//! run. `cargo bench --bench plugins` (scripts/test.sh never runs it).
+
+#[path = "../tests/common/plugins.rs"]
+mod built;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use masthead::clock::Clock;
+use masthead::config::{Mode, Plugin};
+use masthead::plugins::model::{Note, NoteKind, RemoteActor, Visibility};
+use masthead::plugins::{Event, Host, HostOptions, Limits, NoPosts, Verdict};
+use masthead::store::Store;
+use serde_json::json;
+
+fn host(crate_name: &str, config: serde_json::Value) -> Host {
+    let plugin = Plugin {
+        name: crate_name.into(),
+        path: built::wasm(crate_name),
+        actors: None,
+        on_error: None,
+        mode: Mode::Live,
+        grants: vec![],
+        config,
+        config_lines: Default::default(),
+        line: 1,
+        config_line: None,
+    };
+    let options = HostOptions {
+        cache_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/plugin-cache"),
+        limits: Limits::default(),
+        seed: Some(1),
+        build: false,
+    };
+    let (host, problems) = Host::load_plugins(
+        &[plugin],
+        Path::new("site.toml"),
+        Arc::new(Store::open_in_memory().unwrap()),
+        Arc::new(NoPosts),
+        Clock::system(),
+        options,
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    host
+}
+
+/// A 1 KB reply that matches none of the words (the whole text is scanned).
+fn reply_1kb() -> Event {
+    let sentence = "Thank you for the update on the roadworks, will the bus stop move as well? ";
+    let text: String = sentence.repeat(1024 / sentence.len() + 1)[..1024].to_string();
+    Event::Note {
+        actor: RemoteActor {
+            id: "https://r.example/users/alice".into(),
+            domain: "r.example".into(),
+            ..Default::default()
+        },
+        target: "news".into(),
+        kind: NoteKind::Reply,
+        note: Note {
+            id: "https://r.example/notes/1".into(),
+            html: format!("<p>{text}</p>"),
+            text,
+            visibility: Visibility::Public,
+            published: "2026-11-20T09:00:00Z".into(),
+            ..Default::default()
+        },
+    }
+}
+
+const WORDS: [&str; 4] = ["casino", "crypto giveaway", "free money", "click here"];
+
+/// The keyword filter's rule in native Rust: the same tokenizing and matching as the SDK's
+/// `contains_words`.
+fn native_filter(words: &[String], text: &str) -> Option<usize> {
+    let lower = text.to_lowercase();
+    let tokens: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '-')
+        .filter(|t| !t.is_empty())
+        .collect();
+    words.iter().position(|w| {
+        let phrase: Vec<&str> = w.split_whitespace().collect();
+        tokens.windows(phrase.len()).any(|t| t == phrase.as_slice())
+    })
+}
+
+fn bench(c: &mut Criterion) {
+    let event = reply_1kb();
+    let trivial = host("fixture-trivial", json!({}));
+    let filter = host("keyword-filter", json!({ "words": WORDS }));
+    assert_eq!(filter.judge_event(&event).verdict, Verdict::Accept);
+    let words: Vec<String> = WORDS.iter().map(|w| w.to_string()).collect();
+    let Event::Note { note, .. } = &event else {
+        unreachable!()
+    };
+    let mut group = c.benchmark_group("plugin call, 1 KB reply");
+    group.bench_function("trivial plugin (warm)", |b| {
+        b.iter(|| trivial.judge_event(std::hint::black_box(&event)))
+    });
+    group.bench_function("keyword filter plugin (warm)", |b| {
+        b.iter(|| filter.judge_event(std::hint::black_box(&event)))
+    });
+    group.bench_function("keyword filter, native Rust", |b| {
+        b.iter(|| native_filter(&words, std::hint::black_box(&note.text)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,531 @@
+//! The plugin host through the real wasmtime host and the real components of `plugins/`: the
+//! example plugins, the chain (first reject wins, holds accumulate, actions after the verdict,
+//! shadow mode, grants), misbehaving plugins contained by their `on_error`, config checked
+//! against each plugin's schema, and hot reload.
+//!
+//! Components are built once per process (`common::plugins`) and compiled once per machine
+//! (the cache in `target/plugin-cache`, shared through `MASTHEAD_PLUGIN_CACHE`).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use masthead::clock::Clock;
+use masthead::config::{Grant, Mode, OnError, Plugin};
+use masthead::plugins::model::{Note, NoteKind, ReactionKind, RemoteActor, Visibility};
+use masthead::plugins::{Event, Host, HostOptions, Limits, NoPosts, OutgoingPost, Verdict};
+use masthead::store::Store;
+use serde_json::json;
+
+const T0: i64 = 1_795_000_000_000;
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("MASTHEAD_PLUGIN_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/plugin-cache"))
+}
+
+fn plugin(name: &str, crate_name: &str, config: serde_json::Value) -> Plugin {
+    Plugin {
+        name: name.into(),
+        path: common::plugins::wasm(crate_name),
+        actors: None,
+        on_error: None,
+        mode: Mode::Live,
+        grants: vec![],
+        config,
+        config_lines: Default::default(),
+        line: 1,
+        config_line: None,
+    }
+}
+
+fn options() -> HostOptions {
+    HostOptions {
+        cache_dir: cache_dir(),
+        limits: Limits::default(),
+        seed: Some(7),
+        build: false,
+    }
+}
+
+/// A host of `plugins` on a fresh store and a manual clock at `T0`.
+fn start_host(plugins: &[Plugin]) -> (Host, Clock) {
+    let clock = Clock::manual(T0);
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let (host, problems) = Host::load_plugins(
+        plugins,
+        Path::new("site.toml"),
+        store,
+        Arc::new(NoPosts),
+        clock.clone(),
+        options(),
+    );
+    let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert!(problems.is_empty(), "{problems:?}");
+    (host, clock)
+}
+
+fn actor(id: &str) -> RemoteActor {
+    RemoteActor {
+        id: id.into(),
+        domain: url::Url::parse(id).unwrap().host_str().unwrap().into(),
+        ..Default::default()
+    }
+}
+
+fn reply_by(author: &str, text: &str) -> Event {
+    Event::Note {
+        actor: actor(author),
+        target: "news".into(),
+        kind: NoteKind::Reply,
+        note: Note {
+            id: format!("{author}/notes/{}", text.len()),
+            text: text.into(),
+            html: format!("<p>{text}</p>"),
+            visibility: Visibility::Public,
+            in_reply_to: Some("https://s.example/users/news/posts/hello".into()),
+            published: "2026-11-20T09:00:00Z".into(),
+            ..Default::default()
+        },
+    }
+}
+
+fn reply(text: &str) -> Event {
+    reply_by("https://r.example/users/alice", text)
+}
+
+fn keywords(action: &str) -> serde_json::Value {
+    json!({ "words": ["casino", "crypto giveaway"], "action": action })
+}
+
+fn faq() -> Plugin {
+    let mut p = plugin(
+        "faq",
+        "auto-reply",
+        json!({ "rules": [
+            { "keywords": ["opening hours", "horaires"], "reply": "Open 8:30-17:00." },
+            { "keywords": ["hours"], "reply": "Never reached for opening hours." },
+        ]}),
+    );
+    p.grants = vec![Grant::Reply];
+    p
+}
+
+#[test]
+fn can_hold_reject_or_hide_a_reply_by_whole_words() {
+    for (action, want) in [
+        ("hold", Verdict::Hold("contains \"casino\"".into())),
+        ("reject", Verdict::Reject("contains \"casino\"".into())),
+        ("hide", Verdict::Hide("contains \"casino\"".into())),
+    ] {
+        let (host, _) = start_host(&[plugin("spam-words", "keyword-filter", keywords(action))]);
+        let j = host.judge_event(&reply("Visit our CASINO today!"));
+        assert_eq!(j.verdict, want, "{action}");
+        assert_eq!(j.by, ["spam-words"]);
+    }
+    let (host, _) = start_host(&[plugin("spam-words", "keyword-filter", keywords("hold"))]);
+    for fine in [
+        "casinos are closed",
+        "crypto is not a giveaway",
+        "nothing here",
+    ] {
+        assert_eq!(
+            host.judge_event(&reply(fine)).verdict,
+            Verdict::Accept,
+            "{fine}"
+        );
+    }
+    assert_eq!(
+        host.judge_event(&reply("a Crypto   giveaway, really"))
+            .verdict,
+        Verdict::Hold("contains \"crypto giveaway\"".into())
+    );
+}
+
+#[test]
+fn can_answer_a_question_once_per_conversation_per_person() {
+    let (host, clock) = start_host(&[faq()]);
+    let question = reply("What are your opening hours?");
+    let j = host.judge_event(&question);
+    assert_eq!(j.verdict, Verdict::Accept);
+    assert_eq!(
+        j.replies,
+        [("faq".to_string(), "Open 8:30-17:00.".to_string())]
+    );
+    // Asked again in the same conversation: no second answer.
+    assert!(host.judge_event(&question).replies.is_empty());
+    assert!(host.judge_event(&reply("horaires ?")).replies.is_empty());
+    // Someone else asking gets the answer.
+    let bob = reply_by("https://r.example/users/bob", "opening hours please");
+    assert_eq!(host.judge_event(&bob).replies.len(), 1);
+    // The memory lasts 90 days by the server's clock.
+    clock.advance(Duration::from_secs(91 * 24 * 3600));
+    assert_eq!(host.judge_event(&question).replies.len(), 1);
+    // No rule matches: no answer.
+    assert!(host.judge_event(&reply("nice post")).replies.is_empty());
+}
+
+#[test]
+fn can_drop_an_answer_when_a_later_plugin_rejects_the_question() {
+    let (host, _) = start_host(&[
+        faq(),
+        plugin("spam-words", "keyword-filter", keywords("reject")),
+    ]);
+    let j = host.judge_event(&reply("opening hours of the casino?"));
+    assert_eq!(j.verdict, Verdict::Reject("contains \"casino\"".into()));
+    assert!(j.replies.is_empty() && j.labels.is_empty());
+    // Held rather than rejected: still no answer before a person has seen it.
+    let (host, _) = start_host(&[
+        faq(),
+        plugin("spam-words", "keyword-filter", keywords("hold")),
+    ]);
+    let j = host.judge_event(&reply("opening hours of the casino?"));
+    assert!(matches!(j.verdict, Verdict::Hold(_)));
+    assert!(j.replies.is_empty());
+}
+
+#[test]
+fn can_accumulate_holds_and_stop_at_the_first_reject() {
+    let hold = |name: &str| plugin(name, "keyword-filter", json!({ "words": ["casino"] }));
+    let (host, _) = start_host(&[
+        hold("a"),
+        hold("b"),
+        plugin(
+            "c",
+            "keyword-filter",
+            json!({ "words": ["casino"], "action": "reject" }),
+        ),
+        plugin("d", "fixture-trap", json!({})),
+    ]);
+    let j = host.judge_event(&reply("casino"));
+    assert_eq!(j.verdict, Verdict::Reject("contains \"casino\"".into()));
+    assert_eq!(j.by, ["c"]);
+    let (host, _) = start_host(&[hold("a"), hold("b")]);
+    let j = host.judge_event(&reply("casino"));
+    assert_eq!(
+        j.verdict,
+        Verdict::Hold("contains \"casino\"; contains \"casino\"".into())
+    );
+    assert_eq!(j.by, ["a", "b"]);
+}
+
+#[test]
+fn refuses_a_reply_without_the_grant_but_keeps_its_labels() {
+    let (host, _) = start_host(&[plugin("sneaky", "fixture-sneaky", json!({}))]);
+    let j = host.judge_event(&reply("hello"));
+    assert_eq!(j.verdict, Verdict::Accept);
+    assert!(j.replies.is_empty());
+    assert_eq!(j.labels.len(), 2);
+    let mut granted = plugin("sneaky", "fixture-sneaky", json!({}));
+    granted.grants = vec![Grant::Reply];
+    let (host, _) = start_host(&[granted]);
+    assert_eq!(host.judge_event(&reply("hello")).replies.len(), 1);
+}
+
+#[test]
+fn can_give_plugins_the_servers_clock_and_a_seeded_random_source() {
+    let (host, clock) = start_host(&[plugin("sneaky", "fixture-sneaky", json!({}))]);
+    let labels = |h: &Host| -> Vec<String> {
+        h.judge_event(&reply("hello"))
+            .labels
+            .into_iter()
+            .map(|(_, l)| l)
+            .collect()
+    };
+    let first = labels(&host);
+    assert_eq!(first[0], format!("now={}", T0 / 1000));
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(labels(&host)[0], format!("now={}", T0 / 1000 + 3600));
+    // The same seed gives the same random source in another host.
+    let (other, _) = start_host(&[plugin("sneaky", "fixture-sneaky", json!({}))]);
+    assert_eq!(labels(&other)[1], first[1]);
+}
+
+#[test]
+fn can_log_a_shadow_plugins_decision_without_applying_it() {
+    let mut shadow = plugin("spam-words", "keyword-filter", keywords("reject"));
+    shadow.mode = Mode::Shadow;
+    let (host, _) = start_host(&[shadow]);
+    assert_eq!(host.judge_event(&reply("casino")).verdict, Verdict::Accept);
+}
+
+#[test]
+fn can_judge_only_the_actors_a_plugin_is_given() {
+    let mut p = plugin("spam-words", "keyword-filter", keywords("reject"));
+    p.actors = Some(vec!["other".into()]);
+    let (host, _) = start_host(&[p]);
+    assert_eq!(host.judge_event(&reply("casino")).verdict, Verdict::Accept);
+}
+
+/// What each misbehaving fixture gets, by default and with each `on_error`.
+#[test]
+fn contains_misbehaving_plugins_with_their_on_error_policy() {
+    let cases = [
+        ("fixture-trap", "fixture: trap on note"),
+        ("fixture-spin", "timed out after 50ms"),
+        ("fixture-hog", "memory"),
+        ("fixture-huge", "answer too large"),
+    ];
+    for (fixture, says) in cases {
+        let (host, _) = start_host(&[plugin("bad", fixture, json!({}))]);
+        let started = Instant::now();
+        let j = host.judge_event(&reply("hello"));
+        let Verdict::Hold(reason) = &j.verdict else {
+            panic!("{fixture}: {:?}", j.verdict)
+        };
+        assert!(reason.starts_with("plugin bad failed: "), "{reason}");
+        assert!(reason.contains(says), "{fixture}: {reason}");
+        assert!(j.labels.is_empty() && j.replies.is_empty());
+        // The deadline holds a runaway plugin to about 50 ms (the bound is loose: a busy CI
+        // machine may be slow to switch threads, never minutes).
+        assert!(started.elapsed() < Duration::from_secs(5), "{fixture}");
+        // And the host keeps working: the next call runs again on a fresh instance.
+        assert!(matches!(
+            host.judge_event(&reply("again")).verdict,
+            Verdict::Hold(_)
+        ));
+    }
+    for (policy, want) in [(OnError::Accept, "accept"), (OnError::Reject, "reject")] {
+        let mut p = plugin("bad", "fixture-trap", json!({}));
+        p.on_error = Some(policy);
+        let (host, _) = start_host(&[p]);
+        let got = host.judge_event(&reply("hello")).verdict;
+        match want {
+            "accept" => assert_eq!(got, Verdict::Accept),
+            _ => assert!(matches!(got, Verdict::Reject(_)), "{got:?}"),
+        }
+    }
+    // Defaults per kind of event: a follow is held, a like counted, a post held back.
+    let (host, _) = start_host(&[plugin("bad", "fixture-trap", json!({}))]);
+    let follow = Event::Follow {
+        actor: actor("https://r.example/users/alice"),
+        target: "news".into(),
+    };
+    assert!(matches!(
+        host.judge_event(&follow).verdict,
+        Verdict::Hold(_)
+    ));
+    let like = Event::Reaction {
+        actor: actor("https://r.example/users/alice"),
+        target: "news".into(),
+        kind: ReactionKind::Like,
+        post: None,
+        comment: None,
+        objects: vec![],
+    };
+    assert_eq!(host.judge_event(&like).verdict, Verdict::Accept);
+    let post = OutgoingPost {
+        actor: "news".into(),
+        slug: "hello".into(),
+        markdown: "Hello".into(),
+        language: "en".into(),
+        ..Default::default()
+    };
+    let d = host.outgoing(&post);
+    assert!(d.veto.unwrap().starts_with("plugin bad failed: trapped"));
+}
+
+#[test]
+fn errors_when_a_plugin_imports_what_masthead_does_not_offer() {
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let (host, problems) = Host::load_plugins(
+        &[plugin("phone-home", "fixture-wants-http", json!({}))],
+        Path::new("site.toml"),
+        store,
+        Arc::new(NoPosts),
+        Clock::manual(T0),
+        options(),
+    );
+    let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(
+        shown[0].starts_with("site.toml:1: plugin \"phone-home\": ")
+            && shown[0].contains("imports wasi:http/client@0.2.0, which masthead does not offer"),
+        "{shown:?}"
+    );
+    // Not loaded: its on_error applies to what it would judge.
+    assert!(
+        matches!(host.judge_event(&reply("hi")).verdict, Verdict::Hold(r) if r.contains("not loaded"))
+    );
+}
+
+#[test]
+fn rejects_a_config_that_does_not_match_the_plugins_schema() {
+    let mut p = plugin(
+        "spam-words",
+        "keyword-filter",
+        json!({ "wrods": ["casino"], "action": 1 }),
+    );
+    p.config_lines = [("wrods".to_string(), 12), ("action".to_string(), 13)].into();
+    p.config_line = Some(11);
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let (_, problems) = Host::load_plugins(
+        &[p],
+        Path::new("site.toml"),
+        store,
+        Arc::new(NoPosts),
+        Clock::manual(T0),
+        options(),
+    );
+    let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "site.toml:11: plugin \"spam-words\": [plugin.config] has no `words` (add it: a list of strings; words or phrases to catch, case-insensitive, whole words)",
+            "site.toml:12: plugin \"spam-words\": unknown key `wrods` in [plugin.config] (did you mean `words`?)",
+            "site.toml:13: plugin \"spam-words\": config.action must be a string, got number `1` (what to do with a match: hold (default), reject or hide)",
+        ]
+    );
+}
+
+#[test]
+fn can_reload_a_changed_component_and_keep_the_previous_one_when_the_new_is_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("filter.wasm");
+    std::fs::copy(common::plugins::wasm("fixture-trivial"), &wasm).unwrap();
+    let mut p = plugin("filter", "fixture-trivial", keywords("reject"));
+    p.path = wasm.clone();
+    // The trivial plugin takes no config: load it with none first.
+    p.config = json!({});
+    let (host, _) = start_host(std::slice::from_ref(&p));
+    assert_eq!(host.judge_event(&reply("casino")).verdict, Verdict::Accept);
+
+    // A new component (and its config) at the same path is picked up.
+    std::fs::copy(common::plugins::wasm("keyword-filter"), &wasm).unwrap();
+    touch(&wasm, 10);
+    p.config = keywords("reject");
+    let mut site = site_with(&[p.clone()]);
+    assert!(host.reload(&site).is_empty());
+    assert!(matches!(
+        host.judge_event(&reply("casino")).verdict,
+        Verdict::Reject(_)
+    ));
+    // Nothing changed: nothing reloaded, still working.
+    assert!(host.reload(&site).is_empty());
+
+    // A broken one is reported; the previous version keeps judging.
+    std::fs::write(&wasm, b"not wasm at all").unwrap();
+    touch(&wasm, 20);
+    let problems = host.reload(&site);
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0]
+            .message
+            .contains("is not a WebAssembly component"),
+        "{:?}",
+        problems[0]
+    );
+    assert!(matches!(
+        host.judge_event(&reply("casino")).verdict,
+        Verdict::Reject(_)
+    ));
+    assert_eq!(host.problems().len(), 1);
+
+    // A config the plugin refuses is reported the same way.
+    std::fs::copy(common::plugins::wasm("keyword-filter"), &wasm).unwrap();
+    touch(&wasm, 30);
+    site.plugins[0].config = json!({ "words": "casino" });
+    assert_eq!(host.reload(&site).len(), 1);
+    assert!(matches!(
+        host.judge_event(&reply("casino")).verdict,
+        Verdict::Reject(_)
+    ));
+}
+
+/// A site holding `plugins` (only its plugins matter to `Host::reload`).
+fn site_with(plugins: &[Plugin]) -> masthead::config::Site {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("content/news")).unwrap();
+    let text = "[site]\nbase_url = \"https://s.example\"\n\n[[actor]]\nhandle = \"news\"\n";
+    let mut site = masthead::config::Site::parse(&dir.path().join("site.toml"), text)
+        .unwrap()
+        .site;
+    site.config_path = PathBuf::from("site.toml");
+    site.plugins = plugins.to_vec();
+    site
+}
+
+/// Sets `path`'s modification time `secs` into the future (a copy within the same second must
+/// still count as a change).
+fn touch(path: &Path, secs: u64) {
+    let f = std::fs::File::options().write(true).open(path).unwrap();
+    f.set_modified(std::time::SystemTime::now() + Duration::from_secs(secs))
+        .unwrap();
+}
+
+#[test]
+fn can_run_every_sample_event_of_the_sdk() {
+    let (host, _) = start_host(&[
+        plugin("spam-words", "keyword-filter", keywords("hold")),
+        faq(),
+    ]);
+    let events = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/sdk/events");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(events).unwrap() {
+        let path = entry.unwrap().path();
+        let event: Event = serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let j = host.judge_event(&event);
+        seen.push((
+            path.file_stem().unwrap().to_string_lossy().to_string(),
+            j.verdict,
+        ));
+    }
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    let names: Vec<&str> = seen.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["boost", "follow", "like", "mention", "outgoing", "reply", "report"]
+    );
+    let reply = &seen.iter().find(|(n, _)| n == "reply").unwrap().1;
+    assert_eq!(*reply, Verdict::Hold("contains \"casino\"".into()));
+}
+
+#[test]
+fn can_scaffold_build_and_test_a_new_plugin_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let masthead = env!("CARGO_BIN_EXE_masthead");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(masthead)
+            .args(args)
+            .current_dir(dir.path())
+            .env(
+                "CARGO_TARGET_DIR",
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/target"),
+            )
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = run(&["plugin", "new", "no-casino"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("created plugins/no-casino/src/lib.rs"),
+        "{out}"
+    );
+    let (ok, out) = run(&["plugin", "build", "plugins/no-casino"]);
+    assert!(ok, "{out}");
+    std::fs::write(
+        dir.path().join("site.toml"),
+        "[site]\nbase_url = \"https://s.example\"\n\n[[actor]]\nhandle = \"news\"\n\n[[plugin]]\nname = \"no-casino\"\npath = \"plugins/no-casino\"\n[plugin.config]\nwords = [\"casino\"]\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("content/news")).unwrap();
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins/sdk/events/reply.json");
+    let (ok, out) = run(&[
+        "plugin",
+        "test",
+        "no-casino",
+        "--event",
+        sample.to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    assert_eq!(out, "no-casino on-note: hold: contains \"casino\"\n");
+}
