@@ -369,11 +369,11 @@ mode = "dry"
                 "site.toml:9: plugin \"Spam Words\": plugins/missing.wasm does not exist (build it with `masthead plugin build Spam Words`, or fix the path)",
                 "site.toml:10: plugin \"Spam Words\": actors names \"nobody\", which is no [[actor]] handle (known: news)",
                 "site.toml:11: plugin \"Spam Words\": on_error must be one of `hold`, `accept`, `reject`, got `explode`",
-                "site.toml:12: plugin \"Spam Words\": grants must be one of `reply`, got `post`",
+                "site.toml:12: plugin \"Spam Words\": grants must be `reply`, got `post`",
                 "site.toml:13: unknown key `colour` in [[plugin]] (valid keys: name, path, actors, on_error, mode, grants, config)",
                 "site.toml:20: plugin \"faq\": name is used by an earlier [[plugin]] (give each plugin its own name)",
                 "site.toml:21: plugin \"faq\": path must be a .wasm component or a plugin source folder, got site.toml (build the plugin with `masthead plugin build`)",
-                "site.toml:22: plugin \"faq\": mode must be one of `live`, `shadow`, got `dry`",
+                "site.toml:22: plugin \"faq\": mode must be `live` or `shadow`, got `dry`",
             ]
         );
     }

@@ -104,10 +104,12 @@ pub struct OutgoingPost {
     pub in_reply_to: Option<String>,
 }
 
-/// An event a plugin is asked about: one per hook. As JSON (`masthead plugin test --event`),
+/// An event a plugin is asked about: one per hook. (Events are built once per inbox activity and
+/// never held in bulk, so the size difference of the variants does not matter.) As JSON (`masthead plugin test --event`),
 /// `{"hook": "note", "target": "news", "kind": "reply", "actor": {...}, "note": {...}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "hook", rename_all = "lowercase")]
+#[allow(clippy::large_enum_variant)]
 pub enum Event {
     /// A follow request.
     Follow { actor: RemoteActor, target: String },

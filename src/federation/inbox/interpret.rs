@@ -227,7 +227,7 @@ fn note_details(note: &Value, tags: &[Value], allow_http: bool) -> NoteDetails {
     let text = |key: &str| {
         note.get(key)
             .and_then(Value::as_str)
-            .map(|s| crate::content::render::sanitize_remote(s))
+            .map(crate::content::render::sanitize_remote)
             .filter(|s| !s.is_empty())
     };
     let of_type = |t: &&Value, kind: &str| t.get("type").and_then(Value::as_str) == Some(kind);
