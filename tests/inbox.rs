@@ -1095,6 +1095,23 @@ reply = "The town hall is open **8:30-17:00**."
         .filter(|(_, b)| b["type"] == "Create")
         .count();
     assert_eq!(creates, 1);
+    // A visible reply edited to say the word is taken out of sight.
+    let note = format!("{alice}/notes/p2");
+    assert!(w
+        .get(&w.comments(), common::AP)
+        .await
+        .text()
+        .contains(&note));
+    let mut edited = note_to_post(&w, &alice, 2, "Now with a casino link")["object"].clone();
+    edited["updated"] = json!("2026-11-20T11:00:00Z");
+    w.process(&w.activity("Update", &alice, edited)).await;
+    let reply = w.app().store.reply(&note).unwrap().unwrap();
+    assert_eq!(reply.status, masthead::store::ReplyStatus::Held);
+    assert!(!w
+        .get(&w.comments(), common::AP)
+        .await
+        .text()
+        .contains(&note));
 }
 
 #[tokio::test]

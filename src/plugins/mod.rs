@@ -215,9 +215,12 @@ impl Host {
             };
             if source.stale() {
                 if !self.options.build {
+                    let root = self.config_path.parent().unwrap_or(Path::new(""));
+                    let shown = config.path.strip_prefix(root).unwrap_or(&config.path);
+                    let shown = shown.strip_prefix(".").unwrap_or(shown);
                     let message = format!(
                         "{} is not built{} (build it with `masthead plugin build {name}`; `serve` builds it too)",
-                        config.path.display(),
+                        shown.display(),
                         if source.wasm.is_file() { " since its sources changed" } else { " yet" }
                     );
                     let d = Diagnostic::warning(

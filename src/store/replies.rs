@@ -152,6 +152,16 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Takes a reply by `author` out of sight (an edit a plugin holds); false when there is no
+    /// such reply by them.
+    pub fn hold_reply(&self, id: &str, author: &str) -> Result<bool, StoreError> {
+        let n = self.execute(
+            "UPDATE replies SET status = 'held' WHERE id = ?1 AND author = ?2",
+            (id, author),
+        )?;
+        Ok(n > 0)
+    }
+
     /// Removes a reply, only if `author` wrote it. Returns it when it existed.
     pub fn delete_reply(&self, id: &str, author: &str) -> Result<Option<Reply>, StoreError> {
         let Some(reply) = self.reply(id)?.filter(|r| r.author == author) else {

@@ -157,6 +157,11 @@ pub(super) async fn apply(
         EventKind::ReplyEdited { note } => {
             let updated = note.updated.clone().unwrap_or_else(|| inbox.now_rfc3339());
             if store.update_reply(&note.id, &actor, &note.content_html, &updated)? {
+                // An edit a plugin holds takes the reply out of sight.
+                if matches!(verdict, Verdict::Hold { .. }) {
+                    store.hold_reply(&note.id, &actor)?;
+                    keep_marks(inbox, &note.id, &judgement);
+                }
                 if let Some((h, s)) = store.reply(&note.id)?.and_then(|r| r.post) {
                     rewrite_comments(inbox, &h, &s);
                 }
