@@ -72,18 +72,22 @@ fn reply_1kb() -> Event {
 
 const WORDS: [&str; 4] = ["casino", "crypto giveaway", "free money", "click here"];
 
-/// The keyword filter's rule in native Rust: the same tokenizing and matching as the SDK's
-/// `contains_words`.
-fn native_filter(words: &[String], text: &str) -> Option<usize> {
+/// The keyword filter's rule in native Rust: the same work as the SDK's `Phrases::find` (the
+/// phrases split once; the text lowercased and split into words once per call).
+fn native_filter<'p>(phrases: &'p [(String, Vec<String>)], text: &str) -> Option<&'p str> {
     let lower = text.to_lowercase();
     let tokens: Vec<&str> = lower
         .split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '-')
         .filter(|t| !t.is_empty())
         .collect();
-    words.iter().position(|w| {
-        let phrase: Vec<&str> = w.split_whitespace().collect();
-        tokens.windows(phrase.len()).any(|t| t == phrase.as_slice())
-    })
+    phrases
+        .iter()
+        .find(|(_, phrase)| {
+            tokens
+                .windows(phrase.len())
+                .any(|w| w.iter().zip(phrase).all(|(a, b)| *a == b.as_str()))
+        })
+        .map(|(p, _)| p.as_str())
 }
 
 fn bench(c: &mut Criterion) {
@@ -91,7 +95,15 @@ fn bench(c: &mut Criterion) {
     let trivial = host("fixture-trivial", json!({}));
     let filter = host("keyword-filter", json!({ "words": WORDS }));
     assert_eq!(filter.judge_event(&event).verdict, Verdict::Accept);
-    let words: Vec<String> = WORDS.iter().map(|w| w.to_string()).collect();
+    let words: Vec<(String, Vec<String>)> = WORDS
+        .iter()
+        .map(|w| {
+            (
+                w.to_string(),
+                w.split_whitespace().map(str::to_string).collect(),
+            )
+        })
+        .collect();
     let Event::Note { note, .. } = &event else {
         unreachable!()
     };

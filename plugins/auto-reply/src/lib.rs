@@ -17,16 +17,22 @@
 use std::sync::OnceLock;
 
 use masthead_plugin::prelude::*;
+use masthead_plugin::Phrases;
 
 #[derive(Deserialize)]
-struct Rule {
+struct RuleConfig {
     keywords: Vec<String>,
     reply: String,
 }
 
 #[derive(Deserialize)]
 struct Config {
-    rules: Vec<Rule>,
+    rules: Vec<RuleConfig>,
+}
+
+struct Rule {
+    keywords: Phrases,
+    reply: String,
 }
 
 fn rules() -> &'static [Rule] {
@@ -36,7 +42,7 @@ fn rules() -> &'static [Rule] {
         c.rules
             .into_iter()
             .map(|r| Rule {
-                keywords: r.keywords.iter().map(|k| k.trim().to_lowercase()).collect(),
+                keywords: Phrases::new(&r.keywords),
                 reply: r.reply,
             })
             .collect()
@@ -68,11 +74,10 @@ impl Plugin for AutoReply {
 
     fn on_note(event: NoteEvent) -> NoteDecision {
         let note = &event.note;
-        let Some(rule) = rules().iter().find(|r| {
-            r.keywords
-                .iter()
-                .any(|k| masthead_plugin::contains_words(&note.text, k))
-        }) else {
+        let Some(rule) = rules()
+            .iter()
+            .find(|r| r.keywords.find(&note.text).is_some())
+        else {
             return NoteDecision::accept();
         };
         // The conversation: the post of ours it answers, else the note it answers, else itself.

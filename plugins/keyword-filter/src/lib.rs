@@ -14,6 +14,7 @@
 use std::sync::OnceLock;
 
 use masthead_plugin::prelude::*;
+use masthead_plugin::Phrases;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -29,22 +30,13 @@ struct Config {
     action: Option<Act>,
 }
 
-/// The config, read once per instance, with the words lowercased.
-fn config() -> &'static (Vec<String>, Act) {
-    static CONFIG: OnceLock<(Vec<String>, Act)> = OnceLock::new();
+/// The config, read once per instance.
+fn config() -> &'static (Phrases, Act) {
+    static CONFIG: OnceLock<(Phrases, Act)> = OnceLock::new();
     CONFIG.get_or_init(|| {
         let c: Config = host::config();
-        let words = c.words.iter().map(|w| w.trim().to_lowercase()).collect();
-        (words, c.action.unwrap_or(Act::Hold))
+        (Phrases::new(&c.words), c.action.unwrap_or(Act::Hold))
     })
-}
-
-/// The first configured word or phrase found in `text`.
-pub fn find<'w>(words: &'w [String], text: &str) -> Option<&'w str> {
-    words
-        .iter()
-        .find(|w| masthead_plugin::contains_words(text, w))
-        .map(String::as_str)
 }
 
 struct KeywordFilter;
@@ -76,7 +68,7 @@ impl Plugin for KeywordFilter {
                     .filter_map(|a| a.description.as_deref()),
             );
         for text in texts {
-            if let Some(word) = find(words, text) {
+            if let Some(word) = words.find(text) {
                 let why = format!("contains \"{word}\"");
                 return match act {
                     Act::Hold => NoteDecision::hold(why),
