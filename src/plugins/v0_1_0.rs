@@ -14,7 +14,9 @@ wasmtime::component::bindgen!({
     world: "plugin",
 });
 
-use masthead::plugin::types as t;
+// `self::`: under rustdoc the crate `masthead` is in scope too, and the WIT namespace shares its
+// name.
+use self::masthead::plugin::types as t;
 
 /// The name of the interface a component of this version exports.
 pub const HOOKS: &str = "masthead:plugin/hooks@0.1.0";
