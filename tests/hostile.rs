@@ -504,6 +504,29 @@ async fn rejects_a_move_to_a_blocked_or_unconfirmed_target() {
     assert!(w.app().store.follower("news", &dave).unwrap().is_none());
 }
 
+// ---------------------------------------------------------------- 4. key ids
+
+#[tokio::test]
+async fn rejects_key_ids_masthead_must_not_fetch_before_any_fetch() {
+    let w = World::start().await;
+    let actor = w.remote.actor("alice");
+    let host = w.remote.base.trim_start_matches("http://").to_string();
+    for key_id in [
+        format!("http://victim@{host}/users/alice#main-key"),
+        "#main-key".to_string(),
+        "/users/alice#main-key".to_string(),
+        "acct:alice@example.com".to_string(),
+        format!("javascript://{host}/%0Aalert(1)"),
+        format!("{actor}#{}", "k".repeat(3000)),
+    ] {
+        let like = w.activity("Like", &actor, json!(w.post()));
+        let got = w.send_as(&key_id, &like).await;
+        assert_status(&got, StatusCode::UNAUTHORIZED);
+    }
+    assert!(w.remote.seen().is_empty(), "{:?}", w.remote.seen());
+    assert_eq!(w.count("inbox_activities"), 0);
+}
+
 // ---------------------------------------------------------------- 5. deletes of the unknown
 
 #[tokio::test]

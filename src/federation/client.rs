@@ -244,6 +244,8 @@ pub enum FetchError {
     TooLarge { url: Url, limit: usize },
     #[error("too many redirects fetching {url}: more than {limit}")]
     TooManyRedirects { url: Url, limit: usize },
+    #[error("{url} redirected a {method} with a body to another origin, {to}; not re-sent there")]
+    RedirectAcrossOrigins { url: Url, method: Method, to: Url },
     #[error("could not connect to {url}: {source}")]
     Connect {
         url: Url,
@@ -441,6 +443,21 @@ impl Client {
                 return Err(FetchError::TooManyRedirects {
                     url: first_url,
                     limit: self.config.max_redirects,
+                });
+            }
+            // A 307/308 keeps the method and body: a signed delivery would be re-sent, as is, to
+            // whatever origin the first one names. Only the origin it was meant for gets it.
+            if body.is_some()
+                && next.origin() != url.origin()
+                && matches!(
+                    response.status,
+                    StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
+                )
+            {
+                return Err(FetchError::RedirectAcrossOrigins {
+                    url,
+                    method,
+                    to: next,
                 });
             }
             redirects += 1;
@@ -1267,6 +1284,27 @@ mod tests {
             assert_eq!(landing.method, Method::POST, "{path}");
             assert_eq!(&landing.body[..], b"{\"type\":\"Follow\"}", "{path}");
         }
+    }
+
+    #[tokio::test]
+    async fn rejects_resending_a_body_to_another_origin_on_307_308() {
+        let elsewhere = serve(|_| ok("elsewhere")).await;
+        for status in [
+            StatusCode::TEMPORARY_REDIRECT,
+            StatusCode::PERMANENT_REDIRECT,
+        ] {
+            let location = elsewhere.url("/inbox").to_string();
+            let first = serve(move |_| redirect(status, &location)).await;
+            let mut req = OutgoingRequest::new(Method::POST, first.url("/inbox"));
+            req.body = Some(Bytes::from_static(b"{\"type\":\"Create\"}"));
+            let err = Client::new(loopback_config()).send(req).await.unwrap_err();
+            assert!(
+                matches!(err, FetchError::RedirectAcrossOrigins { .. }),
+                "{status}: {err}"
+            );
+            assert_eq!(first.seen().len(), 1, "{status}");
+        }
+        assert!(elsewhere.seen().is_empty());
     }
 
     /// A client whose policy is on, with only `allowed` exempt: it stands in for a public host.

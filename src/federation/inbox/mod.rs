@@ -24,6 +24,8 @@
 mod apply;
 mod interpret;
 mod jsonld;
+#[cfg(test)]
+mod proptests;
 mod receive;
 mod worker;
 
