@@ -244,8 +244,8 @@ pub enum FetchError {
     TooLarge { url: Url, limit: usize },
     #[error("too many redirects fetching {url}: more than {limit}")]
     TooManyRedirects { url: Url, limit: usize },
-    #[error("{url} redirected a {method} with a body to another origin, {to}; not re-sent there")]
-    RedirectAcrossOrigins { url: Url, method: Method, to: Url },
+    #[error("{url} redirected a request with a body to another origin, {to}; not re-sent there")]
+    RedirectAcrossOrigins { url: Url, to: String },
     #[error("could not connect to {url}: {source}")]
     Connect {
         url: Url,
@@ -456,8 +456,7 @@ impl Client {
             {
                 return Err(FetchError::RedirectAcrossOrigins {
                     url,
-                    method,
-                    to: next,
+                    to: next.to_string(),
                 });
             }
             redirects += 1;
