@@ -86,6 +86,7 @@ impl Checker<'_> {
     /// Checks `[limits]`; a value out of range is reported and its default kept.
     pub(super) fn limits(&mut self, raw: RawLimits) -> Limits {
         let d = Limits::default();
+        let one_header_span = raw.max_header_bytes.as_ref().map(Spanned::span);
         let max_header_bytes = self.count(raw.max_header_bytes, "max_header_bytes", 1);
         let max_headers_bytes = self.count(
             raw.max_headers_bytes,
@@ -121,7 +122,7 @@ impl Checker<'_> {
         };
         if limits.max_header_bytes > limits.max_headers_bytes {
             self.error(
-                None,
+                one_header_span,
                 format!(
                     "limits.max_header_bytes ({}) is larger than limits.max_headers_bytes ({}) (one header cannot be longer than all of them)",
                     limits.max_header_bytes, limits.max_headers_bytes
@@ -209,7 +210,7 @@ mod tests {
         let text = format!("{GOOD}\n[limits]\nmax_header_bytes = 40000\n");
         assert_eq!(
             errors(&text),
-            ["site.toml: limits.max_header_bytes (40000) is larger than limits.max_headers_bytes (32768) (one header cannot be longer than all of them)"]
+            ["site.toml:8: limits.max_header_bytes (40000) is larger than limits.max_headers_bytes (32768) (one header cannot be longer than all of them)"]
         );
     }
 }
