@@ -319,11 +319,21 @@ pub fn start_with(
     // Likewise the addressing worker: publications a crash left waiting for their mentions and
     // replies to be resolved go out now; on shutdown a resolution in flight is abandoned and
     // its publication waits for the next start.
-    let addressing = tokio::spawn(addressing::run_worker(Arc::new(app.addressing()), rx));
+    let addressing = tokio::spawn(addressing::run_worker(
+        Arc::new(app.addressing()),
+        rx.clone(),
+    ));
+    let prune = tokio::spawn(prune_stored(
+        app.store.clone(),
+        app.clock.clone(),
+        app.site.limits.clone(),
+        rx,
+    ));
     let task = tokio::spawn(async move {
         let _ = http.await;
         let _ = inbox.await;
         let _ = addressing.await;
+        let _ = prune.await;
     });
     Ok(Running {
         addr,
@@ -332,6 +342,45 @@ pub fn start_with(
         task,
         workers,
     })
+}
+
+/// How often what other servers left here is pruned to `[limits]` (and once at start).
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Until shutdown, prunes processed inbox rows older than `inbox_retention_days` and caps cached
+/// actors and reports per host, at start and every [`PRUNE_EVERY`].
+async fn prune_stored(
+    store: Arc<Store>,
+    clock: Clock,
+    limits: crate::config::Limits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let kept_ms = i64::from(limits.inbox_retention_days) * 86_400_000;
+        let pruned = (
+            store.prune_inbox_activities(clock.now_ms().saturating_sub(kept_ms)),
+            store.prune_remote_actors(limits.remote_actors_per_host),
+            store.prune_reports(limits.reports_per_host_per_day),
+        );
+        match pruned {
+            (Ok(inbox), Ok(actors), Ok(reports)) => {
+                tracing::debug!(inbox, actors, reports, "pruned what other servers left")
+            }
+            (inbox, actors, reports) => {
+                for e in [inbox.err(), actors.err(), reports.err()]
+                    .into_iter()
+                    .flatten()
+                {
+                    tracing::error!(error = %e, "pruning the store failed");
+                }
+            }
+        }
+    }
 }
 
 /// Logs every diagnostic once, at the level its severity calls for.

@@ -13,10 +13,11 @@
 //!
 //! Here: [`Site`], loading and the error. One file per table holds its types, keys and rules
 //! (`site` for `[site]`, `actor` for `[[actor]]`, `dev` for `[dev]`, `moderation` for
-//! `[moderation]`); `validate` holds the pass that reads the tree and collects the problems.
+//! `[moderation]`, `limits` for `[limits]`); `validate` holds the pass that reads the tree and collects the problems.
 
 mod actor;
 mod dev;
+mod limits;
 mod moderation;
 mod site;
 #[cfg(test)]
@@ -32,6 +33,7 @@ use crate::diagnostics::{line_of, Diagnostic};
 
 pub use actor::{Actor, ActorKind, Field, ObjectTypePolicy, RESERVED_HANDLES};
 pub use dev::Dev;
+pub use limits::Limits;
 pub use moderation::Moderation;
 pub use site::{host_with_port, DEFAULT_LISTEN};
 
@@ -60,6 +62,8 @@ pub struct Site {
     pub dev: Dev,
     /// Built-in blocks.
     pub moderation: Moderation,
+    /// What one request may cost and how much is kept of what other servers send.
+    pub limits: Limits,
 }
 
 /// site.toml could not be used; every problem found is listed.

@@ -3,7 +3,7 @@
 //! This file owns the reading machinery: unknown keys reported with the nearest valid one and
 //! removed, each table deserialized on its own with a wrongly typed value reported and dropped,
 //! the line of every problem, and the assembly of the [`Site`] once nothing is wrong. The rules
-//! on the values live with their table (`site`, `actor`, `dev`, `moderation`), each adding its
+//! on the values live with their table (`site`, `actor`, `dev`, `moderation`, `limits`), each adding its
 //! own methods to [`Checker`]. Each table's list of keys mirrors its `Raw*` struct, whose
 //! `deny_unknown_fields` is the backstop (`can_read_every_key` keeps the two in step); listing
 //! them lets every unknown key be reported at once.
@@ -17,13 +17,14 @@ use toml::Spanned;
 
 use super::actor::ActorEntry;
 use super::dev::{RawDev, DEV_KEYS};
+use super::limits::{Limits, RawLimits, LIMITS_KEYS};
 use super::moderation::{Moderation, RawModeration, MODERATION_KEYS};
 use super::site::{RawSite, DEFAULT_LISTEN, SITE_KEYS};
 use super::Site;
 use crate::diagnostics::{line_of, Diagnostic, Severity};
 
 /// The tables site.toml may hold.
-const TOP_KEYS: &[&str] = &["site", "actor", "dev", "moderation"];
+const TOP_KEYS: &[&str] = &["site", "actor", "dev", "moderation", "limits"];
 
 /// Checks the parsed `top` of site.toml at `path` (files it names are looked up in `root`).
 /// Returns the site when every value was usable, the errors and the warnings, each sorted by
@@ -107,11 +108,13 @@ impl Checker<'_> {
         let moderation: RawModeration =
             self.optional_table(top.remove("moderation"), "moderation", MODERATION_KEYS);
         let moderation = self.moderation(moderation);
+        let limits: RawLimits = self.optional_table(top.remove("limits"), "limits", LIMITS_KEYS);
+        let limits = self.limits(limits);
         let actors = match top.remove("actor") {
             Some(v) => self.actor_entries(v),
             None => Vec::new(),
         };
-        self.validate(site, dev, moderation, actors)
+        self.validate(site, dev, moderation, limits, actors)
     }
 
     /// Reports and removes the keys of `table` that are not in `known`.
@@ -204,6 +207,7 @@ impl Checker<'_> {
         raw: Option<RawSite>,
         dev: RawDev,
         moderation: Moderation,
+        limits: Limits,
         entries: Vec<ActorEntry>,
     ) -> Option<Site> {
         let dev = self.dev(dev);
@@ -234,6 +238,7 @@ impl Checker<'_> {
             actors,
             dev,
             moderation,
+            limits,
             root: self.root.to_path_buf(),
         };
         Some(site)

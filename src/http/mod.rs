@@ -3,7 +3,14 @@
 //! This module owns accepting connections and turning requests into calls on the route table
 //! ([`routes`]); the handlers there read the [`State`] they are given. It does not know
 //! ActivityPub rules.
+//!
+//! What one client may cost is bounded here, by `[limits]`: connections open at once, overall and
+//! per address ([`limits`]); the request line and headers together (`max_headers_bytes`, hyper
+//! answers 431 itself) and the time to send them (`header_read_timeout`, which also closes an
+//! idle keep-alive connection: hyper closes without an answer, since it has no request to
+//! answer). One header's length and the time to send an inbox body are checked in [`routes`].
 
+pub mod limits;
 pub mod pages;
 pub mod response;
 pub mod routes;
@@ -48,6 +55,9 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let limits = &app.site.limits;
+    let connections =
+        limits::Connections::new(limits.max_connections, limits.max_connections_per_ip);
     let (conn_done_tx, mut conn_done_rx) = watch::channel(());
     loop {
         let (stream, peer) = tokio::select! {
@@ -61,6 +71,14 @@ pub async fn serve(
                 }
             },
             _ = shutdown.changed() => break,
+        };
+        let Some(admitted) = connections.admit(peer.ip()) else {
+            tracing::info!(peer = %peer, "too many connections; answered 503");
+            if acceptor.is_none() {
+                // One try, never a wait: what does not fit in the socket buffer is not sent.
+                let _ = stream.try_write(limits::BUSY);
+            }
+            continue;
         };
         let app = app.clone();
         let mut conn_shutdown = shutdown.clone();
@@ -84,7 +102,7 @@ pub async fn serve(
                     }
                     None => connection(app, TokioIo::new(stream), &mut conn_shutdown).await,
                 }
-                drop(done);
+                drop((done, admitted));
             }
             .instrument(span),
         );
@@ -102,13 +120,19 @@ async fn connection<I>(app: Arc<State>, io: TokioIo<I>, shutdown: &mut watch::Re
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let state = app.clone();
     let service = service_fn(move |req| {
-        let app = app.clone();
+        let app = state.clone();
         async move { Ok::<_, std::convert::Infallible>(routes::handle(&app, req).await) }
     });
+    let limits = &app.site.limits;
     let conn = http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(limits.max_headers_bytes)
+        // The read buffer never grows past the head limit, so a head that never ends is 431
+        // as soon as it is too long, not after hyper's default 400 KiB.
+        .max_buf_size(limits.max_headers_bytes)
         .serve_connection(io, service);
     tokio::pin!(conn);
     tokio::select! {

@@ -120,6 +120,17 @@ impl Store {
         )?;
         Ok(())
     }
+
+    /// Forgets processed (done or failed) activities received before `before_ms`; queued ones
+    /// are kept whatever their age. Returns how many went. An id is remembered only to refuse a
+    /// repeat, and no sender retries for longer than a few days (Mastodon gives up after about
+    /// two), so a week of ids is enough.
+    pub fn prune_inbox_activities(&self, before_ms: i64) -> Result<usize, StoreError> {
+        self.execute(
+            "DELETE FROM inbox_activities WHERE state IN ('done', 'failed') AND received_at < ?1",
+            [before_ms],
+        )
+    }
 }
 
 #[cfg(test)]
@@ -167,5 +178,32 @@ mod tests {
         s.fail_inbox_activity("https://r.example/1", "down", None)
             .unwrap();
         assert!(s.due_inbox_activities(i64::MAX, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn can_prune_processed_activities_and_keep_queued_ones() {
+        let s = Store::open_in_memory().unwrap();
+        for (id, at) in [
+            ("https://r.example/old", 10),
+            ("https://r.example/new", 100),
+        ] {
+            s.record_inbox_activity(&new(id), at).unwrap();
+            s.finish_inbox_activity(id).unwrap();
+        }
+        s.record_inbox_activity(&new("https://r.example/failed"), 10)
+            .unwrap();
+        s.fail_inbox_activity("https://r.example/failed", "bad", None)
+            .unwrap();
+        s.record_inbox_activity(&new("https://r.example/queued"), 10)
+            .unwrap();
+        assert_eq!(s.prune_inbox_activities(50).unwrap(), 2);
+        // The pruned id is forgotten; the recent one and the queued one are still known.
+        assert!(s
+            .record_inbox_activity(&new("https://r.example/old"), 200)
+            .unwrap());
+        assert!(!s
+            .record_inbox_activity(&new("https://r.example/new"), 200)
+            .unwrap());
+        assert_eq!(s.due_inbox_activities(200, 10).unwrap().len(), 2);
     }
 }

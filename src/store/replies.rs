@@ -241,6 +241,33 @@ impl Store {
             },
         )
     }
+
+    /// Keeps at most `per_host_per_day` reports from each reporter host on each UTC day (the
+    /// first that arrived); the rest are deleted. Returns how many went. One server cannot bury
+    /// the operator's list, or the disk, under reports.
+    pub fn prune_reports(&self, per_host_per_day: usize) -> Result<usize, StoreError> {
+        let rows: Vec<(String, String, String)> = self.query_all(
+            "SELECT id, reporter, received_at FROM reports ORDER BY received_at, id",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let mut seen: std::collections::HashMap<(String, String), usize> = Default::default();
+        let over: Vec<String> = rows
+            .into_iter()
+            .filter_map(|(id, reporter, received_at)| {
+                let day = received_at.get(..10).unwrap_or(&received_at).to_string();
+                let n = seen.entry((super::inbox_host(&reporter), day)).or_default();
+                *n += 1;
+                (*n > per_host_per_day).then_some(id)
+            })
+            .collect();
+        self.transaction(|tx| {
+            for id in &over {
+                execute(tx, "DELETE FROM reports WHERE id = ?1", [id]).map_err(self.err())?;
+            }
+            Ok(over.len())
+        })
+    }
 }
 
 #[cfg(test)]
@@ -333,5 +360,38 @@ mod tests {
         assert!(s.add_report(&r).unwrap());
         assert!(!s.add_report(&r).unwrap());
         assert_eq!(s.reports().unwrap(), vec![r]);
+    }
+
+    #[test]
+    fn can_cap_reports_per_host_per_day() {
+        let s = Store::open_in_memory().unwrap();
+        let report = |n: u32, host: &str, at: &str| Report {
+            id: format!("https://{host}/flag/{n}"),
+            reporter: format!("https://{host}/actor"),
+            objects: vec![],
+            content: None,
+            received_at: at.into(),
+        };
+        for (n, host, at) in [
+            (1, "r.example", "2026-11-20T10:00:00Z"),
+            (2, "r.example", "2026-11-20T11:00:00Z"),
+            (3, "r.example", "2026-11-20T12:00:00Z"),
+            (4, "r.example", "2026-11-21T10:00:00Z"),
+            (5, "other.example", "2026-11-20T13:00:00Z"),
+        ] {
+            s.add_report(&report(n, host, at)).unwrap();
+        }
+        assert_eq!(s.prune_reports(2).unwrap(), 1);
+        let mut ids: Vec<String> = s.reports().unwrap().into_iter().map(|r| r.id).collect();
+        ids.sort();
+        assert_eq!(
+            ids,
+            [
+                "https://other.example/flag/5",
+                "https://r.example/flag/1",
+                "https://r.example/flag/2",
+                "https://r.example/flag/4",
+            ]
+        );
     }
 }
