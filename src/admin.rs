@@ -176,6 +176,7 @@ mod tests {
                 shared_inbox: None,
                 state: FollowState::Pending,
                 created_at: String::new(),
+                hold: None,
             })
             .unwrap();
     }

@@ -85,6 +85,8 @@ mod tests {
             published: "2026-11-20T10:00:00+00:00".into(),
             updated: None,
             status: ReplyStatus::Held,
+            public: true,
+            hold: None,
         };
         assert_eq!(
             print_replies(&[reply]),
@@ -105,6 +107,8 @@ mod tests {
             published: "2026-11-20T10:00:00+00:00".into(),
             updated: None,
             status: ReplyStatus::Visible,
+            public: true,
+            hold: None,
         };
         let out = print_replies(&[reply]);
         assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
