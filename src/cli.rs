@@ -37,7 +37,14 @@ pub enum Command {
     /// Show the outgoing delivery queue: pending and failed activities per host, the next
     /// attempt and the last error.
     Deliveries(DeliveriesArgs),
-    /// List, approve or reject follows waiting for approval (manually_approves_followers).
+    /// List what waits for a person's decision: held replies, mentions and follows, each with
+    /// an id, who held it and why.
+    Queue(QueueArgs),
+    /// Approve queued items by id (r12, f3): a reply shows under its post, a follow is accepted.
+    Approve(DecideArgs),
+    /// Reject queued items by id: a reply is never shown, a follow gets a Reject and is forgotten.
+    Reject(DecideArgs),
+    /// List, approve or reject follows waiting for approval (also in `masthead queue`).
     Follows(FollowsArgs),
     /// List replies to a post (or every reply and mention kept).
     Replies(RepliesArgs),
@@ -54,6 +61,28 @@ pub struct SiteArgs {
     /// Where the database lives, overriding `site.data_dir`.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+}
+
+/// `masthead queue`.
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// Site and store.
+    #[command(flatten)]
+    pub site: SiteArgs,
+    /// Also list hidden and rejected replies (they can still be approved).
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `masthead approve` and `masthead reject`.
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// Site and store.
+    #[command(flatten)]
+    pub site: SiteArgs,
+    /// Ids as `masthead queue` lists them (r12, f3).
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
 }
 
 /// `masthead follows`.

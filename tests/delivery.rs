@@ -150,6 +150,7 @@ fn follower(inbox: &str, n: usize) -> Follower {
         shared_inbox: None,
         state: FollowState::Accepted,
         created_at: String::new(),
+        hold: None,
     }
 }
 

@@ -569,6 +569,7 @@ async fn can_remove_what_a_known_actor_left_when_its_key_answers_gone() {
                 shared_inbox: None,
                 state: FollowState::Accepted,
                 created_at: String::new(),
+                hold: None,
             })
             .unwrap();
         store

@@ -8,6 +8,7 @@ pub mod check;
 pub mod deliveries;
 pub mod follows;
 pub mod init;
+pub mod queue;
 pub mod replies;
 pub mod reports;
 pub mod serve;
@@ -25,6 +26,9 @@ pub fn run(command: Command) -> Result<ExitCode, Box<dyn Error>> {
         Command::Check(args) => check::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Deliveries(args) => deliveries::run(args),
+        Command::Queue(args) => queue::list(args),
+        Command::Approve(args) => queue::decide(args, crate::admin::Decision::Approve),
+        Command::Reject(args) => queue::decide(args, crate::admin::Decision::Reject),
         Command::Follows(args) => follows::run(args),
         Command::Replies(args) => replies::run(args),
         Command::Reports(args) => reports::run(args),
@@ -42,4 +46,28 @@ fn listing<T>(items: &[T], none: &str, write: impl Fn(&mut String, &T) -> fmt::R
         let _ = write(&mut out, item);
     }
     out
+}
+
+/// Sanitized HTML as one line of text.
+fn text_of(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    let text = out
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

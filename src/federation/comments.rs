@@ -189,6 +189,8 @@ mod tests {
                 published: "2026-11-20T10:00:00Z".into(),
                 updated: None,
                 status: ReplyStatus::Visible,
+                public: true,
+                hold: None,
             })
             .unwrap();
         write_file(&store, dir.path(), "news", "hello").unwrap();

@@ -2,7 +2,8 @@
 //!
 //! This module owns everything masthead must remember across restarts: actor keypairs (generated
 //! once, never regenerated), the post index with content hashes and first-seen times, the
-//! tombstones of posts that were published and are gone, followers, the outgoing delivery queue
+//! tombstones of posts that were published and are gone, followers, the moderation queue (what
+//! waits for a person's decision, and why), the outgoing delivery queue
 //! and per-host delivery health, what mentions and replies resolved to, and the publications
 //! waiting for that. It does not decide what to publish.
 //!
@@ -20,6 +21,7 @@ mod interactions;
 mod keys;
 mod pending_publications;
 mod posts;
+mod queue;
 mod remote_actors;
 mod remote_refs;
 mod replies;
@@ -37,6 +39,7 @@ pub use interactions::{InteractionCounts, InteractionKind};
 pub use keys::{ActorKeys, KeyPair, INSTANCE_KEY};
 pub use pending_publications::{PendingChange, PendingPublication};
 pub use posts::{NewPost, PostChange, PostRow, SyncReport, Tombstone};
+pub use queue::{HeldBy, Hold, Queued};
 pub use remote_actors::RemoteActor;
 pub use remote_refs::Addressee;
 pub use replies::{Reply, ReplyStatus, Report};
@@ -82,7 +85,11 @@ pub struct Store {
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 /// Append only: a released migration is never edited.
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema_v1.sql"),
+    include_str!("schema_v2.sql"),
+    include_str!("schema_v3.sql"),
+];
 
 impl Store {
     /// Opens (creating if needed) `masthead.db` in `data_dir`, readable by the owner only.

@@ -12,8 +12,8 @@ use crate::clock::Clock;
 use crate::federation::fetch::id_of;
 use crate::moderation::{EventKind, InboxEvent, Interaction, Verdict};
 use crate::store::{
-    FollowState, Follower, InteractionKind, NewDelivery, Reply, ReplyStatus, Report, Store,
-    StoreError,
+    FollowState, Follower, HeldBy, Hold, InteractionKind, NewDelivery, Reply, ReplyStatus, Report,
+    Store, StoreError,
 };
 use crate::urls::Urls;
 
@@ -48,19 +48,20 @@ pub(super) async fn apply(
                 .site
                 .actor(&target)
                 .is_some_and(|a| a.manually_approves_followers);
-            let state = if manual {
-                FollowState::Pending
-            } else {
-                FollowState::Accepted
-            };
+            let hold = follow_hold(&verdict, &target, manual);
             store.upsert_follower(&Follower {
                 actor: target.clone(),
                 follower: actor.clone(),
                 follow_id: follow_id.clone(),
                 inbox: follower.inbox.clone(),
                 shared_inbox: follower.shared_inbox.clone(),
-                state,
+                state: if hold.is_some() {
+                    FollowState::Pending
+                } else {
+                    FollowState::Accepted
+                },
                 created_at: String::new(),
+                hold,
             })?;
             // A repeated Follow of an accepted follow is answered again: the sender lost our
             // first Accept, or would not have asked.
@@ -76,7 +77,7 @@ pub(super) async fn apply(
                 );
                 enqueue(inbox, &target, &body, &follower.inbox)?;
             } else {
-                tracing::info!(actor = %target, follower = %actor, "follow waits for `masthead follows approve`");
+                tracing::info!(actor = %target, follower = %actor, "follow waits in `masthead queue`");
             }
         }
         EventKind::Unfollow { target, follow_id } => {
@@ -108,7 +109,7 @@ pub(super) async fn apply(
             }
         }
         EventKind::Reply { note } => {
-            let held = matches!(verdict, Verdict::Hold { .. }) || !note.public;
+            let hold = reply_hold(&verdict, note.public);
             let post = note.post.clone();
             store.upsert_reply(&Reply {
                 id: note.id,
@@ -120,11 +121,13 @@ pub(super) async fn apply(
                 url: note.url,
                 published: note.published,
                 updated: note.updated,
-                status: if held {
+                status: if hold.is_some() {
                     ReplyStatus::Held
                 } else {
                     ReplyStatus::Visible
                 },
+                public: note.public,
+                hold,
             })?;
             // Cache the author for the comment's name and avatar.
             if store.remote_actor(&actor)?.is_none() {
@@ -200,6 +203,34 @@ pub(super) async fn apply(
         }
     }
     Ok(())
+}
+
+/// Why a reply waits in the moderation queue, if it does: a reply that is not public is never
+/// shown (a person may read it there, but approving it cannot publish it), else the verdict's hold.
+fn reply_hold(verdict: &Verdict, public: bool) -> Option<Hold> {
+    if !public {
+        return Some(Hold::new(
+            HeldBy::Moderation,
+            "not public (sent directly or to followers only)",
+        ));
+    }
+    match verdict {
+        Verdict::Hold { reason } => Some(Hold::new(HeldBy::Moderation, reason.clone())),
+        _ => None,
+    }
+}
+
+/// Why a follow of our actor `target` waits in the moderation queue, if it does: the verdict's
+/// hold, else the actor approving its followers by hand.
+fn follow_hold(verdict: &Verdict, target: &str, manual: bool) -> Option<Hold> {
+    match verdict {
+        Verdict::Hold { reason } => Some(Hold::new(HeldBy::Moderation, reason.clone())),
+        _ if manual => Some(Hold::new(
+            HeldBy::ManualApproval,
+            format!("{target} approves its followers by hand"),
+        )),
+        _ => None,
+    }
 }
 
 fn stored(kind: Interaction) -> InteractionKind {
@@ -291,7 +322,7 @@ pub fn follow_response(
     })
 }
 
-/// Queues the answer to a stored follow (`masthead follows approve|reject`), due at `clock`'s now:
+/// Queues the answer to a stored follow (`masthead approve|reject`), due at `clock`'s now:
 /// Accept marks it accepted, Reject removes it. The delivery workers of a running server pick it
 /// up.
 pub fn answer_stored_follow(
