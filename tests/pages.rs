@@ -163,6 +163,8 @@ fn store_hostile_replies(site: &TestSite) {
         published: format!("2026-11-20T10:0{n}:00Z"),
         updated: None,
         status: ReplyStatus::Visible,
+        public: true,
+        hold: None,
     };
     for r in [
         reply(
