@@ -368,11 +368,16 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
     let rows = fed.rows("second");
     let updates: Vec<Value> = rows
         .iter()
-        .filter(|r| r.kind == "Update")
+        .filter(|r| r.kind == "Update" && r.state == DeliveryState::Pending)
         .map(|r| serde_json::from_str(&r.body).unwrap())
         .collect();
     // The second edit superseded the first, still waiting.
     assert_eq!(updates.len(), 1, "{rows:?}");
+    let cancelled = rows
+        .iter()
+        .filter(|r| r.state == DeliveryState::Cancelled)
+        .count();
+    assert_eq!(cancelled, 1, "{rows:?}");
     let update = &updates[0];
     let id = update["id"].as_str().unwrap();
     assert!(
@@ -598,4 +603,162 @@ async fn can_print_the_queue_from_the_command_line() {
         "{stdout}"
     );
     assert!(stdout.contains("503 Service Unavailable"), "{stdout}");
+}
+
+/// The activity types an inbox received, in order, with the last paragraph of each object's
+/// `content` (empty for a Delete's Tombstone).
+fn received(inbox: &FakeInbox) -> Vec<(String, String)> {
+    inbox
+        .requests()
+        .iter()
+        .map(|r| {
+            let a = r.json();
+            let content = a["object"]["content"].as_str().unwrap_or_default();
+            // "<p><strong>Second</strong></p><p>The second post.</p>" -> "The second post."
+            let body = content.rsplit("<p>").next().unwrap_or_default();
+            let text = body.trim_end_matches("</p>");
+            (a["type"].as_str().unwrap().to_string(), text.to_string())
+        })
+        .collect()
+}
+
+fn pair(kind: &str, text: &str) -> (String, String) {
+    (kind.to_string(), text.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_keep_a_retried_create_ahead_of_its_update() {
+    // The first POST fails: the Create is retried 15-24 s later by the queue's clock.
+    let inbox = FakeInbox::start(&[503, 202]).await;
+    let fed = Fed::open(&[&inbox]).await;
+    fed.publish("second.md", SECOND).await;
+    assert_eq!(deliver_due(&fed.app).await, 1);
+
+    fed.clock.advance(Duration::from_secs(1));
+    fed.publish(
+        "second.md",
+        &SECOND.replace("second post", "second post, edited"),
+    )
+    .await;
+    // The Update is due now, the Create only later: nothing may go yet, and the workers would
+    // sleep until the retry rather than spin on the Update.
+    assert_eq!(
+        deliver_due(&fed.app).await,
+        0,
+        "the Update overtook the Create"
+    );
+    let retry = fed.rows("second")[0].next_attempt_at;
+    assert_eq!(fed.app.store.next_delivery_due().unwrap(), Some(retry));
+
+    fed.clock.advance(Duration::from_secs(25));
+    // Both are due now; the Update goes only once the Create is answered.
+    assert_eq!(deliver_due(&fed.app).await, 1);
+    assert_eq!(deliver_due(&fed.app).await, 1);
+    assert_eq!(
+        received(&inbox),
+        [
+            pair("Create", "The second post."),
+            pair("Create", "The second post."),
+            pair("Update", "The second post, edited."),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_deliver_in_order_with_the_workers_running() {
+    // The same through the worker pool: the first POST fails, the edit comes while the Create
+    // waits for its retry, and the workers are woken as the clock moves on.
+    let inbox = FakeInbox::start(&[503, 202]).await;
+    let mut fed = Fed::open(&[&inbox]).await;
+    let running = fed.start();
+    fed.publish("second.md", SECOND).await;
+    inbox.wait_for(1).await;
+    fed.publish(
+        "second.md",
+        &SECOND.replace("second post", "second post, edited"),
+    )
+    .await;
+    assert!(
+        !inbox.received_within(2, Duration::from_millis(300)).await,
+        "sent before the Create's retry: {:?}",
+        received(&inbox)
+    );
+    let both = || async {
+        if inbox.received_within(3, Duration::from_millis(200)).await {
+            return Some(());
+        }
+        fed.clock.advance(Duration::from_secs(30));
+        fed.app.delivery_wake.notify_one();
+        None
+    };
+    common::poll_until(
+        "the retry and the Update",
+        Duration::from_secs(10),
+        Duration::ZERO,
+        both,
+    )
+    .await;
+    running.stop().await;
+    let kinds: Vec<String> = received(&inbox).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, ["Create", "Create", "Update"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_send_only_the_newest_of_two_pending_updates() {
+    let inbox = FakeInbox::start(&[202]).await;
+    let fed = Fed::open(&[&inbox]).await;
+    fed.publish("second.md", SECOND).await;
+    assert_eq!(deliver_due(&fed.app).await, 1);
+
+    fed.clock.advance(Duration::from_secs(60));
+    fed.publish("second.md", &SECOND.replace("second post", "first edit"))
+        .await;
+    fed.clock.advance(Duration::from_secs(60));
+    fed.publish("second.md", &SECOND.replace("second post", "second edit"))
+        .await;
+    assert_eq!(deliver_due(&fed.app).await, 1);
+    assert_eq!(deliver_due(&fed.app).await, 0);
+    assert_eq!(
+        received(&inbox),
+        [
+            pair("Create", "The second post."),
+            pair("Update", "The second edit."),
+        ]
+    );
+    let cancelled: Vec<String> = fed
+        .rows("second")
+        .into_iter()
+        .filter(|r| r.state == DeliveryState::Cancelled)
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(cancelled, ["Update"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_cancel_create_and_delete_for_an_inbox_the_post_never_reached() {
+    // `had` gets the Create; `down` refuses it for now, so the Create waits for its retry there.
+    let had = FakeInbox::start(&[202]).await;
+    let down = FakeInbox::start(&[503, 202]).await;
+    let fed = Fed::open(&[&had, &down]).await;
+    fed.publish("second.md", SECOND).await;
+    assert_eq!(deliver_due(&fed.app).await, 2);
+
+    std::fs::remove_file(fed.dir.path().join("content/news/second.md")).unwrap();
+    fed.app.rebuild().await.unwrap();
+    // Long after every retry would be due: `had` hears of the removal, `down` of nothing more.
+    fed.clock.advance(Duration::from_secs(3600));
+    assert_eq!(deliver_due(&fed.app).await, 1);
+    assert_eq!(deliver_due(&fed.app).await, 0);
+    assert_eq!(
+        received(&had),
+        [pair("Create", "The second post."), pair("Delete", "")]
+    );
+    assert_eq!(received(&down), [pair("Create", "The second post.")]);
+    let down_rows: Vec<(String, DeliveryState)> = fed
+        .rows("second")
+        .into_iter()
+        .filter(|r| r.inbox == down.url)
+        .map(|r| (r.kind, r.state))
+        .collect();
+    assert_eq!(down_rows, [("Create".into(), DeliveryState::Cancelled)]);
 }

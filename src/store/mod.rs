@@ -82,7 +82,11 @@ pub struct Store {
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 /// Append only: a released migration is never edited.
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema_v1.sql"),
+    include_str!("schema_v2.sql"),
+    include_str!("schema_v3.sql"),
+];
 
 impl Store {
     /// Opens (creating if needed) `masthead.db` in `data_dir`, readable by the owner only.
