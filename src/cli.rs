@@ -37,6 +37,9 @@ pub enum Command {
     /// Show the outgoing delivery queue: pending and failed activities per host, the next
     /// attempt and the last error.
     Deliveries(DeliveriesArgs),
+    /// Show, per actor, followers, queued, in-flight and failed deliveries, the next retry,
+    /// unavailable hosts and how far the last publication got; then what is held back.
+    Status(StatusArgs),
     /// List, approve or reject follows waiting for approval (manually_approves_followers).
     Follows(FollowsArgs),
     /// List replies to a post (or every reply and mention kept).
@@ -158,4 +161,15 @@ pub struct DeliveriesArgs {
     /// Site and store.
     #[command(flatten)]
     pub site: SiteArgs,
+}
+
+/// `masthead status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Site and store.
+    #[command(flatten)]
+    pub site: SiteArgs,
+    /// Redraw every second (with a progress bar while a publication goes out) until Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
 }

@@ -40,7 +40,19 @@ impl Fed {
 
     /// Opens the site with followers at `inboxes` and the queue on `clock`.
     async fn open_with(inboxes: &[&str], clock: Clock) -> Fed {
+        Fed::open_configured(inboxes, clock, |toml| toml).await
+    }
+
+    /// [`Fed::open_with`], site.toml rewritten by `edit` first.
+    async fn open_configured(
+        inboxes: &[&str],
+        clock: Clock,
+        edit: impl FnOnce(String) -> String,
+    ) -> Fed {
         let (dir, listener, base) = common::prepare("federated").await;
+        let config = dir.path().join("site.toml");
+        let toml = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, edit(toml)).unwrap();
         let store = Store::open(&data_dir(dir.path())).unwrap();
         for (i, inbox) in inboxes.iter().enumerate() {
             store.upsert_follower(&follower(inbox, i)).unwrap();
@@ -761,4 +773,119 @@ async fn can_cancel_create_and_delete_for_an_inbox_the_post_never_reached() {
         .map(|r| (r.kind, r.state))
         .collect();
     assert_eq!(down_rows, [("Create".into(), DeliveryState::Cancelled)]);
+}
+
+/// The samples of a Prometheus text exposition by `name{labels}`, after checking that every
+/// sample's family was announced with `# HELP` and `# TYPE ... gauge` first.
+fn parse_metrics(text: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut announced = std::collections::BTreeSet::new();
+    let mut samples = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert_eq!(kind, "gauge", "{line}");
+            announced.insert(name.to_string());
+        } else if line.starts_with("# HELP ") {
+            continue;
+        } else {
+            let (series, value) = line.rsplit_once(' ').expect(line);
+            let family = series.split('{').next().unwrap();
+            assert!(
+                announced.contains(family),
+                "{family} has no # TYPE before it"
+            );
+            samples.insert(series.to_string(), value.parse().expect(line));
+        }
+    }
+    samples
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_serve_the_queue_as_prometheus_metrics_on_their_own_address() {
+    let took = FakeInbox::start(&[202]).await;
+    let refused = FakeInbox::start(&[403]).await;
+    let retrying = FakeInbox::start(&[503]).await;
+    let inboxes = [
+        took.url.as_str(),
+        refused.url.as_str(),
+        retrying.url.as_str(),
+    ];
+    let mut fed = Fed::open_configured(&inboxes, Clock::manual(now_ms()), |toml| {
+        toml.replace("[site]\n", "[site]\nmetrics_listen = \"127.0.0.1:0\"\n")
+    })
+    .await;
+    let mut asks = follower("https://asks.example/inbox", 9);
+    asks.actor = "desk".into();
+    asks.state = FollowState::Pending;
+    fed.app.store.upsert_follower(&asks).unwrap();
+    let running = fed.start();
+    let metrics_addr = running.metrics_addr.expect("metrics_listen is set");
+    assert_ne!(metrics_addr, running.addr);
+    fed.publish("second.md", SECOND).await;
+    let settled = || async {
+        let rows = fed.rows("second");
+        rows.iter()
+            .all(|r| r.state != DeliveryState::Pending || r.attempts == 1)
+            .then_some(rows)
+    };
+    let (limit, every) = (Duration::from_secs(10), Duration::from_millis(20));
+    let rows = common::poll_until("every inbox answered once", limit, every, settled).await;
+
+    let got = common::fetch(
+        &format!("http://{metrics_addr}/metrics"),
+        Method::GET,
+        "text/plain",
+        &[],
+    )
+    .await;
+    assert_eq!(got.status, hyper::StatusCode::OK);
+    assert_eq!(
+        got.header("content-type"),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let samples = parse_metrics(&got.text());
+    let retry = rows.iter().find(|r| r.inbox == retrying.url).unwrap();
+    let queued_at = rows[0].created_at as f64 / 1000.0;
+    let news = |family: &str| format!("{family}{{actor=\"news\"}}");
+    let desk = |family: &str| format!("{family}{{actor=\"desk\"}}");
+    let expected: std::collections::BTreeMap<String, f64> = [
+        (news("masthead_followers"), 3.0),
+        (desk("masthead_followers"), 0.0),
+        (news("masthead_follow_requests"), 0.0),
+        (desk("masthead_follow_requests"), 1.0),
+        (news("masthead_deliveries_queued"), 1.0),
+        (desk("masthead_deliveries_queued"), 0.0),
+        (news("masthead_deliveries_in_flight"), 0.0),
+        (desk("masthead_deliveries_in_flight"), 0.0),
+        (news("masthead_deliveries_failed"), 1.0),
+        (desk("masthead_deliveries_failed"), 0.0),
+        (news("masthead_deliveries_delivered"), 1.0),
+        (desk("masthead_deliveries_delivered"), 0.0),
+        (
+            news("masthead_delivery_next_retry_timestamp_seconds"),
+            retry.next_attempt_at as f64 / 1000.0,
+        ),
+        (news("masthead_unavailable_hosts"), 0.0),
+        (desk("masthead_unavailable_hosts"), 0.0),
+        (news("masthead_last_publish_timestamp_seconds"), queued_at),
+        (news("masthead_last_publish_inboxes"), 3.0),
+        (news("masthead_last_publish_inboxes_done"), 1.0),
+        (news("masthead_last_publish_inboxes_failed"), 1.0),
+        (news("masthead_publications_held"), 0.0),
+        (desk("masthead_publications_held"), 0.0),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(samples, expected);
+
+    // Only there: the public address does not serve it.
+    let public = common::fetch(
+        &format!("http://{}/metrics", running.addr),
+        Method::GET,
+        "text/plain",
+        &[],
+    )
+    .await;
+    assert_eq!(public.status, hyper::StatusCode::NOT_FOUND);
+    running.stop().await;
 }

@@ -11,6 +11,7 @@ pub mod init;
 pub mod replies;
 pub mod reports;
 pub mod serve;
+pub mod status;
 
 use std::error::Error;
 use std::fmt;
@@ -25,6 +26,7 @@ pub fn run(command: Command) -> Result<ExitCode, Box<dyn Error>> {
         Command::Check(args) => check::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Deliveries(args) => deliveries::run(args),
+        Command::Status(args) => status::run(args),
         Command::Follows(args) => follows::run(args),
         Command::Replies(args) => replies::run(args),
         Command::Reports(args) => reports::run(args),

@@ -4,6 +4,7 @@
 //! ([`routes`]); the handlers there read the [`State`] they are given. It does not know
 //! ActivityPub rules.
 
+pub mod metrics;
 pub mod pages;
 pub mod response;
 pub mod routes;

@@ -116,6 +116,71 @@ pub struct HostQueue {
     pub unavailable_since: Option<i64>,
 }
 
+/// One actor's share of the queue, as `masthead status` and `/metrics` show it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ActorQueue {
+    /// Our handle.
+    pub actor: String,
+    /// Accepted followers.
+    pub followers: usize,
+    /// Follows waiting for approval.
+    pub follow_requests: usize,
+    /// Rows waiting to be sent (for their turn, their time or a worker).
+    pub queued: usize,
+    /// Rows being sent now (leased, the lease not over).
+    pub in_flight: usize,
+    /// Rows given up (kept 30 days).
+    pub failed: usize,
+    /// Rows delivered (kept 7 days).
+    pub delivered: usize,
+    /// The earliest retry of a row that failed for now (unix ms).
+    pub next_retry_at: Option<i64>,
+    /// Hosts this actor delivers to that are skipped as unavailable, by name.
+    pub unavailable_hosts: Vec<String>,
+    /// The newest Create, Update or Delete this actor queued.
+    pub last_publish: Option<Publish>,
+}
+
+/// One publication's fan-out: a Create, Update or Delete and its rows, one per inbox.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Publish {
+    pub activity_id: String,
+    /// Create, Update or Delete.
+    pub kind: String,
+    /// What it is about (the post's id).
+    pub object_id: String,
+    /// When it was queued (unix ms).
+    pub queued_at: i64,
+    /// Inboxes it goes to (rows not cancelled).
+    pub inboxes: usize,
+    /// Inboxes that answered 2xx.
+    pub done: usize,
+    /// Inboxes given up.
+    pub failed: usize,
+}
+
+impl Publish {
+    /// Whether every inbox has an outcome.
+    pub fn finished(&self) -> bool {
+        self.done + self.failed >= self.inboxes
+    }
+}
+
+/// A publication held back from followers, for the operator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnHold {
+    /// Our handle.
+    pub actor: String,
+    /// The post's slug (or what else is held).
+    pub what: String,
+    /// `create`, `update` or `delete`.
+    pub change: String,
+    /// Since when (unix ms).
+    pub since: i64,
+    /// Why, and what ends it.
+    pub reason: String,
+}
+
 const COLUMNS: &str = "id, activity_id, object_id, kind, actor, inbox, host, body, state, attempts,
                        next_attempt_at, created_at, last_status, last_error, delivered_at";
 
@@ -474,6 +539,117 @@ impl Store {
                     unavailable_since: r.get(6)?,
                 })
             },
+        )
+    }
+
+    /// The queue of each of `actors` at `now_ms`, in that order (see [`ActorQueue`]).
+    pub fn actor_queues(
+        &self,
+        actors: &[&str],
+        now_ms: i64,
+    ) -> Result<Vec<ActorQueue>, StoreError> {
+        let mut out = Vec::with_capacity(actors.len());
+        for actor in actors {
+            let mut q = self
+                .query_opt(
+                    "SELECT
+                       IFNULL(SUM(state = 'pending' AND NOT (leased = 1 AND next_attempt_at > ?2)), 0),
+                       IFNULL(SUM(state = 'pending' AND leased = 1 AND next_attempt_at > ?2), 0),
+                       IFNULL(SUM(state = 'failed'), 0),
+                       IFNULL(SUM(state = 'done'), 0),
+                       MIN(CASE WHEN state = 'pending' AND leased = 0 AND attempts > 0
+                                THEN next_attempt_at END)
+                     FROM deliveries WHERE actor = ?1",
+                    (actor, now_ms),
+                    |r| {
+                        Ok(ActorQueue {
+                            actor: actor.to_string(),
+                            queued: r.get::<_, i64>(0)? as usize,
+                            in_flight: r.get::<_, i64>(1)? as usize,
+                            failed: r.get::<_, i64>(2)? as usize,
+                            delivered: r.get::<_, i64>(3)? as usize,
+                            next_retry_at: r.get(4)?,
+                            ..ActorQueue::default()
+                        })
+                    },
+                )?
+                .unwrap_or_default();
+            q.followers = self.followers(actor, super::FollowState::Accepted)?.len();
+            q.follow_requests = self.followers(actor, super::FollowState::Pending)?.len();
+            q.unavailable_hosts = self.query_all(
+                "SELECT DISTINCT d.host FROM deliveries d JOIN hosts h ON h.host = d.host
+                 WHERE d.actor = ?1 AND h.unavailable_since IS NOT NULL ORDER BY d.host",
+                [actor],
+                |r| r.get(0),
+            )?;
+            q.last_publish = self.last_publish(actor)?;
+            out.push(q);
+        }
+        Ok(out)
+    }
+
+    /// The newest Create, Update or Delete `actor` queued, with how far its fan-out got.
+    fn last_publish(&self, actor: &str) -> Result<Option<Publish>, StoreError> {
+        let newest: Option<String> = self.query_opt(
+            "SELECT activity_id FROM deliveries
+             WHERE actor = ?1 AND object_id IS NOT NULL AND state <> 'cancelled'
+               AND kind IN ('Create', 'Update', 'Delete')
+             ORDER BY id DESC LIMIT 1",
+            [actor],
+            |r| r.get(0),
+        )?;
+        let Some(activity_id) = newest else {
+            return Ok(None);
+        };
+        self.query_opt(
+            "SELECT kind, object_id, MIN(created_at), COUNT(*), SUM(state = 'done'),
+                    SUM(state = 'failed')
+             FROM deliveries WHERE activity_id = ?1 AND state <> 'cancelled'",
+            [&activity_id],
+            |r| {
+                Ok(Publish {
+                    activity_id: activity_id.clone(),
+                    kind: r.get(0)?,
+                    object_id: r.get(1)?,
+                    queued_at: r.get(2)?,
+                    inboxes: r.get::<_, i64>(3)? as usize,
+                    done: r.get::<_, i64>(4)? as usize,
+                    failed: r.get::<_, i64>(5)? as usize,
+                })
+            },
+        )
+    }
+
+    /// Publications held back from followers, oldest first: today the Creates and Updates waiting
+    /// for their mentions and reply to be resolved (`pending_publications`). Every kind of hold
+    /// `masthead status` and `/metrics` show goes through here.
+    pub fn publications_on_hold(&self) -> Result<Vec<OnHold>, StoreError> {
+        Ok(self
+            .pending_publications()?
+            .into_iter()
+            .map(|p| OnHold {
+                actor: p.actor,
+                what: p.slug,
+                change: match p.change {
+                    super::PendingChange::Create => "create",
+                    super::PendingChange::Update => "update",
+                    super::PendingChange::Delete => "delete",
+                }
+                .to_string(),
+                since: p.created_at,
+                reason: "waiting for its mentions and reply to be resolved".to_string(),
+            })
+            .collect())
+    }
+
+    /// The Markdown file (relative to the site root) of the post `actor`/`slug`, if it is known.
+    // NOTE for the merge: this reads `posts`, whose queries belong in posts.rs; it sits here only
+    // because posts.rs was being reworked in parallel. Move it there.
+    pub fn post_source(&self, actor: &str, slug: &str) -> Result<Option<String>, StoreError> {
+        self.query_opt(
+            "SELECT source FROM posts WHERE actor = ?1 AND slug = ?2",
+            (actor, slug),
+            |r| r.get(0),
         )
     }
 

@@ -29,7 +29,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, Params, Row, Transaction};
 
-pub use deliveries::{inbox_host, Delivery, DeliveryState, HostQueue, NewDelivery};
+pub use deliveries::{
+    inbox_host, ActorQueue, Delivery, DeliveryState, HostQueue, NewDelivery, OnHold, Publish,
+};
 pub use followers::{FollowState, Follower};
 pub use hosts::HostHealth;
 pub use inbox::{InboxActivity, NewInboxActivity};
