@@ -196,7 +196,7 @@ async fn can_show_each_actors_queue_and_last_publish_in_status() {
   next retry    {retry} (in 1h00m)
   unavailable   down.example (skipped until they answer again)
   last publish  Create of content/news/hello.md, queued 2026-11-21T09:00:00Z
-                [############..................] 1/5 inboxes sending, 1 failed
+                [############..................] 1 of 5 inboxes done, 1 failed, still sending
 
 desk: 0 followers, 1 waiting for approval
   deliveries    none

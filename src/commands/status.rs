@@ -191,16 +191,18 @@ impl ActorStatus {
             p.kind,
             utc(p.queued_at)
         )?;
-        let state = if p.finished() { "done" } else { "sending" };
         write!(
             f,
-            "                {} {}/{} inboxes {state}",
+            "                {} {} of {} inboxes done",
             bar(p.done + p.failed, p.inboxes),
             p.done,
             p.inboxes
         )?;
         if p.failed > 0 {
             write!(f, ", {} failed", p.failed)?;
+        }
+        if !p.finished() {
+            write!(f, ", still sending")?;
         }
         writeln!(f)
     }

@@ -1064,6 +1064,66 @@ mod tests {
     }
 
     #[test]
+    fn can_list_publications_held_back_for_the_operator() {
+        let s = Store::open_in_memory().unwrap();
+        assert!(s.publications_on_hold().unwrap().is_empty());
+        s.execute(
+            "INSERT INTO pending_publications (actor, slug, change, created_at)
+             VALUES ('news', 'budget', 'update', 7000)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(
+            s.publications_on_hold().unwrap(),
+            [OnHold {
+                actor: "news".into(),
+                what: "budget".into(),
+                change: "update".into(),
+                since: 7000,
+                reason: "waiting for its mentions and reply to be resolved".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn can_count_an_actors_queue_and_its_last_publish() {
+        let s = Store::open_in_memory().unwrap();
+        enqueue(&s, "c", "Create", &[A, B, C], 1000);
+        s.complete_delivery(row(&s, "c", A).id, 202, 1100).unwrap();
+        s.fail_delivery(row(&s, "c", B).id, Some(403), "403")
+            .unwrap();
+        assert!(s.lease_delivery(row(&s, "c", C).id, 1000, 301_000).unwrap());
+        enqueue(&s, "u", "Update", &[A], 2000);
+        enqueue(&s, "u2", "Update", &[A], 3000);
+        let q = s.actor_queues(&["news", "desk"], 5000).unwrap();
+        assert_eq!(
+            (q[0].queued, q[0].in_flight, q[0].failed, q[0].delivered),
+            (1, 1, 1, 1),
+            "the cancelled Update counts nowhere"
+        );
+        let last = q[0].last_publish.as_ref().unwrap();
+        assert_eq!(
+            (
+                last.activity_id.as_str(),
+                last.inboxes,
+                last.done,
+                last.finished()
+            ),
+            ("u2", 1, 0, false)
+        );
+        // A lease that ran out is no longer in flight: the row is waiting again.
+        let later = s.actor_queues(&["news"], 301_000).unwrap();
+        assert_eq!((later[0].queued, later[0].in_flight), (2, 0));
+        assert_eq!(
+            q[1],
+            ActorQueue {
+                actor: "desk".into(),
+                ..ActorQueue::default()
+            }
+        );
+    }
+
+    #[test]
     fn can_fail_due_rows_of_unavailable_hosts_without_sending() {
         let s = Store::open_in_memory().unwrap();
         enqueue(&s, "a1", "Create", &["https://down.example/inbox"], 1000);
