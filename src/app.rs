@@ -263,6 +263,8 @@ pub struct ServeOptions {
 pub struct Running {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where `/metrics` answers, when `[site] metrics_listen` is set.
+    pub metrics_addr: Option<SocketAddr>,
     /// The shared state.
     pub app: Arc<App>,
     shutdown: watch::Sender<bool>,
@@ -302,8 +304,29 @@ pub fn start_with(
     delivery: DeliveryConfig,
 ) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
+    // Bound before anything starts, so a bad metrics_listen stops the start cleanly.
+    let metrics_listener = match &app.site.metrics_listen {
+        Some(at) => Some(bind_metrics(at)?),
+        None => None,
+    };
+    let metrics_addr = match &metrics_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
     let workers = Workers::spawn(app.deliverer(delivery));
     let (shutdown, rx) = watch::channel(false);
+    let metrics = metrics_listener.map(|listener| {
+        let metrics = http::metrics::Metrics {
+            store: app.store.clone(),
+            actors: app.site.actors.iter().map(|a| a.handle.clone()).collect(),
+            clock: app.clock.clone(),
+        };
+        tokio::spawn(http::metrics::serve(
+            Arc::new(metrics),
+            listener,
+            rx.clone(),
+        ))
+    });
     let http = tokio::spawn(http::serve(
         Arc::new(app.http_state()),
         listener,
@@ -334,9 +357,13 @@ pub fn start_with(
         let _ = inbox.await;
         let _ = addressing.await;
         let _ = prune.await;
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
     });
     Ok(Running {
         addr,
+        metrics_addr,
         app,
         shutdown,
         task,
@@ -381,6 +408,15 @@ async fn prune_stored(
             }
         }
     }
+}
+
+/// Binds `[site] metrics_listen`; the error names the key.
+fn bind_metrics(at: &str) -> std::io::Result<TcpListener> {
+    let named =
+        |e: std::io::Error| std::io::Error::new(e.kind(), format!("site.metrics_listen {at}: {e}"));
+    let listener = std::net::TcpListener::bind(at).map_err(named)?;
+    listener.set_nonblocking(true).map_err(named)?;
+    TcpListener::from_std(listener).map_err(named)
 }
 
 /// Logs every diagnostic once, at the level its severity calls for.

@@ -37,6 +37,9 @@ pub enum Command {
     /// Show the outgoing delivery queue: pending and failed activities per host, the next
     /// attempt and the last error.
     Deliveries(DeliveriesArgs),
+    /// Show, per actor, followers, queued, in-flight and failed deliveries, the next retry,
+    /// unavailable hosts and how far the last publication got; then what is held back.
+    Status(StatusArgs),
     /// List what waits for a person's decision: held replies, mentions and follows, each with
     /// an id, who held it and why.
     Queue(QueueArgs),
@@ -187,4 +190,15 @@ pub struct DeliveriesArgs {
     /// Site and store.
     #[command(flatten)]
     pub site: SiteArgs,
+}
+
+/// `masthead status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Site and store.
+    #[command(flatten)]
+    pub site: SiteArgs,
+    /// Redraw every second (with a progress bar while a publication goes out) until Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
 }

@@ -40,7 +40,19 @@ impl Fed {
 
     /// Opens the site with followers at `inboxes` and the queue on `clock`.
     async fn open_with(inboxes: &[&str], clock: Clock) -> Fed {
+        Fed::open_configured(inboxes, clock, |toml| toml).await
+    }
+
+    /// [`Fed::open_with`], site.toml rewritten by `edit` first.
+    async fn open_configured(
+        inboxes: &[&str],
+        clock: Clock,
+        edit: impl FnOnce(String) -> String,
+    ) -> Fed {
         let (dir, listener, base) = common::prepare("federated").await;
+        let config = dir.path().join("site.toml");
+        let toml = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, edit(toml)).unwrap();
         let store = Store::open(&data_dir(dir.path())).unwrap();
         for (i, inbox) in inboxes.iter().enumerate() {
             store.upsert_follower(&follower(inbox, i)).unwrap();
@@ -369,11 +381,16 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
     let rows = fed.rows("second");
     let updates: Vec<Value> = rows
         .iter()
-        .filter(|r| r.kind == "Update")
+        .filter(|r| r.kind == "Update" && r.state == DeliveryState::Pending)
         .map(|r| serde_json::from_str(&r.body).unwrap())
         .collect();
     // The second edit superseded the first, still waiting.
     assert_eq!(updates.len(), 1, "{rows:?}");
+    let cancelled = rows
+        .iter()
+        .filter(|r| r.state == DeliveryState::Cancelled)
+        .count();
+    assert_eq!(cancelled, 1, "{rows:?}");
     let update = &updates[0];
     let id = update["id"].as_str().unwrap();
     assert!(
@@ -599,4 +616,277 @@ async fn can_print_the_queue_from_the_command_line() {
         "{stdout}"
     );
     assert!(stdout.contains("503 Service Unavailable"), "{stdout}");
+}
+
+/// The activity types an inbox received, in order, with the last paragraph of each object's
+/// `content` (empty for a Delete's Tombstone).
+fn received(inbox: &FakeInbox) -> Vec<(String, String)> {
+    inbox
+        .requests()
+        .iter()
+        .map(|r| {
+            let a = r.json();
+            let content = a["object"]["content"].as_str().unwrap_or_default();
+            // "<p><strong>Second</strong></p><p>The second post.</p>" -> "The second post."
+            let body = content.rsplit("<p>").next().unwrap_or_default();
+            let text = body.trim_end_matches("</p>");
+            (a["type"].as_str().unwrap().to_string(), text.to_string())
+        })
+        .collect()
+}
+
+fn pair(kind: &str, text: &str) -> (String, String) {
+    (kind.to_string(), text.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_keep_a_retried_create_ahead_of_its_update() {
+    // The first POST fails: the Create is retried 15-24 s later by the queue's clock.
+    let inbox = FakeInbox::start(&[503, 202]).await;
+    let fed = Fed::open(&[&inbox]).await;
+    fed.publish("second.md", SECOND).await;
+    assert_eq!(deliver_due(&fed.app).await, 1);
+
+    fed.clock.advance(Duration::from_secs(1));
+    fed.publish(
+        "second.md",
+        &SECOND.replace("second post", "second post, edited"),
+    )
+    .await;
+    // The Update is due now, the Create only later: nothing may go yet, and the workers would
+    // sleep until the retry rather than spin on the Update.
+    assert_eq!(
+        deliver_due(&fed.app).await,
+        0,
+        "the Update overtook the Create"
+    );
+    let retry = fed.rows("second")[0].next_attempt_at;
+    assert_eq!(fed.app.store.next_delivery_due().unwrap(), Some(retry));
+
+    fed.clock.advance(Duration::from_secs(25));
+    // Both are due now; the Update goes only once the Create is answered.
+    assert_eq!(deliver_due(&fed.app).await, 1);
+    assert_eq!(deliver_due(&fed.app).await, 1);
+    assert_eq!(
+        received(&inbox),
+        [
+            pair("Create", "The second post."),
+            pair("Create", "The second post."),
+            pair("Update", "The second post, edited."),
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_deliver_in_order_with_the_workers_running() {
+    // The same through the worker pool: the first POST fails, the edit comes while the Create
+    // waits for its retry, and the workers are woken as the clock moves on.
+    let inbox = FakeInbox::start(&[503, 202]).await;
+    let mut fed = Fed::open(&[&inbox]).await;
+    let running = fed.start();
+    fed.publish("second.md", SECOND).await;
+    inbox.wait_for(1).await;
+    fed.publish(
+        "second.md",
+        &SECOND.replace("second post", "second post, edited"),
+    )
+    .await;
+    assert!(
+        !inbox.received_within(2, Duration::from_millis(300)).await,
+        "sent before the Create's retry: {:?}",
+        received(&inbox)
+    );
+    let both = || async {
+        if inbox.received_within(3, Duration::from_millis(200)).await {
+            return Some(());
+        }
+        fed.clock.advance(Duration::from_secs(30));
+        fed.app.delivery_wake.notify_one();
+        None
+    };
+    common::poll_until(
+        "the retry and the Update",
+        Duration::from_secs(10),
+        Duration::ZERO,
+        both,
+    )
+    .await;
+    running.stop().await;
+    let kinds: Vec<String> = received(&inbox).into_iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds, ["Create", "Create", "Update"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_send_only_the_newest_of_two_pending_updates() {
+    let inbox = FakeInbox::start(&[202]).await;
+    let fed = Fed::open(&[&inbox]).await;
+    fed.publish("second.md", SECOND).await;
+    assert_eq!(deliver_due(&fed.app).await, 1);
+
+    fed.clock.advance(Duration::from_secs(60));
+    fed.publish("second.md", &SECOND.replace("second post", "first edit"))
+        .await;
+    fed.clock.advance(Duration::from_secs(60));
+    fed.publish("second.md", &SECOND.replace("second post", "second edit"))
+        .await;
+    assert_eq!(deliver_due(&fed.app).await, 1);
+    assert_eq!(deliver_due(&fed.app).await, 0);
+    assert_eq!(
+        received(&inbox),
+        [
+            pair("Create", "The second post."),
+            pair("Update", "The second edit."),
+        ]
+    );
+    let cancelled: Vec<String> = fed
+        .rows("second")
+        .into_iter()
+        .filter(|r| r.state == DeliveryState::Cancelled)
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(cancelled, ["Update"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_cancel_create_and_delete_for_an_inbox_the_post_never_reached() {
+    // `had` gets the Create; `down` refuses it for now, so the Create waits for its retry there.
+    let had = FakeInbox::start(&[202]).await;
+    let down = FakeInbox::start(&[503, 202]).await;
+    let fed = Fed::open(&[&had, &down]).await;
+    fed.publish("second.md", SECOND).await;
+    assert_eq!(deliver_due(&fed.app).await, 2);
+
+    std::fs::remove_file(fed.dir.path().join("content/news/second.md")).unwrap();
+    fed.app.rebuild().await.unwrap();
+    // Long after every retry would be due: `had` hears of the removal, `down` of nothing more.
+    fed.clock.advance(Duration::from_secs(3600));
+    assert_eq!(deliver_due(&fed.app).await, 1);
+    assert_eq!(deliver_due(&fed.app).await, 0);
+    assert_eq!(
+        received(&had),
+        [pair("Create", "The second post."), pair("Delete", "")]
+    );
+    assert_eq!(received(&down), [pair("Create", "The second post.")]);
+    let down_rows: Vec<(String, DeliveryState)> = fed
+        .rows("second")
+        .into_iter()
+        .filter(|r| r.inbox == down.url)
+        .map(|r| (r.kind, r.state))
+        .collect();
+    assert_eq!(down_rows, [("Create".into(), DeliveryState::Cancelled)]);
+}
+
+/// The samples of a Prometheus text exposition by `name{labels}`, after checking that every
+/// sample's family was announced with `# HELP` and `# TYPE ... gauge` first.
+fn parse_metrics(text: &str) -> std::collections::BTreeMap<String, f64> {
+    let mut announced = std::collections::BTreeSet::new();
+    let mut samples = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert_eq!(kind, "gauge", "{line}");
+            announced.insert(name.to_string());
+        } else if line.starts_with("# HELP ") {
+            continue;
+        } else {
+            let (series, value) = line.rsplit_once(' ').expect(line);
+            let family = series.split('{').next().unwrap();
+            assert!(
+                announced.contains(family),
+                "{family} has no # TYPE before it"
+            );
+            samples.insert(series.to_string(), value.parse().expect(line));
+        }
+    }
+    samples
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_serve_the_queue_as_prometheus_metrics_on_their_own_address() {
+    let took = FakeInbox::start(&[202]).await;
+    let refused = FakeInbox::start(&[403]).await;
+    let retrying = FakeInbox::start(&[503]).await;
+    let inboxes = [
+        took.url.as_str(),
+        refused.url.as_str(),
+        retrying.url.as_str(),
+    ];
+    let mut fed = Fed::open_configured(&inboxes, Clock::manual(now_ms()), |toml| {
+        toml.replace("[site]\n", "[site]\nmetrics_listen = \"127.0.0.1:0\"\n")
+    })
+    .await;
+    let mut asks = follower("https://asks.example/inbox", 9);
+    asks.actor = "desk".into();
+    asks.state = FollowState::Pending;
+    fed.app.store.upsert_follower(&asks).unwrap();
+    let running = fed.start();
+    let metrics_addr = running.metrics_addr.expect("metrics_listen is set");
+    assert_ne!(metrics_addr, running.addr);
+    fed.publish("second.md", SECOND).await;
+    let settled = || async {
+        let rows = fed.rows("second");
+        rows.iter()
+            .all(|r| r.state != DeliveryState::Pending || r.attempts == 1)
+            .then_some(rows)
+    };
+    let (limit, every) = (Duration::from_secs(10), Duration::from_millis(20));
+    let rows = common::poll_until("every inbox answered once", limit, every, settled).await;
+
+    let got = common::fetch(
+        &format!("http://{metrics_addr}/metrics"),
+        Method::GET,
+        "text/plain",
+        &[],
+    )
+    .await;
+    assert_eq!(got.status, hyper::StatusCode::OK);
+    assert_eq!(
+        got.header("content-type"),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let samples = parse_metrics(&got.text());
+    let retry = rows.iter().find(|r| r.inbox == retrying.url).unwrap();
+    let queued_at = rows[0].created_at as f64 / 1000.0;
+    let news = |family: &str| format!("{family}{{actor=\"news\"}}");
+    let desk = |family: &str| format!("{family}{{actor=\"desk\"}}");
+    let expected: std::collections::BTreeMap<String, f64> = [
+        (news("masthead_followers"), 3.0),
+        (desk("masthead_followers"), 0.0),
+        (news("masthead_follow_requests"), 0.0),
+        (desk("masthead_follow_requests"), 1.0),
+        (news("masthead_deliveries_queued"), 1.0),
+        (desk("masthead_deliveries_queued"), 0.0),
+        (news("masthead_deliveries_in_flight"), 0.0),
+        (desk("masthead_deliveries_in_flight"), 0.0),
+        (news("masthead_deliveries_failed"), 1.0),
+        (desk("masthead_deliveries_failed"), 0.0),
+        (news("masthead_deliveries_delivered"), 1.0),
+        (desk("masthead_deliveries_delivered"), 0.0),
+        (
+            news("masthead_delivery_next_retry_timestamp_seconds"),
+            retry.next_attempt_at as f64 / 1000.0,
+        ),
+        (news("masthead_unavailable_hosts"), 0.0),
+        (desk("masthead_unavailable_hosts"), 0.0),
+        (news("masthead_last_publish_timestamp_seconds"), queued_at),
+        (news("masthead_last_publish_inboxes"), 3.0),
+        (news("masthead_last_publish_inboxes_done"), 1.0),
+        (news("masthead_last_publish_inboxes_failed"), 1.0),
+        (news("masthead_publications_held"), 0.0),
+        (desk("masthead_publications_held"), 0.0),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(samples, expected);
+
+    // Only there: the public address does not serve it.
+    let public = common::fetch(
+        &format!("http://{}/metrics", running.addr),
+        Method::GET,
+        "text/plain",
+        &[],
+    )
+    .await;
+    assert_eq!(public.status, hyper::StatusCode::NOT_FOUND);
+    running.stop().await;
 }

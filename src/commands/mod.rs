@@ -12,6 +12,7 @@ pub mod queue;
 pub mod replies;
 pub mod reports;
 pub mod serve;
+pub mod status;
 
 use std::error::Error;
 use std::fmt;
@@ -29,6 +30,7 @@ pub fn run(command: Command) -> Result<ExitCode, Box<dyn Error>> {
         Command::Queue(args) => queue::list(args),
         Command::Approve(args) => queue::decide(args, crate::admin::Decision::Approve),
         Command::Reject(args) => queue::decide(args, crate::admin::Decision::Reject),
+        Command::Status(args) => status::run(args),
         Command::Follows(args) => follows::run(args),
         Command::Replies(args) => replies::run(args),
         Command::Reports(args) => reports::run(args),

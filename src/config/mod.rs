@@ -51,6 +51,9 @@ pub struct Site {
     pub name: Option<String>,
     /// Address `serve` listens on unless `--listen` says otherwise.
     pub listen: String,
+    /// Where `serve` answers `GET /metrics` (Prometheus text format), on a listener of its own;
+    /// off when absent.
+    pub metrics_listen: Option<String>,
     /// Where the SQLite store and keys live.
     pub data_dir: PathBuf,
     /// The brand's own static site, when post pages live there (static-site mode).
@@ -164,6 +167,7 @@ mod tests {
         assert_eq!(site.base_url.as_str(), "https://social.city.example/");
         assert_eq!(site.domain, "social.city.example");
         assert_eq!(site.listen, DEFAULT_LISTEN);
+        assert_eq!(site.metrics_listen, None, "off by default");
         assert_eq!(site.language, "en");
         assert_eq!(site.root, dir.path());
         assert_eq!(site.data_dir, dir.path().join(".masthead"));
@@ -186,6 +190,7 @@ base_url = "https://social.city.example:8443/"
 domain = "city.example"
 name = "City"
 listen = "0.0.0.0:9000"
+metrics_listen = "127.0.0.1:9464"
 data_dir = "state"
 html_base_url = "https://www.city.example"
 language = "fr"
@@ -217,6 +222,7 @@ allow_private_addresses = false
         assert_eq!(site.domain, "city.example");
         assert_eq!(site.name.as_deref(), Some("City"));
         assert_eq!(site.listen, "0.0.0.0:9000");
+        assert_eq!(site.metrics_listen.as_deref(), Some("127.0.0.1:9464"));
         assert_eq!(site.data_dir, dir.path().join("state"));
         assert_eq!(
             site.html_base_url.as_ref().map(Url::as_str),

@@ -23,6 +23,7 @@ pub(super) const SITE_KEYS: &[&str] = &[
     "data_dir",
     "html_base_url",
     "language",
+    "metrics_listen",
 ];
 
 #[derive(Deserialize)]
@@ -35,6 +36,7 @@ pub(super) struct RawSite {
     pub(super) data_dir: Option<PathBuf>,
     html_base_url: Option<Spanned<String>>,
     pub(super) language: Option<Spanned<String>>,
+    pub(super) metrics_listen: Option<Spanned<String>>,
 }
 
 impl Checker<'_> {
@@ -75,6 +77,17 @@ impl Checker<'_> {
                 }
             }
         });
+        if let Some(listen) = &raw.metrics_listen {
+            if listen.get_ref().parse::<SocketAddr>().is_err() {
+                self.error(
+                    listen.span(),
+                    format!(
+                        "site.metrics_listen must be an IP address and port, got {:?} (write e.g. 127.0.0.1:9464, and keep it off public interfaces: /metrics has no authentication)",
+                        listen.get_ref()
+                    ),
+                );
+            }
+        }
         if let Some(language) = &raw.language {
             self.language("site.language", language);
         }
@@ -245,6 +258,11 @@ mod tests {
                 "[site]",
                 "[site]\nlisten = \"localhost:8080\"",
                 "site.toml:2: site.listen must be an IP address and port, got \"localhost:8080\" (write e.g. 127.0.0.1:8080 for this machine only, or 0.0.0.0:8080 for every interface)",
+            ),
+            (
+                "[site]",
+                "[site]\nmetrics_listen = \"localhost:9464\"",
+                "site.toml:2: site.metrics_listen must be an IP address and port, got \"localhost:9464\" (write e.g. 127.0.0.1:9464, and keep it off public interfaces: /metrics has no authentication)",
             ),
             (
                 "[site]",

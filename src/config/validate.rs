@@ -235,6 +235,7 @@ impl Checker<'_> {
                 .language
                 .map(Spanned::into_inner)
                 .unwrap_or_else(|| "en".to_string()),
+            metrics_listen: raw.metrics_listen.map(Spanned::into_inner),
             actors,
             dev,
             moderation,

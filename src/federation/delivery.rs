@@ -41,6 +41,15 @@
 //! [`DeliveryConfig::lease`] ahead, longer than any send may take), so after a crash mid-send the
 //! row is simply due again later. Every attempt is signed afresh with the current time.
 //!
+//! # Order
+//!
+//! The queue hands out only rows *in turn* (`store::deliveries`, "Order"): for one inbox, an
+//! activity about an object waits while an older one about the same object is pending, whether
+//! it waits for a retry or is on the wire. So a retried Create is not overtaken by its Update, and
+//! a Delete never arrives before its Create; rows of other objects and other inboxes go on. When
+//! a row is answered the dispatcher claims again at once, so the next one in turn leaves without
+//! waiting for the poll.
+//!
 //! The workers are given what they use as an [`Outgoing`] (store, keys, URLs, client, clock and
 //! wake), never the whole app.
 
@@ -385,7 +394,7 @@ impl Deliverer {
         let store = self.store();
         let answered = match outcome {
             Outcome::Delivered { status } => {
-                store.complete_delivery(row.id, *status)?;
+                store.complete_delivery(row.id, *status, now)?;
                 tracing::debug!(status, "delivered");
                 true
             }

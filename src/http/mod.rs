@@ -11,6 +11,7 @@
 //! answer). One header's length and the time to send an inbox body are checked in [`routes`].
 
 pub mod limits;
+pub mod metrics;
 pub mod pages;
 pub mod response;
 pub mod routes;

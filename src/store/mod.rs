@@ -31,7 +31,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, Params, Row, Transaction};
 
-pub use deliveries::{inbox_host, Delivery, DeliveryState, HostQueue, NewDelivery};
+pub use deliveries::{
+    inbox_host, ActorQueue, Delivery, DeliveryState, HostQueue, NewDelivery, OnHold, Publish,
+};
 pub use followers::{FollowState, Follower};
 pub use hosts::HostHealth;
 pub use inbox::{InboxActivity, NewInboxActivity};
@@ -89,6 +91,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v1.sql"),
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
+    include_str!("schema_v4.sql"),
 ];
 
 impl Store {
