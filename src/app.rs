@@ -7,33 +7,45 @@
 //! ([`Outgoing`], [`Publisher`], [`Addressing`], [`http::State`], [`Inbox`]), so nothing imports
 //! this module. The first build of the catalog happens here; every later one runs on the single
 //! rebuild task ([`Rebuilds`]), which swaps in the snapshot and hands what changed to
-//! [`outbox::publish_pending`]. `serve` builds the app, logs what the scan found, binds the
-//! listener and runs until Ctrl-C or SIGTERM; tests call [`start`] with a listener of their own
-//! on port 0.
-//! [`Running::stop`] stops in order: HTTP (no new work) with the inbox and addressing workers,
-//! then the delivery workers (sends in flight finish or are handed back to the queue), then the
-//! store closes with the last `App` (the rebuild thread ends when the last [`Rebuilds`] goes).
+//! [`outbox::publish_pending`] and profile changes to [`profiles::publish_profile_changes`].
+//! `serve` builds the app, logs what the scan found, binds the listener, watches the site's files
+//! ([`Running::watch`]: a content change signals a rebuild with the dirty paths, a site.toml or
+//! block-list change reloads the config with [`App::reload_config`]) and runs until Ctrl-C or
+//! SIGTERM; tests call [`start`] with a listener of their own on port 0, and `watch` when they
+//! edit files the way a person does.
+//!
+//! A reload swaps the config whole ([`Live`]): the HTTP handlers, the inbox worker and the
+//! delivery workers take the current value for each request or job, so no connection is dropped
+//! and none sees two configs. Keys that only a restart can change (`base_url`, `domain`,
+//! `listen`, `data_dir`, `html_base_url`, `[dev]`) keep their running values, with a warning.
+//! [`Running::stop`] stops in order: the watcher, HTTP (no new work) with the inbox and
+//! addressing workers, then the delivery workers (sends in flight finish or are handed back to
+//! the queue), then the store closes with the last `App` (the rebuild thread ends when the last
+//! [`Rebuilds`] goes).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::catalog::rebuild::{Rebuilds, Rebuilt};
+use crate::catalog::rebuild::{Dirty, Rebuilds, Rebuilt};
 use crate::catalog::{Catalog, SharedCatalog};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Site};
+use crate::content::watch::{Batch, Kind, Mode, WatchConfig, WatchError, Watcher};
 use crate::diagnostics::Diagnostic;
 use crate::federation::addressing::{self, Addressing};
 use crate::federation::delivery::{self, Deliverer, DeliveryConfig, Outgoing, Workers};
 use crate::federation::fetch::Fetcher;
 use crate::federation::inbox::Inbox;
 use crate::federation::outbox::{self, Publisher};
+use crate::federation::profiles::{self, Served};
 use crate::http;
+use crate::live::Live;
 use crate::moderation::Blocks;
 use crate::store::{ActorKeys, KeyPair, Store, StoreError, SyncReport};
 use crate::urls::Urls;
@@ -59,6 +71,9 @@ pub enum AppError {
     /// The catalog rebuild thread could not be started.
     #[error("cannot start the catalog rebuild task: {0}")]
     Rebuild(std::io::Error),
+    /// The site's files cannot be watched.
+    #[error(transparent)]
+    Watch(#[from] WatchError),
     /// Another `masthead serve` holds the data dir.
     #[error("another masthead serve is using {dir} (stop it first, or give this one its own --data-dir)")]
     Locked {
@@ -86,8 +101,8 @@ pub enum AppError {
 /// A running site's handles, of which each part of the server is given the few it uses. Tests
 /// reach the store and the wake of the delivery workers directly; the rest through methods.
 pub struct App {
-    /// The validated config.
-    pub site: Arc<Site>,
+    /// The validated config, swapped when site.toml is edited.
+    site: Live<Site>,
     pub urls: Urls,
     pub store: Arc<Store>,
     /// The time every queue is scheduled by (manual or paused in tests).
@@ -95,15 +110,18 @@ pub struct App {
     /// Wakes the delivery workers when rows are queued (they also poll, so a missed wake only
     /// delays, never loses, a delivery). Call `notify_one`, which is kept until they wait.
     pub delivery_wake: Arc<Notify>,
-    keys: Arc<ActorKeys>,
+    keys: Live<ActorKeys>,
     catalog: SharedCatalog,
-    inbox: Arc<Inbox>,
+    inbox: Live<Inbox>,
+    http: Live<http::State>,
     /// Wakes the addressing worker when a publication waits for its mentions or reply to be
     /// resolved (it also polls).
     addressing_wake: Arc<Notify>,
     /// Signed GETs of remote actors and objects, as the instance actor.
     fetcher: Arc<Fetcher>,
     rebuilds: Rebuilds,
+    /// One reload at a time (the watcher's, and a caller's).
+    reloading: Mutex<()>,
 }
 
 impl App {
@@ -138,19 +156,28 @@ impl App {
         let store = Arc::new(store);
         let catalog = SharedCatalog::new(catalog);
         let delivery_wake = Arc::new(Notify::new());
-        let moderation = Arc::new(moderation);
         let fetcher = Arc::new(fetcher);
-        let inbox = Arc::new(Inbox {
+        let inbox = Inbox {
             site: site.clone(),
             urls: urls.clone(),
             store: store.clone(),
             catalog: catalog.clone(),
             clock: clock.clone(),
             fetcher: fetcher.clone(),
-            moderation,
+            moderation: Arc::new(moderation),
             wake: Arc::new(Notify::new()),
             delivery_wake: delivery_wake.clone(),
-        });
+        };
+        let keys = Arc::new(keys);
+        let inbox = Arc::new(inbox);
+        let http = http::State {
+            site: site.clone(),
+            urls: urls.clone(),
+            store: store.clone(),
+            keys: keys.clone(),
+            catalog: catalog.clone(),
+            inbox: inbox.clone(),
+        };
         let publisher = Publisher {
             site: site.clone(),
             urls: urls.clone(),
@@ -161,31 +188,155 @@ impl App {
             addressing_wake: Arc::new(Notify::new()),
         };
         outbox::publish_pending(&publisher)?;
-        let rebuilds = Rebuilds::spawn({
-            let publisher = publisher.clone();
-            move || {
-                let p = &publisher;
-                let (catalog, report) = Catalog::build(&p.site, &p.urls, &p.store, Utc::now())?;
-                p.catalog.replace(catalog);
-                outbox::publish_pending(p)?;
-                Ok(report)
-            }
-        })
-        .map_err(AppError::Rebuild)?;
+        let site = Live::from_arc(site);
+        let keys = Live::from_arc(keys);
+        let rebuilds = Rebuilds::spawn(rebuild_task(publisher.clone(), site.clone(), keys.clone()))
+            .map_err(AppError::Rebuild)?;
         let app = App {
             site,
             urls,
             store,
-            keys: Arc::new(keys),
+            keys,
             catalog,
             delivery_wake,
             clock,
-            inbox,
+            inbox: Live::from_arc(inbox),
+            http: Live::new(http),
             addressing_wake: publisher.addressing_wake,
             fetcher,
             rebuilds,
+            reloading: Mutex::new(()),
         };
         Ok((app, report))
+    }
+
+    /// The config running now.
+    pub fn site(&self) -> Arc<Site> {
+        self.site.current()
+    }
+
+    /// Reads site.toml again and, when it is valid, runs with it from now on: actors added or
+    /// removed, profiles, `[moderation]` and the block list, without dropping a connection. Keys
+    /// only a restart can change keep their running values (with a warning). When site.toml is
+    /// invalid, every problem is logged with its line and the last good config keeps running.
+    /// Returns whether the new config was taken; the caller asks for a rebuild, which serves
+    /// the new actors and profiles and tells followers of profile changes.
+    pub fn reload_config(&self) -> bool {
+        let _one = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.site();
+        let loaded = match Site::load(&old.config_path) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                log_diagnostics(&e.problems);
+                tracing::error!(config = %old.config_path.display(), problems = e.problems.len(), "site.toml is invalid: still running with the last good one (fix it and save again)");
+                return false;
+            }
+        };
+        log_diagnostics(&loaded.warnings);
+        let site = Arc::new(keep_restart_only(&old, loaded.site));
+        let taken = (|| -> Result<(), AppError> {
+            let moderation = Arc::new(Blocks::from_config(&site.moderation)?);
+            let keys = Arc::new(ActorKeys::load(
+                &self.store,
+                site.actors.iter().map(|a| a.handle.as_str()),
+            )?);
+            let inbox = self.inbox.current();
+            let inbox = Arc::new(Inbox {
+                site: site.clone(),
+                urls: self.urls.clone(),
+                store: self.store.clone(),
+                catalog: self.catalog.clone(),
+                clock: self.clock.clone(),
+                fetcher: self.fetcher.clone(),
+                moderation,
+                wake: inbox.wake.clone(),
+                delivery_wake: self.delivery_wake.clone(),
+            });
+            self.keys.replace(keys.clone());
+            self.http.replace(Arc::new(http::State {
+                site: site.clone(),
+                urls: self.urls.clone(),
+                store: self.store.clone(),
+                keys,
+                catalog: self.catalog.clone(),
+                inbox: inbox.clone(),
+            }));
+            self.inbox.replace(inbox);
+            self.site.replace(site.clone());
+            Ok(())
+        })();
+        match taken {
+            Ok(()) => {
+                tracing::info!(config = %site.config_path.display(), actors = site.actors.len(), "site.toml reloaded");
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot use the edited site.toml: still running with the last good one");
+                false
+            }
+        }
+    }
+
+    /// The paths `serve` watches for `site`: each actor's content folder and profile images,
+    /// site.toml, and the block list.
+    pub fn watch_paths(site: &Site) -> Vec<(PathBuf, Kind)> {
+        let mut paths = vec![(site.config_path.clone(), Kind::Config)];
+        for actor in &site.actors {
+            paths.push((site.root.join(&actor.content), Kind::Content));
+            for image in [&actor.avatar, &actor.header].into_iter().flatten() {
+                paths.push((site.root.join(image), Kind::Content));
+            }
+        }
+        if let Some(csv) = &site.moderation.blocklist_csv {
+            paths.push((site.root.join(csv), Kind::Blocklist));
+        }
+        paths
+    }
+
+    /// What a batch of file changes means: site.toml or the block list changed -> reload, then
+    /// rebuild everything; content changed -> rebuild with the dirty paths. Returns the paths to
+    /// watch from now on when the config changed.
+    fn on_files_changed(&self, batch: &Batch) -> Option<Vec<(PathBuf, Kind)>> {
+        let reloaded =
+            (batch.touches(Kind::Config) || batch.touches(Kind::Blocklist)) && self.reload_config();
+        let site = self.site();
+        if reloaded || batch.rescan {
+            self.rebuilds.signal_dirty(Dirty::All);
+        } else if batch.touches(Kind::Content) {
+            let paths = batch
+                .of_kind(Kind::Content)
+                .into_iter()
+                .map(|p| relative_to_root(&site.root, p))
+                .collect();
+            self.rebuilds.signal_dirty(Dirty::Paths(paths));
+        }
+        if batch.touches(Kind::Plugin) {
+            tracing::debug!("plugin files changed");
+        }
+        reloaded.then(|| App::watch_paths(&site))
+    }
+
+    /// The queued Deletes of actors removed from site.toml, for `masthead publish --confirm`
+    /// (removals are held until then). Returns each actor and the rows queued.
+    pub fn confirm_actor_removals(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        let p = self.publisher();
+        let queued = profiles::delete_removed_actors(&p)?;
+        if queued.iter().any(|(_, n)| *n > 0) {
+            self.delivery_wake.notify_one();
+        }
+        Ok(queued)
+    }
+
+    fn publisher(&self) -> Publisher {
+        Publisher {
+            site: self.site(),
+            urls: self.urls.clone(),
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            catalog: self.catalog.clone(),
+            delivery_wake: self.delivery_wake.clone(),
+            addressing_wake: self.addressing_wake.clone(),
+        }
     }
 
     /// The current snapshot.
@@ -205,16 +356,18 @@ impl App {
             store: self.store.clone(),
             keys: self.keys.clone(),
             urls: self.urls.clone(),
-            client: delivery::client_for(&self.site),
+            client: delivery::client_for(&self.site()),
             clock: self.clock.clone(),
             wake: self.delivery_wake.clone(),
         };
         Deliverer::new(out, config)
     }
 
+    /// The addressing worker reads only keys a restart changes (the domain, `[dev]`), so it
+    /// keeps the config it started with.
     fn addressing(&self) -> Addressing {
         Addressing {
-            site: self.site.clone(),
+            site: self.site(),
             store: self.store.clone(),
             fetcher: self.fetcher.clone(),
             clock: self.clock.clone(),
@@ -224,25 +377,14 @@ impl App {
         }
     }
 
-    fn http_state(&self) -> http::State {
-        http::State {
-            site: self.site.clone(),
-            urls: self.urls.clone(),
-            store: self.store.clone(),
-            keys: self.keys.clone(),
-            catalog: self.catalog.clone(),
-            inbox: self.inbox.clone(),
-        }
-    }
-
-    /// The keypair of a configured actor.
-    pub fn key(&self, handle: &str) -> Option<&KeyPair> {
-        self.keys.actor(handle)
+    /// The keypair of an actor (configured now or once).
+    pub fn key(&self, handle: &str) -> Option<KeyPair> {
+        self.keys.current().actor(handle).cloned()
     }
 
     /// The instance actor's keypair.
-    pub fn instance_key(&self) -> &KeyPair {
-        self.keys.instance()
+    pub fn instance_key(&self) -> KeyPair {
+        self.keys.current().instance().clone()
     }
 }
 
@@ -268,12 +410,31 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     task: JoinHandle<()>,
     workers: Workers,
+    watcher: Option<Watcher>,
 }
 
 impl Running {
-    /// Stops accepting and lets open requests finish (the inbox worker finishes the job in hand),
-    /// then stops the delivery workers, and waits for all of them.
-    pub async fn stop(self) {
+    /// Watches the site's files from now on (`debounce` from `[site] watch_debounce_ms`):
+    /// saved posts and media are published, site.toml and the block list reloaded. Returns how
+    /// changes are learnt of (native events, or polling when those cannot be used).
+    pub fn watch(&mut self) -> Result<Mode, AppError> {
+        let site = self.app.site();
+        let mut config = WatchConfig::new(site.watch_debounce);
+        config.ignore = vec![site.data_dir.clone()];
+        let app = Arc::downgrade(&self.app);
+        let watcher = Watcher::start(App::watch_paths(&site), config, move |batch| {
+            app.upgrade()?.on_files_changed(&batch)
+        })?;
+        let mode = watcher.mode();
+        tracing::info!(mode = ?mode, debounce_ms = site.watch_debounce.as_millis() as u64, "watching the site's files");
+        self.watcher = Some(watcher);
+        Ok(mode)
+    }
+
+    /// Stops watching files, then accepting, and lets open requests finish (the inbox worker
+    /// finishes the job in hand), then stops the delivery workers, and waits for all of them.
+    pub async fn stop(mut self) {
+        drop(self.watcher.take());
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
         self.workers.stop().await;
@@ -304,12 +465,7 @@ pub fn start_with(
     let addr = listener.local_addr()?;
     let workers = Workers::spawn(app.deliverer(delivery));
     let (shutdown, rx) = watch::channel(false);
-    let http = tokio::spawn(http::serve(
-        Arc::new(app.http_state()),
-        listener,
-        tls,
-        rx.clone(),
-    ));
+    let http = tokio::spawn(http::serve(app.http.clone(), listener, tls, rx.clone()));
     // The inbox worker starts with the server, so activities a crash left queued are processed
     // now; on shutdown it finishes the job in hand and stops.
     let inbox = tokio::spawn(crate::federation::inbox::run_worker(
@@ -331,6 +487,7 @@ pub fn start_with(
         shutdown,
         task,
         workers,
+        watcher: None,
     })
 }
 
@@ -370,7 +527,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), AppError> {
     tracing::info!(
         posts = report.records.len(),
         changed = report.changes.len(),
-        data_dir = %app.site.data_dir.display(),
+        data_dir = %app.site().data_dir.display(),
         "content scanned"
     );
     let tls = match &opts.tls {
@@ -383,16 +540,97 @@ pub async fn serve(opts: ServeOptions) -> Result<(), AppError> {
             addr: listen.clone(),
             source,
         })?;
-    let running =
+    let mut running =
         start_with_tls(Arc::new(app), listener, tls).map_err(|source| AppError::Bind {
             addr: listen.clone(),
             source,
         })?;
-    tracing::info!(addr = %running.addr, base_url = %running.app.site.base_url, "serving");
+    running.watch()?;
+    tracing::info!(addr = %running.addr, base_url = %running.app.site().base_url, "serving");
     shutdown_signal().await;
     tracing::info!("shutting down");
     running.stop().await;
     Ok(())
+}
+
+/// What one rebuild does: build the catalog from the config of the moment, swap it in, queue
+/// what followers are owed for posts, then for profiles that changed since the last rebuild.
+fn rebuild_task(
+    base: Publisher,
+    site: Live<Site>,
+    keys: Live<ActorKeys>,
+) -> impl FnMut(&Dirty) -> Result<SyncReport, StoreError> + Send + 'static {
+    let mut last_site = site.current();
+    move |dirty| {
+        // Until the catalog can rebuild only the dirty files, every rebuild reads everything.
+        tracing::debug!(dirty = ?dirty, "rebuilding the catalog");
+        let p = Publisher {
+            site: site.current(),
+            ..base.clone()
+        };
+        let before = p.catalog.current();
+        let (catalog, report) = Catalog::build(&p.site, &p.urls, &p.store, Utc::now())?;
+        p.catalog.replace(catalog);
+        let mut queued = outbox::publish_pending(&p)?;
+        let after = p.catalog.current();
+        queued += profiles::publish_profile_changes(
+            &p,
+            &keys.current(),
+            &Served {
+                site: &last_site,
+                catalog: &before,
+            },
+            &Served {
+                site: &p.site,
+                catalog: &after,
+            },
+        )?;
+        if queued > 0 {
+            p.delivery_wake.notify_one();
+        }
+        last_site = p.site.clone();
+        Ok(report)
+    }
+}
+
+/// The config `new` with the running values of the keys only a restart can change, warning
+/// about each that was edited.
+fn keep_restart_only(old: &Site, mut new: Site) -> Site {
+    let mut edited = Vec::new();
+    if new.base_url != old.base_url {
+        edited.push("site.base_url");
+    }
+    if new.domain != old.domain {
+        edited.push("site.domain");
+    }
+    if new.listen != old.listen {
+        edited.push("site.listen");
+    }
+    if new.html_base_url != old.html_base_url {
+        edited.push("site.html_base_url");
+    }
+    if new.dev != old.dev {
+        edited.push("[dev]");
+    }
+    for key in edited {
+        tracing::warn!(key, "this site.toml key takes effect at the next restart; the running value is kept until then");
+    }
+    new.base_url = old.base_url.clone();
+    new.domain = old.domain.clone();
+    new.listen = old.listen.clone();
+    new.html_base_url = old.html_base_url.clone();
+    new.dev = old.dev.clone();
+    // `serve --data-dir` may have set it; the store stays where it was opened.
+    new.data_dir = old.data_dir.clone();
+    new
+}
+
+/// `path` relative to the site root when it is under it (as `Post::source` is).
+fn relative_to_root(root: &Path, path: PathBuf) -> PathBuf {
+    match path.strip_prefix(root) {
+        Ok(rel) => rel.to_path_buf(),
+        Err(_) => path,
+    }
 }
 
 /// Takes `<data_dir>/serve.lock` for as long as the returned file lives (the OS drops the lock

@@ -480,7 +480,7 @@ async fn can_publish_a_change_recorded_just_before_a_crash() {
     // The store records the new post (and what followers are owed) in one transaction; the
     // process dies before the publication is queued.
     masthead::catalog::Catalog::build(
-        &fed.app.site,
+        &fed.app.site(),
         &fed.app.urls,
         &fed.app.store,
         chrono::Utc::now(),

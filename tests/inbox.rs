@@ -662,7 +662,7 @@ async fn a_manual_follow_waits_for_approval() {
     assert_eq!(f.state, masthead::store::FollowState::Pending);
     assert!(w.deliveries().is_empty());
 
-    let site = &w.app().site;
+    let site = &w.app().site();
     let pending = masthead::admin::pending_follows(site, &w.app().store, Some("desk")).unwrap();
     assert_eq!(pending.len(), 1);
     masthead::admin::answer_follow(
@@ -846,7 +846,7 @@ async fn a_reply_shows_everywhere_then_changes_and_goes() {
     let from_disk: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(from_disk, json!([]));
     let replies =
-        masthead::admin::replies(&w.app().site, &w.app().store, Some("news/hello")).unwrap();
+        masthead::admin::replies(&w.app().site(), &w.app().store, Some("news/hello")).unwrap();
     assert!(replies.is_empty());
 }
 
@@ -860,7 +860,7 @@ async fn a_mention_that_is_not_public_is_kept_out_of_sight() {
         "tag": [{ "type": "Mention", "href": w.ours("news") }],
     });
     w.process(&w.activity("Create", &alice, dm)).await;
-    let all = masthead::admin::replies(&w.app().site, &w.app().store, None).unwrap();
+    let all = masthead::admin::replies(&w.app().site(), &w.app().store, None).unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].status, masthead::store::ReplyStatus::Held);
     assert_eq!(all[0].mentions, vec!["news".to_string()]);

@@ -192,7 +192,7 @@ async fn can_accept_fedify_draft_cavage_signatures_and_wait_for_approval() {
     );
     assert_ne!(peer.read("following").await["accepted"], true);
     masthead::admin::answer_follow(
-        &app.site,
+        &app.site(),
         &app.store,
         Some("desk"),
         &peer.actor,

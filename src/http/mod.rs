@@ -1,8 +1,9 @@
 //! The HTTP server: hyper 1.x on tokio, one task per connection, graceful shutdown.
 //!
 //! This module owns accepting connections and turning requests into calls on the route table
-//! ([`routes`]); the handlers there read the [`State`] they are given. It does not know
-//! ActivityPub rules.
+//! ([`routes`]); the handlers there read the [`State`] they are given, taken afresh for each
+//! request from a [`Live`] the app swaps when site.toml changes (so a reload never drops a
+//! connection, and a request never sees two configs). It does not know ActivityPub rules.
 
 pub mod pages;
 pub mod response;
@@ -22,6 +23,7 @@ use tracing::Instrument;
 use crate::catalog::SharedCatalog;
 use crate::config::Site;
 use crate::federation::inbox::Inbox;
+use crate::live::Live;
 use crate::store::{ActorKeys, Store};
 use crate::urls::Urls;
 
@@ -42,7 +44,7 @@ const GRACE: Duration = Duration::from_secs(10);
 /// Accepts connections on `listener` until `shutdown` turns true, speaking TLS first when `tls`
 /// is given.
 pub async fn serve(
-    app: Arc<State>,
+    app: Live<State>,
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     mut shutdown: watch::Receiver<bool>,
@@ -98,12 +100,12 @@ pub async fn serve(
 }
 
 /// Serves one connection until it ends or shutdown is signalled (then finishes gracefully).
-async fn connection<I>(app: Arc<State>, io: TokioIo<I>, shutdown: &mut watch::Receiver<bool>)
+async fn connection<I>(app: Live<State>, io: TokioIo<I>, shutdown: &mut watch::Receiver<bool>)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| {
-        let app = app.clone();
+        let app = app.current();
         async move { Ok::<_, std::convert::Infallible>(routes::handle(&app, req).await) }
     });
     let conn = http1::Builder::new()
