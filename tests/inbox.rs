@@ -1005,3 +1005,37 @@ async fn a_host_that_reaches_us_is_no_longer_unavailable() {
     assert_eq!(w.send(&like).await.status, StatusCode::ACCEPTED);
     assert_eq!(store.host_health(&host).unwrap().unavailable_since, None);
 }
+
+#[tokio::test]
+async fn a_block_added_to_site_toml_applies_without_a_restart() {
+    let w = World::start().await;
+    let config = w._dir.path().join("site.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let mallory = w.remote.actor("mallory");
+    let blocked = text.replace(
+        "blocked_actors = [\"",
+        &format!("blocked_actors = [\"{mallory}\", \""),
+    );
+    assert_ne!(blocked, text);
+    std::fs::write(&config, &blocked).unwrap();
+    assert!(w.app().reload_config());
+    let follow = w.activity("Follow", &mallory, json!(w.ours("news")));
+    assert_eq!(w.process(&follow).await.status, StatusCode::ACCEPTED);
+    assert!(w.follower("news", &mallory).is_none());
+    let sent = w.deliveries();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1["type"], "Reject");
+
+    // A broken edit is refused and the block stays.
+    std::fs::write(&config, blocked.replace("[moderation]", "[moderation")).unwrap();
+    assert!(!w.app().reload_config());
+    let again = w.activity("Follow", &mallory, json!(w.ours("news")));
+    assert_eq!(w.process(&again).await.status, StatusCode::ACCEPTED);
+    assert!(w.follower("news", &mallory).is_none());
+    // Lifting the block lets them follow.
+    std::fs::write(&config, &text).unwrap();
+    assert!(w.app().reload_config());
+    let third = w.activity("Follow", &mallory, json!(w.ours("news")));
+    assert_eq!(w.process(&third).await.status, StatusCode::ACCEPTED);
+    assert!(w.follower("news", &mallory).is_some());
+}
