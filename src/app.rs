@@ -71,6 +71,9 @@ pub enum AppError {
     /// The catalog rebuild thread could not be started.
     #[error("cannot start the catalog rebuild task: {0}")]
     Rebuild(std::io::Error),
+    /// `masthead republish` was asked for something it cannot do.
+    #[error("cannot republish: {0}")]
+    Republish(String),
     /// The site's files cannot be watched.
     #[error(transparent)]
     Watch(#[from] WatchError),
@@ -551,6 +554,80 @@ pub async fn serve(opts: ServeOptions) -> Result<(), AppError> {
     tracing::info!("shutting down");
     running.stop().await;
     Ok(())
+}
+
+/// One post [`republish`] queued an `Update` of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Republished {
+    pub actor: String,
+    pub slug: String,
+    /// Inboxes the Update is queued for.
+    pub inboxes: usize,
+}
+
+/// `masthead republish`: queues an `Update` of `post` (`handle/slug` or its URL), or of every
+/// post when `None`, built from the content as it renders now, whether or not its file
+/// changed. Reads the content as `serve` does (which records any change it finds, for `serve`
+/// to publish); works while `serve` runs, whose delivery workers send the rows.
+pub fn republish(
+    config: &Path,
+    data_dir: Option<PathBuf>,
+    post: Option<&str>,
+) -> Result<Vec<Republished>, AppError> {
+    let (site, store) = crate::admin::open(config, data_dir).map_err(|e| match e {
+        crate::admin::AdminError::Config(e) => AppError::Config(e),
+        crate::admin::AdminError::Store(e) => AppError::Store(e),
+        other => AppError::Republish(other.to_string()),
+    })?;
+    let wanted = match post {
+        Some(p) => Some(
+            crate::admin::parse_post(&site, p).map_err(|e| AppError::Republish(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let urls = Urls::new(&site);
+    let (catalog, _) = Catalog::build(&site, &urls, &store, Utc::now())?;
+    let targets: Vec<(String, String)> = match wanted {
+        Some((actor, slug)) => {
+            if !catalog.posts_of(&actor).iter().any(|r| r.post.slug == slug) {
+                return Err(AppError::Republish(format!(
+                    "{actor}/{slug} is not published (a draft, `federate = false`, or no such post; `masthead check` lists the posts)"
+                )));
+            }
+            vec![(actor, slug)]
+        }
+        None => site
+            .actors
+            .iter()
+            .flat_map(|a| catalog.posts_of(&a.handle).iter().rev())
+            .map(|r| (r.post.actor.clone(), r.post.slug.clone()))
+            .collect(),
+    };
+    let catalog = SharedCatalog::new(catalog);
+    let p = Publisher {
+        site: Arc::new(site),
+        urls,
+        store: Arc::new(store),
+        clock: Clock::system(),
+        catalog: catalog.clone(),
+        delivery_wake: Arc::new(Notify::new()),
+        addressing_wake: Arc::new(Notify::new()),
+    };
+    let snapshot = catalog.current();
+    let mut done = Vec::new();
+    for (actor, slug) in targets {
+        let change = crate::store::PostChange::Updated {
+            actor: actor.clone(),
+            slug: slug.clone(),
+        };
+        let inboxes = outbox::publish(&p, &snapshot, &change, None)?;
+        done.push(Republished {
+            actor,
+            slug,
+            inboxes,
+        });
+    }
+    Ok(done)
 }
 
 /// What one rebuild does: build the catalog from the config of the moment, swap it in, queue

@@ -806,3 +806,60 @@ async fn can_reload_site_toml_live_sending_a_profile_update_and_keeping_the_last
     assert_nothing_more(&inbox, 1).await;
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_republish_a_post_whose_file_did_not_change() {
+    let inbox = FakeInbox::start(&[202]).await;
+    let fed = Fed::open(&[&inbox]).await;
+    fed.publish("second.md", SECOND).await;
+    deliver_due(&fed.app).await;
+    let config = fed.dir.path().join("site.toml");
+    let republish = |post: Option<&str>| app::republish(&config, None, post);
+
+    // While the app runs on the same data dir, as `masthead republish news/second` would.
+    let done = republish(Some("news/second")).unwrap();
+    assert_eq!(
+        done,
+        [app::Republished {
+            actor: "news".into(),
+            slug: "second".into(),
+            inboxes: 1
+        }]
+    );
+    let pending: Vec<Value> = fed
+        .rows("second")
+        .iter()
+        .filter(|r| r.state == DeliveryState::Pending)
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0]["type"], "Update");
+    assert_eq!(pending[0]["object"]["id"], fed.post_id("second"));
+    assert!(pending[0]["object"]["updated"].is_string());
+    // Queued by the system clock, a little ahead of the app's manual one.
+    fed.clock.advance(Duration::from_secs(60));
+    deliver_due(&fed.app).await;
+    assert_eq!(inbox.wait_for(2).await[1].json()["type"], "Update");
+
+    // --all: every post, the back catalogue too, oldest first.
+    let all = republish(None).unwrap();
+    let posts: Vec<(&str, &str)> = all
+        .iter()
+        .map(|r| (r.actor.as_str(), r.slug.as_str()))
+        .collect();
+    assert_eq!(
+        posts,
+        [("news", "hello"), ("news", "second"), ("desk", "open")]
+    );
+
+    let err = republish(Some("news/nope")).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "cannot republish: news/nope is not published (a draft, `federate = false`, or no such post; `masthead check` lists the posts)"
+    );
+    let err = republish(Some("nobody/hello")).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "cannot republish: \"nobody/hello\" is not a post: write handle/slug (news/hello) or the post's URL"
+    );
+}

@@ -10,6 +10,7 @@ pub mod follows;
 pub mod init;
 pub mod replies;
 pub mod reports;
+pub mod republish;
 pub mod serve;
 
 use std::error::Error;
@@ -28,6 +29,7 @@ pub fn run(command: Command) -> Result<ExitCode, Box<dyn Error>> {
         Command::Follows(args) => follows::run(args),
         Command::Replies(args) => replies::run(args),
         Command::Reports(args) => reports::run(args),
+        Command::Republish(args) => republish::run(args),
     }
 }
 
