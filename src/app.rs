@@ -125,6 +125,8 @@ pub struct App {
     rebuilds: Rebuilds,
     /// One reload at a time (the watcher's, and a caller's).
     reloading: Mutex<()>,
+    /// Paths watched besides the site's own (plugin files), kept across reloads.
+    also_watched: Mutex<Vec<(PathBuf, Kind)>>,
 }
 
 impl App {
@@ -209,6 +211,7 @@ impl App {
             fetcher,
             rebuilds,
             reloading: Mutex::new(()),
+            also_watched: Mutex::new(Vec::new()),
         };
         Ok((app, report))
     }
@@ -316,30 +319,20 @@ impl App {
         if batch.touches(Kind::Plugin) {
             tracing::debug!("plugin files changed");
         }
-        reloaded.then(|| App::watch_paths(&site))
+        reloaded.then(|| self.watched(&site))
     }
 
-    /// The queued Deletes of actors removed from site.toml, for `masthead publish --confirm`
-    /// (removals are held until then). Returns each actor and the rows queued.
-    pub fn confirm_actor_removals(&self) -> Result<Vec<(String, usize)>, StoreError> {
-        let p = self.publisher();
-        let queued = profiles::delete_removed_actors(&p)?;
-        if queued.iter().any(|(_, n)| *n > 0) {
-            self.delivery_wake.notify_one();
-        }
-        Ok(queued)
-    }
-
-    fn publisher(&self) -> Publisher {
-        Publisher {
-            site: self.site(),
-            urls: self.urls.clone(),
-            store: self.store.clone(),
-            clock: self.clock.clone(),
-            catalog: self.catalog.clone(),
-            delivery_wake: self.delivery_wake.clone(),
-            addressing_wake: self.addressing_wake.clone(),
-        }
+    /// [`App::watch_paths`] of `site` and the paths registered with [`Running::watch_also`].
+    fn watched(&self, site: &Site) -> Vec<(PathBuf, Kind)> {
+        let mut paths = App::watch_paths(site);
+        paths.extend(
+            self.also_watched
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .cloned(),
+        );
+        paths
     }
 
     /// The current snapshot.
@@ -425,13 +418,26 @@ impl Running {
         let mut config = WatchConfig::new(site.watch_debounce);
         config.ignore = vec![site.data_dir.clone()];
         let app = Arc::downgrade(&self.app);
-        let watcher = Watcher::start(App::watch_paths(&site), config, move |batch| {
+        let watcher = Watcher::start(self.app.watched(&site), config, move |batch| {
             app.upgrade()?.on_files_changed(&batch)
         })?;
         let mode = watcher.mode();
         tracing::info!(mode = ?mode, debounce_ms = site.watch_debounce.as_millis() as u64, "watching the site's files");
         self.watcher = Some(watcher);
         Ok(mode)
+    }
+
+    /// Watches `path` too from now on (a plugin's files), across site.toml reloads.
+    pub fn watch_also(&self, path: PathBuf, kind: Kind) -> Result<(), AppError> {
+        self.app
+            .also_watched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((path.clone(), kind));
+        if let Some(w) = &self.watcher {
+            w.add(path, kind)?;
+        }
+        Ok(())
     }
 
     /// Stops watching files, then accepting, and lets open requests finish (the inbox worker
@@ -527,6 +533,9 @@ pub async fn serve(opts: ServeOptions) -> Result<(), AppError> {
     let (app, report) = App::open(site)?;
     let catalog = app.catalog();
     log_diagnostics(&catalog.diagnostics);
+    for handle in held_actor_removals(&app.site(), &app.store)? {
+        tracing::warn!(actor = %handle, "actor removed from site.toml: it answers 410, and its Delete is held until `masthead publish --confirm`; put the [[actor]] back to undo");
+    }
     tracing::info!(
         posts = report.records.len(),
         changed = report.changes.len(),
@@ -556,6 +565,42 @@ pub async fn serve(opts: ServeOptions) -> Result<(), AppError> {
     Ok(())
 }
 
+/// For `masthead publish --confirm`: queues the `Delete` of every actor removed from site.toml
+/// that has followers (held until now: a Delete makes every server drop the actor's followers),
+/// signed with the actor's kept key. Works while `serve` runs, whose delivery workers send the
+/// rows. Returns each actor and the rows queued.
+pub fn confirm_actor_removals(
+    config: &Path,
+    data_dir: Option<PathBuf>,
+) -> Result<Vec<(String, usize)>, AppError> {
+    let (site, store) = admin_open(config, data_dir)?;
+    let urls = Urls::new(&site);
+    let p = Publisher {
+        site: Arc::new(site),
+        urls,
+        store: Arc::new(store),
+        clock: Clock::system(),
+        catalog: SharedCatalog::default(),
+        delivery_wake: Arc::new(Notify::new()),
+        addressing_wake: Arc::new(Notify::new()),
+    };
+    Ok(profiles::delete_removed_actors(&p)?)
+}
+
+/// Actors removed from site.toml whose `Delete` waits for `masthead publish --confirm`, for
+/// `masthead status` and the log.
+pub fn held_actor_removals(site: &Site, store: &Store) -> Result<Vec<String>, StoreError> {
+    profiles::removed_actors(site, &Urls::new(site), store)
+}
+
+fn admin_open(config: &Path, data_dir: Option<PathBuf>) -> Result<(Site, Store), AppError> {
+    crate::admin::open(config, data_dir).map_err(|e| match e {
+        crate::admin::AdminError::Config(e) => AppError::Config(e),
+        crate::admin::AdminError::Store(e) => AppError::Store(e),
+        other => AppError::Republish(other.to_string()),
+    })
+}
+
 /// One post [`republish`] queued an `Update` of.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Republished {
@@ -574,11 +619,7 @@ pub fn republish(
     data_dir: Option<PathBuf>,
     post: Option<&str>,
 ) -> Result<Vec<Republished>, AppError> {
-    let (site, store) = crate::admin::open(config, data_dir).map_err(|e| match e {
-        crate::admin::AdminError::Config(e) => AppError::Config(e),
-        crate::admin::AdminError::Store(e) => AppError::Store(e),
-        other => AppError::Republish(other.to_string()),
-    })?;
+    let (site, store) = admin_open(config, data_dir)?;
     let wanted = match post {
         Some(p) => Some(
             crate::admin::parse_post(&site, p).map_err(|e| AppError::Republish(e.to_string()))?,

@@ -18,7 +18,7 @@ use masthead::config::Site;
 use masthead::federation::delivery::{self, DeliveryConfig, Workers};
 use masthead::federation::signatures::{self, PublicKey};
 use masthead::store::{DeliveryState, FollowState, Follower, Store};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
@@ -753,7 +753,11 @@ async fn can_publish_a_branch_switch_of_many_posts_once_each() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn can_reload_site_toml_live_sending_a_profile_update_and_keeping_the_last_good_one() {
     let inbox = FakeInbox::start(&[202]).await;
+    let desk_inbox = FakeInbox::start(&[202]).await;
     let mut fed = Fed::open(&[&inbox]).await;
+    let mut desk_follower = follower(&desk_inbox.url, 9);
+    desk_follower.actor = "desk".into();
+    fed.app.store.upsert_follower(&desk_follower).unwrap();
     let mut running = fed.start();
     running.watch().unwrap();
     let config = fed.dir.path().join("site.toml");
@@ -804,6 +808,36 @@ async fn can_reload_site_toml_live_sending_a_profile_update_and_keeping_the_last
         .contains("PUBLIC KEY"));
     assert_eq!(name_of(actor("desk")).await.status, hyper::StatusCode::GONE);
     assert_nothing_more(&inbox, 1).await;
+    assert_nothing_more(&desk_inbox, 0).await;
+    let site = fed.app.site();
+    assert_eq!(
+        app::held_actor_removals(&site, &fed.app.store).unwrap(),
+        ["desk"]
+    );
+
+    // Confirmed (as `masthead publish --confirm` does, beside the running server): the Delete
+    // of the actor goes to its followers, signed with its kept key.
+    let confirmed = app::confirm_actor_removals(&config, None).unwrap();
+    assert_eq!(confirmed, [("desk".to_string(), 1)]);
+    fed.clock.advance(Duration::from_secs(60));
+    fed.app.delivery_wake.notify_one();
+    let delete = desk_inbox.wait_for(1).await[0].clone();
+    let body = delete.json();
+    assert_eq!(
+        (&body["type"], &body["actor"], &body["object"]),
+        (
+            &json!("Delete"),
+            &json!(actor("desk")),
+            &json!(actor("desk"))
+        )
+    );
+    let signed = signatures::parse(&Method::POST, &delete.target, &delete.headers).unwrap();
+    assert_eq!(signed.key_id(), format!("{}#main-key", actor("desk")));
+    let key = PublicKey::from_pem(&fed.app.key("desk").unwrap().public_pem).unwrap();
+    signatures::verify(&signed, &key, &delete.body, SystemTime::now()).unwrap();
+    assert!(app::held_actor_removals(&site, &fed.app.store)
+        .unwrap()
+        .is_empty());
     running.stop().await;
 }
 
