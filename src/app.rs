@@ -233,12 +233,22 @@ impl App {
         let loaded = match Site::load(&old.config_path) {
             Ok(loaded) => loaded,
             Err(e) => {
-                log_diagnostics(&e.problems);
-                tracing::error!(config = %old.config_path.display(), problems = e.problems.len(), "site.toml is invalid: still running with the last good one (fix it and save again)");
+                let problems: Vec<Diagnostic> = e
+                    .problems
+                    .into_iter()
+                    .map(|d| d.relative_to(&old.root))
+                    .collect();
+                log_diagnostics(&problems);
+                tracing::error!(config = %old.config_path.display(), problems = problems.len(), "site.toml is invalid: still running with the last good one (fix it and save again)");
                 return false;
             }
         };
-        log_diagnostics(&loaded.warnings);
+        let warnings: Vec<Diagnostic> = loaded
+            .warnings
+            .into_iter()
+            .map(|d| d.relative_to(&old.root))
+            .collect();
+        log_diagnostics(&warnings);
         let site = Arc::new(keep_restart_only(&old, loaded.site));
         let taken = (|| -> Result<(), AppError> {
             let moderation = Arc::new(Blocks::from_config(&site.moderation)?);
@@ -790,4 +800,50 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(dir: &Path, text: &str) -> Site {
+        std::fs::create_dir_all(dir.join("content/news")).unwrap();
+        let path = dir.join("site.toml");
+        Site::parse(&path, text).unwrap().site
+    }
+
+    #[test]
+    fn can_keep_the_keys_only_a_restart_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = site(
+            dir.path(),
+            "[site]\nbase_url = \"https://a.example\"\n\n[[actor]]\nhandle = \"news\"\nname = \"A\"\n",
+        );
+        let new = site(
+            dir.path(),
+            "[site]\nbase_url = \"https://b.example\"\nlisten = \"0.0.0.0:9000\"\ndata_dir = \"elsewhere\"\nwatch_debounce_ms = 50\n\n[[actor]]\nhandle = \"news\"\nname = \"B\"\n\n[dev]\nallow_private_addresses = true\n",
+        );
+        let kept = keep_restart_only(&old, new);
+        assert_eq!(kept.base_url, old.base_url);
+        assert_eq!(kept.domain, "a.example");
+        assert_eq!(kept.listen, old.listen);
+        assert_eq!(kept.data_dir, old.data_dir);
+        assert_eq!(kept.dev, old.dev);
+        // What a reload is for is taken.
+        assert_eq!(kept.actors[0].name, "B");
+        assert_eq!(kept.watch_debounce, std::time::Duration::from_millis(50));
+    }
+
+    #[test]
+    fn can_name_dirty_paths_relative_to_the_site_root() {
+        let root = Path::new("/srv/site");
+        assert_eq!(
+            relative_to_root(root, root.join("content/news/a.md")),
+            PathBuf::from("content/news/a.md")
+        );
+        assert_eq!(
+            relative_to_root(root, PathBuf::from("/elsewhere/b.md")),
+            PathBuf::from("/elsewhere/b.md")
+        );
+    }
 }

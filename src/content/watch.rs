@@ -627,6 +627,28 @@ mod tests {
         }
     }
 
+    #[test]
+    fn can_ask_for_a_rescan_on_overflow_and_ignore_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, _rx) = mpsc::channel();
+        let inner = Inner {
+            registered: register(vec![(dir.path().to_path_buf(), Kind::Content)]),
+            watched: BTreeMap::new(),
+            backend: poller(&tx, &WatchConfig::new(Duration::ZERO)).unwrap(),
+            mode: Mode::Polling,
+            config: WatchConfig::new(Duration::ZERO),
+            tx,
+        };
+        let mut batch = Batch::default();
+        let read = notify::Event::new(EventKind::Access(notify::event::AccessKind::Any))
+            .add_path(dir.path().join("a.md"));
+        assert!(!note(&inner, &read, &mut batch));
+        assert_eq!(batch, Batch::default());
+        let overflow = notify::Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan);
+        assert!(note(&inner, &overflow, &mut batch));
+        assert!(batch.rescan && batch.touches(Kind::Config) && batch.touches(Kind::Content));
+    }
+
     /// A batch collector and a watcher over a temp site with `content/news` and `site.toml`.
     struct Rig {
         dir: tempfile::TempDir,
