@@ -682,6 +682,11 @@ async fn can_publish_each_editor_save_as_exactly_one_activity() {
     fs::write(news.join(".#fresh.md"), "lock").unwrap();
     assert_nothing_more(&inbox, 2).await;
 
+    // A file that vanishes before the debounce is over was never there.
+    fs::write(news.join("ghost.md"), live_post("Ghost", "Gone at once.")).unwrap();
+    fs::remove_file(news.join("ghost.md")).unwrap();
+    assert_nothing_more(&inbox, 2).await;
+
     // Removed: a Delete, and the post is gone.
     fs::remove_file(news.join("fresh.md")).unwrap();
     inbox.wait_for(3).await;
