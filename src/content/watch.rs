@@ -649,6 +649,44 @@ mod tests {
         assert!(batch.rescan && batch.touches(Kind::Config) && batch.touches(Kind::Content));
     }
 
+    /// A kernel that has run out of watches (inotify's ENOSPC).
+    struct Exhausted;
+
+    impl notify::Watcher for Exhausted {
+        fn new<F: notify::EventHandler>(_: F, _: notify::Config) -> notify::Result<Self> {
+            Ok(Exhausted)
+        }
+        fn watch(&mut self, path: &Path, _: RecursiveMode) -> notify::Result<()> {
+            Err(notify::Error::new(notify::ErrorKind::MaxFilesWatch).add_path(path.into()))
+        }
+        fn unwatch(&mut self, _: &Path) -> notify::Result<()> {
+            Ok(())
+        }
+        fn kind() -> notify::WatcherKind {
+            notify::WatcherKind::Inotify
+        }
+    }
+
+    #[test]
+    fn can_fall_back_to_polling_when_the_kernel_runs_out_of_watches() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, _rx) = mpsc::channel();
+        let mut inner = Inner {
+            registered: register(vec![(dir.path().to_path_buf(), Kind::Content)]),
+            watched: BTreeMap::new(),
+            backend: Box::new(Exhausted),
+            mode: Mode::Native,
+            config: WatchConfig::new(Duration::ZERO),
+            tx,
+        };
+        inner.sync_watches().unwrap();
+        assert_eq!(inner.mode, Mode::Polling);
+        assert_eq!(
+            inner.watched.get(dir.path()),
+            Some(&RecursiveMode::Recursive)
+        );
+    }
+
     /// A batch collector and a watcher over a temp site with `content/news` and `site.toml`.
     struct Rig {
         dir: tempfile::TempDir,
