@@ -53,6 +53,10 @@ pub enum Command {
     Replies(RepliesArgs),
     /// List reports (Flag) sent by other servers.
     Reports(ReportsArgs),
+    /// Send followers an Update of a post (or of every post) whose file did not change, e.g.
+    /// after an upgrade of masthead that renders posts differently. A running `serve` sends
+    /// what this queues.
+    Republish(RepublishArgs),
 }
 
 /// Where an operator command finds the site and its store.
@@ -136,6 +140,20 @@ pub struct RepliesArgs {
     pub site: SiteArgs,
     /// The post: handle/slug (news/hello) or its URL. Without it, every reply and mention.
     pub post: Option<String>,
+}
+
+/// `masthead republish`.
+#[derive(Debug, Args)]
+pub struct RepublishArgs {
+    /// Site and store.
+    #[command(flatten)]
+    pub site: SiteArgs,
+    /// The post: handle/slug (news/hello) or its URL.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub post: Option<String>,
+    /// Every post of every actor.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `masthead reports`.

@@ -9,6 +9,7 @@
 //! - [`catalog`]: the snapshot of what is published, rebuilt from content + store.
 //! - [`federation`]: URL shapes, wire documents, signatures, outgoing HTTP.
 //! - [`http`]: the server and its route table.
+//! - [`live`]: a value swapped whole while the server runs (the config after a site.toml edit).
 //! - [`moderation`]: built-in domain and actor blocks, and the verdict on inbox events.
 //! - [`app`]: wiring and lifecycle.
 //! - [`admin`]: the operator's commands about follows, replies and reports.
@@ -28,6 +29,7 @@ pub mod content;
 pub mod diagnostics;
 pub mod federation;
 pub mod http;
+pub mod live;
 pub mod moderation;
 pub mod scaffold;
 pub mod store;

@@ -22,6 +22,11 @@ const RULES: &[(&str, May, &str)] = &[
         "diagnostics depend on nothing",
     ),
     (
+        "live.rs",
+        May::Only(&[]),
+        "a swappable value depends on nothing",
+    ),
+    (
         "store",
         May::Only(&["clock"]),
         "the store depends on nothing above it (convert rows at the edge)",

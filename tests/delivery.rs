@@ -18,7 +18,7 @@ use masthead::config::Site;
 use masthead::federation::delivery::{self, DeliveryConfig, Workers};
 use masthead::federation::signatures::{self, PublicKey};
 use masthead::store::{DeliveryState, FollowState, Follower, Store};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 
@@ -498,7 +498,7 @@ async fn can_publish_a_change_recorded_just_before_a_crash() {
     // The store records the new post (and what followers are owed) in one transaction; the
     // process dies before the publication is queued.
     masthead::catalog::Catalog::build(
-        &fed.app.site,
+        &fed.app.site(),
         &fed.app.urls,
         &fed.app.store,
         chrono::Utc::now(),
@@ -618,9 +618,33 @@ async fn can_print_the_queue_from_the_command_line() {
     assert!(stdout.contains("503 Service Unavailable"), "{stdout}");
 }
 
+// Live publishing: `serve` watches the site, and files saved the way editors and git save them
+// reach followers, each change as exactly one activity.
+
+/// A post dated now (so that it is pushed to followers, not only put in the outbox).
+fn live_post(title: &str, body: &str) -> String {
+    common::post_dated_now(&format!("title = \"{title}\"\n"), body)
+}
+
+/// The type and object id of each activity `inbox` received, in order.
+fn received(inbox: &FakeInbox) -> Vec<(String, String)> {
+    inbox
+        .requests()
+        .iter()
+        .map(|r| {
+            let a = r.json();
+            let object = match &a["object"] {
+                Value::String(id) => id.clone(),
+                o => o["id"].as_str().unwrap_or_default().to_string(),
+            };
+            (a["type"].as_str().unwrap().to_string(), object)
+        })
+        .collect()
+}
+
 /// The activity types an inbox received, in order, with the last paragraph of each object's
 /// `content` (empty for a Delete's Tombstone).
-fn received(inbox: &FakeInbox) -> Vec<(String, String)> {
+fn received_texts(inbox: &FakeInbox) -> Vec<(String, String)> {
     inbox
         .requests()
         .iter()
@@ -668,7 +692,7 @@ async fn can_keep_a_retried_create_ahead_of_its_update() {
     assert_eq!(deliver_due(&fed.app).await, 1);
     assert_eq!(deliver_due(&fed.app).await, 1);
     assert_eq!(
-        received(&inbox),
+        received_texts(&inbox),
         [
             pair("Create", "The second post."),
             pair("Create", "The second post."),
@@ -694,7 +718,7 @@ async fn can_deliver_in_order_with_the_workers_running() {
     assert!(
         !inbox.received_within(2, Duration::from_millis(300)).await,
         "sent before the Create's retry: {:?}",
-        received(&inbox)
+        received_texts(&inbox)
     );
     let both = || async {
         if inbox.received_within(3, Duration::from_millis(200)).await {
@@ -712,7 +736,7 @@ async fn can_deliver_in_order_with_the_workers_running() {
     )
     .await;
     running.stop().await;
-    let kinds: Vec<String> = received(&inbox).into_iter().map(|(k, _)| k).collect();
+    let kinds: Vec<String> = received_texts(&inbox).into_iter().map(|(k, _)| k).collect();
     assert_eq!(kinds, ["Create", "Create", "Update"]);
 }
 
@@ -732,7 +756,7 @@ async fn can_send_only_the_newest_of_two_pending_updates() {
     assert_eq!(deliver_due(&fed.app).await, 1);
     assert_eq!(deliver_due(&fed.app).await, 0);
     assert_eq!(
-        received(&inbox),
+        received_texts(&inbox),
         [
             pair("Create", "The second post."),
             pair("Update", "The second edit."),
@@ -763,10 +787,10 @@ async fn can_cancel_create_and_delete_for_an_inbox_the_post_never_reached() {
     assert_eq!(deliver_due(&fed.app).await, 1);
     assert_eq!(deliver_due(&fed.app).await, 0);
     assert_eq!(
-        received(&had),
+        received_texts(&had),
         [pair("Create", "The second post."), pair("Delete", "")]
     );
-    assert_eq!(received(&down), [pair("Create", "The second post.")]);
+    assert_eq!(received_texts(&down), [pair("Create", "The second post.")]);
     let down_rows: Vec<(String, DeliveryState)> = fed
         .rows("second")
         .into_iter()
@@ -889,4 +913,283 @@ async fn can_serve_the_queue_as_prometheus_metrics_on_their_own_address() {
     .await;
     assert_eq!(public.status, hyper::StatusCode::NOT_FOUND);
     running.stop().await;
+}
+
+/// Asserts that `inbox` gets nothing beyond its first `n` requests within a second (the
+/// debounce is 200 ms, and a rebuild and a delivery on loopback take a few more).
+async fn assert_nothing_more(inbox: &FakeInbox, n: usize) {
+    assert!(
+        !inbox.received_within(n + 1, Duration::from_secs(1)).await,
+        "unexpected activity: {:?}",
+        &received(inbox)[n..]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_publish_each_editor_save_as_exactly_one_activity() {
+    use std::fs;
+    let inbox = FakeInbox::start(&[202]).await;
+    let mut fed = Fed::open(&[&inbox]).await;
+    let mut running = fed.start();
+    assert_eq!(
+        running.watch().unwrap(),
+        masthead::content::watch::Mode::Native
+    );
+    let news = fed.dir.path().join("content/news");
+    let id = fed.post_id("fresh");
+
+    // vim: probes the folder with `4913`, keeps a swap file, writes beside the post and renames
+    // it over, leaves a backup.
+    fs::write(news.join("4913"), "").unwrap();
+    fs::remove_file(news.join("4913")).unwrap();
+    fs::write(news.join(".fresh.md.swp"), "swap").unwrap();
+    fs::write(news.join("fresh.md.tmp"), live_post("Fresh", "Just saved.")).unwrap();
+    fs::rename(news.join("fresh.md.tmp"), news.join("fresh.md")).unwrap();
+    fs::write(news.join("fresh.md~"), "").unwrap();
+    inbox.wait_for(1).await;
+    assert_eq!(received(&inbox), [("Create".into(), id.clone())]);
+    assert_nothing_more(&inbox, 1).await;
+
+    // VS Code: writes in place. An editor that saves twice in a row sends one Update.
+    let edited = live_post("Fresh", "Just saved, then edited.");
+    fs::write(news.join("fresh.md"), &edited).unwrap();
+    fs::write(news.join("fresh.md"), &edited).unwrap();
+    let update = inbox.wait_for(2).await[1].json();
+    assert_eq!(update["type"], "Update");
+    assert!(
+        update["object"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("then edited"),
+        "{update}"
+    );
+    assert_nothing_more(&inbox, 2).await;
+
+    // Saving the same bytes again (JetBrains' safe write), or only touching swap and lock
+    // files, sends nothing.
+    fs::write(news.join("fresh.md___jb_tmp___"), &edited).unwrap();
+    fs::rename(news.join("fresh.md___jb_tmp___"), news.join("fresh.md")).unwrap();
+    fs::write(news.join(".fresh.md.swp"), "swap again").unwrap();
+    fs::write(news.join(".#fresh.md"), "lock").unwrap();
+    assert_nothing_more(&inbox, 2).await;
+
+    // A file that vanishes before the debounce is over was never there.
+    fs::write(news.join("ghost.md"), live_post("Ghost", "Gone at once.")).unwrap();
+    fs::remove_file(news.join("ghost.md")).unwrap();
+    assert_nothing_more(&inbox, 2).await;
+
+    // Removed: a Delete, and the post is gone.
+    fs::remove_file(news.join("fresh.md")).unwrap();
+    inbox.wait_for(3).await;
+    assert_eq!(received(&inbox)[2], ("Delete".into(), id.clone()));
+    assert_nothing_more(&inbox, 3).await;
+    let gone = common::fetch(&id, Method::GET, common::AP, &[]).await;
+    assert_eq!(gone.status, hyper::StatusCode::GONE);
+    running.stop().await;
+}
+
+/// Runs `git args` in `dir` as a test identity; panics with git's output when it fails.
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=Masthead Tests",
+            "-c",
+            "user.email=tests@masthead.example",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .expect("git runs (install git)");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_publish_a_branch_switch_of_many_posts_once_each() {
+    let inbox = FakeInbox::start(&[202]).await;
+    let mut fed = Fed::open(&[&inbox]).await;
+    let mut running = fed.start();
+    // A branch that adds 40 posts, made while nothing watches; the work tree is back on main.
+    let site = fed.dir.path();
+    std::fs::write(site.join(".gitignore"), ".masthead/\n").unwrap();
+    git(site, &["init", "-q", "-b", "main"]);
+    git(site, &["add", "-A"]);
+    git(site, &["commit", "-q", "-m", "the site"]);
+    git(site, &["checkout", "-q", "-b", "more"]);
+    for i in 0..40 {
+        fed.write_post(
+            &format!("batch-{i:02}.md"),
+            &live_post(&format!("Batch {i}"), "One of many."),
+        );
+    }
+    git(site, &["add", "-A"]);
+    git(site, &["commit", "-q", "-m", "forty posts"]);
+    git(site, &["checkout", "-q", "main"]);
+    running.watch().unwrap();
+
+    git(site, &["checkout", "-q", "more"]);
+    inbox.wait_for(40).await;
+    assert_nothing_more(&inbox, 40).await;
+    let mut got = received(&inbox);
+    got.sort();
+    let want: Vec<(String, String)> = (0..40)
+        .map(|i| ("Create".to_string(), fed.post_id(&format!("batch-{i:02}"))))
+        .collect();
+    assert_eq!(got, want, "each post of the branch once, as a Create");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_reload_site_toml_live_sending_a_profile_update_and_keeping_the_last_good_one() {
+    let inbox = FakeInbox::start(&[202]).await;
+    let desk_inbox = FakeInbox::start(&[202]).await;
+    let mut fed = Fed::open(&[&inbox]).await;
+    let mut desk_follower = follower(&desk_inbox.url, 9);
+    desk_follower.actor = "desk".into();
+    fed.app.store.upsert_follower(&desk_follower).unwrap();
+    let mut running = fed.start();
+    running.watch().unwrap();
+    let config = fed.dir.path().join("site.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let actor = |handle: &str| format!("{}/users/{handle}", fed.base);
+    let name_of =
+        |handle: String| async move { common::fetch(&handle, Method::GET, common::AP, &[]).await };
+
+    // An invalid edit is reported and changes nothing; the server keeps serving.
+    std::fs::write(&config, text.replace("name = \"City News\"", "name = 5")).unwrap();
+    assert_nothing_more(&inbox, 0).await;
+    assert_eq!(name_of(actor("news")).await.json()["name"], "City News");
+
+    // A new name goes out as an Update of the actor, saved the way vim saves (rename over).
+    let renamed = text.replace("name = \"City News\"", "name = \"City News Desk\"");
+    std::fs::write(fed.dir.path().join("site.toml.tmp"), &renamed).unwrap();
+    std::fs::rename(fed.dir.path().join("site.toml.tmp"), &config).unwrap();
+    let update = inbox.wait_for(1).await[0].json();
+    assert_eq!(update["type"], "Update");
+    assert_eq!(update["actor"], actor("news"));
+    assert_eq!(update["object"]["id"], actor("news"));
+    assert_eq!(update["object"]["name"], "City News Desk");
+    fed.assert_signed_by_news(&inbox.requests()[0]);
+    assert_eq!(
+        name_of(actor("news")).await.json()["name"],
+        "City News Desk"
+    );
+    assert_nothing_more(&inbox, 1).await;
+
+    // A new [[actor]] is served at once with a key of its own; a removed one answers 410 and
+    // its Delete is held (nothing is sent) until the operator confirms.
+    let grown = renamed.replace(
+        "[[actor]]\nhandle = \"desk\"\nname = \"Front Desk\"\nmanually_approves_followers = true\n",
+        "[[actor]]\nhandle = \"events\"\nname = \"City Events\"\n",
+    );
+    assert_ne!(grown, renamed);
+    std::fs::create_dir_all(fed.dir.path().join("content/events")).unwrap();
+    std::fs::write(&config, &grown).unwrap();
+    let events = common::eventually("the new actor to be served", || async {
+        let got = name_of(actor("events")).await;
+        (got.status == hyper::StatusCode::OK).then(|| got.json())
+    })
+    .await;
+    assert_eq!(events["name"], "City Events");
+    assert!(events["publicKey"]["publicKeyPem"]
+        .as_str()
+        .unwrap()
+        .contains("PUBLIC KEY"));
+    assert_eq!(name_of(actor("desk")).await.status, hyper::StatusCode::GONE);
+    assert_nothing_more(&inbox, 1).await;
+    assert_nothing_more(&desk_inbox, 0).await;
+    let site = fed.app.site();
+    assert_eq!(
+        app::held_actor_removals(&site, &fed.app.store).unwrap(),
+        ["desk"]
+    );
+
+    // Confirmed (as `masthead publish --confirm` does, beside the running server): the Delete
+    // of the actor goes to its followers, signed with its kept key.
+    let confirmed = app::confirm_actor_removals(&config, None).unwrap();
+    assert_eq!(confirmed, [("desk".to_string(), 1)]);
+    fed.clock.advance(Duration::from_secs(60));
+    fed.app.delivery_wake.notify_one();
+    let delete = desk_inbox.wait_for(1).await[0].clone();
+    let body = delete.json();
+    assert_eq!(
+        (&body["type"], &body["actor"], &body["object"]),
+        (
+            &json!("Delete"),
+            &json!(actor("desk")),
+            &json!(actor("desk"))
+        )
+    );
+    let signed = signatures::parse(&Method::POST, &delete.target, &delete.headers).unwrap();
+    assert_eq!(signed.key_id(), format!("{}#main-key", actor("desk")));
+    let key = PublicKey::from_pem(&fed.app.key("desk").unwrap().public_pem).unwrap();
+    signatures::verify(&signed, &key, &delete.body, SystemTime::now()).unwrap();
+    assert!(app::held_actor_removals(&site, &fed.app.store)
+        .unwrap()
+        .is_empty());
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_republish_a_post_whose_file_did_not_change() {
+    let inbox = FakeInbox::start(&[202]).await;
+    let fed = Fed::open(&[&inbox]).await;
+    fed.publish("second.md", SECOND).await;
+    deliver_due(&fed.app).await;
+    let config = fed.dir.path().join("site.toml");
+    let republish = |post: Option<&str>| app::republish(&config, None, post);
+
+    // While the app runs on the same data dir, as `masthead republish news/second` would.
+    let done = republish(Some("news/second")).unwrap();
+    assert_eq!(
+        done,
+        [app::Republished {
+            actor: "news".into(),
+            slug: "second".into(),
+            inboxes: 1
+        }]
+    );
+    let pending: Vec<Value> = fed
+        .rows("second")
+        .iter()
+        .filter(|r| r.state == DeliveryState::Pending)
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0]["type"], "Update");
+    assert_eq!(pending[0]["object"]["id"], fed.post_id("second"));
+    assert!(pending[0]["object"]["updated"].is_string());
+    // Queued by the system clock, a little ahead of the app's manual one.
+    fed.clock.advance(Duration::from_secs(60));
+    deliver_due(&fed.app).await;
+    assert_eq!(inbox.wait_for(2).await[1].json()["type"], "Update");
+
+    // --all: every post, the back catalogue too, oldest first.
+    let all = republish(None).unwrap();
+    let posts: Vec<(&str, &str)> = all
+        .iter()
+        .map(|r| (r.actor.as_str(), r.slug.as_str()))
+        .collect();
+    assert_eq!(
+        posts,
+        [("news", "hello"), ("news", "second"), ("desk", "open")]
+    );
+
+    let err = republish(Some("news/nope")).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "cannot republish: news/nope is not published (a draft, `federate = false`, or no such post; `masthead check` lists the posts)"
+    );
+    let err = republish(Some("nobody/hello")).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "cannot republish: \"nobody/hello\" is not a post: write handle/slug (news/hello) or the post's URL"
+    );
 }

@@ -707,7 +707,7 @@ async fn a_manual_follow_waits_for_approval() {
     assert_eq!(f.state, masthead::store::FollowState::Pending);
     assert!(w.deliveries().is_empty());
 
-    let site = &w.app().site;
+    let site = &w.app().site();
     let pending = masthead::admin::pending_follows(site, &w.app().store, Some("desk")).unwrap();
     assert_eq!(pending.len(), 1);
     masthead::admin::answer_follow(
@@ -891,7 +891,7 @@ async fn a_reply_shows_everywhere_then_changes_and_goes() {
     let from_disk: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(from_disk, json!([]));
     let replies =
-        masthead::admin::replies(&w.app().site, &w.app().store, Some("news/hello")).unwrap();
+        masthead::admin::replies(&w.app().site(), &w.app().store, Some("news/hello")).unwrap();
     assert!(replies.is_empty());
 }
 
@@ -905,7 +905,7 @@ async fn a_mention_that_is_not_public_is_kept_out_of_sight() {
         "tag": [{ "type": "Mention", "href": w.ours("news") }],
     });
     w.process(&w.activity("Create", &alice, dm)).await;
-    let all = masthead::admin::replies(&w.app().site, &w.app().store, None).unwrap();
+    let all = masthead::admin::replies(&w.app().site(), &w.app().store, None).unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].status, masthead::store::ReplyStatus::Held);
     assert_eq!(all[0].mentions, vec!["news".to_string()]);
@@ -1219,4 +1219,38 @@ async fn a_host_that_reaches_us_is_no_longer_unavailable() {
     let like = w.activity("Like", &alice, json!(w.post()));
     assert_eq!(w.send(&like).await.status, StatusCode::ACCEPTED);
     assert_eq!(store.host_health(&host).unwrap().unavailable_since, None);
+}
+
+#[tokio::test]
+async fn a_block_added_to_site_toml_applies_without_a_restart() {
+    let w = World::start().await;
+    let config = w._dir.path().join("site.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let mallory = w.remote.actor("mallory");
+    let blocked = text.replace(
+        "blocked_actors = [\"",
+        &format!("blocked_actors = [\"{mallory}\", \""),
+    );
+    assert_ne!(blocked, text);
+    std::fs::write(&config, &blocked).unwrap();
+    assert!(w.app().reload_config());
+    let follow = w.activity("Follow", &mallory, json!(w.ours("news")));
+    assert_eq!(w.process(&follow).await.status, StatusCode::ACCEPTED);
+    assert!(w.follower("news", &mallory).is_none());
+    let sent = w.deliveries();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1["type"], "Reject");
+
+    // A broken edit is refused and the block stays.
+    std::fs::write(&config, blocked.replace("[moderation]", "[moderation")).unwrap();
+    assert!(!w.app().reload_config());
+    let again = w.activity("Follow", &mallory, json!(w.ours("news")));
+    assert_eq!(w.process(&again).await.status, StatusCode::ACCEPTED);
+    assert!(w.follower("news", &mallory).is_none());
+    // Lifting the block lets them follow.
+    std::fs::write(&config, &text).unwrap();
+    assert!(w.app().reload_config());
+    let third = w.activity("Follow", &mallory, json!(w.ours("news")));
+    assert_eq!(w.process(&third).await.status, StatusCode::ACCEPTED);
+    assert!(w.follower("news", &mallory).is_some());
 }

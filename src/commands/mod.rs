@@ -11,6 +11,7 @@ pub mod init;
 pub mod queue;
 pub mod replies;
 pub mod reports;
+pub mod republish;
 pub mod serve;
 pub mod status;
 
@@ -34,6 +35,7 @@ pub fn run(command: Command) -> Result<ExitCode, Box<dyn Error>> {
         Command::Follows(args) => follows::run(args),
         Command::Replies(args) => replies::run(args),
         Command::Reports(args) => reports::run(args),
+        Command::Republish(args) => republish::run(args),
     }
 }
 

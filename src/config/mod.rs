@@ -35,7 +35,7 @@ pub use actor::{Actor, ActorKind, Field, ObjectTypePolicy, RESERVED_HANDLES};
 pub use dev::Dev;
 pub use limits::Limits;
 pub use moderation::Moderation;
-pub use site::{host_with_port, DEFAULT_LISTEN};
+pub use site::{host_with_port, DEFAULT_LISTEN, DEFAULT_WATCH_DEBOUNCE};
 
 /// The validated site: what `serve` and `check` run from.
 #[derive(Clone, Debug)]
@@ -60,6 +60,9 @@ pub struct Site {
     pub html_base_url: Option<Url>,
     /// Default language of posts (BCP 47 tag).
     pub language: String,
+    /// How long `serve` lets a burst of file changes settle before rebuilding
+    /// (`watch_debounce_ms`, 200 ms by default).
+    pub watch_debounce: std::time::Duration,
     /// The accounts this site publishes, in config order.
     pub actors: Vec<Actor>,
     pub dev: Dev,
@@ -194,6 +197,7 @@ metrics_listen = "127.0.0.1:9464"
 data_dir = "state"
 html_base_url = "https://www.city.example"
 language = "fr"
+watch_debounce_ms = 50
 
 [[actor]]
 handle = "news"
@@ -228,6 +232,7 @@ allow_private_addresses = false
             site.html_base_url.as_ref().map(Url::as_str),
             Some("https://www.city.example/")
         );
+        assert_eq!(site.watch_debounce, std::time::Duration::from_millis(50));
         assert_eq!(site.dev, Dev::default());
         let a = &site.actors[0];
         assert_eq!(a.name, "City News");

@@ -1,9 +1,11 @@
 //! `[site]`: where the server is reached (`base_url`, `domain`), where it listens and keeps its
-//! data, and the default language of posts. This file owns those keys and their rules; the
+//! data, the default language of posts, and how long `serve` lets a burst of file changes settle
+//! before it publishes them (`watch_debounce_ms`). This file owns those keys and their rules; the
 //! [`Site`](super::Site) they end up in is assembled by the validation pass.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -13,6 +15,15 @@ use super::validate::Checker;
 
 /// Default listen address when site.toml names none.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// How long the watcher waits for a burst of file events to go quiet before it publishes them:
+/// long enough for an editor's save (write a temp file, rename it over the post, touch a backup)
+/// and a `git checkout` to land as one batch, short enough that a save is out well within a
+/// second.
+pub const DEFAULT_WATCH_DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// The longest `watch_debounce_ms` accepted: past this a save no longer feels live.
+const MAX_WATCH_DEBOUNCE_MS: u64 = 10_000;
 
 /// The keys `[site]` accepts.
 pub(super) const SITE_KEYS: &[&str] = &[
@@ -24,6 +35,7 @@ pub(super) const SITE_KEYS: &[&str] = &[
     "html_base_url",
     "language",
     "metrics_listen",
+    "watch_debounce_ms",
 ];
 
 #[derive(Deserialize)]
@@ -37,9 +49,28 @@ pub(super) struct RawSite {
     html_base_url: Option<Spanned<String>>,
     pub(super) language: Option<Spanned<String>>,
     pub(super) metrics_listen: Option<Spanned<String>>,
+    watch_debounce_ms: Option<Spanned<u64>>,
 }
 
 impl Checker<'_> {
+    /// `site.watch_debounce_ms`, or the default.
+    pub(super) fn watch_debounce(&mut self, raw: &RawSite) -> Duration {
+        match &raw.watch_debounce_ms {
+            Some(ms) if *ms.get_ref() > MAX_WATCH_DEBOUNCE_MS => {
+                self.error(
+                    ms.span(),
+                    format!(
+                        "site.watch_debounce_ms must be at most {MAX_WATCH_DEBOUNCE_MS}, got {} (the default, 200, lets an editor's save settle; raise it only for slow network folders)",
+                        ms.get_ref()
+                    ),
+                );
+                DEFAULT_WATCH_DEBOUNCE
+            }
+            Some(ms) => Duration::from_millis(*ms.get_ref()),
+            None => DEFAULT_WATCH_DEBOUNCE,
+        }
+    }
+
     /// Checks `[site]`; returns the base URL, domain and html_base_url when they are usable.
     pub(super) fn site_values(
         &mut self,
@@ -263,6 +294,16 @@ mod tests {
                 "[site]",
                 "[site]\nmetrics_listen = \"localhost:9464\"",
                 "site.toml:2: site.metrics_listen must be an IP address and port, got \"localhost:9464\" (write e.g. 127.0.0.1:9464, and keep it off public interfaces: /metrics has no authentication)",
+            ),
+            (
+                "[site]",
+                "[site]\nwatch_debounce_ms = 60000",
+                "site.toml:2: site.watch_debounce_ms must be at most 10000, got 60000 (the default, 200, lets an editor's save settle; raise it only for slow network folders)",
+            ),
+            (
+                "[site]",
+                "[site]\nwatch_debounce_ms = -1",
+                "site.toml:2: site.watch_debounce_ms: invalid value: integer `-1`, expected u64",
             ),
             (
                 "[site]",

@@ -217,6 +217,10 @@ impl Checker<'_> {
         });
         let actors = self.actors(entries);
 
+        let watch_debounce = site_values
+            .as_ref()
+            .map(|(raw, _)| self.watch_debounce(raw))
+            .unwrap_or(super::site::DEFAULT_WATCH_DEBOUNCE);
         let (raw, (base_url, domain, html_base_url)) = site_values?;
         let site = Site {
             config_path: self.path.to_path_buf(),
@@ -236,6 +240,7 @@ impl Checker<'_> {
                 .map(Spanned::into_inner)
                 .unwrap_or_else(|| "en".to_string()),
             metrics_listen: raw.metrics_listen.map(Spanned::into_inner),
+            watch_debounce,
             actors,
             dev,
             moderation,

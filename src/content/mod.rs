@@ -14,6 +14,7 @@ pub mod render;
 mod scan;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod watch;
 
 pub use media::{sniffed_image_type, MediaRules};
 pub use scan::{content_hash, derive_slug, scan, slugify, RENDER_VERSION};

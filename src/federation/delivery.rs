@@ -73,6 +73,7 @@ use crate::federation::client::{
 };
 use crate::federation::objects::ACTIVITY_JSON;
 use crate::federation::signatures::{sign_request, SigningKey};
+use crate::live::Live;
 use crate::store::{ActorKeys, Delivery, Store, StoreError, INSTANCE_KEY};
 use crate::urls::Urls;
 
@@ -291,7 +292,8 @@ pub fn client_for(site: &Site) -> Client {
 #[derive(Clone)]
 pub struct Outgoing {
     pub store: Arc<Store>,
-    pub keys: Arc<ActorKeys>,
+    /// Swapped when site.toml adds an actor.
+    pub keys: Live<ActorKeys>,
     pub urls: Urls,
     pub client: Client,
     pub clock: Clock,
@@ -331,10 +333,11 @@ impl Deliverer {
         if let Some(k) = keys.get(handle) {
             return Ok(k.clone());
         }
+        let all = self.out.keys.current();
         let (pair, key_id) = if handle == INSTANCE_KEY {
-            (self.out.keys.instance(), self.out.urls.instance_key_id())
+            (all.instance(), self.out.urls.instance_key_id())
         } else {
-            let pair = self.out.keys.actor(handle).ok_or_else(|| {
+            let pair = all.actor(handle).ok_or_else(|| {
                 format!("actor {handle:?} is no longer in site.toml; nothing can sign this")
             })?;
             (pair, self.out.urls.key_id(handle))

@@ -1,8 +1,9 @@
 //! The HTTP server: hyper 1.x on tokio, one task per connection, graceful shutdown.
 //!
 //! This module owns accepting connections and turning requests into calls on the route table
-//! ([`routes`]); the handlers there read the [`State`] they are given. It does not know
-//! ActivityPub rules.
+//! ([`routes`]); the handlers there read the [`State`] they are given, taken afresh for each
+//! request from a [`Live`] the app swaps when site.toml changes (so a reload never drops a
+//! connection, and a request never sees two configs). It does not know ActivityPub rules.
 //!
 //! What one client may cost is bounded here, by `[limits]`: connections open at once, overall and
 //! per address ([`limits`]); the request line and headers together (`max_headers_bytes`, hyper
@@ -30,6 +31,7 @@ use tracing::Instrument;
 use crate::catalog::SharedCatalog;
 use crate::config::Site;
 use crate::federation::inbox::Inbox;
+use crate::live::Live;
 use crate::store::{ActorKeys, Store};
 use crate::urls::Urls;
 
@@ -50,13 +52,14 @@ const GRACE: Duration = Duration::from_secs(10);
 /// Accepts connections on `listener` until `shutdown` turns true, speaking TLS first when `tls`
 /// is given.
 pub async fn serve(
-    app: Arc<State>,
+    app: Live<State>,
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    let limits = &app.site.limits;
+    // Limits are read once: like the listen address, they change at the next start.
+    let limits = app.current().site.limits.clone();
     let connections =
         limits::Connections::new(limits.max_connections, limits.max_connections_per_ip);
     let (conn_done_tx, mut conn_done_rx) = watch::channel(());
@@ -117,16 +120,16 @@ pub async fn serve(
 }
 
 /// Serves one connection until it ends or shutdown is signalled (then finishes gracefully).
-async fn connection<I>(app: Arc<State>, io: TokioIo<I>, shutdown: &mut watch::Receiver<bool>)
+async fn connection<I>(app: Live<State>, io: TokioIo<I>, shutdown: &mut watch::Receiver<bool>)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let state = app.clone();
     let service = service_fn(move |req| {
-        let app = state.clone();
+        let app = app.current();
         async move { Ok::<_, std::convert::Infallible>(routes::handle(&app, req).await) }
     });
-    let limits = &app.site.limits;
+    let limits = state.current().site.limits.clone();
     let conn = http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)

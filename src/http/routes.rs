@@ -329,6 +329,19 @@ fn instance_outbox(g: &Get) -> Resp {
 
 fn actor(g: &Get, handle: &str) -> Resp {
     let (site, urls) = (&g.app.site, &g.app.urls);
+    if site.actor(handle).is_none() && g.app.keys.actor(handle).is_some() {
+        // An actor removed from site.toml (its key is kept): gone, not unknown.
+        let mut resp = r::activity(
+            StatusCode::GONE,
+            &serde_json::json!({
+                "@context": "https://www.w3.org/ns/activitystreams",
+                "id": urls.actor(handle),
+                "type": "Tombstone",
+            }),
+        );
+        r::vary_accept(&mut resp);
+        return resp;
+    }
     let (Some(actor), Some(key), Some(profile)) = (
         site.actor(handle),
         g.app.keys.actor(handle),

@@ -7,7 +7,6 @@
 //! later, so after 1, 4, 16 and 64 minutes, then it is marked failed. An activity nobody can act
 //! on (unknown type, not about us) is done, not failed. (`crate::clock` lists this schedule too.)
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -16,6 +15,7 @@ use tokio::sync::watch;
 use super::apply::apply;
 use super::interpret::interpret;
 use super::{Inbox, JobError};
+use crate::live::Live;
 use crate::moderation;
 use crate::store::InboxActivity;
 
@@ -28,12 +28,15 @@ const MAX_ATTEMPTS: i64 = 5;
 /// The first retry's wait; each later one waits 4 times longer.
 const FIRST_RETRY_MS: i64 = 60_000;
 
-/// Processes queued activities until `shutdown` turns true.
-pub async fn run_worker(inbox: Arc<Inbox>, mut shutdown: watch::Receiver<bool>) {
+/// Processes queued activities until `shutdown` turns true, each pass with the inbox (config
+/// and blocks) current when it starts.
+pub async fn run_worker(inbox: Live<Inbox>, mut shutdown: watch::Receiver<bool>) {
     loop {
         if *shutdown.borrow() {
             break;
         }
+        // The config of the moment (site.toml may be reloaded between two passes).
+        let inbox = inbox.current();
         process_due(&inbox).await;
         tokio::select! {
             _ = inbox.wake.notified() => {}
@@ -108,6 +111,7 @@ mod tests {
     use crate::moderation::Blocks;
     use crate::store::{ActorKeys, NewInboxActivity, Store};
     use crate::urls::Urls;
+    use std::sync::Arc;
 
     const T0: i64 = 1_795_000_000_000;
 
