@@ -35,7 +35,7 @@ pub use actor::{Actor, ActorKind, Field, ObjectTypePolicy, RESERVED_HANDLES};
 pub use dev::Dev;
 pub use limits::Limits;
 pub use moderation::Moderation;
-pub use site::{host_with_port, DEFAULT_LISTEN};
+pub use site::{host_with_port, Publish, PublishCommit, DEFAULT_LISTEN};
 
 /// The validated site: what `serve` and `check` run from.
 #[derive(Clone, Debug)]
@@ -60,6 +60,8 @@ pub struct Site {
     pub html_base_url: Option<Url>,
     /// Default language of posts (BCP 47 tag).
     pub language: String,
+    /// The working tree as saved, or what is committed on a git branch.
+    pub publish: Publish,
     /// The accounts this site publishes, in config order.
     pub actors: Vec<Actor>,
     pub dev: Dev,

@@ -213,11 +213,12 @@ impl Checker<'_> {
         let dev = self.dev(dev);
         let site_values = raw.map(|raw| {
             let values = self.site_values(&raw, dev.allow_http);
-            (raw, values)
+            let publish = self.publish(&raw);
+            (raw, values, publish)
         });
         let actors = self.actors(entries);
 
-        let (raw, (base_url, domain, html_base_url)) = site_values?;
+        let (raw, (base_url, domain, html_base_url), publish) = site_values?;
         let site = Site {
             config_path: self.path.to_path_buf(),
             base_url: base_url?,
@@ -236,6 +237,7 @@ impl Checker<'_> {
                 .map(Spanned::into_inner)
                 .unwrap_or_else(|| "en".to_string()),
             metrics_listen: raw.metrics_listen.map(Spanned::into_inner),
+            publish,
             actors,
             dev,
             moderation,
