@@ -314,10 +314,11 @@ impl GitSource {
         self.export(commit)?;
         let current = self.current_root();
         let previous = std::fs::read_link(&current).ok();
-        switch_link(&self.published, &commit.to_string(), &current)?;
+        let id = commit.to_string();
+        switch_link(&self.published, &id, &current)?;
         let keep = |name: &str| {
             name == "current"
-                || name == commit.to_string()
+                || name == id
                 || previous.as_deref().is_some_and(|p| p == Path::new(name))
         };
         let entries = std::fs::read_dir(&self.published).map_err(|source| GitError::Io {
