@@ -91,6 +91,9 @@ pub enum AppError {
         /// Why.
         source: std::io::Error,
     },
+    /// `publish = "commit"`: the branch could not be read or published.
+    #[error(transparent)]
+    Git(#[from] crate::git_source::GitError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source} (is another server running there? pass --listen HOST:PORT)")]
     Bind {
@@ -625,6 +628,8 @@ pub async fn serve(opts: ServeOptions) -> Result<(), AppError> {
     // One serving process per data dir: the delivery workers release leases left by a dead
     // process at start, which is only safe when no other process can hold one.
     let _lock = lock_data_dir(&site.data_dir)?;
+    // [livegit] publish = "commit": serve the branch's commit, exported into the data dir.
+    let committed = committed_site(&mut site)?;
     let (app, report) = App::open(site)?;
     let catalog = app.catalog();
     log_diagnostics(&catalog.diagnostics);
@@ -654,8 +659,13 @@ pub async fn serve(opts: ServeOptions) -> Result<(), AppError> {
         })?;
     running.watch()?;
     tracing::info!(addr = %running.addr, base_url = %running.app.site().base_url, "serving");
+    // [livegit] publish = "commit": publish each new commit of the branch.
+    let following = committed.map(|(source, commit)| follow_commits(&running.app, source, commit));
     shutdown_signal().await;
     tracing::info!("shutting down");
+    if let Some(following) = following {
+        following.abort();
+    }
     running.stop().await;
     Ok(())
 }
@@ -845,6 +855,60 @@ fn relative_to_root(root: &Path, path: PathBuf) -> PathBuf {
         Err(_) => path,
     }
 }
+// [livegit] publish = "commit" ---------------------------------------------------------------
+
+/// In commit mode, replaces `site` by the site as committed (its root the export of the branch's
+/// commit, `data_dir` unchanged) and returns where it comes from; `None` in save mode.
+pub fn committed_site(
+    site: &mut Site,
+) -> Result<
+    Option<(
+        Arc<crate::git_source::GitSource>,
+        crate::git_source::CommitId,
+    )>,
+    AppError,
+> {
+    use crate::git_source::{self, CommittedError};
+    let committed = match git_source::load_committed(site) {
+        Ok(Some(committed)) => committed,
+        Ok(None) => return Ok(None),
+        Err(CommittedError::Git(e)) => return Err(e.into()),
+        Err(CommittedError::Config(e)) => return Err(e.into()),
+    };
+    log_diagnostics(&committed.loaded.warnings);
+    tracing::info!(
+        branch = committed.source.branch(),
+        commit = %git_source::short(committed.commit),
+        root = %committed.loaded.site.root.display(),
+        "publishing what is committed"
+    );
+    *site = committed.loaded.site;
+    Ok(Some((Arc::new(committed.source), committed.commit)))
+}
+
+/// Publishes each new commit of the branch `source` follows, from `served` on: exports it and
+/// rebuilds the catalog from it. Runs until the returned task is aborted.
+pub fn follow_commits(
+    app: &Arc<App>,
+    source: Arc<crate::git_source::GitSource>,
+    served: crate::git_source::CommitId,
+) -> JoinHandle<()> {
+    let app = app.clone();
+    tokio::spawn(crate::git_source::follow(source, served, move |_| {
+        let rebuilt = app.rebuild();
+        async move {
+            match rebuilt.await {
+                Ok(report) => tracing::info!(
+                    changed = report.changes.len(),
+                    "rebuilt from the new commit"
+                ),
+                Err(e) => tracing::error!(error = %e, "cannot rebuild from the new commit"),
+            }
+        }
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
 
 /// Takes `<data_dir>/serve.lock` for as long as the returned file lives (the OS drops the lock
 /// when the process dies, however it dies).

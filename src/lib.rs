@@ -17,6 +17,7 @@
 //! - [`commands`]: one file per subcommand: runs it and prints what a person reads.
 //! - [`scaffold`]: the files `masthead init` creates.
 //! - [`diagnostics`]: a problem in a site's file, shaped `file:line: what (what to do)`.
+//! - [`git_source`]: `publish = "commit"`: the site as committed on a git branch.
 
 pub mod admin;
 pub mod app;
@@ -28,6 +29,7 @@ pub mod config;
 pub mod content;
 pub mod diagnostics;
 pub mod federation;
+pub mod git_source;
 pub mod http;
 pub mod live;
 pub mod moderation;

@@ -27,6 +27,11 @@ const RULES: &[(&str, May, &str)] = &[
         "a swappable value depends on nothing",
     ),
     (
+        "git_source.rs",
+        May::Only(&["config", "diagnostics"]),
+        "reading git knows the config and nothing of what is published",
+    ),
+    (
         "store",
         May::Only(&["clock"]),
         "the store depends on nothing above it (convert rows at the edge)",

@@ -988,22 +988,30 @@ async fn can_publish_each_editor_save_as_exactly_one_activity() {
     running.stop().await;
 }
 
-/// Runs `git args` in `dir` as a test identity; panics with git's output when it fails.
+// [livegit] publish = "commit": what is committed on the branch goes out, nothing else. ---------
+
+/// Runs `git` in `dir` with a fixed identity and no user or system config.
 fn git(dir: &Path, args: &[&str]) {
     let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
         .args([
             "-c",
-            "user.name=Masthead Tests",
+            "user.name=Editor",
             "-c",
-            "user.email=tests@masthead.example",
+            "user.email=editor@city.example",
+        ])
+        .args([
             "-c",
             "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
         ])
         .args(args)
-        .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .output()
-        .expect("git runs (install git)");
+        .expect("git is installed (scripts/test.sh installs it)");
     assert!(
         out.status.success(),
         "git {args:?}: {}",
@@ -1192,4 +1200,180 @@ async fn can_republish_a_post_whose_file_did_not_change() {
         err,
         "cannot republish: \"nobody/hello\" is not a post: write handle/slug (news/hello) or the post's URL"
     );
+}
+
+/// The `federated` site with `extra` lines under `[site]` (after `publish = "commit"`), in a
+/// git repository on `main` with everything committed (the data dir ignored).
+async fn committed_site(extra: &str) -> (TempDir, TcpListener, String) {
+    let (dir, listener, base) = common::prepare("federated").await;
+    let config = dir.path().join("site.toml");
+    let toml = std::fs::read_to_string(&config).unwrap().replace(
+        "[site]\n",
+        &format!("[site]\npublish = \"commit\"\n{extra}"),
+    );
+    std::fs::write(&config, toml).unwrap();
+    std::fs::write(dir.path().join(".gitignore"), ".masthead/\n").unwrap();
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "The site"]);
+    (dir, listener, base)
+}
+
+/// Serves the site at `dir` as `serve` does in commit mode, `inbox` following `news`, and
+/// follows the branch.
+fn serve_committed(
+    dir: &Path,
+    listener: TcpListener,
+    inbox: &FakeInbox,
+) -> (Running, tokio::task::JoinHandle<()>) {
+    let mut site = Site::load(&dir.join("site.toml")).unwrap().site;
+    let store = Store::open(&site.data_dir).unwrap();
+    store.upsert_follower(&follower(&inbox.url, 0)).unwrap();
+    let (source, commit) = app::committed_site(&mut site)
+        .unwrap()
+        .expect("commit mode");
+    let (app, _) = App::with_store(site, store).unwrap();
+    let running =
+        app::start_with(Arc::new(app), listener, None, DeliveryConfig::default()).unwrap();
+    let following = app::follow_commits(&running.app, source, commit);
+    (running, following)
+}
+
+/// Every queued row about the post `slug` of `news`.
+fn rows_of(app: &App, base: &str, slug: &str) -> Vec<masthead::store::Delivery> {
+    app.store
+        .deliveries_of_object(&format!("{base}/users/news/posts/{slug}"))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_publish_only_what_is_committed_on_the_branch() {
+    let inbox = FakeInbox::start(&[202]).await;
+    let (dir, listener, base) = committed_site("").await;
+    let site = dir.path();
+    // site.toml edited but not committed: the committed one is served.
+    let toml = std::fs::read_to_string(site.join("site.toml")).unwrap();
+    std::fs::write(
+        site.join("site.toml"),
+        toml.replace("name = \"City News\"", "name = \"Uncommitted News\""),
+    )
+    .unwrap();
+    let (running, following) = serve_committed(site, listener, &inbox);
+    let app = running.app.clone();
+    let actor = common::fetch(&format!("{base}/users/news"), Method::GET, common::AP, &[])
+        .await
+        .json();
+    assert_eq!(actor["name"], "City News", "the committed site.toml");
+
+    // Saved, not committed: a rebuild (what a watcher does on save) queues nothing.
+    let fresh =
+        common::post_dated_now("title = \"Fresh\"\n", "Fresh news.\n\n![A map](avatar.png)");
+    common::write_post(site, "news/fresh.md", &fresh);
+    common::write_post(site, "news/hello.md", "+++\ntitle = \"Hello, edited\"\ndate = 2026-11-20T09:00:00Z\n+++\n\nAn uncommitted edit.\n");
+    app.rebuild().await.unwrap();
+    assert!(rows_of(&app, &base, "fresh").is_empty());
+    assert!(rows_of(&app, &base, "hello").is_empty());
+    assert_eq!(
+        common::fetch(
+            &format!("{base}/users/news/posts/fresh"),
+            Method::GET,
+            common::AP,
+            &[]
+        )
+        .await
+        .status,
+        404,
+        "a draft saved but not committed is not served"
+    );
+
+    // Committed (the new post only): exactly one Create, with the media URL of save mode.
+    git(site, &["add", "content/news/fresh.md"]);
+    git(site, &["commit", "-q", "-m", "Fresh news"]);
+    let got = inbox.wait_for(1).await;
+    let create = got[0].json();
+    assert_eq!(create["type"], "Create");
+    assert_eq!(
+        create["object"]["id"],
+        format!("{base}/users/news/posts/fresh")
+    );
+    let image = format!("{base}/media/content/news/avatar.png");
+    assert_eq!(create["object"]["attachment"][0]["url"], image.as_str());
+    let served = common::fetch(&image, Method::GET, "image/*", &[]).await;
+    assert_eq!(served.status, 200);
+    assert_eq!(
+        served.body.as_ref(),
+        std::fs::read(site.join("content/news/avatar.png")).unwrap()
+    );
+    assert_eq!(rows_of(&app, &base, "fresh").len(), 1);
+    assert!(
+        rows_of(&app, &base, "hello").is_empty(),
+        "the edit is still not committed"
+    );
+
+    // A commit on another branch sends nothing; the next commit on main goes out alone.
+    git(site, &["checkout", "-q", "-b", "draft"]);
+    common::write_post(
+        site,
+        "news/other.md",
+        &common::post_dated_now("", "On a branch."),
+    );
+    git(site, &["add", "content/news/other.md"]);
+    git(site, &["commit", "-q", "-m", "A draft branch"]);
+    git(site, &["checkout", "-q", "main"]);
+    common::write_post(
+        site,
+        "news/later.md",
+        &common::post_dated_now("", "Later news."),
+    );
+    git(site, &["add", "content/news/later.md"]);
+    git(site, &["commit", "-q", "-m", "Later news"]);
+    let got = inbox.wait_for(2).await;
+    assert_eq!(
+        got[1].json()["object"]["id"],
+        format!("{base}/users/news/posts/later")
+    );
+    assert!(rows_of(&app, &base, "other").is_empty());
+    assert!(rows_of(&app, &base, "hello").is_empty());
+    following.abort();
+    running.stop().await;
+    assert_eq!(inbox.requests().len(), 2, "one Create per commit on main");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_publish_a_push_to_the_bare_repository_serve_watches() {
+    let inbox = FakeInbox::start(&[202]).await;
+    let bare = tempfile::tempdir().unwrap();
+    git(bare.path(), &["init", "-q", "--bare"]);
+    let repo = bare.path().display().to_string();
+    let (dir, listener, base) = committed_site(&format!(
+        "publish_repo = {repo:?}\npublish_branch = \"main\"\n"
+    ))
+    .await;
+    let site = dir.path();
+    git(site, &["commit", "-q", "--amend", "--no-edit"]);
+    git(site, &["push", "-q", &repo, "main"]);
+    let (running, following) = serve_committed(site, listener, &inbox);
+    let app = running.app.clone();
+
+    // Committed in the clone but not pushed: the bare repository's branch has not moved.
+    common::write_post(
+        site,
+        "news/pushed.md",
+        &common::post_dated_now("", "Pushed news."),
+    );
+    git(site, &["add", "-A"]);
+    git(site, &["commit", "-q", "-m", "Pushed news"]);
+    app.rebuild().await.unwrap();
+    assert!(rows_of(&app, &base, "pushed").is_empty());
+
+    git(site, &["push", "-q", &repo, "main"]);
+    let got = inbox.wait_for(1).await;
+    assert_eq!(got[0].json()["type"], "Create");
+    assert_eq!(
+        got[0].json()["object"]["id"],
+        format!("{base}/users/news/posts/pushed")
+    );
+    following.abort();
+    running.stop().await;
+    assert_eq!(inbox.requests().len(), 1);
 }

@@ -32,6 +32,10 @@ pub struct Report {
     pub diagnostics: Vec<Diagnostic>,
     /// Posts that would be published.
     pub posts: usize,
+    /// What was checked, when not the working tree (`publish = "commit"`).
+    pub header: Option<String>,
+    /// Facts for the operator that are not problems.
+    pub notes: Vec<String>,
 }
 
 impl Report {
@@ -43,12 +47,18 @@ impl Report {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(header) = &self.header {
+            writeln!(f, "{header}")?;
+        }
         for d in &self.diagnostics {
             let label = match d.severity {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
             };
             writeln!(f, "{label}: {d}")?;
+        }
+        for note in &self.notes {
+            writeln!(f, "note: {note}")?;
         }
         let errors = self.diagnostics.iter().filter(|d| d.is_error()).count();
         let warnings = self.diagnostics.len() - errors;
@@ -84,10 +94,19 @@ pub fn check_site(config: &Path) -> Report {
                 .collect();
             return Report {
                 diagnostics,
-                posts: 0,
+                ..Report::default()
             };
         }
     };
+    // [livegit] publish = "commit": check the committed tree, not the working one.
+    if let crate::config::Publish::Commit(publish) = &loaded.site.publish {
+        return check_committed(&loaded.site, publish);
+    }
+    check_loaded(loaded)
+}
+
+/// Checks a loaded site: its warnings, then what its catalog build finds.
+fn check_loaded(loaded: crate::config::Loaded) -> Report {
     let site = loaded.site;
     let mut diagnostics: Vec<Diagnostic> = loaded
         .warnings
@@ -113,5 +132,63 @@ pub fn check_site(config: &Path) -> Report {
             .then_with(|| a.file.cmp(&b.file))
             .then(a.line.cmp(&b.line))
     });
-    Report { diagnostics, posts }
+    Report {
+        diagnostics,
+        posts,
+        ..Report::default()
+    }
+}
+
+/// `publish = "commit"`: exports the branch's commit into a temporary folder (nothing is
+/// written to the data dir), checks the site there, and notes what is not committed.
+fn check_committed(working: &Site, publish: &crate::config::PublishCommit) -> Report {
+    use crate::git_source::{self, GitSource};
+    let failed = |message: String| Report {
+        diagnostics: vec![Diagnostic::error(Path::new("site.toml"), None, message)],
+        ..Report::default()
+    };
+    let source = match GitSource::open(&working.root, publish, &working.data_dir) {
+        Ok(source) => source,
+        Err(e) => return failed(e.to_string()),
+    };
+    let commit = match source.current_commit() {
+        Ok(commit) => commit,
+        Err(e) => return failed(e.to_string()),
+    };
+    let header = format!(
+        "checking commit {} of branch {} (publish = \"commit\"; the working tree is not published)",
+        git_source::short(commit),
+        source.branch()
+    );
+    let dir = std::env::temp_dir().join(format!("masthead-check-{}-{commit}", std::process::id()));
+    let mut report = match source.export_to(commit, &dir) {
+        Err(e) => failed(e.to_string()),
+        Ok(_) => match git_source::load_exported(working, &dir, commit, source.branch()) {
+            Ok(loaded) => check_loaded(loaded),
+            Err(e) => Report {
+                diagnostics: e.problems,
+                ..Report::default()
+            },
+        },
+    };
+    let _ = std::fs::remove_dir_all(&dir);
+    report.header = Some(header);
+    match source.uncommitted(commit, &working.data_dir) {
+        Ok(paths) if paths.is_empty() => {}
+        Ok(paths) => report.notes.push(format!(
+            "{} file{} changed but not committed; {} not published until committed: {}",
+            paths.len(),
+            plural(paths.len()),
+            if paths.len() == 1 {
+                "it is"
+            } else {
+                "they are"
+            },
+            paths.join(", ")
+        )),
+        Err(e) => report
+            .notes
+            .push(format!("cannot tell what is not committed: {e}")),
+    }
+    report
 }

@@ -35,7 +35,7 @@ pub use actor::{Actor, ActorKind, Field, ObjectTypePolicy, RESERVED_HANDLES};
 pub use dev::Dev;
 pub use limits::Limits;
 pub use moderation::Moderation;
-pub use site::{host_with_port, DEFAULT_LISTEN, DEFAULT_WATCH_DEBOUNCE};
+pub use site::{host_with_port, Publish, PublishCommit, DEFAULT_LISTEN, DEFAULT_WATCH_DEBOUNCE};
 
 /// The validated site: what `serve` and `check` run from.
 #[derive(Clone, Debug)]
@@ -63,6 +63,8 @@ pub struct Site {
     /// How long `serve` lets a burst of file changes settle before rebuilding
     /// (`watch_debounce_ms`, 200 ms by default).
     pub watch_debounce: std::time::Duration,
+    /// The working tree as saved, or what is committed on a git branch.
+    pub publish: Publish,
     /// The accounts this site publishes, in config order.
     pub actors: Vec<Actor>,
     pub dev: Dev,

@@ -1,6 +1,7 @@
 //! `[site]`: where the server is reached (`base_url`, `domain`), where it listens and keeps its
-//! data, the default language of posts, and how long `serve` lets a burst of file changes settle
-//! before it publishes them (`watch_debounce_ms`). This file owns those keys and their rules; the
+//! data, the default language of posts, what is published (`publish`: the working tree, or what
+//! is committed on a git branch) and how long `serve` lets a burst of file changes settle before
+//! it publishes them (`watch_debounce_ms`). This file owns those keys and their rules; the
 //! [`Site`](super::Site) they end up in is assembled by the validation pass.
 
 use std::net::SocketAddr;
@@ -36,7 +37,31 @@ pub(super) const SITE_KEYS: &[&str] = &[
     "language",
     "metrics_listen",
     "watch_debounce_ms",
+    "publish",
+    "publish_branch",
+    "publish_repo",
 ];
+
+/// What `serve` publishes (`[site] publish`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Publish {
+    /// `"save"`: the working tree, as saved.
+    #[default]
+    Save,
+    /// `"commit"`: what is committed on a branch of the git repository holding the site.
+    Commit(PublishCommit),
+}
+
+/// Where `publish = "commit"` reads from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PublishCommit {
+    /// `publish_branch`: the branch (short name, e.g. `main`); the one checked out when `serve`
+    /// starts when absent.
+    pub branch: Option<String>,
+    /// `publish_repo`: a repository to read instead of the one holding the site folder (a bare
+    /// repository that is pushed to), resolved against the site folder.
+    pub repo: Option<PathBuf>,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -50,6 +75,9 @@ pub(super) struct RawSite {
     pub(super) language: Option<Spanned<String>>,
     pub(super) metrics_listen: Option<Spanned<String>>,
     watch_debounce_ms: Option<Spanned<u64>>,
+    publish: Option<Spanned<String>>,
+    publish_branch: Option<Spanned<String>>,
+    publish_repo: Option<Spanned<PathBuf>>,
 }
 
 impl Checker<'_> {
@@ -124,6 +152,76 @@ impl Checker<'_> {
         }
 
         (base_url, domain, html_base_url)
+    }
+
+    /// `site.publish`, `site.publish_branch` and `site.publish_repo`.
+    pub(super) fn publish(&mut self, raw: &RawSite) -> Publish {
+        let commit = match &raw.publish {
+            None => false,
+            Some(p) => match p.get_ref().as_str() {
+                "save" => false,
+                "commit" => true,
+                other => {
+                    self.error(
+                        p.span(),
+                        format!(
+                            "site.publish must be \"save\" or \"commit\", got {other:?} (\"save\" publishes files as they are saved, \"commit\" only what is committed to git)"
+                        ),
+                    );
+                    false
+                }
+            },
+        };
+        if let Some(branch) = &raw.publish_branch {
+            if !plausible_branch(branch.get_ref()) {
+                self.error(
+                    branch.span(),
+                    format!(
+                        "site.publish_branch must be a git branch name, got {:?} (write the short name, like main)",
+                        branch.get_ref()
+                    ),
+                );
+            }
+        }
+        if let Some(repo) = &raw.publish_repo {
+            let full = self.root.join(repo.get_ref());
+            if !full.is_dir() {
+                self.error(
+                    repo.span(),
+                    format!(
+                        "site.publish_repo \"{}\" is not a folder (give the path of the git repository to publish from, e.g. /srv/git/site.git)",
+                        repo.get_ref().display()
+                    ),
+                );
+            }
+        }
+        if !commit {
+            for (key, span) in [
+                (
+                    "publish_branch",
+                    raw.publish_branch.as_ref().map(Spanned::span),
+                ),
+                ("publish_repo", raw.publish_repo.as_ref().map(Spanned::span)),
+            ] {
+                if let Some(span) = span {
+                    self.warning(
+                        span,
+                        format!("site.{key} is used only with publish = \"commit\"; the working tree is published as saved (add publish = \"commit\" under [site], or remove {key})"),
+                    );
+                }
+            }
+            return Publish::Save;
+        }
+        Publish::Commit(PublishCommit {
+            branch: raw
+                .publish_branch
+                .as_ref()
+                .map(|b| b.get_ref().trim_start_matches("refs/heads/").to_string()),
+            repo: raw
+                .publish_repo
+                .as_ref()
+                .map(|r| self.root.join(r.get_ref())),
+        })
     }
 
     /// `site.base_url`: an absolute https URL (http with `[dev] allow_http`), no query or fragment.
@@ -240,6 +338,26 @@ fn plausible_language_tag(tag: &str) -> bool {
     let lang_ok = matches!(lang.len(), 2 | 3) && lang.chars().all(|c| c.is_ascii_alphabetic());
     lang_ok
         && parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// A name git accepts for a branch (`git check-ref-format --branch`), in its common subset:
+/// no space or control character, none of `~^:?*[\\`, no `..`, `@{`, `//`, no part starting
+/// with `.` or ending in `.lock`, not starting or ending with `/`, not starting with `-`.
+fn plausible_branch(name: &str) -> bool {
+    let name = name.strip_prefix("refs/heads/").unwrap_or(name);
+    !name.is_empty()
+        && !name.starts_with(['-', '/'])
+        && !name.ends_with(['/', '.'])
+        && !name.contains("..")
+        && !name.contains("@{")
+        && !name.contains("//")
+        && name != "@"
+        && !name
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c))
+        && name
+            .split('/')
+            .all(|part| !part.starts_with('.') && !part.ends_with(".lock"))
 }
 
 /// `host` or `host:port` when the port is not the scheme's default.

@@ -213,15 +213,16 @@ impl Checker<'_> {
         let dev = self.dev(dev);
         let site_values = raw.map(|raw| {
             let values = self.site_values(&raw, dev.allow_http);
-            (raw, values)
+            let publish = self.publish(&raw);
+            (raw, values, publish)
         });
         let actors = self.actors(entries);
 
         let watch_debounce = site_values
             .as_ref()
-            .map(|(raw, _)| self.watch_debounce(raw))
+            .map(|(raw, _, _)| self.watch_debounce(raw))
             .unwrap_or(super::site::DEFAULT_WATCH_DEBOUNCE);
-        let (raw, (base_url, domain, html_base_url)) = site_values?;
+        let (raw, (base_url, domain, html_base_url), publish) = site_values?;
         let site = Site {
             config_path: self.path.to_path_buf(),
             base_url: base_url?,
@@ -241,6 +242,7 @@ impl Checker<'_> {
                 .unwrap_or_else(|| "en".to_string()),
             metrics_listen: raw.metrics_listen.map(Spanned::into_inner),
             watch_debounce,
+            publish,
             actors,
             dev,
             moderation,
