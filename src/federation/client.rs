@@ -668,7 +668,7 @@ impl Drop for AbortOnDrop {
 }
 
 /// `Host` for `url`: the host, with the port when it is not the scheme's default.
-fn host_header(url: &Url) -> Result<HeaderValue, FetchError> {
+pub fn host_header(url: &Url) -> Result<HeaderValue, FetchError> {
     let host = &url[Position::BeforeHost..Position::BeforePath];
     HeaderValue::from_str(host).map_err(|_| FetchError::BadUrl {
         url: url.to_string(),
