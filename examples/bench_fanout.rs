@@ -533,8 +533,14 @@ fn masthead_site(dir: &Path, inboxes: &[String], port: u16) -> PathBuf {
 
 /// Starts `masthead serve` for the site at `config` on `port` (its actor is fetched there).
 fn spawn_masthead(config: &Path, port: u16) -> Child {
-    let exe = std::env::current_exe().unwrap();
-    let masthead = exe.parent().unwrap().parent().unwrap().join("masthead");
+    // BENCH_MASTHEAD runs another build (an older commit's, to compare).
+    let masthead = std::env::var_os("BENCH_MASTHEAD").map_or_else(
+        || {
+            let exe = std::env::current_exe().unwrap();
+            exe.parent().unwrap().parent().unwrap().join("masthead")
+        },
+        PathBuf::from,
+    );
     Command::new(masthead)
         .args([
             "serve",
