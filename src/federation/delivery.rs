@@ -36,10 +36,17 @@
 //! # Concurrency and durability
 //!
 //! One dispatcher task claims due rows and hands each to its own task: at most
-//! [`DeliveryConfig::workers`] sends at once and [`DeliveryConfig::per_host`] per host, so a slow
-//! host holds up only its own rows. Claiming *leases* a row (moves its `next_attempt_at`
-//! [`DeliveryConfig::lease`] ahead, longer than any send may take), so after a crash mid-send the
-//! row is simply due again later. Every attempt is signed afresh with the current time.
+//! [`DeliveryConfig::workers`] sends at once (256: a fan-out waits on the network, not on
+//! workers) and [`DeliveryConfig::per_host`] per host, so a slow host holds up only its own rows.
+//! Claiming *leases* a row (moves its `next_attempt_at` [`DeliveryConfig::lease`] ahead, longer
+//! than any send may take), so after a crash mid-send the row is simply due again later.
+//!
+//! SQLite stays off the critical path of a large fan-out: rows are claimed many at a time, in one
+//! transaction, and the answers that are in when the dispatcher wakes are recorded together (the
+//! delivered ones in one transaction). An answer is recorded only after it came, so a crash
+//! before that sends the row again (at least once; receivers dedupe by activity id), never loses
+//! it. Every attempt is signed afresh with the current time, on tokio's blocking threads, one
+//! signature per core at a time, so the async threads keep driving the sends in flight.
 //!
 //! # Order
 //!

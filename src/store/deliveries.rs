@@ -194,13 +194,18 @@ const COMPLETE: &str = "UPDATE deliveries SET state = 'done', leased = 0, attemp
     last_status = ?2, last_error = NULL, delivered_at = ?3 WHERE id = ?1 AND state = 'pending'";
 
 /// Pending rows due at ?1 and in turn, oldest due first, at most ?2 of a host and ?3 in all.
+/// The rows are chosen on the `deliveries_claim` index alone (ids, hosts, inboxes, objects) and
+/// only the chosen ones are read whole: a claim costs the same whatever the bodies weigh.
 fn due_sql() -> String {
     format!(
-        "SELECT {COLUMNS} FROM (
-           SELECT *, ROW_NUMBER() OVER (PARTITION BY host ORDER BY next_attempt_at, id) AS rn
-           FROM deliveries d
-           WHERE state = 'pending' AND next_attempt_at <= ?1 AND {IN_TURN})
-         WHERE rn <= ?2 ORDER BY next_attempt_at, id LIMIT ?3"
+        "SELECT {COLUMNS} FROM deliveries WHERE id IN (
+           SELECT id FROM (
+             SELECT d.id, d.next_attempt_at,
+                    ROW_NUMBER() OVER (PARTITION BY d.host ORDER BY d.next_attempt_at, d.id) AS rn
+             FROM deliveries d INDEXED BY deliveries_claim
+             WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND {IN_TURN})
+           WHERE rn <= ?2 ORDER BY next_attempt_at, id LIMIT ?3)
+         ORDER BY next_attempt_at, id"
     )
 }
 
@@ -1029,6 +1034,30 @@ mod tests {
         assert_eq!(row(&s, "c", B).delivered_at, Some(4000));
         // Answered, they let their Updates go; C's still waits for its Create on the wire.
         assert_eq!(due(&s, 5000), ["u a.example", "u b.example"]);
+    }
+
+    #[test]
+    fn can_choose_due_rows_without_reading_their_bodies() {
+        let s = Store::open_in_memory().unwrap();
+        let conn = s.conn();
+        let plan: Vec<String> = query_all(
+            &conn,
+            &format!("EXPLAIN QUERY PLAN {}", due_sql()),
+            (0, 8, 512),
+            |r| r.get(3),
+        )
+        .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("COVERING INDEX deliveries_claim"), "{plan}");
+        assert!(
+            plan.contains("COVERING INDEX deliveries_in_order"),
+            "{plan}"
+        );
+        // Only the chosen ids are read from the table.
+        assert!(
+            plan.contains("SEARCH deliveries USING INTEGER PRIMARY KEY"),
+            "{plan}"
+        );
     }
 
     #[test]
