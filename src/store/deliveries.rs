@@ -189,6 +189,26 @@ const COLUMNS: &str = "id, activity_id, object_id, kind, actor, inbox, host, bod
 const IN_TURN: &str = "NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.state = 'pending'
                         AND o.inbox = d.inbox AND o.object_id = d.object_id AND o.id < d.id)";
 
+/// Marks row ?1 answered with status ?2 at ?3.
+const COMPLETE: &str = "UPDATE deliveries SET state = 'done', leased = 0, attempts = attempts + 1,
+    last_status = ?2, last_error = NULL, delivered_at = ?3 WHERE id = ?1 AND state = 'pending'";
+
+/// Pending rows due at ?1 and in turn, oldest due first, at most ?2 of a host and ?3 in all.
+/// The rows are chosen on the `deliveries_claim` index alone (ids, hosts, inboxes, objects) and
+/// only the chosen ones are read whole: a claim costs the same whatever the bodies weigh.
+fn due_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM deliveries WHERE id IN (
+           SELECT id FROM (
+             SELECT d.id, d.next_attempt_at,
+                    ROW_NUMBER() OVER (PARTITION BY d.host ORDER BY d.next_attempt_at, d.id) AS rn
+             FROM deliveries d INDEXED BY deliveries_claim
+             WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND {IN_TURN})
+           WHERE rn <= ?2 ORDER BY next_attempt_at, id LIMIT ?3)
+         ORDER BY next_attempt_at, id"
+    )
+}
+
 impl Delivery {
     /// A row selected as [`COLUMNS`].
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
@@ -318,13 +338,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         self.query_all(
-            &format!(
-                "SELECT {COLUMNS} FROM (
-                   SELECT *, ROW_NUMBER() OVER (PARTITION BY host ORDER BY next_attempt_at, id) AS rn
-                   FROM deliveries d
-                   WHERE state = 'pending' AND next_attempt_at <= ?1 AND {IN_TURN})
-                 WHERE rn <= ?2 ORDER BY next_attempt_at, id LIMIT ?3"
-            ),
+            &due_sql(),
             (now_ms, per_host as i64, limit as i64),
             Delivery::from_row,
         )
@@ -341,13 +355,67 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Claims due rows in one transaction: reads up to `scan` rows as [`Store::due_deliveries`]
+    /// would (due, in turn, at most `per_host` of a host), offers each to `take` in that order,
+    /// and leases those it takes until `until_ms`. Returns the leased rows and whether a due row
+    /// was turned down (so the caller knows to claim again when it has room).
+    ///
+    /// One transaction instead of one per row keeps SQLite off the critical path of a large
+    /// fan-out, and nothing can slip in between the read and the lease: a row queued or
+    /// answered meanwhile is seen by the next claim.
+    pub fn claim_deliveries(
+        &self,
+        now_ms: i64,
+        until_ms: i64,
+        per_host: usize,
+        scan: usize,
+        mut take: impl FnMut(&Delivery) -> bool,
+    ) -> Result<(Vec<Delivery>, bool), StoreError> {
+        self.transaction(|tx| {
+            let due: Vec<Delivery> = super::query_all(
+                tx,
+                &due_sql(),
+                (now_ms, per_host as i64, scan as i64),
+                Delivery::from_row,
+            )
+            .map_err(self.err())?;
+            let mut taken = Vec::new();
+            let mut left = false;
+            for mut row in due {
+                if !take(&row) {
+                    left = true;
+                    continue;
+                }
+                let n = execute(
+                    tx,
+                    "UPDATE deliveries SET next_attempt_at = ?3, leased = 1
+                     WHERE id = ?1 AND state = 'pending' AND next_attempt_at <= ?2",
+                    (row.id, now_ms, until_ms),
+                )
+                .map_err(self.err())?;
+                if n == 1 {
+                    row.next_attempt_at = until_ms;
+                    taken.push(row);
+                }
+            }
+            Ok((taken, left))
+        })
+    }
+
+    /// Marks rows answered 2xx, each `(id, status)`, at `now_ms`, in one transaction (see
+    /// [`Store::complete_delivery`]).
+    pub fn complete_deliveries(&self, done: &[(i64, u16)], now_ms: i64) -> Result<(), StoreError> {
+        self.transaction(|tx| {
+            for (id, status) in done {
+                execute(tx, COMPLETE, (id, status, now_ms)).map_err(self.err())?;
+            }
+            Ok(())
+        })
+    }
+
     /// The inbox answered 2xx with `status` at `now_ms`.
     pub fn complete_delivery(&self, id: i64, status: u16, now_ms: i64) -> Result<(), StoreError> {
-        self.execute(
-            "UPDATE deliveries SET state = 'done', leased = 0, attempts = attempts + 1, last_status = ?2,
-             last_error = NULL, delivered_at = ?3 WHERE id = ?1 AND state = 'pending'",
-            (id, status, now_ms),
-        )?;
+        self.execute(COMPLETE, (id, status, now_ms))?;
         Ok(())
     }
 
@@ -933,6 +1001,63 @@ mod tests {
         enqueue(&s, "u2", "Update", &[B], 22_000);
         enqueue(&s, "u3", "Update", &[B], 22_000);
         assert_eq!(due(&s, 22_000), ["u a.example", "u3 b.example"]);
+    }
+
+    #[test]
+    fn can_claim_and_complete_in_batches_keeping_the_order() {
+        let s = Store::open_in_memory().unwrap();
+        enqueue(&s, "c", "Create", &[A, B, C], 1000);
+        enqueue(&s, "u", "Update", &[A, B, C], 1000);
+        // Only the Creates are in turn; C is turned down by the caller (its host is busy).
+        let (taken, left) = s
+            .claim_deliveries(2000, 302_000, 10, 100, |d| d.host != "c.example")
+            .unwrap();
+        let names: Vec<String> = taken
+            .iter()
+            .map(|d| format!("{} {}", d.activity_id, d.host))
+            .collect();
+        assert_eq!(names, ["c a.example", "c b.example"]);
+        assert!(left, "c c.example was due and not taken");
+        assert!(taken.iter().all(|d| d.next_attempt_at == 302_000));
+        // Leased: neither they nor the Updates behind them are claimed again.
+        let (again, _) = s
+            .claim_deliveries(3000, 303_000, 10, 100, |_| true)
+            .unwrap();
+        let names: Vec<String> = again
+            .iter()
+            .map(|d| format!("{} {}", d.activity_id, d.host))
+            .collect();
+        assert_eq!(names, ["c c.example"]);
+        let done: Vec<(i64, u16)> = taken.iter().map(|d| (d.id, 202)).collect();
+        s.complete_deliveries(&done, 4000).unwrap();
+        assert_eq!(row(&s, "c", A).state, DeliveryState::Done);
+        assert_eq!(row(&s, "c", B).delivered_at, Some(4000));
+        // Answered, they let their Updates go; C's still waits for its Create on the wire.
+        assert_eq!(due(&s, 5000), ["u a.example", "u b.example"]);
+    }
+
+    #[test]
+    fn can_choose_due_rows_without_reading_their_bodies() {
+        let s = Store::open_in_memory().unwrap();
+        let conn = s.conn();
+        let plan: Vec<String> = query_all(
+            &conn,
+            &format!("EXPLAIN QUERY PLAN {}", due_sql()),
+            (0, 8, 512),
+            |r| r.get(3),
+        )
+        .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("COVERING INDEX deliveries_claim"), "{plan}");
+        assert!(
+            plan.contains("COVERING INDEX deliveries_in_order"),
+            "{plan}"
+        );
+        // Only the chosen ids are read from the table.
+        assert!(
+            plan.contains("SEARCH deliveries USING INTEGER PRIMARY KEY"),
+            "{plan}"
+        );
     }
 
     #[test]
