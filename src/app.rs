@@ -126,7 +126,7 @@ impl App {
     ) -> Result<(App, SyncReport), AppError> {
         let urls = Urls::new(&site);
         let keys = ActorKeys::load(&store, site.actors.iter().map(|a| a.handle.as_str()))?;
-        let (catalog, report) = Catalog::build(&site, &urls, &store, Utc::now())?;
+        let (catalog, report) = Catalog::build(&site, &urls, &store, now(&clock))?;
         let moderation = Blocks::from_config(&site.moderation)?;
         let fetcher = Fetcher::new(
             &site,
@@ -165,7 +165,7 @@ impl App {
             let publisher = publisher.clone();
             move || {
                 let p = &publisher;
-                let (catalog, report) = Catalog::build(&p.site, &p.urls, &p.store, Utc::now())?;
+                let (catalog, report) = Catalog::build(&p.site, &p.urls, &p.store, now(&p.clock))?;
                 p.catalog.replace(catalog);
                 outbox::publish_pending(p)?;
                 Ok(report)
@@ -319,11 +319,24 @@ pub fn start_with(
     // Likewise the addressing worker: publications a crash left waiting for their mentions and
     // replies to be resolved go out now; on shutdown a resolution in flight is abandoned and
     // its publication waits for the next start.
-    let addressing = tokio::spawn(addressing::run_worker(Arc::new(app.addressing()), rx));
+    let addressing = tokio::spawn(addressing::run_worker(
+        Arc::new(app.addressing()),
+        rx.clone(),
+    ));
+    // Scheduled posts and removals whose grace period ends are due by the clock: a rebuild
+    // publishes them (their due times are in the store and the snapshot, so restarts keep them).
+    let timer = tokio::spawn(crate::catalog::run_timer(
+        app.catalog.clone(),
+        app.store.clone(),
+        app.clock.clone(),
+        app.rebuilds.clone(),
+        rx,
+    ));
     let task = tokio::spawn(async move {
         let _ = http.await;
         let _ = inbox.await;
         let _ = addressing.await;
+        let _ = timer.await;
     });
     Ok(Running {
         addr,
@@ -332,6 +345,11 @@ pub fn start_with(
         task,
         workers,
     })
+}
+
+/// The clock's now as a time.
+fn now(clock: &Clock) -> chrono::DateTime<Utc> {
+    chrono::DateTime::from_timestamp_millis(clock.now_ms()).unwrap_or_else(Utc::now)
 }
 
 /// Logs every diagnostic once, at the level its severity calls for.

@@ -33,7 +33,10 @@ use crate::diagnostics::{line_of, Diagnostic};
 pub use actor::{Actor, ActorKind, Field, ObjectTypePolicy, RESERVED_HANDLES};
 pub use dev::Dev;
 pub use moderation::Moderation;
-pub use site::{host_with_port, DEFAULT_LISTEN};
+pub use site::{
+    host_with_port, DEFAULT_DELETE_GRACE_SECS, DEFAULT_LISTEN, DEFAULT_MASS_DELETE_THRESHOLD,
+    DEFAULT_PUSH_WINDOW_HOURS,
+};
 
 /// The validated site: what `serve` and `check` run from.
 #[derive(Clone, Debug)]
@@ -55,6 +58,16 @@ pub struct Site {
     pub html_base_url: Option<Url>,
     /// Default language of posts (BCP 47 tag).
     pub language: String,
+    /// The time zone of front-matter dates written without one (`timezone`, default UTC).
+    pub timezone: chrono_tz::Tz,
+    /// A new post published longer ago than this goes to the outbox without being pushed
+    /// (`push_window_hours`).
+    pub push_window: std::time::Duration,
+    /// How long a removed post stays served before its Delete (`delete_grace_secs`).
+    pub delete_grace: std::time::Duration,
+    /// More removals than this at once are held for `masthead publish --confirm`
+    /// (`mass_delete_threshold`).
+    pub mass_delete_threshold: usize,
     /// The accounts this site publishes, in config order.
     pub actors: Vec<Actor>,
     pub dev: Dev,
@@ -163,6 +176,10 @@ mod tests {
         assert_eq!(site.language, "en");
         assert_eq!(site.root, dir.path());
         assert_eq!(site.data_dir, dir.path().join(".masthead"));
+        assert_eq!(site.timezone, chrono_tz::Tz::UTC);
+        assert_eq!(site.push_window, std::time::Duration::from_secs(6 * 3600));
+        assert_eq!(site.delete_grace, std::time::Duration::from_secs(60));
+        assert_eq!(site.mass_delete_threshold, 5);
         let news = site.actor("news").unwrap();
         assert_eq!(news.name, "news");
         assert_eq!(news.kind, ActorKind::Organization);
@@ -185,6 +202,10 @@ listen = "0.0.0.0:9000"
 data_dir = "state"
 html_base_url = "https://www.city.example"
 language = "fr"
+timezone = "Europe/Paris"
+push_window_hours = 24
+delete_grace_secs = 300
+mass_delete_threshold = 20
 
 [[actor]]
 handle = "news"
@@ -219,6 +240,10 @@ allow_private_addresses = false
             Some("https://www.city.example/")
         );
         assert_eq!(site.dev, Dev::default());
+        assert_eq!(site.timezone, chrono_tz::Europe::Paris);
+        assert_eq!(site.push_window, std::time::Duration::from_secs(24 * 3600));
+        assert_eq!(site.delete_grace, std::time::Duration::from_secs(300));
+        assert_eq!(site.mass_delete_threshold, 20);
         let a = &site.actors[0];
         assert_eq!(a.name, "City News");
         assert_eq!(a.kind, ActorKind::Group);
@@ -272,6 +297,20 @@ handle = "News Desk"
                 "site.toml:5: unknown key `handel` in [[actor]] (did you mean `handle`?)",
                 "site.toml:6: actor \"News Desk\": handle may only contain a-z, 0-9 and _ (got an uppercase letter 'N')",
             ]
+        );
+    }
+
+    #[test]
+    fn rejects_a_time_zone_that_is_not_an_iana_name() {
+        let text = GOOD.replace("[site]\n", "[site]\ntimezone = \"europe/paris\"\n");
+        assert_eq!(
+            errors(&text),
+            ["site.toml:2: site.timezone must be a time zone name, got \"europe/paris\" (write \"Europe/Paris\")"]
+        );
+        let text = GOOD.replace("[site]\n", "[site]\ntimezone = \"CET+1\"\n");
+        assert_eq!(
+            errors(&text),
+            ["site.toml:2: site.timezone must be a time zone name, got \"CET+1\" (use an IANA name like Europe/Paris, America/New_York or UTC)"]
         );
     }
 }

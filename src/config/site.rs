@@ -1,6 +1,8 @@
 //! `[site]`: where the server is reached (`base_url`, `domain`), where it listens and keeps its
-//! data, and the default language of posts. This file owns those keys and their rules; the
-//! [`Site`](super::Site) they end up in is assembled by the validation pass.
+//! data, the default language of posts, and how live publishing treats time and removals (the
+//! time zone of dates without one, the push window, the grace period of a removal and the size
+//! of a mass removal). This file owns those keys and their rules; the [`Site`](super::Site) they
+//! end up in is assembled by the validation pass.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,6 +16,18 @@ use super::validate::Checker;
 /// Default listen address when site.toml names none.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
+/// How long a removed post stays served before its Delete goes out, unless site.toml says
+/// otherwise: long enough for an editor's save-by-rename or a quick `git stash pop`.
+pub const DEFAULT_DELETE_GRACE_SECS: u64 = 60;
+
+/// More removals than this at once are held for `masthead publish --confirm`.
+pub const DEFAULT_MASS_DELETE_THRESHOLD: usize = 5;
+
+/// A new post published longer ago than this is not pushed to followers: Mastodon's
+/// `REAL_TIME_WINDOW` keeps older posts out of home timelines anyway, so pushing an archive
+/// would only flood inboxes.
+pub const DEFAULT_PUSH_WINDOW_HOURS: u64 = 6;
+
 /// The keys `[site]` accepts.
 pub(super) const SITE_KEYS: &[&str] = &[
     "base_url",
@@ -23,6 +37,10 @@ pub(super) const SITE_KEYS: &[&str] = &[
     "data_dir",
     "html_base_url",
     "language",
+    "timezone",
+    "push_window_hours",
+    "delete_grace_secs",
+    "mass_delete_threshold",
 ];
 
 #[derive(Deserialize)]
@@ -35,6 +53,10 @@ pub(super) struct RawSite {
     pub(super) data_dir: Option<PathBuf>,
     html_base_url: Option<Spanned<String>>,
     pub(super) language: Option<Spanned<String>>,
+    pub(super) timezone: Option<Spanned<String>>,
+    pub(super) push_window_hours: Option<u64>,
+    pub(super) delete_grace_secs: Option<u64>,
+    pub(super) mass_delete_threshold: Option<usize>,
 }
 
 impl Checker<'_> {
@@ -80,6 +102,29 @@ impl Checker<'_> {
         }
 
         (base_url, domain, html_base_url)
+    }
+
+    /// `site.timezone`: an IANA name; UTC when absent, `None` when unusable (reported).
+    pub(super) fn timezone(&mut self, raw: Option<&Spanned<String>>) -> Option<chrono_tz::Tz> {
+        let Some(raw) = raw else {
+            return Some(chrono_tz::Tz::UTC);
+        };
+        let value = raw.get_ref();
+        if let Ok(tz) = value.parse::<chrono_tz::Tz>() {
+            return Some(tz);
+        }
+        let near = chrono_tz::TZ_VARIANTS
+            .iter()
+            .find(|tz| tz.name().eq_ignore_ascii_case(value));
+        let hint = match near {
+            Some(tz) => format!("write {:?}", tz.name()),
+            None => "use an IANA name like Europe/Paris, America/New_York or UTC".to_string(),
+        };
+        self.error(
+            raw.span(),
+            format!("site.timezone must be a time zone name, got {value:?} ({hint})"),
+        );
+        None
     }
 
     /// `site.base_url`: an absolute https URL (http with `[dev] allow_http`), no query or fragment.

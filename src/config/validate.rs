@@ -10,6 +10,7 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
@@ -18,7 +19,10 @@ use toml::Spanned;
 use super::actor::ActorEntry;
 use super::dev::{RawDev, DEV_KEYS};
 use super::moderation::{Moderation, RawModeration, MODERATION_KEYS};
-use super::site::{RawSite, DEFAULT_LISTEN, SITE_KEYS};
+use super::site::{
+    RawSite, DEFAULT_DELETE_GRACE_SECS, DEFAULT_LISTEN, DEFAULT_MASS_DELETE_THRESHOLD,
+    DEFAULT_PUSH_WINDOW_HOURS, SITE_KEYS,
+};
 use super::Site;
 use crate::diagnostics::{line_of, Diagnostic, Severity};
 
@@ -209,11 +213,12 @@ impl Checker<'_> {
         let dev = self.dev(dev);
         let site_values = raw.map(|raw| {
             let values = self.site_values(&raw, dev.allow_http);
-            (raw, values)
+            let timezone = self.timezone(raw.timezone.as_ref());
+            (raw, values, timezone)
         });
         let actors = self.actors(entries);
 
-        let (raw, (base_url, domain, html_base_url)) = site_values?;
+        let (raw, (base_url, domain, html_base_url), timezone) = site_values?;
         let site = Site {
             config_path: self.path.to_path_buf(),
             base_url: base_url?,
@@ -231,6 +236,18 @@ impl Checker<'_> {
                 .language
                 .map(Spanned::into_inner)
                 .unwrap_or_else(|| "en".to_string()),
+            timezone: timezone?,
+            push_window: Duration::from_secs(
+                raw.push_window_hours
+                    .unwrap_or(DEFAULT_PUSH_WINDOW_HOURS)
+                    .saturating_mul(3600),
+            ),
+            delete_grace: Duration::from_secs(
+                raw.delete_grace_secs.unwrap_or(DEFAULT_DELETE_GRACE_SECS),
+            ),
+            mass_delete_threshold: raw
+                .mass_delete_threshold
+                .unwrap_or(DEFAULT_MASS_DELETE_THRESHOLD),
             actors,
             dev,
             moderation,

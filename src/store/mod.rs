@@ -36,7 +36,9 @@ pub use inbox::{InboxActivity, NewInboxActivity};
 pub use interactions::{InteractionCounts, InteractionKind};
 pub use keys::{ActorKeys, KeyPair, INSTANCE_KEY};
 pub use pending_publications::{PendingChange, PendingPublication};
-pub use posts::{NewPost, PostChange, PostRow, SyncReport, Tombstone};
+pub use posts::{
+    HeldRemoval, NewPost, PostChange, PostRow, Scope, SyncPolicy, SyncReport, Tombstone,
+};
 pub use remote_actors::RemoteActor;
 pub use remote_refs::Addressee;
 pub use replies::{Reply, ReplyStatus, Report};
@@ -82,7 +84,11 @@ pub struct Store {
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 /// Append only: a released migration is never edited.
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema_v1.sql"),
+    include_str!("schema_v2.sql"),
+    include_str!("schema_live_content.sql"),
+];
 
 impl Store {
     /// Opens (creating if needed) `masthead.db` in `data_dir`, readable by the owner only.
