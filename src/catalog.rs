@@ -265,6 +265,16 @@ impl Catalog {
         )
     }
 
+    /// The files of posts dated in the future, with when they go out.
+    pub fn scheduled(&self) -> impl Iterator<Item = (&Path, DateTime<Utc>)> {
+        self.read.scheduled.iter().map(|(s, t)| (s.as_path(), *t))
+    }
+
+    /// Every servable post of every actor.
+    pub fn all_posts(&self) -> impl Iterator<Item = &PostRecord> {
+        self.posts.values().flatten()
+    }
+
     /// When the next scheduled post goes out: a rebuild must run then.
     pub fn next_scheduled(&self) -> Option<DateTime<Utc>> {
         self.read.scheduled.values().min().copied()
@@ -759,6 +769,7 @@ pub fn slash_path(p: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn can_list_what_a_post_names_but_our_own_host() {
@@ -809,5 +820,155 @@ mod tests {
         assert_eq!(m.key(), "acct:ann@m.example:8080");
         let r = Ref::Reply("https://m.example/@ann/1".into());
         assert_eq!(r.key(), "https://m.example/@ann/1");
+    }
+
+    /// A site with `news` posts a, b and c in a temp folder, and its store.
+    fn live_site() -> (tempfile::TempDir, Site, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let news = dir.path().join("content/news");
+        std::fs::create_dir_all(news.join("2026")).unwrap();
+        let text = "[site]\nbase_url = \"https://s.example\"\n\n[[actor]]\nhandle = \"news\"\n";
+        std::fs::write(dir.path().join("site.toml"), text).unwrap();
+        for (file, body) in [("a.md", "A"), ("b.md", "B"), ("2026/c.md", "C")] {
+            std::fs::write(
+                news.join(file),
+                format!("+++\ndate = 2026-11-20T09:00:00Z\n+++\n{body}\n"),
+            )
+            .unwrap();
+        }
+        let site = Site::load(&dir.path().join("site.toml")).unwrap().site;
+        (dir, site, Store::open_in_memory().unwrap())
+    }
+
+    fn slugs(catalog: &Catalog) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = catalog
+            .posts_of("news")
+            .iter()
+            .map(|r| (r.post.slug.clone(), r.post.html.clone()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn can_build_only_what_changed_and_serve_what_a_full_build_serves() {
+        let (dir, site, store) = live_site();
+        let urls = Urls::new(&site);
+        let t = |h: u32| Utc.with_ymd_and_hms(2026, 11, 21, h, 0, 0).unwrap();
+        let (first, _) = Catalog::build(&site, &urls, &store, t(1)).unwrap();
+        let news = dir.path().join("content/news");
+        std::fs::write(
+            news.join("a.md"),
+            "+++\ndate = 2026-11-20T09:00:00Z\n+++\nA, edited\n",
+        )
+        .unwrap();
+        std::fs::write(
+            news.join("d.md"),
+            "+++\ndate = 2026-11-21T01:30:00Z\n+++\nD\n",
+        )
+        .unwrap();
+        std::fs::write(news.join(".d.md.swp"), "not a post").unwrap();
+        // c.md breaks, but it is not among the changed paths: it is not read again.
+        std::fs::write(news.join("2026/c.md"), "no front matter").unwrap();
+        let changed: BTreeSet<PathBuf> = [
+            news.join("a.md"),
+            news.join("d.md"),
+            news.join(".d.md.swp"),
+            dir.path().join("README.md"),
+        ]
+        .into();
+        let (second, report) =
+            Catalog::build_changed(&site, &urls, &store, t(2), &first, &changed).unwrap();
+        assert_eq!(
+            report.changes,
+            vec![
+                PostChange::Updated {
+                    actor: "news".into(),
+                    slug: "a".into()
+                },
+                PostChange::Created {
+                    actor: "news".into(),
+                    slug: "d".into()
+                },
+            ]
+        );
+        assert_eq!(
+            report.records.len(),
+            2,
+            "only the changed files were synced"
+        );
+        assert!(second.diagnostics.is_empty(), "{:?}", second.diagnostics);
+        let served = slugs(&second);
+        assert_eq!(
+            served.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
+            ["a", "b", "c", "d"]
+        );
+        // Once c.md is fixed, a full build serves exactly what the incremental one did.
+        std::fs::write(
+            news.join("2026/c.md"),
+            "+++\ndate = 2026-11-20T09:00:00Z\n+++\nC\n",
+        )
+        .unwrap();
+        let (full, report) = Catalog::build(&site, &urls, &store, t(2)).unwrap();
+        assert!(report.changes.is_empty(), "{:?}", report.changes);
+        assert_eq!(slugs(&full), served);
+
+        // A folder removed: everything below it goes missing (served during the grace period).
+        std::fs::remove_dir_all(news.join("2026")).unwrap();
+        let changed: BTreeSet<PathBuf> = [news.join("2026")].into();
+        let (third, report) =
+            Catalog::build_changed(&site, &urls, &store, t(3), &full, &changed).unwrap();
+        assert_eq!(report.missing, vec![("news".to_string(), "c".to_string())]);
+        assert!(third.public_post("news", "c").is_some());
+        // After the grace period any build (nothing changed) makes it final.
+        let later = t(3) + TimeDelta::seconds(60);
+        let (fourth, report) =
+            Catalog::build_changed(&site, &urls, &store, later, &third, &BTreeSet::new()).unwrap();
+        assert_eq!(report.changes.len(), 1);
+        assert!(fourth.public_post("news", "c").is_none());
+        assert_eq!(fourth.posts_of("news").len(), 3);
+    }
+
+    #[test]
+    fn can_schedule_a_future_post_and_publish_it_when_its_time_comes() {
+        let (dir, site, store) = live_site();
+        let urls = Urls::new(&site);
+        let t = |h: u32| Utc.with_ymd_and_hms(2026, 11, 21, h, 0, 0).unwrap();
+        let (first, _) = Catalog::build(&site, &urls, &store, t(1)).unwrap();
+        let later = dir.path().join("content/news/later.md");
+        std::fs::write(&later, "+++\ndate = 2026-11-21T12:00:00Z\n+++\nAt noon.\n").unwrap();
+        let changed: BTreeSet<PathBuf> = [later].into();
+        let (second, report) =
+            Catalog::build_changed(&site, &urls, &store, t(2), &first, &changed).unwrap();
+        assert!(report.changes.is_empty());
+        assert!(second.public_post("news", "later").is_none());
+        assert_eq!(second.next_scheduled(), Some(t(12)));
+        // Noon: a rebuild with nothing changed reads it and publishes it.
+        let (third, report) =
+            Catalog::build_changed(&site, &urls, &store, t(12), &second, &BTreeSet::new()).unwrap();
+        assert_eq!(
+            report.changes,
+            vec![PostChange::Created {
+                actor: "news".into(),
+                slug: "later".into()
+            }]
+        );
+        assert!(third.public_post("news", "later").is_some());
+        assert_eq!(third.next_scheduled(), None);
+    }
+
+    #[test]
+    fn can_give_a_day_its_first_publication_time_or_else_its_start() {
+        let mut post = crate::content::test_support::post("news", "a");
+        let day = |h: u32| Utc.with_ymd_and_hms(2026, 11, 20, h, 0, 0).unwrap();
+        post.date = Some(day(0));
+        post.day_end = Some(day(0) + TimeDelta::days(1));
+        assert_eq!(published_at(&post, day(15)), day(15));
+        assert_eq!(published_at(&post, day(0) + TimeDelta::days(3)), day(0));
+        assert_eq!(published_at(&post, day(0) - TimeDelta::hours(5)), day(0));
+        post.day_end = None;
+        assert_eq!(published_at(&post, day(15)), day(0));
+        post.date = None;
+        assert_eq!(published_at(&post, day(15)), day(15));
     }
 }

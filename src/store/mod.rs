@@ -119,6 +119,27 @@ impl Store {
         Store::init(conn, path)
     }
 
+    /// The database in `data_dir` opened read-only, for `check` to tell new posts from published
+    /// ones; `None` when there is none yet (nothing was ever served from there). Nothing is
+    /// created or migrated.
+    pub fn open_read_only(data_dir: &Path) -> Result<Option<Store>, StoreError> {
+        let path = data_dir.join("masthead.db");
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite(&path))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sqlite(&path))?;
+        Ok(Some(Store {
+            conn: Mutex::new(conn),
+            path,
+        }))
+    }
+
     /// A store in memory, for tests and `check`.
     pub fn open_in_memory() -> Result<Store, StoreError> {
         let path = PathBuf::from(":memory:");

@@ -207,6 +207,19 @@ impl Store {
             .is_some())
     }
 
+    /// True when `actor`'s post `slug` was ever recorded, or when `actor` has no post at all
+    /// yet (its first scan pushes nothing): a post for which this is false is new to followers.
+    pub fn knows_post(&self, actor: &str, slug: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .query_opt(
+                "SELECT 1 WHERE EXISTS (SELECT 1 FROM posts WHERE actor = ?1 AND slug = ?2)
+                    OR NOT EXISTS (SELECT 1 FROM posts WHERE actor = ?1)",
+                (actor, slug),
+                |_| Ok(()),
+            )?
+            .is_some())
+    }
+
     /// Every removal waiting for its Delete (held ones, then by due time): what
     /// `masthead status` and `masthead publish` show.
     pub fn held_removals(&self) -> Result<Vec<HeldRemoval>, StoreError> {

@@ -200,9 +200,11 @@ pub fn write_post(site_dir: &Path, rel: &str, text: &str) {
     std::fs::write(site_dir.join("content").join(rel), text).unwrap();
 }
 
-/// A post dated now: `front` holds any front-matter lines after the date, each ending in `\n`.
+/// A post dated now (a minute ago, so that a clock taken just before still finds it in the
+/// past, not scheduled): `front` holds any front-matter lines after the date, each ending in `\n`.
 pub fn post_dated_now(front: &str, body: &str) -> String {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = (chrono::Utc::now() - chrono::TimeDelta::minutes(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     format!("+++\ndate = {now}\n{front}+++\n\n{body}\n")
 }
 
