@@ -60,10 +60,11 @@ pub struct Image {
     pub media_type: String,
 }
 
-/// A servable post with what the store remembers of it.
+/// A servable post with what the store remembers of it. The post is shared between snapshots:
+/// an incremental build copies ten thousand records without copying a post.
 #[derive(Clone, Debug)]
 pub struct PostRecord {
-    pub post: Post,
+    pub post: Arc<Post>,
     /// When masthead first saw it (its `published` when it has no date).
     pub first_seen: DateTime<Utc>,
     /// The remote actors its mentions and `in_reply_to` resolved to, in order, each once: tagged,
@@ -107,9 +108,10 @@ struct Read {
     profile_media: BTreeMap<String, PathBuf>,
     /// The media each post file brought, by source.
     media_of: BTreeMap<PathBuf, Vec<(String, PathBuf)>>,
-    /// Every post read, drafts and scheduled ones too, by actor and slug, to its file: a slug
-    /// that a changed file claims from an unchanged one needs a full read to pick the winner.
-    claims: HashMap<(String, String), PathBuf>,
+    /// Posts read but not served (drafts, `federate = false`, scheduled), by actor and slug, to
+    /// their file. With the store's served posts, they tell when a changed file claims a slug
+    /// an unchanged one holds: which file wins depends on every file, so that takes a full read.
+    unserved: HashMap<(String, String), PathBuf>,
     /// Posts dated in the future and never published, by source: when they go out.
     scheduled: BTreeMap<PathBuf, DateTime<Utc>>,
 }
@@ -220,13 +222,15 @@ impl Catalog {
         dirty.dedup();
         let library = content::scan_paths(site, urls, &dirty, &cache(store));
         let mut read = previous.read.clone();
-        read.claims.retain(|_, source| !under(source, &dirty));
+        read.unserved.retain(|_, source| !under(source, &dirty));
         for post in &library.posts {
-            if let Some(other) = read.claims.get(&(post.actor.clone(), post.slug.clone())) {
-                if other != &post.source {
-                    // Which of two files publishes a slug depends on every file of the actor.
-                    return Catalog::build(site, urls, store, now);
-                }
+            let key = (post.actor.clone(), post.slug.clone());
+            let other = match read.unserved.get(&key) {
+                Some(source) => Some(source.clone()),
+                None => store.live_source(&post.actor, &post.slug)?,
+            };
+            if other.is_some_and(|o| o != post.source && !under(&o, &dirty)) {
+                return Catalog::build(site, urls, store, now);
             }
         }
         read.media_of.retain(|source, _| !under(source, &dirty));
@@ -367,14 +371,15 @@ fn assemble(
             scanned.push(post);
         }
     }
-    for post in &scanned {
-        read.claims
-            .insert((post.actor.clone(), post.slug.clone()), post.source.clone());
-    }
     read.media_of.extend(media_of);
-    let mut servable: Vec<(Post, &str, String)> = Vec::new();
-    for post in scanned.into_iter().filter(|p| !p.draft && p.federate) {
-        let Some(actor) = site.actor(&post.actor) else {
+    let mut servable: Vec<(Post, &str)> = Vec::new();
+    for post in scanned {
+        let actor = site
+            .actor(&post.actor)
+            .filter(|_| !post.draft && post.federate);
+        let Some(actor) = actor else {
+            read.unserved
+                .insert((post.actor.clone(), post.slug.clone()), post.source.clone());
             continue;
         };
         if let Some(at) = post.date.filter(|at| *at > now) {
@@ -383,34 +388,29 @@ fn assemble(
                 tracing::info!(actor = %post.actor, slug = %post.slug, at = %at, "scheduled");
                 let due = read.scheduled.entry(post.source.clone()).or_insert(at);
                 *due = (*due).min(at);
+                read.unserved
+                    .insert((post.actor.clone(), post.slug.clone()), post.source.clone());
                 continue;
             }
         }
         let kind = object_type(actor, &post);
-        let rendered = serde_json::to_string(&post).map_err(|e| {
-            store.corrupt(format!(
-                "cannot encode post {}/{}: {e}",
-                post.actor, post.slug
-            ))
-        })?;
-        servable.push((post, kind, rendered));
+        servable.push((post, kind));
     }
-    let published_now: Vec<DateTime<Utc>> = servable
-        .iter()
-        .map(|(post, _, _)| published_at(post, now))
-        .collect();
+    // The store asks for a rendering only for the rows it writes: a restart over unchanged
+    // content encodes nothing.
+    let encoders: Vec<Encoder<'_>> = servable.iter().map(|(post, _)| Encoder(post)).collect();
     let rows: Vec<NewPost<'_>> = servable
         .iter()
-        .zip(&published_now)
-        .map(|((post, kind, rendered), published)| NewPost {
+        .zip(&encoders)
+        .map(|((post, kind), encoder)| NewPost {
             actor: &post.actor,
             slug: &post.slug,
             source: &post.source,
             hash: &post.hash,
             source_hash: &post.source_hash,
-            rendered,
+            rendered: encoder,
             object_type: kind,
-            published: *published,
+            published: published_at(post, now),
         })
         .collect();
     let policy = SyncPolicy {
@@ -421,13 +421,15 @@ fn assemble(
     };
     let report = store.sync_posts(&rows, scope, &policy)?;
     log_report(site, &report);
+    drop(rows);
+    drop(encoders);
     let mut records: Vec<PostRecord> = kept.into_values().flatten().collect();
     records.extend(
         servable
             .into_iter()
             .zip(&report.records)
-            .map(|((post, _, _), row)| PostRecord {
-                post,
+            .map(|((post, _), row)| PostRecord {
+                post: Arc::new(post),
                 first_seen: row.first_seen,
                 addressees: Vec::new(),
             }),
@@ -442,33 +444,40 @@ fn assemble(
         .collect();
     records.retain(|r| !removed.contains(&(r.post.actor.as_str(), r.post.slug.as_str())));
     // Posts whose file is gone stay served until their Delete goes out.
-    let present: HashSet<(String, String)> = records
-        .iter()
-        .map(|r| (r.post.actor.clone(), r.post.slug.clone()))
-        .collect();
-    for (json, first_seen) in store.missing_posts()? {
-        let post: Post = serde_json::from_str(&json)
-            .map_err(|e| store.corrupt(format!("rendered post: {e}")))?;
-        if site.actor(&post.actor).is_some()
-            && !present.contains(&(post.actor.clone(), post.slug.clone()))
-        {
-            records.push(PostRecord {
-                post,
-                first_seen,
-                addressees: Vec::new(),
-            });
+    let mut missing: Vec<PostRecord> = Vec::new();
+    let rows = store.missing_posts()?;
+    if !rows.is_empty() {
+        let present: HashSet<(&str, &str)> = records
+            .iter()
+            .map(|r| (r.post.actor.as_str(), r.post.slug.as_str()))
+            .collect();
+        for (json, first_seen) in rows {
+            let post: Post = serde_json::from_str(&json)
+                .map_err(|e| store.corrupt(format!("rendered post: {e}")))?;
+            if site.actor(&post.actor).is_some()
+                && !present.contains(&(post.actor.as_str(), post.slug.as_str()))
+            {
+                missing.push(PostRecord {
+                    post: Arc::new(post),
+                    first_seen,
+                    addressees: Vec::new(),
+                });
+            }
         }
     }
+    records.extend(missing);
     // Read once per build, so GET of a post and the activity delivering it name the same
     // people: whatever resolved by now (federation::addressing fills the table).
     let resolved = store.resolved_refs()?;
     let mut by_actor: HashMap<String, Vec<PostRecord>> = HashMap::new();
     for mut record in records {
         record.addressees = addressees(site, &record.post, &resolved);
-        by_actor
-            .entry(record.post.actor.clone())
-            .or_default()
-            .push(record);
+        match by_actor.get_mut(&record.post.actor) {
+            Some(list) => list.push(record),
+            None => {
+                by_actor.insert(record.post.actor.clone(), vec![record]);
+            }
+        }
     }
     for list in by_actor.values_mut() {
         list.sort_by(|a, b| {
@@ -495,6 +504,16 @@ fn assemble(
         read,
     };
     Ok((catalog, report))
+}
+
+/// Encodes a post as the JSON the store keeps, when the store asks for it.
+struct Encoder<'a>(&'a Post);
+
+impl crate::store::Rendering for Encoder<'_> {
+    fn render(&self) -> Result<String, String> {
+        serde_json::to_string(self.0)
+            .map_err(|e| format!("cannot encode post {}/{}: {e}", self.0.actor, self.0.slug))
+    }
 }
 
 /// What followers will not be sent at once, said in the log with what to do about it.
@@ -688,6 +707,9 @@ pub fn addressees(
     resolved: &HashMap<String, Addressee>,
 ) -> Vec<Addressee> {
     let mut out: Vec<Addressee> = Vec::new();
+    if post.mentions.is_empty() && post.in_reply_to.is_none() {
+        return out;
+    }
     for r in refs(site, post) {
         if let Some(a) = resolved.get(&r.key()) {
             if !out.iter().any(|x| x.actor_id == a.actor_id) {
@@ -927,6 +949,33 @@ mod tests {
         assert_eq!(report.changes.len(), 1);
         assert!(fourth.public_post("news", "c").is_none());
         assert_eq!(fourth.posts_of("news").len(), 3);
+    }
+
+    #[test]
+    fn can_settle_a_slug_claimed_by_a_changed_file_as_a_full_build_does() {
+        let (dir, site, store) = live_site();
+        let urls = Urls::new(&site);
+        let t = |h: u32| Utc.with_ymd_and_hms(2026, 11, 21, h, 0, 0).unwrap();
+        let (first, _) = Catalog::build(&site, &urls, &store, t(1)).unwrap();
+        // e.md claims b.md's slug: b.md sorts first, so it keeps it, as a full scan decides.
+        let e = dir.path().join("content/news/e.md");
+        std::fs::write(
+            &e,
+            "+++\nslug = \"b\"\ndate = 2026-11-21T01:00:00Z\n+++\nE\n",
+        )
+        .unwrap();
+        let changed: BTreeSet<PathBuf> = [e].into();
+        let (second, report) =
+            Catalog::build_changed(&site, &urls, &store, t(2), &first, &changed).unwrap();
+        assert!(report.changes.is_empty(), "{:?}", report.changes);
+        let b = second.public_post("news", "b").unwrap();
+        assert_eq!(b.post.source, Path::new("content/news/b.md"));
+        let warned: Vec<String> = second.diagnostics.iter().map(ToString::to_string).collect();
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert!(
+            warned[0].starts_with("content/news/e.md:1: slug \"b\""),
+            "{warned:?}"
+        );
     }
 
     #[test]

@@ -856,7 +856,7 @@ async fn can_send_nothing_when_only_whitespace_or_masthead_rendering_changes() {
         source_hash: &record.post.source_hash,
         rendered: &serde_json::to_string(&masthead::content::Post {
             html: "<p>old rendering</p>".into(),
-            ..record.post.clone()
+            ..(*record.post).clone()
         })
         .unwrap(),
         object_type: "Note",

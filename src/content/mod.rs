@@ -140,8 +140,8 @@ pub struct Library {
     pub media: BTreeMap<String, PathBuf>,
     /// The part of `media` that profiles (avatars, headers) brought.
     pub profile_media: BTreeMap<String, PathBuf>,
-    /// The part of `media` each post file brought, by source, so that a rescan of one file
-    /// can replace what it brought.
+    /// The part of `media` each post file brought, by source (files that brought none are
+    /// left out), so that a rescan of one file can replace what it brought.
     pub media_of: BTreeMap<PathBuf, Vec<(String, PathBuf)>>,
 }
 

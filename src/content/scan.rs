@@ -324,7 +324,9 @@ fn read_post(
         // where images may be); if one is not, the post is rendered again, which reports it.
         if let Some(media) = cached_media(rules, urls, &post) {
             lib.media.extend(media.iter().cloned());
-            lib.media_of.insert(source.to_path_buf(), media);
+            if !media.is_empty() {
+                lib.media_of.insert(source.to_path_buf(), media);
+            }
             post.source_hash = source_hash;
             return Some(post);
         }
@@ -370,8 +372,10 @@ fn read_post(
         return None;
     }
     lib.media.extend(rendered.media.iter().cloned());
-    lib.media_of
-        .insert(source.to_path_buf(), rendered.media.into_iter().collect());
+    if !rendered.media.is_empty() {
+        lib.media_of
+            .insert(source.to_path_buf(), rendered.media.into_iter().collect());
+    }
     let mut tags: Vec<String> = Vec::new();
     for tag in fm
         .tags

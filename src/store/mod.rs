@@ -37,7 +37,7 @@ pub use interactions::{InteractionCounts, InteractionKind};
 pub use keys::{ActorKeys, KeyPair, INSTANCE_KEY};
 pub use pending_publications::{PendingChange, PendingPublication};
 pub use posts::{
-    HeldRemoval, NewPost, PostChange, PostRow, Scope, SyncPolicy, SyncReport, Tombstone,
+    HeldRemoval, NewPost, PostChange, PostRow, Rendering, Scope, SyncPolicy, SyncReport, Tombstone,
 };
 pub use remote_actors::RemoteActor;
 pub use remote_refs::Addressee;

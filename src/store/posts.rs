@@ -14,15 +14,33 @@
 //! botched `git pull`), they are held until the operator confirms them
 //! ([`Store::confirm_held_removals`]). The due times are rows, so they survive restarts.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{execute, query_all, query_opt, Store, StoreError};
 
+/// A post's rendering as the caller encodes it, produced only when the store writes the row.
+pub trait Rendering {
+    /// The opaque string kept, or why it cannot be made.
+    fn render(&self) -> Result<String, String>;
+}
+
+impl Rendering for &str {
+    fn render(&self) -> Result<String, String> {
+        Ok(self.to_string())
+    }
+}
+
+impl Rendering for String {
+    fn render(&self) -> Result<String, String> {
+        Ok(self.clone())
+    }
+}
+
 /// A servable post to record.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct NewPost<'a> {
     pub actor: &'a str,
     pub slug: &'a str,
@@ -32,8 +50,9 @@ pub struct NewPost<'a> {
     pub hash: &'a str,
     /// The hash of its source alone (front matter and body): a change sends an Update.
     pub source_hash: &'a str,
-    /// The rendering, returned as is by [`Store::cached_post`] and [`Store::last_renderings`].
-    pub rendered: &'a str,
+    /// The rendering, returned as is by [`Store::cached_post`] and [`Store::last_renderings`];
+    /// asked for only when the row is written.
+    pub rendered: &'a dyn Rendering,
     /// `Note` or `Article`, remembered for the tombstone.
     pub object_type: &'a str,
     /// Its `published` time if it is first seen now; a new post published before
@@ -149,6 +168,22 @@ impl HeldRemoval {
     }
 }
 
+/// The columns of [`Known`], in its order.
+const KNOWN: &str = "hash, source_hash, source, first_seen, deleted_at IS NOT NULL,
+                     missing_since IS NOT NULL";
+
+/// Reads a [`Known`] from the columns [`KNOWN`] starting at `at`.
+fn known(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Known> {
+    Ok(Known {
+        hash: r.get(at)?,
+        source_hash: r.get(at + 1)?,
+        source: r.get(at + 2)?,
+        first_seen: r.get(at + 3)?,
+        deleted: r.get(at + 4)?,
+        missing: r.get(at + 5)?,
+    })
+}
+
 /// An existing row, as [`Store::sync_posts`] compares it.
 struct Known {
     hash: String,
@@ -185,15 +220,28 @@ impl Store {
     /// The rendering and first-seen time of every post whose file is gone but whose Delete has
     /// not been owed yet: they stay served meanwhile.
     pub fn missing_posts(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        // No ORDER BY: sorting would tempt SQLite to walk the whole table in key order
+        // instead of the few rows of the partial index.
         let rows: Vec<(String, String)> = self.query_all(
             "SELECT rendered, first_seen FROM posts
-             WHERE missing_since IS NOT NULL AND deleted_at IS NULL ORDER BY actor, slug",
+             WHERE missing_since IS NOT NULL AND deleted_at IS NULL",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         rows.into_iter()
             .map(|(rendered, seen)| Ok((rendered, self.parse_time(&seen)?)))
             .collect()
+    }
+
+    /// The file `actor`'s post `slug` is served from, when it is published.
+    pub fn live_source(&self, actor: &str, slug: &str) -> Result<Option<PathBuf>, StoreError> {
+        Ok(self
+            .query_opt(
+                "SELECT source FROM posts WHERE actor = ?1 AND slug = ?2 AND deleted_at IS NULL",
+                (actor, slug),
+                |r| r.get::<_, String>(0),
+            )?
+            .map(PathBuf::from))
     }
 
     /// True when `actor`'s post `slug` is published (served, not a tombstone).
@@ -223,10 +271,9 @@ impl Store {
     /// Every removal waiting for its Delete (held ones, then by due time): what
     /// `masthead status` and `masthead publish` show.
     pub fn held_removals(&self) -> Result<Vec<HeldRemoval>, StoreError> {
-        self.query_all(
+        let mut out: Vec<HeldRemoval> = self.query_all(
             "SELECT actor, slug, source, missing_since, delete_due_at FROM posts
-             WHERE missing_since IS NOT NULL AND deleted_at IS NULL
-             ORDER BY delete_due_at IS NOT NULL, delete_due_at, actor, slug",
+             WHERE missing_since IS NOT NULL AND deleted_at IS NULL",
             [],
             |r| {
                 Ok(HeldRemoval {
@@ -237,7 +284,16 @@ impl Store {
                     due_at: r.get(4)?,
                 })
             },
-        )
+        )?;
+        out.sort_by(|a, b| {
+            (a.due_at.is_some(), a.due_at, &a.actor, &a.slug).cmp(&(
+                b.due_at.is_some(),
+                b.due_at,
+                &b.actor,
+                &b.slug,
+            ))
+        });
+        Ok(out)
     }
 
     /// Makes every held removal due at `now_ms`: the next build sends their Deletes. Returns
@@ -287,9 +343,32 @@ impl Store {
                     report.first_scan.push(actor.to_string());
                 }
             }
+            // A whole-site sync reads every row at once; a few changed files look theirs up.
+            let mut all: Option<HashMap<(String, String), Known>> = match scope {
+                Scope::All => Some(
+                    query_all(
+                        tx,
+                        &format!("SELECT actor, slug, {KNOWN} FROM posts"),
+                        [],
+                        |r| Ok(((r.get(0)?, r.get(1)?), known(r, 2)?)),
+                    )
+                    .map_err(self.err())?,
+                ),
+                Scope::Sources(_) => None,
+            };
             let mut quiet: HashSet<(String, String)> = HashSet::new();
             for post in posts {
-                let (first_seen, new) = self.sync_post(tx, post, now, &mut report)?;
+                let existing = match &mut all {
+                    Some(all) => all.remove(&(post.actor.to_string(), post.slug.to_string())),
+                    None => query_opt(
+                        tx,
+                        &format!("SELECT {KNOWN} FROM posts WHERE actor = ?1 AND slug = ?2"),
+                        (post.actor, post.slug),
+                        |r| known(r, 0),
+                    )
+                    .map_err(self.err())?,
+                };
+                let (first_seen, new) = self.sync_post(tx, post, existing, now, &mut report)?;
                 if new && post.published < policy.push_after {
                     quiet.insert((post.actor.to_string(), post.slug.to_string()));
                 }
@@ -341,27 +420,10 @@ impl Store {
         &self,
         tx: &rusqlite::Transaction<'_>,
         post: &NewPost<'_>,
+        existing: Option<Known>,
         now: DateTime<Utc>,
         report: &mut SyncReport,
     ) -> Result<(DateTime<Utc>, bool), StoreError> {
-        let existing: Option<Known> = query_opt(
-            tx,
-            "SELECT hash, source_hash, source, first_seen, deleted_at IS NOT NULL,
-                    missing_since IS NOT NULL
-             FROM posts WHERE actor = ?1 AND slug = ?2",
-            (post.actor, post.slug),
-            |r| {
-                Ok(Known {
-                    hash: r.get(0)?,
-                    source_hash: r.get(1)?,
-                    source: r.get(2)?,
-                    first_seen: r.get(3)?,
-                    deleted: r.get(4)?,
-                    missing: r.get(5)?,
-                })
-            },
-        )
-        .map_err(self.err())?;
         let (actor, slug) = (post.actor.to_string(), post.slug.to_string());
         let source = post.source.to_string_lossy();
         let (change, write, first_seen, new) = match &existing {
@@ -397,6 +459,7 @@ impl Store {
                 .push((post.actor.to_string(), post.slug.to_string()));
         }
         if write {
+            let rendered = post.rendered.render().map_err(|e| self.corrupt(e))?;
             // A new row is first seen now; a known one keeps its first-seen time.
             execute(
                 tx,
@@ -413,7 +476,7 @@ impl Store {
                     &source,
                     post.hash,
                     post.source_hash,
-                    post.rendered,
+                    rendered,
                     post.object_type,
                     now.to_rfc3339(),
                 ),
@@ -446,11 +509,12 @@ impl Store {
                 let mut out = Vec::new();
                 for path in paths {
                     let path = path.to_string_lossy();
-                    // The file itself, or anything below the folder of that name.
+                    // The file itself, or anything below the folder of that name: the range
+                    // from `dir/` up to `dir0` ('0' follows '/'), which the index on source serves.
                     let rows: Vec<(String, String)> = query_all(
                         tx,
                         &format!(
-                            "{LIVE} AND (source = ?1 OR substr(source, 1, length(?1) + 1) = ?1 || '/')"
+                            "{LIVE} AND (source = ?1 OR (source >= ?1 || '/' AND source < ?1 || '0'))"
                         ),
                         [path.trim_end_matches('/')],
                         |r| Ok((r.get(0)?, r.get(1)?)),
