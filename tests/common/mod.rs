@@ -100,7 +100,19 @@ pub fn copy_dir(from: &Path, to: &Path) {
 impl TestSite {
     /// Serves the fixture site `name`.
     pub async fn start(name: &str) -> TestSite {
+        TestSite::start_configured(name, "").await
+    }
+
+    /// Serves the fixture site `name` with `keys` (lines ending in `\n`) added under `[site]`.
+    pub async fn start_configured(name: &str, keys: &str) -> TestSite {
         let (dir, listener, base) = prepare(name).await;
+        let config = dir.path().join("site.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            text.replacen("[site]\n", &format!("[site]\n{keys}"), 1),
+        )
+        .unwrap();
         let running = serve_dir(dir.path(), listener).await;
         TestSite {
             dir,
