@@ -152,7 +152,7 @@ impl App {
     ) -> Result<(App, SyncReport), AppError> {
         let urls = Urls::new(&site);
         let keys = ActorKeys::load(&store, site.actors.iter().map(|a| a.handle.as_str()))?;
-        let (catalog, report) = Catalog::build(&site, &urls, &store, Utc::now())?;
+        let (catalog, report) = Catalog::build(&site, &urls, &store, now(&clock))?;
         let moderation = Blocks::from_config(&site.moderation)?;
         let fetcher = Fetcher::new(
             &site,
@@ -528,6 +528,15 @@ pub fn start_with(
         app.store.clone(),
         app.clock.clone(),
         app.site().limits.clone(),
+        rx.clone(),
+    ));
+    // Scheduled posts and removals whose grace period ends are due by the clock: a rebuild
+    // publishes them (their due times are in the store and the snapshot, so restarts keep them).
+    let timer = tokio::spawn(crate::catalog::run_timer(
+        app.catalog.clone(),
+        app.store.clone(),
+        app.clock.clone(),
+        app.rebuilds.clone(),
         rx,
     ));
     let task = tokio::spawn(async move {
@@ -538,6 +547,7 @@ pub fn start_with(
         if let Some(metrics) = metrics {
             let _ = metrics.await;
         }
+        let _ = timer.await;
     });
     Ok(Running {
         addr,
@@ -596,6 +606,11 @@ fn bind_metrics(at: &str) -> std::io::Result<TcpListener> {
     let listener = std::net::TcpListener::bind(at).map_err(named)?;
     listener.set_nonblocking(true).map_err(named)?;
     TcpListener::from_std(listener).map_err(named)
+}
+
+/// The clock's now as a time.
+fn now(clock: &Clock) -> chrono::DateTime<Utc> {
+    chrono::DateTime::from_timestamp_millis(clock.now_ms()).unwrap_or_else(Utc::now)
 }
 
 /// Logs every diagnostic once, at the level its severity calls for.
@@ -785,14 +800,21 @@ fn rebuild_task(
 ) -> impl FnMut(&Dirty) -> Result<SyncReport, StoreError> + Send + 'static {
     let mut last_site = site.current();
     move |dirty| {
-        // Until the catalog can rebuild only the dirty files, every rebuild reads everything.
         tracing::debug!(dirty = ?dirty, "rebuilding the catalog");
         let p = Publisher {
             site: site.current(),
             ..base.clone()
         };
         let before = p.catalog.current();
-        let (catalog, report) = Catalog::build(&p.site, &p.urls, &p.store, Utc::now())?;
+        let now = now(&p.clock);
+        // Only the dirty files are read again while the config is the one the last build used;
+        // a new config (or "everything") reads the whole site.
+        let (catalog, report) = match dirty {
+            Dirty::Paths(paths) if Arc::ptr_eq(&last_site, &p.site) => {
+                Catalog::build_changed(&p.site, &p.urls, &p.store, now, &before, paths)?
+            }
+            _ => Catalog::build(&p.site, &p.urls, &p.store, now)?,
+        };
         p.catalog.replace(catalog);
         let mut queued = outbox::publish_pending(&p)?;
         let after = p.catalog.current();

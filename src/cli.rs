@@ -57,6 +57,21 @@ pub enum Command {
     /// after an upgrade of masthead that renders posts differently. A running `serve` sends
     /// what this queues.
     Republish(RepublishArgs),
+    /// Show removals waiting for their Delete (a held mass removal, a grace period), and send
+    /// the held ones with --confirm.
+    Publish(PublishArgs),
+}
+
+/// `masthead publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Site and store.
+    #[command(flatten)]
+    pub site: SiteArgs,
+    /// Send the Deletes of a held mass removal. To keep the posts instead, put their files back
+    /// (e.g. switch the branch back): they are served on and nothing is sent.
+    #[arg(long)]
+    pub confirm: bool,
 }
 
 /// Where an operator command finds the site and its store.

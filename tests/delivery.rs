@@ -17,7 +17,7 @@ use masthead::commands::deliveries;
 use masthead::config::Site;
 use masthead::federation::delivery::{self, DeliveryConfig, Workers};
 use masthead::federation::signatures::{self, PublicKey};
-use masthead::store::{DeliveryState, FollowState, Follower, Store};
+use masthead::store::{DeliveryState, FollowState, Follower, NewPost, Scope, Store, SyncPolicy};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -41,6 +41,15 @@ impl Fed {
     /// Opens the site with followers at `inboxes` and the queue on `clock`.
     async fn open_with(inboxes: &[&str], clock: Clock) -> Fed {
         Fed::open_configured(inboxes, clock, |toml| toml).await
+    }
+
+    /// Like [`Fed::open_with`], with `keys` (lines ending in `\n`) added under `[site]`.
+    async fn open_with_keys(inboxes: &[&str], clock: Clock, keys: &str) -> Fed {
+        let keys = keys.to_string();
+        Fed::open_configured(inboxes, clock, move |toml| {
+            toml.replace("[site]\n", &format!("[site]\n{keys}"))
+        })
+        .await
     }
 
     /// [`Fed::open_with`], site.toml rewritten by `edit` first.
@@ -166,8 +175,10 @@ fn follower(inbox: &str, n: usize) -> Follower {
     }
 }
 
-const SECOND: &str =
-    "+++\ntitle = \"Second\"\ndate = 2026-11-21T09:00:00Z\n+++\n\nThe second post.\n";
+/// A new post, dated a minute before the tests started: inside the push window, so followers
+/// get it, and not in the future of a clock started before it was first used.
+static SECOND: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| common::post_dated_now("title = \"Second\"\n", "The second post."));
 
 /// Sends what is due now, as the workers would, and waits for every answer.
 async fn deliver_due(app: &Arc<App>) -> usize {
@@ -183,7 +194,7 @@ async fn can_deliver_a_create_once_the_inbox_recovers() {
     let mut fed = Fed::open(&[]).await;
     let running = fed.start();
     fed.follow(&inbox, 0);
-    fed.publish("second.md", SECOND).await;
+    fed.publish("second.md", &SECOND).await;
 
     let first = inbox.wait_for(1).await;
     // The retry is due 15-24 s later by the queue's clock: move it on a minute at a time until
@@ -250,7 +261,7 @@ async fn can_remove_followers_whose_inbox_is_gone() {
     let fed = Fed::open(&[]).await;
     fed.follow(&gone, 0);
     fed.follow(&fine, 1);
-    fed.publish("second.md", SECOND).await;
+    fed.publish("second.md", &SECOND).await;
     assert_eq!(deliver_due(&fed.app).await, 2);
 
     assert_eq!(gone.requests().len(), 1);
@@ -281,7 +292,7 @@ async fn can_fail_a_refused_delivery_at_once_and_retry_a_rate_limited_one_later(
     let refusing = FakeInbox::start(&[403]).await;
     let limited = FakeInbox::start(&[429]).await;
     let fed = Fed::open(&[&refusing, &limited]).await;
-    fed.publish("second.md", SECOND).await;
+    fed.publish("second.md", &SECOND).await;
     deliver_due(&fed.app).await;
 
     let rows = fed.rows("second");
@@ -324,7 +335,7 @@ async fn can_deliver_to_a_fast_inbox_while_a_slow_one_holds_its_request() {
     let fast = FakeInbox::start(&[202]).await;
     let mut fed = Fed::open(&[&slow]).await;
     let running = fed.start();
-    fed.publish("second.md", SECOND).await;
+    fed.publish("second.md", &SECOND).await;
     // The slow inbox has a request and sits on it.
     slow.wait_for(1).await;
 
@@ -357,7 +368,7 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
     assert!(fed.rows("hello").is_empty());
     assert_eq!(fed.app.rebuild().await.unwrap().changes.len(), 0);
 
-    fed.publish("second.md", SECOND).await;
+    fed.publish("second.md", &SECOND).await;
     let rows = fed.rows("second");
     assert_eq!(rows.len(), 1);
     assert_eq!(
@@ -423,9 +434,21 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
     assert_ne!(later[0]["id"], update["id"]);
     assert!(later[0]["object"]["updated"].as_str().unwrap() > updated);
 
-    // Removed: a Delete of the Tombstone, and the Update still waiting is dropped.
+    // Removed: served through the grace period, the Update still waiting...
     std::fs::remove_file(fed.dir.path().join("content/news/second.md")).unwrap();
     fed.app.rebuild().await.unwrap();
+    let pending: Vec<String> = fed
+        .rows("second")
+        .into_iter()
+        .filter(|r| r.state == DeliveryState::Pending)
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(pending, ["Update"]);
+    assert!(fed.app.catalog().public_post("news", "second").is_some());
+    // ...then a Delete of the Tombstone, and the Update still waiting is dropped.
+    fed.clock.advance(Duration::from_secs(60));
+    fed.app.rebuild().await.unwrap();
+    assert!(fed.app.catalog().public_post("news", "second").is_none());
     let rows = fed.rows("second");
     let pending: Vec<&str> = rows
         .iter()
@@ -448,7 +471,7 @@ async fn can_send_followers_only_posts_to_followers() {
     let fed = Fed::open(&[&inbox]).await;
     fed.publish(
         "members.md",
-        "+++\ndate = 2026-11-21T09:00:00Z\nvisibility = \"followers\"\n+++\n\nFor followers.\n",
+        &common::post_dated_now("visibility = \"followers\"\n", "For followers."),
     )
     .await;
     assert_eq!(deliver_due(&fed.app).await, 1);
@@ -464,7 +487,7 @@ async fn can_send_followers_only_posts_to_followers() {
 async fn can_keep_a_queued_delivery_across_a_crash() {
     let inbox = FakeInbox::start(&[202]).await;
     let fed = Fed::open(&[&inbox]).await;
-    fed.publish("second.md", SECOND).await;
+    fed.publish("second.md", &SECOND).await;
     let row = fed.rows("second").remove(0);
     // A worker claimed it and the process died mid-send: the lease is all that is left.
     let now = fed.clock.now_ms();
@@ -494,7 +517,7 @@ async fn can_keep_a_queued_delivery_across_a_crash() {
 async fn can_publish_a_change_recorded_just_before_a_crash() {
     let inbox = FakeInbox::start(&[202]).await;
     let fed = Fed::open(&[&inbox]).await;
-    fed.write_post("second.md", SECOND);
+    fed.write_post("second.md", &SECOND);
     // The store records the new post (and what followers are owed) in one transaction; the
     // process dies before the publication is queued.
     masthead::catalog::Catalog::build(
@@ -524,7 +547,7 @@ async fn can_show_the_queue_to_the_operator() {
         "{empty}"
     );
 
-    fed.publish("second.md", SECOND).await;
+    fed.publish("second.md", &SECOND).await;
     deliver_due(&fed.app).await;
     let report = deliveries::queue_report(&config, None).unwrap();
     let text = report.to_string();
@@ -549,7 +572,7 @@ async fn can_retry_on_schedule_for_two_days_then_give_up() {
     // Nothing listens on port 1: every attempt fails at once. Time is tokio's, paused: the
     // workers sleep until each retry is due and the runtime jumps there.
     let fed = Fed::open_with(&["http://127.0.0.1:1/inbox"], Clock::tokio()).await;
-    fed.publish("second.md", SECOND).await;
+    fed.publish("second.md", &SECOND).await;
     let start = fed.clock.now_ms();
     let workers = Workers::spawn(fed.app.deliverer(DeliveryConfig::default()));
     let settled =
@@ -586,7 +609,7 @@ async fn can_hand_back_a_send_cut_short_by_shutdown() {
     };
     let running =
         app::start_with(fed.app.clone(), fed.listener.take().unwrap(), None, config).unwrap();
-    fed.publish("second.md", SECOND).await;
+    fed.publish("second.md", &SECOND).await;
     stuck.wait_for(1).await;
     running.stop().await;
 
@@ -601,7 +624,7 @@ async fn can_hand_back_a_send_cut_short_by_shutdown() {
 async fn can_print_the_queue_from_the_command_line() {
     let down = FakeInbox::start(&[503]).await;
     let fed = Fed::open(&[&down]).await;
-    fed.publish("second.md", SECOND).await;
+    fed.publish("second.md", &SECOND).await;
     deliver_due(&fed.app).await;
     let stdout = common::stdout_of(
         std::process::Command::new(env!("CARGO_BIN_EXE_masthead"))
@@ -668,7 +691,7 @@ async fn can_keep_a_retried_create_ahead_of_its_update() {
     // The first POST fails: the Create is retried 15-24 s later by the queue's clock.
     let inbox = FakeInbox::start(&[503, 202]).await;
     let fed = Fed::open(&[&inbox]).await;
-    fed.publish("second.md", SECOND).await;
+    fed.publish("second.md", &SECOND).await;
     assert_eq!(deliver_due(&fed.app).await, 1);
 
     fed.clock.advance(Duration::from_secs(1));
@@ -708,7 +731,7 @@ async fn can_deliver_in_order_with_the_workers_running() {
     let inbox = FakeInbox::start(&[503, 202]).await;
     let mut fed = Fed::open(&[&inbox]).await;
     let running = fed.start();
-    fed.publish("second.md", SECOND).await;
+    fed.publish("second.md", &SECOND).await;
     inbox.wait_for(1).await;
     fed.publish(
         "second.md",
@@ -744,7 +767,7 @@ async fn can_deliver_in_order_with_the_workers_running() {
 async fn can_send_only_the_newest_of_two_pending_updates() {
     let inbox = FakeInbox::start(&[202]).await;
     let fed = Fed::open(&[&inbox]).await;
-    fed.publish("second.md", SECOND).await;
+    fed.publish("second.md", &SECOND).await;
     assert_eq!(deliver_due(&fed.app).await, 1);
 
     fed.clock.advance(Duration::from_secs(60));
@@ -776,8 +799,15 @@ async fn can_cancel_create_and_delete_for_an_inbox_the_post_never_reached() {
     // `had` gets the Create; `down` refuses it for now, so the Create waits for its retry there.
     let had = FakeInbox::start(&[202]).await;
     let down = FakeInbox::start(&[503, 202]).await;
-    let fed = Fed::open(&[&had, &down]).await;
-    fed.publish("second.md", SECOND).await;
+    let (had_url, down_url) = (had.url.clone(), down.url.clone());
+    // Removals are final at once here (no grace period): the order rules are what is tested.
+    let fed = Fed::open_with_keys(
+        &[&had_url, &down_url],
+        Clock::manual(now_ms()),
+        "delete_grace_secs = 0\n",
+    )
+    .await;
+    fed.publish("second.md", &SECOND).await;
     assert_eq!(deliver_due(&fed.app).await, 2);
 
     std::fs::remove_file(fed.dir.path().join("content/news/second.md")).unwrap();
@@ -846,7 +876,7 @@ async fn can_serve_the_queue_as_prometheus_metrics_on_their_own_address() {
     let running = fed.start();
     let metrics_addr = running.metrics_addr.expect("metrics_listen is set");
     assert_ne!(metrics_addr, running.addr);
-    fed.publish("second.md", SECOND).await;
+    fed.publish("second.md", &SECOND).await;
     let settled = || async {
         let rows = fed.rows("second");
         rows.iter()
@@ -929,7 +959,13 @@ async fn assert_nothing_more(inbox: &FakeInbox, n: usize) {
 async fn can_publish_each_editor_save_as_exactly_one_activity() {
     use std::fs;
     let inbox = FakeInbox::start(&[202]).await;
-    let mut fed = Fed::open(&[&inbox]).await;
+    // A removal is sent at once (no grace period) so that one save is one activity, removals too.
+    let mut fed = Fed::open_with_keys(
+        &[inbox.url.as_str()],
+        Clock::manual(now_ms()),
+        "delete_grace_secs = 0\n",
+    )
+    .await;
     let mut running = fed.start();
     assert_eq!(
         running.watch().unwrap(),
@@ -1149,7 +1185,7 @@ async fn can_reload_site_toml_live_sending_a_profile_update_and_keeping_the_last
 async fn can_republish_a_post_whose_file_did_not_change() {
     let inbox = FakeInbox::start(&[202]).await;
     let fed = Fed::open(&[&inbox]).await;
-    fed.publish("second.md", SECOND).await;
+    fed.publish("second.md", &SECOND).await;
     deliver_due(&fed.app).await;
     let config = fed.dir.path().join("site.toml");
     let republish = |post: Option<&str>| app::republish(&config, None, post);
@@ -1376,4 +1412,265 @@ async fn can_publish_a_push_to_the_bare_repository_serve_watches() {
     following.abort();
     running.stop().await;
     assert_eq!(inbox.requests().len(), 1);
+}
+
+/// The kinds of every row queued about a post of `news`, in order.
+fn kinds(fed: &Fed, slug: &str) -> Vec<String> {
+    fed.rows(slug).into_iter().map(|r| r.kind).collect()
+}
+
+/// A manual clock at `y-m-d h:mi` UTC.
+fn clock_at(y: i32, m: u32, d: u32, h: u32, mi: u32) -> Clock {
+    use chrono::TimeZone;
+    Clock::manual(
+        chrono::Utc
+            .with_ymd_and_hms(y, m, d, h, mi, 0)
+            .unwrap()
+            .timestamp_millis(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_publish_a_date_only_post_at_the_moment_it_first_goes_out_that_day() {
+    let inbox = FakeInbox::start(&[202]).await;
+    // 15:30 in Paris (UTC+1) on 20 November 2026.
+    let clock = clock_at(2026, 11, 20, 14, 30);
+    let fed = Fed::open_with_keys(
+        &[&inbox.url],
+        clock.clone(),
+        "timezone = \"Europe/Paris\"\n",
+    )
+    .await;
+    fed.publish(
+        "today.md",
+        "+++\ndate = 2026-11-20\n+++\n\nOut this afternoon.\n",
+    )
+    .await;
+    let rows = fed.rows("today");
+    assert_eq!(kinds(&fed, "today"), ["Create"]);
+    let create: Value = serde_json::from_str(&rows[0].body).unwrap();
+    assert_eq!(create["object"]["published"], "2026-11-20T14:30:00Z");
+
+    // A day that is over: its start in Paris, too old to push, in the outbox all the same.
+    fed.publish("monday.md", "+++\ndate = 2026-11-16\n+++\n\nFrom Monday.\n")
+        .await;
+    assert!(fed.rows("monday").is_empty());
+    let monday = fed.app.catalog();
+    let monday = monday.public_post("news", "monday").unwrap();
+    assert_eq!(
+        masthead::catalog::published(monday).to_rfc3339(),
+        "2026-11-15T23:00:00+00:00"
+    );
+
+    // The next day, after a restart: the same `published` as followers got.
+    clock.advance(Duration::from_secs(24 * 3600));
+    let (_dir, app, _) = fed.crash_and_reopen();
+    let catalog = app.catalog();
+    let today = catalog.public_post("news", "today").unwrap();
+    assert_eq!(
+        masthead::catalog::published(today).to_rfc3339(),
+        "2026-11-20T14:30:00+00:00"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_import_an_archive_without_pushing_anything() {
+    let inbox = FakeInbox::start(&[202]).await;
+    let fed = Fed::open(&[&inbox]).await;
+    for n in 1..=20 {
+        fed.write_post(
+            &format!("old-{n}.md"),
+            &format!("+++\ndate = 2025-03-{n:02}T09:00:00Z\n+++\n\nFrom the archive, {n}.\n"),
+        );
+    }
+    let report = fed.app.rebuild().await.unwrap();
+    assert_eq!(report.quiet.len(), 20);
+    assert!(fed.app.store.pending_publications().unwrap().is_empty());
+    assert_eq!(deliver_due(&fed.app).await, 0);
+    // Served and in the outbox.
+    assert_eq!(fed.app.catalog().posts_of("news").len(), 21);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_schedule_a_future_post_until_its_time_even_across_a_restart() {
+    let inbox = FakeInbox::start(&[202]).await;
+    let mut fed = Fed::open(&[&inbox]).await;
+    let running = fed.start();
+    let at = chrono::DateTime::from_timestamp_millis(fed.clock.now_ms()).unwrap()
+        + chrono::TimeDelta::hours(2);
+    let date = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    fed.publish("later.md", &format!("+++\ndate = {date}\n+++\n\nAt two.\n"))
+        .await;
+    let got = common::fetch(&fed.post_id("later"), Method::GET, common::AP, &[]).await;
+    assert_eq!(got.status, 404);
+    assert!(fed.rows("later").is_empty());
+    let next = fed.app.catalog().next_scheduled().unwrap();
+    assert_eq!(next.timestamp(), at.timestamp());
+    running.stop().await;
+
+    // A restart before its time keeps it scheduled; once the time comes, the timer of the
+    // running server publishes it.
+    let (dir, app, clock) = fed.crash_and_reopen();
+    assert!(app.catalog().public_post("news", "later").is_none());
+    clock.advance(Duration::from_secs(2 * 3600));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let running = app::start_with(app.clone(), listener, None, DeliveryConfig::default()).unwrap();
+    let base = Site::load(&dir.path().join("site.toml"))
+        .unwrap()
+        .site
+        .base_url;
+    let id = format!("{}users/news/posts/later", base);
+    let rows = common::poll_until(
+        "the scheduled post's Create",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || async {
+            let rows = app.store.deliveries_of_object(&id).unwrap();
+            (!rows.is_empty()).then_some(rows)
+        },
+    )
+    .await;
+    running.stop().await;
+    assert_eq!(rows[0].kind, "Create");
+    let create: Value = serde_json::from_str(&rows[0].body).unwrap();
+    assert_eq!(create["object"]["published"], date);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_hold_a_branch_switch_that_removes_twenty_posts_until_confirmed() {
+    let inbox = FakeInbox::start(&[202]).await;
+    let fed = Fed::open(&[&inbox]).await;
+    for n in 1..=20 {
+        fed.write_post(
+            &format!("p{n}.md"),
+            &SECOND.replace("Second", &format!("Post {n}")),
+        );
+    }
+    fed.app.rebuild().await.unwrap();
+    let creates = |fed: &Fed| {
+        (1..=20)
+            .map(|n| fed.rows(&format!("p{n}")).len())
+            .sum::<usize>()
+    };
+    assert_eq!(creates(&fed), 20);
+    let mut sent = 0;
+    while sent < 20 {
+        let n = deliver_due(&fed.app).await;
+        assert!(n > 0, "only {sent} of 20 Creates went out");
+        sent += n;
+    }
+
+    // A branch switch takes the twenty files away at once.
+    for n in 1..=20 {
+        std::fs::remove_file(fed.dir.path().join(format!("content/news/p{n}.md"))).unwrap();
+    }
+    let report = fed.app.rebuild().await.unwrap();
+    assert_eq!(report.held.len(), 20);
+    // A day later: still served, nothing sent.
+    fed.clock.advance(Duration::from_secs(24 * 3600));
+    fed.app.rebuild().await.unwrap();
+    assert_eq!(creates(&fed), 20, "no Delete queued");
+    assert!(fed.app.catalog().public_post("news", "p7").is_some());
+    let held = fed.app.store.held_removals().unwrap();
+    assert_eq!(held.len(), 20);
+    assert!(held.iter().all(|r| r.is_held()));
+
+    masthead::commands::publish::run(masthead::cli::PublishArgs {
+        site: masthead::cli::SiteArgs {
+            config: fed.dir.path().join("site.toml"),
+            data_dir: None,
+        },
+        confirm: true,
+    })
+    .unwrap();
+    fed.app.rebuild().await.unwrap();
+    for n in 1..=20 {
+        assert_eq!(kinds(&fed, &format!("p{n}")), ["Create", "Delete"]);
+    }
+    assert!(fed.app.catalog().public_post("news", "p7").is_none());
+    assert!(fed.app.store.tombstone("news", "p7").unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_bring_a_removed_file_back_within_the_grace_period_without_sending_anything() {
+    let inbox = FakeInbox::start(&[202]).await;
+    let fed = Fed::open(&[&inbox]).await;
+    fed.publish("second.md", &SECOND).await;
+    assert_eq!(deliver_due(&fed.app).await, 1);
+    // An editor's save by delete-then-write, a `git stash` and `pop`: gone, then back.
+    std::fs::remove_file(fed.dir.path().join("content/news/second.md")).unwrap();
+    fed.app.rebuild().await.unwrap();
+    fed.clock.advance(Duration::from_secs(30));
+    fed.publish("second.md", &SECOND).await;
+    fed.clock.advance(Duration::from_secs(60));
+    fed.app.rebuild().await.unwrap();
+    assert_eq!(kinds(&fed, "second"), ["Create"]);
+    assert!(fed.app.store.held_removals().unwrap().is_empty());
+
+    // Gone for good: served for the grace period, then the Delete and a 410.
+    std::fs::remove_file(fed.dir.path().join("content/news/second.md")).unwrap();
+    fed.app.rebuild().await.unwrap();
+    fed.clock.advance(Duration::from_secs(59));
+    fed.app.rebuild().await.unwrap();
+    assert_eq!(kinds(&fed, "second"), ["Create"]);
+    assert!(fed.app.catalog().public_post("news", "second").is_some());
+    fed.clock.advance(Duration::from_secs(1));
+    fed.app.rebuild().await.unwrap();
+    assert_eq!(kinds(&fed, "second"), ["Create", "Delete"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_send_nothing_when_only_whitespace_or_masthead_rendering_changes() {
+    let inbox = FakeInbox::start(&[202]).await;
+    let fed = Fed::open(&[&inbox]).await;
+    fed.publish("second.md", &SECOND).await;
+    // Trailing spaces, CRLF line ends, a blank line more, a paragraph re-wrapped.
+    let reformatted = SECOND
+        .replace('\n', "  \r\n")
+        .replace("The second post.", "The second\npost.\n\n");
+    fed.clock.advance(Duration::from_secs(60));
+    fed.publish("second.md", &reformatted).await;
+    assert_eq!(kinds(&fed, "second"), ["Create"]);
+
+    // The row as an older masthead rendered it: another render key and rendering, the same
+    // source. The rebuild renders it again and tells no one.
+    let current = fed.app.catalog();
+    let record = current.public_post("news", "second").unwrap();
+    let older = NewPost {
+        actor: "news",
+        slug: "second",
+        source: &record.post.source,
+        hash: "rendered-by-masthead-0.0",
+        source_hash: &record.post.source_hash,
+        rendered: &serde_json::to_string(&masthead::content::Post {
+            html: "<p>old rendering</p>".into(),
+            ..(*record.post).clone()
+        })
+        .unwrap(),
+        object_type: "Note",
+        published: record.first_seen,
+    };
+    let changed = [record.post.source.clone()];
+    fed.app
+        .store
+        .sync_posts(
+            &[older],
+            Scope::Sources(&changed),
+            &SyncPolicy::immediate(chrono::Utc::now()),
+        )
+        .unwrap();
+    fed.app.rebuild().await.unwrap();
+    assert_eq!(kinds(&fed, "second"), ["Create"]);
+    let served = fed.app.catalog();
+    let html = &served.public_post("news", "second").unwrap().post.html;
+    assert!(html.contains("The second"), "rendered again: {html}");
+
+    // A word changed: an Update.
+    fed.clock.advance(Duration::from_secs(60));
+    fed.publish(
+        "second.md",
+        &reformatted.replace("second\npost", "second\nnote"),
+    )
+    .await;
+    assert_eq!(kinds(&fed, "second"), ["Create", "Update"]);
 }

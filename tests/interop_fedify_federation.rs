@@ -24,9 +24,10 @@ fn received_type<'a>(kind: &'a str, object: &'a str) -> impl Fn(&Value) -> bool 
     move |a| a["type"] == kind && a["objectId"] == object
 }
 
-/// The `federated` fixture served, and a Fedify peer signing with `sig` first.
+/// The `federated` fixture served, and a Fedify peer signing with `sig` first. A removal is
+/// final at once here (the grace period before a Delete is tested in tests/delivery.rs).
 async fn start(sig: &str) -> (TestSite, Peer, Arc<App>) {
-    let site = TestSite::start("federated").await;
+    let site = TestSite::start_configured("federated", "delete_grace_secs = 0\n").await;
     let peer = Peer::start(sig).await;
     let app = site.app().clone();
     (site, peer, app)

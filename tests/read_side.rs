@@ -391,7 +391,8 @@ async fn can_answer_405_and_head() {
 
 #[tokio::test]
 async fn can_tombstone_a_removed_post_and_keep_a_broken_one() {
-    let mut site = TestSite::start("basic").await;
+    // Removals final at once: the grace period before a tombstone is tested in tests/delivery.rs.
+    let mut site = TestSite::start_configured("basic", "delete_grace_secs = 0\n").await;
     site.remove_post("news/cw.md");
     // A typo in a published post's front matter must not unpublish it.
     site.write_post(

@@ -1,4 +1,8 @@
-//! `masthead check`: every problem of a site at once, without network or store.
+//! `masthead check`: every problem of a site at once, without network, changing no store.
+//!
+//! Besides the problems it notes what will not go out at once: posts scheduled for later, and
+//! posts new to the server's store (read, never written, when there is one) dated before the
+//! push window, which go to the outbox without being pushed to followers.
 //!
 //! Output is for a person, so it goes through [`Report`]'s own printer, not the logger.
 
@@ -7,7 +11,7 @@ use std::fmt;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::catalog::Catalog;
+use crate::catalog::{published, Catalog};
 use crate::cli::CheckArgs;
 use crate::config::Site;
 use crate::diagnostics::{Diagnostic, Severity};
@@ -34,7 +38,8 @@ pub struct Report {
     pub posts: usize,
     /// What was checked, when not the working tree (`publish = "commit"`).
     pub header: Option<String>,
-    /// Facts for the operator that are not problems.
+    /// Facts for the operator that are not problems: what is not committed, and what will not
+    /// go out at once (scheduled posts, old new posts), each with what to do.
     pub notes: Vec<String>,
 }
 
@@ -114,18 +119,20 @@ fn check_loaded(loaded: crate::config::Loaded) -> Report {
         .map(|d| d.relative_to(&site.root))
         .collect();
     let urls = Urls::new(&site);
-    let posts = match Store::open_in_memory()
-        .and_then(|store| Catalog::build(&site, &urls, &store, chrono::Utc::now()))
-    {
-        Ok((catalog, report)) => {
-            diagnostics.extend(catalog.diagnostics.iter().cloned());
-            report.records.len()
-        }
-        Err(e) => {
-            diagnostics.push(Diagnostic::error(&site.config_path, None, e.to_string()));
-            0
-        }
-    };
+    let now = chrono::Utc::now();
+    let mut notes = Vec::new();
+    let posts =
+        match Store::open_in_memory().and_then(|store| Catalog::build(&site, &urls, &store, now)) {
+            Ok((catalog, report)) => {
+                diagnostics.extend(catalog.diagnostics.iter().cloned());
+                notes = time_notes(&site, &catalog, now);
+                report.records.len()
+            }
+            Err(e) => {
+                diagnostics.push(Diagnostic::error(&site.config_path, None, e.to_string()));
+                0
+            }
+        };
     diagnostics.sort_by(|a, b| {
         a.severity
             .cmp(&b.severity)
@@ -135,6 +142,7 @@ fn check_loaded(loaded: crate::config::Loaded) -> Report {
     Report {
         diagnostics,
         posts,
+        notes,
         ..Report::default()
     }
 }
@@ -191,4 +199,50 @@ fn check_committed(working: &Site, publish: &crate::config::PublishCommit) -> Re
             .push(format!("cannot tell what is not committed: {e}")),
     }
     report
+}
+
+/// Scheduled posts, and posts the server's store has not seen that are dated before the push
+/// window (without a store, every post is part of a first scan, which pushes nothing).
+fn time_notes(site: &Site, catalog: &Catalog, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
+    let mut notes: Vec<String> = catalog
+        .scheduled()
+        .map(|(source, at)| {
+            format!(
+                "{} is scheduled for {}: it answers 404 until then, and goes to followers then",
+                source.display(),
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )
+        })
+        .collect();
+    let store = match Store::open_read_only(&site.data_dir) {
+        Ok(Some(store)) => store,
+        Ok(None) => return notes,
+        Err(e) => {
+            notes.push(format!(
+                "cannot read the store to tell new posts from published ones: {e}"
+            ));
+            return notes;
+        }
+    };
+    let hours = site.push_window.as_secs() / 3600;
+    let window = chrono::TimeDelta::from_std(site.push_window).unwrap_or(chrono::TimeDelta::MAX);
+    let mut old: Vec<(&Path, chrono::DateTime<chrono::Utc>)> = catalog
+        .all_posts()
+        .filter(|r| published(r) < now - window)
+        .filter(|r| {
+            !store
+                .knows_post(&r.post.actor, &r.post.slug)
+                .unwrap_or(true)
+        })
+        .map(|r| (r.post.source.as_path(), published(r)))
+        .collect();
+    old.sort();
+    notes.extend(old.into_iter().map(|(source, at)| {
+        format!(
+            "{} is new but dated {}, more than {hours} h ago: it goes to the outbox without being pushed to followers (give it a later `date`, or raise push_window_hours under [site])",
+            source.display(),
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        )
+    }));
+    notes
 }

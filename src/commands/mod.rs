@@ -2,12 +2,13 @@
 //! library, and print what a person reads (results, next steps, the list of problems).
 //!
 //! The work itself lives in the domain modules (`scaffold`, `config`, `admin`, `app`,
-//! `catalog`); `main` only parses the command line and calls [`run`].
+//! `catalog`, `store`); `main` only parses the command line and calls [`run`].
 
 pub mod check;
 pub mod deliveries;
 pub mod follows;
 pub mod init;
+pub mod publish;
 pub mod queue;
 pub mod replies;
 pub mod reports;
@@ -36,6 +37,7 @@ pub fn run(command: Command) -> Result<ExitCode, Box<dyn Error>> {
         Command::Replies(args) => replies::run(args),
         Command::Reports(args) => reports::run(args),
         Command::Republish(args) => republish::run(args),
+        Command::Publish(args) => publish::run(args),
     }
 }
 

@@ -35,7 +35,10 @@ pub use actor::{Actor, ActorKind, Field, ObjectTypePolicy, RESERVED_HANDLES};
 pub use dev::Dev;
 pub use limits::Limits;
 pub use moderation::Moderation;
-pub use site::{host_with_port, Publish, PublishCommit, DEFAULT_LISTEN, DEFAULT_WATCH_DEBOUNCE};
+pub use site::{
+    host_with_port, Publish, PublishCommit, DEFAULT_DELETE_GRACE_SECS, DEFAULT_LISTEN,
+    DEFAULT_MASS_DELETE_THRESHOLD, DEFAULT_PUSH_WINDOW_HOURS, DEFAULT_WATCH_DEBOUNCE,
+};
 
 /// The validated site: what `serve` and `check` run from.
 #[derive(Clone, Debug)]
@@ -65,6 +68,16 @@ pub struct Site {
     pub watch_debounce: std::time::Duration,
     /// The working tree as saved, or what is committed on a git branch.
     pub publish: Publish,
+    /// The time zone of front-matter dates written without one (`timezone`, default UTC).
+    pub timezone: chrono_tz::Tz,
+    /// A new post published longer ago than this goes to the outbox without being pushed
+    /// (`push_window_hours`).
+    pub push_window: std::time::Duration,
+    /// How long a removed post stays served before its Delete (`delete_grace_secs`).
+    pub delete_grace: std::time::Duration,
+    /// More removals than this at once are held for `masthead publish --confirm`
+    /// (`mass_delete_threshold`).
+    pub mass_delete_threshold: usize,
     /// The accounts this site publishes, in config order.
     pub actors: Vec<Actor>,
     pub dev: Dev,
@@ -176,6 +189,10 @@ mod tests {
         assert_eq!(site.language, "en");
         assert_eq!(site.root, dir.path());
         assert_eq!(site.data_dir, dir.path().join(".masthead"));
+        assert_eq!(site.timezone, chrono_tz::Tz::UTC);
+        assert_eq!(site.push_window, std::time::Duration::from_secs(6 * 3600));
+        assert_eq!(site.delete_grace, std::time::Duration::from_secs(60));
+        assert_eq!(site.mass_delete_threshold, 5);
         let news = site.actor("news").unwrap();
         assert_eq!(news.name, "news");
         assert_eq!(news.kind, ActorKind::Organization);
@@ -200,6 +217,10 @@ data_dir = "state"
 html_base_url = "https://www.city.example"
 language = "fr"
 watch_debounce_ms = 50
+timezone = "Europe/Paris"
+push_window_hours = 24
+delete_grace_secs = 300
+mass_delete_threshold = 20
 
 [[actor]]
 handle = "news"
@@ -236,6 +257,10 @@ allow_private_addresses = false
         );
         assert_eq!(site.watch_debounce, std::time::Duration::from_millis(50));
         assert_eq!(site.dev, Dev::default());
+        assert_eq!(site.timezone, chrono_tz::Europe::Paris);
+        assert_eq!(site.push_window, std::time::Duration::from_secs(24 * 3600));
+        assert_eq!(site.delete_grace, std::time::Duration::from_secs(300));
+        assert_eq!(site.mass_delete_threshold, 20);
         let a = &site.actors[0];
         assert_eq!(a.name, "City News");
         assert_eq!(a.kind, ActorKind::Group);
@@ -289,6 +314,20 @@ handle = "News Desk"
                 "site.toml:5: unknown key `handel` in [[actor]] (did you mean `handle`?)",
                 "site.toml:6: actor \"News Desk\": handle may only contain a-z, 0-9 and _ (got an uppercase letter 'N')",
             ]
+        );
+    }
+
+    #[test]
+    fn rejects_a_time_zone_that_is_not_an_iana_name() {
+        let text = GOOD.replace("[site]\n", "[site]\ntimezone = \"europe/paris\"\n");
+        assert_eq!(
+            errors(&text),
+            ["site.toml:2: site.timezone must be a time zone name, got \"europe/paris\" (write \"Europe/Paris\")"]
+        );
+        let text = GOOD.replace("[site]\n", "[site]\ntimezone = \"CET+1\"\n");
+        assert_eq!(
+            errors(&text),
+            ["site.toml:2: site.timezone must be a time zone name, got \"CET+1\" (use an IANA name like Europe/Paris, America/New_York or UTC)"]
         );
     }
 }

@@ -1,7 +1,9 @@
 //! `[site]`: where the server is reached (`base_url`, `domain`), where it listens and keeps its
 //! data, the default language of posts, what is published (`publish`: the working tree, or what
-//! is committed on a git branch) and how long `serve` lets a burst of file changes settle before
-//! it publishes them (`watch_debounce_ms`). This file owns those keys and their rules; the
+//! is committed on a git branch), how long `serve` lets a burst of file changes settle before
+//! it publishes them (`watch_debounce_ms`), and how live publishing treats time and removals
+//! (the time zone of dates without one, the push window, the grace period of a removal and the
+//! size of a mass removal). This file owns those keys and their rules; the
 //! [`Site`](super::Site) they end up in is assembled by the validation pass.
 
 use std::net::SocketAddr;
@@ -25,6 +27,17 @@ pub const DEFAULT_WATCH_DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// The longest `watch_debounce_ms` accepted: past this a save no longer feels live.
 const MAX_WATCH_DEBOUNCE_MS: u64 = 10_000;
+/// How long a removed post stays served before its Delete goes out, unless site.toml says
+/// otherwise: long enough for an editor's save-by-rename or a quick `git stash pop`.
+pub const DEFAULT_DELETE_GRACE_SECS: u64 = 60;
+
+/// More removals than this at once are held for `masthead publish --confirm`.
+pub const DEFAULT_MASS_DELETE_THRESHOLD: usize = 5;
+
+/// A new post published longer ago than this is not pushed to followers: Mastodon's
+/// `REAL_TIME_WINDOW` keeps older posts out of home timelines anyway, so pushing an archive
+/// would only flood inboxes.
+pub const DEFAULT_PUSH_WINDOW_HOURS: u64 = 6;
 
 /// The keys `[site]` accepts.
 pub(super) const SITE_KEYS: &[&str] = &[
@@ -40,6 +53,10 @@ pub(super) const SITE_KEYS: &[&str] = &[
     "publish",
     "publish_branch",
     "publish_repo",
+    "timezone",
+    "push_window_hours",
+    "delete_grace_secs",
+    "mass_delete_threshold",
 ];
 
 /// What `serve` publishes (`[site] publish`).
@@ -78,6 +95,10 @@ pub(super) struct RawSite {
     publish: Option<Spanned<String>>,
     publish_branch: Option<Spanned<String>>,
     publish_repo: Option<Spanned<PathBuf>>,
+    pub(super) timezone: Option<Spanned<String>>,
+    pub(super) push_window_hours: Option<u64>,
+    pub(super) delete_grace_secs: Option<u64>,
+    pub(super) mass_delete_threshold: Option<usize>,
 }
 
 impl Checker<'_> {
@@ -222,6 +243,29 @@ impl Checker<'_> {
                 .as_ref()
                 .map(|r| self.root.join(r.get_ref())),
         })
+    }
+
+    /// `site.timezone`: an IANA name; UTC when absent, `None` when unusable (reported).
+    pub(super) fn timezone(&mut self, raw: Option<&Spanned<String>>) -> Option<chrono_tz::Tz> {
+        let Some(raw) = raw else {
+            return Some(chrono_tz::Tz::UTC);
+        };
+        let value = raw.get_ref();
+        if let Ok(tz) = value.parse::<chrono_tz::Tz>() {
+            return Some(tz);
+        }
+        let near = chrono_tz::TZ_VARIANTS
+            .iter()
+            .find(|tz| tz.name().eq_ignore_ascii_case(value));
+        let hint = match near {
+            Some(tz) => format!("write {:?}", tz.name()),
+            None => "use an IANA name like Europe/Paris, America/New_York or UTC".to_string(),
+        };
+        self.error(
+            raw.span(),
+            format!("site.timezone must be a time zone name, got {value:?} ({hint})"),
+        );
+        None
     }
 
     /// `site.base_url`: an absolute https URL (http with `[dev] allow_http`), no query or fragment.

@@ -10,6 +10,7 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
@@ -19,7 +20,10 @@ use super::actor::ActorEntry;
 use super::dev::{RawDev, DEV_KEYS};
 use super::limits::{Limits, RawLimits, LIMITS_KEYS};
 use super::moderation::{Moderation, RawModeration, MODERATION_KEYS};
-use super::site::{RawSite, DEFAULT_LISTEN, SITE_KEYS};
+use super::site::{
+    RawSite, DEFAULT_DELETE_GRACE_SECS, DEFAULT_LISTEN, DEFAULT_MASS_DELETE_THRESHOLD,
+    DEFAULT_PUSH_WINDOW_HOURS, SITE_KEYS,
+};
 use super::Site;
 use crate::diagnostics::{line_of, Diagnostic, Severity};
 
@@ -214,15 +218,16 @@ impl Checker<'_> {
         let site_values = raw.map(|raw| {
             let values = self.site_values(&raw, dev.allow_http);
             let publish = self.publish(&raw);
-            (raw, values, publish)
+            let timezone = self.timezone(raw.timezone.as_ref());
+            (raw, values, publish, timezone)
         });
         let actors = self.actors(entries);
 
         let watch_debounce = site_values
             .as_ref()
-            .map(|(raw, _, _)| self.watch_debounce(raw))
+            .map(|(raw, _, _, _)| self.watch_debounce(raw))
             .unwrap_or(super::site::DEFAULT_WATCH_DEBOUNCE);
-        let (raw, (base_url, domain, html_base_url), publish) = site_values?;
+        let (raw, (base_url, domain, html_base_url), publish, timezone) = site_values?;
         let site = Site {
             config_path: self.path.to_path_buf(),
             base_url: base_url?,
@@ -243,6 +248,18 @@ impl Checker<'_> {
             metrics_listen: raw.metrics_listen.map(Spanned::into_inner),
             watch_debounce,
             publish,
+            timezone: timezone?,
+            push_window: Duration::from_secs(
+                raw.push_window_hours
+                    .unwrap_or(DEFAULT_PUSH_WINDOW_HOURS)
+                    .saturating_mul(3600),
+            ),
+            delete_grace: Duration::from_secs(
+                raw.delete_grace_secs.unwrap_or(DEFAULT_DELETE_GRACE_SECS),
+            ),
+            mass_delete_threshold: raw
+                .mass_delete_threshold
+                .unwrap_or(DEFAULT_MASS_DELETE_THRESHOLD),
             actors,
             dev,
             moderation,

@@ -40,7 +40,9 @@ pub use inbox::{InboxActivity, NewInboxActivity};
 pub use interactions::{InteractionCounts, InteractionKind};
 pub use keys::{ActorKeys, KeyPair, INSTANCE_KEY};
 pub use pending_publications::{PendingChange, PendingPublication};
-pub use posts::{NewPost, PostChange, PostRow, SyncReport, Tombstone};
+pub use posts::{
+    HeldRemoval, NewPost, PostChange, PostRow, Rendering, Scope, SyncPolicy, SyncReport, Tombstone,
+};
 pub use queue::{HeldBy, Hold, Queued};
 pub use remote_actors::RemoteActor;
 pub use remote_refs::Addressee;
@@ -93,6 +95,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
     include_str!("schema_v5.sql"),
+    include_str!("schema_v6.sql"),
 ];
 
 impl Store {
@@ -122,6 +125,27 @@ impl Store {
         }
         let conn = Connection::open(&path).map_err(sqlite(&path))?;
         Store::init(conn, path)
+    }
+
+    /// The database in `data_dir` opened read-only, for `check` to tell new posts from published
+    /// ones; `None` when there is none yet (nothing was ever served from there). Nothing is
+    /// created or migrated.
+    pub fn open_read_only(data_dir: &Path) -> Result<Option<Store>, StoreError> {
+        let path = data_dir.join("masthead.db");
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite(&path))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sqlite(&path))?;
+        Ok(Some(Store {
+            conn: Mutex::new(conn),
+            path,
+        }))
     }
 
     /// A store in memory, for tests and `check`.
