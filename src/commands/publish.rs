@@ -21,13 +21,21 @@ use crate::store::HeldRemoval;
 
 /// Lists the removals waiting for their Delete; with `--confirm`, makes the held ones due now.
 pub fn run(args: PublishArgs) -> Result<ExitCode, Box<dyn Error>> {
-    let (_site, store) = admin::open(&args.site.config, args.site.data_dir)?;
+    let (site, store) = admin::open(&args.site.config, args.site.data_dir.clone())?;
     let now = now_ms();
+    let actors = crate::app::held_actor_removals(&site, &store)?;
     if args.confirm {
         let n = store.confirm_held_removals(now)?;
-        if n == 0 {
+        // Actors removed from site.toml: their Delete (which makes every server drop their
+        // followers) waits for this confirmation too.
+        for (actor, rows) in
+            crate::app::confirm_actor_removals(&args.site.config, args.site.data_dir)?
+        {
+            println!("confirmed the removal of actor {actor}: its Delete is queued to {rows} inbox(es)");
+        }
+        if n == 0 && actors.is_empty() {
             println!("no mass removal is held; nothing to confirm");
-        } else {
+        } else if n > 0 {
             println!(
                 "confirmed {n} removal{}: a running `masthead serve` sends the Deletes within seconds, else the next start does",
                 if n == 1 { "" } else { "s" }
@@ -36,6 +44,11 @@ pub fn run(args: PublishArgs) -> Result<ExitCode, Box<dyn Error>> {
         return Ok(ExitCode::SUCCESS);
     }
     print!("{}", print_removals(&store.held_removals()?, now));
+    for actor in actors {
+        println!(
+            "actor {actor} was removed from site.toml: it answers 410, and its Delete is HELD until `masthead publish --confirm` (or put it back in site.toml)"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
