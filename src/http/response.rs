@@ -71,6 +71,15 @@ pub fn error(status: StatusCode, message: &str) -> Resp {
     with_body(status, "text/plain; charset=utf-8", format!("{message}\n"))
 }
 
+/// [`error`], and the connection is closed after it: for a request whose rest (headers or body)
+/// masthead refused to read, so the connection cannot carry another request.
+pub fn error_and_close(status: StatusCode, message: &str) -> Resp {
+    let mut resp = error(status, message);
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
 /// 404.
 pub fn not_found() -> Resp {
     error(StatusCode::NOT_FOUND, "not found")

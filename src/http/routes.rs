@@ -51,13 +51,10 @@ fn csp(allow_http: bool) -> &'static HeaderValue {
 async fn route(app: &State, req: Request<Incoming>) -> Resp {
     if let Some(name) = oversized_header(req.headers(), app.site.limits.max_header_bytes) {
         tracing::info!(header = %name, "request header too large");
-        let mut resp = r::error(
+        return r::error_and_close(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "a request header is too large",
         );
-        resp.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return resp;
     }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -590,13 +587,10 @@ async fn inbox_post(app: &State, recipient: Option<String>, req: Request<Incomin
     let Ok(collected) = tokio::time::timeout(app.site.limits.body_read_timeout, collect).await
     else {
         tracing::info!("inbox body not received in time");
-        let mut resp = r::error(
+        return r::error_and_close(
             StatusCode::REQUEST_TIMEOUT,
             "request body not received in time",
         );
-        resp.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return resp;
     };
     let body = match collected {
         Ok(b) => b.to_bytes(),

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod inbox;
+pub mod inbox_site;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
