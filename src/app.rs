@@ -150,6 +150,8 @@ impl App {
             moderation,
             wake: Arc::new(Notify::new()),
             delivery_wake: delivery_wake.clone(),
+            rates: Default::default(),
+            comments_lock: Default::default(),
         });
         let publisher = Publisher {
             site: site.clone(),

@@ -36,7 +36,7 @@ pub use deliveries::{
 };
 pub use followers::{FollowState, Follower};
 pub use hosts::HostHealth;
-pub use inbox::{InboxActivity, NewInboxActivity};
+pub use inbox::{InboxActivity, JobOutcome, NewInboxActivity};
 pub use interactions::{InteractionCounts, InteractionKind};
 pub use keys::{ActorKeys, KeyPair, INSTANCE_KEY};
 pub use pending_publications::{PendingChange, PendingPublication};
@@ -44,7 +44,7 @@ pub use posts::{NewPost, PostChange, PostRow, SyncReport, Tombstone};
 pub use queue::{HeldBy, Hold, Queued};
 pub use remote_actors::RemoteActor;
 pub use remote_refs::Addressee;
-pub use replies::{Reply, ReplyStatus, Report};
+pub use replies::{Reply, ReplyAuthor, ReplyStatus, Report};
 
 /// Errors from the store; each names the database file.
 #[derive(Debug, thiserror::Error)]

@@ -106,6 +106,16 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
         });
     }
 
+    // A server over its allowance is refused before anything is fetched or verified.
+    let sender = authority(&key_id).unwrap_or_default();
+    let limits = &inbox.site.limits;
+    if let Err(retry_after_s) = inbox.rates.check(&sender, inbox.clock.now_ms(), limits) {
+        return Err(InboxError::RateLimited {
+            host: sender,
+            retry_after_s,
+        });
+    }
+
     let cached = inbox
         .fetcher
         .cached_signer(&inbox.store, &key_id, &checked.actor)?
@@ -144,6 +154,13 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
             key_id,
             owner: signer.id,
             actor: checked.actor,
+        });
+    }
+    // Only a verified activity spends its server's allowance.
+    if let Err(retry_after_s) = inbox.rates.take(&sender, inbox.clock.now_ms(), limits) {
+        return Err(InboxError::RateLimited {
+            host: sender,
+            retry_after_s,
         });
     }
     let body = String::from_utf8_lossy(&req.body);
