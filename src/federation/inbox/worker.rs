@@ -310,9 +310,16 @@ mod tests {
     const T0: i64 = 1_795_000_000_000;
 
     fn inbox(dir: &std::path::Path, clock: &Clock) -> Inbox {
+        inbox_with(dir, clock, "")
+    }
+
+    /// The test inbox, with `extra` appended to its site.toml.
+    fn inbox_with(dir: &std::path::Path, clock: &Clock, extra: &str) -> Inbox {
         std::fs::create_dir_all(dir.join("content/news")).unwrap();
-        let text = "[site]\nbase_url = \"https://s.example\"\n\n[[actor]]\nhandle = \"news\"\n";
-        let site = Site::parse(&dir.join("site.toml"), text).unwrap().site;
+        let text = format!(
+            "[site]\nbase_url = \"https://s.example\"\n\n[[actor]]\nhandle = \"news\"\n{extra}"
+        );
+        let site = Site::parse(&dir.join("site.toml"), &text).unwrap().site;
         let store = Store::open_in_memory().unwrap();
         let urls = Urls::new(&site);
         let keys = ActorKeys::load(&store, ["news"]).unwrap();
@@ -400,5 +407,84 @@ mod tests {
         assert!(due(&inbox.store).is_empty());
         clock.advance(Duration::from_secs(1));
         assert_eq!(due(&inbox.store)[0].attempts, 2);
+    }
+
+    fn queue(inbox: &Inbox, activity: &serde_json::Value) {
+        let recorded = inbox.store.record_inbox_activity(
+            &NewInboxActivity {
+                id: activity["id"].as_str().unwrap(),
+                signer: activity["actor"].as_str().unwrap(),
+                recipient: None,
+                kind: activity["type"].as_str().unwrap(),
+                body: &activity.to_string(),
+                signature: "draft-cavage-12",
+            },
+            inbox.clock.now_ms(),
+        );
+        assert!(recorded.unwrap());
+    }
+
+    #[tokio::test]
+    async fn can_apply_other_jobs_while_a_remote_fetch_hangs() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Clock::manual(T0);
+        let dev = "\n[dev]\nallow_http = true\nallow_private_addresses = true\n";
+        let inbox = Arc::new(inbox_with(dir.path(), &clock, dev));
+        // A server that takes connections and never answers.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent_base = format!("http://{}", silent.local_addr().unwrap());
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((stream, _)) = silent.accept().await {
+                open.push(stream);
+            }
+        });
+        let workers = inbox.site.limits.inbox_workers;
+        let slow_actor = format!("{silent_base}/users/slow");
+        // Reports need no fetch; their senders are on another worker than the slow actor.
+        let fast: Vec<String> = (0..)
+            .map(|i| format!("http://127.0.0.1:9/users/fast{i}"))
+            .filter(|a| shard_of(a, workers) != shard_of(&slow_actor, workers))
+            .take(3)
+            .collect();
+        // The Follow's worker fetches the follower, and waits.
+        queue(
+            &inbox,
+            &serde_json::json!({ "id": format!("{slow_actor}/follows/1"), "type": "Follow",
+                                 "actor": slow_actor, "object": inbox.urls.actor("news") }),
+        );
+        for actor in &fast {
+            queue(
+                &inbox,
+                &serde_json::json!({ "id": format!("{actor}/flags/1"), "type": "Flag",
+                                     "actor": actor, "object": inbox.urls.actor("news") }),
+            );
+        }
+        let (_stop, shutdown) = watch::channel(false);
+        let running = tokio::spawn(run_worker(inbox.clone(), shutdown));
+        let mut waited = Duration::ZERO;
+        while inbox
+            .store
+            .due_inbox_activities(clock.now_ms(), 10)
+            .unwrap()
+            .len()
+            > 1
+        {
+            assert!(
+                waited < Duration::from_secs(10),
+                "the reports were not applied while the fetch hung"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            waited += Duration::from_millis(10);
+        }
+        let left = inbox
+            .store
+            .due_inbox_activities(clock.now_ms(), 10)
+            .unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].signer, slow_actor);
+        assert_eq!(inbox.store.reports().unwrap().len(), 3);
+        running.abort();
+        held.abort();
     }
 }
