@@ -311,4 +311,112 @@ mod tests {
         let text = std::fs::read_to_string(dir.path().join("comments/news/hello.json")).unwrap();
         assert_eq!(text.trim(), "[]");
     }
+
+    fn author(store: &Store, name: &str) -> String {
+        let id = format!("https://r.example/users/{name}");
+        store
+            .upsert_remote_actor(&RemoteActor {
+                id: id.clone(),
+                inbox: format!("{id}/inbox"),
+                shared_inbox: None,
+                key_id: None,
+                public_key_pem: None,
+                handle: Some(format!("{name}@r.example")),
+                name: Some(name.to_uppercase()),
+                url: None,
+                document: format!(r#"{{"icon":"https://r.example/{name}.png"}}"#),
+                fetched_at: 0,
+            })
+            .unwrap();
+        id
+    }
+
+    /// Stores reply `n` by `author` to news/hello, published `n` seconds after 10:00.
+    fn reply(store: &Store, author: &str, n: u32) -> String {
+        let id = format!("https://r.example/n/{n}");
+        store
+            .upsert_reply(&Reply {
+                id: id.clone(),
+                author: author.to_string(),
+                post: Some(("news".into(), "hello".into())),
+                mentions: vec![],
+                in_reply_to: None,
+                content_html: format!("<p>{n}</p>"),
+                url: None,
+                published: (chrono::DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z").unwrap()
+                    + chrono::Duration::seconds(n.into()))
+                .to_rfc3339(),
+                updated: None,
+                status: ReplyStatus::Visible,
+                public: true,
+                hold: None,
+            })
+            .unwrap();
+        id
+    }
+
+    fn on_disk(dir: &std::path::Path) -> Vec<Comment> {
+        serde_json::from_slice(&std::fs::read(dir.join("comments/news/hello.json")).unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn can_append_replies_reading_only_their_rows_however_many_came_before() {
+        let store = Store::open_in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let authors: Vec<String> = (0..5).map(|i| author(&store, &format!("a{i}"))).collect();
+        // The first reply: no file yet, so it is written whole (one row).
+        let first = reply(&store, &authors[0], 0);
+        let cost = append_to_file(&store, dir.path(), "news", "hello", &[first]).unwrap();
+        assert_eq!(cost.rows_read, 1);
+        // Each later reply reads its own row only, with 1 reply before it as with 999.
+        for n in 1..1000 {
+            let id = reply(&store, &authors[n as usize % 5], n);
+            let cost = append_to_file(&store, dir.path(), "news", "hello", &[id]).unwrap();
+            assert_eq!(cost.rows_read, 1, "reply {n}");
+        }
+        // Several at once, as one batch, read one row each.
+        let batch: Vec<String> = (1000..1010)
+            .map(|n| reply(&store, &authors[0], n))
+            .collect();
+        let cost = append_to_file(&store, dir.path(), "news", "hello", &batch).unwrap();
+        assert_eq!(cost.rows_read, 10);
+        // The file is what a rewrite from every row gives, authors included.
+        let got = on_disk(dir.path());
+        assert_eq!(got.len(), 1010);
+        assert_eq!(got, for_post(&store, "news", "hello").unwrap());
+        assert_eq!(got[7].author.name.as_deref(), Some("A2"));
+        assert_eq!(
+            got[7].author.icon.as_deref(),
+            Some("https://r.example/a2.png")
+        );
+    }
+
+    #[test]
+    fn can_rewrite_the_file_when_a_reply_arrives_out_of_order_or_twice() {
+        let store = Store::open_in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let a = author(&store, "a");
+        let ids: Vec<String> = [10, 20].iter().map(|&n| reply(&store, &a, n)).collect();
+        append_to_file(&store, dir.path(), "news", "hello", &ids).unwrap();
+        // Published before the last one: the whole file is rewritten, in order.
+        let early = reply(&store, &a, 15);
+        let cost = append_to_file(&store, dir.path(), "news", "hello", &[early]).unwrap();
+        assert_eq!(cost.rows_read, 1 + 3);
+        // The same reply again: rewritten, not duplicated.
+        append_to_file(&store, dir.path(), "news", "hello", &[ids[1].clone()]).unwrap();
+        let got = on_disk(dir.path());
+        let order: Vec<&str> = got.iter().map(|c| c.content_html.as_str()).collect();
+        assert_eq!(order, ["<p>10</p>", "<p>15</p>", "<p>20</p>"]);
+        // A file in the old layout (pretty-printed) is rewritten whole, then appended to.
+        let path = dir.path().join("comments/news/hello.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&got).unwrap()).unwrap();
+        let late = reply(&store, &a, 30);
+        let cost = append_to_file(&store, dir.path(), "news", "hello", &[late]).unwrap();
+        assert_eq!(cost.rows_read, 4);
+        assert_eq!(
+            on_disk(dir.path()),
+            for_post(&store, "news", "hello").unwrap()
+        );
+    }
 }
