@@ -186,8 +186,14 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
     // A server that reaches us with a verified activity is up again: forget its delivery
     // failures, as Mastodon's DeliveryFailureTracker.reset! does, so an unavailable host
     // gets its deliveries again.
+    // Read first (off the writer's lock): almost always there is nothing to forget.
     let host = crate::store::inbox_host(&signer.id);
-    if let Err(e) = inbox.store.record_delivery_success(&host) {
+    let reset = match inbox.store.host_health(&host) {
+        Ok(health) if health == crate::store::HostHealth::default() => Ok(false),
+        Ok(_) => inbox.store.record_delivery_success(&host),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = reset {
         tracing::warn!(host = %host, error = %e, "could not reset the delivery failures of a host");
     }
     inbox.wake.notify_one();
