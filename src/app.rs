@@ -175,6 +175,8 @@ impl App {
             moderation: Arc::new(moderation),
             wake: Arc::new(Notify::new()),
             delivery_wake: delivery_wake.clone(),
+            rates: Default::default(),
+            comments_lock: Default::default(),
         };
         let keys = Arc::new(keys);
         let inbox = Arc::new(inbox);
@@ -270,6 +272,9 @@ impl App {
                 moderation,
                 wake: inbox.wake.clone(),
                 delivery_wake: self.delivery_wake.clone(),
+                // A host's allowance and the comments writer outlive a reload.
+                rates: inbox.rates.clone(),
+                comments_lock: inbox.comments_lock.clone(),
             });
             self.keys.replace(keys.clone());
             self.http.replace(Arc::new(http::State {

@@ -1254,3 +1254,94 @@ async fn a_block_added_to_site_toml_applies_without_a_restart() {
     assert_eq!(w.process(&third).await.status, StatusCode::ACCEPTED);
     assert!(w.follower("news", &mallory).is_some());
 }
+
+/// Appends `toml` to the site's config before the server starts.
+fn with_config(toml: &'static str) -> impl FnOnce(&Path, &str, &str) {
+    move |data_dir, _, _| {
+        let config = data_dir.parent().unwrap().join("site.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(toml);
+        std::fs::write(&config, text).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn likes_and_their_undos_are_applied_in_order_by_several_workers() {
+    // Each of 30 actors liked and unliked, and all 60 jobs wait in the queue when the server
+    // starts, so the 4 workers get them at once; the workers are sharded by actor, and one
+    // actor's jobs are applied in arrival order. 5 more actors only liked.
+    let w = World::start_with(|data_dir, base, remote| {
+        with_config("\n[limits]\ninbox_workers = 4\n")(data_dir, base, remote);
+        let store = masthead::store::Store::open(data_dir).unwrap();
+        let post = format!("{base}/users/news/posts/hello");
+        let mut at = 0;
+        let mut queue = |activity: &Value| {
+            at += 1;
+            let recorded = store.record_inbox_activity(
+                &masthead::store::NewInboxActivity {
+                    id: activity["id"].as_str().unwrap(),
+                    signer: activity["actor"].as_str().unwrap(),
+                    recipient: None,
+                    kind: activity["type"].as_str().unwrap(),
+                    body: &activity.to_string(),
+                    signature: "draft-cavage-12",
+                },
+                at,
+            );
+            assert!(recorded.unwrap());
+        };
+        for i in 0..30 {
+            let actor = format!("{remote}/users/undoer{i}");
+            let like = json!({ "id": format!("{actor}/likes/1"), "type": "Like",
+                               "actor": actor, "object": post });
+            queue(&like);
+            queue(&json!({ "id": format!("{actor}/undos/1"), "type": "Undo",
+                           "actor": actor, "object": like }));
+        }
+        for i in 0..5 {
+            let actor = format!("{remote}/users/liker{i}");
+            queue(&json!({ "id": format!("{actor}/likes/1"), "type": "Like",
+                           "actor": actor, "object": post }));
+        }
+    })
+    .await;
+    w.settled().await;
+    assert_eq!(w.post_json().await["likes"]["totalItems"], 5);
+}
+
+#[tokio::test]
+async fn a_server_over_its_allowance_gets_429_while_another_is_served() {
+    let w = World::start_with(with_config(
+        "\n[limits]\ninbox_per_host_per_second = 1\ninbox_per_host_burst = 3\n",
+    ))
+    .await;
+    let flooder = w.remote.actor("alice");
+    for _ in 0..3 {
+        assert_eq!(
+            w.send_new("Like", &flooder, json!(w.post())).await,
+            StatusCode::ACCEPTED
+        );
+    }
+    let refused = w.activity("Like", &flooder, json!(w.post()));
+    let got = w.send(&refused).await;
+    assert_eq!(got.status, StatusCode::TOO_MANY_REQUESTS, "{}", got.text());
+    assert_eq!(got.header("retry-after"), "1");
+    // Nothing of the refused one was kept.
+    let store = &w.app().store;
+    assert!(store
+        .inbox_activity_signature(refused["id"].as_str().unwrap())
+        .unwrap()
+        .is_none());
+    // Another server (another host:port) keeps its whole allowance (alice's three likes of one
+    // post count once).
+    let other = Remote::start().await;
+    for i in 0..3 {
+        let actor = other.actor(&format!("u{i}"));
+        assert_eq!(
+            w.send_new("Like", &actor, json!(w.post())).await,
+            StatusCode::ACCEPTED
+        );
+    }
+    w.settled().await;
+    assert_eq!(w.post_json().await["likes"]["totalItems"], 4);
+}

@@ -31,7 +31,9 @@ pub fn run(args: PublishArgs) -> Result<ExitCode, Box<dyn Error>> {
         for (actor, rows) in
             crate::app::confirm_actor_removals(&args.site.config, args.site.data_dir)?
         {
-            println!("confirmed the removal of actor {actor}: its Delete is queued to {rows} inbox(es)");
+            println!(
+                "confirmed the removal of actor {actor}: its Delete is queued to {rows} inbox(es)"
+            );
         }
         if n == 0 && actors.is_empty() {
             println!("no mass removal is held; nothing to confirm");

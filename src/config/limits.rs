@@ -31,6 +31,14 @@ pub struct Limits {
     pub remote_actors_per_host: usize,
     /// Reports (`Flag`) kept per host and UTC day; later ones that day are dropped.
     pub reports_per_host_per_day: usize,
+    /// Inbox job workers. Jobs are sharded by the actor that sent them, so one actor's
+    /// activities are applied in order while a slow fetch holds only its own shard.
+    pub inbox_workers: usize,
+    /// Verified activities accepted per second from one server (the `host:port` of the signing
+    /// key), on average; more are answered 429 with `Retry-After`. Other servers are not slowed.
+    pub inbox_per_host_per_second: usize,
+    /// How many activities one server may send at once above that rate (the bucket's size).
+    pub inbox_per_host_burst: usize,
 }
 
 impl Default for Limits {
@@ -45,6 +53,9 @@ impl Default for Limits {
             inbox_retention_days: 7,
             remote_actors_per_host: 10_000,
             reports_per_host_per_day: 100,
+            inbox_workers: 8,
+            inbox_per_host_per_second: 100,
+            inbox_per_host_burst: 1000,
         }
     }
 }
@@ -60,10 +71,16 @@ pub(super) const LIMITS_KEYS: &[&str] = &[
     "inbox_retention_days",
     "remote_actors_per_host",
     "reports_per_host_per_day",
+    "inbox_workers",
+    "inbox_per_host_per_second",
+    "inbox_per_host_burst",
 ];
 
 /// hyper reads at least this much before it can tell a request head is too large.
 const MIN_HEADERS_BYTES: i64 = 8192;
+
+/// The most inbox workers: each is a task with its own queue; more than this only adds memory.
+const MAX_INBOX_WORKERS: i64 = 256;
 
 /// The longest a timeout may be set to, in seconds.
 const MAX_TIMEOUT_SECS: f64 = 3600.0;
@@ -80,6 +97,9 @@ pub(super) struct RawLimits {
     inbox_retention_days: Option<Spanned<i64>>,
     remote_actors_per_host: Option<Spanned<i64>>,
     reports_per_host_per_day: Option<Spanned<i64>>,
+    inbox_workers: Option<Spanned<i64>>,
+    inbox_per_host_per_second: Option<Spanned<i64>>,
+    inbox_per_host_burst: Option<Spanned<i64>>,
 }
 
 impl Checker<'_> {
@@ -119,6 +139,19 @@ impl Checker<'_> {
             reports_per_host_per_day: self
                 .count(raw.reports_per_host_per_day, "reports_per_host_per_day", 1)
                 .unwrap_or(d.reports_per_host_per_day),
+            inbox_workers: self
+                .count_at_most(raw.inbox_workers, "inbox_workers", 1, MAX_INBOX_WORKERS)
+                .unwrap_or(d.inbox_workers),
+            inbox_per_host_per_second: self
+                .count(
+                    raw.inbox_per_host_per_second,
+                    "inbox_per_host_per_second",
+                    1,
+                )
+                .unwrap_or(d.inbox_per_host_per_second),
+            inbox_per_host_burst: self
+                .count(raw.inbox_per_host_burst, "inbox_per_host_burst", 1)
+                .unwrap_or(d.inbox_per_host_burst),
         };
         if limits.max_header_bytes > limits.max_headers_bytes {
             self.error(
@@ -148,6 +181,26 @@ impl Checker<'_> {
         }
     }
 
+    /// A whole number from `min` to `max`; `None` (reported) when it is out of range.
+    fn count_at_most(
+        &mut self,
+        raw: Option<Spanned<i64>>,
+        key: &str,
+        min: i64,
+        max: i64,
+    ) -> Option<usize> {
+        let raw = raw?;
+        let n = *raw.get_ref();
+        if (min..=max).contains(&n) {
+            return usize::try_from(n).ok();
+        }
+        self.error(
+            raw.span(),
+            format!("limits.{key} must be from {min} to {max}, got {n} (remove the key for the default)"),
+        );
+        None
+    }
+
     /// Seconds, more than 0 and at most an hour; `None` (reported) otherwise.
     fn timeout(&mut self, raw: Option<Spanned<f64>>, key: &str) -> Option<Duration> {
         let raw = raw?;
@@ -173,7 +226,7 @@ mod tests {
         let dir = site_dir();
         assert_eq!(parse_in(&dir, GOOD).unwrap().site.limits, Limits::default());
         let text = format!(
-            "{GOOD}\n[limits]\nmax_header_bytes = 4096\nmax_headers_bytes = 16384\nheader_read_timeout = 0.5\nbody_read_timeout = 2\nmax_connections = 10\nmax_connections_per_ip = 1000\ninbox_retention_days = 3\nremote_actors_per_host = 50\nreports_per_host_per_day = 5\n"
+            "{GOOD}\n[limits]\nmax_header_bytes = 4096\nmax_headers_bytes = 16384\nheader_read_timeout = 0.5\nbody_read_timeout = 2\nmax_connections = 10\nmax_connections_per_ip = 1000\ninbox_retention_days = 3\nremote_actors_per_host = 50\nreports_per_host_per_day = 5\ninbox_workers = 2\ninbox_per_host_per_second = 20\ninbox_per_host_burst = 40\n"
         );
         assert_eq!(
             parse_in(&dir, &text).unwrap().site.limits,
@@ -187,6 +240,9 @@ mod tests {
                 inbox_retention_days: 3,
                 remote_actors_per_host: 50,
                 reports_per_host_per_day: 5,
+                inbox_workers: 2,
+                inbox_per_host_per_second: 20,
+                inbox_per_host_burst: 40,
             }
         );
     }
@@ -194,7 +250,7 @@ mod tests {
     #[test]
     fn rejects_limits_out_of_range_all_at_once() {
         let text = format!(
-            "{GOOD}\n[limits]\nmax_header_bytes = 0\nmax_headers_bytes = 100\nheader_read_timeout = 0\nbody_read_timeout = 7200\nmax_connections = -1\nmax_connection = 5\n"
+            "{GOOD}\n[limits]\nmax_header_bytes = 0\nmax_headers_bytes = 100\nheader_read_timeout = 0\nbody_read_timeout = 7200\nmax_connections = -1\nmax_connection = 5\ninbox_workers = 0\ninbox_per_host_per_second = 0\n"
         );
         assert_eq!(
             errors(&text),
@@ -205,6 +261,8 @@ mod tests {
                 "site.toml:11: limits.body_read_timeout must be more than 0 and at most 3600 seconds, got 7200 (write seconds, like 30 or 0.5)",
                 "site.toml:12: limits.max_connections must be at least 1, got -1 (raise it, or remove the key for the default)",
                 "site.toml:13: unknown key `max_connection` in [limits] (did you mean `max_connections`?)",
+                "site.toml:14: limits.inbox_workers must be from 1 to 256, got 0 (remove the key for the default)",
+                "site.toml:15: limits.inbox_per_host_per_second must be at least 1, got 0 (raise it, or remove the key for the default)",
             ]
         );
         let text = format!("{GOOD}\n[limits]\nmax_header_bytes = 40000\n");

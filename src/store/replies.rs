@@ -95,6 +95,43 @@ const COLUMNS: &str =
     "id, author, post_actor, post_slug, mentions, in_reply_to, content_html, url, \
      published, updated, status, public, held_by, held_reason";
 
+/// [`COLUMNS`] of `replies r`, then the author's cached name, handle, profile URL and `icon`
+/// (as JSON), from `remote_actors a`.
+const JOINED_COLUMNS: &str =
+    "r.id, r.author, r.post_actor, r.post_slug, r.mentions, r.in_reply_to, r.content_html, r.url, \
+     r.published, r.updated, r.status, r.public, r.held_by, r.held_reason, \
+     a.id, a.name, a.handle, a.url, a.document -> '$.icon'";
+
+/// What a comment shows of a reply's author, as cached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplyAuthor {
+    pub name: Option<String>,
+    /// `preferredUsername@host`.
+    pub handle: Option<String>,
+    /// Profile page.
+    pub url: Option<String>,
+    /// The `icon` of the actor's document, as JSON (a URL, an `Image`, or a list of them).
+    pub icon_json: Option<String>,
+}
+
+impl ReplyAuthor {
+    /// A row selected as [`JOINED_COLUMNS`].
+    fn joined_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Reply, Option<ReplyAuthor>)> {
+        let reply = Reply::from_row(r)?;
+        let cached: Option<String> = r.get(14)?;
+        let author = match cached {
+            Some(_) => Some(ReplyAuthor {
+                name: r.get(15)?,
+                handle: r.get(16)?,
+                url: r.get(17)?,
+                icon_json: r.get(18)?,
+            }),
+            None => None,
+        };
+        Ok((reply, author))
+    }
+}
+
 impl Reply {
     /// A row selected as [`COLUMNS`].
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Reply> {
@@ -284,6 +321,40 @@ impl Store {
             ),
             (post_actor, post_slug),
             Reply::from_row,
+        )
+    }
+
+    /// The visible replies to one post, oldest first, each with what is cached of its author:
+    /// one query, the authors joined (a comments file is built from this without reading each
+    /// author's document).
+    pub fn replies_with_authors(
+        &self,
+        post_actor: &str,
+        post_slug: &str,
+    ) -> Result<Vec<(Reply, Option<ReplyAuthor>)>, StoreError> {
+        self.query_all(
+            &format!(
+                "SELECT {JOINED_COLUMNS} FROM replies r LEFT JOIN remote_actors a ON a.id = r.author
+                 WHERE r.post_actor = ?1 AND r.post_slug = ?2 AND r.status = 'visible'
+                 ORDER BY r.published, r.id"
+            ),
+            (post_actor, post_slug),
+            ReplyAuthor::joined_from_row,
+        )
+    }
+
+    /// One reply with what is cached of its author, by id.
+    pub fn reply_with_author(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Reply, Option<ReplyAuthor>)>, StoreError> {
+        self.query_opt(
+            &format!(
+                "SELECT {JOINED_COLUMNS} FROM replies r LEFT JOIN remote_actors a ON a.id = r.author
+                 WHERE r.id = ?1"
+            ),
+            [id],
+            ReplyAuthor::joined_from_row,
         )
     }
 

@@ -1,14 +1,17 @@
 //! Applying a judged event: the verdict becomes store rows (followers, interactions, replies,
-//! reports), comments files rewritten, and answers (Accept, Reject) queued for delivery.
+//! reports), comments files noted for writing once per batch, and answers (Accept, Reject) queued for delivery.
 //!
 //! Events name our posts by handle and slug and carry moderation's own types; they become store
 //! rows here, at the edge. Nothing is sent from here: answers are delivery rows, due by the clock.
+
+use std::collections::HashMap;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{Inbox, JobError};
 use crate::clock::Clock;
+use crate::federation::comments;
 use crate::federation::fetch::id_of;
 use crate::moderation::{EventKind, InboxEvent, Interaction, Verdict};
 use crate::store::{
@@ -17,11 +20,14 @@ use crate::store::{
 };
 use crate::urls::Urls;
 
+/// Applies one judged event. The comments files it changes are noted in `comments`, written
+/// once per post when the batch of jobs is done.
 pub(super) async fn apply(
     inbox: &Inbox,
     activity: &Value,
     event: InboxEvent,
     verdict: Verdict,
+    comments: &mut CommentChanges,
 ) -> Result<(), JobError> {
     let InboxEvent { actor, kind } = event;
     if let Verdict::Reject { reason } = &verdict {
@@ -111,6 +117,7 @@ pub(super) async fn apply(
         EventKind::Reply { note } => {
             let hold = reply_hold(&verdict, note.public);
             let post = note.post.clone();
+            let id = note.id.clone();
             store.upsert_reply(&Reply {
                 id: note.id,
                 author: actor.clone(),
@@ -134,20 +141,20 @@ pub(super) async fn apply(
                 inbox.fetcher.actor(store, &actor, false).await?;
             }
             if let Some(p) = post {
-                rewrite_comments(inbox, &p.handle, &p.slug);
+                comments.appended(p.handle, p.slug, id);
             }
         }
         EventKind::ReplyEdited { note } => {
             let updated = note.updated.clone().unwrap_or_else(|| inbox.now_rfc3339());
             if store.update_reply(&note.id, &actor, &note.content_html, &updated)? {
                 if let Some((h, s)) = store.reply(&note.id)?.and_then(|r| r.post) {
-                    rewrite_comments(inbox, &h, &s);
+                    comments.changed(h, s);
                 }
             }
         }
         EventKind::ReplyDeleted { object_id } => {
             if let Some((h, s)) = store.delete_reply(&object_id, &actor)?.and_then(|r| r.post) {
-                rewrite_comments(inbox, &h, &s);
+                comments.changed(h, s);
             }
         }
         EventKind::ActorUpdated => {
@@ -157,7 +164,7 @@ pub(super) async fn apply(
             store.remove_follower_everywhere(&actor)?;
             store.remove_interactions_by(&actor)?;
             for (h, s) in store.delete_replies_by(&actor)? {
-                rewrite_comments(inbox, &h, &s);
+                comments.changed(h, s);
             }
             store.delete_remote_actor(&actor)?;
             tracing::info!(actor = %actor, "remote actor deleted");
@@ -240,11 +247,64 @@ fn stored(kind: Interaction) -> InteractionKind {
     }
 }
 
-fn rewrite_comments(inbox: &Inbox, handle: &str, slug: &str) {
-    if let Err(e) =
-        crate::federation::comments::write_file(&inbox.store, &inbox.site.data_dir, handle, slug)
-    {
-        tracing::error!(error = %e, "cannot write the comments file");
+/// The comments files a batch of jobs changed: each is written once when the batch is done, by
+/// appending the new replies when that is all that changed (see [`comments::append_to_file`]).
+/// Under load a batch holds many replies, so a busy post's file is written far less often than
+/// it gets replies.
+#[derive(Debug, Default)]
+pub(super) struct CommentChanges {
+    posts: HashMap<(String, String), Change>,
+}
+
+#[derive(Debug)]
+enum Change {
+    /// Only these replies were added.
+    Append(Vec<String>),
+    /// Something was edited or removed: the whole file is rewritten.
+    Rewrite,
+}
+
+impl CommentChanges {
+    /// A reply `id` to our post `handle`/`slug` was stored.
+    fn appended(&mut self, handle: String, slug: String, id: String) {
+        let change = self
+            .posts
+            .entry((handle, slug))
+            .or_insert_with(|| Change::Append(Vec::new()));
+        if let Change::Append(ids) = change {
+            ids.push(id);
+        }
+    }
+
+    /// A reply to our post `handle`/`slug` was edited or removed.
+    fn changed(&mut self, handle: String, slug: String) {
+        self.posts.insert((handle, slug), Change::Rewrite);
+    }
+
+    /// Writes every changed file; a failure is logged (the rows are kept, and the next change
+    /// to that post rewrites its file). Returns what it cost.
+    pub(super) fn write(self, inbox: &Inbox) -> comments::Written {
+        let mut cost = comments::Written::default();
+        let _one_writer = inbox
+            .comments_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let dir = &inbox.site.data_dir;
+        for ((handle, slug), change) in self.posts {
+            let written = match change {
+                Change::Append(ids) => {
+                    comments::append_to_file(&inbox.store, dir, &handle, &slug, &ids)
+                }
+                Change::Rewrite => comments::write_file(&inbox.store, dir, &handle, &slug),
+            };
+            match written {
+                Ok(w) => cost.rows_read += w.rows_read,
+                Err(e) => {
+                    tracing::error!(actor = %handle, slug = %slug, error = %e, "cannot write the comments file")
+                }
+            }
+        }
+        cost
     }
 }
 
