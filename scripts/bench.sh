@@ -16,13 +16,27 @@ cd "$root"
 profile="${BENCH_PROFILE:-release}"
 out_dir="$root/target/bench"
 
-SCENARIOS=(publish-latency)
+SCENARIOS=(publish-latency cold-start unchanged-restart save-in-10k fanout inbox)
 
 # A post saved (written beside it, renamed over) -> its Create accepted by a loopback follower,
 # debounce included; p50/p99 over BENCH_SAVES saves. Goal: p50 < 300 ms.
 scenario_publish-latency() {
   cargo run -q --profile "$profile" --example bench_publish -- --saves "${BENCH_SAVES:-100}"
 }
+
+# A 10,000-post site: cold start (goal < 2 s), unchanged restart (goal < 0.5 s), one save in it
+# beside one in a 10-post site (scripts/bench-start.sh holds them).
+scenario_cold-start() { bash scripts/bench-start.sh cold-start; }
+scenario_unchanged-restart() { bash scripts/bench-start.sh unchanged-restart; }
+scenario_save-in-10k() { bash scripts/bench-start.sh save-in-10k; }
+
+# One post fanned out to loopback inbox hosts with 0 and 200 ms latency, beside ring's sign rate
+# and a Fedify server sending the same post (scripts/bench-fanout.sh).
+scenario_fanout() { bash scripts/bench-fanout.sh --json; }
+
+# Signed Likes and 1 KB replies accepted per server CPU-second and applied per second, beside
+# ring's verify rate and a Fedify server (scripts/bench-inbox.sh).
+scenario_inbox() { bash scripts/bench-inbox.sh; }
 
 if [[ "${1:-}" == "--list" ]]; then
   printf '%s\n' "${SCENARIOS[@]}"
