@@ -88,7 +88,6 @@ pub enum AppError {
     Lock {
         /// The data dir.
         dir: PathBuf,
-        /// Why.
         source: std::io::Error,
     },
     /// `publish = "commit"`: the branch could not be read or published.
@@ -99,7 +98,6 @@ pub enum AppError {
     Bind {
         /// The address.
         addr: String,
-        /// Why.
         source: std::io::Error,
     },
 }

@@ -73,7 +73,6 @@ pub enum GitError {
         repo: PathBuf,
         /// What was being read.
         what: String,
-        /// Why.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A file of the export could not be written or removed.
@@ -81,7 +80,6 @@ pub enum GitError {
     Io {
         /// The file or folder.
         path: PathBuf,
-        /// Why.
         source: io::Error,
     },
 }

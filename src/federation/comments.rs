@@ -249,7 +249,6 @@ pub enum CommentsError {
     Io {
         /// The file.
         path: PathBuf,
-        /// Why.
         source: std::io::Error,
     },
 }

@@ -142,14 +142,12 @@ pub enum Outcome {
     Permanent {
         /// The status, when the host answered.
         status: Option<u16>,
-        /// Why.
         error: String,
     },
     /// May work later.
     Temporary {
         /// The status, when the host answered.
         status: Option<u16>,
-        /// Why.
         error: String,
         /// What `Retry-After` asked for, in ms.
         retry_after_ms: Option<i64>,
