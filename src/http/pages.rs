@@ -14,7 +14,7 @@
 //! `rel="nofollow noopener ugc"`. The pages need no script and one inline `<style>`, allowed by
 //! its hash ([`style_hash`]) in the `Content-Security-Policy` every response carries.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use base64::Engine;
@@ -66,28 +66,13 @@ pub fn remote_url(raw: &str, allow_http: bool) -> Option<String> {
 /// verification mark our domain as verified on the sender's profile).
 fn clean_remote_html(html: &str, allow_http: bool) -> String {
     static BUILDERS: [OnceLock<ammonia::Builder<'static>>; 2] = [OnceLock::new(), OnceLock::new()];
-    use crate::content::render::{ALLOWED_CLASSES, ALLOWED_TAGS};
     BUILDERS[usize::from(allow_http)]
         .get_or_init(|| {
-            let classes: HashSet<&str> = ALLOWED_CLASSES.into_iter().collect();
-            let schemes: HashSet<&str> = if allow_http {
+            crate::content::render::remote_sanitizer(if allow_http {
                 HashSet::from(["https", "http"])
             } else {
                 HashSet::from(["https"])
-            };
-            let mut b = ammonia::Builder::empty();
-            b.tags(ALLOWED_TAGS.into_iter().collect())
-                .tag_attributes(HashMap::from([
-                    ("a", HashSet::from(["href"])),
-                    ("ol", HashSet::from(["start"])),
-                ]))
-                .generic_attributes(HashSet::from(["lang"]))
-                .allowed_classes(HashMap::from([("a", classes.clone()), ("span", classes)]))
-                .url_schemes(schemes)
-                .url_relative(ammonia::UrlRelative::Deny)
-                .link_rel(Some("nofollow noopener ugc"))
-                .strip_comments(true);
-            b
+            })
         })
         .clean(html)
         .to_string()
