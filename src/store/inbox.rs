@@ -57,6 +57,20 @@ const FAIL: &str = "UPDATE inbox_activities SET attempts = attempts + 1, error =
        next_attempt_at = COALESCE(?3, next_attempt_at)
      WHERE id = ?1";
 
+impl InboxActivity {
+    /// A row of `SELECT id, signer, recipient, type, body, attempts ...`.
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InboxActivity> {
+        Ok(InboxActivity {
+            id: r.get(0)?,
+            signer: r.get(1)?,
+            recipient: r.get(2)?,
+            kind: r.get(3)?,
+            body: r.get(4)?,
+            attempts: r.get(5)?,
+        })
+    }
+}
+
 impl Store {
     /// Records a verified activity as queued. False when its id was seen before (then nothing
     /// changes: each activity id is processed once).
@@ -102,16 +116,7 @@ impl Store {
              WHERE state = 'queued' AND next_attempt_at <= ?1
              ORDER BY received_at, id LIMIT ?2",
             (now_ms, limit as i64),
-            |r| {
-                Ok(InboxActivity {
-                    id: r.get(0)?,
-                    signer: r.get(1)?,
-                    recipient: r.get(2)?,
-                    kind: r.get(3)?,
-                    body: r.get(4)?,
-                    attempts: r.get(5)?,
-                })
-            },
+            InboxActivity::from_row,
         )
     }
 
@@ -133,19 +138,7 @@ impl Store {
                AND (received_at > ?2 OR (received_at = ?2 AND id > ?3))
              ORDER BY received_at, id LIMIT ?4",
             (now_ms, at, id, limit as i64),
-            |r| {
-                Ok((
-                    r.get(6)?,
-                    InboxActivity {
-                        id: r.get(0)?,
-                        signer: r.get(1)?,
-                        recipient: r.get(2)?,
-                        kind: r.get(3)?,
-                        body: r.get(4)?,
-                        attempts: r.get(5)?,
-                    },
-                ))
-            },
+            |r| Ok((r.get(6)?, InboxActivity::from_row(r)?)),
         )
     }
 
