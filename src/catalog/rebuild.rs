@@ -179,6 +179,28 @@ mod tests {
         );
     }
 
+    /// What each rebuild was handed, in order.
+    type Seen = Arc<std::sync::Mutex<Vec<Dirty>>>;
+
+    /// A rebuild task that records what each rebuild was handed, says when one starts, and
+    /// finishes it only when the test sends on the gate.
+    fn gated() -> (Rebuilds, Seen, mpsc::Receiver<()>, mpsc::Sender<()>) {
+        let (started_tx, started) = mpsc::channel();
+        let (gate, gate_rx) = mpsc::channel::<()>();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let rebuilds = {
+            let seen = seen.clone();
+            Rebuilds::spawn(move |dirty| {
+                seen.lock().unwrap().push(dirty.clone());
+                let _ = started_tx.send(());
+                gate_rx.recv().unwrap();
+                Ok(SyncReport::default())
+            })
+            .unwrap()
+        };
+        (rebuilds, seen, started, gate)
+    }
+
     fn paths(names: &[&str]) -> Dirty {
         Dirty::Paths(names.iter().map(PathBuf::from).collect())
     }
@@ -196,19 +218,7 @@ mod tests {
 
     #[tokio::test]
     async fn can_hand_the_merged_dirty_paths_of_coalesced_signals_to_one_rebuild() {
-        let (started_tx, started) = mpsc::channel();
-        let (gate, gate_rx) = mpsc::channel::<()>();
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let rebuilds = {
-            let seen = seen.clone();
-            Rebuilds::spawn(move |dirty| {
-                seen.lock().unwrap().push(dirty.clone());
-                let _ = started_tx.send(());
-                gate_rx.recv().unwrap();
-                Ok(SyncReport::default())
-            })
-            .unwrap()
-        };
+        let (rebuilds, seen, started, gate) = gated();
         rebuilds.signal_dirty(paths(&["content/news/a.md"]));
         started.recv().unwrap();
         // While the first rebuild runs, three saves arrive: the next rebuild re-reads all three.
@@ -226,19 +236,7 @@ mod tests {
                 Dirty::All,
             ]
         );
-        let (started_tx, started) = mpsc::channel();
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (gate, gate_rx) = mpsc::channel::<()>();
-        let rebuilds = {
-            let seen = seen.clone();
-            Rebuilds::spawn(move |dirty| {
-                seen.lock().unwrap().push(dirty.clone());
-                let _ = started_tx.send(());
-                gate_rx.recv().unwrap();
-                Ok(SyncReport::default())
-            })
-            .unwrap()
-        };
+        let (rebuilds, seen, started, gate) = gated();
         rebuilds.signal_dirty(paths(&["a.md"]));
         started.recv().unwrap();
         rebuilds.signal_dirty(paths(&["b.md"]));
