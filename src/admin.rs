@@ -1,17 +1,23 @@
-//! What the operator does from the command line about incoming federation: pending follows
-//! (`masthead follows pending|approve|reject`), replies (`masthead replies`) and reports
-//! (`masthead reports`).
+//! What the operator does from the command line about incoming federation: the moderation queue
+//! (`masthead queue`, `approve`, `reject`: held replies, mentions and follows, with who held them
+//! and why), the older spellings of its follow part (`masthead follows pending|approve|reject`),
+//! replies (`masthead replies`) and reports (`masthead reports`).
 //!
 //! Each command is a library function over the site and its store, so that tests call the same
 //! code as the command line; printing for people is the commands' own (`crate::commands`).
-//! Approving or rejecting queues the Accept or Reject in the delivery queue; a running server's
-//! delivery workers send it (they poll the queue, so the CLI and the server need not talk).
+//! Every decision goes through [`decide`] or [`answer_follow`], which share the follow answer.
+//! Approving or rejecting a follow queues the Accept or Reject in the delivery queue; a running
+//! server's delivery workers send it (they poll the queue, so the CLI and the server need not
+//! talk). Deciding on a reply to one of our posts rewrites that post's comments file; pages and
+//! collections read the store on every request.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::config::{ConfigError, Site};
+use crate::federation::comments::{self, CommentsError};
 use crate::federation::inbox::{answer_stored_follow, FollowAnswer};
-use crate::store::{FollowState, Follower, Reply, Report, Store, StoreError};
+use crate::store::{FollowState, Follower, Queued, Reply, ReplyStatus, Report, Store, StoreError};
 use crate::urls::Urls;
 
 /// Why an operator command failed.
@@ -42,6 +48,20 @@ pub enum AdminError {
     /// POST is neither `handle/slug` nor one of our post URLs.
     #[error("{0:?} is not a post: write handle/slug (news/hello) or the post's URL")]
     BadPost(String),
+    /// ID is not written as the queue writes ids.
+    #[error("{0:?} is not a queue id: write it as `masthead queue` lists it (r12 for a reply or mention, f3 for a follow)")]
+    BadQueueId(String),
+    /// Nothing in the queue has this id (any more).
+    #[error("nothing in the queue is {0} (list it with `masthead queue --all`; a decided follow leaves the queue)")]
+    NotQueued(QueueId),
+    /// Approving a reply that was not sent publicly would publish it.
+    #[error("{0} was not sent publicly (directly or to followers only), and masthead never shows such a reply; reject it to clear it from the queue")]
+    NotPublic(QueueId),
+    /// The decision is saved, but the post's comments file could not be rewritten.
+    #[error(
+        "{0}; the decision is saved: run the command again once this is fixed to rewrite the file"
+    )]
+    Comments(#[from] CommentsError),
 }
 
 /// Loads site.toml and opens its store (`data_dir` overrides `site.data_dir`).
@@ -71,8 +91,188 @@ pub fn pending_follows(
     Ok(store.followers_of_any(actor, FollowState::Pending)?)
 }
 
+/// What a person decides on a queued item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+/// How an item in the queue is named: `r12` (a reply or mention) or `f3` (a follow). Numbers are
+/// shared by both kinds, so the letter is a reminder: `12` alone names the same item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueId {
+    pub no: u64,
+    /// The item is a follow.
+    pub follow: bool,
+}
+
+impl fmt::Display for QueueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let letter = if self.follow { 'f' } else { 'r' };
+        write!(f, "{letter}{}", self.no)
+    }
+}
+
+/// Reads `r12`, `f3` or `12` (any case, a leading `#` allowed); the kind when a letter says it.
+fn parse_queue_id(text: &str) -> Result<(u64, Option<bool>), AdminError> {
+    let bad = || AdminError::BadQueueId(text.to_string());
+    let t = text.trim().trim_start_matches('#').to_ascii_lowercase();
+    let (follow, digits) = match t.chars().next() {
+        Some('r') => (Some(false), &t[1..]),
+        Some('f') => (Some(true), &t[1..]),
+        _ => (None, t.as_str()),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let no = digits.parse().map_err(|_| bad())?;
+    Ok((no, follow))
+}
+
+/// One item of the moderation queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueItem {
+    /// A reply or mention: held, or (with `all`) hidden or rejected.
+    Reply(Queued<Reply>),
+    /// A pending follow.
+    Follow(Queued<Follower>),
+}
+
+impl QueueItem {
+    pub fn id(&self) -> QueueId {
+        match self {
+            QueueItem::Reply(q) => QueueId {
+                no: q.no,
+                follow: false,
+            },
+            QueueItem::Follow(q) => QueueId {
+                no: q.no,
+                follow: true,
+            },
+        }
+    }
+}
+
+/// The queue, oldest first: held replies and mentions and pending follows, and with `all` the
+/// hidden and rejected replies too.
+pub fn queue(store: &Store, all: bool) -> Result<Vec<QueueItem>, AdminError> {
+    let statuses: &[ReplyStatus] = if all {
+        &[
+            ReplyStatus::Held,
+            ReplyStatus::Hidden,
+            ReplyStatus::Rejected,
+        ]
+    } else {
+        &[ReplyStatus::Held]
+    };
+    let mut items: Vec<QueueItem> = store
+        .queued_replies(statuses)?
+        .into_iter()
+        .map(QueueItem::Reply)
+        .chain(store.queued_follows()?.into_iter().map(QueueItem::Follow))
+        .collect();
+    items.sort_by_key(|i| i.id().no);
+    Ok(items)
+}
+
+/// What a decision did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decided {
+    /// The reply is now visible (approved) or rejected.
+    Reply { id: QueueId, reply: Reply },
+    /// The follow's answer is queued for delivery.
+    Follow {
+        id: QueueId,
+        follow: Follower,
+        answer: FollowAnswer,
+    },
+}
+
+/// Approves or rejects the queued item `id` (`r12`, `f3` or `12`).
+///
+/// A reply approved becomes visible (in its post's `replies` collection, page and comments
+/// file); one rejected is kept as rejected, never shown, so that the same Note sent again stays
+/// refused. Either works on a hidden or already decided reply too (a person may change their
+/// mind); approving one that was not sent publicly is refused. A follow approved is accepted with
+/// an Accept queued; one rejected gets a Reject queued and is forgotten.
+pub fn decide(
+    site: &Site,
+    store: &Store,
+    id: &str,
+    decision: Decision,
+) -> Result<Decided, AdminError> {
+    let (no, follow) = parse_queue_id(id)?;
+    let named = QueueId {
+        no,
+        follow: follow == Some(true),
+    };
+    if follow != Some(true) {
+        if let Some(q) = store.queued_reply(no)? {
+            return decide_reply(site, store, q, decision);
+        }
+    }
+    if follow != Some(false) {
+        if let Some(q) = store.queued_follow(no)? {
+            let answer = match decision {
+                Decision::Approve => FollowAnswer::Accept,
+                Decision::Reject => FollowAnswer::Reject,
+            };
+            answer_queued_follow(site, store, &q.item, answer)?;
+            return Ok(Decided::Follow {
+                id: QueueId { no, follow: true },
+                follow: q.item,
+                answer,
+            });
+        }
+    }
+    Err(AdminError::NotQueued(named))
+}
+
+fn decide_reply(
+    site: &Site,
+    store: &Store,
+    q: Queued<Reply>,
+    decision: Decision,
+) -> Result<Decided, AdminError> {
+    let id = QueueId {
+        no: q.no,
+        follow: false,
+    };
+    let mut reply = q.item;
+    let status = match decision {
+        Decision::Approve if !reply.public => return Err(AdminError::NotPublic(id)),
+        Decision::Approve => ReplyStatus::Visible,
+        Decision::Reject => ReplyStatus::Rejected,
+    };
+    store.set_reply_status(&reply.id, status)?;
+    reply.status = status;
+    if let Some((handle, slug)) = &reply.post {
+        comments::write_file(store, &site.data_dir, handle, slug)?;
+    }
+    Ok(Decided::Reply { id, reply })
+}
+
+/// The one way a person's answer to a follow is applied, whichever command named it.
+fn answer_queued_follow(
+    site: &Site,
+    store: &Store,
+    follow: &Follower,
+    answer: FollowAnswer,
+) -> Result<(), AdminError> {
+    answer_stored_follow(
+        store,
+        &Urls::new(site),
+        &crate::clock::Clock::system(),
+        follow,
+        answer,
+    )?;
+    Ok(())
+}
+
 /// Approves (Accept queued, follow accepted) or rejects (Reject queued, follow removed) the
-/// pending follow of `actor` (optional when the follower waits on one actor only) by `follower`.
+/// pending follow of `actor` (optional when the follower waits on one actor only) by `follower`:
+/// `masthead follows approve|reject`, the older spelling of [`decide`] for follows.
 pub fn answer_follow(
     site: &Site,
     store: &Store,
@@ -99,13 +299,7 @@ pub fn answer_follow(
             })
         }
     };
-    answer_stored_follow(
-        store,
-        &Urls::new(site),
-        &crate::clock::Clock::system(),
-        &follow,
-        answer,
-    )?;
+    answer_queued_follow(site, store, &follow, answer)?;
     Ok(follow)
 }
 
@@ -176,6 +370,7 @@ mod tests {
                 shared_inbox: None,
                 state: FollowState::Pending,
                 created_at: String::new(),
+                hold: None,
             })
             .unwrap();
     }
@@ -246,6 +441,130 @@ mod tests {
             "no actor \"nobody\" in site.toml (use one of its handles)"
         );
         assert!(deliveries(dir.path()).is_empty());
+    }
+
+    fn held_reply(store: &Store, n: u32, status: ReplyStatus, public: bool) -> Reply {
+        let r = Reply {
+            id: format!("https://r.example/n/{n}"),
+            author: A.into(),
+            post: Some(("news".into(), "hello".into())),
+            mentions: vec![],
+            in_reply_to: None,
+            content_html: format!("<p>reply {n}</p>"),
+            url: None,
+            published: "2026-11-20T10:00:00Z".into(),
+            updated: None,
+            status,
+            public,
+            hold: Some(crate::store::Hold::new(
+                crate::store::HeldBy::Plugin("spam-words".into()),
+                "casino",
+            )),
+        };
+        store.upsert_reply(&r).unwrap();
+        r
+    }
+
+    /// The ids in the comments file of news/hello.
+    fn comment_ids(site: &Site) -> Vec<String> {
+        let path = comments::file_path(&site.data_dir, "news", "hello");
+        let list: Vec<comments::Comment> =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        list.into_iter().map(|c| c.id).collect()
+    }
+
+    #[test]
+    fn can_approve_and_reject_held_and_hidden_replies_by_queue_id() {
+        let (dir, mut site, store) = site();
+        site.data_dir = dir.path().join("data");
+        held_reply(&store, 1, ReplyStatus::Held, true);
+        held_reply(&store, 2, ReplyStatus::Hidden, true);
+        let ids = |all| -> Vec<String> {
+            queue(&store, all)
+                .unwrap()
+                .iter()
+                .map(|i| i.id().to_string())
+                .collect()
+        };
+        assert_eq!(ids(false), ["r1"]);
+        assert_eq!(ids(true), ["r1", "r2"]);
+
+        let done = decide(&site, &store, "r1", Decision::Approve).unwrap();
+        assert!(
+            matches!(done, Decided::Reply { reply, .. } if reply.status == ReplyStatus::Visible)
+        );
+        assert_eq!(comment_ids(&site), ["https://r.example/n/1"]);
+        assert!(ids(false).is_empty());
+
+        // A hidden reply can be shown after all; `2` names it without its letter.
+        decide(&site, &store, "2", Decision::Approve).unwrap();
+        assert_eq!(
+            comment_ids(&site),
+            ["https://r.example/n/1", "https://r.example/n/2"]
+        );
+        // And a person may change their mind: rejected, it leaves the page and stays listed.
+        decide(&site, &store, "R1", Decision::Reject).unwrap();
+        assert_eq!(comment_ids(&site), ["https://r.example/n/2"]);
+        assert_eq!(store.replies_to("news", "hello").unwrap().len(), 1);
+        assert_eq!(ids(true), ["r1"]);
+    }
+
+    #[test]
+    fn rejects_approving_a_reply_that_was_not_public() {
+        let (_dir, site, store) = site();
+        held_reply(&store, 1, ReplyStatus::Held, false);
+        assert_eq!(
+            decide(&site, &store, "r1", Decision::Approve)
+                .unwrap_err()
+                .to_string(),
+            "r1 was not sent publicly (directly or to followers only), and masthead never shows such a reply; reject it to clear it from the queue"
+        );
+        assert!(store.replies_to("news", "hello").unwrap().is_empty());
+        decide(&site, &store, "r1", Decision::Reject).unwrap();
+        assert!(queue(&store, false).unwrap().is_empty());
+    }
+
+    #[test]
+    fn can_answer_a_follow_by_queue_id() {
+        let (dir, site, store) = site();
+        pending(&store, "desk", A);
+        assert_eq!(
+            decide(&site, &store, "r1", Decision::Approve)
+                .unwrap_err()
+                .to_string(),
+            "nothing in the queue is r1 (list it with `masthead queue --all`; a decided follow leaves the queue)"
+        );
+        let done = decide(&site, &store, "f1", Decision::Reject).unwrap();
+        assert!(matches!(
+            done,
+            Decided::Follow {
+                answer: FollowAnswer::Reject,
+                ..
+            }
+        ));
+        assert!(store.follower("desk", A).unwrap().is_none());
+        let body: serde_json::Value = serde_json::from_str(&deliveries(dir.path())[0].1).unwrap();
+        assert_eq!(body["type"], "Reject");
+        assert_eq!(
+            decide(&site, &store, "f1", Decision::Reject)
+                .unwrap_err()
+                .to_string(),
+            "nothing in the queue is f1 (list it with `masthead queue --all`; a decided follow leaves the queue)"
+        );
+    }
+
+    #[test]
+    fn errors_when_a_queue_id_is_not_one() {
+        let (_dir, site, store) = site();
+        for bad in ["", "r", "x12", "r1a", "news/hello"] {
+            assert_eq!(
+                decide(&site, &store, bad, Decision::Approve)
+                    .unwrap_err()
+                    .to_string(),
+                format!("{bad:?} is not a queue id: write it as `masthead queue` lists it (r12 for a reply or mention, f3 for a follow)")
+            );
+        }
+        assert_eq!(parse_queue_id("#F3").unwrap(), (3, Some(true)));
     }
 
     #[test]

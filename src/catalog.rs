@@ -4,34 +4,52 @@
 //! media that may be served, the rendered profiles, and the problems found. Building one scans the
 //! content folders (reusing stored renderings whose inputs did not change), then records the
 //! result in the store, which reports what was created, changed or removed since the last build.
+//! [`Catalog::build`] reads everything (start, site.toml changed); [`Catalog::build_changed`]
+//! reads only the files below the paths the watcher found dirty and takes every other post from
+//! the previous snapshot, so a save costs the same in a site of ten posts or ten thousand.
 //! Each post carries the addressees its mentions and reply resolved to so far (`remote_refs`, filled
 //! by `federation::addressing`), so what GET serves and what is delivered name the same people.
 //! A post whose file turns broken keeps its last good rendering: bad input never unpublishes.
+//! A post whose file is gone stays served until its Delete is owed (the store's grace period, or
+//! `masthead publish --confirm` for a mass removal).
+//!
+//! Time: a post dated in the future is scheduled, invisible until then ([`Catalog::next_scheduled`]
+//! says when a rebuild must run, [`run_timer`] runs it); a date without a time means that day in
+//! the site's time zone ([`published`]); a new post published before the push window is served
+//! and in the outbox but not pushed (the store records it so).
 //!
 //! This module also owns what a post *is* before any protocol sees it: its object type, its
 //! `published` time, the remote [`Ref`]s it names and a profile [`Image`]; federation turns these
 //! into documents. It knows content and the store, nothing above them. Rebuilding a snapshot
 //! while the server runs goes through one task ([`rebuild::Rebuilds`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use url::Url;
 
+use crate::clock::Clock;
 use crate::config::{host_with_port, Actor, ObjectTypePolicy, Site};
 use crate::content::render::escape;
-use crate::content::{self, Post, Visibility};
+use crate::content::{self, Library, Place, Post, Visibility};
 use crate::diagnostics::Diagnostic;
-use crate::store::{Addressee, NewPost, Store, StoreError, SyncReport};
+use crate::store::{
+    Addressee, NewPost, PostChange, Scope, Store, StoreError, SyncPolicy, SyncReport,
+};
 use crate::urls::Urls;
 
 pub mod rebuild;
 
 /// Mastodon shows posts up to 500 characters; the `auto` policy makes longer titled posts Articles.
 pub const AUTO_ARTICLE_MIN_CHARS: usize = 500;
+
+/// How often [`run_timer`] looks at the store even when nothing is due sooner: a removal that
+/// `masthead publish --confirm` (another process) made due is sent within this.
+pub const TIMER_POLL: Duration = Duration::from_secs(5);
 
 /// An image served from the site folder, as an actor's avatar or header.
 #[derive(Clone, Debug)]
@@ -42,10 +60,11 @@ pub struct Image {
     pub media_type: String,
 }
 
-/// A servable post with what the store remembers of it.
+/// A servable post with what the store remembers of it. The post is shared between snapshots:
+/// an incremental build copies ten thousand records without copying a post.
 #[derive(Clone, Debug)]
 pub struct PostRecord {
-    pub post: Post,
+    pub post: Arc<Post>,
     /// When masthead first saw it (its `published` when it has no date).
     pub first_seen: DateTime<Utc>,
     /// The remote actors its mentions and `in_reply_to` resolved to, in order, each once: tagged,
@@ -77,6 +96,24 @@ pub struct Catalog {
     pub profiles: HashMap<String, Profile>,
     /// Problems found while building.
     pub diagnostics: Vec<Diagnostic>,
+    /// What the scan read, for the next [`Catalog::build_changed`].
+    read: Read,
+}
+
+/// What a build read besides the servable posts, kept so that the next incremental build can
+/// replace the part of a few files.
+#[derive(Clone, Debug, Default)]
+struct Read {
+    /// Avatars and headers (site.toml's, not a post's).
+    profile_media: BTreeMap<String, PathBuf>,
+    /// The media each post file brought, by source.
+    media_of: BTreeMap<PathBuf, Vec<(String, PathBuf)>>,
+    /// Posts read but not served (drafts, `federate = false`, scheduled), by actor and slug, to
+    /// their file. With the store's served posts, they tell when a changed file claims a slug
+    /// an unchanged one holds: which file wins depends on every file, so that takes a full read.
+    unserved: HashMap<(String, String), PathBuf>,
+    /// Posts dated in the future and never published, by source: when they go out.
+    scheduled: BTreeMap<PathBuf, DateTime<Utc>>,
 }
 
 /// The current snapshot, shared by every reader; a rebuild swaps in a new one whole, so a reader
@@ -101,97 +138,150 @@ impl SharedCatalog {
     }
 }
 
+/// The stored rendering of a file, if its inputs still hash the same. The store keeps a
+/// rendered post as opaque JSON; it is encoded and decoded here.
+fn cache(store: &Store) -> impl Fn(&Path, &str) -> Option<Post> + '_ {
+    |source: &Path, hash: &str| {
+        let json = store.cached_post(source, hash)?;
+        serde_json::from_str(&json).ok()
+    }
+}
+
+/// True when `source` is `dirty` or below it.
+fn under(source: &Path, dirty: &[PathBuf]) -> bool {
+    dirty.iter().any(|d| source.starts_with(d))
+}
+
 impl Catalog {
-    /// Scans the content, records it in `store`, and returns the snapshot with what changed.
+    /// Scans all the content, records it in `store`, and returns the snapshot with what changed.
     pub fn build(
         site: &Site,
         urls: &Urls,
         store: &Store,
         now: DateTime<Utc>,
     ) -> Result<(Catalog, SyncReport), StoreError> {
-        // The store keeps a rendered post as opaque JSON; it is encoded and decoded here.
-        let library = content::scan(site, urls, &|source: &Path, hash: &str| {
-            let json = store.cached_post(source, hash)?;
-            serde_json::from_str(&json).ok()
-        });
-        let mut posts: Vec<Post> = library.posts;
-        // A file with an error keeps the posts it had; never turn a typo into a Delete.
-        let fresh: HashSet<PathBuf> = posts.iter().map(|p| p.source.clone()).collect();
-        let broken: HashSet<&Path> = library
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error() && !fresh.contains(&d.file))
-            .map(|d| d.file.as_path())
-            .collect();
-        for source in broken {
-            for json in store.last_renderings(source)? {
-                let post: Post = serde_json::from_str(&json).map_err(|e| {
-                    store.corrupt(format!("rendered post of {}: {e}", source.display()))
-                })?;
-                tracing::warn!(source = %source.display(), slug = %post.slug, "serving the last good version of a broken post");
-                posts.push(post);
+        let library = content::scan(site, urls, &cache(store));
+        let profile_media = library.profile_media.clone();
+        let base = Catalog {
+            read: Read {
+                profile_media,
+                ..Read::default()
+            },
+            ..Catalog::default()
+        };
+        assemble(site, urls, store, now, base, library, Scope::All)
+    }
+
+    /// Like [`Catalog::build`], reading only what is below the `changed` paths (absolute, or
+    /// relative to the site root; a folder means everything below it) and taking every other
+    /// post from `previous`. Scheduled posts whose time has come are read too. A changed path
+    /// outside the content folders is ignored unless it is site.toml, a served media file or a
+    /// folder holding a content folder, which make it a full build.
+    pub fn build_changed(
+        site: &Site,
+        urls: &Urls,
+        store: &Store,
+        now: DateTime<Utc>,
+        previous: &Catalog,
+        changed: &BTreeSet<PathBuf>,
+    ) -> Result<(Catalog, SyncReport), StoreError> {
+        let mut dirty: Vec<PathBuf> = Vec::new();
+        let mut media_files: Option<Vec<PathBuf>> = None;
+        for path in changed {
+            match content::locate(site, path) {
+                Place::Content(source) => dirty.push(source),
+                Place::AboveContent => return Catalog::build(site, urls, store, now),
+                Place::Elsewhere(canon) => {
+                    let config = site.config_path.canonicalize().ok();
+                    // Media are few next to posts: canonical paths only when something outside
+                    // the content folders changed.
+                    let media = media_files.get_or_insert_with(|| {
+                        previous
+                            .media
+                            .values()
+                            .filter_map(|f| f.canonicalize().ok())
+                            .collect()
+                    });
+                    if config.as_ref() == Some(&canon)
+                        || media.iter().any(|m| m.starts_with(&canon))
+                    {
+                        return Catalog::build(site, urls, store, now);
+                    }
+                }
             }
         }
-        let mut servable: Vec<(Post, &str, String)> = Vec::new();
-        for post in posts.into_iter().filter(|p| !p.draft && p.federate) {
-            let Some(actor) = site.actor(&post.actor) else {
-                continue;
+        dirty.extend(
+            previous
+                .read
+                .scheduled
+                .iter()
+                .filter(|(_, at)| **at <= now)
+                .map(|(source, _)| source.clone()),
+        );
+        dirty.sort();
+        dirty.dedup();
+        let library = content::scan_paths(site, urls, &dirty, &cache(store));
+        let mut read = previous.read.clone();
+        read.unserved.retain(|_, source| !under(source, &dirty));
+        for post in &library.posts {
+            let key = (post.actor.clone(), post.slug.clone());
+            let other = match read.unserved.get(&key) {
+                Some(source) => Some(source.clone()),
+                None => store.live_source(&post.actor, &post.slug)?,
             };
-            let kind = object_type(actor, &post);
-            let rendered = serde_json::to_string(&post).map_err(|e| {
-                store.corrupt(format!(
-                    "cannot encode post {}/{}: {e}",
-                    post.actor, post.slug
-                ))
-            })?;
-            servable.push((post, kind, rendered));
+            if other.is_some_and(|o| o != post.source && !under(&o, &dirty)) {
+                return Catalog::build(site, urls, store, now);
+            }
         }
-        let rows: Vec<NewPost<'_>> = servable
-            .iter()
-            .map(|(post, kind, rendered)| NewPost {
-                actor: &post.actor,
-                slug: &post.slug,
-                source: &post.source,
-                hash: &post.hash,
-                rendered,
-                object_type: kind,
-            })
-            .collect();
-        let report = store.sync_posts(&rows, now)?;
-        // Read once per build, so GET of a post and the activity delivering it name the same
-        // people: whatever resolved by now (federation::addressing fills the table).
-        let resolved = store.resolved_refs()?;
-        let mut by_actor: HashMap<String, Vec<PostRecord>> = HashMap::new();
-        for ((post, _, _), row) in servable.into_iter().zip(&report.records) {
-            let addressees = addressees(site, &post, &resolved);
-            by_actor
-                .entry(post.actor.clone())
-                .or_default()
-                .push(PostRecord {
-                    post,
-                    first_seen: row.first_seen,
-                    addressees,
-                });
-        }
-        for list in by_actor.values_mut() {
-            list.sort_by(|a, b| {
-                published(b)
-                    .cmp(&published(a))
-                    .then_with(|| a.post.slug.cmp(&b.post.slug))
-            });
-        }
-        let profiles = site
-            .actors
-            .iter()
-            .map(|a| (a.handle.clone(), profile(site, urls, a)))
-            .collect();
-        let catalog = Catalog {
-            posts: by_actor,
-            media: library.media,
-            profiles,
-            diagnostics: library.diagnostics,
+        read.media_of.retain(|source, _| !under(source, &dirty));
+        read.scheduled.retain(|source, _| !under(source, &dirty));
+        let base = Catalog {
+            posts: previous
+                .posts
+                .iter()
+                .map(|(actor, list)| {
+                    let kept = list
+                        .iter()
+                        .filter(|r| !under(&r.post.source, &dirty))
+                        .cloned()
+                        .collect();
+                    (actor.clone(), kept)
+                })
+                .collect(),
+            media: BTreeMap::new(),
+            profiles: HashMap::new(),
+            diagnostics: previous
+                .diagnostics
+                .iter()
+                .filter(|d| !under(&d.file, &dirty))
+                .cloned()
+                .collect(),
+            read,
         };
-        Ok((catalog, report))
+        assemble(
+            site,
+            urls,
+            store,
+            now,
+            base,
+            library,
+            Scope::Sources(&dirty),
+        )
+    }
+
+    /// The files of posts dated in the future, with when they go out.
+    pub fn scheduled(&self) -> impl Iterator<Item = (&Path, DateTime<Utc>)> {
+        self.read.scheduled.iter().map(|(s, t)| (s.as_path(), *t))
+    }
+
+    /// Every servable post of every actor.
+    pub fn all_posts(&self) -> impl Iterator<Item = &PostRecord> {
+        self.posts.values().flatten()
+    }
+
+    /// When the next scheduled post goes out: a rebuild must run then.
+    pub fn next_scheduled(&self) -> Option<DateTime<Utc>> {
+        self.read.scheduled.values().min().copied()
     }
 
     /// Every servable post of `handle`, newest first, whatever its visibility.
@@ -240,6 +330,310 @@ impl Catalog {
     }
 }
 
+/// Finishes a build: `base` holds what is kept from before (posts, diagnostics, what was read),
+/// `library` what was just read for `scope`. Records the new posts in the store, adds back what
+/// it still serves (broken files, removals waiting for their Delete), and logs what followers
+/// will not be sent at once.
+fn assemble(
+    site: &Site,
+    urls: &Urls,
+    store: &Store,
+    now: DateTime<Utc>,
+    base: Catalog,
+    library: Library,
+    scope: Scope<'_>,
+) -> Result<(Catalog, SyncReport), StoreError> {
+    let Catalog {
+        posts: kept,
+        mut diagnostics,
+        mut read,
+        ..
+    } = base;
+    let Library {
+        posts: mut scanned,
+        diagnostics: found,
+        media_of,
+        ..
+    } = library;
+    // A file with an error keeps the posts it had; never turn a typo into a Delete.
+    let fresh: HashSet<PathBuf> = scanned.iter().map(|p| p.source.clone()).collect();
+    let broken: BTreeSet<&Path> = found
+        .iter()
+        .filter(|d| d.is_error() && !fresh.contains(&d.file))
+        .map(|d| d.file.as_path())
+        .collect();
+    for source in broken {
+        for json in store.last_renderings(source)? {
+            let post: Post = serde_json::from_str(&json).map_err(|e| {
+                store.corrupt(format!("rendered post of {}: {e}", source.display()))
+            })?;
+            tracing::warn!(source = %source.display(), slug = %post.slug, "serving the last good version of a broken post");
+            scanned.push(post);
+        }
+    }
+    read.media_of.extend(media_of);
+    let mut servable: Vec<(Post, &str)> = Vec::new();
+    for post in scanned {
+        let actor = site
+            .actor(&post.actor)
+            .filter(|_| !post.draft && post.federate);
+        let Some(actor) = actor else {
+            read.unserved
+                .insert((post.actor.clone(), post.slug.clone()), post.source.clone());
+            continue;
+        };
+        if let Some(at) = post.date.filter(|at| *at > now) {
+            // Scheduled, unless it went out already (its date moved later since).
+            if !store.is_published(&post.actor, &post.slug)? {
+                tracing::info!(actor = %post.actor, slug = %post.slug, at = %at, "scheduled");
+                let due = read.scheduled.entry(post.source.clone()).or_insert(at);
+                *due = (*due).min(at);
+                read.unserved
+                    .insert((post.actor.clone(), post.slug.clone()), post.source.clone());
+                continue;
+            }
+        }
+        let kind = object_type(actor, &post);
+        servable.push((post, kind));
+    }
+    // The store asks for a rendering only for the rows it writes: a restart over unchanged
+    // content encodes nothing.
+    let encoders: Vec<Encoder<'_>> = servable.iter().map(|(post, _)| Encoder(post)).collect();
+    let rows: Vec<NewPost<'_>> = servable
+        .iter()
+        .zip(&encoders)
+        .map(|((post, kind), encoder)| NewPost {
+            actor: &post.actor,
+            slug: &post.slug,
+            source: &post.source,
+            hash: &post.hash,
+            source_hash: &post.source_hash,
+            rendered: encoder,
+            object_type: kind,
+            published: published_at(post, now),
+        })
+        .collect();
+    let policy = SyncPolicy {
+        now,
+        push_after: now - delta(site.push_window),
+        delete_grace: delta(site.delete_grace),
+        mass_delete_threshold: site.mass_delete_threshold,
+    };
+    let report = store.sync_posts(&rows, scope, &policy)?;
+    log_report(site, &report);
+    drop(rows);
+    drop(encoders);
+    let mut fresh: Vec<PostRecord> = servable
+        .into_iter()
+        .zip(&report.records)
+        .map(|((post, _), row)| PostRecord {
+            post: Arc::new(post),
+            first_seen: row.first_seen,
+            addressees: Vec::new(),
+        })
+        .collect();
+    // The kept lists are in order already: what is gone leaves them, what is new is put in.
+    let mut by_actor: HashMap<String, Vec<PostRecord>> = kept;
+    let removed: HashSet<(&str, &str)> = report
+        .changes
+        .iter()
+        .filter_map(|c| match c {
+            PostChange::Removed { actor, slug, .. } => Some((actor.as_str(), slug.as_str())),
+            _ => None,
+        })
+        .collect();
+    if !removed.is_empty() {
+        for list in by_actor.values_mut() {
+            list.retain(|r| !removed.contains(&(r.post.actor.as_str(), r.post.slug.as_str())));
+        }
+    }
+    // Posts whose file is gone stay served until their Delete goes out.
+    let rows = store.missing_posts()?;
+    if !rows.is_empty() {
+        let mut back: Vec<PostRecord> = Vec::new();
+        let present: HashSet<(&str, &str)> = by_actor
+            .values()
+            .flatten()
+            .chain(&fresh)
+            .map(|r| (r.post.actor.as_str(), r.post.slug.as_str()))
+            .collect();
+        for (json, first_seen) in rows {
+            let post: Post = serde_json::from_str(&json)
+                .map_err(|e| store.corrupt(format!("rendered post: {e}")))?;
+            if site.actor(&post.actor).is_some()
+                && !present.contains(&(post.actor.as_str(), post.slug.as_str()))
+            {
+                back.push(PostRecord {
+                    post: Arc::new(post),
+                    first_seen,
+                    addressees: Vec::new(),
+                });
+            }
+        }
+        fresh.extend(back);
+    }
+    // Read once per build, so GET of a post and the activity delivering it name the same
+    // people: whatever resolved by now (federation::addressing fills the table).
+    let resolved = store.resolved_refs()?;
+    for record in by_actor.values_mut().flatten().chain(fresh.iter_mut()) {
+        record.addressees = addressees(site, &record.post, &resolved);
+    }
+    let mut new_of: HashMap<String, Vec<PostRecord>> = HashMap::new();
+    for record in fresh {
+        match new_of.get_mut(&record.post.actor) {
+            Some(list) => list.push(record),
+            None => {
+                new_of.insert(record.post.actor.clone(), vec![record]);
+            }
+        }
+    }
+    for (actor, new) in new_of {
+        let list = by_actor.entry(actor).or_default();
+        if new.len() > list.len() / 8 {
+            list.extend(new);
+            list.sort_by(newest_first);
+        } else {
+            for record in new {
+                let at = list.partition_point(|r| newest_first(r, &record).is_lt());
+                list.insert(at, record);
+            }
+        }
+    }
+    let profiles = site
+        .actors
+        .iter()
+        .map(|a| (a.handle.clone(), profile(site, urls, a)))
+        .collect();
+    let mut media = read.profile_media.clone();
+    for list in read.media_of.values() {
+        media.extend(list.iter().cloned());
+    }
+    diagnostics.extend(found);
+    let catalog = Catalog {
+        posts: by_actor,
+        media,
+        profiles,
+        diagnostics,
+        read,
+    };
+    Ok((catalog, report))
+}
+
+/// The order of an actor's posts: newest first, then by slug.
+fn newest_first(a: &PostRecord, b: &PostRecord) -> std::cmp::Ordering {
+    published(b)
+        .cmp(&published(a))
+        .then_with(|| a.post.slug.cmp(&b.post.slug))
+}
+
+/// Encodes a post as the JSON the store keeps, when the store asks for it.
+struct Encoder<'a>(&'a Post);
+
+impl crate::store::Rendering for Encoder<'_> {
+    fn render(&self) -> Result<String, String> {
+        serde_json::to_string(self.0)
+            .map_err(|e| format!("cannot encode post {}/{}: {e}", self.0.actor, self.0.slug))
+    }
+}
+
+/// What followers will not be sent at once, said in the log with what to do about it.
+fn log_report(site: &Site, report: &SyncReport) {
+    let names = |posts: &[(String, String)]| {
+        let mut shown: Vec<String> = posts
+            .iter()
+            .take(5)
+            .map(|(a, s)| format!("{a}/{s}"))
+            .collect();
+        if posts.len() > 5 {
+            shown.push(format!("and {} more", posts.len() - 5));
+        }
+        shown.join(", ")
+    };
+    if !report.quiet.is_empty() {
+        tracing::warn!(
+            count = report.quiet.len(),
+            posts = %names(&report.quiet),
+            push_window_hours = site.push_window.as_secs() / 3600,
+            "new posts dated before the push window are in the outbox but not pushed to followers (give a post a later `date`, or raise push_window_hours under [site])"
+        );
+    }
+    if !report.held.is_empty() {
+        tracing::warn!(
+            count = report.held.len(),
+            posts = %names(&report.held),
+            "MASS REMOVAL HELD: these posts' files are gone; they stay served and no Delete is sent until you run `masthead publish --confirm` (or restore the files, e.g. switch the branch back)"
+        );
+    } else if !report.missing.is_empty() {
+        tracing::info!(
+            count = report.missing.len(),
+            posts = %names(&report.missing),
+            grace_secs = site.delete_grace.as_secs(),
+            "post files gone: served until their Delete goes out after the grace period, unless they come back"
+        );
+    }
+    if !report.restored.is_empty() {
+        tracing::info!(posts = %names(&report.restored), "post files back before their Delete went out: nothing sent");
+    }
+}
+
+fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+/// Asks `rebuilds` for a rebuild whenever a scheduled post's time comes or a removal's Delete is
+/// due, by `clock`, until `shutdown` turns true. The due times live in the snapshot and in the
+/// store, so they hold across restarts; the store is looked at every [`TIMER_POLL`] at least.
+pub async fn run_timer(
+    catalog: SharedCatalog,
+    store: Arc<Store>,
+    clock: Clock,
+    rebuilds: rebuild::Rebuilds,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let now = clock.now_ms();
+        let removal = store.next_removal_due().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read when the next removal is due");
+            None
+        });
+        let next = catalog
+            .current()
+            .next_scheduled()
+            .map(|t| t.timestamp_millis())
+            .into_iter()
+            .chain(removal)
+            .min();
+        let mut wait = TIMER_POLL;
+        if let Some(next) = next {
+            if next <= now {
+                if let Err(e) = rebuilds.request().await {
+                    tracing::warn!(error = %e, "scheduled rebuild failed");
+                }
+                // A due time that the rebuild did not clear (it failed) is tried again later,
+                // not in a loop.
+                if catalog
+                    .current()
+                    .next_scheduled()
+                    .map(|t| t.timestamp_millis())
+                    != Some(next)
+                    && store.next_removal_due().ok().flatten() != Some(next)
+                {
+                    continue;
+                }
+            } else {
+                wait = wait.min(Duration::from_millis((next - now) as u64));
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
 /// `Note` or `Article` for a post, from its own `object_type` or else its actor's policy.
 pub fn object_type(actor: &Actor, post: &Post) -> &'static str {
     match post.object_type.unwrap_or(actor.object_type) {
@@ -254,9 +648,20 @@ pub fn object_type(actor: &Actor, post: &Post) -> &'static str {
     }
 }
 
-/// `published` of a post: its date, or when masthead first saw it.
+/// `published` of a post: its date, or when masthead first saw it. For a date without a time
+/// (a day), the moment masthead first published it when that falls on the day, else the day's
+/// start (an old post imported, or one scheduled for that day).
 pub fn published(record: &PostRecord) -> DateTime<Utc> {
-    record.post.date.unwrap_or(record.first_seen)
+    published_at(&record.post, record.first_seen)
+}
+
+/// `published` of `post` if masthead first saw it at `first_seen`.
+pub fn published_at(post: &Post, first_seen: DateTime<Utc>) -> DateTime<Utc> {
+    match (post.date, post.day_end) {
+        (Some(start), Some(end)) if start <= first_seen && first_seen < end => first_seen,
+        (Some(date), _) => date,
+        (None, _) => first_seen,
+    }
 }
 
 /// Something remote a post names.
@@ -322,6 +727,9 @@ pub fn addressees(
     resolved: &HashMap<String, Addressee>,
 ) -> Vec<Addressee> {
     let mut out: Vec<Addressee> = Vec::new();
+    if post.mentions.is_empty() && post.in_reply_to.is_none() {
+        return out;
+    }
     for r in refs(site, post) {
         if let Some(a) = resolved.get(&r.key()) {
             if !out.iter().any(|x| x.actor_id == a.actor_id) {
@@ -403,6 +811,7 @@ pub fn slash_path(p: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn can_list_what_a_post_names_but_our_own_host() {
@@ -453,5 +862,181 @@ mod tests {
         assert_eq!(m.key(), "acct:ann@m.example:8080");
         let r = Ref::Reply("https://m.example/@ann/1".into());
         assert_eq!(r.key(), "https://m.example/@ann/1");
+    }
+
+    /// A site with `news` posts a, b and c in a temp folder, and its store.
+    fn live_site() -> (tempfile::TempDir, Site, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let news = dir.path().join("content/news");
+        std::fs::create_dir_all(news.join("2026")).unwrap();
+        let text = "[site]\nbase_url = \"https://s.example\"\n\n[[actor]]\nhandle = \"news\"\n";
+        std::fs::write(dir.path().join("site.toml"), text).unwrap();
+        for (file, body) in [("a.md", "A"), ("b.md", "B"), ("2026/c.md", "C")] {
+            std::fs::write(
+                news.join(file),
+                format!("+++\ndate = 2026-11-20T09:00:00Z\n+++\n{body}\n"),
+            )
+            .unwrap();
+        }
+        let site = Site::load(&dir.path().join("site.toml")).unwrap().site;
+        (dir, site, Store::open_in_memory().unwrap())
+    }
+
+    /// The posts of `news` in the order served, with their HTML.
+    fn slugs(catalog: &Catalog) -> Vec<(String, String)> {
+        catalog
+            .posts_of("news")
+            .iter()
+            .map(|r| (r.post.slug.clone(), r.post.html.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn can_build_only_what_changed_and_serve_what_a_full_build_serves() {
+        let (dir, site, store) = live_site();
+        let urls = Urls::new(&site);
+        let t = |h: u32| Utc.with_ymd_and_hms(2026, 11, 21, h, 0, 0).unwrap();
+        let (first, _) = Catalog::build(&site, &urls, &store, t(1)).unwrap();
+        let news = dir.path().join("content/news");
+        std::fs::write(
+            news.join("a.md"),
+            "+++\ndate = 2026-11-20T09:00:00Z\n+++\nA, edited\n",
+        )
+        .unwrap();
+        std::fs::write(
+            news.join("d.md"),
+            "+++\ndate = 2026-11-21T01:30:00Z\n+++\nD\n",
+        )
+        .unwrap();
+        std::fs::write(news.join(".d.md.swp"), "not a post").unwrap();
+        // c.md breaks, but it is not among the changed paths: it is not read again.
+        std::fs::write(news.join("2026/c.md"), "no front matter").unwrap();
+        let changed: BTreeSet<PathBuf> = [
+            news.join("a.md"),
+            news.join("d.md"),
+            news.join(".d.md.swp"),
+            dir.path().join("README.md"),
+        ]
+        .into();
+        let (second, report) =
+            Catalog::build_changed(&site, &urls, &store, t(2), &first, &changed).unwrap();
+        assert_eq!(
+            report.changes,
+            vec![
+                PostChange::Updated {
+                    actor: "news".into(),
+                    slug: "a".into()
+                },
+                PostChange::Created {
+                    actor: "news".into(),
+                    slug: "d".into()
+                },
+            ]
+        );
+        assert_eq!(
+            report.records.len(),
+            2,
+            "only the changed files were synced"
+        );
+        assert!(second.diagnostics.is_empty(), "{:?}", second.diagnostics);
+        let served = slugs(&second);
+        assert_eq!(
+            served.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>(),
+            ["d", "a", "b", "c"]
+        );
+        // Once c.md is fixed, a full build serves exactly what the incremental one did.
+        std::fs::write(
+            news.join("2026/c.md"),
+            "+++\ndate = 2026-11-20T09:00:00Z\n+++\nC\n",
+        )
+        .unwrap();
+        let (full, report) = Catalog::build(&site, &urls, &store, t(2)).unwrap();
+        assert!(report.changes.is_empty(), "{:?}", report.changes);
+        assert_eq!(slugs(&full), served);
+
+        // A folder removed: everything below it goes missing (served during the grace period).
+        std::fs::remove_dir_all(news.join("2026")).unwrap();
+        let changed: BTreeSet<PathBuf> = [news.join("2026")].into();
+        let (third, report) =
+            Catalog::build_changed(&site, &urls, &store, t(3), &full, &changed).unwrap();
+        assert_eq!(report.missing, vec![("news".to_string(), "c".to_string())]);
+        assert!(third.public_post("news", "c").is_some());
+        // After the grace period any build (nothing changed) makes it final.
+        let later = t(3) + TimeDelta::seconds(60);
+        let (fourth, report) =
+            Catalog::build_changed(&site, &urls, &store, later, &third, &BTreeSet::new()).unwrap();
+        assert_eq!(report.changes.len(), 1);
+        assert!(fourth.public_post("news", "c").is_none());
+        assert_eq!(fourth.posts_of("news").len(), 3);
+    }
+
+    #[test]
+    fn can_settle_a_slug_claimed_by_a_changed_file_as_a_full_build_does() {
+        let (dir, site, store) = live_site();
+        let urls = Urls::new(&site);
+        let t = |h: u32| Utc.with_ymd_and_hms(2026, 11, 21, h, 0, 0).unwrap();
+        let (first, _) = Catalog::build(&site, &urls, &store, t(1)).unwrap();
+        // e.md claims b.md's slug: b.md sorts first, so it keeps it, as a full scan decides.
+        let e = dir.path().join("content/news/e.md");
+        std::fs::write(
+            &e,
+            "+++\nslug = \"b\"\ndate = 2026-11-21T01:00:00Z\n+++\nE\n",
+        )
+        .unwrap();
+        let changed: BTreeSet<PathBuf> = [e].into();
+        let (second, report) =
+            Catalog::build_changed(&site, &urls, &store, t(2), &first, &changed).unwrap();
+        assert!(report.changes.is_empty(), "{:?}", report.changes);
+        let b = second.public_post("news", "b").unwrap();
+        assert_eq!(b.post.source, Path::new("content/news/b.md"));
+        let warned: Vec<String> = second.diagnostics.iter().map(ToString::to_string).collect();
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert!(
+            warned[0].starts_with("content/news/e.md:1: slug \"b\""),
+            "{warned:?}"
+        );
+    }
+
+    #[test]
+    fn can_schedule_a_future_post_and_publish_it_when_its_time_comes() {
+        let (dir, site, store) = live_site();
+        let urls = Urls::new(&site);
+        let t = |h: u32| Utc.with_ymd_and_hms(2026, 11, 21, h, 0, 0).unwrap();
+        let (first, _) = Catalog::build(&site, &urls, &store, t(1)).unwrap();
+        let later = dir.path().join("content/news/later.md");
+        std::fs::write(&later, "+++\ndate = 2026-11-21T12:00:00Z\n+++\nAt noon.\n").unwrap();
+        let changed: BTreeSet<PathBuf> = [later].into();
+        let (second, report) =
+            Catalog::build_changed(&site, &urls, &store, t(2), &first, &changed).unwrap();
+        assert!(report.changes.is_empty());
+        assert!(second.public_post("news", "later").is_none());
+        assert_eq!(second.next_scheduled(), Some(t(12)));
+        // Noon: a rebuild with nothing changed reads it and publishes it.
+        let (third, report) =
+            Catalog::build_changed(&site, &urls, &store, t(12), &second, &BTreeSet::new()).unwrap();
+        assert_eq!(
+            report.changes,
+            vec![PostChange::Created {
+                actor: "news".into(),
+                slug: "later".into()
+            }]
+        );
+        assert!(third.public_post("news", "later").is_some());
+        assert_eq!(third.next_scheduled(), None);
+    }
+
+    #[test]
+    fn can_give_a_day_its_first_publication_time_or_else_its_start() {
+        let mut post = crate::content::test_support::post("news", "a");
+        let day = |h: u32| Utc.with_ymd_and_hms(2026, 11, 20, h, 0, 0).unwrap();
+        post.date = Some(day(0));
+        post.day_end = Some(day(0) + TimeDelta::days(1));
+        assert_eq!(published_at(&post, day(15)), day(15));
+        assert_eq!(published_at(&post, day(0) + TimeDelta::days(3)), day(0));
+        assert_eq!(published_at(&post, day(0) - TimeDelta::hours(5)), day(0));
+        post.day_end = None;
+        assert_eq!(published_at(&post, day(15)), day(0));
+        post.date = None;
+        assert_eq!(published_at(&post, day(15)), day(15));
     }
 }

@@ -37,14 +37,43 @@ pub enum Command {
     /// Show the outgoing delivery queue: pending and failed activities per host, the next
     /// attempt and the last error.
     Deliveries(DeliveriesArgs),
-    /// List, approve or reject follows waiting for approval (manually_approves_followers).
+    /// Show, per actor, followers, queued, in-flight and failed deliveries, the next retry,
+    /// unavailable hosts and how far the last publication got; then what is held back.
+    Status(StatusArgs),
+    /// List what waits for a person's decision: held replies, mentions and follows, each with
+    /// an id, who held it and why.
+    Queue(QueueArgs),
+    /// Approve queued items by id (r12, f3): a reply shows under its post, a follow is accepted.
+    Approve(DecideArgs),
+    /// Reject queued items by id: a reply is never shown, a follow gets a Reject and is forgotten.
+    Reject(DecideArgs),
+    /// List, approve or reject follows waiting for approval (also in `masthead queue`).
     Follows(FollowsArgs),
     /// List replies to a post (or every reply and mention kept).
     Replies(RepliesArgs),
     /// List reports (Flag) sent by other servers.
     Reports(ReportsArgs),
+    /// Send followers an Update of a post (or of every post) whose file did not change, e.g.
+    /// after an upgrade of masthead that renders posts differently. A running `serve` sends
+    /// what this queues.
+    Republish(RepublishArgs),
+    /// Show removals waiting for their Delete (a held mass removal, a grace period), and send
+    /// the held ones with --confirm.
+    Publish(PublishArgs),
     /// Write, build and try WebAssembly plugins.
     Plugin(PluginArgs),
+}
+
+/// `masthead publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Site and store.
+    #[command(flatten)]
+    pub site: SiteArgs,
+    /// Send the Deletes of a held mass removal. To keep the posts instead, put their files back
+    /// (e.g. switch the branch back): they are served on and nothing is sent.
+    #[arg(long)]
+    pub confirm: bool,
 }
 
 /// `masthead plugin`.
@@ -113,6 +142,28 @@ pub struct SiteArgs {
     pub data_dir: Option<PathBuf>,
 }
 
+/// `masthead queue`.
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// Site and store.
+    #[command(flatten)]
+    pub site: SiteArgs,
+    /// Also list hidden and rejected replies (they can still be approved).
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `masthead approve` and `masthead reject`.
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// Site and store.
+    #[command(flatten)]
+    pub site: SiteArgs,
+    /// Ids as `masthead queue` lists them (r12, f3).
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+}
+
 /// `masthead follows`.
 #[derive(Debug, Args)]
 pub struct FollowsArgs {
@@ -161,6 +212,20 @@ pub struct RepliesArgs {
     pub site: SiteArgs,
     /// The post: handle/slug (news/hello) or its URL. Without it, every reply and mention.
     pub post: Option<String>,
+}
+
+/// `masthead republish`.
+#[derive(Debug, Args)]
+pub struct RepublishArgs {
+    /// Site and store.
+    #[command(flatten)]
+    pub site: SiteArgs,
+    /// The post: handle/slug (news/hello) or its URL.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub post: Option<String>,
+    /// Every post of every actor.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `masthead reports`.
@@ -215,4 +280,15 @@ pub struct DeliveriesArgs {
     /// Site and store.
     #[command(flatten)]
     pub site: SiteArgs,
+}
+
+/// `masthead status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Site and store.
+    #[command(flatten)]
+    pub site: SiteArgs,
+    /// Redraw every second (with a progress bar while a publication goes out) until Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
 }

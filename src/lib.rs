@@ -9,6 +9,7 @@
 //! - [`catalog`]: the snapshot of what is published, rebuilt from content + store.
 //! - [`federation`]: URL shapes, wire documents, signatures, outgoing HTTP.
 //! - [`http`]: the server and its route table.
+//! - [`live`]: a value swapped whole while the server runs (the config after a site.toml edit).
 //! - [`moderation`]: built-in domain and actor blocks, and the verdict on inbox events.
 //! - [`plugins`]: the WebAssembly plugin host: moderation rules and reply handling as components.
 //! - [`app`]: wiring and lifecycle.
@@ -17,6 +18,7 @@
 //! - [`commands`]: one file per subcommand: runs it and prints what a person reads.
 //! - [`scaffold`]: the files `masthead init` creates.
 //! - [`diagnostics`]: a problem in a site's file, shaped `file:line: what (what to do)`.
+//! - [`git_source`]: `publish = "commit"`: the site as committed on a git branch.
 
 pub mod admin;
 pub mod app;
@@ -28,7 +30,9 @@ pub mod config;
 pub mod content;
 pub mod diagnostics;
 pub mod federation;
+pub mod git_source;
 pub mod http;
+pub mod live;
 pub mod moderation;
 pub mod plugins;
 pub mod scaffold;

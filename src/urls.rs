@@ -41,6 +41,16 @@ impl Urls {
         format!("{}/users/{handle}", self.base)
     }
 
+    /// The `Update` of an actor's profile, unique per edit.
+    pub fn actor_update(&self, handle: &str, at_ms: i64) -> String {
+        format!("{}#updates/{at_ms}", self.actor(handle))
+    }
+
+    /// The `Delete` of an actor removed from site.toml.
+    pub fn actor_delete(&self, handle: &str) -> String {
+        format!("{}#delete", self.actor(handle))
+    }
+
     /// The actor's profile page (its `url`), on the same host as the id as Mastodon requires.
     pub fn actor_html(&self, handle: &str) -> String {
         format!("{}/@{handle}", self.base)

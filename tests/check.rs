@@ -68,3 +68,51 @@ fn can_pass_the_demo_site_with_warnings_only() {
     assert_eq!(code, 0, "{stdout}");
     assert!(!stdout.contains("error:"), "{stdout}");
 }
+
+#[test]
+fn can_note_scheduled_posts_and_new_posts_too_old_to_push() {
+    let dir = tempfile::tempdir().unwrap();
+    let news = dir.path().join("content/news");
+    std::fs::create_dir_all(&news).unwrap();
+    let config = dir.path().join("site.toml");
+    std::fs::write(
+        &config,
+        "[site]\nbase_url = \"https://social.city.example\"\n\n[[actor]]\nhandle = \"news\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        news.join("hello.md"),
+        "+++\ndate = 2026-11-20T09:00:00Z\n+++\nHello.\n",
+    )
+    .unwrap();
+    // Without a store every post is part of a first scan, which pushes nothing: no note.
+    let (code, out) = check(&config);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "1 post ready; 0 errors, 0 warnings\n")
+    );
+
+    // Served once: hello.md is known. Then an old post and one for 2099 are added.
+    let site = masthead::config::Site::load(&config).unwrap().site;
+    drop(masthead::app::App::open(site).unwrap());
+    std::fs::write(
+        news.join("archive.md"),
+        "+++\ndate = 2025-01-15T09:00:00Z\n+++\nFrom the archive.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        news.join("later.md"),
+        "+++\ndate = 2099-01-01\n+++\nLater.\n",
+    )
+    .unwrap();
+    let (code, out) = check(&config);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "note: content/news/later.md is scheduled for 2099-01-01T00:00:00Z: it answers 404 until then, and goes to followers then\n\
+             note: content/news/archive.md is new but dated 2025-01-15T09:00:00Z, more than 6 h ago: it goes to the outbox without being pushed to followers (give it a later `date`, or raise push_window_hours under [site])\n\
+             2 posts ready; 0 errors, 0 warnings\n"
+        )
+    );
+}

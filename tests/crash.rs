@@ -50,6 +50,7 @@ async fn can_deliver_after_kill_9() {
             shared_inbox: None,
             state: FollowState::Accepted,
             created_at: String::new(),
+            hold: None,
         })
         .unwrap();
     drop(store);

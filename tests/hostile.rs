@@ -9,33 +9,19 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::ops::Deref;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::Bytes;
+use common::inbox_site::{key_pem, InboxSite, AS, PUBLIC};
 use common::Got;
-use hyper::header::{HeaderMap, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
-use masthead::app::Running;
-use masthead::federation::signatures::{sign_request, SigningKey};
+use hyper::header::HeaderValue;
+use hyper::{Request, Response, StatusCode};
 use masthead::store::{FollowState, Follower, InteractionKind, RemoteActor};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use url::Url;
-
-const AS: &str = "https://www.w3.org/ns/activitystreams";
-const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
-
-fn key_pem(name: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/keys")
-            .join(name),
-    )
-    .unwrap()
-}
 
 /// What a fake remote answers at one path.
 #[derive(Clone)]
@@ -145,15 +131,19 @@ fn answer(
 
 /// The server under test, two fake remotes (two origins), and helpers to sign and send.
 struct World {
-    _dir: tempfile::TempDir,
-    running: Option<Running>,
-    base: String,
-    data_dir: PathBuf,
+    site: InboxSite,
     /// The attacker's (or a friend's) server; its `/users/troll` is a blocked actor.
     remote: Remote,
     /// Another origin.
     other: Remote,
-    n: AtomicUsize,
+}
+
+impl Deref for World {
+    type Target = InboxSite;
+
+    fn deref(&self) -> &InboxSite {
+        &self.site
+    }
 }
 
 impl World {
@@ -165,76 +155,23 @@ impl World {
     async fn start_with(before: impl FnOnce(&masthead::store::Store, &str)) -> World {
         let remote = Remote::start().await;
         let other = Remote::start().await;
-        let (dir, listener, base) = common::prepare("inbox").await;
-        let config = dir.path().join("site.toml");
-        let text = std::fs::read_to_string(&config)
-            .unwrap()
-            .replace("{{REMOTE}}", &remote.base);
-        std::fs::write(&config, text).unwrap();
-        let data_dir = dir.path().join(".masthead");
-        {
-            let store = masthead::store::Store::open(&data_dir).unwrap();
+        let site = InboxSite::start(&remote.base, |data_dir, _| {
+            let store = masthead::store::Store::open(data_dir).unwrap();
             before(&store, &remote.base);
-        }
-        let running = common::serve_dir(dir.path(), listener).await;
+        })
+        .await;
         World {
-            _dir: dir,
-            running: Some(running),
-            base,
-            data_dir,
+            site,
             remote,
             other,
-            n: AtomicUsize::new(0),
         }
-    }
-
-    fn app(&self) -> &masthead::app::App {
-        &self.running.as_ref().unwrap().app
-    }
-
-    fn ours(&self, handle: &str) -> String {
-        format!("{}/users/{handle}", self.base)
-    }
-
-    fn post(&self) -> String {
-        format!("{}/users/news/posts/hello", self.base)
-    }
-
-    fn id(&self, actor: &str) -> String {
-        format!(
-            "{actor}/activities/{}",
-            self.n.fetch_add(1, Ordering::SeqCst)
-        )
-    }
-
-    fn activity(&self, kind: &str, actor: &str, object: Value) -> Value {
-        json!({ "@context": AS, "id": self.id(actor), "type": kind, "actor": actor, "object": object })
     }
 
     /// POSTs `activity` to the shared inbox, signed with the test key under `key_id`, now.
     async fn send_as(&self, key_id: &str, activity: &Value) -> Got {
         let body = activity.to_string().into_bytes();
-        let url = Url::parse(&format!("{}/inbox", self.base)).unwrap();
-        let key = SigningKey::from_pkcs8_pem(key_id, &key_pem("test-actor.pem")).unwrap();
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "content-type",
-            HeaderValue::from_static("application/activity+json"),
-        );
-        sign_request(
-            &key,
-            &Method::POST,
-            &url,
-            &mut headers,
-            Some(&body),
-            SystemTime::now(),
-        )
-        .unwrap();
-        let pairs: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
-            .collect();
-        common::request(url.as_str(), Method::POST, &pairs, Bytes::from(body)).await
+        self.post_signed("/inbox", key_id, SystemTime::now(), &body, body.clone())
+            .await
     }
 
     /// POSTs `activity` signed by its actor's `#main-key`.
@@ -243,39 +180,30 @@ impl World {
         self.send_as(&format!("{actor}#main-key"), activity).await
     }
 
-    fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.data_dir.join("masthead.db")).unwrap()
-    }
-
-    fn count(&self, table: &str) -> i64 {
-        self.db()
-            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-            .unwrap()
-    }
-
     fn cached(&self, actor: &str) -> Option<RemoteActor> {
         self.app().store.remote_actor(actor).unwrap()
-    }
-
-    /// Waits (bounded) until every queued inbox job has been processed.
-    async fn settled(&self) {
-        let drained = || async {
-            let app = self.app();
-            let queue = app.store.due_inbox_activities(i64::MAX, 1).unwrap();
-            queue.is_empty().then_some(())
-        };
-        common::poll_until(
-            "the inbox queue to drain",
-            Duration::from_secs(10),
-            Duration::from_millis(10),
-            drained,
-        )
-        .await;
     }
 
     fn comments(&self) -> Value {
         let file = self.data_dir.join("comments/news/hello.json");
         serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap()
+    }
+}
+
+/// A cached actor `id` whose `key_id` holds `other-actor`'s key, not the test key requests are
+/// signed with.
+fn cached_with_other_key(id: &str, key_id: &str, handle: &str) -> RemoteActor {
+    RemoteActor {
+        id: id.to_string(),
+        inbox: format!("{id}/inbox"),
+        shared_inbox: None,
+        key_id: Some(key_id.to_string()),
+        public_key_pem: Some(key_pem("other-actor.pub.pem")),
+        handle: Some(handle.to_string()),
+        name: None,
+        url: None,
+        document: "{}".into(),
+        fetched_at: 0,
     }
 }
 
@@ -330,18 +258,11 @@ async fn rejects_a_key_advertised_by_another_actor() {
     let w = World::start_with(|store, remote| {
         let id = format!("{remote}/users/mallory");
         store
-            .upsert_remote_actor(&RemoteActor {
-                id: id.clone(),
-                inbox: format!("{id}/inbox"),
-                shared_inbox: None,
-                key_id: Some(format!("{remote}/users/alice#main-key")),
-                public_key_pem: Some(key_pem("other-actor.pub.pem")),
-                handle: Some("mallory@evil".into()),
-                name: None,
-                url: None,
-                document: "{}".into(),
-                fetched_at: 0,
-            })
+            .upsert_remote_actor(&cached_with_other_key(
+                &id,
+                &format!("{remote}/users/alice#main-key"),
+                "mallory@evil",
+            ))
             .unwrap();
     })
     .await;
@@ -504,6 +425,29 @@ async fn rejects_a_move_to_a_blocked_or_unconfirmed_target() {
     assert!(w.app().store.follower("news", &dave).unwrap().is_none());
 }
 
+// ---------------------------------------------------------------- 4. key ids
+
+#[tokio::test]
+async fn rejects_key_ids_masthead_must_not_fetch_before_any_fetch() {
+    let w = World::start().await;
+    let actor = w.remote.actor("alice");
+    let host = w.remote.base.trim_start_matches("http://").to_string();
+    for key_id in [
+        format!("http://victim@{host}/users/alice#main-key"),
+        "#main-key".to_string(),
+        "/users/alice#main-key".to_string(),
+        "acct:alice@example.com".to_string(),
+        format!("javascript://{host}/%0Aalert(1)"),
+        format!("{actor}#{}", "k".repeat(3000)),
+    ] {
+        let like = w.activity("Like", &actor, json!(w.post()));
+        let got = w.send_as(&key_id, &like).await;
+        assert_status(&got, StatusCode::UNAUTHORIZED);
+    }
+    assert!(w.remote.seen().is_empty(), "{:?}", w.remote.seen());
+    assert_eq!(w.count("inbox_activities"), 0);
+}
+
 // ---------------------------------------------------------------- 5. deletes of the unknown
 
 #[tokio::test]
@@ -523,19 +467,12 @@ async fn can_remove_what_a_known_actor_left_when_its_key_answers_gone() {
     let w = World::start_with(|store, remote| {
         let id = format!("{remote}/users/gone");
         store
-            .upsert_remote_actor(&RemoteActor {
-                id: id.clone(),
-                inbox: format!("{id}/inbox"),
-                shared_inbox: None,
-                key_id: Some(format!("{id}#main-key")),
-                // Not the key the Delete is signed with: verification fails, the key is refetched.
-                public_key_pem: Some(key_pem("other-actor.pub.pem")),
-                handle: Some("gone@remote".into()),
-                name: None,
-                url: None,
-                document: "{}".into(),
-                fetched_at: 0,
-            })
+            // Not the key the Delete is signed with: verification fails, the key is refetched.
+            .upsert_remote_actor(&cached_with_other_key(
+                &id,
+                &format!("{id}#main-key"),
+                "gone@remote",
+            ))
             .unwrap();
         store
             .upsert_follower(&Follower {
@@ -546,6 +483,7 @@ async fn can_remove_what_a_known_actor_left_when_its_key_answers_gone() {
                 shared_inbox: None,
                 state: FollowState::Accepted,
                 created_at: String::new(),
+                hold: None,
             })
             .unwrap();
         store

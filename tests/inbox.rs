@@ -325,7 +325,52 @@ impl World {
     async fn get(&self, url: &str, accept: &str) -> Got {
         common::fetch(url, Method::GET, accept, &[]).await
     }
+
+    /// Runs the real `masthead` binary on this site and its store, as the operator would while
+    /// the server runs: `masthead COMMAND --config ... --data-dir ... REST`. Whether it
+    /// succeeded, its stdout and its stderr.
+    fn masthead(&self, args: &[&str]) -> (bool, String, String) {
+        let site = self.data_dir.parent().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_masthead"))
+            .env_remove("RUST_LOG")
+            .arg(args[0])
+            .arg("--config")
+            .arg(site.join("site.toml"))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+
+    /// `masthead ARGS` that must succeed and say nothing on stderr: its stdout.
+    fn masthead_ok(&self, args: &[&str]) -> String {
+        let (ok, stdout, stderr) = self.masthead(args);
+        assert!(ok && stderr.is_empty(), "masthead {args:?}: {stderr}");
+        stdout
+    }
 }
+
+/// Silences the fake remote's host (127.0.0.1) through a Mastodon block-list export, before the
+/// server reads site.toml: its replies are held.
+fn silence_loopback(data_dir: &Path) {
+    let site = data_dir.parent().unwrap();
+    std::fs::write(
+        site.join("silenced.csv"),
+        "#domain,#severity\n127.0.0.1,silence\n",
+    )
+    .unwrap();
+    let config = site.join("site.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(config, format!("{text}blocklist_csv = \"silenced.csv\"\n")).unwrap();
+}
+
+const DECIDE_WITH: &str = "decide with: masthead approve ID... | masthead reject ID...\n";
 
 /// A request to the server under test.
 enum Req {
@@ -662,7 +707,7 @@ async fn a_manual_follow_waits_for_approval() {
     assert_eq!(f.state, masthead::store::FollowState::Pending);
     assert!(w.deliveries().is_empty());
 
-    let site = &w.app().site;
+    let site = &w.app().site();
     let pending = masthead::admin::pending_follows(site, &w.app().store, Some("desk")).unwrap();
     assert_eq!(pending.len(), 1);
     masthead::admin::answer_follow(
@@ -846,7 +891,7 @@ async fn a_reply_shows_everywhere_then_changes_and_goes() {
     let from_disk: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(from_disk, json!([]));
     let replies =
-        masthead::admin::replies(&w.app().site, &w.app().store, Some("news/hello")).unwrap();
+        masthead::admin::replies(&w.app().site(), &w.app().store, Some("news/hello")).unwrap();
     assert!(replies.is_empty());
 }
 
@@ -860,12 +905,182 @@ async fn a_mention_that_is_not_public_is_kept_out_of_sight() {
         "tag": [{ "type": "Mention", "href": w.ours("news") }],
     });
     w.process(&w.activity("Create", &alice, dm)).await;
-    let all = masthead::admin::replies(&w.app().site, &w.app().store, None).unwrap();
+    let all = masthead::admin::replies(&w.app().site(), &w.app().store, None).unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].status, masthead::store::ReplyStatus::Held);
     assert_eq!(all[0].mentions, vec!["news".to_string()]);
     let list = w.get(&w.comments(), "application/json").await.json();
     assert_eq!(list, json!([]));
+}
+
+#[tokio::test]
+async fn a_held_reply_approved_in_the_queue_shows_on_the_page_in_replies_and_comments() {
+    let w = World::start_with(|data_dir, _, _| silence_loopback(data_dir)).await;
+    let alice = w.remote.actor("alice");
+    let note_id = format!("{alice}/notes/held");
+    let note = json!({ "id": note_id, "type": "Note", "attributedTo": alice, "to": [PUBLIC],
+                       "content": "<p>When does the <b>market</b> open?</p>",
+                       "inReplyTo": w.post() });
+    w.process(&w.activity("Create", &alice, note)).await;
+    let replies = format!("{}/replies", w.post());
+    assert_eq!(w.get(&replies, common::AP).await.json()["totalItems"], 0);
+    assert_eq!(
+        w.get(&w.comments(), "application/json").await.json(),
+        json!([])
+    );
+    assert!(!w
+        .get(&w.page(), "text/html")
+        .await
+        .text()
+        .contains("market"));
+
+    let at = w.app().store.queued_reply(1).unwrap().unwrap().received_at;
+    assert_eq!(
+        w.masthead_ok(&["queue"]),
+        format!(
+            "r1    reply to news/hello  from {alice}  at {at}\n      When does the market open?\n      held by moderation: 127.0.0.1 is silenced\n{DECIDE_WITH}"
+        )
+    );
+    assert_eq!(
+        w.masthead_ok(&["approve", "r1"]),
+        format!("approved r1: the reply by {alice} now shows under news/hello\n")
+    );
+
+    let collection = w.get(&format!("{replies}?page=1"), common::AP).await.json();
+    assert_eq!(collection["totalItems"], 1);
+    assert_eq!(collection["orderedItems"], json!([note_id]));
+    assert!(w
+        .get(&w.page(), "text/html")
+        .await
+        .text()
+        .contains("When does the <b>market</b> open?"));
+    let comments = w.get(&w.comments(), "application/json").await.json();
+    assert_eq!(comments[0]["id"], note_id);
+    let file = w.data_dir.join("comments/news/hello.json");
+    let on_disk: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(on_disk, comments);
+    assert_eq!(w.masthead_ok(&["queue"]), "the queue is empty\n");
+    // The old spelling lists it with the visible replies.
+    assert!(w
+        .masthead_ok(&["replies", "news/hello"])
+        .contains("  When does the market open?\n"));
+}
+
+#[tokio::test]
+async fn a_reply_that_was_not_public_can_be_rejected_from_the_queue_but_never_shown() {
+    let w = World::start().await;
+    let alice = w.remote.actor("alice");
+    let dm = json!({
+        "id": format!("{alice}/notes/dm"), "type": "Note", "attributedTo": alice,
+        "content": "<p>private</p>", "inReplyTo": w.post(), "to": [w.ours("news")],
+    });
+    let create = w.activity("Create", &alice, dm);
+    w.process(&create).await;
+    let queue = w.masthead_ok(&["queue"]);
+    assert!(
+        queue.ends_with(&format!(
+            "      private\n      held by moderation: not public (sent directly or to followers only)\n{DECIDE_WITH}"
+        )),
+        "{queue}"
+    );
+    assert_eq!(
+        w.masthead(&["approve", "r1"]),
+        (
+            false,
+            String::new(),
+            "error: r1 was not sent publicly (directly or to followers only), and masthead never shows such a reply; reject it to clear it from the queue\n".to_string()
+        )
+    );
+    assert_eq!(
+        w.masthead_ok(&["reject", "r1"]),
+        format!("rejected r1: the reply by {alice} is never shown\n")
+    );
+    // Sent again, it stays rejected.
+    w.process(&create).await;
+    w.process(&w.activity("Create", &alice, create["object"].clone()))
+        .await;
+    assert_eq!(w.masthead_ok(&["queue"]), "the queue is empty\n");
+    assert!(w.masthead_ok(&["queue", "--all"]).starts_with(&format!(
+        "r1    reply to news/hello [rejected]  from {alice}  at "
+    )));
+    assert!(w
+        .masthead_ok(&["replies"])
+        .starts_with(&format!("news/hello  {alice}  ")));
+    assert!(w
+        .masthead_ok(&["replies"])
+        .contains(" [rejected]\n  private\n"));
+    assert_eq!(
+        w.get(&w.comments(), "application/json").await.json(),
+        json!([])
+    );
+    assert_eq!(
+        w.masthead(&["reject", "r2", "x"]),
+        (
+            false,
+            String::new(),
+            "error: nothing in the queue is r2 (list it with `masthead queue --all`; a decided follow leaves the queue)\nerror: \"x\" is not a queue id: write it as `masthead queue` lists it (r12 for a reply or mention, f3 for a follow)\n".to_string()
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_follow_held_for_approval_is_decided_in_the_queue_or_by_its_old_spelling() {
+    let w = World::start().await;
+    let bob = w.remote.actor("bob");
+    let dave = w.remote.actor("dave");
+    let mut follows = Vec::new();
+    for who in [&bob, &dave] {
+        let follow = w.activity("Follow", who, json!(w.ours("desk")));
+        w.process(&follow).await;
+        follows.push(follow);
+    }
+    let since = |who: &str| w.follower("desk", who).unwrap().created_at;
+    assert_eq!(
+        w.masthead_ok(&["queue"]),
+        format!(
+            "f1    follow of desk  from {bob}  at {}\n      held by manual approval: desk approves its followers by hand\n\
+             f2    follow of desk  from {dave}  at {}\n      held by manual approval: desk approves its followers by hand\n{DECIDE_WITH}",
+            since(&bob),
+            since(&dave)
+        )
+    );
+    // The old spelling lists the same follows, as it always did.
+    assert_eq!(
+        w.masthead_ok(&["follows", "pending"]),
+        format!(
+            "{bob}  wants to follow desk  (since {})\n{dave}  wants to follow desk  (since {})\napprove with: masthead follows approve --actor HANDLE FOLLOWER\n",
+            since(&bob),
+            since(&dave)
+        )
+    );
+
+    assert_eq!(
+        w.masthead_ok(&["reject", "f1"]),
+        format!("rejected f1: {bob} does not follow desk (Reject queued)\n")
+    );
+    assert!(w.follower("desk", &bob).is_none());
+    assert_eq!(
+        w.masthead_ok(&["follows", "approve", &dave]),
+        format!("approved: {dave} now follows desk (Accept queued)\n")
+    );
+    assert_eq!(
+        w.follower("desk", &dave).unwrap().state,
+        masthead::store::FollowState::Accepted
+    );
+    let sent = w.deliveries();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0].0, format!("{bob}/inbox"));
+    assert_eq!(sent[0].1["type"], "Reject");
+    assert_eq!(sent[0].1["object"]["id"], follows[0]["id"]);
+    assert_eq!(sent[1].0, format!("{dave}/inbox"));
+    assert_eq!(sent[1].1["type"], "Accept");
+    assert_eq!(sent[1].1["object"]["id"], follows[1]["id"]);
+
+    assert_eq!(w.masthead_ok(&["queue"]), "the queue is empty\n");
+    assert_eq!(
+        w.masthead(&["approve", "f2"]).2,
+        "error: nothing in the queue is f2 (list it with `masthead queue --all`; a decided follow leaves the queue)\n"
+    );
 }
 
 #[tokio::test]
@@ -1146,4 +1361,129 @@ path = "{{WASM}}/fixture_spin.wasm"
             .unwrap();
         assert_eq!(reply.status, masthead::store::ReplyStatus::Held, "{n}");
     }
+}
+
+#[tokio::test]
+async fn a_block_added_to_site_toml_applies_without_a_restart() {
+    let w = World::start().await;
+    let config = w._dir.path().join("site.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let mallory = w.remote.actor("mallory");
+    let blocked = text.replace(
+        "blocked_actors = [\"",
+        &format!("blocked_actors = [\"{mallory}\", \""),
+    );
+    assert_ne!(blocked, text);
+    std::fs::write(&config, &blocked).unwrap();
+    assert!(w.app().reload_config());
+    let follow = w.activity("Follow", &mallory, json!(w.ours("news")));
+    assert_eq!(w.process(&follow).await.status, StatusCode::ACCEPTED);
+    assert!(w.follower("news", &mallory).is_none());
+    let sent = w.deliveries();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].1["type"], "Reject");
+
+    // A broken edit is refused and the block stays.
+    std::fs::write(&config, blocked.replace("[moderation]", "[moderation")).unwrap();
+    assert!(!w.app().reload_config());
+    let again = w.activity("Follow", &mallory, json!(w.ours("news")));
+    assert_eq!(w.process(&again).await.status, StatusCode::ACCEPTED);
+    assert!(w.follower("news", &mallory).is_none());
+    // Lifting the block lets them follow.
+    std::fs::write(&config, &text).unwrap();
+    assert!(w.app().reload_config());
+    let third = w.activity("Follow", &mallory, json!(w.ours("news")));
+    assert_eq!(w.process(&third).await.status, StatusCode::ACCEPTED);
+    assert!(w.follower("news", &mallory).is_some());
+}
+
+/// Appends `toml` to the site's config before the server starts.
+fn with_config(toml: &'static str) -> impl FnOnce(&Path, &str, &str) {
+    move |data_dir, _, _| {
+        let config = data_dir.parent().unwrap().join("site.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(toml);
+        std::fs::write(&config, text).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn likes_and_their_undos_are_applied_in_order_by_several_workers() {
+    // Each of 30 actors liked and unliked, and all 60 jobs wait in the queue when the server
+    // starts, so the 4 workers get them at once; the workers are sharded by actor, and one
+    // actor's jobs are applied in arrival order. 5 more actors only liked.
+    let w = World::start_with(|data_dir, base, remote| {
+        with_config("\n[limits]\ninbox_workers = 4\n")(data_dir, base, remote);
+        let store = masthead::store::Store::open(data_dir).unwrap();
+        let post = format!("{base}/users/news/posts/hello");
+        let mut at = 0;
+        let mut queue = |activity: &Value| {
+            at += 1;
+            let recorded = store.record_inbox_activity(
+                &masthead::store::NewInboxActivity {
+                    id: activity["id"].as_str().unwrap(),
+                    signer: activity["actor"].as_str().unwrap(),
+                    recipient: None,
+                    kind: activity["type"].as_str().unwrap(),
+                    body: &activity.to_string(),
+                    signature: "draft-cavage-12",
+                },
+                at,
+            );
+            assert!(recorded.unwrap());
+        };
+        for i in 0..30 {
+            let actor = format!("{remote}/users/undoer{i}");
+            let like = json!({ "id": format!("{actor}/likes/1"), "type": "Like",
+                               "actor": actor, "object": post });
+            queue(&like);
+            queue(&json!({ "id": format!("{actor}/undos/1"), "type": "Undo",
+                           "actor": actor, "object": like }));
+        }
+        for i in 0..5 {
+            let actor = format!("{remote}/users/liker{i}");
+            queue(&json!({ "id": format!("{actor}/likes/1"), "type": "Like",
+                           "actor": actor, "object": post }));
+        }
+    })
+    .await;
+    w.settled().await;
+    assert_eq!(w.post_json().await["likes"]["totalItems"], 5);
+}
+
+#[tokio::test]
+async fn a_server_over_its_allowance_gets_429_while_another_is_served() {
+    let w = World::start_with(with_config(
+        "\n[limits]\ninbox_per_host_per_second = 1\ninbox_per_host_burst = 3\n",
+    ))
+    .await;
+    let flooder = w.remote.actor("alice");
+    for _ in 0..3 {
+        assert_eq!(
+            w.send_new("Like", &flooder, json!(w.post())).await,
+            StatusCode::ACCEPTED
+        );
+    }
+    let refused = w.activity("Like", &flooder, json!(w.post()));
+    let got = w.send(&refused).await;
+    assert_eq!(got.status, StatusCode::TOO_MANY_REQUESTS, "{}", got.text());
+    assert_eq!(got.header("retry-after"), "1");
+    // Nothing of the refused one was kept.
+    let store = &w.app().store;
+    assert!(store
+        .inbox_activity_signature(refused["id"].as_str().unwrap())
+        .unwrap()
+        .is_none());
+    // Another server (another host:port) keeps its whole allowance (alice's three likes of one
+    // post count once).
+    let other = Remote::start().await;
+    for i in 0..3 {
+        let actor = other.actor(&format!("u{i}"));
+        assert_eq!(
+            w.send_new("Like", &actor, json!(w.post())).await,
+            StatusCode::ACCEPTED
+        );
+    }
+    w.settled().await;
+    assert_eq!(w.post_json().await["likes"]["totalItems"], 4);
 }

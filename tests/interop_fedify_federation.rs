@@ -5,7 +5,9 @@
 //! the lost follower. Fedify signs RFC 9421 first and falls back to draft-cavage; each style is
 //! checked to be accepted as sent. Posts that mention the peer (`@peer@127.0.0.1:PORT`, found by
 //! WebFinger) or reply to its notes are tagged, addressed and delivered to it, follower or not,
-//! and a publication waiting for that survives a restart.
+//! and a publication waiting for that survives a restart. While `serve` watches the site, a file
+//! saved, edited and removed reaches Fedify as a verified Create, Update and Delete, and an edit
+//! of the profile in site.toml as a verified Update of the actor.
 
 mod common;
 
@@ -22,9 +24,10 @@ fn received_type<'a>(kind: &'a str, object: &'a str) -> impl Fn(&Value) -> bool 
     move |a| a["type"] == kind && a["objectId"] == object
 }
 
-/// The `federated` fixture served, and a Fedify peer signing with `sig` first.
+/// The `federated` fixture served, and a Fedify peer signing with `sig` first. A removal is
+/// final at once here (the grace period before a Delete is tested in tests/delivery.rs).
 async fn start(sig: &str) -> (TestSite, Peer, Arc<App>) {
-    let site = TestSite::start("federated").await;
+    let site = TestSite::start_configured("federated", "delete_grace_secs = 0\n").await;
     let peer = Peer::start(sig).await;
     let app = site.app().clone();
     (site, peer, app)
@@ -192,7 +195,7 @@ async fn can_accept_fedify_draft_cavage_signatures_and_wait_for_approval() {
     );
     assert_ne!(peer.read("following").await["accepted"], true);
     masthead::admin::answer_follow(
-        &app.site,
+        &app.site(),
         &app.store,
         Some("desk"),
         &peer.actor,
@@ -348,4 +351,63 @@ async fn can_publish_a_held_back_mention_after_a_restart() {
     assert!(cc_has(&create["activity"]["object"], &peer.actor));
     assert!(running.app.store.pending_publications().unwrap().is_empty());
     running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_publish_saved_files_and_profile_edits_to_fedify_while_watching() {
+    let (mut site, peer, _app) = start("rfc9421").await;
+    site.running.as_mut().unwrap().watch().unwrap();
+    let b = site.base.clone();
+    follow(&site, &peer, "news").await;
+    wait_accepted(&peer).await;
+
+    // Saved the way vim saves: written beside, renamed over. No rebuild is asked for by hand.
+    let news = site.path("content/news");
+    let post_id = format!("{b}/users/news/posts/saved");
+    let text = common::post_dated_now("", "Saved in an editor.");
+    std::fs::write(news.join("saved.md.tmp"), &text).unwrap();
+    std::fs::rename(news.join("saved.md.tmp"), news.join("saved.md")).unwrap();
+    peer.wait_verified(
+        "the Create of the saved file",
+        received_type("Create", &post_id),
+    )
+    .await;
+
+    // Edited in place.
+    std::fs::write(
+        news.join("saved.md"),
+        text.replace("Saved", "Saved and edited"),
+    )
+    .unwrap();
+    let update = peer
+        .wait_verified(
+            "the Update of the edited file",
+            received_type("Update", &post_id),
+        )
+        .await;
+    assert!(update["activity"]["object"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("edited"));
+
+    // Removed.
+    std::fs::remove_file(news.join("saved.md")).unwrap();
+    peer.wait_verified("the Delete of the removed file", |a| {
+        a["type"] == "Delete" && a["activity"]["object"]["id"] == post_id
+    })
+    .await;
+
+    // The profile edited in site.toml: an Update of the actor, with the new name.
+    let config = site.path("site.toml");
+    let toml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        toml.replace("name = \"City News\"", "name = \"City News Room\""),
+    )
+    .unwrap();
+    let actor = format!("{b}/users/news");
+    let update = peer
+        .wait_verified("the Update of the actor", received_type("Update", &actor))
+        .await;
+    assert_eq!(update["activity"]["object"]["name"], "City News Room");
 }

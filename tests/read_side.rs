@@ -391,7 +391,8 @@ async fn can_answer_405_and_head() {
 
 #[tokio::test]
 async fn can_tombstone_a_removed_post_and_keep_a_broken_one() {
-    let mut site = TestSite::start("basic").await;
+    // Removals final at once: the grace period before a tombstone is tested in tests/delivery.rs.
+    let mut site = TestSite::start_configured("basic", "delete_grace_secs = 0\n").await;
     site.remove_post("news/cw.md");
     // A typo in a published post's front matter must not unpublish it.
     site.write_post(
@@ -533,4 +534,132 @@ async fn can_list_posts_by_hashtag() {
     assert!(page.text().contains("Hello world"));
     let col = site.get("/tags/citylife", AP).await.json();
     assert_eq!(col["totalItems"], 1);
+}
+
+/// Serves the `basic` fixture with `limits` appended to its site.toml as a `[limits]` table.
+async fn start_with_limits(limits: &str) -> TestSite {
+    let (dir, listener, base) = common::prepare("basic").await;
+    let config = dir.path().join("site.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}\n[limits]\n{limits}\n")).unwrap();
+    let running = common::serve_dir(dir.path(), listener).await;
+    TestSite {
+        dir,
+        base,
+        running: Some(running),
+    }
+}
+
+fn addr(site: &TestSite) -> String {
+    site.base.trim_start_matches("http://").to_string()
+}
+
+/// Everything the server sends on a fresh connection after `sent`, until it closes it (at most
+/// 10 s; a server that keeps the connection open fails the test).
+async fn answer_until_closed(addr: &str, sent: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(sent).await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut got),
+    )
+    .await
+    .expect("the server closes the connection within 10 s")
+    .unwrap_or_default();
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[tokio::test]
+async fn rejects_one_header_over_8_kib_and_all_over_32_kib_with_431() {
+    let site = TestSite::start("basic").await;
+    let long = "x".repeat(8 * 1024);
+    let got = site.get_with("/users/news", AP, &[("x-long", &long)]).await;
+    assert_eq!(got.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let fits = "x".repeat(7 * 1024);
+    let got = site.get_with("/users/news", AP, &[("x-long", &fits)]).await;
+    assert_eq!(got.status, StatusCode::OK, "a 7 KiB header is fine");
+    // Five headers of 7 KiB: each fits, together they do not; hyper answers before any handler.
+    let head = format!(
+        "GET /users/news HTTP/1.1\r\nhost: {}\r\n{}\r\n",
+        addr(&site),
+        (0..5)
+            .map(|i| format!("x-{i}: {fits}\r\n"))
+            .collect::<String>()
+    );
+    let status = common::raw_status(&addr(&site), head, vec![]).await;
+    assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn rejects_an_inbox_body_that_trickles_with_408_and_closes() {
+    let site = start_with_limits("body_read_timeout = 0.3").await;
+    // 10 of the 100 bytes announced, then nothing: answered once the timeout passes.
+    let head = format!(
+        "POST /inbox HTTP/1.1\r\nhost: {}\r\ncontent-type: application/activity+json\r\ncontent-length: 100\r\n\r\n",
+        addr(&site)
+    );
+    let mut sent = head.into_bytes();
+    sent.extend_from_slice(b"{\"type\":\"C");
+    let answer = answer_until_closed(&addr(&site), &sent).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("connection: close"), "{answer}");
+}
+
+#[tokio::test]
+async fn can_close_a_connection_that_trickles_its_headers() {
+    let site = start_with_limits("header_read_timeout = 0.3").await;
+    let answer =
+        answer_until_closed(&addr(&site), b"GET /users/news HTTP/1.1\r\nhost: x\r\n").await;
+    // hyper has no request to answer: it closes without a word.
+    assert_eq!(answer, "");
+}
+
+#[tokio::test]
+async fn rejects_connections_over_the_per_address_limit_with_503() {
+    let site = start_with_limits("max_connections_per_ip = 2").await;
+    let a = tokio::net::TcpStream::connect(addr(&site)).await.unwrap();
+    let b = tokio::net::TcpStream::connect(addr(&site)).await.unwrap();
+    let answer = answer_until_closed(&addr(&site), b"").await;
+    assert!(
+        answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("\r\nretry-after: 5\r\n"), "{answer}");
+    // Once one closes (the server sees it go), the address is served again.
+    drop(a);
+    common::poll_until(
+        "a connection to be served again",
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_millis(20),
+        || async {
+            let head = b"GET /users/news HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+            let answer = answer_until_closed(&addr(&site), head).await;
+            answer.starts_with("HTTP/1.1 200").then_some(())
+        },
+    )
+    .await;
+    drop(b);
+}
+
+#[tokio::test]
+async fn rejects_page_numbers_that_are_not_positive_or_would_wrap() {
+    let site = TestSite::start("basic").await;
+    let huge = usize::MAX;
+    for path in [
+        format!("/users/news/outbox?page={huge}"),
+        format!("/users/news/followers?page={huge}"),
+        format!("/users/news/posts/hello/replies?page={huge}"),
+        format!("/users/news/outbox?page={}", huge / 2 + 2),
+    ] {
+        site.assert_status(&path, AP, StatusCode::NOT_FOUND).await;
+    }
+    for page in ["0", "-1", "99999999999999999999999", "1e3", "x"] {
+        let path = format!("/users/news/outbox?page={page}");
+        site.assert_status(&path, AP, StatusCode::BAD_REQUEST).await;
+    }
 }

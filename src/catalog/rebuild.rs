@@ -2,13 +2,18 @@
 //!
 //! A rebuild (scan -> [`super::Catalog::build`] -> swap -> publish what changed) runs on one
 //! dedicated thread; everyone else asks it through [`Rebuilds`]: [`Rebuilds::signal`] when the
-//! outcome does not matter (the addressing worker, later the file watcher), [`Rebuilds::request`]
-//! to await the [`SyncReport`]. Requests that arrive while a rebuild runs are served together by
-//! the next one, which starts after all of them were made, so no rebuild overlaps another and the
-//! last snapshot swapped in is always the newest content. What a rebuild does is given by the
-//! caller (`app` wires the build, the swap and the outbox); this module knows only the queue.
+//! outcome does not matter (the addressing worker), [`Rebuilds::signal_dirty`] with the files
+//! that changed (the file watcher), [`Rebuilds::request`] to await the [`SyncReport`]. Requests
+//! that arrive while a rebuild runs are served together by the next one, which starts after all
+//! of them were made and is handed what they said is dirty, merged ([`Dirty`]); so no rebuild
+//! overlaps another, the last snapshot swapped in is always the newest content, and a burst of
+//! saves (a `git checkout` of hundreds of files) costs one rebuild while one runs. What a rebuild
+//! does is given by the caller (`app` wires the build, the swap and the outbox); this module
+//! knows only the queue.
 
+use std::collections::BTreeSet;
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 
 use tokio::sync::oneshot;
@@ -29,8 +34,29 @@ pub enum RebuildError {
 /// The report of one rebuild, shared by every request it served.
 pub type Rebuilt = Result<Arc<SyncReport>, RebuildError>;
 
-/// A request: `None` for a signal, else where to send the outcome.
-type Request = Option<oneshot::Sender<Rebuilt>>;
+/// What a rebuild must re-read: everything, or these paths (relative to the site root, as
+/// `Post::source` is, when they are under it). A path may name a file that no longer exists or
+/// a folder (everything under it is dirty): the watcher reports where something happened, and
+/// the rebuild reads what is there now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Dirty {
+    All,
+    Paths(BTreeSet<PathBuf>),
+}
+
+impl Dirty {
+    /// Adds what `other` says is dirty.
+    pub fn merge(&mut self, other: Dirty) {
+        match (&mut *self, other) {
+            (Dirty::All, _) => {}
+            (_, Dirty::All) => *self = Dirty::All,
+            (Dirty::Paths(mine), Dirty::Paths(theirs)) => mine.extend(theirs),
+        }
+    }
+}
+
+/// A request: what it says is dirty, and where to send the outcome (`None` for a signal).
+type Request = (Dirty, Option<oneshot::Sender<Rebuilt>>);
 
 /// The way to ask for a rebuild; cheap to clone. The rebuild thread stops when the last clone
 /// is dropped.
@@ -40,19 +66,24 @@ pub struct Rebuilds {
 }
 
 impl Rebuilds {
-    /// Starts the rebuild thread, which runs `rebuild` once per batch of requests.
+    /// Starts the rebuild thread, which runs `rebuild` once per batch of requests with what
+    /// they said is dirty, merged.
     pub fn spawn<F>(mut rebuild: F) -> std::io::Result<Rebuilds>
     where
-        F: FnMut() -> Result<SyncReport, StoreError> + Send + 'static,
+        F: FnMut(&Dirty) -> Result<SyncReport, StoreError> + Send + 'static,
     {
         let (tx, rx) = mpsc::channel::<Request>();
         std::thread::Builder::new()
             .name("catalog-rebuild".into())
             .spawn(move || {
-                while let Ok(first) = rx.recv() {
+                while let Ok((mut dirty, first)) = rx.recv() {
                     // Everything asked before this rebuild starts is answered by it.
-                    let replies: Vec<_> = first.into_iter().chain(rx.try_iter().flatten()).collect();
-                    let outcome = rebuild()
+                    let mut replies: Vec<_> = first.into_iter().collect();
+                    for (more, reply) in rx.try_iter() {
+                        dirty.merge(more);
+                        replies.extend(reply);
+                    }
+                    let outcome = rebuild(&dirty)
                         .map(Arc::new)
                         .map_err(|e| RebuildError::Store(Arc::new(e)));
                     if let Err(e) = &outcome {
@@ -66,18 +97,23 @@ impl Rebuilds {
         Ok(Rebuilds { tx })
     }
 
-    /// Asks for a rebuild without waiting for it.
+    /// Asks for a rebuild of everything without waiting for it.
     pub fn signal(&self) {
-        if self.tx.send(None).is_err() {
+        self.signal_dirty(Dirty::All);
+    }
+
+    /// Asks for a rebuild that re-reads `dirty`, without waiting for it.
+    pub fn signal_dirty(&self, dirty: Dirty) {
+        if self.tx.send((dirty, None)).is_err() {
             tracing::warn!("catalog rebuild asked for after the rebuild task stopped");
         }
     }
 
-    /// Asks for a rebuild now; the future resolves with the report of a rebuild that started
-    /// after this call.
+    /// Asks for a rebuild of everything now; the future resolves with the report of a rebuild
+    /// that started after this call.
     pub fn request(&self) -> impl Future<Output = Rebuilt> + Send + 'static {
         let (reply, outcome) = oneshot::channel();
-        let sent = self.tx.send(Some(reply)).is_ok();
+        let sent = self.tx.send((Dirty::All, Some(reply))).is_ok();
         async move {
             if !sent {
                 return Err(RebuildError::Stopped);
@@ -104,7 +140,7 @@ mod tests {
         let rebuilds = {
             let (content, served, runs) = (content.clone(), served.clone(), runs.clone());
             let (busy, overlapped) = (busy.clone(), overlapped.clone());
-            Rebuilds::spawn(move || {
+            Rebuilds::spawn(move |_| {
                 if busy.swap(true, Ordering::SeqCst) {
                     overlapped.store(true, Ordering::SeqCst);
                 }
@@ -143,9 +179,81 @@ mod tests {
         );
     }
 
+    /// What each rebuild was handed, in order.
+    type Seen = Arc<std::sync::Mutex<Vec<Dirty>>>;
+
+    /// A rebuild task that records what each rebuild was handed, says when one starts, and
+    /// finishes it only when the test sends on the gate.
+    fn gated() -> (Rebuilds, Seen, mpsc::Receiver<()>, mpsc::Sender<()>) {
+        let (started_tx, started) = mpsc::channel();
+        let (gate, gate_rx) = mpsc::channel::<()>();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let rebuilds = {
+            let seen = seen.clone();
+            Rebuilds::spawn(move |dirty| {
+                seen.lock().unwrap().push(dirty.clone());
+                let _ = started_tx.send(());
+                gate_rx.recv().unwrap();
+                Ok(SyncReport::default())
+            })
+            .unwrap()
+        };
+        (rebuilds, seen, started, gate)
+    }
+
+    fn paths(names: &[&str]) -> Dirty {
+        Dirty::Paths(names.iter().map(PathBuf::from).collect())
+    }
+
+    #[test]
+    fn can_merge_dirty_paths_and_let_all_win() {
+        let mut d = paths(&["content/news/a.md"]);
+        d.merge(paths(&["content/news/b.md", "content/news/a.md"]));
+        assert_eq!(d, paths(&["content/news/a.md", "content/news/b.md"]));
+        d.merge(Dirty::All);
+        assert_eq!(d, Dirty::All);
+        d.merge(paths(&["content/news/c.md"]));
+        assert_eq!(d, Dirty::All);
+    }
+
+    #[tokio::test]
+    async fn can_hand_the_merged_dirty_paths_of_coalesced_signals_to_one_rebuild() {
+        let (rebuilds, seen, started, gate) = gated();
+        rebuilds.signal_dirty(paths(&["content/news/a.md"]));
+        started.recv().unwrap();
+        // While the first rebuild runs, three saves arrive: the next rebuild re-reads all three.
+        rebuilds.signal_dirty(paths(&["content/news/b.md"]));
+        rebuilds.signal_dirty(paths(&["content/news/c.md", "content/news/b.md"]));
+        let last = rebuilds.request();
+        gate.send(()).unwrap();
+        gate.send(()).unwrap();
+        last.await.unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                paths(&["content/news/a.md"]),
+                // The request asks for everything, which covers the two saves.
+                Dirty::All,
+            ]
+        );
+        let (rebuilds, seen, started, gate) = gated();
+        rebuilds.signal_dirty(paths(&["a.md"]));
+        started.recv().unwrap();
+        rebuilds.signal_dirty(paths(&["b.md"]));
+        rebuilds.signal_dirty(paths(&["c.md"]));
+        gate.send(()).unwrap();
+        started.recv().unwrap();
+        gate.send(()).unwrap();
+        drop(rebuilds);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [paths(&["a.md"]), paths(&["b.md", "c.md"])]
+        );
+    }
+
     #[tokio::test]
     async fn errors_when_the_rebuild_fails_or_has_stopped() {
-        let rebuilds = Rebuilds::spawn(|| {
+        let rebuilds = Rebuilds::spawn(|_| {
             Err(StoreError::Io {
                 path: "content".into(),
                 source: std::io::ErrorKind::PermissionDenied.into(),
@@ -156,7 +264,7 @@ mod tests {
             rebuilds.request().await,
             Err(RebuildError::Store(_))
         ));
-        let rebuilds = Rebuilds::spawn(|| panic!("rebuild panicked")).unwrap();
+        let rebuilds = Rebuilds::spawn(|_| panic!("rebuild panicked")).unwrap();
         assert!(matches!(
             rebuilds.request().await,
             Err(RebuildError::Stopped)

@@ -106,13 +106,13 @@ impl fmt::Display for QueueReport {
     }
 }
 
-fn utc(ms: i64) -> String {
+pub(super) fn utc(ms: i64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
         .map(crate::federation::objects::time)
         .unwrap_or_else(|| ms.to_string())
 }
 
-fn relative(ms: i64) -> String {
+pub(super) fn relative(ms: i64) -> String {
     if ms <= 0 {
         return "due".into();
     }

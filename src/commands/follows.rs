@@ -82,6 +82,7 @@ mod tests {
             shared_inbox: None,
             state: FollowState::Pending,
             created_at: "2026-11-20".into(),
+            hold: None,
         };
         assert_eq!(
             print_follows(&[f]).lines().next(),

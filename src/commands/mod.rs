@@ -2,16 +2,20 @@
 //! library, and print what a person reads (results, next steps, the list of problems).
 //!
 //! The work itself lives in the domain modules (`scaffold`, `config`, `admin`, `app`,
-//! `catalog`); `main` only parses the command line and calls [`run`].
+//! `catalog`, `store`); `main` only parses the command line and calls [`run`].
 
 pub mod check;
 pub mod deliveries;
 pub mod follows;
 pub mod init;
 pub mod plugin;
+pub mod publish;
+pub mod queue;
 pub mod replies;
 pub mod reports;
+pub mod republish;
 pub mod serve;
+pub mod status;
 
 use std::error::Error;
 use std::fmt;
@@ -26,9 +30,15 @@ pub fn run(command: Command) -> Result<ExitCode, Box<dyn Error>> {
         Command::Check(args) => check::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Deliveries(args) => deliveries::run(args),
+        Command::Queue(args) => queue::list(args),
+        Command::Approve(args) => queue::decide(args, crate::admin::Decision::Approve),
+        Command::Reject(args) => queue::decide(args, crate::admin::Decision::Reject),
+        Command::Status(args) => status::run(args),
         Command::Follows(args) => follows::run(args),
         Command::Replies(args) => replies::run(args),
         Command::Reports(args) => reports::run(args),
+        Command::Republish(args) => republish::run(args),
+        Command::Publish(args) => publish::run(args),
         Command::Plugin(args) => plugin::run(args),
     }
 }
@@ -44,4 +54,28 @@ fn listing<T>(items: &[T], none: &str, write: impl Fn(&mut String, &T) -> fmt::R
         let _ = write(&mut out, item);
     }
     out
+}
+
+/// Sanitized HTML as one line of text.
+fn text_of(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    let text = out
+        .replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -1,11 +1,11 @@
 //! `masthead replies`: the replies to a post, or every reply and mention kept, printed for the
-//! operator. Finding them is `admin`'s work.
+//! operator. Deciding on held ones is `masthead queue`'s; finding them is `admin`'s work.
 
 use std::error::Error;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use super::listing;
+use super::{listing, text_of};
 use crate::admin;
 use crate::cli::RepliesArgs;
 use crate::federation::fetch::plain_text;
@@ -28,10 +28,11 @@ fn print_replies(replies: &[Reply]) -> String {
             (None, false) => format!("mention of {}", r.mentions.join(", ")),
             (None, true) => "-".to_string(),
         };
-        let held = if r.status == ReplyStatus::Held {
-            " [held]"
-        } else {
-            ""
+        let held = match r.status {
+            ReplyStatus::Visible => "",
+            ReplyStatus::Held => " [held]",
+            ReplyStatus::Hidden => " [hidden]",
+            ReplyStatus::Rejected => " [rejected]",
         };
         writeln!(
             out,
@@ -42,30 +43,6 @@ fn print_replies(replies: &[Reply]) -> String {
         writeln!(out, "  {}", plain_text(&text_of(&r.content_html)))?;
         writeln!(out, "  {}", plain_text(r.url.as_deref().unwrap_or(&r.id)))
     })
-}
-
-/// Sanitized HTML as one line of text.
-fn text_of(html: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    for c in html.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => {
-                in_tag = false;
-                out.push(' ');
-            }
-            c if !in_tag => out.push(c),
-            _ => {}
-        }
-    }
-    let text = out
-        .replace("&amp;", "&")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'");
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -85,6 +62,8 @@ mod tests {
             published: "2026-11-20T10:00:00+00:00".into(),
             updated: None,
             status: ReplyStatus::Held,
+            public: true,
+            hold: None,
         };
         assert_eq!(
             print_replies(&[reply]),
@@ -105,6 +84,8 @@ mod tests {
             published: "2026-11-20T10:00:00+00:00".into(),
             updated: None,
             status: ReplyStatus::Visible,
+            public: true,
+            hold: None,
         };
         let out = print_replies(&[reply]);
         assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");

@@ -36,15 +36,24 @@ fn print_reports(reports: &[Report]) -> String {
 mod tests {
     use super::*;
 
+    /// A report `https://r.example/flag/1` received at 2026-11-20 10:00 UTC.
+    fn report(reporter: &str, object: &str, content: &str) -> Report {
+        Report {
+            id: "https://r.example/flag/1".into(),
+            reporter: reporter.into(),
+            objects: vec![object.into()],
+            content: Some(content.into()),
+            received_at: "2026-11-20T10:00:00+00:00".into(),
+        }
+    }
+
     #[test]
     fn can_print_reports_for_a_person() {
-        let report = Report {
-            id: "https://r.example/flag/1".into(),
-            reporter: "https://r.example/actor".into(),
-            objects: vec!["https://s.example/users/news".into()],
-            content: Some("spam".into()),
-            received_at: "2026-11-20T10:00:00+00:00".into(),
-        };
+        let report = report(
+            "https://r.example/actor",
+            "https://s.example/users/news",
+            "spam",
+        );
         assert_eq!(
             print_reports(&[report]),
             "2026-11-20T10:00:00+00:00  from https://r.example/actor\n  about https://s.example/users/news\n  \"spam\"\n"
@@ -54,13 +63,11 @@ mod tests {
 
     #[test]
     fn rejects_terminal_escapes_from_other_servers() {
-        let report = Report {
-            id: "https://r.example/flag/1".into(),
-            reporter: "https://r.example/actor\u{1b}[2J".into(),
-            objects: vec!["https://s.example/\u{9b}31m".into()],
-            content: Some("\u{1b}]0;owned\u{7}spam\r\nmore\u{202e}".into()),
-            received_at: "2026-11-20T10:00:00+00:00".into(),
-        };
+        let report = report(
+            "https://r.example/actor\u{1b}[2J",
+            "https://s.example/\u{9b}31m",
+            "\u{1b}]0;owned\u{7}spam\r\nmore\u{202e}",
+        );
         assert_eq!(
             print_reports(&[report]),
             "2026-11-20T10:00:00+00:00  from https://r.example/actor[2J\n  about https://s.example/31m\n  \"]0;ownedspam  more\"\n"

@@ -13,10 +13,12 @@
 //!
 //! Here: [`Site`], loading and the error. One file per table holds its types, keys and rules
 //! (`site` for `[site]`, `actor` for `[[actor]]`, `dev` for `[dev]`, `moderation` for
-//! `[moderation]`, `plugin` for `[[plugin]]`); `validate` holds the pass that reads the tree and collects the problems.
+//! `[moderation]`, `limits` for `[limits]`, `plugin` for `[[plugin]]`); `validate` holds the pass
+//! that reads the tree and collects the problems.
 
 mod actor;
 mod dev;
+mod limits;
 mod moderation;
 mod plugin;
 mod site;
@@ -33,9 +35,13 @@ use crate::diagnostics::{line_of, Diagnostic};
 
 pub use actor::{Actor, ActorKind, Field, ObjectTypePolicy, RESERVED_HANDLES};
 pub use dev::Dev;
+pub use limits::Limits;
 pub use moderation::Moderation;
 pub use plugin::{valid_name as valid_plugin_name, Grant, Mode, OnError, Plugin};
-pub use site::{host_with_port, DEFAULT_LISTEN};
+pub use site::{
+    host_with_port, Publish, PublishCommit, DEFAULT_DELETE_GRACE_SECS, DEFAULT_LISTEN,
+    DEFAULT_MASS_DELETE_THRESHOLD, DEFAULT_PUSH_WINDOW_HOURS, DEFAULT_WATCH_DEBOUNCE,
+};
 pub use validate::nearest_key;
 
 /// The validated site: what `serve` and `check` run from.
@@ -52,17 +58,37 @@ pub struct Site {
     pub name: Option<String>,
     /// Address `serve` listens on unless `--listen` says otherwise.
     pub listen: String,
+    /// Where `serve` answers `GET /metrics` (Prometheus text format), on a listener of its own;
+    /// off when absent.
+    pub metrics_listen: Option<String>,
     /// Where the SQLite store and keys live.
     pub data_dir: PathBuf,
     /// The brand's own static site, when post pages live there (static-site mode).
     pub html_base_url: Option<Url>,
     /// Default language of posts (BCP 47 tag).
     pub language: String,
+    /// How long `serve` lets a burst of file changes settle before rebuilding
+    /// (`watch_debounce_ms`, 200 ms by default).
+    pub watch_debounce: std::time::Duration,
+    /// The working tree as saved, or what is committed on a git branch.
+    pub publish: Publish,
+    /// The time zone of front-matter dates written without one (`timezone`, default UTC).
+    pub timezone: chrono_tz::Tz,
+    /// A new post published longer ago than this goes to the outbox without being pushed
+    /// (`push_window_hours`).
+    pub push_window: std::time::Duration,
+    /// How long a removed post stays served before its Delete (`delete_grace_secs`).
+    pub delete_grace: std::time::Duration,
+    /// More removals than this at once are held for `masthead publish --confirm`
+    /// (`mass_delete_threshold`).
+    pub mass_delete_threshold: usize,
     /// The accounts this site publishes, in config order.
     pub actors: Vec<Actor>,
     pub dev: Dev,
     /// Built-in blocks.
     pub moderation: Moderation,
+    /// What one request may cost and how much is kept of what other servers send.
+    pub limits: Limits,
     /// The WebAssembly plugins, in the order they run.
     pub plugins: Vec<Plugin>,
 }
@@ -165,9 +191,14 @@ mod tests {
         assert_eq!(site.base_url.as_str(), "https://social.city.example/");
         assert_eq!(site.domain, "social.city.example");
         assert_eq!(site.listen, DEFAULT_LISTEN);
+        assert_eq!(site.metrics_listen, None, "off by default");
         assert_eq!(site.language, "en");
         assert_eq!(site.root, dir.path());
         assert_eq!(site.data_dir, dir.path().join(".masthead"));
+        assert_eq!(site.timezone, chrono_tz::Tz::UTC);
+        assert_eq!(site.push_window, std::time::Duration::from_secs(6 * 3600));
+        assert_eq!(site.delete_grace, std::time::Duration::from_secs(60));
+        assert_eq!(site.mass_delete_threshold, 5);
         let news = site.actor("news").unwrap();
         assert_eq!(news.name, "news");
         assert_eq!(news.kind, ActorKind::Organization);
@@ -187,9 +218,15 @@ base_url = "https://social.city.example:8443/"
 domain = "city.example"
 name = "City"
 listen = "0.0.0.0:9000"
+metrics_listen = "127.0.0.1:9464"
 data_dir = "state"
 html_base_url = "https://www.city.example"
 language = "fr"
+watch_debounce_ms = 50
+timezone = "Europe/Paris"
+push_window_hours = 24
+delete_grace_secs = 300
+mass_delete_threshold = 20
 
 [[actor]]
 handle = "news"
@@ -218,12 +255,18 @@ allow_private_addresses = false
         assert_eq!(site.domain, "city.example");
         assert_eq!(site.name.as_deref(), Some("City"));
         assert_eq!(site.listen, "0.0.0.0:9000");
+        assert_eq!(site.metrics_listen.as_deref(), Some("127.0.0.1:9464"));
         assert_eq!(site.data_dir, dir.path().join("state"));
         assert_eq!(
             site.html_base_url.as_ref().map(Url::as_str),
             Some("https://www.city.example/")
         );
+        assert_eq!(site.watch_debounce, std::time::Duration::from_millis(50));
         assert_eq!(site.dev, Dev::default());
+        assert_eq!(site.timezone, chrono_tz::Europe::Paris);
+        assert_eq!(site.push_window, std::time::Duration::from_secs(24 * 3600));
+        assert_eq!(site.delete_grace, std::time::Duration::from_secs(300));
+        assert_eq!(site.mass_delete_threshold, 20);
         let a = &site.actors[0];
         assert_eq!(a.name, "City News");
         assert_eq!(a.kind, ActorKind::Group);
@@ -277,6 +320,20 @@ handle = "News Desk"
                 "site.toml:5: unknown key `handel` in [[actor]] (did you mean `handle`?)",
                 "site.toml:6: actor \"News Desk\": handle may only contain a-z, 0-9 and _ (got an uppercase letter 'N')",
             ]
+        );
+    }
+
+    #[test]
+    fn rejects_a_time_zone_that_is_not_an_iana_name() {
+        let text = GOOD.replace("[site]\n", "[site]\ntimezone = \"europe/paris\"\n");
+        assert_eq!(
+            errors(&text),
+            ["site.toml:2: site.timezone must be a time zone name, got \"europe/paris\" (write \"Europe/Paris\")"]
+        );
+        let text = GOOD.replace("[site]\n", "[site]\ntimezone = \"CET+1\"\n");
+        assert_eq!(
+            errors(&text),
+            ["site.toml:2: site.timezone must be a time zone name, got \"CET+1\" (use an IANA name like Europe/Paris, America/New_York or UTC)"]
         );
     }
 }

@@ -3,13 +3,14 @@
 //! This file owns the reading machinery: unknown keys reported with the nearest valid one and
 //! removed, each table deserialized on its own with a wrongly typed value reported and dropped,
 //! the line of every problem, and the assembly of the [`Site`] once nothing is wrong. The rules
-//! on the values live with their table (`site`, `actor`, `dev`, `moderation`), each adding its
+//! on the values live with their table (`site`, `actor`, `dev`, `moderation`, `limits`), each adding its
 //! own methods to [`Checker`]. Each table's list of keys mirrors its `Raw*` struct, whose
 //! `deny_unknown_fields` is the backstop (`can_read_every_key` keeps the two in step); listing
 //! them lets every unknown key be reported at once.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
@@ -17,13 +18,17 @@ use toml::Spanned;
 
 use super::actor::ActorEntry;
 use super::dev::{RawDev, DEV_KEYS};
+use super::limits::{Limits, RawLimits, LIMITS_KEYS};
 use super::moderation::{Moderation, RawModeration, MODERATION_KEYS};
-use super::site::{RawSite, DEFAULT_LISTEN, SITE_KEYS};
+use super::site::{
+    RawSite, DEFAULT_DELETE_GRACE_SECS, DEFAULT_LISTEN, DEFAULT_MASS_DELETE_THRESHOLD,
+    DEFAULT_PUSH_WINDOW_HOURS, SITE_KEYS,
+};
 use super::Site;
 use crate::diagnostics::{line_of, Diagnostic, Severity};
 
 /// The tables site.toml may hold.
-const TOP_KEYS: &[&str] = &["site", "actor", "dev", "moderation", "plugin"];
+const TOP_KEYS: &[&str] = &["site", "actor", "dev", "moderation", "limits", "plugin"];
 
 /// Checks the parsed `top` of site.toml at `path` (files it names are looked up in `root`).
 /// Returns the site when every value was usable, the errors and the warnings, each sorted by
@@ -107,11 +112,13 @@ impl Checker<'_> {
         let moderation: RawModeration =
             self.optional_table(top.remove("moderation"), "moderation", MODERATION_KEYS);
         let moderation = self.moderation(moderation);
+        let limits: RawLimits = self.optional_table(top.remove("limits"), "limits", LIMITS_KEYS);
+        let limits = self.limits(limits);
         let actors = match top.remove("actor") {
             Some(v) => self.actor_entries(v),
             None => Vec::new(),
         };
-        self.validate(site, dev, moderation, actors, top.remove("plugin"))
+        self.validate(site, dev, moderation, limits, actors, top.remove("plugin"))
     }
 
     /// Reports and removes the keys of `table` that are not in `known`.
@@ -204,13 +211,16 @@ impl Checker<'_> {
         raw: Option<RawSite>,
         dev: RawDev,
         moderation: Moderation,
+        limits: Limits,
         entries: Vec<ActorEntry>,
         plugins: Option<Spanned<DeValue<'_>>>,
     ) -> Option<Site> {
         let dev = self.dev(dev);
         let site_values = raw.map(|raw| {
             let values = self.site_values(&raw, dev.allow_http);
-            (raw, values)
+            let publish = self.publish(&raw);
+            let timezone = self.timezone(raw.timezone.as_ref());
+            (raw, values, publish, timezone)
         });
         let actors = self.actors(entries);
         let handles: Vec<String> = actors.iter().map(|a| a.handle.clone()).collect();
@@ -219,7 +229,11 @@ impl Checker<'_> {
             None => Vec::new(),
         };
 
-        let (raw, (base_url, domain, html_base_url)) = site_values?;
+        let watch_debounce = site_values
+            .as_ref()
+            .map(|(raw, _, _, _)| self.watch_debounce(raw))
+            .unwrap_or(super::site::DEFAULT_WATCH_DEBOUNCE);
+        let (raw, (base_url, domain, html_base_url), publish, timezone) = site_values?;
         let site = Site {
             config_path: self.path.to_path_buf(),
             base_url: base_url?,
@@ -237,9 +251,25 @@ impl Checker<'_> {
                 .language
                 .map(Spanned::into_inner)
                 .unwrap_or_else(|| "en".to_string()),
+            metrics_listen: raw.metrics_listen.map(Spanned::into_inner),
+            watch_debounce,
+            publish,
+            timezone: timezone?,
+            push_window: Duration::from_secs(
+                raw.push_window_hours
+                    .unwrap_or(DEFAULT_PUSH_WINDOW_HOURS)
+                    .saturating_mul(3600),
+            ),
+            delete_grace: Duration::from_secs(
+                raw.delete_grace_secs.unwrap_or(DEFAULT_DELETE_GRACE_SECS),
+            ),
+            mass_delete_threshold: raw
+                .mass_delete_threshold
+                .unwrap_or(DEFAULT_MASS_DELETE_THRESHOLD),
             actors,
             dev,
             moderation,
+            limits,
             plugins,
             root: self.root.to_path_buf(),
         };

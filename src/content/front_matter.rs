@@ -12,7 +12,8 @@
 
 use std::path::Path;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono_tz::Tz;
 use url::Url;
 
 use super::Visibility;
@@ -26,9 +27,9 @@ pub const NOT_PUBLISHED: &str = "this post is not published until it is fixed";
 #[derive(Clone, Debug, PartialEq)]
 pub struct FrontMatter {
     pub title: Option<String>,
-    pub date: Option<DateTime<Utc>>,
+    pub date: Option<PostDate>,
     /// `updated`, else `lastmod`.
-    pub updated: Option<DateTime<Utc>>,
+    pub updated: Option<PostDate>,
     /// `draft`, or Jekyll's `published = false`.
     pub draft: bool,
     /// `slug`, as written (the scan normalizes it).
@@ -76,6 +77,50 @@ impl Default for FrontMatter {
             url: None,
         }
     }
+}
+
+/// A date as front matter writes it; what instant it is depends on the site's time zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PostDate {
+    /// With an offset or `Z` (`2026-11-20T09:00:00Z`, `2026-11-20 09:00:00 +0100`).
+    At(DateTime<Utc>),
+    /// A time without an offset (`2026-11-20T09:00:00`): in the site's time zone, as Hugo reads it.
+    Local(NaiveDateTime),
+    /// A day without a time (`2026-11-20`, Hugo's `date = 2026-11-20`).
+    Day(NaiveDate),
+}
+
+impl PostDate {
+    /// The instant this date names in `tz`: a local time there, or the start of the day there.
+    pub fn resolve(self, tz: Tz) -> DateTime<Utc> {
+        match self {
+            PostDate::At(t) => t,
+            PostDate::Local(t) => local(tz, t),
+            PostDate::Day(d) => local(tz, d.and_time(chrono::NaiveTime::MIN)),
+        }
+    }
+
+    /// For a day without a time, when that day ends in `tz` (the next day's start).
+    pub fn day_end(self, tz: Tz) -> Option<DateTime<Utc>> {
+        match self {
+            PostDate::Day(d) => d.succ_opt().map(|next| PostDate::Day(next).resolve(tz)),
+            _ => None,
+        }
+    }
+}
+
+/// The instant of local time `t` in `tz`. A time that occurs twice (clocks set back) is the
+/// first; one that never occurs (clocks set forward) is read an hour later, as the wall clock
+/// would show it.
+fn local(tz: Tz, t: NaiveDateTime) -> DateTime<Utc> {
+    tz.from_local_datetime(&t)
+        .earliest()
+        .or_else(|| {
+            tz.from_local_datetime(&(t + TimeDelta::hours(1)))
+                .earliest()
+        })
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap_or_else(|| t.and_utc())
 }
 
 /// A Markdown file split into its front matter and its body.
@@ -428,10 +473,10 @@ impl Reader<'_> {
         }
     }
 
-    fn date(&self, key: &str) -> Result<Option<DateTime<Utc>>, KeyError> {
+    fn date(&self, key: &str) -> Result<Option<PostDate>, KeyError> {
         match self.get(key) {
             None | Some(Val::Null) => Ok(None),
-            Some(v @ (Val::Str(s) | Val::Date(s))) => match parse_date(s) {
+            Some(v @ (Val::Str(s) | Val::Date(s))) => match parse_post_date(s) {
                 Some(d) => Ok(Some(d)),
                 None => Err(self.fail(key, DATE_EXPECTED, v)),
             },
@@ -553,12 +598,12 @@ fn key_line(inner: &str, key: &str) -> usize {
 }
 
 /// Reads the date spellings static site generators use: RFC 3339 (`2026-11-20T09:00:00Z`,
-/// `+01:00` offsets), a bare date (midnight UTC), Jekyll's `2026-11-20 09:00:00 +0100`, and
-/// local times without an offset, which are taken as UTC.
-pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+/// `+01:00` offsets), Jekyll's `2026-11-20 09:00:00 +0100`, local times without an offset, and
+/// a bare day.
+pub fn parse_post_date(s: &str) -> Option<PostDate> {
     let s = s.trim();
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
-        return Some(d.with_timezone(&Utc));
+        return Some(PostDate::At(d.with_timezone(&Utc)));
     }
     // Tried in order: first those with an offset (`%z`), then local times.
     const FORMATS: [&str; 8] = [
@@ -575,11 +620,11 @@ pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
         if fmt.contains("%z") {
             DateTime::parse_from_str(s, fmt)
                 .ok()
-                .map(|d| d.with_timezone(&Utc))
+                .map(|d| PostDate::At(d.with_timezone(&Utc)))
         } else {
             NaiveDateTime::parse_from_str(s, fmt)
                 .ok()
-                .map(|d| d.and_utc())
+                .map(PostDate::Local)
         }
     };
     if let Some(d) = FORMATS.into_iter().find_map(with_format) {
@@ -587,8 +632,12 @@ pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
     }
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|d| d.and_utc())
+        .map(PostDate::Day)
+}
+
+/// [`parse_post_date`] read in UTC: local times as UTC, a bare day as its midnight UTC.
+pub fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+    parse_post_date(s).map(|d| d.resolve(Tz::UTC))
 }
 
 #[cfg(test)]
@@ -612,6 +661,10 @@ mod tests {
             Ok(doc) => panic!("expected an error, got {doc:?}"),
             Err(d) => d.to_string(),
         }
+    }
+
+    fn utc_of(d: Option<PostDate>) -> Option<DateTime<Utc>> {
+        d.map(|d| d.resolve(Tz::UTC))
     }
 
     fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
@@ -649,8 +702,8 @@ Body here.
         .unwrap();
         let f = doc.front;
         assert_eq!(f.title.as_deref(), Some("Budget 2027"));
-        assert_eq!(f.date, Some(utc(2026, 11, 20, 9, 0, 0)));
-        assert_eq!(f.updated, Some(utc(2026, 11, 21, 0, 0, 0)));
+        assert_eq!(utc_of(f.date), Some(utc(2026, 11, 20, 9, 0, 0)));
+        assert_eq!(utc_of(f.updated), Some(utc(2026, 11, 21, 0, 0, 0)));
         assert!(f.draft);
         assert_eq!(f.slug.as_deref(), Some("budget"));
         assert_eq!(f.tags, vec!["Budget", "city"]);
@@ -682,8 +735,8 @@ Body here.
              url: https://city.example/b/\ncategories: [x]\n---\nBody\n",
         );
         assert_eq!(f.title.as_deref(), Some("Budget 2027"));
-        assert_eq!(f.date, Some(utc(2026, 11, 20, 8, 0, 0)));
-        assert_eq!(f.updated, Some(utc(2026, 11, 22, 8, 0, 0)));
+        assert_eq!(utc_of(f.date), Some(utc(2026, 11, 20, 8, 0, 0)));
+        assert_eq!(utc_of(f.updated), Some(utc(2026, 11, 22, 8, 0, 0)));
         assert!(!f.draft);
         assert_eq!(f.tags, vec!["Budget", "city"]);
         assert_eq!(f.summary.as_deref(), Some("The council voted."));
@@ -724,7 +777,7 @@ Body here.
     fn can_match_hugo_keys_case_insensitively() {
         let f = front("+++\nTitle = \"T\"\nlastMod = 2026-01-02\n+++\n");
         assert_eq!(f.title.as_deref(), Some("T"));
-        assert_eq!(f.updated, Some(utc(2026, 1, 2, 0, 0, 0)));
+        assert_eq!(utc_of(f.updated), Some(utc(2026, 1, 2, 0, 0, 0)));
     }
 
     #[test]
@@ -753,10 +806,10 @@ Body here.
     #[test]
     fn can_read_toml_datetimes_of_every_kind() {
         let f = front("+++\ndate = 2026-11-20\nupdated = 2026-11-20T10:00:00+01:00\n+++\n");
-        assert_eq!(f.date, Some(utc(2026, 11, 20, 0, 0, 0)));
-        assert_eq!(f.updated, Some(utc(2026, 11, 20, 9, 0, 0)));
+        assert_eq!(utc_of(f.date), Some(utc(2026, 11, 20, 0, 0, 0)));
+        assert_eq!(utc_of(f.updated), Some(utc(2026, 11, 20, 9, 0, 0)));
         let f = front("+++\ndate = 2026-11-20T09:00:00\n+++\n");
-        assert_eq!(f.date, Some(utc(2026, 11, 20, 9, 0, 0)));
+        assert_eq!(utc_of(f.date), Some(utc(2026, 11, 20, 9, 0, 0)));
     }
 
     #[test]
@@ -852,5 +905,34 @@ Body here.
     #[test]
     fn errors_when_yaml_front_matter_is_not_a_mapping() {
         assert!(error("---\n- a\n- b\n---\n").contains("expected `key: value` lines, got a list"));
+    }
+
+    #[test]
+    fn can_read_days_and_local_times_in_the_site_time_zone() {
+        let paris = chrono_tz::Europe::Paris;
+        let f = front("+++\ndate = 2026-11-20\nupdated = 2026-11-20T10:00:00\n+++\n");
+        let day = f.date.unwrap();
+        assert_eq!(
+            day,
+            PostDate::Day(NaiveDate::from_ymd_opt(2026, 11, 20).unwrap())
+        );
+        // Midnight in Paris (UTC+1 in November) is 23:00 UTC the day before.
+        assert_eq!(day.resolve(paris), utc(2026, 11, 19, 23, 0, 0));
+        assert_eq!(day.day_end(paris), Some(utc(2026, 11, 20, 23, 0, 0)));
+        assert_eq!(
+            f.updated.unwrap().resolve(paris),
+            utc(2026, 11, 20, 9, 0, 0)
+        );
+        assert_eq!(f.updated.unwrap().day_end(paris), None);
+        // A time with an offset is the same instant anywhere.
+        let at = parse_post_date("2026-11-20T10:00:00+01:00").unwrap();
+        assert_eq!(at.resolve(paris), at.resolve(Tz::UTC));
+        // The day the clocks go forward is 23 hours long.
+        let spring = PostDate::Day(NaiveDate::from_ymd_opt(2026, 3, 29).unwrap());
+        let hours = spring.day_end(paris).unwrap() - spring.resolve(paris);
+        assert_eq!(hours, TimeDelta::hours(23));
+        // 02:30 does not exist that day in Paris: read as 03:30 local.
+        let gap = parse_post_date("2026-03-29T02:30:00").unwrap();
+        assert_eq!(gap.resolve(paris), utc(2026, 3, 29, 1, 30, 0));
     }
 }

@@ -180,10 +180,12 @@ impl MediaRules {
         let (Ok(real), Ok(root)) = (file.canonicalize(), self.root.canonicalize()) else {
             return Err(Refusal::Missing);
         };
+        // A root inside the data dir (`publish = "commit"` serves an export kept there) is
+        // not private: what lies outside it is refused just below.
         if self
             .data_dir
             .canonicalize()
-            .is_ok_and(|d| real.starts_with(d))
+            .is_ok_and(|d| real.starts_with(&d) && !root.starts_with(&d))
         {
             return Err(Refusal::DataDir);
         }

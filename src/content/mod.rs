@@ -14,9 +14,13 @@ pub mod render;
 mod scan;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod watch;
 
 pub use media::{sniffed_image_type, MediaRules};
-pub use scan::{content_hash, derive_slug, scan, slugify, RENDER_VERSION};
+pub use scan::{
+    content_hash, derive_slug, locate, scan, scan_paths, slugify, source_hash, Place,
+    RENDER_VERSION,
+};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,9 +42,20 @@ pub struct Post {
     pub source: PathBuf,
     /// Hex SHA-256 over everything the rendering depends on; unchanged hash = nothing to redo.
     pub hash: String,
+    /// Hex SHA-256 over the file's text with whitespace runs read as one space: changes only
+    /// when the author changed the post (see [`source_hash`]). Set at every scan, also for a
+    /// cached post.
+    #[serde(default)]
+    pub source_hash: String,
     pub title: Option<String>,
-    /// `date`; `None` means "first seen", which the store remembers.
+    /// `date`, in the site's time zone (the day's start for a day without a time); `None`
+    /// means "first seen", which the store remembers.
     pub date: Option<DateTime<Utc>>,
+    /// Set when `date` names a day without a time: when that day ends in the site's time zone.
+    /// The post's `published` is then the moment masthead first published it if that falls on
+    /// the day, else the day's start.
+    #[serde(default)]
+    pub day_end: Option<DateTime<Utc>>,
     /// `updated` or `lastmod`.
     pub updated: Option<DateTime<Utc>>,
     /// `draft = true` posts are never served.
@@ -114,7 +129,7 @@ pub enum Visibility {
     Followers,
 }
 
-/// Everything found in the content folders of a site.
+/// Everything found in the content folders of a site (or in the files of [`scan_paths`]).
 #[derive(Debug, Default)]
 pub struct Library {
     /// Every post that rendered, drafts included, sorted by actor then source path.
@@ -124,6 +139,11 @@ pub struct Library {
     /// Local files that may be served, by URL path below `/media/` (their path relative to the
     /// site root, `/`-separated) to the file on disk.
     pub media: BTreeMap<String, PathBuf>,
+    /// The part of `media` that profiles (avatars, headers) brought.
+    pub profile_media: BTreeMap<String, PathBuf>,
+    /// The part of `media` each post file brought, by source (files that brought none are
+    /// left out), so that a rescan of one file can replace what it brought.
+    pub media_of: BTreeMap<PathBuf, Vec<(String, PathBuf)>>,
 }
 
 /// Profile text (Markdown from site.toml) as the HTML the fediverse keeps: the same renderer

@@ -789,24 +789,28 @@ mod tests {
 pub fn sanitize_remote(html: &str) -> String {
     static BUILDER: OnceLock<ammonia::Builder<'static>> = OnceLock::new();
     BUILDER
-        .get_or_init(|| {
-            let classes: HashSet<&str> = ALLOWED_CLASSES.into_iter().collect();
-            let mut b = ammonia::Builder::empty();
-            b.tags(ALLOWED_TAGS.into_iter().collect())
-                .tag_attributes(HashMap::from([
-                    ("a", HashSet::from(["href"])),
-                    ("ol", HashSet::from(["start"])),
-                ]))
-                .generic_attributes(HashSet::from(["lang"]))
-                .allowed_classes(HashMap::from([("a", classes.clone()), ("span", classes)]))
-                .url_schemes(ALLOWED_SCHEMES.into_iter().collect())
-                .url_relative(ammonia::UrlRelative::Deny)
-                .link_rel(Some("nofollow noopener ugc"))
-                .strip_comments(true);
-            b
-        })
+        .get_or_init(|| remote_sanitizer(ALLOWED_SCHEMES.into_iter().collect()))
         .clean(html)
         .to_string()
+}
+
+/// The allowlist of [`sanitize_remote`] with links to `schemes` only (the pages allow fewer
+/// schemes than the store keeps): every link's own `rel` becomes `nofollow noopener ugc`.
+pub fn remote_sanitizer(schemes: HashSet<&'static str>) -> ammonia::Builder<'static> {
+    let classes: HashSet<&str> = ALLOWED_CLASSES.into_iter().collect();
+    let mut b = ammonia::Builder::empty();
+    b.tags(ALLOWED_TAGS.into_iter().collect())
+        .tag_attributes(HashMap::from([
+            ("a", HashSet::from(["href"])),
+            ("ol", HashSet::from(["start"])),
+        ]))
+        .generic_attributes(HashSet::from(["lang"]))
+        .allowed_classes(HashMap::from([("a", classes.clone()), ("span", classes)]))
+        .url_schemes(schemes)
+        .url_relative(ammonia::UrlRelative::Deny)
+        .link_rel(Some("nofollow noopener ugc"))
+        .strip_comments(true);
+    b
 }
 
 #[cfg(test)]

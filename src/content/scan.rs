@@ -8,14 +8,20 @@
 //! The cache is asked before anything is parsed: the hash covers every input of the rendering
 //! that is not the file's path (which the cache is keyed by), so a restart over unchanged content
 //! renders nothing. It does not cover the bytes of images a post embeds: replacing an image with
-//! one of another size keeps the old width/height until the post itself changes.
+//! one of another size keeps the old width/height until the post itself changes. A second hash,
+//! [`source_hash`], covers the file's text alone: it tells an author's edit (an Update for
+//! followers) from masthead rendering differently (nothing to send).
+//!
+//! [`scan`] reads everything; [`scan_paths`] reads only the files below a few changed paths
+//! (the watcher's dirty paths, placed by [`locate`]), with the same rules, so that a save costs
+//! the same in a site of ten posts or ten thousand.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::front_matter::{self, NOT_PUBLISHED};
+use super::front_matter::{self, PostDate, NOT_PUBLISHED};
 use super::inline::hashtag_name;
 use super::media::{normalize, slash_path};
 use super::render::{self, RenderContext};
@@ -25,8 +31,9 @@ use crate::diagnostics::Diagnostic;
 use crate::urls::percent_decode;
 use crate::urls::Urls;
 
-/// Bumped whenever the rendering changes in a way that should redo every cached post.
-pub const RENDER_VERSION: &str = "masthead-render-1";
+/// Bumped whenever the rendering changes in a way that should redo every cached post. Bumping it
+/// re-renders, but sends followers nothing: only a change of a post's source does.
+pub const RENDER_VERSION: &str = "masthead-render-2";
 
 /// Reads every actor's content folder into a [`Library`].
 ///
@@ -36,17 +43,14 @@ pub fn scan(site: &Site, urls: &Urls, cache: &dyn Fn(&Path, &str) -> Option<Post
     let mut lib = Library::default();
     let config_file = relative_to(&site.config_path, &site.root);
     let rules = MediaRules::for_site(site);
-    let actor_dirs: Vec<Option<PathBuf>> = site
-        .actors
-        .iter()
-        .map(|a| site.root.join(&a.content).canonicalize().ok())
-        .collect();
+    let actor_dirs = actor_dirs(site);
     for (i, actor) in site.actors.iter().enumerate() {
         for (kind, path) in [("avatar", &actor.avatar), ("header", &actor.header)] {
             if let Some(path) = path {
                 match rules.profile_image(&actor.handle, kind, path) {
                     Ok((rel, file)) => {
-                        lib.media.insert(rel, file);
+                        lib.media.insert(rel.clone(), file.clone());
+                        lib.profile_media.insert(rel, file);
                     }
                     Err(msg) => lib
                         .diagnostics
@@ -67,42 +71,225 @@ pub fn scan(site: &Site, urls: &Urls, cache: &dyn Fn(&Path, &str) -> Option<Post
             ));
             continue;
         };
-        // A folder that is another actor's content belongs to that actor, even when nested.
-        let others: Vec<PathBuf> = actor_dirs
-            .iter()
-            .enumerate()
-            .filter(|(j, d)| *j != i && d.as_ref() != Some(&top))
-            .filter_map(|(_, d)| d.clone())
-            .collect();
         let mut files = Vec::new();
-        walk(&dir, &top, &others, &mut HashSet::new(), &mut files);
-        let mut slugs: HashMap<String, PathBuf> = HashMap::new();
-        for file in files {
-            let source = relative_to(&file, &site.root);
-            let Some(post) = read_post(
-                site, urls, &rules, actor, &dir, &file, &source, cache, &mut lib,
-            ) else {
-                continue;
-            };
-            if let Some(first) = slugs.get(&post.slug) {
-                lib.diagnostics.push(Diagnostic::warning(
-                    &source,
-                    Some(1),
-                    format!(
-                        "slug \"{}\" is also used by {}; only the first is published (set a different `slug` in front matter)",
-                        post.slug,
-                        slash_path(first)
-                    ),
-                ));
-                continue;
-            }
-            slugs.insert(post.slug.clone(), source);
-            lib.posts.push(post);
+        walk(
+            &dir,
+            &top,
+            &others(&actor_dirs, i),
+            &mut HashSet::new(),
+            &mut files,
+        );
+        read_posts(site, urls, &rules, actor, &dir, files, cache, &mut lib);
+    }
+    lib.posts
+        .sort_by(|a, b| (&a.actor, &a.source).cmp(&(&b.actor, &b.source)));
+    lib
+}
+
+/// Where a changed path lies, for [`scan_paths`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// In an actor's content folder: the file or folder as a post's `source` spells it
+    /// (relative to the site root).
+    Content(PathBuf),
+    /// A folder holding an actor's content folder (`content/` renamed or removed): everything
+    /// must be read again.
+    AboveContent,
+    /// Outside every content folder, canonical (site.toml, media, anything else).
+    Elsewhere(PathBuf),
+}
+
+/// Places `path` (absolute, or relative to the site root; it may no longer exist).
+pub fn locate(site: &Site, path: &Path) -> Place {
+    let abs = if path.is_relative() {
+        site.root.join(path)
+    } else {
+        path.to_path_buf()
+    };
+    let canon = canonical_lossy(&abs);
+    let dirs = actor_dirs(site);
+    let inside = site
+        .actors
+        .iter()
+        .zip(&dirs)
+        .filter_map(|(actor, dir)| {
+            let rest = canon.strip_prefix(dir.as_ref()?).ok()?;
+            Some((
+                dir.as_ref()?.components().count(),
+                actor,
+                rest.to_path_buf(),
+            ))
+        })
+        .max_by_key(|(depth, _, _)| *depth);
+    if let Some((_, actor, rest)) = inside {
+        let file = site.root.join(&actor.content).join(rest);
+        return Place::Content(relative_to(&clean(&file), &site.root));
+    }
+    if dirs.iter().flatten().any(|d| d.starts_with(&canon)) {
+        return Place::AboveContent;
+    }
+    Place::Elsewhere(canon)
+}
+
+/// Reads the posts below each of `sources` (as [`locate`] gives them: a file, or a folder for
+/// everything below it) with the rules of [`scan`]. A source that no longer exists reads as
+/// nothing. Profile images are not read: they are the site's, not a post's.
+pub fn scan_paths(
+    site: &Site,
+    urls: &Urls,
+    sources: &[PathBuf],
+    cache: &dyn Fn(&Path, &str) -> Option<Post>,
+) -> Library {
+    let mut lib = Library::default();
+    let rules = MediaRules::for_site(site);
+    let dirs = actor_dirs(site);
+    let mut files: Vec<BTreeSet<PathBuf>> = vec![BTreeSet::new(); site.actors.len()];
+    for source in sources {
+        let path = site.root.join(source);
+        let Some((i, top, rest)) = owner(site, &dirs, &path) else {
+            continue;
+        };
+        // Hidden entries are never posts (editors' swap files, `.git`).
+        if rest
+            .components()
+            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
+        if path.is_dir() {
+            let mut found = Vec::new();
+            walk(
+                &path,
+                top,
+                &others(&dirs, i),
+                &mut HashSet::new(),
+                &mut found,
+            );
+            files[i].extend(found);
+        } else if path.is_file()
+            && path
+                .file_name()
+                .is_some_and(|n| is_post_file(&n.to_string_lossy()))
+        {
+            files[i].insert(path);
+        }
+    }
+    for (i, actor) in site.actors.iter().enumerate() {
+        let found: Vec<PathBuf> = std::mem::take(&mut files[i]).into_iter().collect();
+        if !found.is_empty() {
+            let dir = site.root.join(&actor.content);
+            read_posts(site, urls, &rules, actor, &dir, found, cache, &mut lib);
         }
     }
     lib.posts
         .sort_by(|a, b| (&a.actor, &a.source).cmp(&(&b.actor, &b.source)));
     lib
+}
+
+/// The canonical content folder of each actor, in config order (`None` when it does not exist).
+fn actor_dirs(site: &Site) -> Vec<Option<PathBuf>> {
+    site.actors
+        .iter()
+        .map(|a| site.root.join(&a.content).canonicalize().ok())
+        .collect()
+}
+
+/// The other actors' folders, which belong to them even when nested in actor `i`'s.
+fn others(dirs: &[Option<PathBuf>], i: usize) -> Vec<PathBuf> {
+    dirs.iter()
+        .enumerate()
+        .filter(|(j, d)| *j != i && d.is_some() && *d != &dirs[i])
+        .filter_map(|(_, d)| d.clone())
+        .collect()
+}
+
+/// The actor whose content folder holds `path` (the innermost one), its canonical folder and
+/// the rest of the path below it.
+fn owner<'d>(
+    site: &Site,
+    dirs: &'d [Option<PathBuf>],
+    path: &Path,
+) -> Option<(usize, &'d Path, PathBuf)> {
+    let canon = canonical_lossy(path);
+    (0..site.actors.len())
+        .filter_map(|i| {
+            let top = dirs[i].as_deref()?;
+            let rest = canon.strip_prefix(top).ok()?;
+            Some((i, top, rest.to_path_buf()))
+        })
+        .max_by_key(|(_, top, _)| top.components().count())
+}
+
+/// `path` made canonical as far as it exists, the rest appended as written (a removed file or
+/// folder has no canonical form of its own).
+fn canonical_lossy(path: &Path) -> PathBuf {
+    let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
+    let mut base = path;
+    loop {
+        if let Ok(c) = base.canonicalize() {
+            return rest.iter().rev().fold(c, |p, part| p.join(part));
+        }
+        match (base.parent(), base.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                base = parent;
+            }
+            _ => return clean(path),
+        }
+    }
+}
+
+/// `path` without `.` components and with each `..` taken back.
+fn clean(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Reads `files` (sorted) of `actor` into `lib`; of two posts with the same slug only the first
+/// is published.
+#[allow(clippy::too_many_arguments)]
+fn read_posts(
+    site: &Site,
+    urls: &Urls,
+    rules: &MediaRules,
+    actor: &Actor,
+    dir: &Path,
+    files: Vec<PathBuf>,
+    cache: &dyn Fn(&Path, &str) -> Option<Post>,
+    lib: &mut Library,
+) {
+    let mut slugs: HashMap<String, PathBuf> = HashMap::new();
+    for file in files {
+        let source = relative_to(&file, &site.root);
+        let Some(post) = read_post(site, urls, rules, actor, dir, &file, &source, cache, lib)
+        else {
+            continue;
+        };
+        if let Some(first) = slugs.get(&post.slug) {
+            lib.diagnostics.push(Diagnostic::warning(
+                &source,
+                Some(1),
+                format!(
+                    "slug \"{}\" is also used by {}; only the first is published (set a different `slug` in front matter)",
+                    post.slug,
+                    slash_path(first)
+                ),
+            ));
+            lib.media_of.remove(&source);
+            continue;
+        }
+        slugs.insert(post.slug.clone(), source);
+        lib.posts.push(post);
+    }
 }
 
 /// One file to a post, from the cache or by rendering; `None` (with a diagnostic) when it
@@ -131,11 +318,16 @@ fn read_post(
         }
     };
     let hash = content_hash(site, &actor.handle, &bytes);
-    if let Some(post) = cache(source, &hash) {
+    let source_hash = source_hash(&bytes);
+    if let Some(mut post) = cache(source, &hash) {
         // The cached post's images must still be publishable (present, and still an image
         // where images may be); if one is not, the post is rendered again, which reports it.
         if let Some(media) = cached_media(rules, urls, &post) {
-            lib.media.extend(media);
+            lib.media.extend(media.iter().cloned());
+            if !media.is_empty() {
+                lib.media_of.insert(source.to_path_buf(), media);
+            }
+            post.source_hash = source_hash;
             return Some(post);
         }
     }
@@ -155,6 +347,7 @@ fn read_post(
         }
     };
     let fm = doc.front;
+    let date = fm.date.or_else(|| jekyll_date(source));
     let slug = derive_slug(fm.slug.as_deref(), source);
     let page_path = page_path(
         site,
@@ -178,7 +371,11 @@ fn read_post(
     if failed {
         return None;
     }
-    lib.media.extend(rendered.media);
+    lib.media.extend(rendered.media.iter().cloned());
+    if !rendered.media.is_empty() {
+        lib.media_of
+            .insert(source.to_path_buf(), rendered.media.into_iter().collect());
+    }
     let mut tags: Vec<String> = Vec::new();
     for tag in fm
         .tags
@@ -195,9 +392,11 @@ fn read_post(
         slug,
         source: source.to_path_buf(),
         hash,
+        source_hash,
         title: fm.title,
-        date: fm.date.or_else(|| jekyll_date(source)),
-        updated: fm.updated,
+        date: date.map(|d| d.resolve(site.timezone)),
+        day_end: date.and_then(|d| d.day_end(site.timezone)),
+        updated: fm.updated.map(|d| d.resolve(site.timezone)),
         draft: fm.draft,
         tags,
         summary: fm.summary,
@@ -232,12 +431,35 @@ pub fn content_hash(site: &Site, handle: &str, bytes: &[u8]) -> String {
         RENDER_VERSION.as_bytes(),
         site.base_url.as_str().as_bytes(),
         html_base.as_bytes(),
+        // Dates without an offset are read in it.
+        site.timezone.name().as_bytes(),
         handle.as_bytes(),
         bytes,
     ] {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part);
     }
+    hex(h)
+}
+
+/// Hex SHA-256 over a post file's text read as words: each run of whitespace counts as one
+/// separator, and whitespace at either end (and a byte order mark) counts as nothing. So
+/// re-wrapping a paragraph, trailing spaces, CRLF line ends or blank lines change nothing; any
+/// other change to the front matter or the body does.
+pub fn source_hash(bytes: &[u8]) -> String {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut h = Sha256::new();
+    for word in bytes
+        .split(u8::is_ascii_whitespace)
+        .filter(|w| !w.is_empty())
+    {
+        h.update((word.len() as u64).to_le_bytes());
+        h.update(word);
+    }
+    hex(h)
+}
+
+fn hex(h: Sha256) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -351,12 +573,14 @@ fn date_prefix_len(name: &str) -> Option<usize> {
     ok.then_some(11)
 }
 
-/// The date in a Jekyll file name (`2026-11-20-budget.md`), midnight UTC, when there is one:
-/// Jekyll dates posts that way when front matter names no date.
-fn jekyll_date(source: &Path) -> Option<chrono::DateTime<chrono::Utc>> {
+/// The day in a Jekyll file name (`2026-11-20-budget.md`), when there is one: Jekyll dates
+/// posts that way when front matter names no date.
+fn jekyll_date(source: &Path) -> Option<PostDate> {
     let stem = file_stem(source);
     date_prefix_len(&stem)?;
-    front_matter::parse_date(stem.get(..10)?)
+    chrono::NaiveDate::parse_from_str(stem.get(..10)?, "%Y-%m-%d")
+        .ok()
+        .map(PostDate::Day)
 }
 
 /// The post's slug: front matter `slug`, else the file's stem without a Jekyll date prefix;
@@ -833,7 +1057,13 @@ mod tests {
         });
         assert_eq!(asked.get(), 1);
         assert!(lib.diagnostics.is_empty(), "{:?}", messages(&lib));
-        assert_eq!(lib.posts, vec![sentinel]);
+        // The source hash is the file's, whatever the cache holds.
+        let bytes = std::fs::read(s.dir.path().join("content/news/x.md")).unwrap();
+        let expected = Post {
+            source_hash: source_hash(&bytes),
+            ..sentinel
+        };
+        assert_eq!(lib.posts, vec![expected]);
     }
 
     #[test]

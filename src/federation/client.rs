@@ -7,24 +7,35 @@
 //! limits (connect and total timeouts, body size, redirect count) and the `User-Agent`.
 //!
 //! It does not own signing (the caller passes a [`SignHook`] that is run on every hop, so the
-//! signatures module stays independent of this one), caching, retries or the delivery queue. There
-//! is no connection pool yet: each request opens one connection per hop and closes it. A pool per
-//! host comes with the delivery queue, which is the first caller that sends many requests to one
-//! host.
+//! signatures module stays independent of this one), caching of documents, retries or the
+//! delivery queue.
+//!
+//! # Connections
 //!
 //! Names are resolved here with [`tokio::net::lookup_host`], every resolved address is vetted, and
 //! the TCP connection goes to a vetted address only: a second resolution (DNS rebinding) never gets
-//! a chance to swap in an internal address.
+//! a chance to swap in an internal address. The system resolver does not say how long an answer
+//! holds, so answers are kept for a fixed [`DNS_TTL`] (addresses are vetted again on every use).
+//!
+//! HTTP/1.1 connections are kept alive and reused per origin (scheme, host and port): a
+//! delivery queue sending many activities to one server pays one TCP (and TLS) handshake, not one
+//! per request. A pooled connection was opened to a vetted address by a client with the same
+//! policy, so reusing it reaches nothing the policy refuses. At most [`MAX_IDLE_PER_ORIGIN`]
+//! idle connections are kept per origin and [`MAX_IDLE`] in all, each for [`IDLE_TIMEOUT`]
+//! (under the 60 s or more that nginx, Mastodon's puma and most servers keep one open). HTTP/2 is
+//! not offered yet: ALPN asks for http/1.1 only.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -46,6 +57,19 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Redirects followed before giving up (Mastodon's limit). Real actor and object URLs redirect
 /// once or twice at most (http -> https, old domain -> new domain).
 pub const MAX_REDIRECTS: usize = 3;
+/// How long a resolved name is used before it is resolved again (a fixed TTL: the system
+/// resolver does not report the record's own).
+pub const DNS_TTL: Duration = Duration::from_secs(60);
+/// Names kept resolved at most; past it the cache starts over.
+const DNS_ENTRIES: usize = 4096;
+/// Idle keep-alive connections kept per origin: as many as the delivery workers send to one host
+/// at once by default.
+pub const MAX_IDLE_PER_ORIGIN: usize = 8;
+/// Idle keep-alive connections kept in all (each holds a socket and ~16 KiB of buffers): a
+/// fan-out to thousands of hosts does not keep thousands of sockets open.
+pub const MAX_IDLE: usize = 64;
+/// How long an idle connection is kept for reuse.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `Accept` for fetching ActivityPub documents: both media types the spec allows servers to serve.
 pub const ACCEPT_ACTIVITY: HeaderValue = HeaderValue::from_static(
@@ -244,6 +268,8 @@ pub enum FetchError {
     TooLarge { url: Url, limit: usize },
     #[error("too many redirects fetching {url}: more than {limit}")]
     TooManyRedirects { url: Url, limit: usize },
+    #[error("{url} redirected a request with a body to another origin, {to}; not re-sent there")]
+    RedirectAcrossOrigins { url: Url, to: String },
     #[error("could not connect to {url}: {source}")]
     Connect {
         url: Url,
@@ -360,6 +386,83 @@ pub struct Response {
 pub struct Client {
     config: Arc<ClientConfig>,
     tls: TlsConnector,
+    pool: Arc<Pool>,
+    dns: Arc<Mutex<DnsCache>>,
+}
+
+/// Resolved names by (lowercase name, port): the addresses and when they were resolved.
+type DnsCache = HashMap<(String, u16), (Vec<SocketAddr>, Instant)>;
+
+/// An open HTTP/1.1 connection waiting for its next request; its task ends when it is dropped.
+struct Idle {
+    sender: SendRequest<Full<Bytes>>,
+    /// The address it is connected to, vetted again before every reuse.
+    addr: SocketAddr,
+    _task: AbortOnDrop,
+    since: Instant,
+}
+
+/// Idle kept-alive connections by origin (module docs, "Connections").
+#[derive(Default)]
+struct Pool {
+    idle: Mutex<HashMap<String, Vec<Idle>>>,
+}
+
+impl Pool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<Idle>>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The most recently used live connection to `origin`, if any.
+    fn take(&self, origin: &str) -> Option<Idle> {
+        let mut idle = self.lock();
+        let list = idle.get_mut(origin)?;
+        let mut found = None;
+        while let Some(conn) = list.pop() {
+            if conn.since.elapsed() < IDLE_TIMEOUT && !conn.sender.is_closed() {
+                found = Some(conn);
+                break;
+            }
+        }
+        if list.is_empty() {
+            idle.remove(origin);
+        }
+        found
+    }
+
+    /// Keeps `conn` for the next request to `origin`, within the limits; expired ones go.
+    fn put(&self, origin: String, conn: Idle) {
+        let mut idle = self.lock();
+        idle.retain(|_, list| {
+            list.retain(|c| c.since.elapsed() < IDLE_TIMEOUT && !c.sender.is_closed());
+            !list.is_empty()
+        });
+        if idle
+            .get(&origin)
+            .is_some_and(|l| l.len() >= MAX_IDLE_PER_ORIGIN)
+        {
+            return;
+        }
+        if idle.values().map(Vec::len).sum::<usize>() >= MAX_IDLE {
+            // The connection idle longest makes room.
+            let oldest = idle
+                .iter()
+                .filter_map(|(k, l)| l.first().map(|c| (c.since, k.clone())))
+                .min();
+            if let Some((_, key)) = oldest {
+                let list = idle.get_mut(&key).expect("just seen");
+                list.remove(0);
+                if list.is_empty() {
+                    idle.remove(&key);
+                }
+            }
+        }
+        idle.entry(origin).or_default().push(conn);
+    }
+
+    fn len(&self) -> usize {
+        self.lock().values().map(Vec::len).sum()
+    }
 }
 
 impl fmt::Debug for Client {
@@ -387,7 +490,14 @@ impl Client {
         Client {
             config: Arc::new(config),
             tls: TlsConnector::from(Arc::new(tls)),
+            pool: Arc::default(),
+            dns: Arc::default(),
         }
+    }
+
+    /// Idle connections kept for reuse now.
+    pub fn idle_connections(&self) -> usize {
+        self.pool.len()
     }
 
     /// `GET url` with the given `Accept`, signed by `sign` if given. The caller checks the status
@@ -443,6 +553,20 @@ impl Client {
                     limit: self.config.max_redirects,
                 });
             }
+            // A 307/308 keeps the method and body: a signed delivery would be re-sent, as is, to
+            // whatever origin the first one names. Only the origin it was meant for gets it.
+            if body.is_some()
+                && next.origin() != url.origin()
+                && matches!(
+                    response.status,
+                    StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT
+                )
+            {
+                return Err(FetchError::RedirectAcrossOrigins {
+                    url,
+                    to: next.to_string(),
+                });
+            }
             redirects += 1;
             debug!(status = %response.status, from = %url, to = %next, "following redirect");
             if matches!(
@@ -483,7 +607,6 @@ impl Client {
     ) -> Result<Response, FetchError> {
         let policy = &self.config.policy;
         policy.check_url(url)?;
-        let stream = self.connect(url).await?;
 
         let mut headers = caller_headers.clone();
         headers.insert(header::HOST, host_header(url)?);
@@ -509,7 +632,36 @@ impl Client {
             })?;
         *request.headers_mut() = headers;
 
-        if url.scheme() == "https" {
+        let origin = url.origin().ascii_serialization();
+        let pooled = self
+            .pool
+            .take(&origin)
+            .filter(|conn| policy.check_addr(url, conn.addr).is_ok());
+        if let Some(mut conn) = pooled {
+            match conn.sender.try_send_request(request).await {
+                Ok(response) => return self.read(url, response, origin, conn).await,
+                Err(mut e) => match e.take_message() {
+                    // Closed before the request was written: a new connection takes it.
+                    Some(unsent) => {
+                        debug!(%origin, "kept-alive connection closed; opening a new one");
+                        request = unsent;
+                    }
+                    None => {
+                        return Err(FetchError::Http {
+                            url: url.clone(),
+                            source: e.into_error(),
+                        })
+                    }
+                },
+            }
+        }
+
+        let stream = self.connect(url).await?;
+        let addr = stream.peer_addr().map_err(|source| FetchError::Connect {
+            url: url.clone(),
+            source,
+        })?;
+        let mut conn = if url.scheme() == "https" {
             let host = url.host_str().unwrap_or_default();
             let name =
                 ServerName::try_from(host.trim_matches(['[', ']']).to_owned()).map_err(|e| {
@@ -526,10 +678,19 @@ impl Client {
                     url: url.clone(),
                     source,
                 })?;
-            self.exchange(tls, url, request).await
+            handshake(tls, addr, url).await?
         } else {
-            self.exchange(stream, url, request).await
-        }
+            handshake(stream, addr, url).await?
+        };
+        let response =
+            conn.sender
+                .send_request(request)
+                .await
+                .map_err(|source| FetchError::Http {
+                    url: url.clone(),
+                    source,
+                })?;
+        self.read(url, response, origin, conn).await
     }
 
     /// Resolves the host, refuses if any address is special-use, then connects to the vetted
@@ -539,13 +700,7 @@ impl Client {
         let addrs: Vec<SocketAddr> = match url.host() {
             Some(Host::Ipv4(ip)) => vec![SocketAddr::new(ip.into(), port)],
             Some(Host::Ipv6(ip)) => vec![SocketAddr::new(ip.into(), port)],
-            Some(Host::Domain(name)) => tokio::net::lookup_host((name, port))
-                .await
-                .map_err(|source| FetchError::Connect {
-                    url: url.clone(),
-                    source,
-                })?
-                .collect(),
+            Some(Host::Domain(name)) => self.resolve(url, name, port).await?,
             None => Vec::new(),
         };
         // All of them, before connecting to any: a name that resolves to one public and one
@@ -585,29 +740,50 @@ impl Client {
         Err(last_error)
     }
 
-    /// HTTP/1.1 over an open connection: send the request, read the response with the body cap.
-    async fn exchange<T>(
+    /// The addresses of `name`, from the cache while [`DNS_TTL`] lasts.
+    async fn resolve(
         &self,
-        io: T,
         url: &Url,
-        request: http::Request<Full<Bytes>>,
-    ) -> Result<Response, FetchError>
-    where
-        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
+        name: &str,
+        port: u16,
+    ) -> Result<Vec<SocketAddr>, FetchError> {
+        let key = (name.to_ascii_lowercase(), port);
+        {
+            let cache = self.dns.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((addrs, at)) = cache.get(&key) {
+                if at.elapsed() < DNS_TTL {
+                    return Ok(addrs.clone());
+                }
+            }
+        }
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
+            .await
+            .map_err(|source| FetchError::Connect {
+                url: url.clone(),
+                source,
+            })?
+            .collect();
+        let mut cache = self.dns.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= DNS_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, (addrs.clone(), Instant::now()));
+        Ok(addrs)
+    }
+
+    /// Reads the response with the body cap; the connection goes back to the pool once the body
+    /// is read whole.
+    async fn read(
+        &self,
+        url: &Url,
+        response: http::Response<hyper::body::Incoming>,
+        origin: String,
+        conn: Idle,
+    ) -> Result<Response, FetchError> {
         let http_error = |source| FetchError::Http {
             url: url.clone(),
             source,
         };
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-            .await
-            .map_err(http_error)?;
-        // The connection task is aborted when this hop ends, however it ends (the total timeout
-        // included), so a stalled server never keeps a task alive.
-        let _connection = AbortOnDrop(tokio::spawn(async move {
-            let _ = connection.await;
-        }));
-        let response = sender.send_request(request).await.map_err(http_error)?;
         let (parts, mut body) = response.into_parts();
 
         let limit = self.config.max_body_bytes;
@@ -634,6 +810,15 @@ impl Client {
                 buf.extend_from_slice(&data);
             }
         }
+        if !conn.sender.is_closed() {
+            self.pool.put(
+                origin,
+                Idle {
+                    since: Instant::now(),
+                    ..conn
+                },
+            );
+        }
         Ok(Response {
             status: parts.status,
             headers: parts.headers,
@@ -641,6 +826,30 @@ impl Client {
             final_url: url.clone(),
         })
     }
+}
+
+/// HTTP/1.1 over an open connection. The connection's task is aborted when the [`Idle`] is
+/// dropped, however the request ends (the total timeout included), so a stalled server never
+/// keeps a task alive; a connection whose exchange ended cleanly goes to the pool instead.
+async fn handshake<T>(io: T, addr: SocketAddr, url: &Url) -> Result<Idle, FetchError>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|source| FetchError::Http {
+            url: url.clone(),
+            source,
+        })?;
+    let task = AbortOnDrop(tokio::spawn(async move {
+        let _ = connection.await;
+    }));
+    Ok(Idle {
+        sender,
+        addr,
+        _task: task,
+        since: Instant::now(),
+    })
 }
 
 struct AbortOnDrop(JoinHandle<()>);
@@ -652,7 +861,7 @@ impl Drop for AbortOnDrop {
 }
 
 /// `Host` for `url`: the host, with the port when it is not the scheme's default.
-fn host_header(url: &Url) -> Result<HeaderValue, FetchError> {
+pub fn host_header(url: &Url) -> Result<HeaderValue, FetchError> {
     let host = &url[Position::BeforeHost..Position::BeforePath];
     HeaderValue::from_str(host).map_err(|_| FetchError::BadUrl {
         url: url.to_string(),
@@ -970,6 +1179,8 @@ mod tests {
     struct TestServer {
         addr: SocketAddr,
         seen: Arc<Mutex<Vec<Seen>>>,
+        /// Connections accepted.
+        connections: Arc<AtomicUsize>,
     }
 
     impl TestServer {
@@ -994,8 +1205,11 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let handler: Arc<Handler> = Arc::new(handler);
         let record = seen.clone();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted = connections.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let (handler, record) = (handler.clone(), record.clone());
                 let service = hyper::service::service_fn(move |req: http::Request<_>| {
                     let (handler, record) = (handler.clone(), record.clone());
@@ -1019,7 +1233,11 @@ mod tests {
                 );
             }
         });
-        TestServer { addr, seen }
+        TestServer {
+            addr,
+            seen,
+            connections,
+        }
     }
 
     fn ok(body: &'static str) -> http::Response<Full<Bytes>> {
@@ -1117,6 +1335,80 @@ mod tests {
         assert_eq!(seen[0].headers[header::HOST], server.addr.to_string());
         assert_eq!(seen[0].headers[header::USER_AGENT], "masthead-test/1");
         assert_eq!(seen[0].headers[header::ACCEPT], ACCEPT_ACTIVITY);
+    }
+
+    #[tokio::test]
+    async fn can_reuse_one_kept_alive_connection_per_origin() {
+        let server = serve(|_| ok("hello")).await;
+        let other = serve(|_| ok("other")).await;
+        let client = Client::new(loopback_config());
+        for path in ["/a", "/b", "/c"] {
+            let mut req = OutgoingRequest::new(Method::POST, server.url(path));
+            req.body = Some(Bytes::from_static(b"{}"));
+            let response = client.send(req).await.unwrap();
+            assert_eq!(&response.body[..], b"hello");
+        }
+        client
+            .send(OutgoingRequest::new(Method::GET, other.url("/")))
+            .await
+            .unwrap();
+        assert_eq!(server.seen().len(), 3);
+        assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+        assert_eq!(other.connections.load(Ordering::SeqCst), 1);
+        assert_eq!(client.idle_connections(), 2, "one per origin");
+    }
+
+    #[tokio::test]
+    async fn can_open_a_new_connection_when_the_server_closes_the_kept_one() {
+        let server = serve(|_| {
+            http::Response::builder()
+                .header(header::CONNECTION, "close")
+                .body(Full::new(Bytes::from_static(b"bye")))
+                .unwrap()
+        })
+        .await;
+        let client = Client::new(loopback_config());
+        for _ in 0..3 {
+            let response = client
+                .send(OutgoingRequest::new(Method::GET, server.url("/")))
+                .await
+                .unwrap();
+            assert_eq!(&response.body[..], b"bye");
+        }
+        assert_eq!(server.connections.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn can_keep_a_resolved_name_for_its_ttl() {
+        let server = serve(|_| ok("hello")).await;
+        let target = url(&format!("http://localhost:{}/", server.addr.port()));
+        let client = Client::new(loopback_config());
+        client
+            .send(OutgoingRequest::new(Method::GET, target))
+            .await
+            .unwrap();
+        let cached = client
+            .dns
+            .lock()
+            .unwrap()
+            .get(&("localhost".to_string(), server.addr.port()))
+            .cloned();
+        let (addrs, _) = cached.expect("localhost is cached");
+        assert!(addrs.iter().any(|a| a.ip().is_loopback()), "{addrs:?}");
+        // A strict client refuses the cached loopback answer, and the kept-alive connection to
+        // it, as it refused the fresh ones.
+        let strict = Client {
+            config: Arc::new(strict_config()),
+            ..client.clone()
+        };
+        let err = strict
+            .send(OutgoingRequest::new(
+                Method::GET,
+                url(&format!("http://localhost:{}/x", server.addr.port())),
+            ))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FetchError::Refused { .. }), "{err}");
     }
 
     #[tokio::test]
@@ -1267,6 +1559,27 @@ mod tests {
             assert_eq!(landing.method, Method::POST, "{path}");
             assert_eq!(&landing.body[..], b"{\"type\":\"Follow\"}", "{path}");
         }
+    }
+
+    #[tokio::test]
+    async fn rejects_resending_a_body_to_another_origin_on_307_308() {
+        let elsewhere = serve(|_| ok("elsewhere")).await;
+        for status in [
+            StatusCode::TEMPORARY_REDIRECT,
+            StatusCode::PERMANENT_REDIRECT,
+        ] {
+            let location = elsewhere.url("/inbox").to_string();
+            let first = serve(move |_| redirect(status, &location)).await;
+            let mut req = OutgoingRequest::new(Method::POST, first.url("/inbox"));
+            req.body = Some(Bytes::from_static(b"{\"type\":\"Create\"}"));
+            let err = Client::new(loopback_config()).send(req).await.unwrap_err();
+            assert!(
+                matches!(err, FetchError::RedirectAcrossOrigins { .. }),
+                "{status}: {err}"
+            );
+            assert_eq!(first.seen().len(), 1, "{status}");
+        }
+        assert!(elsewhere.seen().is_empty());
     }
 
     /// A client whose policy is on, with only `allowed` exempt: it stands in for a public host.

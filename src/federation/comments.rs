@@ -3,8 +3,9 @@
 //!
 //! A static site renders the file `<data_dir>/comments/<handle>/<slug>.json` (or fetches
 //! `/users/<handle>/posts/<slug>/comments.json`, served with CORS) as its comment section. The
-//! file is rewritten whenever the post's replies change; it is a JSON array of [`Comment`], oldest
-//! first. Held replies never appear here. Content was sanitized when it arrived; every URL in
+//! file is a JSON array of [`Comment`], oldest first, one per line. A new reply is appended
+//! ([`append_to_file`], reading only its own row); an edit, a deletion or a reply out of order
+//! rewrites it from one query with the authors joined ([`write_file`]). Held replies never appear here. Content was sanitized when it arrived; every URL in
 //! a comment (the reply's id and page, the author's profile and avatar) is checked again here by
 //! [`safe_remote_url`] (http or https; the site's stricter `[dev] allow_http` rule was applied when
 //! it arrived), so a row stored before the rule existed cannot put a `javascript:` link on a static
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::federation::fetch::{plain_text, safe_remote_url};
-use crate::store::{Reply, Store, StoreError};
+use crate::store::{Reply, ReplyAuthor, ReplyStatus, Store, StoreError};
 
 /// One reply, as a comment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,15 +49,13 @@ pub struct CommentAuthor {
     pub icon: Option<String>,
 }
 
-/// The visible replies to one post, as comments, oldest first.
+/// The visible replies to one post, as comments, oldest first: one query, authors joined.
 pub fn for_post(store: &Store, handle: &str, slug: &str) -> Result<Vec<Comment>, StoreError> {
-    let mut comments = Vec::new();
-    for r in store.replies_to(handle, slug)? {
-        if let Some(c) = to_comment(store, r)? {
-            comments.push(c);
-        }
-    }
-    Ok(comments)
+    Ok(store
+        .replies_with_authors(handle, slug)?
+        .into_iter()
+        .filter_map(|(r, a)| to_comment(r, a.as_ref()))
+        .collect())
 }
 
 /// A URL fit for a comment.
@@ -64,36 +63,30 @@ fn link(url: Option<&str>) -> Option<String> {
     url.and_then(|u| safe_remote_url(u, true))
 }
 
-fn to_comment(store: &Store, r: Reply) -> Result<Option<Comment>, StoreError> {
+fn to_comment(r: Reply, actor: Option<&ReplyAuthor>) -> Option<Comment> {
     let (Some(id), Some(author)) = (link(Some(&r.id)), link(Some(&r.author))) else {
         tracing::warn!(id = %r.id, "reply with an id that is no http(s) URL left out of comments");
-        return Ok(None);
+        return None;
     };
-    let actor = store.remote_actor(&r.author)?;
+    // Only the author's `icon` is parsed, never the whole document.
     let icon = actor
-        .as_ref()
-        .and_then(|a| serde_json::from_str::<Value>(&a.document).ok())
-        .and_then(|doc| icon_url(doc.get("icon")?));
-    Ok(Some(Comment {
+        .and_then(|a| a.icon_json.as_deref())
+        .and_then(|json| serde_json::from_str::<Value>(json).ok())
+        .and_then(|icon| icon_url(&icon));
+    Some(Comment {
         id,
         url: link(r.url.as_deref()),
         author: CommentAuthor {
-            name: actor
-                .as_ref()
-                .and_then(|a| a.name.as_deref())
-                .map(plain_text),
-            handle: actor
-                .as_ref()
-                .and_then(|a| a.handle.as_deref())
-                .map(plain_text),
-            url: link(actor.as_ref().and_then(|a| a.url.as_deref())),
+            name: actor.and_then(|a| a.name.as_deref()).map(plain_text),
+            handle: actor.and_then(|a| a.handle.as_deref()).map(plain_text),
+            url: link(actor.and_then(|a| a.url.as_deref())),
             icon,
             id: author,
         },
         content_html: r.content_html,
         published: r.published,
         updated: r.updated,
-    }))
+    })
 }
 
 /// The first safe URL of an `icon` (a URL, an `Image`, or a list of them).
@@ -114,27 +107,134 @@ pub fn file_path(data_dir: &std::path::Path, handle: &str, slug: &str) -> PathBu
         .join(format!("{slug}.json"))
 }
 
-/// Rewrites the comments file of one post (write to a temp file, then rename, so a static site
-/// generator never reads half a file).
+/// What writing a comments file cost: how many reply rows were read from the store.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Written {
+    pub rows_read: usize,
+}
+
+/// Rewrites the comments file of one post from its rows (write to a temp file, then rename, so a
+/// static site generator never reads half a file).
 pub fn write_file(
     store: &Store,
     data_dir: &std::path::Path,
     handle: &str,
     slug: &str,
-) -> Result<(), CommentsError> {
-    let comments = for_post(store, handle, slug)?;
+) -> Result<Written, CommentsError> {
+    let rows = store.replies_with_authors(handle, slug)?;
+    let written = Written {
+        rows_read: rows.len(),
+    };
+    let comments: Vec<Comment> = rows
+        .into_iter()
+        .filter_map(|(r, a)| to_comment(r, a.as_ref()))
+        .collect();
+    let mut body = Vec::new();
+    push_lines(&mut body, &comments);
+    replace(&file_path(data_dir, handle, slug), &body)?;
+    Ok(written)
+}
+
+/// Adds the visible replies `ids` (newly stored) to the end of a post's comments file, reading
+/// only their rows: the cost of a reply does not grow with the replies before it. The file is
+/// rewritten whole instead when appending cannot keep it right: no file yet (or one not in the
+/// one-comment-per-line layout [`write_file`] writes), or a new reply that does not sort after
+/// the file's last comment (by `published`, then id, as [`for_post`] orders them).
+pub fn append_to_file(
+    store: &Store,
+    data_dir: &std::path::Path,
+    handle: &str,
+    slug: &str,
+    ids: &[String],
+) -> Result<Written, CommentsError> {
     let path = file_path(data_dir, handle, slug);
+    let Some(mut body) = std::fs::read(&path).ok().filter(|b| b.ends_with(b"\n]\n")) else {
+        return write_file(store, data_dir, handle, slug);
+    };
+    let last = last_line(&body[..body.len() - 3]).and_then(|line| {
+        serde_json::from_slice::<Comment>(line.strip_suffix(b",").unwrap_or(line)).ok()
+    });
+    let Some(last) = last else {
+        return write_file(store, data_dir, handle, slug);
+    };
+    let mut written = Written::default();
+    let mut added = Vec::new();
+    for id in ids {
+        let Some((reply, author)) = store.reply_with_author(id)? else {
+            continue;
+        };
+        written.rows_read += 1;
+        let ours = reply
+            .post
+            .as_ref()
+            .is_some_and(|(h, s)| h == handle && s == slug);
+        if !ours || reply.status != ReplyStatus::Visible {
+            continue;
+        }
+        if let Some(c) = to_comment(reply, author.as_ref()) {
+            added.push(c);
+        }
+    }
+    added.sort_by(|a, b| (&a.published, &a.id).cmp(&(&b.published, &b.id)));
+    added.dedup_by(|a, b| a.id == b.id);
+    match added.first() {
+        None => return Ok(written),
+        Some(first) if (&first.published, &first.id) <= (&last.published, &last.id) => {
+            let whole = write_file(store, data_dir, handle, slug)?;
+            return Ok(Written {
+                rows_read: written.rows_read + whole.rows_read,
+            });
+        }
+        Some(_) => {}
+    }
+    body.truncate(body.len() - 3);
+    body.extend_from_slice(b",\n");
+    for (i, c) in added.iter().enumerate() {
+        if i > 0 {
+            body.extend_from_slice(b",\n");
+        }
+        body.extend_from_slice(&serde_json::to_vec(c).unwrap_or_default());
+    }
+    body.extend_from_slice(b"\n]\n");
+    replace(&path, &body)?;
+    Ok(written)
+}
+
+/// `[]` when empty, else one comment per line between `[` and `]`: the layout
+/// [`append_to_file`] can extend without parsing what is already there.
+fn push_lines(body: &mut Vec<u8>, comments: &[Comment]) {
+    if comments.is_empty() {
+        body.extend_from_slice(b"[]\n");
+        return;
+    }
+    body.extend_from_slice(b"[\n");
+    for (i, c) in comments.iter().enumerate() {
+        if i > 0 {
+            body.extend_from_slice(b",\n");
+        }
+        body.extend_from_slice(&serde_json::to_vec(c).unwrap_or_default());
+    }
+    body.extend_from_slice(b"\n]\n");
+}
+
+/// The last line of `text` (after its last newline).
+fn last_line(text: &[u8]) -> Option<&[u8]> {
+    let start = text.iter().rposition(|&b| b == b'\n')? + 1;
+    Some(&text[start..])
+}
+
+/// Writes `body` to a temp file beside `path`, then renames it over `path`.
+fn replace(path: &std::path::Path, body: &[u8]) -> Result<(), CommentsError> {
     let io = |source| CommentsError::Io {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     let tmp = path.with_extension("json.tmp");
-    let body = serde_json::to_vec_pretty(&comments).unwrap_or_else(|_| b"[]".to_vec());
     std::fs::write(&tmp, body).map_err(io)?;
-    std::fs::rename(&tmp, &path).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
     Ok(())
 }
 
@@ -149,7 +249,6 @@ pub enum CommentsError {
     Io {
         /// The file.
         path: PathBuf,
-        /// Why.
         source: std::io::Error,
     },
 }
@@ -157,7 +256,7 @@ pub enum CommentsError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{RemoteActor, ReplyStatus};
+    use crate::store::RemoteActor;
 
     #[test]
     fn can_write_the_comments_of_a_post_with_their_authors() {
@@ -189,6 +288,8 @@ mod tests {
                 published: "2026-11-20T10:00:00Z".into(),
                 updated: None,
                 status: ReplyStatus::Visible,
+                public: true,
+                hold: None,
             })
             .unwrap();
         write_file(&store, dir.path(), "news", "hello").unwrap();
@@ -208,5 +309,113 @@ mod tests {
         write_file(&store, dir.path(), "news", "hello").unwrap();
         let text = std::fs::read_to_string(dir.path().join("comments/news/hello.json")).unwrap();
         assert_eq!(text.trim(), "[]");
+    }
+
+    fn author(store: &Store, name: &str) -> String {
+        let id = format!("https://r.example/users/{name}");
+        store
+            .upsert_remote_actor(&RemoteActor {
+                id: id.clone(),
+                inbox: format!("{id}/inbox"),
+                shared_inbox: None,
+                key_id: None,
+                public_key_pem: None,
+                handle: Some(format!("{name}@r.example")),
+                name: Some(name.to_uppercase()),
+                url: None,
+                document: format!(r#"{{"icon":"https://r.example/{name}.png"}}"#),
+                fetched_at: 0,
+            })
+            .unwrap();
+        id
+    }
+
+    /// Stores reply `n` by `author` to news/hello, published `n` seconds after 10:00.
+    fn reply(store: &Store, author: &str, n: u32) -> String {
+        let id = format!("https://r.example/n/{n}");
+        store
+            .upsert_reply(&Reply {
+                id: id.clone(),
+                author: author.to_string(),
+                post: Some(("news".into(), "hello".into())),
+                mentions: vec![],
+                in_reply_to: None,
+                content_html: format!("<p>{n}</p>"),
+                url: None,
+                published: (chrono::DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z").unwrap()
+                    + chrono::Duration::seconds(n.into()))
+                .to_rfc3339(),
+                updated: None,
+                status: ReplyStatus::Visible,
+                public: true,
+                hold: None,
+            })
+            .unwrap();
+        id
+    }
+
+    fn on_disk(dir: &std::path::Path) -> Vec<Comment> {
+        serde_json::from_slice(&std::fs::read(dir.join("comments/news/hello.json")).unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn can_append_replies_reading_only_their_rows_however_many_came_before() {
+        let store = Store::open_in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let authors: Vec<String> = (0..5).map(|i| author(&store, &format!("a{i}"))).collect();
+        // The first reply: no file yet, so it is written whole (one row).
+        let first = reply(&store, &authors[0], 0);
+        let cost = append_to_file(&store, dir.path(), "news", "hello", &[first]).unwrap();
+        assert_eq!(cost.rows_read, 1);
+        // Each later reply reads its own row only, with 1 reply before it as with 999.
+        for n in 1..1000 {
+            let id = reply(&store, &authors[n as usize % 5], n);
+            let cost = append_to_file(&store, dir.path(), "news", "hello", &[id]).unwrap();
+            assert_eq!(cost.rows_read, 1, "reply {n}");
+        }
+        // Several at once, as one batch, read one row each.
+        let batch: Vec<String> = (1000..1010)
+            .map(|n| reply(&store, &authors[0], n))
+            .collect();
+        let cost = append_to_file(&store, dir.path(), "news", "hello", &batch).unwrap();
+        assert_eq!(cost.rows_read, 10);
+        // The file is what a rewrite from every row gives, authors included.
+        let got = on_disk(dir.path());
+        assert_eq!(got.len(), 1010);
+        assert_eq!(got, for_post(&store, "news", "hello").unwrap());
+        assert_eq!(got[7].author.name.as_deref(), Some("A2"));
+        assert_eq!(
+            got[7].author.icon.as_deref(),
+            Some("https://r.example/a2.png")
+        );
+    }
+
+    #[test]
+    fn can_rewrite_the_file_when_a_reply_arrives_out_of_order_or_twice() {
+        let store = Store::open_in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let a = author(&store, "a");
+        let ids: Vec<String> = [10, 20].iter().map(|&n| reply(&store, &a, n)).collect();
+        append_to_file(&store, dir.path(), "news", "hello", &ids).unwrap();
+        // Published before the last one: the whole file is rewritten, in order.
+        let early = reply(&store, &a, 15);
+        let cost = append_to_file(&store, dir.path(), "news", "hello", &[early]).unwrap();
+        assert_eq!(cost.rows_read, 1 + 3);
+        // The same reply again: rewritten, not duplicated.
+        append_to_file(&store, dir.path(), "news", "hello", &[ids[1].clone()]).unwrap();
+        let got = on_disk(dir.path());
+        let order: Vec<&str> = got.iter().map(|c| c.content_html.as_str()).collect();
+        assert_eq!(order, ["<p>10</p>", "<p>15</p>", "<p>20</p>"]);
+        // A file in the old layout (pretty-printed) is rewritten whole, then appended to.
+        let path = dir.path().join("comments/news/hello.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&got).unwrap()).unwrap();
+        let late = reply(&store, &a, 30);
+        let cost = append_to_file(&store, dir.path(), "news", "hello", &[late]).unwrap();
+        assert_eq!(cost.rows_read, 4);
+        assert_eq!(
+            on_disk(dir.path()),
+            for_post(&store, "news", "hello").unwrap()
+        );
     }
 }

@@ -763,10 +763,15 @@ mod tests {
         })
     }
 
+    /// [`actor_from_document`] of `d` fetched from `https://r.example/users/a`, no key wanted,
+    /// https only.
+    fn read(d: &Value) -> Result<RemoteActor, FetchObjectError> {
+        actor_from_document("https://r.example/users/a", d, None, FETCHED_AT, false)
+    }
+
     #[test]
     fn can_read_an_actor_and_its_key() {
-        let a = actor_from_document("https://r.example/users/a", &doc(), None, FETCHED_AT, false)
-            .unwrap();
+        let a = read(&doc()).unwrap();
         assert_eq!(
             a.key_id.as_deref(),
             Some("https://r.example/users/a#main-key")
@@ -779,8 +784,7 @@ mod tests {
     fn rejects_a_key_owned_by_another_actor() {
         let mut d = doc();
         d["publicKey"]["owner"] = json!("https://r.example/users/b");
-        let a =
-            actor_from_document("https://r.example/users/a", &d, None, FETCHED_AT, false).unwrap();
+        let a = read(&d).unwrap();
         assert_eq!(a.key_id, None);
         assert_eq!(a.public_key_pem, None);
     }
@@ -789,10 +793,7 @@ mod tests {
     fn rejects_an_actor_whose_inbox_is_on_another_host() {
         let mut d = doc();
         d["inbox"] = json!("https://evil.example/inbox");
-        assert!(matches!(
-            actor_from_document("https://r.example/users/a", &d, None, FETCHED_AT, false),
-            Err(FetchObjectError::NotAnActor { .. })
-        ));
+        assert!(matches!(read(&d), Err(FetchObjectError::NotAnActor { .. })));
     }
 
     #[test]
@@ -900,8 +901,7 @@ mod tests {
         d["publicKey"]["id"] = json!("https://victim.example/users/v#main-key");
         d["publicKey"]["owner"] = json!("https://r.example/users/a");
         d["endpoints"]["sharedInbox"] = json!("https://victim.example/inbox");
-        let a =
-            actor_from_document("https://r.example/users/a", &d, None, FETCHED_AT, false).unwrap();
+        let a = read(&d).unwrap();
         assert_eq!(a.key_id, None);
         assert_eq!(a.shared_inbox, None);
         let mut d = doc();
@@ -929,8 +929,7 @@ mod tests {
             { "type": "Hashtag", "href": "javascript:alert(1)", "name": "#x" },
             { "type": "Emoji", "icon": { "url": "https://r.example/e.png" } },
         ]);
-        let a =
-            actor_from_document("https://r.example/users/a", &d, None, FETCHED_AT, false).unwrap();
+        let a = read(&d).unwrap();
         assert_eq!(a.name.as_deref(), Some("Ann[2J<script>alert(1)</script>"));
         assert_eq!(a.url, None);
         let kept: Value = serde_json::from_str(&a.document).unwrap();

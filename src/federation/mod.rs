@@ -15,4 +15,5 @@ pub mod fetch;
 pub mod inbox;
 pub mod objects;
 pub mod outbox;
+pub mod profiles;
 pub mod signatures;

@@ -450,7 +450,7 @@ mod tests {
         post.visibility = visibility;
         post.tags = vec!["city".into()];
         PostRecord {
-            post,
+            post: post.into(),
             first_seen: Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap(),
             addressees: vec![
                 Addressee {

@@ -343,7 +343,7 @@ mod tests {
             ..crate::content::test_support::post("news", "a")
         };
         PostRecord {
-            post,
+            post: post.into(),
             first_seen: date,
             addressees: vec![],
         }

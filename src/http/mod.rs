@@ -1,9 +1,18 @@
 //! The HTTP server: hyper 1.x on tokio, one task per connection, graceful shutdown.
 //!
 //! This module owns accepting connections and turning requests into calls on the route table
-//! ([`routes`]); the handlers there read the [`State`] they are given. It does not know
-//! ActivityPub rules.
+//! ([`routes`]); the handlers there read the [`State`] they are given, taken afresh for each
+//! request from a [`Live`] the app swaps when site.toml changes (so a reload never drops a
+//! connection, and a request never sees two configs). It does not know ActivityPub rules.
+//!
+//! What one client may cost is bounded here, by `[limits]`: connections open at once, overall and
+//! per address ([`limits`]); the request line and headers together (`max_headers_bytes`, hyper
+//! answers 431 itself) and the time to send them (`header_read_timeout`, which also closes an
+//! idle keep-alive connection: hyper closes without an answer, since it has no request to
+//! answer). One header's length and the time to send an inbox body are checked in [`routes`].
 
+pub mod limits;
+pub mod metrics;
 pub mod pages;
 pub mod response;
 pub mod routes;
@@ -22,6 +31,7 @@ use tracing::Instrument;
 use crate::catalog::SharedCatalog;
 use crate::config::Site;
 use crate::federation::inbox::Inbox;
+use crate::live::Live;
 use crate::store::{ActorKeys, Store};
 use crate::urls::Urls;
 
@@ -42,12 +52,16 @@ const GRACE: Duration = Duration::from_secs(10);
 /// Accepts connections on `listener` until `shutdown` turns true, speaking TLS first when `tls`
 /// is given.
 pub async fn serve(
-    app: Arc<State>,
+    app: Live<State>,
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    // Limits are read once: like the listen address, they change at the next start.
+    let limits = app.current().site.limits.clone();
+    let connections =
+        limits::Connections::new(limits.max_connections, limits.max_connections_per_ip);
     let (conn_done_tx, mut conn_done_rx) = watch::channel(());
     loop {
         let (stream, peer) = tokio::select! {
@@ -61,6 +75,14 @@ pub async fn serve(
                 }
             },
             _ = shutdown.changed() => break,
+        };
+        let Some(admitted) = connections.admit(peer.ip()) else {
+            tracing::info!(peer = %peer, "too many connections; answered 503");
+            if acceptor.is_none() {
+                // One try, never a wait: what does not fit in the socket buffer is not sent.
+                let _ = stream.try_write(limits::BUSY);
+            }
+            continue;
         };
         let app = app.clone();
         let mut conn_shutdown = shutdown.clone();
@@ -84,7 +106,7 @@ pub async fn serve(
                     }
                     None => connection(app, TokioIo::new(stream), &mut conn_shutdown).await,
                 }
-                drop(done);
+                drop((done, admitted));
             }
             .instrument(span),
         );
@@ -98,17 +120,23 @@ pub async fn serve(
 }
 
 /// Serves one connection until it ends or shutdown is signalled (then finishes gracefully).
-async fn connection<I>(app: Arc<State>, io: TokioIo<I>, shutdown: &mut watch::Receiver<bool>)
+async fn connection<I>(app: Live<State>, io: TokioIo<I>, shutdown: &mut watch::Receiver<bool>)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let state = app.clone();
     let service = service_fn(move |req| {
-        let app = app.clone();
+        let app = app.current();
         async move { Ok::<_, std::convert::Infallible>(routes::handle(&app, req).await) }
     });
+    let limits = state.current().site.limits.clone();
     let conn = http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(limits.max_headers_bytes)
+        // The read buffer never grows past the head limit, so a head that never ends is 431
+        // as soon as it is too long, not after hyper's default 400 KiB.
+        .max_buf_size(limits.max_headers_bytes)
         .serve_connection(io, service);
     tokio::pin!(conn);
     tokio::select! {

@@ -5,6 +5,21 @@
 //! verifies a profile field) and `<link rel="alternate" type="application/activity+json">` to its
 //! JSON twin (how a pasted URL is resolved by a fediverse search). Post HTML is already sanitized
 //! by the content module; everything else is escaped here.
+//!
+//! What other servers sent (the replies under a post) is made safe here again when the page is
+//! built, whatever the store holds (a database written by an older masthead may hold anything):
+//! each URL put in an attribute must be an absolute `https:` URL (`http:` too with
+//! `[dev] allow_http`) or it is left out ([`remote_url`]); names are escaped text; reply content
+//! goes through the sanitizer once more, which keeps only https links and gives every link
+//! `rel="nofollow noopener ugc"`. The pages need no script and one inline `<style>`, allowed by
+//! its hash ([`style_hash`]) in the `Content-Security-Policy` every response carries.
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use url::Url;
 
 use crate::catalog::{published, PostRecord, Profile};
 use crate::config::{Actor, Site};
@@ -19,7 +34,49 @@ img.header{width:100%;max-height:14rem;object-fit:cover;border-radius:8px}\
 article{border-top:1px solid #ddd;padding:1rem 0}figure{margin:1rem 0}figure img{max-width:100%;height:auto}\
 .meta{color:#555;font-size:.9rem}dl.fields{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}\
 dt{font-weight:600}dd{margin:0}.tags a{margin-right:.5rem}\
+.reply img.avatar{width:40px;height:40px;border-radius:8px;vertical-align:middle;margin-right:.5rem}\
 @media (prefers-color-scheme:dark){body{background:#121212;color:#e8e8e8}a{color:#8ab4f8}.meta{color:#aaa}}";
+
+/// `sha256-...` of the pages' one inline `<style>`, as the CSP names it.
+pub fn style_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        let digest = Sha256::digest(STYLE.as_bytes());
+        format!(
+            "sha256-{}",
+            base64::engine::general_purpose::STANDARD.encode(digest)
+        )
+    })
+}
+
+/// `raw`, a URL another server sent, when it may go in an attribute of our page: absolute,
+/// `https:` (or `http:` when `allow_http`), with a host and no user name or password (which
+/// would make `https://trusted.example@evil.example/` read as the trusted host). The URL comes
+/// back as the URL parser writes it, so nothing in it can end the attribute.
+pub fn remote_url(raw: &str, allow_http: bool) -> Option<String> {
+    let url = Url::parse(raw).ok()?;
+    let scheme_ok = url.scheme() == "https" || (allow_http && url.scheme() == "http");
+    let plain = url.username().is_empty() && url.password().is_none();
+    (scheme_ok && url.has_host() && plain).then(|| url.to_string())
+}
+
+/// Reply content, cleaned again as it goes on the page: Mastodon's allowlist of tags, links to
+/// `https:` (or `http:` when `allow_http`) only, and every link's own `rel` replaced by
+/// `nofollow noopener ugc` (a remote `rel="me"` on our page would let Mastodon's link
+/// verification mark our domain as verified on the sender's profile).
+fn clean_remote_html(html: &str, allow_http: bool) -> String {
+    static BUILDERS: [OnceLock<ammonia::Builder<'static>>; 2] = [OnceLock::new(), OnceLock::new()];
+    BUILDERS[usize::from(allow_http)]
+        .get_or_init(|| {
+            crate::content::render::remote_sanitizer(if allow_http {
+                HashSet::from(["https", "http"])
+            } else {
+                HashSet::from(["https"])
+            })
+        })
+        .clean(html)
+        .to_string()
+}
 
 struct Head<'a> {
     title: &'a str,
@@ -212,7 +269,7 @@ pub fn post(
         "<p class=\"meta\">{} replies · {} likes · {} boosts</p>\n",
         counts.replies, counts.likes, counts.shares
     ));
-    body.push_str(&replies_section(comments));
+    body.push_str(&replies_section(comments, site.dev.allow_http));
     body.push_str("</article>\n</main>");
     // Titles and descriptions are shown by link previews: never leak text hidden behind a CW.
     let text = match &post.content_warning {
@@ -321,12 +378,14 @@ pub fn gone(site: &Site, urls: &Urls, actor: &Actor) -> String {
     )
 }
 
-/// The replies under a post: author, sanitized content (cleaned when it arrived) and time.
-/// Nothing at all when there are none, so a post without replies reads as before.
-fn replies_section(comments: &[Comment]) -> String {
+/// The replies under a post: avatar, author, content and time, each made safe again here (see
+/// the module doc). Nothing at all when there are none, so a post without replies reads as
+/// before. A link whose URL is not fit for the page becomes plain text; such an avatar is left out.
+fn replies_section(comments: &[Comment], allow_http: bool) -> String {
     if comments.is_empty() {
         return String::new();
     }
+    let url = |raw: Option<&str>| raw.and_then(|u| remote_url(u, allow_http));
     let mut out = String::from("<section class=\"replies\" id=\"replies\">\n<h2>Replies</h2>\n");
     for c in comments {
         let who = c
@@ -336,25 +395,112 @@ fn replies_section(comments: &[Comment]) -> String {
             .filter(|n| !n.trim().is_empty())
             .or_else(|| c.author.handle.clone())
             .unwrap_or_else(|| c.author.id.clone());
-        let profile = c.author.url.clone().unwrap_or_else(|| c.author.id.clone());
-        let link = c.url.clone().unwrap_or_else(|| c.id.clone());
+        let avatar = url(c.author.icon.as_deref())
+            .map(|src| {
+                format!(
+                    "<img class=\"avatar u-photo\" src=\"{}\" alt=\"\" width=\"40\" height=\"40\" loading=\"lazy\">",
+                    escape(&src)
+                )
+            })
+            .unwrap_or_default();
+        let author = link_or_text(
+            url(c.author.url.as_deref()).or_else(|| url(Some(&c.author.id))),
+            "p-author h-card",
+            &format!("{avatar}{}", escape(&who)),
+        );
         let handle = c
             .author
             .handle
             .as_ref()
             .map(|h| format!(" <span class=\"handle\">@{}</span>", escape(h)))
             .unwrap_or_default();
-        out.push_str(&format!(
-            "<article class=\"h-cite reply\">\n<p class=\"meta\"><a class=\"p-author h-card\" rel=\"nofollow noopener\" href=\"{}\">{}</a>{} · <a class=\"u-url\" rel=\"nofollow noopener\" href=\"{}\"><time class=\"dt-published\" datetime=\"{}\">{}</time></a></p>\n<div class=\"e-content\">{}</div>\n</article>\n",
-            escape(&profile),
-            escape(&who),
-            handle,
-            escape(&link),
+        let time = format!(
+            "<time class=\"dt-published\" datetime=\"{}\">{}</time>",
             escape(&c.published),
             escape(c.published.get(..10).unwrap_or(&c.published)),
-            c.content_html,
+        );
+        let permalink = link_or_text(
+            url(c.url.as_deref()).or_else(|| url(Some(&c.id))),
+            "u-url",
+            &time,
+        );
+        out.push_str(&format!(
+            "<article class=\"h-cite reply\">\n<p class=\"meta\">{author}{handle} · {permalink}</p>\n<div class=\"e-content\">{}</div>\n</article>\n",
+            clean_remote_html(&c.content_html, allow_http),
         ));
     }
     out.push_str("</section>\n");
     out
+}
+
+/// `inner` (already HTML) as a link to `href` with `class`, or as it is when there is no URL.
+fn link_or_text(href: Option<String>, class: &str, inner: &str) -> String {
+    match href {
+        Some(href) => format!(
+            "<a class=\"{class}\" rel=\"nofollow noopener ugc\" href=\"{}\">{inner}</a>",
+            escape(&href)
+        ),
+        None => format!("<span class=\"{class}\">{inner}</span>"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_urls_unfit_for_a_page_attribute() {
+        for bad in [
+            "javascript:alert(1)",
+            "JaVaScRiPt:alert(1)",
+            " javascript:alert(1)",
+            "java\tscript:alert(1)",
+            "&#106;avascript:alert(1)",
+            "javascript://r.example/%0Aalert(1)",
+            "data:image/svg+xml,<svg onload=alert(1)>",
+            "vbscript:msgbox(1)",
+            "/relative/path",
+            "//r.example/protocol-relative",
+            "https://trusted.example@evil.example/",
+            "http://r.example/plain-http",
+            "mailto:a@r.example",
+            "",
+        ] {
+            assert_eq!(remote_url(bad, false), None, "{bad:?}");
+        }
+        assert_eq!(
+            remote_url("http://r.example/a", true).as_deref(),
+            Some("http://r.example/a")
+        );
+        assert_eq!(remote_url("javascript:x", true), None);
+    }
+
+    #[test]
+    fn can_keep_an_https_url_written_so_that_it_cannot_end_the_attribute() {
+        assert_eq!(
+            remote_url("https://R.example/a b\"><script>", false).as_deref(),
+            Some("https://r.example/a%20b%22%3E%3Cscript%3E")
+        );
+    }
+
+    #[test]
+    fn rejects_active_content_and_a_remote_rel_in_reply_html() {
+        let clean = clean_remote_html(
+            r#"<p onclick="x"><a rel="me" href="https://r.example/">me</a><a href="JaVaScRiPt:alert(1)">j</a><a href="http://r.example/">h</a><script>alert(1)</script><img src="https://r.example/i.png"></p>"#,
+            false,
+        );
+        assert_eq!(
+            clean,
+            r#"<p><a href="https://r.example/" rel="nofollow noopener ugc">me</a><a rel="nofollow noopener ugc">j</a><a rel="nofollow noopener ugc">h</a></p>"#
+        );
+    }
+
+    #[test]
+    fn can_hash_the_inline_style_as_the_policy_names_it() {
+        let hash = style_hash();
+        assert!(
+            hash.starts_with("sha256-") && hash.len() == 7 + 44,
+            "{hash}"
+        );
+    }
 }

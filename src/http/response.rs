@@ -1,4 +1,5 @@
-//! Building responses: content types, content negotiation, and the safe error bodies.
+//! Building responses: content types, content negotiation, the safe error bodies, and the
+//! security headers every response carries ([`secure`]).
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -70,6 +71,15 @@ pub fn error(status: StatusCode, message: &str) -> Resp {
     with_body(status, "text/plain; charset=utf-8", format!("{message}\n"))
 }
 
+/// [`error`], and the connection is closed after it: for a request whose rest (headers or body)
+/// masthead refused to read, so the connection cannot carry another request.
+pub fn error_and_close(status: StatusCode, message: &str) -> Resp {
+    let mut resp = error(status, message);
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
 /// 404.
 pub fn not_found() -> Resp {
     error(StatusCode::NOT_FOUND, "not found")
@@ -104,6 +114,40 @@ pub fn link_alternate(resp: &mut Resp, json_url: &str) {
     let link = format!("<{json_url}>; rel=\"alternate\"; type=\"{ACTIVITY_JSON}\"");
     if let Ok(v) = HeaderValue::from_str(&link) {
         resp.headers_mut().insert(header::LINK, v);
+    }
+}
+
+/// The `Content-Security-Policy` of masthead's own responses. Pages need exactly this: their one
+/// inline `<style>` (allowed by its hash, so no other inline style or any script runs), images from
+/// this site (avatars, post images) and from other servers over https (the avatars of people who
+/// replied; `http:` too when `[dev] allow_http`), nothing else: no script, no plugin, no frame
+/// around them, no `<base>` to re-aim relative links, no form posting anywhere.
+pub fn content_security_policy(style_hash: &str, allow_http: bool) -> String {
+    let http = if allow_http { " http:" } else { "" };
+    format!(
+        "default-src 'none'; img-src 'self' https:{http}; style-src '{style_hash}'; \
+object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
+}
+
+/// Adds the headers every response carries: `X-Content-Type-Options: nosniff` (a JSON or text
+/// body is never sniffed into HTML), `Referrer-Policy: strict-origin-when-cross-origin` (a link
+/// to another server or a remote avatar tells it this site's origin, which is public, and never
+/// which page the reader was on; `no-referrer` would also hide the origin, costing brands the
+/// attribution of the visits they send to their own site), and `csp` unless the response set a
+/// policy of its own (media files do).
+pub fn secure(resp: &mut Resp, csp: &HeaderValue) {
+    let h = resp.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
     }
 }
 

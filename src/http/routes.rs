@@ -8,7 +8,7 @@
 //! (their checks live in `federation::inbox`; the body is capped here while it is read); every
 //! other path takes GET and HEAD; anything else on a known path is 405.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -30,9 +30,32 @@ use crate::federation::{comments, discovery};
 use crate::store::FollowState;
 use crate::urls::{percent_decode, Urls};
 
-/// Handles one request.
+/// Handles one request: every response, whatever the route, carries the security headers
+/// ([`r::secure`]).
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
 pub async fn handle(app: &State, req: Request<Incoming>) -> Resp {
+    let mut resp = route(app, req).await;
+    r::secure(&mut resp, csp(app.site.dev.allow_http));
+    resp
+}
+
+/// The page policy of a site with or without `[dev] allow_http` (the same for every request).
+fn csp(allow_http: bool) -> &'static HeaderValue {
+    static POLICIES: [OnceLock<HeaderValue>; 2] = [OnceLock::new(), OnceLock::new()];
+    POLICIES[usize::from(allow_http)].get_or_init(|| {
+        let policy = r::content_security_policy(pages::style_hash(), allow_http);
+        HeaderValue::from_str(&policy).expect("the policy is ASCII")
+    })
+}
+
+async fn route(app: &State, req: Request<Incoming>) -> Resp {
+    if let Some(name) = oversized_header(req.headers(), app.site.limits.max_header_bytes) {
+        tracing::info!(header = %name, "request header too large");
+        return r::error_and_close(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "a request header is too large",
+        );
+    }
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
@@ -60,6 +83,14 @@ pub async fn handle(app: &State, req: Request<Incoming>) -> Resp {
         *resp.body_mut() = Full::new(Bytes::new());
     }
     resp
+}
+
+/// The name of the first header longer than `max` bytes (name and value), if any.
+fn oversized_header(headers: &HeaderMap, max: usize) -> Option<&header::HeaderName> {
+    headers
+        .iter()
+        .find(|(name, value)| name.as_str().len() + value.len() > max)
+        .map(|(name, _)| name)
 }
 
 /// A parsed path.
@@ -151,12 +182,21 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 }
 
 /// `?page=` that is not a positive number.
+///
+/// A page number past the end is 404 (Mastodon answers an empty page; an ActivityPub client
+/// follows `next` links and never asks for one), and so is one too large to compute where it
+/// starts: `(n - 1) * PAGE_SIZE` is checked, never wrapped.
 struct BadPage;
 
 impl BadPage {
     fn response(self) -> Resp {
         r::error(StatusCode::BAD_REQUEST, "page must be a positive number")
     }
+}
+
+/// Where page `n` starts; `None` when that cannot be computed (then it is past any end).
+fn page_start(n: usize) -> Option<usize> {
+    n.checked_sub(1)?.checked_mul(PAGE_SIZE)
 }
 
 /// `?page=N`: `Ok(None)` without one.
@@ -286,6 +326,19 @@ fn instance_outbox(g: &Get) -> Resp {
 
 fn actor(g: &Get, handle: &str) -> Resp {
     let (site, urls) = (&g.app.site, &g.app.urls);
+    if site.actor(handle).is_none() && g.app.keys.actor(handle).is_some() {
+        // An actor removed from site.toml (its key is kept): gone, not unknown.
+        let mut resp = r::activity(
+            StatusCode::GONE,
+            &serde_json::json!({
+                "@context": "https://www.w3.org/ns/activitystreams",
+                "id": urls.actor(handle),
+                "type": "Tombstone",
+            }),
+        );
+        r::vary_accept(&mut resp);
+        return resp;
+    }
     let (Some(actor), Some(key), Some(profile)) = (
         site.actor(handle),
         g.app.keys.actor(handle),
@@ -326,10 +379,10 @@ fn outbox(g: &Get, handle: &str) -> Resp {
         Err(bad) => bad.response(),
         Ok(None) => r::activity(StatusCode::OK, &objects::paged_collection(&id, posts.len())),
         Ok(Some(n)) => {
-            if (n - 1) * PAGE_SIZE > posts.len() {
+            let Some(start) = page_start(n).filter(|&s| s <= posts.len()) else {
                 return r::not_found();
-            }
-            let page = posts.iter().skip((n - 1) * PAGE_SIZE).take(PAGE_SIZE);
+            };
+            let page = posts.iter().skip(start).take(PAGE_SIZE);
             let items = embedded(g, actor, page.copied(), objects::create_activity);
             r::activity(
                 StatusCode::OK,
@@ -497,12 +550,12 @@ fn replies_collection(app: &State, handle: &str, slug: &str, id: &str, query: &s
             &objects::paged_collection(id, replies.len()),
         ),
         Ok(Some(n)) => {
-            if n > 1 && (n - 1) * PAGE_SIZE >= replies.len() {
+            let Some(start) = page_start(n).filter(|&s| n == 1 || s < replies.len()) else {
                 return r::not_found();
-            }
+            };
             let items = replies
                 .iter()
-                .skip((n - 1) * PAGE_SIZE)
+                .skip(start)
                 .take(PAGE_SIZE)
                 .map(|reply| json!(reply.id))
                 .collect();
@@ -515,7 +568,8 @@ fn replies_collection(app: &State, handle: &str, slug: &str, id: &str, query: &s
 }
 
 /// `POST /inbox` and `POST /users/{h}/inbox`: read the body (413 past 1 MiB, by Content-Length
-/// before reading and by counting while reading), then let the inbox check and queue it.
+/// before reading and by counting while reading; 408 when it takes longer than
+/// `[limits] body_read_timeout`), then let the inbox check and queue it.
 async fn inbox_post(app: &State, recipient: Option<String>, req: Request<Incoming>) -> Resp {
     let (parts, body) = req.into_parts();
     let declared = parts
@@ -526,12 +580,19 @@ async fn inbox_post(app: &State, recipient: Option<String>, req: Request<Incomin
     if declared.is_some_and(|n| n > inbox::MAX_BODY_BYTES as u64) {
         return inbox_error(&InboxError::TooLarge);
     }
-    let body = match http_body_util::BodyExt::collect(http_body_util::Limited::new(
-        body,
-        inbox::MAX_BODY_BYTES,
-    ))
-    .await
-    {
+    // The whole body within `body_read_timeout`: a sender that trickles it is answered 408 and
+    // its connection closed, instead of holding it open for as long as it likes.
+    let collect =
+        http_body_util::BodyExt::collect(http_body_util::Limited::new(body, inbox::MAX_BODY_BYTES));
+    let Ok(collected) = tokio::time::timeout(app.site.limits.body_read_timeout, collect).await
+    else {
+        tracing::info!("inbox body not received in time");
+        return r::error_and_close(
+            StatusCode::REQUEST_TIMEOUT,
+            "request body not received in time",
+        );
+    };
+    let body = match collected {
         Ok(b) => b.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             return inbox_error(&InboxError::TooLarge)
@@ -584,18 +645,16 @@ fn paged(id: &str, query: &str, items: Vec<Value>) -> Resp {
     match page_param(query) {
         Err(bad) => bad.response(),
         Ok(None) => r::activity(StatusCode::OK, &objects::paged_collection(id, total)),
-        Ok(Some(n)) if n == 1 || (n - 1) * PAGE_SIZE < total => {
-            let page = items
-                .into_iter()
-                .skip((n - 1) * PAGE_SIZE)
-                .take(PAGE_SIZE)
-                .collect();
+        Ok(Some(n)) => {
+            let Some(start) = page_start(n).filter(|&s| n == 1 || s < total) else {
+                return r::not_found();
+            };
+            let page = items.into_iter().skip(start).take(PAGE_SIZE).collect();
             r::activity(
                 StatusCode::OK,
                 &objects::collection_page(id, n, total, page),
             )
         }
-        Ok(Some(_)) => r::not_found(),
     }
 }
 

@@ -2,12 +2,13 @@
 
 use chrono::Utc;
 
-use super::{Store, StoreError};
+use super::queue::{Hold, Queued};
+use super::{execute, Store, StoreError};
 
 /// Whether a follow is in force.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FollowState {
-    /// Waiting for `masthead follows approve` (manually_approves_followers).
+    /// Held for a person's decision (`masthead queue`): manually_approves_followers, or a rule.
     Pending,
     /// Accepted: the follower gets our posts.
     Accepted,
@@ -38,9 +39,12 @@ pub struct Follower {
     pub state: FollowState,
     /// When the follow arrived (RFC 3339).
     pub created_at: String,
+    /// Who held a pending follow and why; none once accepted.
+    pub hold: Option<Hold>,
 }
 
-const COLUMNS: &str = "actor, follower, follow_id, inbox, shared_inbox, state, created_at";
+const COLUMNS: &str =
+    "actor, follower, follow_id, inbox, shared_inbox, state, created_at, held_by, held_reason";
 
 impl Follower {
     /// A row selected as [`COLUMNS`].
@@ -57,40 +61,66 @@ impl Follower {
                 FollowState::Pending
             },
             created_at: r.get(6)?,
+            hold: Hold::from_columns(r.get(7)?, r.get(8)?),
+        })
+    }
+
+    /// A row selected as [`COLUMNS`], then `queue_no`.
+    fn queued_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Queued<Follower>> {
+        let item = Follower::from_row(r)?;
+        Ok(Queued {
+            no: r.get::<_, i64>(9)? as u64,
+            received_at: item.created_at.clone(),
+            item,
         })
     }
 }
 
 impl Store {
-    /// Records (or refreshes) a follow; a repeated Follow keeps the earlier state unless
-    /// `state` is Accepted.
+    /// Records (or refreshes) a follow; a pending one gets a queue number, and `f.hold` says who
+    /// held it and why (the inbox and plugins hold a follow through here). A repeated Follow keeps
+    /// the earlier state, hold and number unless `state` is Accepted.
     pub fn upsert_follower(&self, f: &Follower) -> Result<(), StoreError> {
-        self.execute(
-            &format!(
-                "INSERT INTO followers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (actor, follower) DO UPDATE SET
-                   follow_id = excluded.follow_id, inbox = excluded.inbox,
-                   shared_inbox = excluded.shared_inbox,
-                   state = CASE WHEN excluded.state = 'accepted' THEN 'accepted' ELSE followers.state END"
-            ),
-            (
-                &f.actor,
-                &f.follower,
-                &f.follow_id,
-                &f.inbox,
-                &f.shared_inbox,
-                f.state.as_str(),
-                if f.created_at.is_empty() {
-                    Utc::now().to_rfc3339()
-                } else {
-                    f.created_at.clone()
-                },
-            ),
-        )?;
+        let sql = format!(
+            "INSERT INTO followers ({COLUMNS}, queue_no)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (actor, follower) DO UPDATE SET
+               follow_id = excluded.follow_id, inbox = excluded.inbox,
+               shared_inbox = excluded.shared_inbox,
+               state = CASE WHEN excluded.state = 'accepted' THEN 'accepted' ELSE followers.state END,
+               held_by = CASE WHEN excluded.state = 'accepted' THEN NULL ELSE followers.held_by END,
+               held_reason = CASE WHEN excluded.state = 'accepted' THEN NULL
+                                  ELSE followers.held_reason END,
+               queue_no = CASE WHEN excluded.state = 'accepted' THEN NULL ELSE followers.queue_no END"
+        );
+        let pending = f.state == FollowState::Pending;
+        self.with_queue_number(pending, |tx, no| {
+            execute(
+                tx,
+                &sql,
+                rusqlite::params![
+                    &f.actor,
+                    &f.follower,
+                    &f.follow_id,
+                    &f.inbox,
+                    &f.shared_inbox,
+                    f.state.as_str(),
+                    if f.created_at.is_empty() {
+                        Utc::now().to_rfc3339()
+                    } else {
+                        f.created_at.clone()
+                    },
+                    f.hold.as_ref().map(|h| h.by.to_column()),
+                    f.hold.as_ref().map(|h| h.reason.as_str()),
+                    no,
+                ],
+            )
+        })?;
         Ok(())
     }
 
-    /// Sets the state of a follow; false when there is no such follow.
+    /// Sets the state of a follow (accepting one drops its hold and leaves the queue); false when
+    /// there is no such follow.
     pub fn set_follow_state(
         &self,
         actor: &str,
@@ -98,10 +128,38 @@ impl Store {
         state: FollowState,
     ) -> Result<bool, StoreError> {
         let n = self.execute(
-            "UPDATE followers SET state = ?3 WHERE actor = ?1 AND follower = ?2",
+            "UPDATE followers SET state = ?3,
+               held_by = CASE WHEN ?3 = 'accepted' THEN NULL ELSE held_by END,
+               held_reason = CASE WHEN ?3 = 'accepted' THEN NULL ELSE held_reason END,
+               queue_no = CASE WHEN ?3 = 'accepted' THEN NULL ELSE queue_no END
+             WHERE actor = ?1 AND follower = ?2",
             (actor, follower, state.as_str()),
         )?;
         Ok(n > 0)
+    }
+
+    /// Pending follows, by queue number.
+    pub fn queued_follows(&self) -> Result<Vec<Queued<Follower>>, StoreError> {
+        self.query_all(
+            &format!(
+                "SELECT {COLUMNS}, queue_no FROM followers
+                 WHERE state = 'pending' AND queue_no IS NOT NULL ORDER BY queue_no"
+            ),
+            [],
+            Follower::queued_from_row,
+        )
+    }
+
+    /// The pending follow with queue number `no`.
+    pub fn queued_follow(&self, no: u64) -> Result<Option<Queued<Follower>>, StoreError> {
+        self.query_opt(
+            &format!(
+                "SELECT {COLUMNS}, queue_no FROM followers
+                 WHERE state = 'pending' AND queue_no = ?1"
+            ),
+            [no as i64],
+            Follower::queued_from_row,
+        )
     }
 
     /// One follow of `actor` by `follower`.
@@ -208,6 +266,7 @@ mod tests {
             shared_inbox: shared.map(str::to_string),
             state,
             created_at: String::new(),
+            hold: None,
         })
         .unwrap();
     }
@@ -256,6 +315,52 @@ mod tests {
                 .state,
             FollowState::Accepted
         );
+    }
+
+    #[test]
+    fn can_hold_a_follow_under_a_number_that_is_never_reused() {
+        let s = Store::open_in_memory().unwrap();
+        let held = |follower: &str, reason: &str| Follower {
+            actor: "news".into(),
+            follower: follower.into(),
+            follow_id: format!("{follower}#follow"),
+            inbox: format!("{follower}/inbox"),
+            shared_inbox: None,
+            state: FollowState::Pending,
+            created_at: String::new(),
+            hold: Some(Hold::new(crate::store::HeldBy::ManualApproval, reason)),
+        };
+        s.upsert_follower(&held("https://a.example/u/1", "first"))
+            .unwrap();
+        s.upsert_follower(&held("https://a.example/u/2", "second"))
+            .unwrap();
+        // A repeated Follow keeps its number and its reason.
+        s.upsert_follower(&held("https://a.example/u/1", "again"))
+            .unwrap();
+        let queue = s.queued_follows().unwrap();
+        assert_eq!(
+            queue
+                .iter()
+                .map(|q| (q.no, q.item.hold.as_ref().unwrap().reason.as_str()))
+                .collect::<Vec<_>>(),
+            vec![(1, "first"), (2, "second")]
+        );
+        assert_eq!(
+            s.queued_follow(2).unwrap().unwrap().item.follower,
+            "https://a.example/u/2"
+        );
+        s.set_follow_state("news", "https://a.example/u/1", FollowState::Accepted)
+            .unwrap();
+        let accepted = s
+            .follower("news", "https://a.example/u/1")
+            .unwrap()
+            .unwrap();
+        assert_eq!(accepted.hold, None);
+        assert!(s.queued_follow(1).unwrap().is_none());
+        s.remove_follower("news", "https://a.example/u/2").unwrap();
+        s.upsert_follower(&held("https://a.example/u/2", "back"))
+            .unwrap();
+        assert_eq!(s.queued_follows().unwrap()[0].no, 4);
     }
 
     #[test]

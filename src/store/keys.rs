@@ -28,7 +28,9 @@ pub struct ActorKeys {
 }
 
 impl ActorKeys {
-    /// The keys of `handles` and of the instance actor, each made on first use.
+    /// The keys of `handles` and of the instance actor, each made on first use, with the keys
+    /// kept of every actor the site once had (so that an actor removed from site.toml can
+    /// still sign its `Delete`, and its URL can answer 410).
     pub fn load<'a>(
         store: &Store,
         handles: impl IntoIterator<Item = &'a str>,
@@ -37,13 +39,19 @@ impl ActorKeys {
         for handle in handles {
             by_handle.insert(handle.to_string(), store.actor_key(handle)?);
         }
+        for handle in store.key_handles()? {
+            if let std::collections::hash_map::Entry::Vacant(e) = by_handle.entry(handle) {
+                let pair = store.actor_key(e.key())?;
+                e.insert(pair);
+            }
+        }
         Ok(ActorKeys {
             by_handle,
             instance: store.actor_key(INSTANCE_KEY)?,
         })
     }
 
-    /// The keypair of a configured actor.
+    /// The keypair of an actor, configured now or once.
     pub fn actor(&self, handle: &str) -> Option<&KeyPair> {
         self.by_handle.get(handle)
     }
@@ -55,6 +63,16 @@ impl ActorKeys {
 }
 
 impl Store {
+    /// Every actor handle that has a key (every actor this site ever had), the instance actor's
+    /// row left out.
+    pub fn key_handles(&self) -> Result<Vec<String>, StoreError> {
+        self.query_all(
+            "SELECT handle FROM actor_keys WHERE handle != ?1 ORDER BY handle",
+            [INSTANCE_KEY],
+            |r| r.get(0),
+        )
+    }
+
     /// The keypair of `handle`, generating and storing it on first call.
     pub fn actor_key(&self, handle: &str) -> Result<KeyPair, StoreError> {
         if let Some(k) = self.load_key(handle)? {

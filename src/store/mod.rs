@@ -2,13 +2,18 @@
 //!
 //! This module owns everything masthead must remember across restarts: actor keypairs (generated
 //! once, never regenerated), the post index with content hashes and first-seen times, the
-//! tombstones of posts that were published and are gone, followers, the outgoing delivery queue
+//! tombstones of posts that were published and are gone, followers, the moderation queue (what
+//! waits for a person's decision, and why), the outgoing delivery queue
 //! and per-host delivery health, what mentions and replies resolved to, and the publications
 //! waiting for that, and what plugins keep (their key-value stores, their labels and notes). It
 //! does not decide what to publish.
 //!
-//! The connection lives behind a std `Mutex`; every query is short and no lock is held across an
-//! `.await`. The narrow API here is what a PostgreSQL store would implement later.
+//! Writes go through one connection behind a std `Mutex`; reads of a database file go through
+//! [`READERS`] more (WAL mode lets them read while the writer writes), so the inbox's key and
+//! actor look-ups do not wait behind its inserts. Every query is short and no lock is held across
+//! an `.await`; statements are prepared once per connection and cached. A read sees every write
+//! that returned before it began. The narrow API here is what a PostgreSQL store would implement
+//! later.
 //!
 //! The store depends on nothing above it: its rows are its own types, and what it keeps for other
 //! modules (a post's rendering) it keeps as an opaque string that the caller encodes and decodes.
@@ -22,6 +27,7 @@ mod keys;
 mod pending_publications;
 mod plugin_kv;
 mod posts;
+mod queue;
 mod remote_actors;
 mod remote_refs;
 mod replies;
@@ -31,18 +37,23 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, Params, Row, Transaction};
 
-pub use deliveries::{inbox_host, Delivery, DeliveryState, HostQueue, NewDelivery};
+pub use deliveries::{
+    inbox_host, ActorQueue, Delivery, DeliveryState, HostQueue, NewDelivery, OnHold, Publish,
+};
 pub use followers::{FollowState, Follower};
 pub use hosts::HostHealth;
-pub use inbox::{InboxActivity, NewInboxActivity};
+pub use inbox::{InboxActivity, JobOutcome, NewInboxActivity};
 pub use interactions::{InteractionCounts, InteractionKind};
 pub use keys::{ActorKeys, KeyPair, INSTANCE_KEY};
 pub use pending_publications::{PendingChange, PendingPublication};
 pub use plugin_kv::{KvFull, PluginMark};
-pub use posts::{NewPost, PostChange, PostRow, SyncReport, Tombstone};
+pub use posts::{
+    HeldRemoval, NewPost, PostChange, PostRow, Rendering, Scope, SyncPolicy, SyncReport, Tombstone,
+};
+pub use queue::{HeldBy, Hold, Queued};
 pub use remote_actors::RemoteActor;
 pub use remote_refs::Addressee;
-pub use replies::{Reply, ReplyStatus, Report};
+pub use replies::{Reply, ReplyAuthor, ReplyStatus, Report};
 
 /// Errors from the store; each names the database file.
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +91,13 @@ pub enum StoreError {
 /// The store handle; cheap to share behind an `Arc`.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Read-only connections to the same file (none in memory, where the writer reads too).
+    readers: Vec<Mutex<Connection>>,
     path: PathBuf,
 }
+
+/// Connections that only read, beside the writer: one per core of a small machine.
+const READERS: usize = 2;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 /// Append only: a released migration is never edited.
@@ -89,6 +105,10 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v1.sql"),
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
+    include_str!("schema_v4.sql"),
+    include_str!("schema_v5.sql"),
+    include_str!("schema_v6.sql"),
+    include_str!("schema_v7.sql"),
 ];
 
 impl Store {
@@ -117,7 +137,40 @@ impl Store {
                 .map_err(io(&path))?;
         }
         let conn = Connection::open(&path).map_err(sqlite(&path))?;
-        Store::init(conn, path)
+        let mut store = Store::init(conn, path)?;
+        for _ in 0..READERS {
+            let reader = Connection::open(&store.path).map_err(store.err())?;
+            reader
+                .busy_timeout(std::time::Duration::from_secs(5))
+                .map_err(store.err())?;
+            reader
+                .pragma_update(None, "query_only", "ON")
+                .map_err(store.err())?;
+            store.readers.push(Mutex::new(reader));
+        }
+        Ok(store)
+    }
+
+    /// The database in `data_dir` opened read-only, for `check` to tell new posts from published
+    /// ones; `None` when there is none yet (nothing was ever served from there). Nothing is
+    /// created or migrated.
+    pub fn open_read_only(data_dir: &Path) -> Result<Option<Store>, StoreError> {
+        let path = data_dir.join("masthead.db");
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite(&path))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sqlite(&path))?;
+        Ok(Some(Store {
+            conn: Mutex::new(conn),
+            readers: Vec::new(),
+            path,
+        }))
     }
 
     /// A store in memory, for tests and `check`.
@@ -138,6 +191,7 @@ impl Store {
             .map_err(sqlite(&path))?;
         let store = Store {
             conn: Mutex::new(conn),
+            readers: Vec::new(),
             path,
         };
         store.migrate()?;
@@ -183,6 +237,27 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A connection to read with: a free reader, else the writer when it is free, else the
+    /// first reader once it is.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        use std::sync::TryLockError;
+        for reader in &self.readers {
+            match reader.try_lock() {
+                Ok(conn) => return conn,
+                Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        match self.readers.first() {
+            None => self.conn(),
+            Some(first) => match self.conn.try_lock() {
+                Ok(conn) => conn,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => first.lock().unwrap_or_else(|p| p.into_inner()),
+            },
+        }
+    }
+
     fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         sqlite(&self.path)
     }
@@ -199,7 +274,7 @@ impl Store {
         params: impl Params,
         map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<C, StoreError> {
-        query_all(&self.conn(), sql, params, map).map_err(self.err())
+        query_all(&self.reader(), sql, params, map).map_err(self.err())
     }
 
     /// The first row `sql` selects, if any, mapped by `map`.
@@ -209,7 +284,7 @@ impl Store {
         params: impl Params,
         map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Option<T>, StoreError> {
-        query_opt(&self.conn(), sql, params, map).map_err(self.err())
+        query_opt(&self.reader(), sql, params, map).map_err(self.err())
     }
 
     /// Runs `f` in one transaction, committed when it returns `Ok` (rolled back otherwise).
@@ -297,6 +372,28 @@ mod tests {
         }
         let mode = std::fs::metadata(&data).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0);
+    }
+
+    #[test]
+    fn can_read_while_the_writer_is_held_and_see_what_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .execute(
+                "INSERT INTO hosts (host, last_key_refetch) VALUES ('a.example', 3)",
+                [],
+            )
+            .unwrap();
+        let writer = store.conn();
+        let refetched: Option<i64> = store
+            .query_opt(
+                "SELECT last_key_refetch FROM hosts WHERE host = 'a.example'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(refetched, Some(3));
+        drop(writer);
     }
 
     #[test]

@@ -112,6 +112,28 @@ impl Store {
         )?;
         Ok(n > 0)
     }
+
+    /// Keeps at most `per_host` cached actors of each host (by the authority of their id), the
+    /// most recently fetched; actors that follow us or wrote a stored reply are always kept and
+    /// not counted, since their names and inboxes are shown and used. Returns how many went.
+    pub fn prune_remote_actors(&self, per_host: usize) -> Result<usize, StoreError> {
+        self.execute(
+            "WITH rest AS (
+               SELECT id, fetched_at, substr(id, instr(id, '://') + 3) AS tail FROM remote_actors
+               WHERE id NOT IN (SELECT follower FROM followers)
+                 AND id NOT IN (SELECT author FROM replies)
+             ),
+             ranked AS (
+               SELECT id, ROW_NUMBER() OVER (
+                 PARTITION BY CASE WHEN instr(tail, '/') > 0
+                                   THEN substr(tail, 1, instr(tail, '/') - 1) ELSE tail END
+                 ORDER BY fetched_at DESC, id
+               ) AS n FROM rest
+             )
+             DELETE FROM remote_actors WHERE id IN (SELECT id FROM ranked WHERE n > ?1)",
+            [i64::try_from(per_host).unwrap_or(i64::MAX)],
+        )
+    }
 }
 
 #[cfg(test)]
@@ -157,5 +179,33 @@ mod tests {
             .claim_key_refetch("other.example", 2_000, 600_000)
             .unwrap());
         assert!(s.claim_key_refetch("r.example", 601_000, 600_000).unwrap());
+    }
+
+    #[test]
+    fn can_cap_cached_actors_per_host_keeping_followers_and_reply_authors() {
+        let s = Store::open_in_memory().unwrap();
+        for (id, at) in [
+            ("https://r.example/u/1", 1),
+            ("https://r.example/u/2", 2),
+            ("https://r.example/u/3", 3),
+            ("https://r.example/u/follower", 0),
+            ("https://other.example/u/1", 1),
+        ] {
+            let mut a = actor(id);
+            a.fetched_at = at;
+            s.upsert_remote_actor(&a).unwrap();
+        }
+        s.execute(
+            "INSERT INTO followers (actor, follower, follow_id, inbox, state, created_at)
+             VALUES ('news', 'https://r.example/u/follower', 'f', 'i', 'accepted', 'now')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(s.prune_remote_actors(2).unwrap(), 1);
+        let kept = |id: &str| s.remote_actor(id).unwrap().is_some();
+        assert!(!kept("https://r.example/u/1"), "the oldest fetched goes");
+        assert!(kept("https://r.example/u/2") && kept("https://r.example/u/3"));
+        assert!(kept("https://r.example/u/follower"));
+        assert!(kept("https://other.example/u/1"));
     }
 }

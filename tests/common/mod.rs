@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod inbox;
+pub mod inbox_site;
 pub mod plugins;
 
 use std::path::{Path, PathBuf};
@@ -101,7 +102,19 @@ pub fn copy_dir(from: &Path, to: &Path) {
 impl TestSite {
     /// Serves the fixture site `name`.
     pub async fn start(name: &str) -> TestSite {
+        TestSite::start_configured(name, "").await
+    }
+
+    /// Serves the fixture site `name` with `keys` (lines ending in `\n`) added under `[site]`.
+    pub async fn start_configured(name: &str, keys: &str) -> TestSite {
         let (dir, listener, base) = prepare(name).await;
+        let config = dir.path().join("site.toml");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            text.replacen("[site]\n", &format!("[site]\n{keys}"), 1),
+        )
+        .unwrap();
         let running = serve_dir(dir.path(), listener).await;
         TestSite {
             dir,
@@ -201,9 +214,11 @@ pub fn write_post(site_dir: &Path, rel: &str, text: &str) {
     std::fs::write(site_dir.join("content").join(rel), text).unwrap();
 }
 
-/// A post dated now: `front` holds any front-matter lines after the date, each ending in `\n`.
+/// A post dated now (a minute ago, so that a clock taken just before still finds it in the
+/// past, not scheduled): `front` holds any front-matter lines after the date, each ending in `\n`.
 pub fn post_dated_now(front: &str, body: &str) -> String {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = (chrono::Utc::now() - chrono::TimeDelta::minutes(1))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     format!("+++\ndate = {now}\n{front}+++\n\n{body}\n")
 }
 

@@ -1,29 +1,35 @@
 //! Applying a judged event: the verdict becomes store rows (followers, interactions, replies,
-//! reports), comments files rewritten, and answers (Accept, Reject) queued for delivery.
+//! reports), comments files noted for writing once per batch, and answers (Accept, Reject) queued for delivery.
 //!
 //! Events name our posts by handle and slug and carry moderation's own types; they become store
 //! rows here, at the edge. Nothing is sent from here: answers are delivery rows, due by the clock.
+
+use std::collections::HashMap;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{Inbox, JobError};
 use crate::clock::Clock;
+use crate::federation::comments;
 use crate::federation::fetch::id_of;
 use crate::moderation::{EventKind, InboxEvent, Interaction, NoteVisibility, ReplyNote, Verdict};
 use crate::plugins::{Judgement, Verdict as PluginVerdict};
 use crate::store::{
-    FollowState, Follower, InteractionKind, NewDelivery, Reply, ReplyStatus, Report, Store,
-    StoreError,
+    FollowState, Follower, HeldBy, Hold, InteractionKind, NewDelivery, Reply, ReplyStatus, Report,
+    Store, StoreError,
 };
 use crate::urls::Urls;
 
+/// Applies one judged event. The comments files it changes are noted in `comments`, written
+/// once per post when the batch of jobs is done.
 pub(super) async fn apply(
     inbox: &Inbox,
     activity: &Value,
     event: InboxEvent,
     verdict: Verdict,
     judgement: Option<Judgement>,
+    comments: &mut CommentChanges,
 ) -> Result<(), JobError> {
     let InboxEvent { actor, kind } = event;
     let judgement = judgement.unwrap_or_else(Judgement::accept);
@@ -50,22 +56,22 @@ pub(super) async fn apply(
             let manual = inbox
                 .site
                 .actor(&target)
-                .is_some_and(|a| a.manually_approves_followers)
-                || matches!(verdict, Verdict::Hold { .. });
+                .is_some_and(|a| a.manually_approves_followers);
             keep_marks(inbox, &follow_id, &judgement);
-            let state = if manual {
-                FollowState::Pending
-            } else {
-                FollowState::Accepted
-            };
+            let hold = follow_hold(&verdict, &judgement, &target, manual);
             store.upsert_follower(&Follower {
                 actor: target.clone(),
                 follower: actor.clone(),
                 follow_id: follow_id.clone(),
                 inbox: follower.inbox.clone(),
                 shared_inbox: follower.shared_inbox.clone(),
-                state,
+                state: if hold.is_some() {
+                    FollowState::Pending
+                } else {
+                    FollowState::Accepted
+                },
                 created_at: String::new(),
+                hold,
             })?;
             // A repeated Follow of an accepted follow is answered again: the sender lost our
             // first Accept, or would not have asked.
@@ -81,7 +87,7 @@ pub(super) async fn apply(
                 );
                 enqueue(inbox, &target, &body, &follower.inbox)?;
             } else {
-                tracing::info!(actor = %target, follower = %actor, "follow waits for `masthead follows approve`");
+                tracing::info!(actor = %target, follower = %actor, "follow waits in `masthead queue`");
             }
         }
         EventKind::Unfollow { target, follow_id } => {
@@ -99,8 +105,8 @@ pub(super) async fn apply(
             kind,
             post,
         } => {
-            if let Verdict::Hold { reason } = &verdict {
-                tracing::warn!(actor = %actor, activity = %activity_id, reason = %reason, "interaction escalated by a plugin");
+            if let PluginVerdict::Escalate(reason) = &judgement.verdict {
+                tracing::warn!(actor = %actor, activity = %activity_id, plugins = %judgement.by.join(", "), reason = %reason, "interaction escalated by a plugin");
             }
             store.add_interaction(&activity_id, stored(kind), &actor, &post.handle, &post.slug)?;
         }
@@ -116,20 +122,26 @@ pub(super) async fn apply(
             }
         }
         EventKind::Reply { note } => {
-            let held = matches!(verdict, Verdict::Hold { .. }) || !note.public;
+            let hold = reply_hold(&verdict, note.public);
             let post = note.post.clone();
+            let (status, hold) = match hold {
+                Some(hold) => (ReplyStatus::Held, Some(hold)),
+                None => match plugin_hold(&judgement) {
+                    Some((status, hold)) => (status, Some(hold)),
+                    None => (ReplyStatus::Visible, None),
+                },
+            };
             keep_marks(inbox, &note.id, &judgement);
-            if matches!(judgement.verdict, PluginVerdict::Hide(_)) {
-                let by = judgement.by.join(", ");
-                mark(inbox, &note.id, &by, "note", "hidden: never shown publicly");
-            }
-            if verdict == Verdict::Accept {
+            // Answers only what no rule holds back (a question sent directly is answered
+            // directly, though it is never shown on our pages).
+            if verdict == Verdict::Accept && plugin_hold(&judgement).is_none() {
                 for (plugin, markdown) in &judgement.replies {
                     if let Err(e) = queue_auto_reply(inbox, &actor, &note, plugin, markdown).await {
                         tracing::error!(plugin = %plugin, note = %note.id, error = %e, "cannot queue the auto-reply");
                     }
                 }
             }
+            let id = note.id.clone();
             store.upsert_reply(&Reply {
                 id: note.id,
                 author: actor.clone(),
@@ -140,36 +152,37 @@ pub(super) async fn apply(
                 url: note.url,
                 published: note.published,
                 updated: note.updated,
-                status: if held {
-                    ReplyStatus::Held
-                } else {
-                    ReplyStatus::Visible
-                },
+                status,
+                public: note.public,
+                hold,
             })?;
             // Cache the author for the comment's name and avatar.
             if store.remote_actor(&actor)?.is_none() {
                 inbox.fetcher.actor(store, &actor, false).await?;
             }
             if let Some(p) = post {
-                rewrite_comments(inbox, &p.handle, &p.slug);
+                comments.appended(p.handle, p.slug, id);
             }
         }
         EventKind::ReplyEdited { note } => {
             let updated = note.updated.clone().unwrap_or_else(|| inbox.now_rfc3339());
             if store.update_reply(&note.id, &actor, &note.content_html, &updated)? {
-                // An edit a plugin holds takes the reply out of sight.
-                if matches!(verdict, Verdict::Hold { .. }) {
-                    store.hold_reply(&note.id, &actor)?;
+                // An edit a rule holds takes the reply out of sight.
+                let held = reply_hold(&verdict, true)
+                    .map(|hold| (ReplyStatus::Held, hold))
+                    .or_else(|| plugin_hold(&judgement));
+                if let Some((status, hold)) = held {
+                    store.hold_reply(&note.id, &actor, status, &hold)?;
                     keep_marks(inbox, &note.id, &judgement);
                 }
                 if let Some((h, s)) = store.reply(&note.id)?.and_then(|r| r.post) {
-                    rewrite_comments(inbox, &h, &s);
+                    comments.changed(h, s);
                 }
             }
         }
         EventKind::ReplyDeleted { object_id } => {
             if let Some((h, s)) = store.delete_reply(&object_id, &actor)?.and_then(|r| r.post) {
-                rewrite_comments(inbox, &h, &s);
+                comments.changed(h, s);
             }
         }
         EventKind::ActorUpdated => {
@@ -179,7 +192,7 @@ pub(super) async fn apply(
             store.remove_follower_everywhere(&actor)?;
             store.remove_interactions_by(&actor)?;
             for (h, s) in store.delete_replies_by(&actor)? {
-                rewrite_comments(inbox, &h, &s);
+                comments.changed(h, s);
             }
             store.delete_remote_actor(&actor)?;
             tracing::info!(actor = %actor, "remote actor deleted");
@@ -225,6 +238,19 @@ pub(super) async fn apply(
         }
     }
     Ok(())
+}
+
+/// The hold the plugins asked for, if any, with the status it gives a reply: a hold or an
+/// escalation waits in the queue, a hide is kept but never shown.
+fn plugin_hold(judgement: &Judgement) -> Option<(ReplyStatus, Hold)> {
+    let by = || HeldBy::Plugin(judgement.by.join(", "));
+    match &judgement.verdict {
+        PluginVerdict::Hold(r) | PluginVerdict::Escalate(r) => {
+            Some((ReplyStatus::Held, Hold::new(by(), r.clone())))
+        }
+        PluginVerdict::Hide(r) => Some((ReplyStatus::Hidden, Hold::new(by(), r.clone()))),
+        _ => None,
+    }
 }
 
 /// Keeps the labels and notes plugins attached to `item`.
@@ -314,6 +340,40 @@ async fn queue_auto_reply(
     Ok(())
 }
 
+/// Why a reply waits in the moderation queue, if it does: a reply that is not public is never
+/// shown (a person may read it there, but approving it cannot publish it), else the verdict's hold.
+fn reply_hold(verdict: &Verdict, public: bool) -> Option<Hold> {
+    if !public {
+        return Some(Hold::new(
+            HeldBy::Moderation,
+            "not public (sent directly or to followers only)",
+        ));
+    }
+    match verdict {
+        Verdict::Hold { reason } => Some(Hold::new(HeldBy::Moderation, reason.clone())),
+        _ => None,
+    }
+}
+
+/// Why a follow of our actor `target` waits in the moderation queue, if it does: the verdict's
+/// hold, else a plugin's, else the actor approving its followers by hand.
+fn follow_hold(
+    verdict: &Verdict,
+    judgement: &Judgement,
+    target: &str,
+    manual: bool,
+) -> Option<Hold> {
+    match verdict {
+        Verdict::Hold { reason } => Some(Hold::new(HeldBy::Moderation, reason.clone())),
+        _ if plugin_hold(judgement).is_some() => plugin_hold(judgement).map(|(_, hold)| hold),
+        _ if manual => Some(Hold::new(
+            HeldBy::ManualApproval,
+            format!("{target} approves its followers by hand"),
+        )),
+        _ => None,
+    }
+}
+
 fn stored(kind: Interaction) -> InteractionKind {
     match kind {
         Interaction::Like => InteractionKind::Like,
@@ -321,11 +381,64 @@ fn stored(kind: Interaction) -> InteractionKind {
     }
 }
 
-fn rewrite_comments(inbox: &Inbox, handle: &str, slug: &str) {
-    if let Err(e) =
-        crate::federation::comments::write_file(&inbox.store, &inbox.site.data_dir, handle, slug)
-    {
-        tracing::error!(error = %e, "cannot write the comments file");
+/// The comments files a batch of jobs changed: each is written once when the batch is done, by
+/// appending the new replies when that is all that changed (see [`comments::append_to_file`]).
+/// Under load a batch holds many replies, so a busy post's file is written far less often than
+/// it gets replies.
+#[derive(Debug, Default)]
+pub(super) struct CommentChanges {
+    posts: HashMap<(String, String), Change>,
+}
+
+#[derive(Debug)]
+enum Change {
+    /// Only these replies were added.
+    Append(Vec<String>),
+    /// Something was edited or removed: the whole file is rewritten.
+    Rewrite,
+}
+
+impl CommentChanges {
+    /// A reply `id` to our post `handle`/`slug` was stored.
+    fn appended(&mut self, handle: String, slug: String, id: String) {
+        let change = self
+            .posts
+            .entry((handle, slug))
+            .or_insert_with(|| Change::Append(Vec::new()));
+        if let Change::Append(ids) = change {
+            ids.push(id);
+        }
+    }
+
+    /// A reply to our post `handle`/`slug` was edited or removed.
+    fn changed(&mut self, handle: String, slug: String) {
+        self.posts.insert((handle, slug), Change::Rewrite);
+    }
+
+    /// Writes every changed file; a failure is logged (the rows are kept, and the next change
+    /// to that post rewrites its file). Returns what it cost.
+    pub(super) fn write(self, inbox: &Inbox) -> comments::Written {
+        let mut cost = comments::Written::default();
+        let _one_writer = inbox
+            .comments_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let dir = &inbox.site.data_dir;
+        for ((handle, slug), change) in self.posts {
+            let written = match change {
+                Change::Append(ids) => {
+                    comments::append_to_file(&inbox.store, dir, &handle, &slug, &ids)
+                }
+                Change::Rewrite => comments::write_file(&inbox.store, dir, &handle, &slug),
+            };
+            match written {
+                Ok(w) => cost.rows_read += w.rows_read,
+                Err(e) => {
+                    tracing::error!(actor = %handle, slug = %slug, error = %e, "cannot write the comments file")
+                }
+            }
+        }
+        cost
     }
 }
 
@@ -403,7 +516,7 @@ pub fn follow_response(
     })
 }
 
-/// Queues the answer to a stored follow (`masthead follows approve|reject`), due at `clock`'s now:
+/// Queues the answer to a stored follow (`masthead approve|reject`), due at `clock`'s now:
 /// Accept marks it accepted, Reject removes it. The delivery workers of a running server pick it
 /// up.
 pub fn answer_stored_follow(

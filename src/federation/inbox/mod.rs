@@ -25,6 +25,9 @@
 mod apply;
 mod interpret;
 mod jsonld;
+#[cfg(test)]
+mod proptests;
+mod rate;
 mod receive;
 mod worker;
 
@@ -44,6 +47,7 @@ use crate::urls::Urls;
 
 pub use apply::{answer_stored_follow, follow_response, FollowAnswer};
 pub use interpret::interpret;
+pub use rate::HostRates;
 pub use receive::{check_activity, is_inbox_content_type, receive, CheckedActivity};
 pub use worker::{process_due, run_worker};
 
@@ -120,6 +124,9 @@ pub enum InboxError {
     /// The key or actor is on a blocked domain, or the actor is blocked.
     #[error("{0} is blocked")]
     Blocked(String),
+    /// The sending server is over its `[limits] inbox_per_host_per_second`.
+    #[error("{host} is over its inbox allowance (retry in {retry_after_s} s)")]
+    RateLimited { host: String, retry_after_s: u64 },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -142,6 +149,7 @@ impl InboxError {
                 StatusCode::UNAUTHORIZED
             }
             InboxError::Blocked(_) => StatusCode::FORBIDDEN,
+            InboxError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             InboxError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -164,15 +172,20 @@ impl InboxError {
             InboxError::Ours(_) => "activity claims to come from this server",
             InboxError::Origin { .. } => "activity ids must be on the actor's origin",
             InboxError::Blocked(_) => "forbidden",
+            InboxError::RateLimited { .. } => {
+                "too many activities from your server; retry after the time in Retry-After"
+            }
             InboxError::Store(_) => "internal error",
         }
     }
 
     /// Seconds for a `Retry-After` header: set when the answer is a 503 because the signer's key
-    /// server could not be reached (the sender should retry, not give up).
+    /// server could not be reached, or a 429 because the sender is over its allowance (the
+    /// sender should retry, not give up).
     pub fn retry_after_s(&self) -> Option<u64> {
         match self {
             InboxError::Key { source, .. } => source.retry_after_s(),
+            InboxError::RateLimited { retry_after_s, .. } => Some(*retry_after_s),
             _ => None,
         }
     }
@@ -196,6 +209,10 @@ pub struct Inbox {
     pub wake: Arc<tokio::sync::Notify>,
     /// Wakes the delivery workers when an answer (Accept, Reject) is queued.
     pub delivery_wake: Arc<tokio::sync::Notify>,
+    /// What each sending server may still send now.
+    pub rates: Arc<HostRates>,
+    /// Held while a comments file is written, so two workers never write one file at once.
+    pub comments_lock: Arc<std::sync::Mutex<()>>,
 }
 
 impl Inbox {

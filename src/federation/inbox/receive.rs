@@ -106,6 +106,16 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
         });
     }
 
+    // A server over its allowance is refused before anything is fetched or verified.
+    let sender = authority(&key_id).unwrap_or_default();
+    let limits = &inbox.site.limits;
+    if let Err(retry_after_s) = inbox.rates.check(&sender, inbox.clock.now_ms(), limits) {
+        return Err(InboxError::RateLimited {
+            host: sender,
+            retry_after_s,
+        });
+    }
+
     let cached = inbox
         .fetcher
         .cached_signer(&inbox.store, &key_id, &checked.actor)?
@@ -146,6 +156,13 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
             actor: checked.actor,
         });
     }
+    // Only a verified activity spends its server's allowance.
+    if let Err(retry_after_s) = inbox.rates.take(&sender, inbox.clock.now_ms(), limits) {
+        return Err(InboxError::RateLimited {
+            host: sender,
+            retry_after_s,
+        });
+    }
     let body = String::from_utf8_lossy(&req.body);
     let fresh = inbox.store.record_inbox_activity(
         &NewInboxActivity {
@@ -169,8 +186,14 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
     // A server that reaches us with a verified activity is up again: forget its delivery
     // failures, as Mastodon's DeliveryFailureTracker.reset! does, so an unavailable host
     // gets its deliveries again.
+    // Read first (off the writer's lock): almost always there is nothing to forget.
     let host = crate::store::inbox_host(&signer.id);
-    if let Err(e) = inbox.store.record_delivery_success(&host) {
+    let reset = match inbox.store.host_health(&host) {
+        Ok(health) if health == crate::store::HostHealth::default() => Ok(false),
+        Ok(_) => inbox.store.record_delivery_success(&host),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = reset {
         tracing::warn!(host = %host, error = %e, "could not reset the delivery failures of a host");
     }
     inbox.wake.notify_one();

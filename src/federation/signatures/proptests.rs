@@ -113,16 +113,9 @@ fn rfc9421_input(names: &[String], created: i64, expires: i64) -> String {
 /// A request's headers: each of a handful of names (the signature-relevant ones among them) with
 /// a generated value, some repeated.
 fn header_map() -> impl Strategy<Value = HeaderMap> {
-    let name = prop::sample::select(vec![
-        "signature",
-        "signature-input",
-        "host",
-        "date",
-        "digest",
-        "content-digest",
-        "x",
-        "content-type",
-    ]);
+    let mut names = super::ONCE_ONLY_HEADERS.to_vec();
+    names.extend(["x", "content-type"]);
+    let name = prop::sample::select(names);
     let value = prop_oneof![
         header_text().prop_map(String::into_bytes),
         prop::collection::vec(any::<u8>(), 0..40),

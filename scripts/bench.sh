@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# masthead's benchmarks (not tests): `bash scripts/bench.sh [SCENARIO...]`, every scenario when
+# none is named, `--list` to list them. Each scenario prints one JSON object on stdout with its
+# figures (and a "goal"); this driver prints them as a table and writes them all, with the
+# commit and the build profile, to target/bench/results.json.
+#
+#   BENCH_PROFILE=release (default) or dev: the cargo profile the drivers are built with
+#   BENCH_SAVES=100: saves measured by publish-latency
+#
+# To add a scenario: write a function `scenario_<name>` that prints one JSON object whose
+# "scenario" is <name>, and add <name> to SCENARIOS.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+profile="${BENCH_PROFILE:-release}"
+out_dir="$root/target/bench"
+
+SCENARIOS=(publish-latency cold-start unchanged-restart save-in-10k fanout inbox)
+
+# A post saved (written beside it, renamed over) -> its Create accepted by a loopback follower,
+# debounce included; p50/p99 over BENCH_SAVES saves. Goal: p50 < 300 ms.
+scenario_publish-latency() {
+  cargo run -q --profile "$profile" --example bench_publish -- --saves "${BENCH_SAVES:-100}"
+}
+
+# A 10,000-post site: cold start (goal < 2 s), unchanged restart (goal < 0.5 s), one save in it
+# beside one in a 10-post site (scripts/bench-start.sh holds them).
+scenario_cold-start() { bash scripts/bench-start.sh cold-start; }
+scenario_unchanged-restart() { bash scripts/bench-start.sh unchanged-restart; }
+scenario_save-in-10k() { bash scripts/bench-start.sh save-in-10k; }
+
+# One post fanned out to loopback inbox hosts with 0 and 200 ms latency, beside ring's sign rate
+# and a Fedify server sending the same post (scripts/bench-fanout.sh).
+scenario_fanout() { bash scripts/bench-fanout.sh --json; }
+
+# Signed Likes and 1 KB replies accepted per server CPU-second and applied per second, beside
+# ring's verify rate and a Fedify server (scripts/bench-inbox.sh).
+scenario_inbox() { bash scripts/bench-inbox.sh; }
+
+if [[ "${1:-}" == "--list" ]]; then
+  printf '%s\n' "${SCENARIOS[@]}"
+  exit 0
+fi
+wanted=("$@")
+if [[ ${#wanted[@]} -eq 0 ]]; then
+  wanted=("${SCENARIOS[@]}")
+fi
+for name in "${wanted[@]}"; do
+  if ! declare -F "scenario_$name" >/dev/null; then
+    echo "error: no benchmark scenario \"$name\" (scenarios: ${SCENARIOS[*]})" >&2
+    exit 2
+  fi
+done
+
+mkdir -p "$out_dir"
+lines="$out_dir/results.jsonl"
+: >"$lines"
+for name in "${wanted[@]}"; do
+  echo "==> $name ($profile build)" >&2
+  "scenario_$name" | tail -n 1 >>"$lines"
+done
+
+python3 - "$lines" "$out_dir/results.json" "$profile" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" <<'PY'
+import datetime, json, sys
+lines, out, profile, commit = sys.argv[1:5]
+results = [json.loads(l) for l in open(lines) if l.strip()]
+json.dump({
+    "commit": commit,
+    "profile": profile,
+    "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    "results": results,
+}, open(out, "w"), indent=2)
+rows = []
+for r in results:
+    figures = ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("scenario", "goal"))
+    rows.append((r["scenario"], figures, r.get("goal", "")))
+w = [max(len(x[i]) for x in rows + [("scenario", "figures", "goal")]) for i in range(3)]
+for row in [("scenario", "figures", "goal")] + rows:
+    print("  ".join(c.ljust(w[i]) for i, c in enumerate(row)).rstrip())
+print(f"\nwritten to {out}")
+PY
