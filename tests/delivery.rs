@@ -32,6 +32,26 @@ struct Fed {
 }
 
 impl Fed {
+    /// Moves the queue's clock on by `step` and wakes the workers until `inbox` has received
+    /// `n` requests (a retry comes due only when the clock says so).
+    async fn advance_until_received(
+        &self,
+        inbox: &FakeInbox,
+        n: usize,
+        step: Duration,
+        what: &str,
+    ) {
+        let arrived = || async {
+            if inbox.received_within(n, Duration::from_millis(200)).await {
+                return Some(());
+            }
+            self.clock.advance(step);
+            self.app.delivery_wake.notify_one();
+            None
+        };
+        common::poll_until(what, Duration::from_secs(10), Duration::ZERO, arrived).await;
+    }
+
     /// Opens the site; `followers` are in the store before the first scan.
     async fn open(followers: &[&FakeInbox]) -> Fed {
         let inboxes: Vec<&str> = followers.iter().map(|f| f.url.as_str()).collect();
@@ -199,20 +219,11 @@ async fn can_deliver_a_create_once_the_inbox_recovers() {
     let first = inbox.wait_for(1).await;
     // The retry is due 15-24 s later by the queue's clock: move it on a minute at a time until
     // the retry arrives.
-    let retried = || async {
-        if inbox.received_within(2, Duration::from_millis(200)).await {
-            return Some(());
-        }
-        fed.clock.advance(Duration::from_secs(60));
-        fed.app.delivery_wake.notify_one();
-        None
-    };
-    let (limit, every) = (Duration::from_secs(10), Duration::ZERO);
-    common::poll_until(
+    fed.advance_until_received(
+        &inbox,
+        2,
+        Duration::from_secs(60),
         "the retry, the clock a minute on each time",
-        limit,
-        every,
-        retried,
     )
     .await;
     let served = common::fetch(
@@ -743,19 +754,11 @@ async fn can_deliver_in_order_with_the_workers_running() {
         "sent before the Create's retry: {:?}",
         received_texts(&inbox)
     );
-    let both = || async {
-        if inbox.received_within(3, Duration::from_millis(200)).await {
-            return Some(());
-        }
-        fed.clock.advance(Duration::from_secs(30));
-        fed.app.delivery_wake.notify_one();
-        None
-    };
-    common::poll_until(
+    fed.advance_until_received(
+        &inbox,
+        3,
+        Duration::from_secs(30),
         "the retry and the Update",
-        Duration::from_secs(10),
-        Duration::ZERO,
-        both,
     )
     .await;
     running.stop().await;
