@@ -20,22 +20,9 @@ use masthead::catalog::Catalog;
 use masthead::config::Site;
 use masthead::store::{ActorKeys, Store};
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-fn number(name: &str, default: usize) -> usize {
-    arg(name)
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name} takes a number, got {v}"))
-        })
-        .unwrap_or(default)
-}
+#[path = "common/bench.rs"]
+mod bench;
+use bench::{arg, number, percentile, round};
 
 /// A post of about a kilobyte, the shape a brand's news post has.
 fn post(i: usize, edit: usize) -> String {
@@ -78,16 +65,6 @@ fn seconds(f: impl FnOnce()) -> f64 {
     let t = Instant::now();
     f();
     t.elapsed().as_secs_f64()
-}
-
-fn round(x: f64, digits: i32) -> f64 {
-    let p = 10f64.powi(digits);
-    (x * p).round() / p
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 /// Milliseconds of each of `saves` edits of one post, rebuilt incrementally.

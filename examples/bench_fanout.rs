@@ -42,35 +42,15 @@ use masthead::store::{FollowState, Follower, Store};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-fn numbers(name: &str, default: &str) -> Vec<u64> {
-    arg(name)
-        .unwrap_or_else(|| default.to_string())
-        .split(',')
-        .map(|v| {
-            v.trim()
-                .parse()
-                .unwrap_or_else(|_| panic!("{name} takes numbers separated by commas, got {v}"))
-        })
-        .collect()
-}
+#[path = "common/bench.rs"]
+mod bench;
+use bench::{arg, numbers, round};
 
 fn unix_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-fn round(x: f64, places: i32) -> f64 {
-    let f = 10f64.powi(places);
-    (x * f).round() / f
 }
 
 fn main() {
@@ -149,8 +129,8 @@ struct Tally {
 /// answering 202 after `--latency-ms` to a POST whose signature verifies (401 otherwise), and a
 /// control port: `GET /stats`, `POST /reset`.
 fn inboxes() {
-    let hosts = numbers("--hosts", "100")[0] as usize;
-    let latency = Duration::from_millis(numbers("--latency-ms", "200")[0]);
+    let hosts = numbers::<usize>("--hosts", "100")[0];
+    let latency = Duration::from_millis(numbers::<u64>("--latency-ms", "200")[0]);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -633,8 +613,8 @@ impl Drop for Fedify {
 }
 
 fn run() {
-    let hosts = numbers("--hosts", "100,200,2000");
-    let latencies = numbers("--latency-ms", "0,200");
+    let hosts: Vec<u64> = numbers("--hosts", "100,200,2000");
+    let latencies: Vec<u64> = numbers("--latency-ms", "0,200");
     let with_fedify = std::env::args().any(|a| a == "--fedify");
     let sign = sign_rate(2.0);
     let sign_per_s = sign["sign_per_s"].as_f64().unwrap();

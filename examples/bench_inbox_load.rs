@@ -30,26 +30,11 @@ use url::Url;
 const KEY: &str = include_str!("../tests/fixtures/keys/test-actor.pem");
 const PUBLIC_KEY: &str = include_str!("../tests/fixtures/keys/test-actor.pub.pem");
 const AS: &str = "https://www.w3.org/ns/activitystreams";
+#[path = "common/bench.rs"]
+mod bench;
+use bench::{arg, number, percentile, required, round};
+
 const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-fn number(name: &str, default: usize) -> usize {
-    arg(name).map_or(default, |v| {
-        v.parse()
-            .unwrap_or_else(|_| panic!("{name} takes a number, got {v}"))
-    })
-}
-
-fn required(name: &str) -> String {
-    arg(name).unwrap_or_else(|| panic!("{name} is required (see the file's docs)"))
-}
 
 /// Serves `/users/{name}`: a Person holding the fixture key.
 async fn serve_actors(listener: TcpListener, base: String) {
@@ -255,15 +240,6 @@ fn ring_verify_rate() -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
-}
-
-fn round(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let inbox = Url::parse(&required("--inbox")).expect("--inbox takes a URL");
@@ -315,6 +291,7 @@ async fn main() {
     let accepted = seen.iter().filter(|(s, _)| s.is_success()).count();
     let mut latencies: Vec<Duration> = seen.iter().map(|(_, d)| *d).collect();
     latencies.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let mut statuses = std::collections::BTreeMap::new();
     for (s, _) in &seen {
         *statuses.entry(s.as_u16().to_string()).or_insert(0) += 1;
@@ -328,12 +305,12 @@ async fn main() {
         "connections": connections,
         "accepted": accepted,
         "statuses": statuses,
-        "accepted_per_s": round(accepted as f64 / sent_s),
-        "server_cpu_s": round(cpu_sent * 100.0) / 100.0,
-        "accepted_per_server_cpu_s": round(accepted as f64 / cpu_sent.max(0.01)),
-        "p50_ms": round(percentile(&latencies, 50.0)),
-        "p99_ms": round(percentile(&latencies, 99.0)),
-        "ring_verify_per_s_one_core": round(ring_verify_rate()),
+        "accepted_per_s": round(accepted as f64 / sent_s, 1),
+        "server_cpu_s": round(cpu_sent * 100.0, 1) / 100.0,
+        "accepted_per_server_cpu_s": round(accepted as f64 / cpu_sent.max(0.01), 1),
+        "p50_ms": round(ms(percentile(&latencies, 50.0)), 1),
+        "p99_ms": round(ms(percentile(&latencies, 99.0)), 1),
+        "ring_verify_per_s_one_core": round(ring_verify_rate(), 1),
     });
     if let Some(db) = &db {
         // Applied: until the queue is empty again (bounded: 10 minutes).
@@ -342,9 +319,9 @@ async fn main() {
         }
         let applied_s = started.elapsed().as_secs_f64();
         let cpu_all = cpu_seconds(pid) - cpu0;
-        out["applied_s"] = json!(round(applied_s * 100.0) / 100.0);
-        out["applied_per_s"] = json!(round(accepted as f64 / applied_s));
-        out["server_cpu_s_until_applied"] = json!(round(cpu_all * 100.0) / 100.0);
+        out["applied_s"] = json!(round(applied_s * 100.0, 1) / 100.0);
+        out["applied_per_s"] = json!(round(accepted as f64 / applied_s, 1));
+        out["server_cpu_s_until_applied"] = json!(round(cpu_all * 100.0, 1) / 100.0);
     }
     println!("{out}");
 }

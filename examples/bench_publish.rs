@@ -18,17 +18,9 @@ use masthead::app::{self, App};
 use masthead::config::Site;
 use masthead::store::{FollowState, Follower, Store};
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("{name} takes a number, got {v}"))
-        })
-        .unwrap_or(default)
-}
+#[path = "common/bench.rs"]
+mod bench;
+use bench::{number, percentile, round};
 
 fn post(i: u64) -> String {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -42,15 +34,10 @@ fn save(path: &Path, text: &str) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let saves = arg("--saves", 100);
-    let debounce = arg("--debounce-ms", 200);
+    let saves = number("--saves", 100u64);
+    let debounce = number("--debounce-ms", 200u64);
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -118,11 +105,11 @@ async fn main() {
             "saves": saves,
             "debounce_ms": debounce,
             "watch_mode": format!("{mode:?}"),
-            "p50_ms": (percentile(&sorted, 50.0) * 10.0).round() / 10.0,
-            "p99_ms": (percentile(&sorted, 99.0) * 10.0).round() / 10.0,
-            "min_ms": (sorted[0] * 10.0).round() / 10.0,
-            "max_ms": (sorted[sorted.len() - 1] * 10.0).round() / 10.0,
-            "mean_ms": (mean * 10.0).round() / 10.0,
+            "p50_ms": round(percentile(&sorted, 50.0), 1),
+            "p99_ms": round(percentile(&sorted, 99.0), 1),
+            "min_ms": round(sorted[0], 1),
+            "max_ms": round(sorted[sorted.len() - 1], 1),
+            "mean_ms": round(mean, 1),
             "goal": "p50 < 300 ms",
         })
     );

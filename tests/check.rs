@@ -69,6 +69,12 @@ fn can_pass_the_demo_site_with_warnings_only() {
     assert!(!stdout.contains("error:"), "{stdout}");
 }
 
+/// Writes `name` into the actor folder `folder`: front matter with only `date`, then `text`.
+fn write_post(folder: &Path, name: &str, date: &str, text: &str) {
+    let post = format!("+++\ndate = {date}\n+++\n{text}\n");
+    std::fs::write(folder.join(name), post).unwrap();
+}
+
 #[test]
 fn can_note_scheduled_posts_and_new_posts_too_old_to_push() {
     let dir = tempfile::tempdir().unwrap();
@@ -80,11 +86,7 @@ fn can_note_scheduled_posts_and_new_posts_too_old_to_push() {
         "[site]\nbase_url = \"https://social.city.example\"\n\n[[actor]]\nhandle = \"news\"\n",
     )
     .unwrap();
-    std::fs::write(
-        news.join("hello.md"),
-        "+++\ndate = 2026-11-20T09:00:00Z\n+++\nHello.\n",
-    )
-    .unwrap();
+    write_post(&news, "hello.md", "2026-11-20T09:00:00Z", "Hello.");
     // Without a store every post is part of a first scan, which pushes nothing: no note.
     let (code, out) = check(&config);
     assert_eq!(
@@ -95,16 +97,13 @@ fn can_note_scheduled_posts_and_new_posts_too_old_to_push() {
     // Served once: hello.md is known. Then an old post and one for 2099 are added.
     let site = masthead::config::Site::load(&config).unwrap().site;
     drop(masthead::app::App::open(site).unwrap());
-    std::fs::write(
-        news.join("archive.md"),
-        "+++\ndate = 2025-01-15T09:00:00Z\n+++\nFrom the archive.\n",
-    )
-    .unwrap();
-    std::fs::write(
-        news.join("later.md"),
-        "+++\ndate = 2099-01-01\n+++\nLater.\n",
-    )
-    .unwrap();
+    write_post(
+        &news,
+        "archive.md",
+        "2025-01-15T09:00:00Z",
+        "From the archive.",
+    );
+    write_post(&news, "later.md", "2099-01-01", "Later.");
     let (code, out) = check(&config);
     assert_eq!(
         (code, out.as_str()),

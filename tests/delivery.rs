@@ -32,6 +32,26 @@ struct Fed {
 }
 
 impl Fed {
+    /// Moves the queue's clock on by `step` and wakes the workers until `inbox` has received
+    /// `n` requests (a retry comes due only when the clock says so).
+    async fn advance_until_received(
+        &self,
+        inbox: &FakeInbox,
+        n: usize,
+        step: Duration,
+        what: &str,
+    ) {
+        let arrived = || async {
+            if inbox.received_within(n, Duration::from_millis(200)).await {
+                return Some(());
+            }
+            self.clock.advance(step);
+            self.app.delivery_wake.notify_one();
+            None
+        };
+        common::poll_until(what, Duration::from_secs(10), Duration::ZERO, arrived).await;
+    }
+
     /// Opens the site; `followers` are in the store before the first scan.
     async fn open(followers: &[&FakeInbox]) -> Fed {
         let inboxes: Vec<&str> = followers.iter().map(|f| f.url.as_str()).collect();
@@ -128,6 +148,24 @@ impl Fed {
             .unwrap()
     }
 
+    /// The activity types of `slug`'s rows in `state`, oldest first.
+    fn kinds(&self, slug: &str, state: DeliveryState) -> Vec<String> {
+        self.rows(slug)
+            .into_iter()
+            .filter(|r| r.state == state)
+            .map(|r| r.kind)
+            .collect()
+    }
+
+    /// The bodies of `slug`'s Updates waiting to be sent.
+    fn pending_updates(&self, slug: &str) -> Vec<Value> {
+        self.rows(slug)
+            .iter()
+            .filter(|r| r.kind == "Update" && r.state == DeliveryState::Pending)
+            .map(|r| serde_json::from_str(&r.body).unwrap())
+            .collect()
+    }
+
     /// Checks the draft-cavage signature of `req` against the public key of `news`.
     fn assert_signed_by_news(&self, req: &Recorded) {
         let signed = signatures::parse(&Method::POST, &req.target, &req.headers)
@@ -199,20 +237,11 @@ async fn can_deliver_a_create_once_the_inbox_recovers() {
     let first = inbox.wait_for(1).await;
     // The retry is due 15-24 s later by the queue's clock: move it on a minute at a time until
     // the retry arrives.
-    let retried = || async {
-        if inbox.received_within(2, Duration::from_millis(200)).await {
-            return Some(());
-        }
-        fed.clock.advance(Duration::from_secs(60));
-        fed.app.delivery_wake.notify_one();
-        None
-    };
-    let (limit, every) = (Duration::from_secs(10), Duration::ZERO);
-    common::poll_until(
+    fed.advance_until_received(
+        &inbox,
+        2,
+        Duration::from_secs(60),
         "the retry, the clock a minute on each time",
-        limit,
-        every,
-        retried,
     )
     .await;
     let served = common::fetch(
@@ -390,11 +419,7 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
     )
     .await;
     let rows = fed.rows("second");
-    let updates: Vec<Value> = rows
-        .iter()
-        .filter(|r| r.kind == "Update" && r.state == DeliveryState::Pending)
-        .map(|r| serde_json::from_str(&r.body).unwrap())
-        .collect();
+    let updates = fed.pending_updates("second");
     // The second edit superseded the first, still waiting.
     assert_eq!(updates.len(), 1, "{rows:?}");
     let cancelled = rows
@@ -424,12 +449,7 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
     fed.clock.advance(Duration::from_secs(60));
     fed.publish("second.md", &SECOND.replace("second post", "third version"))
         .await;
-    let later: Vec<Value> = fed
-        .rows("second")
-        .iter()
-        .filter(|r| r.kind == "Update" && r.state == DeliveryState::Pending)
-        .map(|r| serde_json::from_str(&r.body).unwrap())
-        .collect();
+    let later = fed.pending_updates("second");
     assert_eq!(later.len(), 1);
     assert_ne!(later[0]["id"], update["id"]);
     assert!(later[0]["object"]["updated"].as_str().unwrap() > updated);
@@ -437,25 +457,14 @@ async fn can_publish_create_update_and_delete_on_rebuild_but_nothing_on_the_firs
     // Removed: served through the grace period, the Update still waiting...
     std::fs::remove_file(fed.dir.path().join("content/news/second.md")).unwrap();
     fed.app.rebuild().await.unwrap();
-    let pending: Vec<String> = fed
-        .rows("second")
-        .into_iter()
-        .filter(|r| r.state == DeliveryState::Pending)
-        .map(|r| r.kind)
-        .collect();
-    assert_eq!(pending, ["Update"]);
+    assert_eq!(fed.kinds("second", DeliveryState::Pending), ["Update"]);
     assert!(fed.app.catalog().public_post("news", "second").is_some());
     // ...then a Delete of the Tombstone, and the Update still waiting is dropped.
     fed.clock.advance(Duration::from_secs(60));
     fed.app.rebuild().await.unwrap();
     assert!(fed.app.catalog().public_post("news", "second").is_none());
     let rows = fed.rows("second");
-    let pending: Vec<&str> = rows
-        .iter()
-        .filter(|r| r.state == DeliveryState::Pending)
-        .map(|r| r.kind.as_str())
-        .collect();
-    assert_eq!(pending, ["Delete"]);
+    assert_eq!(fed.kinds("second", DeliveryState::Pending), ["Delete"]);
     let delete: Value = serde_json::from_str(&rows.last().unwrap().body).unwrap();
     assert_eq!(delete["id"], format!("{}#delete", fed.post_id("second")));
     assert_eq!(delete["actor"], format!("{}/users/news", fed.base));
@@ -743,19 +752,11 @@ async fn can_deliver_in_order_with_the_workers_running() {
         "sent before the Create's retry: {:?}",
         received_texts(&inbox)
     );
-    let both = || async {
-        if inbox.received_within(3, Duration::from_millis(200)).await {
-            return Some(());
-        }
-        fed.clock.advance(Duration::from_secs(30));
-        fed.app.delivery_wake.notify_one();
-        None
-    };
-    common::poll_until(
+    fed.advance_until_received(
+        &inbox,
+        3,
+        Duration::from_secs(30),
         "the retry and the Update",
-        Duration::from_secs(10),
-        Duration::ZERO,
-        both,
     )
     .await;
     running.stop().await;
@@ -785,13 +786,7 @@ async fn can_send_only_the_newest_of_two_pending_updates() {
             pair("Update", "The second edit."),
         ]
     );
-    let cancelled: Vec<String> = fed
-        .rows("second")
-        .into_iter()
-        .filter(|r| r.state == DeliveryState::Cancelled)
-        .map(|r| r.kind)
-        .collect();
-    assert_eq!(cancelled, ["Update"]);
+    assert_eq!(fed.kinds("second", DeliveryState::Cancelled), ["Update"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

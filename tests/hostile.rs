@@ -190,10 +190,10 @@ impl World {
     }
 }
 
-/// A cached actor `id` whose `key_id` holds `other-actor`'s key, not the test key requests are
+/// Caches actor `id` with `key_id` holding `other-actor`'s key, not the test key requests are
 /// signed with.
-fn cached_with_other_key(id: &str, key_id: &str, handle: &str) -> RemoteActor {
-    RemoteActor {
+fn cache_with_other_key(store: &masthead::store::Store, id: &str, key_id: &str, handle: &str) {
+    let actor = RemoteActor {
         id: id.to_string(),
         inbox: format!("{id}/inbox"),
         shared_inbox: None,
@@ -204,7 +204,8 @@ fn cached_with_other_key(id: &str, key_id: &str, handle: &str) -> RemoteActor {
         url: None,
         document: "{}".into(),
         fetched_at: 0,
-    }
+    };
+    store.upsert_remote_actor(&actor).unwrap();
 }
 
 fn assert_status(got: &Got, status: StatusCode) {
@@ -257,13 +258,12 @@ async fn rejects_a_key_advertised_by_another_actor() {
     // id alone found Mallory for Alice's signatures and refused them.
     let w = World::start_with(|store, remote| {
         let id = format!("{remote}/users/mallory");
-        store
-            .upsert_remote_actor(&cached_with_other_key(
-                &id,
-                &format!("{remote}/users/alice#main-key"),
-                "mallory@evil",
-            ))
-            .unwrap();
+        cache_with_other_key(
+            store,
+            &id,
+            &format!("{remote}/users/alice#main-key"),
+            "mallory@evil",
+        );
     })
     .await;
     let alice = w.remote.actor("alice");
@@ -466,14 +466,8 @@ async fn can_drop_the_delete_of_an_actor_never_seen_without_fetching() {
 async fn can_remove_what_a_known_actor_left_when_its_key_answers_gone() {
     let w = World::start_with(|store, remote| {
         let id = format!("{remote}/users/gone");
-        store
-            // Not the key the Delete is signed with: verification fails, the key is refetched.
-            .upsert_remote_actor(&cached_with_other_key(
-                &id,
-                &format!("{id}#main-key"),
-                "gone@remote",
-            ))
-            .unwrap();
+        // Not the key the Delete is signed with: verification fails, the key is refetched.
+        cache_with_other_key(store, &id, &format!("{id}#main-key"), "gone@remote");
         store
             .upsert_follower(&Follower {
                 actor: "news".into(),

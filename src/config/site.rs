@@ -131,17 +131,11 @@ impl Checker<'_> {
             Some(d) => self.domain(d),
             None => base_url.as_ref().map(host_with_port),
         };
-        if let Some(listen) = &raw.listen {
-            if listen.get_ref().parse::<SocketAddr>().is_err() {
-                self.error(
-                    listen.span(),
-                    format!(
-                        "site.listen must be an IP address and port, got {:?} (write e.g. 127.0.0.1:8080 for this machine only, or 0.0.0.0:8080 for every interface)",
-                        listen.get_ref()
-                    ),
-                );
-            }
-        }
+        self.socket_addr(
+            raw.listen.as_ref(),
+            "listen",
+            "write e.g. 127.0.0.1:8080 for this machine only, or 0.0.0.0:8080 for every interface",
+        );
         let html_base_url = raw.html_base_url.as_ref().and_then(|u| {
             match Url::parse(u.get_ref()) {
                 Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
@@ -157,22 +151,32 @@ impl Checker<'_> {
                 }
             }
         });
-        if let Some(listen) = &raw.metrics_listen {
-            if listen.get_ref().parse::<SocketAddr>().is_err() {
-                self.error(
-                    listen.span(),
-                    format!(
-                        "site.metrics_listen must be an IP address and port, got {:?} (write e.g. 127.0.0.1:9464, and keep it off public interfaces: /metrics has no authentication)",
-                        listen.get_ref()
-                    ),
-                );
-            }
-        }
+        self.socket_addr(
+            raw.metrics_listen.as_ref(),
+            "metrics_listen",
+            "write e.g. 127.0.0.1:9464, and keep it off public interfaces: /metrics has no authentication",
+        );
         if let Some(language) = &raw.language {
             self.language("site.language", language);
         }
 
         (base_url, domain, html_base_url)
+    }
+
+    /// `site.<key>`, when set, must be an IP address and port; `hint` says what to write.
+    fn socket_addr(&mut self, value: Option<&Spanned<String>>, key: &str, hint: &str) {
+        let Some(value) = value else {
+            return;
+        };
+        if value.get_ref().parse::<SocketAddr>().is_err() {
+            self.error(
+                value.span(),
+                format!(
+                    "site.{key} must be an IP address and port, got {:?} ({hint})",
+                    value.get_ref()
+                ),
+            );
+        }
     }
 
     /// `site.publish`, `site.publish_branch` and `site.publish_repo`.

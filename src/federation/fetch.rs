@@ -824,15 +824,13 @@ mod tests {
             key_actor_url("https://r.example/key/1"),
             "https://r.example/key/1"
         );
-        assert!(same_authority(
-            "https://R.example/a",
-            "https://r.example:443/b"
-        ));
-        assert!(!same_authority(
-            "http://127.0.0.1:1/a",
-            "http://127.0.0.1:2/a"
-        ));
-        assert!(!same_authority("https://r.example/a", "not a url"));
+        for (a, b, same) in [
+            ("https://R.example/a", "https://r.example:443/b", true),
+            ("http://127.0.0.1:1/a", "http://127.0.0.1:2/a", false),
+            ("https://r.example/a", "not a url", false),
+        ] {
+            assert_eq!(same_authority(a, b), same, "{a} vs {b}");
+        }
     }
 
     #[test]
@@ -872,27 +870,24 @@ mod tests {
 
     #[test]
     fn can_compare_origins_with_scheme_and_port() {
-        assert!(same_origin(
-            "https://r.example/a",
-            "https://R.example:443/b"
-        ));
-        assert!(same_origin(
-            "https://127.0.0.1:8443/a",
-            "https://127.0.0.1:8443/b"
-        ));
-        assert!(!same_origin(
-            "https://127.0.0.1:8443/a",
-            "https://127.0.0.1:8444/a"
-        ));
-        assert!(!same_origin("http://r.example/a", "https://r.example/a"));
-        assert!(!same_origin(
-            "javascript://r.example/a",
-            "https://r.example/a"
-        ));
-        assert!(!same_origin(
-            "javascript://r.example/a",
-            "javascript://r.example/a"
-        ));
+        for (a, b, same) in [
+            ("https://r.example/a", "https://R.example:443/b", true),
+            ("https://127.0.0.1:8443/a", "https://127.0.0.1:8443/b", true),
+            (
+                "https://127.0.0.1:8443/a",
+                "https://127.0.0.1:8444/a",
+                false,
+            ),
+            ("http://r.example/a", "https://r.example/a", false),
+            ("javascript://r.example/a", "https://r.example/a", false),
+            (
+                "javascript://r.example/a",
+                "javascript://r.example/a",
+                false,
+            ),
+        ] {
+            assert_eq!(same_origin(a, b), same, "{a} vs {b}");
+        }
     }
 
     #[test]

@@ -599,9 +599,9 @@ impl Store {
             |r| {
                 Ok(HostQueue {
                     host: r.get(0)?,
-                    pending: r.get::<_, i64>(1)? as usize,
-                    failed: r.get::<_, i64>(2)? as usize,
-                    done: r.get::<_, i64>(3)? as usize,
+                    pending: r.get(1)?,
+                    failed: r.get(2)?,
+                    done: r.get(3)?,
                     next_attempt_at: r.get(4)?,
                     last_error: r.get(5)?,
                     unavailable_since: r.get(6)?,
@@ -632,10 +632,10 @@ impl Store {
                     |r| {
                         Ok(ActorQueue {
                             actor: actor.to_string(),
-                            queued: r.get::<_, i64>(0)? as usize,
-                            in_flight: r.get::<_, i64>(1)? as usize,
-                            failed: r.get::<_, i64>(2)? as usize,
-                            delivered: r.get::<_, i64>(3)? as usize,
+                            queued: r.get(0)?,
+                            in_flight: r.get(1)?,
+                            failed: r.get(2)?,
+                            delivered: r.get(3)?,
                             next_retry_at: r.get(4)?,
                             ..ActorQueue::default()
                         })
@@ -680,9 +680,9 @@ impl Store {
                     kind: r.get(0)?,
                     object_id: r.get(1)?,
                     queued_at: r.get(2)?,
-                    inboxes: r.get::<_, i64>(3)? as usize,
-                    done: r.get::<_, i64>(4)? as usize,
-                    failed: r.get::<_, i64>(5)? as usize,
+                    inboxes: r.get(3)?,
+                    done: r.get(4)?,
+                    failed: r.get(5)?,
                 })
             },
         )

@@ -256,9 +256,9 @@ impl Store {
 mod tests {
     use super::*;
 
-    /// Records a follow of `news` by `follower`.
-    fn follow(s: &Store, follower: &str, shared: Option<&str>, state: FollowState) {
-        s.upsert_follower(&Follower {
+    /// A follow of `news` by `follower`, its inbox under the follower's id.
+    fn row(follower: &str, shared: Option<&str>, state: FollowState) -> Follower {
+        Follower {
             actor: "news".into(),
             follower: follower.into(),
             follow_id: format!("{follower}#follow"),
@@ -267,31 +267,31 @@ mod tests {
             state,
             created_at: String::new(),
             hold: None,
-        })
-        .unwrap();
+        }
+    }
+
+    /// Records each (follower, shared inbox, state) as a follow of `news`.
+    fn follow(s: &Store, follows: &[(&str, Option<&str>, FollowState)]) {
+        for (follower, shared, state) in follows {
+            s.upsert_follower(&row(follower, *shared, *state)).unwrap();
+        }
     }
 
     #[test]
     fn can_fan_out_once_per_shared_inbox() {
         let s = Store::open_in_memory().unwrap();
-        follow(
-            &s,
-            "https://a.example/u/1",
+        let (a, b) = (
             Some("https://a.example/inbox"),
-            FollowState::Accepted,
-        );
-        follow(
-            &s,
-            "https://a.example/u/2",
-            Some("https://a.example/inbox"),
-            FollowState::Accepted,
-        );
-        follow(&s, "https://gts.example/u/3", None, FollowState::Accepted);
-        follow(
-            &s,
-            "https://b.example/u/4",
             Some("https://b.example/inbox"),
-            FollowState::Pending,
+        );
+        follow(
+            &s,
+            &[
+                ("https://a.example/u/1", a, FollowState::Accepted),
+                ("https://a.example/u/2", a, FollowState::Accepted),
+                ("https://gts.example/u/3", None, FollowState::Accepted),
+                ("https://b.example/u/4", b, FollowState::Pending),
+            ],
         );
         assert_eq!(
             s.follower_inboxes("news").unwrap(),
@@ -306,8 +306,14 @@ mod tests {
     #[test]
     fn can_keep_an_accepted_follow_accepted_on_a_repeated_follow() {
         let s = Store::open_in_memory().unwrap();
-        follow(&s, "https://a.example/u/1", None, FollowState::Accepted);
-        follow(&s, "https://a.example/u/1", None, FollowState::Pending);
+        let id = "https://a.example/u/1";
+        follow(
+            &s,
+            &[
+                (id, None, FollowState::Accepted),
+                (id, None, FollowState::Pending),
+            ],
+        );
         assert_eq!(
             s.follower("news", "https://a.example/u/1")
                 .unwrap()
@@ -321,14 +327,8 @@ mod tests {
     fn can_hold_a_follow_under_a_number_that_is_never_reused() {
         let s = Store::open_in_memory().unwrap();
         let held = |follower: &str, reason: &str| Follower {
-            actor: "news".into(),
-            follower: follower.into(),
-            follow_id: format!("{follower}#follow"),
-            inbox: format!("{follower}/inbox"),
-            shared_inbox: None,
-            state: FollowState::Pending,
-            created_at: String::new(),
             hold: Some(Hold::new(crate::store::HeldBy::ManualApproval, reason)),
+            ..row(follower, None, FollowState::Pending)
         };
         s.upsert_follower(&held("https://a.example/u/1", "first"))
             .unwrap();
@@ -368,11 +368,15 @@ mod tests {
         let s = Store::open_in_memory().unwrap();
         follow(
             &s,
-            "https://a.example/u/1",
-            Some("https://a.example/inbox"),
-            FollowState::Accepted,
+            &[
+                (
+                    "https://a.example/u/1",
+                    Some("https://a.example/inbox"),
+                    FollowState::Accepted,
+                ),
+                ("https://c.example/u/2", None, FollowState::Accepted),
+            ],
         );
-        follow(&s, "https://c.example/u/2", None, FollowState::Accepted);
         assert_eq!(
             s.move_follower(
                 "https://c.example/u/2",

@@ -11,22 +11,58 @@ use crate::federation::fetch::{safe_remote_url, same_origin, scrub_document};
 
 const OURS: &str = "https://social.city.example";
 
-/// URLs as hostile servers write them: other schemes, mixed case, entities, userinfo, ours.
+/// URLs as hostile servers write them: other schemes, mixed case, entities, userinfo.
+const HOSTILE_URLS: [&str; 10] = [
+    "https://remote.example/users/alice",
+    "https://remote.example/notes/1",
+    "https://other.example/users/bob",
+    "javascript://remote.example/%0Aalert(1)",
+    "JaVaScRiPt:alert(1)",
+    "&#106;avascript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "vbscript:msgbox(1)",
+    "http://remote.example/users/alice",
+    "https://victim@remote.example/users/alice",
+];
+
+/// The keys activities use, likely to appear in [`value`]'s objects.
+const KEYS: [&str; 17] = [
+    "id",
+    "type",
+    "actor",
+    "object",
+    "url",
+    "href",
+    "icon",
+    "image",
+    "content",
+    "summary",
+    "name",
+    "@context",
+    "@graph",
+    "@id",
+    "attributedTo",
+    "tag",
+    "attachment",
+];
+
+/// Activity types, the ones the inbox handles first.
+const KINDS: [&str; 7] = [
+    "Create", "Update", "Delete", "Undo", "Like", "Follow", "Move",
+];
+
+/// [`HOSTILE_URLS`] and one of ours, or any URL-shaped string (each fixed one as likely as
+/// either pattern).
 fn url() -> impl Strategy<Value = String> {
+    let fixed: Vec<String> = HOSTILE_URLS
+        .iter()
+        .map(|u| u.to_string())
+        .chain([format!("{OURS}/users/news")])
+        .collect();
     prop_oneof![
-        Just("https://remote.example/users/alice".to_string()),
-        Just("https://remote.example/notes/1".to_string()),
-        Just("https://other.example/users/bob".to_string()),
-        Just(format!("{OURS}/users/news")),
-        Just("javascript://remote.example/%0Aalert(1)".to_string()),
-        Just("JaVaScRiPt:alert(1)".to_string()),
-        Just("&#106;avascript:alert(1)".to_string()),
-        Just("data:text/html,<script>alert(1)</script>".to_string()),
-        Just("vbscript:msgbox(1)".to_string()),
-        Just("http://remote.example/users/alice".to_string()),
-        Just("https://victim@remote.example/users/alice".to_string()),
-        "[a-z]{1,8}:[ -~]{0,30}",
-        "https://[a-z.]{1,20}/[ -~]{0,30}",
+        11 => prop::sample::select(fixed),
+        1 => "[a-z]{1,8}:[ -~]{0,30}",
+        1 => "https://[a-z.]{1,20}/[ -~]{0,30}",
     ]
 }
 
@@ -40,26 +76,7 @@ fn value() -> impl Strategy<Value = Value> {
         "[ -~]{0,20}".prop_map(Value::from),
     ];
     leaf.prop_recursive(4, 48, 6, |inner| {
-        let key = prop_oneof![
-            Just("id"),
-            Just("type"),
-            Just("actor"),
-            Just("object"),
-            Just("url"),
-            Just("href"),
-            Just("icon"),
-            Just("image"),
-            Just("content"),
-            Just("summary"),
-            Just("name"),
-            Just("@context"),
-            Just("@graph"),
-            Just("@id"),
-            Just("attributedTo"),
-            Just("tag"),
-            Just("attachment"),
-        ]
-        .prop_map(str::to_string);
+        let key = prop::sample::select(&KEYS[..]).prop_map(str::to_string);
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
             prop::collection::btree_map(key, inner, 0..6)
@@ -71,14 +88,8 @@ fn value() -> impl Strategy<Value = Value> {
 /// An activity whose top-level fields are drawn from the hostile set.
 fn activity() -> impl Strategy<Value = Value> {
     let kind = prop_oneof![
-        Just("Create".to_string()),
-        Just("Update".to_string()),
-        Just("Delete".to_string()),
-        Just("Undo".to_string()),
-        Just("Like".to_string()),
-        Just("Follow".to_string()),
-        Just("Move".to_string()),
-        "[A-Za-z]{1,10}",
+        7 => prop::sample::select(&KINDS[..]).prop_map(str::to_string),
+        1 => "[A-Za-z]{1,10}",
     ];
     (url(), kind, url(), value(), value()).prop_map(|(id, kind, actor, object, context)| {
         json!({ "@context": context, "id": id, "type": kind, "actor": actor, "object": object })

@@ -1,0 +1,574 @@
+//! The client end to end, against servers on 127.0.0.1: the policy refusing before any byte is
+//! sent, keep-alive reuse, the DNS cache, the body cap, redirects (count, method, origin, policy
+//! on every hop), signing every hop afresh and the timeouts.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use url::Url;
+
+use super::*;
+
+fn url(s: &str) -> Url {
+    Url::parse(s).unwrap()
+}
+
+/// One request a test server received.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: Method,
+    target: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+struct TestServer {
+    addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    /// Connections accepted.
+    connections: Arc<AtomicUsize>,
+}
+
+impl TestServer {
+    fn url(&self, path: &str) -> Url {
+        url(&format!("http://{}{path}", self.addr))
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+type Handler = dyn Fn(&Seen) -> http::Response<Full<Bytes>> + Send + Sync;
+
+/// A hyper server on 127.0.0.1:0 that records every request. The listener is bound before
+/// this returns, so the server is ready; it stops when the test's runtime does.
+async fn serve(
+    handler: impl Fn(&Seen) -> http::Response<Full<Bytes>> + Send + Sync + 'static,
+) -> TestServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let handler: Arc<Handler> = Arc::new(handler);
+    let record = seen.clone();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let accepted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            accepted.fetch_add(1, Ordering::SeqCst);
+            let (handler, record) = (handler.clone(), record.clone());
+            let service = hyper::service::service_fn(move |req: http::Request<_>| {
+                let (handler, record) = (handler.clone(), record.clone());
+                async move {
+                    let (parts, body) = req.into_parts();
+                    let body: hyper::body::Incoming = body;
+                    let seen = Seen {
+                        method: parts.method,
+                        target: parts.uri.to_string(),
+                        headers: parts.headers,
+                        body: body.collect().await?.to_bytes(),
+                    };
+                    let response = handler(&seen);
+                    record.lock().unwrap().push(seen);
+                    Ok::<_, hyper::Error>(response)
+                }
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service),
+            );
+        }
+    });
+    TestServer {
+        addr,
+        seen,
+        connections,
+    }
+}
+
+fn ok(body: &'static str) -> http::Response<Full<Bytes>> {
+    http::Response::new(Full::new(Bytes::from_static(body.as_bytes())))
+}
+
+fn redirect(status: StatusCode, location: &str) -> http::Response<Full<Bytes>> {
+    http::Response::builder()
+        .status(status)
+        .header(header::LOCATION, location)
+        .body(Full::default())
+        .unwrap()
+}
+
+/// `/hops/N` redirects (relatively) to `/hops/N-1`; `/hops/0` answers.
+fn hops(seen: &Seen) -> http::Response<Full<Bytes>> {
+    let n: usize = seen.target.trim_start_matches("/hops/").parse().unwrap();
+    if n == 0 {
+        ok("arrived")
+    } else {
+        redirect(StatusCode::FOUND, &format!("/hops/{}", n - 1))
+    }
+}
+
+fn strict_config() -> ClientConfig {
+    let mut config = ClientConfig::new("masthead-test/1");
+    config.policy.allow_http = true;
+    config
+}
+
+fn loopback_config() -> ClientConfig {
+    let mut config = strict_config();
+    config.policy.allow_private_addresses = true;
+    config
+}
+
+async fn get(config: ClientConfig, url: Url) -> Result<Response, FetchError> {
+    Client::new(config)
+        .send(OutgoingRequest::new(Method::GET, url))
+        .await
+}
+
+/// The error of a GET of `target` with loopback allowed.
+async fn loopback_error(target: &str) -> FetchError {
+    get(loopback_config(), url(target)).await.unwrap_err()
+}
+
+#[tokio::test]
+async fn rejects_loopback_by_default_without_connecting() {
+    let server = serve(|_| ok("secret")).await;
+    let target = server.url("/admin");
+    let err = get(strict_config(), target.clone()).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "refused to connect to 127.0.0.1 for {target}: loopback address \
+             (set [dev] allow_private_addresses = true only for local testing)"
+        )
+    );
+    assert!(server.seen().is_empty());
+}
+
+#[tokio::test]
+async fn rejects_a_name_that_resolves_to_loopback() {
+    let server = serve(|_| ok("secret")).await;
+    let target = url(&format!("http://localhost:{}/", server.addr.port()));
+    let err = get(strict_config(), target).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FetchError::Refused {
+                reason: "loopback address",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(server.seen().is_empty());
+}
+
+#[tokio::test]
+async fn can_fetch_from_loopback_with_allow_private_addresses() {
+    let server = serve(|_| ok("hello")).await;
+    let target = server.url("/actor?x=1");
+    let response = Client::new(loopback_config())
+        .get_json(target.clone(), ACCEPT_ACTIVITY, None)
+        .await
+        .unwrap();
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(&response.body[..], b"hello");
+    assert_eq!(response.final_url, target);
+    let seen = server.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].target, "/actor?x=1");
+    assert_eq!(seen[0].headers[header::HOST], server.addr.to_string());
+    assert_eq!(seen[0].headers[header::USER_AGENT], "masthead-test/1");
+    assert_eq!(seen[0].headers[header::ACCEPT], ACCEPT_ACTIVITY);
+}
+
+#[tokio::test]
+async fn can_reuse_one_kept_alive_connection_per_origin() {
+    let server = serve(|_| ok("hello")).await;
+    let other = serve(|_| ok("other")).await;
+    let client = Client::new(loopback_config());
+    for path in ["/a", "/b", "/c"] {
+        let mut req = OutgoingRequest::new(Method::POST, server.url(path));
+        req.body = Some(Bytes::from_static(b"{}"));
+        let response = client.send(req).await.unwrap();
+        assert_eq!(&response.body[..], b"hello");
+    }
+    client
+        .send(OutgoingRequest::new(Method::GET, other.url("/")))
+        .await
+        .unwrap();
+    assert_eq!(server.seen().len(), 3);
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(other.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(client.idle_connections(), 2, "one per origin");
+}
+
+#[tokio::test]
+async fn can_open_a_new_connection_when_the_server_closes_the_kept_one() {
+    let server = serve(|_| {
+        http::Response::builder()
+            .header(header::CONNECTION, "close")
+            .body(Full::new(Bytes::from_static(b"bye")))
+            .unwrap()
+    })
+    .await;
+    let client = Client::new(loopback_config());
+    for _ in 0..3 {
+        let response = client
+            .send(OutgoingRequest::new(Method::GET, server.url("/")))
+            .await
+            .unwrap();
+        assert_eq!(&response.body[..], b"bye");
+    }
+    assert_eq!(server.connections.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn can_keep_a_resolved_name_for_its_ttl() {
+    let server = serve(|_| ok("hello")).await;
+    let target = url(&format!("http://localhost:{}/", server.addr.port()));
+    let client = Client::new(loopback_config());
+    client
+        .send(OutgoingRequest::new(Method::GET, target))
+        .await
+        .unwrap();
+    let addrs = client
+        .dns
+        .cached("localhost", server.addr.port())
+        .expect("localhost is cached");
+    assert!(addrs.iter().any(|a| a.ip().is_loopback()), "{addrs:?}");
+    // A strict client refuses the cached loopback answer, and the kept-alive connection to
+    // it, as it refused the fresh ones.
+    let strict = Client {
+        config: Arc::new(strict_config()),
+        ..client.clone()
+    };
+    let err = strict
+        .send(OutgoingRequest::new(
+            Method::GET,
+            url(&format!("http://localhost:{}/x", server.addr.port())),
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Refused { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn can_read_a_body_of_exactly_the_limit() {
+    let server =
+        serve(|_| http::Response::new(Full::new(Bytes::from(vec![b'a'; MAX_BODY_BYTES])))).await;
+    let response = get(loopback_config(), server.url("/")).await.unwrap();
+    assert_eq!(response.body.len(), MAX_BODY_BYTES);
+}
+
+#[tokio::test]
+async fn rejects_a_declared_body_over_the_limit() {
+    let server =
+        serve(|_| http::Response::new(Full::new(Bytes::from(vec![b'a'; MAX_BODY_BYTES + 1]))))
+            .await;
+    let err = get(loopback_config(), server.url("/big"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FetchError::TooLarge {
+                limit: MAX_BODY_BYTES,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn rejects_an_undeclared_body_once_it_passes_the_limit() {
+    // No Content-Length: the body runs until the server closes, so only counting can stop it.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut request = [0; 1024];
+        let _ = stream.read(&mut request).await;
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+            .await;
+        let chunk = vec![b'a'; 64 * 1024];
+        // Far more than the limit; the client hangs up long before the end.
+        for _ in 0..64 {
+            if stream.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+    });
+    let err = loopback_error(&format!("http://{addr}/stream")).await;
+    assert!(matches!(err, FetchError::TooLarge { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn can_follow_three_relative_redirects() {
+    let server = serve(hops).await;
+    let response = get(loopback_config(), server.url("/hops/3")).await.unwrap();
+    assert_eq!(&response.body[..], b"arrived");
+    assert_eq!(response.final_url, server.url("/hops/0"));
+    let targets: Vec<_> = server.seen().into_iter().map(|s| s.target).collect();
+    assert_eq!(targets, ["/hops/3", "/hops/2", "/hops/1", "/hops/0"]);
+}
+
+#[tokio::test]
+async fn rejects_a_fourth_redirect() {
+    let server = serve(hops).await;
+    let start = server.url("/hops/4");
+    let err = get(loopback_config(), start.clone()).await.unwrap_err();
+    assert!(
+        matches!(&err, FetchError::TooManyRedirects { url, limit: 3 } if *url == start),
+        "{err}"
+    );
+    // The fourth Location is never requested.
+    assert_eq!(server.seen().len(), 4);
+}
+
+#[tokio::test]
+async fn can_sign_every_hop_afresh() {
+    let server = serve(hops).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let hook_calls = calls.clone();
+    let sign: SignHook = Box::new(move |method, url, headers, body| {
+        let n = hook_calls.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(method, Method::GET);
+        assert!(body.is_none());
+        assert!(headers.contains_key(header::HOST), "Host is there to sign");
+        let value = format!("{n} {url}");
+        headers.append("signature", HeaderValue::from_str(&value).unwrap());
+    });
+    Client::new(loopback_config())
+        .get_json(server.url("/hops/2"), ACCEPT_ACTIVITY, Some(sign))
+        .await
+        .unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    for (n, seen) in server.seen().iter().enumerate() {
+        let signatures: Vec<_> = seen.headers.get_all("signature").iter().collect();
+        let expected = format!("{n} {}", server.url(&seen.target));
+        assert_eq!(signatures, [expected.as_str()], "hop {n}");
+    }
+}
+
+fn method_redirects(seen: &Seen) -> http::Response<Full<Bytes>> {
+    match seen.target.as_str() {
+        "/see-other" => redirect(StatusCode::SEE_OTHER, "/landing"),
+        "/found" => redirect(StatusCode::FOUND, "/landing"),
+        "/temporary" => redirect(StatusCode::TEMPORARY_REDIRECT, "/landing"),
+        "/permanent" => redirect(StatusCode::PERMANENT_REDIRECT, "/landing"),
+        _ => ok("landed"),
+    }
+}
+
+/// POSTs an activity to `path` and returns the request that landed after the redirect.
+async fn post_through(server: &TestServer, path: &str) -> Seen {
+    server.seen.lock().unwrap().clear();
+    let mut req = OutgoingRequest::new(Method::POST, server.url(path));
+    req.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/activity+json"),
+    );
+    req.body = Some(Bytes::from_static(b"{\"type\":\"Follow\"}"));
+    Client::new(loopback_config()).send(req).await.unwrap();
+    let seen = server.seen();
+    assert_eq!(seen.len(), 2);
+    seen[1].clone()
+}
+
+#[tokio::test]
+async fn can_turn_a_post_into_a_bodiless_get_on_301_302_303() {
+    let server = serve(method_redirects).await;
+    for path in ["/see-other", "/found"] {
+        let landing = post_through(&server, path).await;
+        assert_eq!(landing.method, Method::GET, "{path}");
+        assert!(landing.body.is_empty(), "{path}");
+        assert!(
+            !landing.headers.contains_key(header::CONTENT_TYPE),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn can_keep_method_and_body_on_307_308() {
+    let server = serve(method_redirects).await;
+    for path in ["/temporary", "/permanent"] {
+        let landing = post_through(&server, path).await;
+        assert_eq!(landing.method, Method::POST, "{path}");
+        assert_eq!(&landing.body[..], b"{\"type\":\"Follow\"}", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn rejects_resending_a_body_to_another_origin_on_307_308() {
+    let elsewhere = serve(|_| ok("elsewhere")).await;
+    for status in [
+        StatusCode::TEMPORARY_REDIRECT,
+        StatusCode::PERMANENT_REDIRECT,
+    ] {
+        let location = elsewhere.url("/inbox").to_string();
+        let first = serve(move |_| redirect(status, &location)).await;
+        let mut req = OutgoingRequest::new(Method::POST, first.url("/inbox"));
+        req.body = Some(Bytes::from_static(b"{\"type\":\"Create\"}"));
+        let err = Client::new(loopback_config()).send(req).await.unwrap_err();
+        assert!(
+            matches!(err, FetchError::RedirectAcrossOrigins { .. }),
+            "{status}: {err}"
+        );
+        assert_eq!(first.seen().len(), 1, "{status}");
+    }
+    assert!(elsewhere.seen().is_empty());
+}
+
+/// A client whose policy is on, with only `allowed` exempt: it stands in for a public host.
+fn client_trusting(allowed: &[SocketAddr]) -> Client {
+    let mut config = strict_config();
+    config.policy.exempt = allowed.to_vec();
+    Client::new(config)
+}
+
+#[tokio::test]
+async fn rejects_a_redirect_from_an_allowed_host_to_a_refused_one() {
+    let internal = serve(|_| ok("internal")).await;
+    let internal_url = internal.url("/metadata");
+    let location = internal_url.to_string();
+    let public = serve(move |_| redirect(StatusCode::FOUND, &location)).await;
+
+    let err = client_trusting(&[public.addr])
+        .send(OutgoingRequest::new(Method::GET, public.url("/")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, FetchError::Refused { url, .. } if *url == internal_url),
+        "{err}"
+    );
+    assert_eq!(public.seen().len(), 1);
+    assert!(internal.seen().is_empty());
+
+    // The same chain goes through when both hops are allowed: the refusal above is the policy.
+    let response = client_trusting(&[public.addr, internal.addr])
+        .send(OutgoingRequest::new(Method::GET, public.url("/")))
+        .await
+        .unwrap();
+    assert_eq!(&response.body[..], b"internal");
+}
+
+#[tokio::test]
+async fn rejects_redirects_to_literal_special_use_addresses() {
+    let public = serve(|seen| {
+        let location = match seen.target.as_str() {
+            "/metadata" => "http://169.254.169.254/latest/meta-data/",
+            "/mapped" => "http://[::ffff:127.0.0.1]/",
+            _ => "ftp://example.com/",
+        };
+        redirect(StatusCode::MOVED_PERMANENTLY, location)
+    })
+    .await;
+    let client = client_trusting(&[public.addr]);
+    for (path, expected) in [
+        ("/metadata", "link-local address"),
+        ("/mapped", "loopback address"),
+    ] {
+        let err = client
+            .send(OutgoingRequest::new(Method::GET, public.url(path)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, FetchError::Refused { reason, .. } if *reason == expected),
+            "{path}: {err}"
+        );
+    }
+    let err = client
+        .send(OutgoingRequest::new(Method::GET, public.url("/ftp")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::BadUrl { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn errors_when_the_connection_is_not_accepted_in_time() {
+    // A listener with a backlog of 0 whose queue is filled and never drained: the kernel
+    // drops further SYNs, so connecting hangs exactly like a blackholed host.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    let mut hangs = false;
+    for _ in 0..16 {
+        match tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
+            Ok(stream) => queued.push(stream.unwrap()),
+            Err(_) => {
+                hangs = true;
+                break;
+            }
+        }
+    }
+    assert!(hangs, "could not fill the accept queue of {addr}");
+
+    let mut config = loopback_config();
+    config.connect_timeout = Duration::from_millis(200);
+    let err = get(config, url(&format!("http://{addr}/")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FetchError::Timeout {
+                stage: TimeoutStage::Connect,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    drop(listener);
+}
+
+#[tokio::test]
+async fn errors_when_the_whole_request_takes_too_long() {
+    // Accepts, then never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (_stream, _) = listener.accept().await.unwrap();
+        std::future::pending::<()>().await;
+    });
+    let mut config = loopback_config();
+    config.total_timeout = Duration::from_millis(300);
+    let target = url(&format!("http://{addr}/slow"));
+    let err = get(config, target.clone()).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("timed out fetching {target} (limit 300ms)")
+    );
+}
+
+#[tokio::test]
+async fn errors_when_nothing_listens() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let err = loopback_error(&format!("http://{addr}/")).await;
+    assert!(matches!(err, FetchError::Connect { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn errors_when_an_https_server_does_not_speak_tls() {
+    let server = serve(|_| ok("plain")).await;
+    let target = url(&format!("https://{}/", server.addr));
+    let err = get(loopback_config(), target).await.unwrap_err();
+    assert!(matches!(err, FetchError::Tls { .. }), "{err}");
+}
