@@ -40,7 +40,7 @@ pub use deliveries::{
 };
 pub use followers::{FollowState, Follower};
 pub use hosts::HostHealth;
-pub use inbox::{InboxActivity, JobOutcome, NewInboxActivity};
+pub use inbox::{ArrivedActivity, InboxActivity, JobOutcome, NewInboxActivity};
 pub use interactions::{InteractionCounts, InteractionKind};
 pub use keys::{ActorKeys, KeyPair, INSTANCE_KEY};
 pub use pending_publications::{PendingChange, PendingPublication};
@@ -91,6 +91,7 @@ pub struct Store {
     /// Read-only connections to the same file (none in memory, where the writer reads too).
     readers: Vec<Mutex<Connection>>,
     path: PathBuf,
+    group_commit: inbox::GroupCommit,
 }
 
 /// Connections that only read, beside the writer: one per core of a small machine.
@@ -166,6 +167,7 @@ impl Store {
             conn: Mutex::new(conn),
             readers: Vec::new(),
             path,
+            group_commit: Default::default(),
         }))
     }
 
@@ -189,6 +191,7 @@ impl Store {
             conn: Mutex::new(conn),
             readers: Vec::new(),
             path,
+            group_commit: Default::default(),
         };
         store.migrate()?;
         Ok(store)
