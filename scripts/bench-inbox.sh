@@ -8,8 +8,9 @@
 #   BENCH_PROFILE=release (default) or dev      BENCH_COUNT=5000  BENCH_REPLIES=2000
 #   BENCH_CONNECTIONS=32  BENCH_ACTORS=20       MASTHEAD_NODE: node (default: tests/interop's)
 #   BENCH_RUNS="likes replies fedify": the runs made (a figure whose run is left out is null)
-#   BENCH_PERF=DIR: record each masthead run with `perf record` (DWARF call graphs; the release
-#     build keeps line tables for it) into DIR/<run>.data, for `perf report -i`
+#   BENCH_PERF=DIR: record each masthead run with `perf record` into DIR/<run>.data, for
+#     `perf report -i` (DWARF call graphs, BENCH_PERF_HZ=1000 samples a second; the release
+#     build keeps line tables for it)
 #
 # Goals (issue 10): >= 5,000 accepted per server CPU-second, >= 15x Fedify, replies applied
 # >= 1,000/s.
@@ -93,7 +94,7 @@ run_load() { # label inbox object pid kind count [db]
   local perf_pid=""
   if [[ -n "$perf_dir" && "$1" == masthead ]]; then
     mkdir -p "$perf_dir"
-    perf record -q -F 250 --call-graph dwarf,16384 -p "$4" -o "$perf_dir/$5.data" \
+    perf record -q -F "${BENCH_PERF_HZ:-1000}" --call-graph dwarf,16384 -p "$4" -o "$perf_dir/$5.data" \
       >/dev/null 2>&1 &
     perf_pid=$!
   fi
