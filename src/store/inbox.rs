@@ -1,6 +1,14 @@
 //! `inbox_activities`: every verified incoming activity, once. The id is the dedupe key and the row
 //! is the durable job: the inbox answers 202 after the insert, and the inbox worker processes
 //! queued rows (also those left queued by a crash, at the next start).
+//!
+//! Under load the inserts are committed in groups ([`Store::record_inbox_activity_grouped`]):
+//! each request waits for the commit that holds its row, so a 202 still means "on disk", while
+//! one transaction carries every activity that arrived during the previous commit.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::oneshot;
 
 use super::{execute, Store, StoreError};
 
@@ -19,6 +27,60 @@ pub struct NewInboxActivity<'a> {
     /// The signature scheme that verified it (`rfc9421` or `draft-cavage-12`).
     pub signature: &'a str,
 }
+
+/// A verified activity to record, owned: what waits for a group commit.
+#[derive(Clone, Debug)]
+pub struct ArrivedActivity {
+    pub id: String,
+    /// The verified remote actor that signed it.
+    pub signer: String,
+    /// Our handle for a personal inbox; `None` for the shared inbox.
+    pub recipient: Option<String>,
+    /// The activity `type`.
+    pub kind: String,
+    /// The JSON body as received.
+    pub body: String,
+    /// The signature scheme that verified it.
+    pub signature: &'static str,
+}
+
+impl ArrivedActivity {
+    fn as_new(&self) -> NewInboxActivity<'_> {
+        NewInboxActivity {
+            id: &self.id,
+            signer: &self.signer,
+            recipient: self.recipient.as_deref(),
+            kind: &self.kind,
+            body: &self.body,
+            signature: self.signature,
+        }
+    }
+}
+
+/// Activities waiting for the next group commit, and whether a committer is at work.
+#[derive(Default)]
+pub(super) struct GroupCommit {
+    state: Mutex<Waiting>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    rows: Vec<Entry>,
+    committing: bool,
+    /// Rows that ever joined, and groups committed (or tried): what a test counts.
+    arrived: u64,
+    groups: u64,
+}
+
+/// A row waiting for its commit, with when it arrived and who waits for the answer.
+struct Entry {
+    activity: ArrivedActivity,
+    now_ms: i64,
+    done: oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// The most rows one group commit holds (bodies are up to 1 MiB each).
+const GROUP: usize = 256;
 
 /// A queued activity.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +110,10 @@ pub enum JobOutcome {
     },
 }
 
+const RECORD: &str = "INSERT OR IGNORE INTO inbox_activities
+       (id, signer, recipient, type, body, signature, received_at, next_attempt_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)";
+
 const FINISH: &str =
     "UPDATE inbox_activities SET state = 'done', attempts = attempts + 1, error = NULL
      WHERE id = ?1";
@@ -56,6 +122,24 @@ const FAIL: &str = "UPDATE inbox_activities SET attempts = attempts + 1, error =
        state = CASE WHEN ?3 IS NULL THEN 'failed' ELSE 'queued' END,
        next_attempt_at = COALESCE(?3, next_attempt_at)
      WHERE id = ?1";
+
+impl GroupCommit {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn record_params<'a>(a: &'a NewInboxActivity<'a>, now_ms: i64) -> impl rusqlite::Params + 'a {
+    (
+        a.id,
+        a.signer,
+        a.recipient,
+        a.kind,
+        a.body,
+        a.signature,
+        now_ms,
+    )
+}
 
 impl InboxActivity {
     /// A row of `SELECT id, signer, recipient, type, body, attempts ...`.
@@ -79,21 +163,100 @@ impl Store {
         a: &NewInboxActivity<'_>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let n = self.execute(
-            "INSERT OR IGNORE INTO inbox_activities
-               (id, signer, recipient, type, body, signature, received_at, next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-            (
-                a.id,
-                a.signer,
-                a.recipient,
-                a.kind,
-                a.body,
-                a.signature,
-                now_ms,
-            ),
-        )?;
+        let n = self.execute(RECORD, record_params(a, now_ms))?;
         Ok(n > 0)
+    }
+
+    /// [`Store::record_inbox_activity`], committed with whatever else arrived meanwhile: the row
+    /// joins the waiting group, and the caller is answered once the transaction holding it has
+    /// committed (so a 202 sent after this still means the activity survives a crash). When no
+    /// commit is running, this call starts a committer on a blocking thread; it commits group
+    /// after group until nobody waits, so under load one transaction carries many activities,
+    /// and alone an activity waits for nothing but its own commit.
+    pub async fn record_inbox_activity_grouped(
+        self: &Arc<Self>,
+        a: ArrivedActivity,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (done, answer) = oneshot::channel();
+        let start = {
+            let mut waiting = self.group_commit.lock();
+            waiting.rows.push(Entry {
+                activity: a,
+                now_ms,
+                done,
+            });
+            waiting.arrived += 1;
+            !std::mem::replace(&mut waiting.committing, true)
+        };
+        if start {
+            let store = self.clone();
+            tokio::task::spawn_blocking(move || store.commit_groups());
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(self.corrupt("the inbox group commit stopped before recording".into()))
+        })
+    }
+
+    /// Commits waiting groups until none is left, then lets the next arrival start a committer.
+    fn commit_groups(&self) {
+        // Should a commit panic, every waiting row is answered with an error (its sender is
+        // dropped: the request fails, the sender retries) and the next arrival starts anew.
+        struct Release<'a>(&'a GroupCommit);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                let mut waiting = self.0.lock();
+                waiting.committing = false;
+                waiting.rows.clear();
+            }
+        }
+        let release = Release(&self.group_commit);
+        loop {
+            let group: Vec<_> = {
+                let mut waiting = self.group_commit.lock();
+                if waiting.rows.is_empty() {
+                    waiting.committing = false;
+                    std::mem::forget(release);
+                    return;
+                }
+                let n = waiting.rows.len().min(GROUP);
+                waiting.groups += 1;
+                tracing::trace!(
+                    rows = n,
+                    group = waiting.groups,
+                    of = waiting.arrived,
+                    "inbox group commit"
+                );
+                waiting.rows.drain(..n).collect()
+            };
+            let committed = self.transaction(|tx| {
+                group
+                    .iter()
+                    .map(|e| {
+                        execute(tx, RECORD, record_params(&e.activity.as_new(), e.now_ms))
+                            .map(|n| n > 0)
+                            .map_err(self.err())
+                    })
+                    .collect::<Result<Vec<bool>, StoreError>>()
+            });
+            match committed {
+                Ok(fresh) => {
+                    for (e, fresh) in group.into_iter().zip(fresh) {
+                        let _ = e.done.send(Ok(fresh));
+                    }
+                }
+                // One bad row must not fail the others: each is recorded alone, with its own
+                // answer.
+                Err(e) => {
+                    tracing::warn!(rows = group.len(), error = %e, "inbox group commit failed; recording each alone");
+                    for e in group {
+                        let _ = e
+                            .done
+                            .send(self.record_inbox_activity(&e.activity.as_new(), e.now_ms));
+                    }
+                }
+            }
+        }
     }
 
     /// The signature scheme an activity was received with, if it was received.
@@ -120,24 +283,23 @@ impl Store {
         )
     }
 
-    /// Up to `limit` queued activities due at `now_ms` that arrived after `after` (a
-    /// `(received_at, id)` position; `None` for the start), in arrival order: the inbox
-    /// dispatcher pages through the queue with this, so a row is read once per pass.
+    /// Up to `limit` queued activities due at `now_ms` recorded after the one numbered `after`
+    /// (`None` for the start), in the order they were recorded, each with its number: the inbox
+    /// dispatcher pages through the queue with this, so a row is read once per pass. The number
+    /// is the row's `rowid`: one writer assigns it, so it grows in commit order, and a row
+    /// committed after the dispatcher looked is never behind its position. (`received_at` is
+    /// not: a request stamped earlier may commit later.)
     pub fn due_inbox_activities_after(
         &self,
         now_ms: i64,
-        after: Option<(i64, &str)>,
+        after: Option<i64>,
         limit: usize,
     ) -> Result<Vec<(i64, InboxActivity)>, StoreError> {
-        let (at, id) = after.unwrap_or((i64::MIN, ""));
-        // A row arrived after `at` is due no earlier than it arrived (next_attempt_at >=
-        // received_at), which lets the (state, next_attempt_at) index narrow the scan.
         self.query_all(
-            "SELECT id, signer, recipient, type, body, attempts, received_at FROM inbox_activities
-             WHERE state = 'queued' AND next_attempt_at <= ?1 AND next_attempt_at >= ?2
-               AND (received_at > ?2 OR (received_at = ?2 AND id > ?3))
-             ORDER BY received_at, id LIMIT ?4",
-            (now_ms, at, id, limit as i64),
+            "SELECT id, signer, recipient, type, body, attempts, rowid FROM inbox_activities
+             WHERE rowid > ?2 AND state = 'queued' AND next_attempt_at <= ?1
+             ORDER BY rowid LIMIT ?3",
+            (now_ms, after.unwrap_or(i64::MIN), limit as i64),
             |r| Ok((r.get(6)?, InboxActivity::from_row(r)?)),
         )
     }
@@ -183,8 +345,11 @@ impl Store {
     /// repeat, and no sender retries for longer than a few days (Mastodon gives up after about
     /// two), so a week of ids is enough.
     pub fn prune_inbox_activities(&self, before_ms: i64) -> Result<usize, StoreError> {
+        // The newest row is kept whatever its age: SQLite gives a new row the largest rowid
+        // plus one, and a number handed out again would be behind the dispatcher's position.
         self.execute(
-            "DELETE FROM inbox_activities WHERE state IN ('done', 'failed') AND received_at < ?1",
+            "DELETE FROM inbox_activities WHERE state IN ('done', 'failed') AND received_at < ?1
+               AND rowid < (SELECT MAX(rowid) FROM inbox_activities)",
             [before_ms],
         )
     }
@@ -235,6 +400,83 @@ mod tests {
         s.fail_inbox_activity("https://r.example/1", "down", None)
             .unwrap();
         assert!(s.due_inbox_activities(i64::MAX, 10).unwrap().is_empty());
+    }
+
+    fn arrived(id: &str) -> ArrivedActivity {
+        let n = new(id);
+        ArrivedActivity {
+            id: n.id.to_string(),
+            signer: n.signer.to_string(),
+            recipient: None,
+            kind: n.kind.to_string(),
+            body: n.body.to_string(),
+            signature: "draft-cavage-12",
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn can_commit_what_arrives_during_a_commit_as_one_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        // The writer is busy (as with a long commit): everything that arrives meanwhile waits.
+        let (held, release) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let holder = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let _busy = store.conn();
+                held.0.send(()).unwrap();
+                let _ = release.1.recv();
+            })
+        };
+        held.1.recv().unwrap();
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let store = store.clone();
+                // Two requests carry each id: the second is a repeat.
+                let id = format!("https://r.example/{}", i / 2);
+                tokio::spawn(
+                    async move { store.record_inbox_activity_grouped(arrived(&id), 10).await },
+                )
+            })
+            .collect();
+        while store.group_commit.lock().arrived < 50 {
+            tokio::task::yield_now().await;
+        }
+        release.0.send(()).unwrap();
+        holder.join().unwrap();
+        let mut fresh = 0;
+        for t in tasks {
+            if t.await.unwrap().unwrap() {
+                fresh += 1;
+            }
+        }
+        assert_eq!(fresh, 25);
+        // At most the group taken before the writer was free, and one with all the rest.
+        assert!(store.group_commit.lock().groups <= 2);
+        // Answered means committed: another connection reads every row.
+        assert_eq!(store.due_inbox_activities(10, 100).unwrap().len(), 25);
+        assert!(!store.group_commit.lock().committing);
+    }
+
+    #[test]
+    fn can_page_the_queue_in_the_order_rows_were_committed() {
+        let s = Store::open_in_memory().unwrap();
+        s.record_inbox_activity(&new("https://r.example/b"), 20)
+            .unwrap();
+        let first = s.due_inbox_activities_after(100, None, 10).unwrap();
+        assert_eq!(first.len(), 1);
+        // Stamped earlier, with an id that sorts first, committed later: after the position.
+        s.record_inbox_activity(&new("https://r.example/a"), 10)
+            .unwrap();
+        let next = s
+            .due_inbox_activities_after(100, Some(first[0].0), 10)
+            .unwrap();
+        let ids: Vec<&str> = next.iter().map(|(_, a)| a.id.as_str()).collect();
+        assert_eq!(ids, ["https://r.example/a"]);
+        assert!(s
+            .due_inbox_activities_after(100, Some(next[0].0), 10)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub use deliveries::{
 };
 pub use followers::{FollowState, Follower};
 pub use hosts::HostHealth;
-pub use inbox::{InboxActivity, JobOutcome, NewInboxActivity};
+pub use inbox::{ArrivedActivity, InboxActivity, JobOutcome, NewInboxActivity};
 pub use interactions::{InteractionCounts, InteractionKind};
 pub use keys::{ActorKeys, KeyPair, INSTANCE_KEY};
 pub use pending_publications::{PendingChange, PendingPublication};
@@ -94,6 +94,7 @@ pub struct Store {
     /// Read-only connections to the same file (none in memory, where the writer reads too).
     readers: Vec<Mutex<Connection>>,
     path: PathBuf,
+    group_commit: inbox::GroupCommit,
 }
 
 /// Connections that only read, beside the writer: one per core of a small machine.
@@ -170,6 +171,7 @@ impl Store {
             conn: Mutex::new(conn),
             readers: Vec::new(),
             path,
+            group_commit: Default::default(),
         }))
     }
 
@@ -193,6 +195,7 @@ impl Store {
             conn: Mutex::new(conn),
             readers: Vec::new(),
             path,
+            group_commit: Default::default(),
         };
         store.migrate()?;
         Ok(store)

@@ -341,12 +341,13 @@ impl Store {
         })
     }
 
-    /// Visible replies to one post, oldest first.
+    /// Visible replies to one post, oldest first (by `published`, then in the order they were
+    /// stored: a comments file keeps this order by appending).
     pub fn replies_to(&self, post_actor: &str, post_slug: &str) -> Result<Vec<Reply>, StoreError> {
         self.query_all(
             &format!(
                 "SELECT {COLUMNS} FROM replies WHERE post_actor = ?1 AND post_slug = ?2
-                 AND status = 'visible' ORDER BY published, id"
+                 AND status = 'visible' ORDER BY published, rowid"
             ),
             (post_actor, post_slug),
             Reply::from_row,
@@ -365,7 +366,7 @@ impl Store {
             &format!(
                 "SELECT {JOINED_COLUMNS} FROM replies r LEFT JOIN remote_actors a ON a.id = r.author
                  WHERE r.post_actor = ?1 AND r.post_slug = ?2 AND r.status = 'visible'
-                 ORDER BY r.published, r.id"
+                 ORDER BY r.published, r.rowid"
             ),
             (post_actor, post_slug),
             ReplyAuthor::joined_from_row,

@@ -142,6 +142,8 @@ pub(super) async fn apply(
                 }
             }
             let id = note.id.clone();
+            // A Create repeated for a stored reply changes it in place: its file is rewritten.
+            let repeat = store.reply(&id)?.is_some();
             store.upsert_reply(&Reply {
                 id: note.id,
                 author: actor.clone(),
@@ -160,8 +162,10 @@ pub(super) async fn apply(
             if store.remote_actor(&actor)?.is_none() {
                 inbox.fetcher.actor(store, &actor, false).await?;
             }
-            if let Some(p) = post {
-                comments.appended(p.handle, p.slug, id);
+            match post {
+                Some(p) if repeat => comments.changed(p.handle, p.slug),
+                Some(p) => comments.appended(p.handle, p.slug, id),
+                None => {}
             }
         }
         EventKind::ReplyEdited { note } => {

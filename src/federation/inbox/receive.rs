@@ -15,7 +15,7 @@ use crate::federation::fetch::{
     FetchObjectError,
 };
 use crate::federation::signatures::{self, SignatureError};
-use crate::store::NewInboxActivity;
+use crate::store::{ArrivedActivity, NewInboxActivity};
 
 /// Whether a request's `Content-Type` is one the inbox takes: `application/activity+json`,
 /// `application/ld+json` (with or without the ActivityStreams profile: some servers leave it
@@ -163,21 +163,24 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
             retry_after_s,
         });
     }
-    let body = String::from_utf8_lossy(&req.body);
-    let fresh = inbox.store.record_inbox_activity(
-        &NewInboxActivity {
-            id: &checked.id,
-            signer: &signer.id,
-            recipient: req.recipient.as_deref(),
-            kind: &checked.kind,
-            body: &body,
-            signature: match signed.spec() {
-                signatures::Spec::Rfc9421 => "rfc9421",
-                signatures::Spec::DraftCavage12 => "draft-cavage-12",
+    // Committed with whatever else arrived meanwhile; answered once it is on disk.
+    let fresh = inbox
+        .store
+        .record_inbox_activity_grouped(
+            ArrivedActivity {
+                id: checked.id.clone(),
+                signer: signer.id.clone(),
+                recipient: req.recipient.clone(),
+                kind: checked.kind.clone(),
+                body: String::from_utf8_lossy(&req.body).into_owned(),
+                signature: match signed.spec() {
+                    signatures::Spec::Rfc9421 => "rfc9421",
+                    signatures::Spec::DraftCavage12 => "draft-cavage-12",
+                },
             },
-        },
-        inbox.clock.now_ms(),
-    )?;
+            inbox.clock.now_ms(),
+        )
+        .await?;
     if !fresh {
         tracing::debug!(id = %checked.id, "duplicate activity");
         return Ok(Received::Duplicate);

@@ -55,8 +55,9 @@ const WORKER_QUEUE: usize = 256;
 /// The most jobs one worker takes as one batch.
 const BATCH: usize = 128;
 
-/// A position in the queue's arrival order, `(received_at, id)`; `None` is its head.
-type Pos = Option<(i64, String)>;
+/// A position in the queue: the number of the last row read (see
+/// `Store::due_inbox_activities_after`); `None` is its head.
+type Pos = Option<i64>;
 
 /// Processes queued activities with `[limits] inbox_workers` workers until `shutdown` turns
 /// true; then each worker finishes the job in hand (the rest stay queued for the next start).
@@ -128,7 +129,7 @@ impl Dispatcher {
             self.resume = None;
             None
         } else {
-            self.resume.take().unwrap_or_else(|| self.cursor.clone())
+            self.resume.take().unwrap_or(self.cursor)
         };
         let mut full = HashSet::new();
         loop {
@@ -136,15 +137,14 @@ impl Dispatcher {
             // an id only after its outcome is committed, so a row read as queued here is either
             // still in hand or not yet handed out.
             let mut in_hand = self.in_hand.lock().unwrap_or_else(|p| p.into_inner());
-            let at = after.as_ref().map(|(t, id)| (*t, id.as_str()));
             let rows = inbox
                 .store
-                .due_inbox_activities_after(inbox.clock.now_ms(), at, PAGE)?;
+                .due_inbox_activities_after(inbox.clock.now_ms(), after, PAGE)?;
             if rows.is_empty() {
                 break;
             }
-            for (received_at, row) in rows {
-                let before = after.replace((received_at, row.id.clone()));
+            for (number, row) in rows {
+                let before = after.replace(number);
                 let shard = shard_of(&row.signer, self.senders.len());
                 if full.contains(&shard) || in_hand.contains(&row.id) {
                     continue;
