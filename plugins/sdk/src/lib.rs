@@ -26,6 +26,11 @@
 //! What a plugin may reach is in [`host`]: the log, its config, its key-value store, the clock
 //! and read-only lookups of our posts and followers. Nothing else: no files, network or
 //! environment.
+//!
+//! Helpers the example plugins share: [`domains`] (the host of a link, a list of domains that
+//! covers their subdomains), [`standing`] (an account's age and followers against thresholds),
+//! [`NoteAction`] and [`FollowAction`] (an `action` key read from config), [`Phrases`] (whole
+//! words), and [`Plugin::check_config`] with [`config`] (refusing a bad config value at load).
 
 #[doc(hidden)]
 pub mod bindings {
