@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use masthead::clock::Clock;
 use masthead::config::{Grant, Mode, OnError, Plugin};
 use masthead::plugins::model::{Note, NoteKind, ReactionKind, RemoteActor, Visibility};
-use masthead::plugins::{Event, Host, HostOptions, Limits, NoPosts, OutgoingPost, Verdict};
+use masthead::plugins::{
+    Event, Host, HostOptions, Limits, NoPosts, OutgoingPost, Rewrite, Verdict,
+};
 use masthead::store::Store;
 use serde_json::json;
 
@@ -528,4 +530,592 @@ fn can_scaffold_build_and_test_a_new_plugin_from_the_command_line() {
     ]);
     assert!(ok, "{out}");
     assert_eq!(out, "no-casino on-note: hold: contains \"casino\"\n");
+}
+
+// The MRF examples: blocklist, link-spam, mention-spam, rate-limit, follow-gate.
+
+/// An account of `id` with what its server says of its age and followers.
+fn account(id: &str, age: Option<u32>, followers: Option<u32>) -> RemoteActor {
+    RemoteActor {
+        account_age_days: age,
+        follower_count: followers,
+        ..actor(id)
+    }
+}
+
+/// A reply by `author`, shaped by `shape`.
+fn note_by(author: RemoteActor, shape: impl FnOnce(&mut Note)) -> Event {
+    let Event::Note {
+        target, kind, note, ..
+    } = reply_by(&author.id, "hello")
+    else {
+        unreachable!()
+    };
+    let mut note = note;
+    shape(&mut note);
+    Event::Note {
+        actor: author,
+        target,
+        kind,
+        note,
+    }
+}
+
+fn follow_by(author: RemoteActor) -> Event {
+    Event::Follow {
+        actor: author,
+        target: "news".into(),
+    }
+}
+
+fn reaction_by(author: RemoteActor, kind: ReactionKind) -> Event {
+    Event::Reaction {
+        actor: author,
+        target: "news".into(),
+        kind,
+        post: None,
+        comment: Some("look at this".into()),
+        objects: vec![],
+    }
+}
+
+/// What the host reports when loading `p`.
+fn load_problems(p: Plugin) -> Vec<String> {
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let (_, problems) = Host::load_plugins(
+        &[p],
+        Path::new("site.toml"),
+        store,
+        Arc::new(NoPosts),
+        Clock::manual(T0),
+        options(),
+    );
+    problems.iter().map(ToString::to_string).collect()
+}
+
+/// Asserts that loading `crate_name` with each config fails with the plugin's own message.
+fn assert_refused(crate_name: &str, cases: &[(serde_json::Value, &str)]) {
+    for (config, says) in cases {
+        let shown = load_problems(plugin("p", crate_name, config.clone()));
+        assert_eq!(
+            shown,
+            [format!(
+                "site.toml:1: plugin \"p\": [plugin.config]: {says}"
+            )],
+            "{config}"
+        );
+    }
+}
+
+fn hold(why: &str) -> Verdict {
+    Verdict::Hold(why.into())
+}
+
+fn reject(why: &str) -> Verdict {
+    Verdict::Reject(why.into())
+}
+
+#[test]
+fn can_reject_or_hold_by_domain_actor_id_or_handle() {
+    let (host, _) = start_host(&[plugin(
+        "blocklist",
+        "blocklist",
+        json!({
+            "reject": ["Spam.Example", "https://ok.example/users/troll"],
+            "hold": ["*.loud.example", "@Shouty@OK.example"],
+        }),
+    )]);
+    let shouty = RemoteActor {
+        handle: Some("shouty@ok.example".into()),
+        ..actor("https://ok.example/users/shouty")
+    };
+    let on_reject = "on the reject list: spam.example";
+    let cases = [
+        (
+            actor("https://spam.example/users/a"),
+            reject(on_reject),
+            reject(on_reject),
+        ),
+        (
+            actor("https://eu.spam.example/u/b"),
+            reject(on_reject),
+            reject(on_reject),
+        ),
+        (
+            actor("https://ok.example/users/troll"),
+            reject("on the reject list: https://ok.example/users/troll"),
+            reject("on the reject list: https://ok.example/users/troll"),
+        ),
+        (
+            actor("https://loud.example/users/c"),
+            hold("on the hold list: loud.example"),
+            hold("on the hold list: loud.example"),
+        ),
+        (
+            shouty,
+            hold("on the hold list: shouty@ok.example"),
+            hold("on the hold list: shouty@ok.example"),
+        ),
+        (
+            actor("https://notspam.example/users/d"),
+            Verdict::Accept,
+            Verdict::Accept,
+        ),
+        (
+            actor("https://ok.example/users/fine"),
+            Verdict::Accept,
+            Verdict::Accept,
+        ),
+    ];
+    for (who, on_note, on_follow) in cases {
+        let id = who.id.clone();
+        assert_eq!(
+            host.judge_event(&note_by(who.clone(), |_| {})).verdict,
+            on_note,
+            "{id}"
+        );
+        assert_eq!(host.judge_event(&follow_by(who)).verdict, on_follow, "{id}");
+    }
+    // A rejected account's likes are ignored; a held one's still count.
+    let like = |id: &str| {
+        host.judge_event(&reaction_by(actor(id), ReactionKind::Like))
+            .verdict
+    };
+    assert_eq!(
+        like("https://spam.example/users/a"),
+        Verdict::Ignore(on_reject.into())
+    );
+    assert_eq!(like("https://loud.example/users/c"), Verdict::Accept);
+}
+
+#[test]
+fn can_import_a_mastodon_domain_block_export() {
+    let csv = "#domain,#severity,#reject_media,#reject_reports,#public_comment,#obfuscate\r\n\
+               spam.example,suspend,false,false,\"Spam, and \"\"more\"\"\",false\r\n\
+               loud.example,silence,false,false,,false\r\n\
+               pics.example,noop,true,false,,false\r\n\
+               \r\n\
+               reports.example,noop,false,true,,false\r\n";
+    let (host, _) = start_host(&[plugin(
+        "blocklist",
+        "blocklist",
+        json!({ "mastodon_csv": csv, "reject": ["other.example"] }),
+    )]);
+    let with_image = |n: &mut Note| {
+        n.attachments = vec![masthead::plugins::model::Attachment {
+            url: "https://pics.example/a.png".into(),
+            media_type: Some("image/png".into()),
+            description: None,
+        }]
+    };
+    let note = |id: &str| host.judge_event(&note_by(actor(id), with_image));
+    let j = note("https://spam.example/users/a");
+    assert_eq!(
+        j.verdict,
+        reject("on the reject list: spam.example (Spam, and \"more\")")
+    );
+    assert_eq!(
+        note("https://other.example/users/a").verdict,
+        reject("on the reject list: other.example")
+    );
+    let j_loud = note("https://loud.example/users/b");
+    assert_eq!(j_loud.verdict, hold("on the hold list: loud.example"));
+    assert!(j_loud.rewrites.is_empty());
+    let j_pics = note("https://pics.example/users/c");
+    assert_eq!(j_pics.verdict, Verdict::Accept);
+    assert_eq!(j_pics.rewrites, [Rewrite::StripMedia]);
+    // Without media there is nothing to strip.
+    let plain = host.judge_event(&note_by(actor("https://pics.example/users/c"), |_| {}));
+    assert!(plain.rewrites.is_empty());
+    // Reports from a `reject_reports` domain are dropped; its likes and notes are not.
+    let reports = actor("https://reports.example/users/d");
+    assert_eq!(
+        host.judge_event(&reaction_by(reports.clone(), ReactionKind::Report))
+            .verdict,
+        Verdict::Ignore("on the ignore_reports list: reports.example".into())
+    );
+    assert_eq!(
+        host.judge_event(&reaction_by(reports.clone(), ReactionKind::Like))
+            .verdict,
+        Verdict::Accept
+    );
+    assert_eq!(
+        host.judge_event(&note_by(reports, |_| {})).verdict,
+        Verdict::Accept
+    );
+
+    // An export without a header is a list of domains, each suspended.
+    let (host, _) = start_host(&[plugin(
+        "blocklist",
+        "blocklist",
+        json!({ "mastodon_csv": "spam.example\nbad.example\n" }),
+    )]);
+    assert_eq!(
+        host.judge_event(&follow_by(actor("https://bad.example/users/e")))
+            .verdict,
+        reject("on the reject list: bad.example")
+    );
+}
+
+#[test]
+fn rejects_a_blocklist_it_cannot_read() {
+    let header = "#domain,#severity,#reject_media\n";
+    assert_refused(
+        "blocklist",
+        &[
+            (
+                json!({ "reject": ["spam example"] }),
+                "`reject`: `spam example` is not a domain (write it like `spam.example`, without scheme, path or port), an actor id (https://...) or a handle (user@domain)",
+            ),
+            (
+                json!({ "mastodon_csv": format!("{header}spam.example,suspend,false\nex*mple.com,suspend,false\n") }),
+                "`mastodon_csv` line 3: `ex*mple.com` is obfuscated; write the real domain or delete the line",
+            ),
+            (
+                json!({ "mastodon_csv": format!("{header}spam.example,block,false\n") }),
+                "`mastodon_csv` line 2: severity must be suspend | silence | noop, got \"block\"",
+            ),
+            (
+                json!({ "mastodon_csv": "#severity,#comment\nsuspend,x\n" }),
+                "`mastodon_csv`: the header has no #domain column",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn can_hold_links_from_new_or_unfollowed_accounts() {
+    let base = json!({ "allow_domains": ["town.example"] });
+    let with = |extra: serde_json::Value| {
+        let mut c = base.clone();
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        c
+    };
+    let spam_link = vec!["https://buy.example/now".to_string()];
+    let two_links = vec![
+        "https://a.example/".to_string(),
+        "https://b.example/".to_string(),
+    ];
+    let own_link = vec!["https://www.town.example/news".to_string()];
+    let cases = [
+        (
+            json!({}),
+            Some(2),
+            Some(50),
+            spam_link.clone(),
+            hold("a link from an account 2 days old (under 7)"),
+        ),
+        (
+            json!({}),
+            Some(400),
+            Some(0),
+            spam_link.clone(),
+            hold("a link from an account with 0 followers (under 1)"),
+        ),
+        (
+            json!({}),
+            Some(400),
+            Some(10),
+            spam_link.clone(),
+            Verdict::Accept,
+        ),
+        (json!({}), Some(2), Some(0), vec![], Verdict::Accept),
+        (
+            json!({}),
+            Some(2),
+            Some(0),
+            own_link.clone(),
+            Verdict::Accept,
+        ),
+        (
+            json!({}),
+            None,
+            Some(10),
+            two_links.clone(),
+            hold("links from an account of unknown age"),
+        ),
+        (
+            json!({ "when_unknown": "accept" }),
+            None,
+            None,
+            two_links.clone(),
+            Verdict::Accept,
+        ),
+        (
+            json!({ "action": "reject" }),
+            Some(2),
+            Some(50),
+            spam_link.clone(),
+            reject("a link from an account 2 days old (under 7)"),
+        ),
+        (
+            json!({ "action": "hide" }),
+            Some(400),
+            Some(0),
+            spam_link.clone(),
+            Verdict::Hide("a link from an account with 0 followers (under 1)".into()),
+        ),
+        (
+            json!({ "min_account_age_days": 0 }),
+            Some(2),
+            Some(5),
+            spam_link.clone(),
+            Verdict::Accept,
+        ),
+        (
+            json!({ "min_followers": 100 }),
+            Some(30),
+            Some(99),
+            spam_link.clone(),
+            hold("a link from an account with 99 followers (under 100)"),
+        ),
+    ];
+    for (extra, age, followers, links, want) in cases {
+        let config = with(extra);
+        let (host, _) = start_host(&[plugin("link-spam", "link-spam", config.clone())]);
+        let author = account("https://r.example/users/new", age, followers);
+        let got = host
+            .judge_event(&note_by(author, |n| n.links = links.clone()))
+            .verdict;
+        assert_eq!(
+            got, want,
+            "{config} age {age:?} followers {followers:?} {links:?}"
+        );
+    }
+    assert_refused(
+        "link-spam",
+        &[
+            (
+                json!({ "action": "delete" }),
+                "`action` must be hold | reject | hide, got \"delete\"",
+            ),
+            (
+                json!({ "when_unknown": "reject" }),
+                "`when_unknown` must be hold | accept, got \"reject\"",
+            ),
+            (
+                json!({ "min_followers": -1 }),
+                "`min_followers` must be 0 or more, got -1",
+            ),
+            (
+                json!({ "allow_domains": ["https://town.example"] }),
+                "`allow_domains`: `https://town.example` is not a domain (write it like `spam.example`, without scheme, path or port)",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn can_hold_or_reject_a_note_with_too_many_mentions() {
+    let mentions = |n: usize| -> Vec<String> {
+        (0..n)
+            .map(|i| format!("https://m.example/users/u{i}"))
+            .collect()
+    };
+    let both = json!({ "hold_above": 3, "reject_above": 6 });
+    let cases = [
+        (both.clone(), mentions(3), Verdict::Accept),
+        (
+            both.clone(),
+            mentions(4),
+            hold("mentions 4 accounts (more than 3)"),
+        ),
+        (
+            both.clone(),
+            mentions(6),
+            hold("mentions 6 accounts (more than 3)"),
+        ),
+        (
+            both.clone(),
+            mentions(7),
+            reject("mentions 7 accounts (more than 6)"),
+        ),
+        // The same account mentioned five times is one account.
+        (
+            both.clone(),
+            vec![mentions(1)[0].clone(); 5],
+            Verdict::Accept,
+        ),
+        (json!({ "reject_above": 6 }), mentions(5), Verdict::Accept),
+        (
+            json!({ "hold_above": 0 }),
+            mentions(1),
+            hold("mentions 1 accounts (more than 0)"),
+        ),
+    ];
+    for (config, list, want) in cases {
+        let (host, _) = start_host(&[plugin("mentions", "mention-spam", config.clone())]);
+        let n = list.len();
+        let got = host
+            .judge_event(&note_by(actor("https://r.example/users/a"), |note| {
+                note.mentions = list
+            }))
+            .verdict;
+        assert_eq!(got, want, "{config} with {n} mentions");
+    }
+    assert_refused(
+        "mention-spam",
+        &[
+            (json!({}), "give `hold_above`, `reject_above` or both"),
+            (
+                json!({ "hold_above": 5, "reject_above": 5 }),
+                "`reject_above` (5) must be more than `hold_above` (5), or nothing is ever held",
+            ),
+            (
+                json!({ "reject_above": -2 }),
+                "`reject_above` must be 0 or more, got -2",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn reports_a_config_type_error_by_the_host_before_the_plugins_own_check() {
+    let mut p = plugin("mentions", "mention-spam", json!({ "hold_above": "5" }));
+    p.config_lines = [("hold_above".to_string(), 9)].into();
+    assert_eq!(
+        load_problems(p),
+        ["site.toml:9: plugin \"mentions\": config.hold_above must be an integer, got string \"5\" (hold a note that mentions more accounts than this)"]
+    );
+    // A value the schema cannot judge is the plugin's to refuse, at the [plugin.config] line.
+    let mut p = plugin(
+        "mentions",
+        "mention-spam",
+        json!({ "hold_above": 5, "reject_above": 2 }),
+    );
+    p.config_line = Some(8);
+    assert_eq!(
+        load_problems(p),
+        ["site.toml:8: plugin \"mentions\": [plugin.config]: `reject_above` (2) must be more than `hold_above` (5), or nothing is ever held"]
+    );
+}
+
+#[test]
+fn can_limit_each_accounts_notes_per_window_by_the_servers_clock() {
+    for (action, over) in [("hold", hold as fn(&str) -> Verdict), ("reject", reject)] {
+        let (host, clock) = start_host(&[plugin(
+            "rate",
+            "rate-limit",
+            json!({ "max": 3, "per_seconds": 60, "action": action }),
+        )]);
+        let alice = || note_by(actor("https://r.example/users/alice"), |_| {});
+        for i in 1..=3 {
+            assert_eq!(
+                host.judge_event(&alice()).verdict,
+                Verdict::Accept,
+                "{action} note {i}"
+            );
+        }
+        assert_eq!(
+            host.judge_event(&alice()).verdict,
+            over("4 replies and mentions within 60s (at most 3)")
+        );
+        // Counted per account: Bob is not held for Alice's notes.
+        let bob = note_by(actor("https://r.example/users/bob"), |_| {});
+        assert_eq!(host.judge_event(&bob).verdict, Verdict::Accept);
+        // Still inside the window (it opened at Alice's first note).
+        clock.advance(Duration::from_secs(59));
+        assert_eq!(
+            host.judge_event(&alice()).verdict,
+            over("5 replies and mentions within 60s (at most 3)")
+        );
+        // A new window once it has closed.
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(
+            host.judge_event(&alice()).verdict,
+            Verdict::Accept,
+            "{action}"
+        );
+    }
+    assert_refused(
+        "rate-limit",
+        &[
+            (
+                json!({ "max": 0, "per_seconds": 60 }),
+                "`max` must be between 1 and 4294967295, got 0",
+            ),
+            (
+                json!({ "max": 3, "per_seconds": -1 }),
+                "`per_seconds` must be between 1 and 4294967295, got -1",
+            ),
+            (
+                json!({ "max": 3, "per_seconds": 60, "action": "hide" }),
+                "`action` must be hold | reject, got \"hide\"",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn can_hold_follows_from_new_unfollowed_or_bot_accounts() {
+    let bot = |age, followers| RemoteActor {
+        bot: true,
+        ..account("https://r.example/users/bot", age, followers)
+    };
+    let person = |age, followers| account("https://r.example/users/p", age, followers);
+    let cases = [
+        (json!({}), person(Some(400), Some(10)), Verdict::Accept),
+        (
+            json!({}),
+            person(Some(1), Some(10)),
+            hold("an account 1 day old (under 7)"),
+        ),
+        (
+            json!({}),
+            person(Some(400), Some(0)),
+            hold("an account with 0 followers (under 1)"),
+        ),
+        (json!({}), bot(Some(400), Some(10)), hold("a bot account")),
+        (
+            json!({ "hold_bots": false }),
+            bot(Some(400), Some(10)),
+            Verdict::Accept,
+        ),
+        (json!({}), person(None, None), Verdict::Accept),
+        (
+            json!({ "when_unknown": "hold" }),
+            person(None, None),
+            hold("an account of unknown age and follower count"),
+        ),
+        (
+            json!({ "when_unknown": "hold" }),
+            person(Some(9), None),
+            hold("an account of unknown follower count"),
+        ),
+        (
+            json!({ "action": "reject" }),
+            person(Some(3), Some(10)),
+            reject("an account 3 days old (under 7)"),
+        ),
+        (
+            json!({ "min_account_age_days": 30, "min_followers": 0 }),
+            person(Some(29), Some(0)),
+            hold("an account 29 days old (under 30)"),
+        ),
+    ];
+    for (config, who, want) in cases {
+        let (host, _) = start_host(&[plugin("gate", "follow-gate", config.clone())]);
+        let got = host.judge_event(&follow_by(who.clone())).verdict;
+        assert_eq!(got, want, "{config} {who:?}");
+        // The gate is for follows: the same account's replies pass.
+        assert_eq!(
+            host.judge_event(&note_by(who, |_| {})).verdict,
+            Verdict::Accept
+        );
+    }
+    assert_refused(
+        "follow-gate",
+        &[
+            (
+                json!({ "action": "hide" }),
+                "`action` must be hold | reject, got \"hide\"",
+            ),
+            (
+                json!({ "min_account_age_days": -7 }),
+                "`min_account_age_days` must be 0 or more, got -7",
+            ),
+        ],
+    );
 }

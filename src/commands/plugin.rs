@@ -27,6 +27,9 @@ pub fn run(args: PluginArgs) -> Result<ExitCode, Box<dyn Error>> {
 // own repository too.
 const SDK_LIB: &str = include_str!("../../plugins/sdk/src/lib.rs");
 const SDK_HOST: &str = include_str!("../../plugins/sdk/src/host.rs");
+const SDK_CONFIG: &str = include_str!("../../plugins/sdk/src/config.rs");
+const SDK_DOMAINS: &str = include_str!("../../plugins/sdk/src/domains.rs");
+const SDK_STANDING: &str = include_str!("../../plugins/sdk/src/standing.rs");
 const CONTRACT: &str = include_str!("../../wit/v0.1.0/plugin.wit");
 
 fn new(args: PluginNewArgs) -> Result<ExitCode, Box<dyn Error>> {
@@ -70,6 +73,9 @@ fn new(args: PluginNewArgs) -> Result<ExitCode, Box<dyn Error>> {
         write(&sdk.join("Cargo.toml"), SDK_MANIFEST, &mut made)?;
         write(&sdk.join("src/lib.rs"), SDK_LIB, &mut made)?;
         write(&sdk.join("src/host.rs"), SDK_HOST, &mut made)?;
+        write(&sdk.join("src/config.rs"), SDK_CONFIG, &mut made)?;
+        write(&sdk.join("src/domains.rs"), SDK_DOMAINS, &mut made)?;
+        write(&sdk.join("src/standing.rs"), SDK_STANDING, &mut made)?;
         write(&sdk.join("wit/v0.1.0/plugin.wit"), CONTRACT, &mut made)?;
     }
     write(

@@ -272,10 +272,22 @@ impl Host {
         let schema = match runtime.config_schema() {
             Ok(s) => s,
             Err(e) => {
+                if let Some(why) = refused_config(&e.to_string()) {
+                    let message = format!("[plugin.config]: {why}");
+                    return Outcome {
+                        runtime: Err(message.clone()),
+                        diagnostics: vec![Diagnostic::error(
+                            &self.config_path,
+                            config.config_line.or(line),
+                            format!("plugin {name:?}: {message}"),
+                        )],
+                        from: None,
+                    };
+                }
                 return error(format!(
                     "{}@{}: config-schema failed: {e}",
                     name, runtime.info.version
-                ))
+                ));
             }
         };
         let problems = schema::check(config, &schema);
@@ -423,4 +435,16 @@ impl Host {
     pub fn outgoing(&self, post: &OutgoingPost) -> OutgoingDecision {
         chain::outgoing(&self.slots(), post)
     }
+}
+
+/// What a plugin said when it refused its config's values: a plugin checks what its schema
+/// cannot say (one of a few words, a number in a range) while the host asks for its schema, and
+/// refuses by trapping after writing `[plugin.config]: why` to stderr (the Rust SDK's
+/// `Plugin::check_config` does). `trap` is the trap as the runtime reports it, ending with
+/// `(the plugin said: ...)`.
+fn refused_config(trap: &str) -> Option<&str> {
+    const MARK: &str = "[plugin.config]: ";
+    let at = trap.rfind(MARK)?;
+    let why = &trap[at + MARK.len()..];
+    Some(why.strip_suffix(')').unwrap_or(why).trim())
 }

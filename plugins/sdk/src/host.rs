@@ -24,6 +24,12 @@ pub fn config<T: DeserializeOwned>() -> T {
     }
 }
 
+/// The plugin's `[plugin.config]` table read into `T`, or why it does not fit: for
+/// [`crate::Plugin::check_config`], which reports the error instead of panicking.
+pub fn try_config<T: DeserializeOwned>() -> Result<T, String> {
+    serde_json::from_str(&imports::config()).map_err(|e| e.to_string())
+}
+
 /// The value under `key`, unless absent or expired.
 pub fn kv_get(key: &str) -> Option<Vec<u8>> {
     imports::kv_get(key)

@@ -26,6 +26,11 @@
 //! What a plugin may reach is in [`host`]: the log, its config, its key-value store, the clock
 //! and read-only lookups of our posts and followers. Nothing else: no files, network or
 //! environment.
+//!
+//! Helpers the example plugins share: [`domains`] (the host of a link, a list of domains that
+//! covers their subdomains), [`standing`] (an account's age and followers against thresholds),
+//! [`NoteAction`] and [`FollowAction`] (an `action` key read from config), [`Phrases`] (whole
+//! words), and [`Plugin::check_config`] with [`config`] (refusing a bad config value at load).
 
 #[doc(hidden)]
 pub mod bindings {
@@ -38,7 +43,10 @@ pub mod bindings {
     });
 }
 
+pub mod config;
+pub mod domains;
 pub mod host;
+pub mod standing;
 
 pub use bindings::masthead::plugin::types::{
     Action, Attachment, ConfigKey, ConfigType, FollowDecision, FollowEvent, FollowVerdict, Level,
@@ -56,6 +64,7 @@ pub mod prelude {
         OutgoingPost, OutgoingVerdict, Plugin, ReactionEvent, ReactionKind, ReactionVerdict,
         RemoteActor, Rewrite, Visibility,
     };
+    pub use crate::{FollowAction, NoteAction};
     pub use serde::Deserialize;
 }
 
@@ -65,6 +74,14 @@ pub trait Plugin {
     /// none).
     fn config_schema() -> Vec<ConfigKey> {
         Vec::new()
+    }
+
+    /// Checks what the schema cannot say about the config's values (one of a few words, a
+    /// number in a range), reading it with [`host::try_config`]. Run when masthead loads the
+    /// plugin, once the keys and types match the schema; an error fails the load with its
+    /// message, naming the key (default: nothing to check). See [`config`].
+    fn check_config() -> Result<(), String> {
+        Ok(())
     }
 
     /// A remote account asks to follow one of our actors (default: accept).
@@ -96,7 +113,13 @@ macro_rules! register {
             struct __MastheadExport;
             impl $crate::bindings::exports::masthead::plugin::hooks::Guest for __MastheadExport {
                 fn config_schema() -> ::std::vec::Vec<$crate::ConfigKey> {
-                    <$plugin as $crate::Plugin>::config_schema()
+                    let schema = <$plugin as $crate::Plugin>::config_schema();
+                    $crate::config::run_check(
+                        &schema,
+                        &$crate::bindings::masthead::plugin::host::config(),
+                        <$plugin as $crate::Plugin>::check_config,
+                    );
+                    schema
                 }
                 fn on_follow(event: $crate::FollowEvent) -> $crate::FollowDecision {
                     <$plugin as $crate::Plugin>::on_follow(event)
@@ -230,6 +253,100 @@ impl ConfigKey {
     }
 }
 
+/// The value of the config key `key`, one of `choices` by name; the first choice when absent.
+/// The error names the key, the choices and what was written.
+pub fn one_of<T: Copy>(
+    key: &str,
+    written: Option<&str>,
+    choices: &[(&str, T)],
+) -> Result<T, String> {
+    let Some(written) = written else {
+        return Ok(choices[0].1);
+    };
+    match choices.iter().find(|(name, _)| *name == written) {
+        Some((_, value)) => Ok(*value),
+        None => {
+            let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+            Err(format!(
+                "`{key}` must be {}, got \"{written}\"",
+                names.join(" | ")
+            ))
+        }
+    }
+}
+
+/// What a rule does to a reply or mention it catches, as written in config:
+/// `hold` | `reject` | `hide`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoteAction {
+    Hold,
+    Reject,
+    Hide,
+}
+
+impl NoteAction {
+    /// The action written under `key`, `default` when absent.
+    pub fn parse(
+        key: &str,
+        written: Option<&str>,
+        default: NoteAction,
+    ) -> Result<NoteAction, String> {
+        let mut choices = vec![
+            ("hold", NoteAction::Hold),
+            ("reject", NoteAction::Reject),
+            ("hide", NoteAction::Hide),
+        ];
+        let at = choices.iter().position(|(_, a)| *a == default).unwrap_or(0);
+        choices[..=at].rotate_right(1);
+        one_of(key, written, &choices)
+    }
+
+    /// The decision this action makes, saying why.
+    pub fn decide(self, why: impl Into<String>) -> NoteDecision {
+        match self {
+            NoteAction::Hold => NoteDecision::hold(why),
+            NoteAction::Reject => NoteDecision::reject(why),
+            NoteAction::Hide => NoteDecision::hide(why),
+        }
+    }
+}
+
+/// What a rule does to a follow request it catches, as written in config: `hold` | `reject`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FollowAction {
+    Hold,
+    Reject,
+}
+
+impl FollowAction {
+    /// The action written under `key`, `default` when absent.
+    pub fn parse(
+        key: &str,
+        written: Option<&str>,
+        default: FollowAction,
+    ) -> Result<FollowAction, String> {
+        let choices = match default {
+            FollowAction::Hold => [
+                ("hold", FollowAction::Hold),
+                ("reject", FollowAction::Reject),
+            ],
+            FollowAction::Reject => [
+                ("reject", FollowAction::Reject),
+                ("hold", FollowAction::Hold),
+            ],
+        };
+        one_of(key, written, &choices)
+    }
+
+    /// The decision this action makes, saying why.
+    pub fn decide(self, why: impl Into<String>) -> FollowDecision {
+        match self {
+            FollowAction::Hold => FollowDecision::hold(why),
+            FollowAction::Reject => FollowDecision::reject(why),
+        }
+    }
+}
+
 /// Whether `phrase` occurs in `text` as whole words, ignoring case: `casino` matches "Casino!"
 /// but not "casinos"; `crypto giveaway` matches "a crypto  giveaway" (any run of spaces).
 /// `phrase` must already be lowercase. To look for several phrases, build [`Phrases`] once.
@@ -277,4 +394,45 @@ impl Phrases {
 fn words(text: &str) -> impl Iterator<Item = &str> {
     text.split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '-')
         .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn can_read_an_action_or_its_default() {
+        assert_eq!(
+            NoteAction::parse("action", None, NoteAction::Hide),
+            Ok(NoteAction::Hide)
+        );
+        assert_eq!(
+            NoteAction::parse("action", Some("reject"), NoteAction::Hold),
+            Ok(NoteAction::Reject)
+        );
+        assert_eq!(
+            FollowAction::parse("action", Some("hold"), FollowAction::Reject),
+            Ok(FollowAction::Hold)
+        );
+        assert!(matches!(
+            NoteAction::Hide.decide("why").verdict,
+            NoteVerdict::Hide(w) if w == "why"
+        ));
+    }
+
+    #[test]
+    fn rejects_an_action_that_is_not_one_of_the_choices() {
+        assert_eq!(
+            NoteAction::parse("action", Some("delete"), NoteAction::Hide),
+            Err("`action` must be hide | hold | reject, got \"delete\"".into())
+        );
+        assert_eq!(
+            FollowAction::parse("action", Some("hide"), FollowAction::Hold),
+            Err("`action` must be hold | reject, got \"hide\"".into())
+        );
+        assert_eq!(
+            one_of("when_unknown", Some("Hold"), &[("hold", 1), ("accept", 2)]),
+            Err("`when_unknown` must be hold | accept, got \"Hold\"".into())
+        );
+    }
 }

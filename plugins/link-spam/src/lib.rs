@@ -1,0 +1,130 @@
+//! link-spam: holds a reply or mention with links when its author's account is younger than
+//! `min_account_age_days` or has fewer than `min_followers` followers (Pleroma's
+//! AntiLinkSpamPolicy). Links to `allow_domains` (your own site, say) do not count; mentions
+//! and hashtags are never links. When the author's server does not publish the age or the
+//! follower count, `when_unknown` decides.
+//!
+//! ```toml
+//! [[plugin]]
+//! name = "link-spam"
+//! path = "plugins/link-spam"
+//! [plugin.config]
+//! min_account_age_days = 7     # default 7; 0 turns it off
+//! min_followers = 1            # default 1; 0 turns it off
+//! action = "hold"              # hold (default) | reject | hide
+//! when_unknown = "hold"        # hold (default) | accept
+//! allow_domains = ["town.example"]
+//! ```
+
+use std::sync::OnceLock;
+
+use masthead_plugin::domains::Domains;
+use masthead_plugin::prelude::*;
+use masthead_plugin::standing::{Standing, Thresholds};
+
+#[derive(Deserialize)]
+struct Config {
+    min_account_age_days: Option<i64>,
+    min_followers: Option<i64>,
+    action: Option<String>,
+    when_unknown: Option<String>,
+    #[serde(default)]
+    allow_domains: Vec<String>,
+}
+
+struct Rule {
+    thresholds: Thresholds,
+    action: NoteAction,
+    hold_unknown: bool,
+    allowed: Domains,
+}
+
+fn count(key: &str, value: Option<i64>, default: u32) -> Result<u32, String> {
+    let Some(n) = value else { return Ok(default) };
+    u32::try_from(n).map_err(|_| format!("`{key}` must be 0 or more, got {n}"))
+}
+
+impl Rule {
+    fn parse(c: Config) -> Result<Rule, String> {
+        Ok(Rule {
+            thresholds: Thresholds {
+                min_age_days: count("min_account_age_days", c.min_account_age_days, 7)?,
+                min_followers: count("min_followers", c.min_followers, 1)?,
+            },
+            action: NoteAction::parse("action", c.action.as_deref(), NoteAction::Hold)?,
+            hold_unknown: masthead_plugin::one_of(
+                "when_unknown",
+                c.when_unknown.as_deref(),
+                &[("hold", true), ("accept", false)],
+            )?,
+            allowed: Domains::new(&c.allow_domains).map_err(|e| format!("`allow_domains`: {e}"))?,
+        })
+    }
+}
+
+fn rule() -> &'static Rule {
+    static RULE: OnceLock<Rule> = OnceLock::new();
+    RULE.get_or_init(|| Rule::parse(host::config()).unwrap_or_else(|e| panic!("{e}")))
+}
+
+struct LinkSpam;
+
+impl Plugin for LinkSpam {
+    fn config_schema() -> Vec<ConfigKey> {
+        vec![
+            ConfigKey::optional(
+                "min_account_age_days",
+                ConfigType::Integer,
+                "links from accounts younger than this many days are caught (default 7; 0: off)",
+            ),
+            ConfigKey::optional(
+                "min_followers",
+                ConfigType::Integer,
+                "links from accounts with fewer followers are caught (default 1; 0: off)",
+            ),
+            ConfigKey::optional(
+                "action",
+                ConfigType::String,
+                "what to do with a caught note: hold (default), reject or hide",
+            ),
+            ConfigKey::optional(
+                "when_unknown",
+                ConfigType::String,
+                "when the author's server does not say its age or followers: hold (default) or accept",
+            ),
+            ConfigKey::optional(
+                "allow_domains",
+                ConfigType::StringList,
+                "links to these domains (and their subdomains) do not count",
+            ),
+        ]
+    }
+
+    fn check_config() -> Result<(), String> {
+        Rule::parse(host::try_config()?).map(|_| ())
+    }
+
+    fn on_note(event: NoteEvent) -> NoteDecision {
+        let rule = rule();
+        let links = event
+            .note
+            .links
+            .iter()
+            .filter(|l| !rule.allowed.covers_url(l))
+            .count();
+        if links == 0 {
+            return NoteDecision::accept();
+        }
+        let what = if links == 1 { "a link" } else { "links" };
+        match rule.thresholds.judge(&event.actor) {
+            Standing::Meets => NoteDecision::accept(),
+            Standing::Short(why) => rule.action.decide(format!("{what} from an {why}")),
+            Standing::Unknown(why) if rule.hold_unknown => {
+                NoteDecision::hold(format!("{what} from an account of unknown {why}"))
+            }
+            Standing::Unknown(_) => NoteDecision::accept(),
+        }
+    }
+}
+
+masthead_plugin::register!(LinkSpam);

@@ -1,0 +1,149 @@
+//! An account's standing by what its server says of it: how old it is and how many follow it,
+//! the two signals spam rules lean on (Pleroma's AntiLinkSpamPolicy and AntiFollowbotPolicy,
+//! Akkoma's RejectNewlyCreatedAccountNotesPolicy). Either may be unknown: a server need not
+//! publish an account's creation date or its follower count.
+
+use crate::RemoteActor;
+
+/// The least an account needs: an age and a follower count (0 turns a threshold off).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Whole days since the account was created.
+    pub min_age_days: u32,
+    /// Followers.
+    pub min_followers: u32,
+}
+
+/// How an account measures up to [`Thresholds`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// It meets every threshold.
+    Meets,
+    /// It falls short of one; the text says which, e.g. `account 2 days old (under 7)` or
+    /// `account with 0 followers (under 1)`.
+    Short(String),
+    /// It falls short of none that is known, but a threshold's value is not; the text says
+    /// which: `age`, `follower count` or `age and follower count`.
+    Unknown(String),
+}
+
+impl Thresholds {
+    /// How `actor` measures up: short of the age first, then of the followers.
+    pub fn judge(&self, actor: &RemoteActor) -> Standing {
+        let mut unknown = Vec::new();
+        if self.min_age_days > 0 {
+            match actor.account_age_days {
+                Some(age) if age < self.min_age_days => {
+                    return Standing::Short(format!(
+                        "account {age} {} old (under {})",
+                        plural(age, "day", "days"),
+                        self.min_age_days
+                    ))
+                }
+                Some(_) => {}
+                None => unknown.push("age"),
+            }
+        }
+        if self.min_followers > 0 {
+            match actor.follower_count {
+                Some(n) if n < self.min_followers => {
+                    return Standing::Short(format!(
+                        "account with {n} {} (under {})",
+                        plural(n, "follower", "followers"),
+                        self.min_followers
+                    ))
+                }
+                Some(_) => {}
+                None => unknown.push("follower count"),
+            }
+        }
+        if unknown.is_empty() {
+            Standing::Meets
+        } else {
+            Standing::Unknown(unknown.join(" and "))
+        }
+    }
+}
+
+fn plural<'a>(n: u32, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(age: Option<u32>, followers: Option<u32>) -> RemoteActor {
+        RemoteActor {
+            id: "https://r.example/users/a".into(),
+            domain: "r.example".into(),
+            handle: None,
+            name: None,
+            account_age_days: age,
+            follower_count: followers,
+            bot: false,
+            follows_us: false,
+        }
+    }
+
+    #[test]
+    fn can_tell_short_unknown_and_meeting_accounts_apart() {
+        let t = Thresholds {
+            min_age_days: 7,
+            min_followers: 2,
+        };
+        for (age, followers, want) in [
+            (Some(30), Some(5), Standing::Meets),
+            (
+                Some(1),
+                Some(5),
+                Standing::Short("account 1 day old (under 7)".into()),
+            ),
+            (
+                Some(6),
+                None,
+                Standing::Short("account 6 days old (under 7)".into()),
+            ),
+            (
+                Some(7),
+                Some(1),
+                Standing::Short("account with 1 follower (under 2)".into()),
+            ),
+            (
+                None,
+                Some(0),
+                Standing::Short("account with 0 followers (under 2)".into()),
+            ),
+            (None, Some(9), Standing::Unknown("age".into())),
+            (
+                None,
+                None,
+                Standing::Unknown("age and follower count".into()),
+            ),
+        ] {
+            assert_eq!(
+                t.judge(&account(age, followers)),
+                want,
+                "{age:?} {followers:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn can_turn_a_threshold_off_with_zero() {
+        let t = Thresholds {
+            min_age_days: 0,
+            min_followers: 0,
+        };
+        assert_eq!(t.judge(&account(None, None)), Standing::Meets);
+        let age_only = Thresholds {
+            min_age_days: 3,
+            min_followers: 0,
+        };
+        assert_eq!(age_only.judge(&account(Some(3), None)), Standing::Meets);
+    }
+}
