@@ -267,3 +267,124 @@ fn held(store: &Store, post: Post, plugin: &str, reason: &str) -> Result<Outcome
         }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::store::PostChange;
+    use chrono::{TimeZone, Utc};
+    use std::sync::Mutex;
+
+    /// A review that does what the test sets: a warning for every post, or a veto.
+    struct Fake(Mutex<(Option<String>, Option<String>)>);
+
+    impl Review for Fake {
+        fn active(&self) -> bool {
+            true
+        }
+
+        fn review(&self, mut draft: Draft) -> Reviewed {
+            let (warning, veto) = self.0.lock().unwrap().clone();
+            if let Some(reason) = veto {
+                return Reviewed {
+                    draft,
+                    veto: Some(("fake".into(), reason)),
+                    by: vec!["fake".into()],
+                };
+            }
+            draft.content_warning = warning.or(draft.content_warning);
+            Reviewed {
+                draft,
+                veto: None,
+                by: vec!["fake".into()],
+            }
+        }
+    }
+
+    fn set(fake: &Fake, warning: Option<&str>, veto: Option<&str>) {
+        *fake.0.lock().unwrap() = (warning.map(Into::into), veto.map(Into::into));
+    }
+
+    #[test]
+    fn can_publish_what_the_review_decides_and_send_an_update_when_it_changes_its_mind() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("content/news")).unwrap();
+        std::fs::write(
+            root.join("content/news/old.md"),
+            "+++\ndate = 2026-11-01\n+++\nOld.\n",
+        )
+        .unwrap();
+        let text = "[site]\nbase_url = \"https://s.example\"\n\n[[actor]]\nhandle = \"news\"\n";
+        let site = Site::parse(&root.join("site.toml"), text).unwrap().site;
+        let urls = Urls::new(&site);
+        let store = Store::open_in_memory().unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
+        let fake = Fake(Mutex::new((None, None)));
+        let build = |fake: &Fake| Catalog::build_with(&site, &urls, &store, now, fake).unwrap();
+        build(&fake);
+        std::fs::write(
+            root.join("content/news/new.md"),
+            "+++\ndate = 2026-11-20\n+++\nNew.\n",
+        )
+        .unwrap();
+
+        // A veto: the new post is neither served nor recorded; the store says why.
+        set(&fake, None, Some("not yet"));
+        let (catalog, report) = build(&fake);
+        assert!(report.changes.is_empty(), "{:?}", report.changes);
+        assert!(catalog.public_post("news", "new").is_none());
+        let held = store.held_posts().unwrap();
+        let held: Vec<_> = held
+            .iter()
+            .map(|h| (h.slug.as_str(), h.change, h.reason.as_str()))
+            .collect();
+        // The published post's (unchanged) version stays served; its edit is what is held.
+        assert_eq!(
+            held,
+            [
+                ("new", PendingChange::Create, "not yet"),
+                ("old", PendingChange::Update, "not yet")
+            ]
+        );
+        assert!(catalog.public_post("news", "old").is_some());
+
+        // A warning: the post is created with it; the other one is edited to have it.
+        set(&fake, Some("Heads up"), None);
+        let (catalog, report) = build(&fake);
+        let created = PostChange::Created {
+            actor: "news".into(),
+            slug: "new".into(),
+        };
+        let updated = PostChange::Updated {
+            actor: "news".into(),
+            slug: "old".into(),
+        };
+        assert!(
+            report.changes.contains(&created) && report.changes.contains(&updated),
+            "{:?}",
+            report.changes
+        );
+        let new = &catalog.public_post("news", "new").unwrap().post;
+        assert_eq!(new.content_warning.as_deref(), Some("Heads up"));
+        assert!(store.held_posts().unwrap().is_empty());
+
+        // The same decision again reads as no change at all.
+        let (_, report) = build(&fake);
+        assert!(report.changes.is_empty(), "{:?}", report.changes);
+
+        // The review takes the warning back: followers get Updates.
+        set(&fake, None, None);
+        let (catalog, report) = build(&fake);
+        assert_eq!(report.changes.len(), 2, "{:?}", report.changes);
+        assert_eq!(
+            catalog
+                .public_post("news", "new")
+                .unwrap()
+                .post
+                .content_warning,
+            None
+        );
+    }
+}
