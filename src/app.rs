@@ -33,11 +33,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use crate::catalog::outgoing::{Draft, Review, Reviewed};
 use crate::catalog::rebuild::{Dirty, Rebuilds, Rebuilt};
 use crate::catalog::{Catalog, SharedCatalog};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Site};
 use crate::content::watch::{Batch, Kind, Mode, WatchConfig, WatchError, Watcher};
+use crate::content::Visibility;
 use crate::diagnostics::Diagnostic;
 use crate::federation::addressing::{self, Addressing};
 use crate::federation::delivery::{self, Deliverer, DeliveryConfig, Outgoing, Workers};
@@ -155,7 +157,6 @@ impl App {
     ) -> Result<(App, SyncReport), AppError> {
         let urls = Urls::new(&site);
         let keys = ActorKeys::load(&store, site.actors.iter().map(|a| a.handle.as_str()))?;
-        let (catalog, report) = Catalog::build(&site, &urls, &store, now(&clock))?;
         let moderation = Blocks::from_config(&site.moderation)?;
         let fetcher = Fetcher::new(
             &site,
@@ -165,7 +166,9 @@ impl App {
         )?;
         let site = Arc::new(site);
         let store = Arc::new(store);
-        let catalog = SharedCatalog::new(catalog);
+        // Plugins first: they review the posts of the first build (their lookups read the
+        // catalog, empty until then).
+        let catalog = SharedCatalog::default();
         let delivery_wake = Arc::new(Notify::new());
         let fetcher = Arc::new(fetcher);
         let plugins = {
@@ -184,6 +187,10 @@ impl App {
             );
             Arc::new(host)
         };
+        let review: Arc<dyn Review> = Arc::new(PluginReview(plugins.clone()));
+        let (built, report) =
+            Catalog::build_with(&site, &urls, &store, now(&clock), review.as_ref())?;
+        catalog.replace(built);
         let inbox = Inbox {
             site: site.clone(),
             urls: urls.clone(),
@@ -220,8 +227,13 @@ impl App {
         outbox::publish_pending(&publisher)?;
         let site = Live::from_arc(site);
         let keys = Live::from_arc(keys);
-        let rebuilds = Rebuilds::spawn(rebuild_task(publisher.clone(), site.clone(), keys.clone()))
-            .map_err(AppError::Rebuild)?;
+        let rebuilds = Rebuilds::spawn(rebuild_task(
+            publisher.clone(),
+            site.clone(),
+            keys.clone(),
+            review,
+        ))
+        .map_err(AppError::Rebuild)?;
         let app = App {
             site,
             urls,
@@ -276,8 +288,9 @@ impl App {
             .collect();
         log_diagnostics(&warnings);
         let site = Arc::new(keep_restart_only(&old, loaded.site));
-        // Plugins added, removed or reconfigured (a failing one keeps its previous version).
-        self.reload_plugins(&site);
+        // Plugins added, removed or reconfigured (a failing one keeps its previous version);
+        // the caller's rebuild reviews every post with them.
+        self.reload_plugins_only(&site);
         let taken = (|| -> Result<(), AppError> {
             let moderation = Arc::new(Blocks::from_config(&site.moderation)?);
             let keys = Arc::new(ActorKeys::load(
@@ -438,7 +451,15 @@ impl App {
     /// Reloads the plugins whose component, sources or config changed, from `site` (site.toml
     /// as it is now). A plugin that fails to load is reported (and logged) and the previous one
     /// keeps running. Call it from a blocking context: a source folder may be rebuilt.
+    /// A full rebuild follows, so that every post is reviewed by the plugins as they are now (a
+    /// post a plugin no longer vetoes is published).
     pub fn reload_plugins(&self, site: &Site) -> Vec<Diagnostic> {
+        let problems = self.reload_plugins_only(site);
+        self.rebuilds.signal_dirty(Dirty::All);
+        problems
+    }
+
+    fn reload_plugins_only(&self, site: &Site) -> Vec<Diagnostic> {
         let problems: Vec<Diagnostic> = self
             .plugins
             .reload(site)
@@ -457,6 +478,47 @@ impl App {
     /// The instance actor's keypair.
     pub fn instance_key(&self) -> KeyPair {
         self.keys.current().instance().clone()
+    }
+}
+
+/// The plugins' `on-outgoing` hook as the catalog's review of our posts.
+struct PluginReview(Arc<plugins::Host>);
+
+impl Review for PluginReview {
+    fn active(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    fn review(&self, draft: Draft) -> Reviewed {
+        let visibility = match draft.visibility {
+            Visibility::Public => plugins::Visibility::Public,
+            Visibility::Unlisted => plugins::Visibility::Unlisted,
+            Visibility::Followers => plugins::Visibility::Followers,
+        };
+        let decision = self.0.outgoing(&plugins::OutgoingPost {
+            actor: draft.actor.clone(),
+            slug: draft.slug.clone(),
+            title: draft.title.clone(),
+            markdown: draft.markdown.clone(),
+            hashtags: draft.hashtags.clone(),
+            content_warning: draft.content_warning.clone(),
+            visibility,
+            language: draft.language.clone(),
+            in_reply_to: draft.in_reply_to.clone(),
+        });
+        let post = decision.post;
+        Reviewed {
+            veto: decision
+                .veto
+                .map(|reason| (decision.by.last().cloned().unwrap_or_default(), reason)),
+            by: decision.by,
+            draft: Draft {
+                markdown: post.markdown,
+                hashtags: post.hashtags,
+                content_warning: post.content_warning,
+                ..draft
+            },
+        }
     }
 }
 
@@ -834,10 +896,32 @@ pub fn republish(
         None => None,
     };
     let urls = Urls::new(&site);
-    let (catalog, _) = Catalog::build(&site, &urls, &store, Utc::now())?;
+    let store = Arc::new(store);
+    // The plugins review the posts as `serve` has them reviewed (else their changes would read
+    // as edits, and a post they hold back would be sent).
+    let catalog = SharedCatalog::default();
+    let (host, problems) = plugins::Host::load(
+        &site,
+        store.clone(),
+        Arc::new(CatalogPosts {
+            catalog: catalog.clone(),
+            urls: urls.clone(),
+        }),
+        Clock::system(),
+        HostOptions::for_site(&site),
+    );
+    log_diagnostics(&problems);
+    let review = PluginReview(Arc::new(host));
+    let (built, _) = Catalog::build_with(&site, &urls, &store, Utc::now(), &review)?;
+    catalog.replace(built);
+    let snapshot = catalog.current();
     let targets: Vec<(String, String)> = match wanted {
         Some((actor, slug)) => {
-            if !catalog.posts_of(&actor).iter().any(|r| r.post.slug == slug) {
+            if !snapshot
+                .posts_of(&actor)
+                .iter()
+                .any(|r| r.post.slug == slug)
+            {
                 return Err(AppError::Republish(format!(
                     "{actor}/{slug} is not published (a draft, `federate = false`, or no such post; `masthead check` lists the posts)"
                 )));
@@ -847,21 +931,19 @@ pub fn republish(
         None => site
             .actors
             .iter()
-            .flat_map(|a| catalog.posts_of(&a.handle).iter().rev())
+            .flat_map(|a| snapshot.posts_of(&a.handle).iter().rev())
             .map(|r| (r.post.actor.clone(), r.post.slug.clone()))
             .collect(),
     };
-    let catalog = SharedCatalog::new(catalog);
     let p = Publisher {
         site: Arc::new(site),
         urls,
-        store: Arc::new(store),
+        store,
         clock: Clock::system(),
         catalog: catalog.clone(),
         delivery_wake: Arc::new(Notify::new()),
         addressing_wake: Arc::new(Notify::new()),
     };
-    let snapshot = catalog.current();
     let mut done = Vec::new();
     for (actor, slug) in targets {
         let change = crate::store::PostChange::Updated {
@@ -884,6 +966,7 @@ fn rebuild_task(
     base: Publisher,
     site: Live<Site>,
     keys: Live<ActorKeys>,
+    review: Arc<dyn Review>,
 ) -> impl FnMut(&Dirty) -> Result<SyncReport, StoreError> + Send + 'static {
     let mut last_site = site.current();
     move |dirty| {
@@ -897,10 +980,16 @@ fn rebuild_task(
         // Only the dirty files are read again while the config is the one the last build used;
         // a new config (or "everything") reads the whole site.
         let (catalog, report) = match dirty {
-            Dirty::Paths(paths) if Arc::ptr_eq(&last_site, &p.site) => {
-                Catalog::build_changed(&p.site, &p.urls, &p.store, now, &before, paths)?
-            }
-            _ => Catalog::build(&p.site, &p.urls, &p.store, now)?,
+            Dirty::Paths(paths) if Arc::ptr_eq(&last_site, &p.site) => Catalog::build_changed_with(
+                &p.site,
+                &p.urls,
+                &p.store,
+                now,
+                &before,
+                paths,
+                review.as_ref(),
+            )?,
+            _ => Catalog::build_with(&p.site, &p.urls, &p.store, now, review.as_ref())?,
         };
         p.catalog.replace(catalog);
         let mut queued = outbox::publish_pending(&p)?;

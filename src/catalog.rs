@@ -42,6 +42,9 @@ use crate::store::{
 };
 use crate::urls::Urls;
 
+use outgoing::{Review, Unreviewed};
+
+pub mod outgoing;
 pub mod rebuild;
 
 /// Mastodon shows posts up to 500 characters; the `auto` policy makes longer titled posts Articles.
@@ -160,6 +163,18 @@ impl Catalog {
         store: &Store,
         now: DateTime<Utc>,
     ) -> Result<(Catalog, SyncReport), StoreError> {
+        Catalog::build_with(site, urls, store, now, &Unreviewed)
+    }
+
+    /// [`Catalog::build`] with every post read put through `review` first
+    /// ([`outgoing`]).
+    pub fn build_with(
+        site: &Site,
+        urls: &Urls,
+        store: &Store,
+        now: DateTime<Utc>,
+        review: &dyn Review,
+    ) -> Result<(Catalog, SyncReport), StoreError> {
         let library = content::scan(site, urls, &cache(store));
         let profile_media = library.profile_media.clone();
         let base = Catalog {
@@ -169,7 +184,7 @@ impl Catalog {
             },
             ..Catalog::default()
         };
-        assemble(site, urls, store, now, base, library, Scope::All)
+        assemble(site, urls, store, now, base, library, Scope::All, review)
     }
 
     /// Like [`Catalog::build`], reading only what is below the `changed` paths (absolute, or
@@ -185,12 +200,25 @@ impl Catalog {
         previous: &Catalog,
         changed: &BTreeSet<PathBuf>,
     ) -> Result<(Catalog, SyncReport), StoreError> {
+        Catalog::build_changed_with(site, urls, store, now, previous, changed, &Unreviewed)
+    }
+
+    /// [`Catalog::build_changed`] with every post read put through `review` first.
+    pub fn build_changed_with(
+        site: &Site,
+        urls: &Urls,
+        store: &Store,
+        now: DateTime<Utc>,
+        previous: &Catalog,
+        changed: &BTreeSet<PathBuf>,
+        review: &dyn Review,
+    ) -> Result<(Catalog, SyncReport), StoreError> {
         let mut dirty: Vec<PathBuf> = Vec::new();
         let mut media_files: Option<Vec<PathBuf>> = None;
         for path in changed {
             match content::locate(site, path) {
                 Place::Content(source) => dirty.push(source),
-                Place::AboveContent => return Catalog::build(site, urls, store, now),
+                Place::AboveContent => return Catalog::build_with(site, urls, store, now, review),
                 Place::Elsewhere(canon) => {
                     let config = site.config_path.canonicalize().ok();
                     // Media are few next to posts: canonical paths only when something outside
@@ -205,7 +233,7 @@ impl Catalog {
                     if config.as_ref() == Some(&canon)
                         || media.iter().any(|m| m.starts_with(&canon))
                     {
-                        return Catalog::build(site, urls, store, now);
+                        return Catalog::build_with(site, urls, store, now, review);
                     }
                 }
             }
@@ -230,7 +258,7 @@ impl Catalog {
                 None => store.live_source(&post.actor, &post.slug)?,
             };
             if other.is_some_and(|o| o != post.source && !under(&o, &dirty)) {
-                return Catalog::build(site, urls, store, now);
+                return Catalog::build_with(site, urls, store, now, review);
             }
         }
         read.media_of.retain(|source, _| !under(source, &dirty));
@@ -266,6 +294,7 @@ impl Catalog {
             base,
             library,
             Scope::Sources(&dirty),
+            review,
         )
     }
 
@@ -333,7 +362,8 @@ impl Catalog {
 /// Finishes a build: `base` holds what is kept from before (posts, diagnostics, what was read),
 /// `library` what was just read for `scope`. Records the new posts in the store, adds back what
 /// it still serves (broken files, removals waiting for their Delete), and logs what followers
-/// will not be sent at once.
+/// will not be sent at once. Every post read from its file goes through `review`.
+#[allow(clippy::too_many_arguments)]
 fn assemble(
     site: &Site,
     urls: &Urls,
@@ -342,6 +372,7 @@ fn assemble(
     base: Catalog,
     library: Library,
     scope: Scope<'_>,
+    review: &dyn Review,
 ) -> Result<(Catalog, SyncReport), StoreError> {
     let Catalog {
         posts: kept,
@@ -362,7 +393,7 @@ fn assemble(
         .filter(|d| d.is_error() && !fresh.contains(&d.file))
         .map(|d| d.file.as_path())
         .collect();
-    for source in broken {
+    for source in broken.iter().copied() {
         for json in store.last_renderings(source)? {
             let post: Post = serde_json::from_str(&json).map_err(|e| {
                 store.corrupt(format!("rendered post of {}: {e}", source.display()))
@@ -372,6 +403,13 @@ fn assemble(
         }
     }
     read.media_of.extend(media_of);
+    // The last good versions of broken files come from the store, reviewed already.
+    let reviewed_before: HashSet<PathBuf> = if review.active() {
+        broken.iter().map(|p| p.to_path_buf()).collect()
+    } else {
+        HashSet::new()
+    };
+    let mut held = Vec::new();
     let mut servable: Vec<(Post, &str)> = Vec::new();
     for post in scanned {
         let actor = site
@@ -393,6 +431,27 @@ fn assemble(
                 continue;
             }
         }
+        let post = if review.active() && !reviewed_before.contains(&post.source) {
+            let (actor, slug, source) =
+                (post.actor.clone(), post.slug.clone(), post.source.clone());
+            let out = outgoing::review(site, urls, store, review, post)?;
+            held.extend(out.held);
+            if let Some(media) = out.media {
+                read.media_of.remove(&source);
+                if !media.is_empty() {
+                    read.media_of.insert(source.clone(), media);
+                }
+            }
+            match out.post {
+                Some(post) => post,
+                None => {
+                    read.unserved.insert((actor, slug), source);
+                    continue;
+                }
+            }
+        } else {
+            post
+        };
         let kind = object_type(actor, &post);
         servable.push((post, kind));
     }
@@ -420,6 +479,7 @@ fn assemble(
         mass_delete_threshold: site.mass_delete_threshold,
     };
     let report = store.sync_posts(&rows, scope, &policy)?;
+    store.sync_held_posts(scope, &held, now.timestamp_millis())?;
     log_report(site, &report);
     drop(rows);
     drop(encoders);

@@ -106,6 +106,12 @@ impl Urls {
         format!("{}/posts/{slug}", self.actor(handle))
     }
 
+    /// An answer a plugin sent as `handle` (an auto-reply); `key` is unique per question and
+    /// plugin.
+    pub fn auto_reply(&self, handle: &str, key: &str) -> String {
+        format!("{}/auto-replies/{key}", self.actor(handle))
+    }
+
     /// The `Create` activity that published a post.
     pub fn post_create(&self, handle: &str, slug: &str) -> String {
         format!("{}/activity", self.post(handle, slug))

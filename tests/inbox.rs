@@ -1234,6 +1234,137 @@ async fn start_with_plugins(plugins: &str) -> World {
     .await
 }
 
+/// The Creates and Updates queued for `inbox` about our post `slug` of news, in order.
+fn post_activities(w: &World, inbox: &str, slug: &str) -> Vec<Value> {
+    let id = format!("{}/users/news/posts/{slug}", w.base);
+    w.deliveries()
+        .into_iter()
+        .filter(|(to, body)| to == inbox && body["object"]["id"] == id.as_str())
+        .map(|(_, body)| body)
+        .collect()
+}
+
+#[tokio::test]
+async fn outgoing_plugins_decide_what_followers_get_and_what_is_served() {
+    let w = start_with_plugins(
+        r#"
+[[plugin]]
+name = "cw"
+path = "{{WASM}}/content_warning.wasm"
+[[plugin.config.rules]]
+tags = ["elections"]
+warning = "Politics"
+
+[[plugin]]
+name = "editor"
+path = "{{WASM}}/fixture_editor.wasm"
+"#,
+    )
+    .await;
+    let alice = w.remote.actor("alice");
+    w.process(&w.activity("Follow", &alice, json!(w.ours("news"))))
+        .await;
+    let inbox = format!("{}/inbox", w.remote.base);
+    let site = w.data_dir.parent().unwrap().to_path_buf();
+    let page = |slug: &str| format!("{}/users/news/posts/{slug}", w.base);
+
+    // A tag of a rule: the Note delivered and the Note served carry the warning.
+    common::write_post(
+        &site,
+        "news/vote.md",
+        &common::post_dated_now("tags = [\"Elections\"]\n", "Polls open at 8."),
+    );
+    w.app().rebuild().await.unwrap();
+    let sent = post_activities(&w, &inbox, "vote");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["type"], "Create");
+    let served = w.get(&page("vote"), common::AP).await.json();
+    assert_eq!(served["summary"], "Politics");
+    assert_eq!(served["sensitive"], true);
+    assert_eq!(sent[0]["object"]["summary"], served["summary"]);
+    assert_eq!(sent[0]["object"]["content"], served["content"]);
+    let html = w.get(&page("vote"), "text/html").await.text();
+    assert!(html.contains("Content warning: Politics"), "{html}");
+
+    // A veto: not served, not sent, and `status` names the plugin and its reason.
+    common::write_post(
+        &site,
+        "news/launch.md",
+        &common::post_dated_now("", "[embargo] The new tram line opens in May."),
+    );
+    w.app().rebuild().await.unwrap();
+    assert!(post_activities(&w, &inbox, "launch").is_empty());
+    assert_eq!(
+        w.get(&page("launch"), common::AP).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let outbox = w
+        .get(&format!("{}/users/news/outbox", w.base), common::AP)
+        .await
+        .json();
+    let first = outbox["first"].as_str().unwrap().to_string();
+    let outbox = w.get(&first, common::AP).await.text();
+    assert!(!outbox.contains("tram line"), "{outbox}");
+    let (ok, status, _) = w.masthead(&["status"]);
+    assert!(ok);
+    assert!(
+        status.contains("news/launch  create")
+            && status.contains("held back by plugin editor: embargoed until the press conference"),
+        "{status}"
+    );
+    // The embargo lifts: the post goes out like a new one, and `status` lets go of it.
+    common::write_post(
+        &site,
+        "news/launch.md",
+        &common::post_dated_now("", "The new tram line opens in May. {{signature}}"),
+    );
+    w.app().rebuild().await.unwrap();
+    let sent = post_activities(&w, &inbox, "launch");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["type"], "Create");
+    let (_, status, _) = w.masthead(&["status"]);
+    assert!(!status.contains("news/launch  "), "{status}");
+
+    // The rewrite and the added hashtag are in what is sent and what is served, alike.
+    let served = w.get(&page("launch"), common::AP).await.json();
+    let content = served["content"].as_str().unwrap();
+    assert!(content.contains("<em>The newsroom</em>"), "{content}");
+    assert!(!content.contains("{{signature}}"), "{content}");
+    assert!(content.contains("/tags/newsroom"), "{content}");
+    assert!(
+        served["tag"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["type"] == "Hashtag" && t["name"] == "#newsroom"),
+        "{served}"
+    );
+    assert_eq!(sent[0]["object"]["content"], served["content"]);
+    assert_eq!(sent[0]["object"]["tag"], served["tag"]);
+
+    // An edit a plugin vetoes is not sent; followers' version stays served.
+    common::write_post(
+        &site,
+        "news/launch.md",
+        &common::post_dated_now("", "[embargo] The tram line is delayed."),
+    );
+    w.app().rebuild().await.unwrap();
+    assert_eq!(post_activities(&w, &inbox, "launch").len(), 1);
+    let still = w.get(&page("launch"), common::AP).await.json();
+    assert_eq!(still["content"], served["content"]);
+    let (_, status, _) = w.masthead(&["status"]);
+    assert!(
+        status.contains("news/launch  update")
+            && status.contains("followers keep the version they have"),
+        "{status}"
+    );
+
+    // A restart reads every post again through the plugins: nothing looks edited.
+    let before = w.deliveries().len();
+    w.app().rebuild().await.unwrap();
+    assert_eq!(w.deliveries().len(), before);
+}
+
 fn note_to_post(w: &World, actor: &str, n: usize, text: &str) -> Value {
     w.activity(
         "Create",
@@ -1301,8 +1432,27 @@ reply = "The town hall is open **8:30-17:00**."
         .contains("<strong>8:30-17:00</strong>"));
     assert_eq!(note["to"], json!([PUBLIC]));
     assert_eq!(note["tag"][0]["href"], alice);
-    // Asked again under the same post: answered once.
+    // The answer's id dereferences to the Note that was delivered (Mastodon fetches it).
+    let id = note["id"].as_str().unwrap();
+    assert!(
+        id.starts_with(&format!("{}/auto-replies/", w.ours("news"))),
+        "{id}"
+    );
+    let got = w.get(id, common::AP).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.header("content-type"), "application/activity+json");
+    let mut served = got.json();
+    assert_eq!(
+        served["@context"].take(),
+        json!("https://www.w3.org/ns/activitystreams")
+    );
+    served.as_object_mut().unwrap().remove("@context");
+    assert_eq!(&served, note);
+    // Asked again under the same post, and the same note delivered again in a new activity:
+    // answered once.
     w.process(&note_to_post(&w, &alice, 3, "opening hours??"))
+        .await;
+    w.process(&note_to_post(&w, &alice, 2, "What are your opening hours?"))
         .await;
     let creates = w
         .deliveries()
@@ -1310,6 +1460,31 @@ reply = "The town hall is open **8:30-17:00**."
         .filter(|(_, b)| b["type"] == "Create")
         .count();
     assert_eq!(creates, 1);
+    // A question sent directly gets a direct answer, which is not served to anyone.
+    let bob = w.remote.actor("bob");
+    let direct = w.activity(
+        "Create",
+        &bob,
+        json!({ "id": format!("{bob}/notes/d1"), "type": "Note", "attributedTo": bob,
+                "content": "<p>opening hours?</p>", "inReplyTo": w.post(),
+                "to": [w.ours("news")], "cc": [] }),
+    );
+    w.process(&direct).await;
+    let answer = w
+        .deliveries()
+        .into_iter()
+        .map(|(_, b)| b)
+        .find(|b| b["type"] == "Create" && b["object"]["inReplyTo"] == format!("{bob}/notes/d1"))
+        .expect("the direct question is answered");
+    assert_eq!(answer["object"]["to"], json!([bob]));
+    let id = answer["object"]["id"].as_str().unwrap();
+    assert_eq!(w.get(id, common::AP).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        w.get(&format!("{}/auto-replies/0000", w.ours("news")), common::AP)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
     // A visible reply edited to say the word is taken out of sight.
     let note = format!("{alice}/notes/p2");
     assert!(w

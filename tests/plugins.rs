@@ -330,6 +330,147 @@ fn contains_misbehaving_plugins_with_their_on_error_policy() {
     assert!(d.veto.unwrap().starts_with("plugin bad failed: trapped"));
 }
 
+fn outgoing(hashtags: &[&str], markdown: &str) -> OutgoingPost {
+    OutgoingPost {
+        actor: "news".into(),
+        slug: "vote".into(),
+        markdown: markdown.into(),
+        hashtags: hashtags.iter().map(|t| t.to_string()).collect(),
+        language: "en".into(),
+        ..Default::default()
+    }
+}
+
+fn content_warning() -> Plugin {
+    plugin(
+        "cw",
+        "content-warning",
+        json!({ "rules": [
+            { "tags": ["#Politics", "elections"], "warning": "Politics" },
+            { "tags": ["newsroom"], "warning": "Internal" },
+        ]}),
+    )
+}
+
+#[test]
+fn can_put_posts_with_a_tag_of_a_rule_behind_a_content_warning() {
+    let (host, _) = start_host(&[content_warning()]);
+    // Any case, with or without `#` in the config; the first rule with a tag of the post wins.
+    let d = host.outgoing(&outgoing(&["Elections", "newsroom"], "Polls open at 8."));
+    assert_eq!(d.veto, None);
+    assert_eq!(d.post.content_warning.as_deref(), Some("Politics"));
+    assert_eq!(d.by, ["cw"]);
+    assert_eq!(d.post.markdown, "Polls open at 8.");
+    // No tag of a rule: nothing changes, nobody is named.
+    let d = host.outgoing(&outgoing(&["weather"], "Sunny."));
+    assert_eq!(d.post, outgoing(&["weather"], "Sunny."));
+    assert!(d.by.is_empty());
+    // The author's own warning is kept.
+    let mut own = outgoing(&["politics"], "Polls open at 8.");
+    own.content_warning = Some("Vote".into());
+    assert_eq!(
+        host.outgoing(&own).post.content_warning.as_deref(),
+        Some("Vote")
+    );
+    // Each plugin sees the post as the ones before left it: the editor's hashtag triggers a
+    // rule of the content warning that runs after it; its veto stops the chain.
+    let (host, _) = start_host(&[
+        plugin("editor", "fixture-editor", json!({})),
+        content_warning(),
+    ]);
+    let d = host.outgoing(&outgoing(&[], "The tram opens. {{signature}}"));
+    assert_eq!(d.post.markdown, "The tram opens. *The newsroom*");
+    assert_eq!(d.post.hashtags, ["newsroom"]);
+    assert_eq!(d.post.content_warning.as_deref(), Some("Internal"));
+    assert_eq!(d.by, ["editor", "cw"]);
+    let d = host.outgoing(&outgoing(&["politics"], "[embargo] Results."));
+    assert_eq!(
+        d.veto.as_deref(),
+        Some("embargoed until the press conference")
+    );
+    assert_eq!(d.by, ["editor"]);
+    assert_eq!(d.post.content_warning, None);
+}
+
+#[test]
+fn rejects_a_content_warning_rule_without_a_warning() {
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let (_, problems) = Host::load_plugins(
+        &[plugin(
+            "cw",
+            "content-warning",
+            json!({ "rules": [{ "tags": ["politics"], "warnings": "Politics" }] }),
+        )],
+        Path::new("site.toml"),
+        store,
+        Arc::new(NoPosts),
+        Clock::manual(T0),
+        options(),
+    );
+    let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert!(
+        text.iter()
+            .any(|p| p.contains("warnings") && p.contains("warning")),
+        "{text:?}"
+    );
+}
+
+fn router() -> Plugin {
+    plugin(
+        "router",
+        "reply-router",
+        json!({ "routes": [
+            { "label": "support", "keywords": ["not working", "broken"], "hold": true,
+              "note": "Answer from the help desk within a day." },
+            { "label": "complaint", "keywords": ["disappointed", "unacceptable"] },
+        ]}),
+    )
+}
+
+#[test]
+fn can_route_support_requests_and_complaints() {
+    let (host, _) = start_host(&[router()]);
+    // A support request: labelled, the route's note attached, held with the keyword named.
+    let j = host.judge_event(&reply("The booking form is NOT working since Monday"));
+    assert_eq!(
+        j.verdict,
+        Verdict::Hold("looks like support (\"not working\")".into())
+    );
+    assert_eq!(j.by, ["router"]);
+    assert_eq!(j.labels, [("router".into(), "support".into())]);
+    assert_eq!(
+        j.notes,
+        [(
+            "router".into(),
+            "Answer from the help desk within a day.".into()
+        )]
+    );
+    // A complaint: labelled and kept in sight (its route does not hold).
+    let j = host.judge_event(&reply("Honestly disappointed by the new timetable."));
+    assert_eq!(j.verdict, Verdict::Accept);
+    assert_eq!(j.labels, [("router".into(), "complaint".into())]);
+    assert!(j.notes.is_empty());
+    // Both at once: both labels, held for the support route.
+    let j = host.judge_event(&reply("Unacceptable: the site is broken again"));
+    assert_eq!(
+        j.verdict,
+        Verdict::Hold("looks like support (\"broken\")".into())
+    );
+    let labels: Vec<&str> = j.labels.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(labels, ["support", "complaint"]);
+    // Whole words only, and a plain thank-you is left alone.
+    for text in ["Brokenness is a theme of the poem", "Thanks, lovely post!"] {
+        let j = host.judge_event(&reply(text));
+        assert_eq!(j.verdict, Verdict::Accept, "{text}");
+        assert!(j.labels.is_empty(), "{text}");
+    }
+    // Held by the router, the question gets no auto-reply from the FAQ after it.
+    let (host, _) = start_host(&[router(), faq()]);
+    let j = host.judge_event(&reply("opening hours? the page is broken"));
+    assert!(matches!(j.verdict, Verdict::Hold(_)));
+    assert!(j.replies.is_empty());
+}
+
 #[test]
 fn errors_when_a_plugin_imports_what_masthead_does_not_offer() {
     let store = Arc::new(Store::open_in_memory().unwrap());

@@ -11,6 +11,7 @@ mod media;
 #[cfg(test)]
 mod proptests;
 pub mod render;
+pub mod revise;
 mod scan;
 #[cfg(test)]
 pub(crate) mod test_support;

@@ -115,6 +115,7 @@ enum Route {
     Post(String, String),
     PostCreate(String, String),
     PostCollection(String, String, Interaction),
+    AutoReply(String, String),
     Tag(String),
     Media(String),
 }
@@ -168,6 +169,7 @@ impl Route {
             ["users", h, "posts", slug, "shares"] => {
                 Route::PostCollection(own(h), own(slug), Interaction::Shares)
             }
+            ["users", h, "auto-replies", key] => Route::AutoReply(own(h), own(key)),
             ["tags", tag] if !tag.is_empty() => Route::Tag(own(tag)),
             ["media", rest @ ..] if !rest.is_empty() => Route::Media(rest.join("/")),
             _ => return None,
@@ -253,6 +255,7 @@ async fn get(app: &State, route: Route, query: &str, headers: &HeaderMap) -> Res
         Route::Post(handle, slug) => post(&g, &handle, &slug),
         Route::PostCreate(handle, slug) => post_create(&g, &handle, &slug),
         Route::PostCollection(handle, slug, kind) => post_collection(&g, &handle, &slug, kind),
+        Route::AutoReply(handle, key) => auto_reply(&g, &handle, &key),
         Route::Tag(name) => tag(&g, &name),
         Route::Comments(handle, slug) => comments_json(&g, &handle, &slug),
         // Routed before `get` is called.
@@ -688,6 +691,34 @@ fn post(g: &Get, handle: &str, slug: &str) -> Resp {
     resp
 }
 
+/// An answer a plugin sent as our actor, as the Note it delivered. Only a public or unlisted
+/// one: like a followers-only post, a direct answer is never served (its addressee got it
+/// whole in the Create), so it is 404 to everyone, as is an id never sent.
+fn auto_reply(g: &Get, handle: &str, key: &str) -> Resp {
+    let app = g.app;
+    if app.site.actor(handle).is_none() {
+        return r::not_found();
+    }
+    let id = app.urls.auto_reply(handle, key);
+    let reply = match app.store.auto_reply(&id) {
+        Ok(Some(reply)) if reply.public && reply.actor == handle => reply,
+        Ok(_) => return r::not_found(),
+        Err(e) => return internal_error("auto-reply lookup", &e),
+    };
+    let mut note: Value = match serde_json::from_str(&reply.object) {
+        Ok(note) => note,
+        Err(e) => return internal_error("stored auto-reply", &e),
+    };
+    if let Some(map) = note.as_object_mut() {
+        // The context of the Create that carried it.
+        map.insert(
+            "@context".into(),
+            json!("https://www.w3.org/ns/activitystreams"),
+        );
+    }
+    r::activity(StatusCode::OK, &note)
+}
+
 /// 410 with a Tombstone for a post that was published and is gone; 404 otherwise.
 fn gone_or_missing(app: &State, handle: &str, slug: &str, json: bool) -> Resp {
     let Some(actor) = app.site.actor(handle) else {
@@ -796,6 +827,10 @@ mod tests {
                 Route::Media("content/news/a b.png".into()),
             ),
             (urls.instance_actor(), Route::InstanceActor),
+            (
+                urls.auto_reply("news", "0a1b"),
+                Route::AutoReply(news(), "0a1b".into()),
+            ),
             (urls.inbox("news"), Route::Inbox(Some(news()))),
             (urls.shared_inbox(), Route::Inbox(None)),
         ];

@@ -40,7 +40,7 @@ use std::time::SystemTime;
 
 pub use chain::{Judgement, OutgoingDecision};
 pub use events::read_html;
-pub use model::{Action, Decision, Event, OurPost, OutgoingPost, Rewrite, Verdict};
+pub use model::{Action, Decision, Event, OurPost, OutgoingPost, Rewrite, Verdict, Visibility};
 pub use runtime::{engine, Limits, NoPosts, PluginError, Posts, TICK};
 
 use crate::clock::Clock;

@@ -688,10 +688,31 @@ impl Store {
         )
     }
 
-    /// Publications held back from followers, oldest first: today the Creates and Updates waiting
-    /// for their mentions and reply to be resolved (`pending_publications`). Every kind of hold
-    /// `masthead status` and `/metrics` show goes through here.
+    /// Publications held back from followers, oldest first: the Creates and Updates waiting for
+    /// their mentions and reply to be resolved (`pending_publications`), then the posts a plugin
+    /// vetoed (`held_posts`). Every kind of hold `masthead status` and `/metrics` show goes
+    /// through here.
     pub fn publications_on_hold(&self) -> Result<Vec<OnHold>, StoreError> {
+        let vetoed = self.held_posts()?.into_iter().map(|h| OnHold {
+            actor: h.actor,
+            what: h.slug,
+            change: match h.change {
+                super::PendingChange::Update => "update",
+                _ => "create",
+            }
+            .to_string(),
+            since: h.since,
+            reason: match h.change {
+                super::PendingChange::Update => format!(
+                    "held back by plugin {}: {} (followers keep the version they have; published when the plugin no longer vetoes it)",
+                    h.plugin, h.reason
+                ),
+                _ => format!(
+                    "held back by plugin {}: {} (not served or sent until the plugin no longer vetoes it)",
+                    h.plugin, h.reason
+                ),
+            },
+        });
         Ok(self
             .pending_publications()?
             .into_iter()
@@ -707,6 +728,7 @@ impl Store {
                 since: p.created_at,
                 reason: "waiting for its mentions and reply to be resolved".to_string(),
             })
+            .chain(vetoed)
             .collect())
     }
 

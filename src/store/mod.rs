@@ -18,8 +18,10 @@
 //! The store depends on nothing above it: its rows are its own types, and what it keeps for other
 //! modules (a post's rendering) it keeps as an opaque string that the caller encodes and decodes.
 
+mod auto_replies;
 mod deliveries;
 mod followers;
+mod held_posts;
 mod hosts;
 mod inbox;
 mod interactions;
@@ -37,10 +39,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, Params, Row, Transaction};
 
+pub use auto_replies::AutoReply;
 pub use deliveries::{
     inbox_host, ActorQueue, Delivery, DeliveryState, HostQueue, NewDelivery, OnHold, Publish,
 };
 pub use followers::{FollowState, Follower};
+pub use held_posts::HeldPost;
 pub use hosts::HostHealth;
 pub use inbox::{ArrivedActivity, InboxActivity, JobOutcome, NewInboxActivity};
 pub use interactions::{InteractionCounts, InteractionKind};
@@ -110,6 +114,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v5.sql"),
     include_str!("schema_v6.sql"),
     include_str!("schema_v7.sql"),
+    include_str!("schema_v8.sql"),
 ];
 
 impl Store {

@@ -244,6 +244,21 @@ impl Store {
             .map(PathBuf::from))
     }
 
+    /// The stored rendering, render cache key and source hash of `actor`'s post `slug` when it
+    /// is published: the version followers have.
+    pub fn published_post(
+        &self,
+        actor: &str,
+        slug: &str,
+    ) -> Result<Option<(String, String, String)>, StoreError> {
+        self.query_opt(
+            "SELECT rendered, hash, source_hash FROM posts
+             WHERE actor = ?1 AND slug = ?2 AND deleted_at IS NULL",
+            (actor, slug),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+    }
+
     /// True when `actor`'s post `slug` is published (served, not a tombstone).
     pub fn is_published(&self, actor: &str, slug: &str) -> Result<bool, StoreError> {
         Ok(self

@@ -16,8 +16,8 @@ use crate::federation::fetch::id_of;
 use crate::moderation::{EventKind, InboxEvent, Interaction, NoteVisibility, ReplyNote, Verdict};
 use crate::plugins::{Judgement, Verdict as PluginVerdict};
 use crate::store::{
-    FollowState, Follower, HeldBy, Hold, InteractionKind, NewDelivery, Reply, ReplyStatus, Report,
-    Store, StoreError,
+    AutoReply, FollowState, Follower, HeldBy, Hold, InteractionKind, NewDelivery, Reply,
+    ReplyStatus, Report, Store, StoreError,
 };
 use crate::urls::Urls;
 
@@ -299,7 +299,7 @@ async fn queue_auto_reply(
         .take(16)
         .map(|b| format!("{b:02x}"))
         .collect();
-    let id = format!("{ours}/auto-replies/{hash}");
+    let id = inbox.urls.auto_reply(&handle, &hash);
     let html = crate::content::render_profile_summary(&inbox.urls, &inbox.site.root, markdown, &id);
     let mention_name = remote
         .handle
@@ -339,7 +339,31 @@ async fn queue_auto_reply(
         .clone()
         .filter(|_| note.details.visibility == NoteVisibility::Public)
         .unwrap_or(remote.inbox.clone());
-    enqueue(inbox, &handle, &body, &target)?;
+    // Kept to be served at its id (a public or unlisted answer) and sent in one transaction,
+    // once: a note delivered again is not answered again.
+    let reply = AutoReply {
+        id: id.clone(),
+        actor: handle.clone(),
+        addressee: author.to_string(),
+        public: matches!(
+            note.details.visibility,
+            NoteVisibility::Public | NoteVisibility::Unlisted
+        ),
+        object: object.to_string(),
+        created_at: inbox.clock.now_ms(),
+    };
+    let activity_id = format!("{id}/activity");
+    let delivery = NewDelivery {
+        activity_id: &activity_id,
+        object_id: None,
+        actor: &handle,
+        body: &body.to_string(),
+    };
+    if !inbox.store.send_auto_reply(&reply, &delivery, &[target])? {
+        tracing::info!(plugin = %plugin, note = %note.id, reply = %id, "already answered; not sent again");
+        return Ok(());
+    }
+    inbox.delivery_wake.notify_one();
     tracing::info!(plugin = %plugin, note = %note.id, reply = %id, "auto-reply queued");
     Ok(())
 }

@@ -1,0 +1,390 @@
+//! Our posts through the outgoing review (the plugins' `on-outgoing` hook) before they are
+//! served and published, so that what GET serves and what followers are sent are one document.
+//!
+//! The catalog asks a [`Review`] about every post it reads from a file (a new post, an edit,
+//! and at a full build every post). The review is a handle the app wires (the plugin host);
+//! this module knows no plugin, only a [`Draft`] in and a [`Reviewed`] out. What it decides:
+//! - a veto holds the post back: a post never published is neither served nor sent; an edit of
+//!   a published one is not sent and the version followers have stays served. The hold is a
+//!   `held_posts` row (`masthead status` shows it with the plugin and its reason) until a build
+//!   finds that no plugin vetoes the post any more, which then publishes it like a new post or
+//!   an edit;
+//! - a content warning becomes the post's own (the Note's `summary`, `sensitive`, the page's
+//!   fold);
+//! - a rewritten body, and added hashtags (appended as `#tag`s), are rendered like the file's
+//!   body (`content::revise`), so the hashtags are links and `Hashtag` tags as the renderer
+//!   makes them.
+//!
+//! A changed post gets render and source hashes of its own, derived from the file's and the
+//! change: the store keeps the reviewed post (what followers have), a plugin changing its mind
+//! about a published post sends followers an Update, and the render cache never hands an
+//! unreviewed rendering back as a reviewed one.
+
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::Site;
+use crate::content::revise::{self, Source};
+use crate::content::{Post, Visibility};
+use crate::store::{HeldPost, PendingChange, Store, StoreError};
+use crate::urls::Urls;
+
+/// One of our posts as the review sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Draft {
+    pub actor: String,
+    pub slug: String,
+    pub title: Option<String>,
+    /// The body as its file has it (front matter left out).
+    pub markdown: String,
+    /// Without `#`.
+    pub hashtags: Vec<String>,
+    pub content_warning: Option<String>,
+    pub visibility: Visibility,
+    /// The post's `lang`, else its actor's language, else the site's.
+    pub language: String,
+    pub in_reply_to: Option<String>,
+}
+
+/// What the review made of a draft.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reviewed {
+    /// The post as the review left it.
+    pub draft: Draft,
+    /// Who vetoed it and why: it is held back.
+    pub veto: Option<(String, String)>,
+    /// Who changed (or vetoed) it.
+    pub by: Vec<String>,
+}
+
+/// Whatever reviews our posts before they are published.
+pub trait Review: Send + Sync {
+    /// Whether anything reviews posts at all; when not, files are not read again.
+    fn active(&self) -> bool;
+    /// The decision on one post.
+    fn review(&self, draft: Draft) -> Reviewed;
+}
+
+/// No review: every post is published as its file has it.
+pub struct Unreviewed;
+
+impl Review for Unreviewed {
+    fn active(&self) -> bool {
+        false
+    }
+
+    fn review(&self, draft: Draft) -> Reviewed {
+        Reviewed {
+            draft,
+            veto: None,
+            by: Vec::new(),
+        }
+    }
+}
+
+/// What the review of one post leads to.
+pub(super) struct Outcome {
+    /// What is served: the post (changed or not), the version followers have (an edit held
+    /// back), or nothing (a new post held back).
+    pub post: Option<Post>,
+    /// The local media of a rewritten body, replacing the file's.
+    pub media: Option<Vec<(String, PathBuf)>>,
+    pub held: Option<HeldPost>,
+}
+
+/// Reviews `post`, just read from its file.
+pub(super) fn review(
+    site: &Site,
+    urls: &Urls,
+    store: &Store,
+    review: &dyn Review,
+    post: Post,
+) -> Result<Outcome, StoreError> {
+    let source = match revise::read_source(site, &post) {
+        Ok(s) => s,
+        // The file changed under the scan (it is read again at the next build).
+        Err(d) => return held(store, post, "masthead", &d.message),
+    };
+    let reviewed = review.review(Draft {
+        actor: post.actor.clone(),
+        slug: post.slug.clone(),
+        title: post.title.clone(),
+        markdown: source.body.clone(),
+        hashtags: post.tags.clone(),
+        content_warning: post.content_warning.clone(),
+        visibility: post.visibility,
+        language: post.lang.clone().unwrap_or_else(|| {
+            site.actor(&post.actor)
+                .map(|a| site.language_of(a))
+                .unwrap_or_else(|| site.language.clone())
+        }),
+        in_reply_to: post.in_reply_to.clone(),
+    });
+    if let Some((plugin, reason)) = reviewed.veto {
+        return held(store, post, &plugin, &reason);
+    }
+    let by = reviewed.by.join(", ");
+    let mut post = post;
+    match apply(site, urls, &mut post, &source, reviewed.draft) {
+        Ok(applied) => {
+            if applied.changed {
+                tracing::info!(actor = %post.actor, slug = %post.slug, plugins = %by, "post changed by outgoing-post plugins");
+            }
+            Ok(Outcome {
+                post: Some(post),
+                media: applied.media,
+                held: None,
+            })
+        }
+        Err(problem) => held(
+            store,
+            post,
+            &by,
+            &format!("the post as the plugin left it cannot be published: {problem}"),
+        ),
+    }
+}
+
+/// What applying a draft's changes did.
+struct Applied {
+    media: Option<Vec<(String, PathBuf)>>,
+    changed: bool,
+}
+
+/// Applies the changes of `draft` to `post`; when the changed post cannot be published (say,
+/// its new body names an image that may not be), says why and leaves `post` as it was.
+fn apply(
+    site: &Site,
+    urls: &Urls,
+    post: &mut Post,
+    source: &Source,
+    draft: Draft,
+) -> Result<Applied, String> {
+    let added: Vec<String> = draft
+        .hashtags
+        .iter()
+        .map(|t| {
+            t.chars()
+                .filter(|c| c.is_alphanumeric() || *c == '_')
+                .collect::<String>()
+        })
+        .filter(|t| !t.is_empty() && !t.chars().all(char::is_numeric))
+        .filter(|t| !post.tags.iter().any(|p| p.eq_ignore_ascii_case(t)))
+        .collect();
+    let warning = draft.content_warning.filter(|w| !w.trim().is_empty());
+    let warned = warning != post.content_warning;
+    let rewritten = draft.markdown != source.body;
+    if !warned && !rewritten && added.is_empty() {
+        return Ok(Applied {
+            media: None,
+            changed: false,
+        });
+    }
+    let mut body = None;
+    let mut media = None;
+    if rewritten || !added.is_empty() {
+        let mut markdown = draft.markdown;
+        if !added.is_empty() {
+            let tags: Vec<String> = added.iter().map(|t| format!("#{t}")).collect();
+            markdown = format!("{}\n\n{}\n", markdown.trim_end(), tags.join(" "));
+        }
+        match revise::rerender(site, urls, post, source, &markdown) {
+            Ok(m) => media = Some(m),
+            Err(problems) => {
+                let first = problems
+                    .iter()
+                    .find(|d| d.is_error())
+                    .map(|d| d.message.clone())
+                    .unwrap_or_default();
+                return Err(first);
+            }
+        }
+        body = Some(markdown);
+    }
+    if warned {
+        post.content_warning = warning;
+    }
+    let change = [
+        post.content_warning.as_deref().unwrap_or_default(),
+        body.as_deref().unwrap_or_default(),
+    ];
+    post.hash = derived(&post.hash, &change);
+    post.source_hash = derived(&post.source_hash, &change);
+    Ok(Applied {
+        media,
+        changed: true,
+    })
+}
+
+/// Hex SHA-256 of `hash` and `change`, each part length-prefixed.
+fn derived(hash: &str, change: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for part in std::iter::once("outgoing")
+        .chain([hash])
+        .chain(change.iter().copied())
+    {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `post` held back by `plugin`: a published post keeps the version followers have.
+fn held(store: &Store, post: Post, plugin: &str, reason: &str) -> Result<Outcome, StoreError> {
+    let published = store.published_post(&post.actor, &post.slug)?;
+    let (served, change) = match published {
+        Some((json, hash, source_hash)) => {
+            let mut old: Post = serde_json::from_str(&json).map_err(|e| {
+                store.corrupt(format!("rendered post {}/{}: {e}", post.actor, post.slug))
+            })?;
+            // Exactly the stored row: the store sees no change and sends nothing.
+            old.hash = hash;
+            old.source_hash = source_hash;
+            (Some(old), PendingChange::Update)
+        }
+        None => (None, PendingChange::Create),
+    };
+    tracing::warn!(
+        actor = %post.actor,
+        slug = %post.slug,
+        plugin = %plugin,
+        reason = %reason,
+        edit = served.is_some(),
+        "post held back by a plugin: not published (`masthead status` lists it)"
+    );
+    Ok(Outcome {
+        post: served,
+        media: None,
+        held: Some(HeldPost {
+            actor: post.actor,
+            slug: post.slug,
+            source: post.source,
+            change,
+            plugin: plugin.to_string(),
+            reason: reason.to_string(),
+            since: 0,
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+    use crate::store::PostChange;
+    use chrono::{TimeZone, Utc};
+    use std::sync::Mutex;
+
+    /// A review that does what the test sets: a warning for every post, or a veto.
+    struct Fake(Mutex<(Option<String>, Option<String>)>);
+
+    impl Review for Fake {
+        fn active(&self) -> bool {
+            true
+        }
+
+        fn review(&self, mut draft: Draft) -> Reviewed {
+            let (warning, veto) = self.0.lock().unwrap().clone();
+            if let Some(reason) = veto {
+                return Reviewed {
+                    draft,
+                    veto: Some(("fake".into(), reason)),
+                    by: vec!["fake".into()],
+                };
+            }
+            draft.content_warning = warning.or(draft.content_warning);
+            Reviewed {
+                draft,
+                veto: None,
+                by: vec!["fake".into()],
+            }
+        }
+    }
+
+    fn set(fake: &Fake, warning: Option<&str>, veto: Option<&str>) {
+        *fake.0.lock().unwrap() = (warning.map(Into::into), veto.map(Into::into));
+    }
+
+    #[test]
+    fn can_publish_what_the_review_decides_and_send_an_update_when_it_changes_its_mind() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("content/news")).unwrap();
+        std::fs::write(
+            root.join("content/news/old.md"),
+            "+++\ndate = 2026-11-01\n+++\nOld.\n",
+        )
+        .unwrap();
+        let text = "[site]\nbase_url = \"https://s.example\"\n\n[[actor]]\nhandle = \"news\"\n";
+        let site = Site::parse(&root.join("site.toml"), text).unwrap().site;
+        let urls = Urls::new(&site);
+        let store = Store::open_in_memory().unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
+        let fake = Fake(Mutex::new((None, None)));
+        let build = |fake: &Fake| Catalog::build_with(&site, &urls, &store, now, fake).unwrap();
+        build(&fake);
+        std::fs::write(
+            root.join("content/news/new.md"),
+            "+++\ndate = 2026-11-20\n+++\nNew.\n",
+        )
+        .unwrap();
+
+        // A veto: the new post is neither served nor recorded; the store says why.
+        set(&fake, None, Some("not yet"));
+        let (catalog, report) = build(&fake);
+        assert!(report.changes.is_empty(), "{:?}", report.changes);
+        assert!(catalog.public_post("news", "new").is_none());
+        let held = store.held_posts().unwrap();
+        let held: Vec<_> = held
+            .iter()
+            .map(|h| (h.slug.as_str(), h.change, h.reason.as_str()))
+            .collect();
+        // The published post's (unchanged) version stays served; its edit is what is held.
+        assert_eq!(
+            held,
+            [
+                ("new", PendingChange::Create, "not yet"),
+                ("old", PendingChange::Update, "not yet")
+            ]
+        );
+        assert!(catalog.public_post("news", "old").is_some());
+
+        // A warning: the post is created with it; the other one is edited to have it.
+        set(&fake, Some("Heads up"), None);
+        let (catalog, report) = build(&fake);
+        let created = PostChange::Created {
+            actor: "news".into(),
+            slug: "new".into(),
+        };
+        let updated = PostChange::Updated {
+            actor: "news".into(),
+            slug: "old".into(),
+        };
+        assert!(
+            report.changes.contains(&created) && report.changes.contains(&updated),
+            "{:?}",
+            report.changes
+        );
+        let new = &catalog.public_post("news", "new").unwrap().post;
+        assert_eq!(new.content_warning.as_deref(), Some("Heads up"));
+        assert!(store.held_posts().unwrap().is_empty());
+
+        // The same decision again reads as no change at all.
+        let (_, report) = build(&fake);
+        assert!(report.changes.is_empty(), "{:?}", report.changes);
+
+        // The review takes the warning back: followers get Updates.
+        set(&fake, None, None);
+        let (catalog, report) = build(&fake);
+        assert_eq!(report.changes.len(), 2, "{:?}", report.changes);
+        assert_eq!(
+            catalog
+                .public_post("news", "new")
+                .unwrap()
+                .post
+                .content_warning,
+            None
+        );
+    }
+}
