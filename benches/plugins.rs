@@ -1,6 +1,8 @@
 //! A warm plugin call through the real host: a trivial plugin (the cost of the boundary and the
 //! chain) and the keyword filter on a 1 KB reply, beside the same rule in native Rust in the same
-//! run. `cargo bench --bench plugins` (scripts/test.sh never runs it).
+//! run; and a plugin written in Python (plugins/python/no-shouting, built with componentize-py
+//! from `$MASTHEAD_PYTHON`'s venv) on the same reply. `cargo bench --bench plugins`
+//! (scripts/test.sh never runs it).
 
 #[path = "../tests/common/plugins.rs"]
 mod built;
@@ -17,9 +19,13 @@ use masthead::store::Store;
 use serde_json::json;
 
 fn host(crate_name: &str, config: serde_json::Value) -> Host {
+    host_at(crate_name, built::wasm(crate_name), config)
+}
+
+fn host_at(name: &str, path: std::path::PathBuf, config: serde_json::Value) -> Host {
     let plugin = Plugin {
-        name: crate_name.into(),
-        path: built::wasm(crate_name),
+        name: name.into(),
+        path,
         actors: None,
         on_error: None,
         mode: Mode::Live,
@@ -95,6 +101,8 @@ fn bench(c: &mut Criterion) {
     let trivial = host("fixture-trivial", json!({}));
     let filter = host("keyword-filter", json!({ "words": WORDS }));
     assert_eq!(filter.judge_event(&event).verdict, Verdict::Accept);
+    let python = host_at("no-shouting", built::python("no-shouting"), json!({}));
+    assert_eq!(python.judge_event(&event).verdict, Verdict::Accept);
     let words: Vec<(String, Vec<String>)> = WORDS
         .iter()
         .map(|w| {
@@ -116,6 +124,9 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("keyword filter, native Rust", |b| {
         b.iter(|| native_filter(&words, std::hint::black_box(&note.text)))
+    });
+    group.bench_function("no-shouting Python plugin (warm)", |b| {
+        b.iter(|| python.judge_event(std::hint::black_box(&event)))
     });
     group.finish();
 }

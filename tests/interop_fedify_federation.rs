@@ -7,17 +7,22 @@
 //! WebFinger) or reply to its notes are tagged, addressed and delivered to it, follower or not,
 //! and a publication waiting for that survives a restart. While `serve` watches the site, a file
 //! saved, edited and removed reaches Fedify as a verified Create, Update and Delete, and an edit
-//! of the profile in site.toml as a verified Update of the actor.
+//! of the profile in site.toml as a verified Update of the actor. With plugins in the real
+//! server: a reply with a configured keyword (or, through the Python plugin, in capitals) is held
+//! out of `replies` and comments.json, a question gets its auto-reply once, threaded and verified
+//! by Fedify, though the question arrives twice, and a follow held by a plugin waits until a
+//! person approves it, then Fedify gets the Accept.
 
 mod common;
 
 use std::sync::Arc;
 
 use common::{eventually, Peer, TestSite, AP};
+use masthead::admin::{Decision, QueueItem};
 use masthead::app::App;
 use masthead::config::Site;
 use masthead::federation::inbox::FollowAnswer;
-use masthead::store::FollowState;
+use masthead::store::{FollowState, HeldBy, ReplyStatus};
 use serde_json::{json, Value};
 
 fn received_type<'a>(kind: &'a str, object: &'a str) -> impl Fn(&Value) -> bool + 'a {
@@ -410,4 +415,264 @@ async fn can_publish_saved_files_and_profile_edits_to_fedify_while_watching() {
         .wait_verified("the Update of the actor", received_type("Update", &actor))
         .await;
     assert_eq!(update["activity"]["object"]["name"], "City News Room");
+}
+
+/// The `federated` fixture served with `plugins` added to its site.toml (`{{WASM}}` is the
+/// folder of the built guest plugins, `{{PYTHON}}` the Python example's component), and a Fedify
+/// peer.
+async fn start_with_plugins(plugins: &str) -> (TestSite, Peer, Arc<App>) {
+    let plugins = plugins.replace(
+        "{{WASM}}",
+        &common::plugins::built_dir().display().to_string(),
+    );
+    let plugins = if plugins.contains("{{PYTHON}}") {
+        let python = common::plugins::python("no-shouting");
+        plugins.replace("{{PYTHON}}", &python.display().to_string())
+    } else {
+        plugins
+    };
+    let (dir, listener, base) = common::prepare("federated").await;
+    let config = dir.path().join("site.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}\n{plugins}")).unwrap();
+    let running = common::serve_dir(dir.path(), listener).await;
+    let site = TestSite {
+        dir,
+        base,
+        running: Some(running),
+    };
+    let peer = Peer::start("rfc9421").await;
+    let app = site.app().clone();
+    (site, peer, app)
+}
+
+/// Waits until masthead has applied everything it received and delivered everything it queued.
+async fn settled(app: &App) {
+    eventually("the inbox and delivery queues to drain", || async {
+        (app.store
+            .due_inbox_activities(i64::MAX, 1)
+            .unwrap()
+            .is_empty()
+            && app.store.next_delivery_due().unwrap().is_none())
+        .then_some(())
+    })
+    .await;
+}
+
+/// The ids in the first page of a post's `replies` collection, and its comments.json.
+async fn shown_replies(site: &TestSite, slug: &str) -> (Vec<String>, String) {
+    let note = site
+        .get(&format!("/users/news/posts/{slug}"), AP)
+        .await
+        .json();
+    let page = site
+        .get(note["replies"]["first"].as_str().unwrap(), AP)
+        .await
+        .json();
+    let ids = page["orderedItems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().or(i["id"].as_str()).unwrap().to_string())
+        .collect();
+    let comments = site
+        .get(&format!("/users/news/posts/{slug}/comments.json"), AP)
+        .await
+        .text();
+    (ids, comments)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_hold_fedify_replies_and_answer_a_question_once_with_plugins() {
+    let (site, peer, app) = start_with_plugins(
+        r#"
+[[plugin]]
+name = "spam-words"
+path = "{{WASM}}/keyword_filter.wasm"
+[plugin.config]
+words = ["casino"]
+
+[[plugin]]
+name = "no-shouting"
+path = "{{PYTHON}}"
+
+[[plugin]]
+name = "faq"
+path = "{{WASM}}/auto_reply.wasm"
+grants = ["reply"]
+[[plugin.config.rules]]
+keywords = ["opening hours"]
+reply = "The town hall is open **8:30-17:00**."
+"#,
+    )
+    .await;
+    let hello = format!("{}/users/news/posts/hello", site.base);
+    let reply = |content: &'static str| {
+        let peer = &peer;
+        let hello = hello.clone();
+        async move {
+            let sent = peer
+                .control("reply", json!({ "inReplyTo": hello, "content": content }))
+                .await;
+            sent["objectId"].as_str().unwrap().to_string()
+        }
+    };
+
+    // A reply with a configured keyword, and one in capitals (the Python plugin): held, by
+    // name, and shown nowhere.
+    let spam = reply("<p>Best casino in town, come and win!</p>").await;
+    let shouted = reply("<p>WHY IS THE TOWN HALL CLOSED ON MONDAYS?</p>").await;
+    let fine = reply("<p>Thanks for the news.</p>").await;
+    settled(&app).await;
+    for (id, plugin, reason) in [
+        (&spam, "spam-words", "contains \"casino\""),
+        (&shouted, "no-shouting", "written in capitals"),
+    ] {
+        let held = app.store.reply(id).unwrap().unwrap();
+        assert_eq!(held.status, ReplyStatus::Held, "{id}");
+        let hold = held.hold.unwrap();
+        assert_eq!(hold.by, HeldBy::Plugin(plugin.into()));
+        assert_eq!(hold.reason, reason);
+    }
+    let queue = masthead::admin::queue(&app.store, false).unwrap();
+    let queued: Vec<&str> = queue
+        .iter()
+        .filter_map(|i| match i {
+            QueueItem::Reply(q) => Some(q.item.id.as_str()),
+            QueueItem::Follow(_) => None,
+        })
+        .collect();
+    assert_eq!(queued, [spam.as_str(), shouted.as_str()]);
+    let (ids, comments) = shown_replies(&site, "hello").await;
+    assert_eq!(ids, std::slice::from_ref(&fine));
+    assert!(comments.contains("Thanks for the news."), "{comments}");
+    assert!(
+        !comments.contains("casino") && !comments.contains("MONDAYS"),
+        "{comments}"
+    );
+    // No answer went out to any of them.
+    assert!(!peer
+        .read("received")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["type"] == "Create"));
+
+    // A question: the answer comes back as our actor, threaded under it, and Fedify's inbox
+    // verifies its signature.
+    let question = reply("<p>What are your opening hours?</p>").await;
+    let answer = peer
+        .wait_verified("the auto-reply", |a| {
+            a["type"] == "Create" && a["activity"]["object"]["inReplyTo"] == question
+        })
+        .await;
+    let object = &answer["activity"]["object"];
+    assert_eq!(answer["actor"], format!("{}/users/news", site.base));
+    assert_eq!(object["attributedTo"], format!("{}/users/news", site.base));
+    assert!(
+        object["content"]
+            .as_str()
+            .unwrap()
+            .contains("<strong>8:30-17:00</strong>"),
+        "{object}"
+    );
+    assert!(
+        object["tag"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["type"] == "Mention" && t["href"] == peer.actor),
+        "{object}"
+    );
+
+    // The same Create delivered again (a retrying server): still one answer, at masthead and on
+    // the wire (Fedify's inbox would drop a repeated activity id unseen, so its every POST is
+    // counted).
+    peer.control("resend", json!({})).await;
+    settled(&app).await;
+    let answers_to = |requests: &Value| {
+        requests
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["type"] == "Create" && r["inReplyTo"] == question)
+            .count()
+    };
+    let requests = peer.read("inbox-requests").await;
+    assert_eq!(answers_to(&requests), 1, "{requests}");
+    let create_id = answer["id"].as_str().unwrap();
+    assert_eq!(
+        app.store.deliveries_of_activity(create_id).unwrap().len(),
+        1
+    );
+    let (ids, _) = shown_replies(&site, "hello").await;
+    assert_eq!(ids, [fine, question]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_gate_a_fedify_follow_with_a_plugin_until_a_person_approves_it() {
+    // The follow-gate example: Fedify's new account (no age or follower count it can trust
+    // over a week) waits for a person.
+    let (site, peer, app) = start_with_plugins(
+        r#"
+[[plugin]]
+name = "gate"
+path = "{{WASM}}/follow_gate.wasm"
+actors = ["news"]
+[plugin.config]
+min_account_age_days = 7
+min_followers = 1
+when_unknown = "hold"
+"#,
+    )
+    .await;
+    follow(&site, &peer, "news").await;
+    let pending = eventually("the follow to wait in the queue", || async {
+        masthead::admin::queue(&app.store, false)
+            .unwrap()
+            .into_iter()
+            .find_map(|i| match i {
+                QueueItem::Follow(q) if q.item.follower == peer.actor => Some(q),
+                _ => None,
+            })
+    })
+    .await;
+    let hold = pending.item.hold.clone().unwrap();
+    assert_eq!(hold.by, HeldBy::Plugin("gate".into()));
+    assert!(
+        hold.reason.starts_with("an "), // "an account of unknown age", "an account 0 days old"
+        "{}",
+        hold.reason
+    );
+    assert_eq!(pending.item.state, FollowState::Pending);
+    // Nothing went back while it waits.
+    settled(&app).await;
+    assert_ne!(peer.read("following").await["accepted"], true);
+    assert!(!peer
+        .read("received")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["type"] == "Accept" || a["type"] == "Reject"));
+
+    // `masthead approve f<N>`: the Accept goes out and Fedify verifies it.
+    let id = format!("f{}", pending.no);
+    masthead::admin::decide(&app.site(), &app.store, &id, Decision::Approve).unwrap();
+    app.delivery_wake.notify_one();
+    wait_accepted(&peer).await;
+    peer.wait_verified("the Accept", |a| a["type"] == "Accept")
+        .await;
+    assert_eq!(
+        app.store
+            .follower("news", &peer.actor)
+            .unwrap()
+            .unwrap()
+            .state,
+        FollowState::Accepted
+    );
+    assert!(masthead::admin::queue(&app.store, false)
+        .unwrap()
+        .is_empty());
 }

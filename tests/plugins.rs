@@ -30,9 +30,13 @@ fn cache_dir() -> PathBuf {
 }
 
 fn plugin(name: &str, crate_name: &str, config: serde_json::Value) -> Plugin {
+    plugin_at(name, common::plugins::wasm(crate_name), config)
+}
+
+fn plugin_at(name: &str, path: PathBuf, config: serde_json::Value) -> Plugin {
     Plugin {
         name: name.into(),
-        path: common::plugins::wasm(crate_name),
+        path,
         actors: None,
         on_error: None,
         mode: Mode::Live,
@@ -1258,5 +1262,118 @@ fn can_hold_follows_from_new_unfollowed_or_bot_accounts() {
                 "`min_account_age_days` must be 0 or more, got -7",
             ),
         ],
+    );
+}
+
+/// `plugins/python/no-shouting`, built with componentize-py.
+fn no_shouting(config: serde_json::Value) -> Plugin {
+    plugin_at(
+        "no-shouting",
+        common::plugins::python("no-shouting"),
+        config,
+    )
+}
+
+/// The contract is language-neutral: a plugin written in Python and built with componentize-py
+/// loads in the same host, under the same limits, and its decisions, labels and rewrites come
+/// through like a Rust plugin's.
+#[test]
+fn can_run_a_python_plugin_built_with_componentize_py() {
+    let (host, _) = start_host(&[no_shouting(json!({}))]);
+    let shouted = "WHY IS THE TOWN HALL CLOSED ON MONDAYS?";
+    let j = host.judge_event(&reply(shouted));
+    assert_eq!(j.verdict, Verdict::Hold("written in capitals".into()));
+    assert_eq!(j.by, ["no-shouting"]);
+    assert_eq!(
+        j.labels,
+        [("no-shouting".to_string(), "shouting".to_string())]
+    );
+    for fine in [
+        "Why is the town hall closed on Mondays?",
+        // Too short to be shouting.
+        "OK, THANKS",
+        // Mentions, hashtags and links are not the writer's tone.
+        "@NEWS@S.EXAMPLE #EUROPE HTTPS://EXAMPLE.ORG/ABC thanks for this",
+        "",
+    ] {
+        let j = host.judge_event(&reply(fine));
+        assert_eq!(j.verdict, Verdict::Accept, "{fine}");
+        assert!(j.labels.is_empty(), "{fine}");
+    }
+    // A follow, a like and an outgoing post get the neutral answer.
+    let follow = Event::Follow {
+        actor: actor("https://r.example/users/alice"),
+        target: "news".into(),
+    };
+    assert_eq!(host.judge_event(&follow).verdict, Verdict::Accept);
+    let post = OutgoingPost {
+        actor: "news".into(),
+        slug: "hello".into(),
+        markdown: "HELLO EVERYONE AND WELCOME".into(),
+        language: "en".into(),
+        ..Default::default()
+    };
+    assert!(host.outgoing(&post).veto.is_none());
+
+    // Each action, and the thresholds, from [plugin.config].
+    let (host, _) = start_host(&[no_shouting(json!({ "action": "warn" }))]);
+    let j = host.judge_event(&reply(shouted));
+    assert_eq!(j.verdict, Verdict::Accept);
+    assert_eq!(
+        j.rewrites,
+        [Rewrite::ContentWarning("Written in capitals".into())]
+    );
+    let (host, _) = start_host(&[no_shouting(
+        json!({ "action": "reject", "min_letters": 4, "share": 0.9 }),
+    )]);
+    assert_eq!(
+        host.judge_event(&reply("OK, THANKS")).verdict,
+        Verdict::Reject("written in capitals".into())
+    );
+    assert_eq!(
+        host.judge_event(&reply("WHY IS THE TOWN HALL CLOSED on mondays?"))
+            .verdict,
+        Verdict::Accept
+    );
+    let (host, _) = start_host(&[no_shouting(json!({ "action": "hide" }))]);
+    assert!(matches!(
+        host.judge_event(&reply(shouted)).verdict,
+        Verdict::Hide(_)
+    ));
+}
+
+#[test]
+fn errors_when_a_python_plugins_config_is_wrong() {
+    // Keys and types are checked against the schema the Python plugin exports.
+    let mut p = no_shouting(json!({ "acton": "hold", "share": "most" }));
+    p.config_lines = [("acton".to_string(), 5), ("share".to_string(), 6)].into();
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let (_, problems) = Host::load_plugins(
+        &[p],
+        Path::new("site.toml"),
+        store,
+        Arc::new(NoPosts),
+        Clock::manual(T0),
+        options(),
+    );
+    let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "site.toml:5: plugin \"no-shouting\": unknown key `acton` in [plugin.config] (did you mean `action`?)",
+            "site.toml:6: plugin \"no-shouting\": config.share must be a number, got string \"most\" (the share of capitals among the letters from which a text is shouting: above 0.5, at most 1 (default 0.7))",
+        ]
+    );
+    // A value the plugin refuses: the Python exception is the reason, and on_error holds.
+    let (host, _) = start_host(&[no_shouting(json!({ "action": "shout back" }))]);
+    let Verdict::Hold(reason) = host.judge_event(&reply("hello")).verdict else {
+        panic!()
+    };
+    assert!(
+        reason.starts_with("plugin no-shouting failed: trapped")
+            && reason.contains(
+                "config.action must be one of hold, hide, reject, warn, got 'shout back'"
+            ),
+        "{reason}"
     );
 }

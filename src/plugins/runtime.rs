@@ -16,7 +16,8 @@
 //! WASI: a guest gets no preopened directory, no environment, no arguments, no sockets and no
 //! HTTP (sockets and HTTP are not even linked, so a component importing them fails to load,
 //! naming the import). Its clocks read the server's [`Clock`]; its random source is seeded in
-//! tests. Its stdout is discarded and its stderr kept (64 KiB) to explain a panic.
+//! tests. Its stdout is discarded and its stderr kept (64 KiB) to explain a panic; when stderr
+//! says nothing, the last error the plugin logged during the call explains it.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -44,6 +45,9 @@ pub const RECYCLE_AFTER: u32 = 1000;
 
 /// The longest log line a plugin may write (longer ones are cut).
 pub const MAX_LOG_CHARS: usize = 2000;
+
+/// Core instances (and tables) one plugin instance may create.
+const MAX_INSTANCES: usize = 256;
 
 /// Guest stderr kept per instance.
 const STDERR_BYTES: usize = 64 * 1024;
@@ -174,6 +178,9 @@ pub struct State {
     table: ResourceTable,
     limits: StoreLimits,
     stderr: MemoryOutputPipe,
+    /// The last error the plugin logged during the current call: it explains a trap when
+    /// stderr is silent (a componentize-py plugin's WASI, stderr included, is stubbed out).
+    pub last_error: Option<String>,
 }
 
 impl WasiView for State {
@@ -534,14 +541,18 @@ impl Runtime {
             kv_bytes: self.limits.kv_bytes,
             wasi: wasi.build(),
             table: ResourceTable::new(),
+            // Counts, not sizes: a Rust plugin has a handful of core instances, a Python one
+            // (componentize-py: CPython, its libc and its WASI stubs) about a hundred and ten,
+            // with a few dozen tables. Memory is what the cap holds.
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.limits.memory_bytes)
-                .instances(32)
-                .tables(32)
-                .memories(8)
+                .instances(MAX_INSTANCES)
+                .tables(MAX_INSTANCES)
+                .memories(16)
                 .trap_on_grow_failure(true)
                 .build(),
             stderr,
+            last_error: None,
         };
         let mut store = wasmtime::Store::new(engine(), state);
         store.limiter(|s| &mut s.limits);
@@ -577,6 +588,7 @@ impl Runtime {
             _ => self.instantiate()?,
         };
         warm.store.set_epoch_deadline(self.ticks());
+        warm.store.data_mut().last_error = None;
         let out = f(&warm.instance, &mut warm.store);
         match out {
             Ok(v) => {
@@ -593,7 +605,8 @@ impl Runtime {
             return PluginError::Timeout(self.limits.deadline);
         }
         // What the guest last wrote to stderr: a Rust panic is `thread '<unnamed>' panicked at
-        // FILE:LINE:COL:` then the message, then a hint about backtraces.
+        // FILE:LINE:COL:` then the message, then a hint about backtraces. Else the error it
+        // logged last in this call.
         let stderr = store.data().stderr.contents();
         let text = String::from_utf8_lossy(&stderr);
         let lines: Vec<&str> = text
@@ -601,9 +614,12 @@ impl Runtime {
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
             .collect();
-        let said = lines[lines.len().saturating_sub(2)..]
+        let mut said = lines[lines.len().saturating_sub(2)..]
             .join(" ")
             .replace("thread '<unnamed>' ", "");
+        if said.is_empty() {
+            said = store.data().last_error.clone().unwrap_or_default();
+        }
         let root = e.root_cause().to_string();
         let mut message = match e.downcast_ref::<wasmtime::Trap>() {
             Some(trap) if root != trap.to_string() => format!("{trap}: {root}"),

@@ -275,6 +275,9 @@ impl masthead::plugin::host::Host for State {
             t::Level::Warn => tracing::warn!(plugin = name, version, "{message}"),
             t::Level::Error => tracing::error!(plugin = name, version, "{message}"),
         }
+        if let t::Level::Error = level {
+            self.last_error = Some(message);
+        }
     }
 
     fn config(&mut self) -> String {

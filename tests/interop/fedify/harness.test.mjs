@@ -98,6 +98,19 @@ test("can reply, edit, like and undo towards the author of a post", async () => 
   assert.ok(got.every((r) => r.verified));
 });
 
+test("can deliver the same activity twice, as a retrying server does", async () => {
+  const follow = (await call(a, "GET", "following")).follows[0].follow;
+  const bReply = await call(b, "POST", "reply", { inReplyTo: follow, content: "<p>once</p>" });
+  const again = await call(b, "POST", "resend", {});
+  assert.equal(again.id, bReply.id);
+  // Fedify's inbox keeps the first and drops the repeat silently; both POSTs reached it.
+  const posts = (await call(a, "GET", "inbox-requests")).filter((r) => r.activityId === bReply.id);
+  assert.equal(posts.length, 2);
+  assert.ok(posts.every((r) => r.status === 202 && r.type === "Create"));
+  assert.equal(posts[0].inReplyTo, follow);
+  await assert.rejects(call(b, "POST", "resend", { id: "http://127.0.0.1:1/none" }), /404|no activity/);
+});
+
 test("lookup.mjs reads a Fedify actor, its outbox and its first post", async () => {
   const { stdout } = await promisify(execFile)(process.execPath, [`${here}lookup.mjs`, a.actor], {
     timeout: 30_000,

@@ -25,10 +25,14 @@
 //   POST /control/announce      {"object"}
 //   POST /control/undo-like     {"object"?}                          (default: the last like)
 //   POST /control/undo-announce {"object"?}
+//   POST /control/resend        {"id"?: "<activity id>"}  the same activity delivered again, as a
+//                               retrying server does (default: the last one sent)
 //   POST /control/fanout        {"inboxes": ["<inbox url>", ...], "content"}  (the fan-out benchmark)
 //   POST /control/shutdown
 //   GET  /control/received        -> [received inbox activity, ...]
-//   GET  /control/inbox-requests  -> [every inbox POST with its status and signature headers]
+//   GET  /control/inbox-requests  -> [every inbox POST with its status, signature headers, and
+//                                     its object's inReplyTo] (Fedify drops a repeated
+//                                     activity id unseen: this sees every delivery)
 //   GET  /control/following       -> {"follows": [{target, follow, state}], "accepted": bool}
 // Each POST answers {"id": "<id of the activity sent>", ...}; a delivery that
 // fails answers 502 {"error": "..."} (without a queue Fedify delivers inline
@@ -139,6 +143,7 @@ const follows = new Map(); // target actor id -> {target, follow: Follow, state}
 const followers = new Map(); // follower actor id -> actor
 const notes = new Map(); // note id -> Note (our replies, served by id)
 const sent = new Map(); // activity id -> Activity (served by id, listed in the outbox)
+const sentTo = new Map(); // activity id -> the recipient it was sent to (for resend)
 const likes = new Map(); // object id -> {activity: Like, author}
 const announces = new Map(); // object id -> {activity: Announce, author}
 let lastReplyId = null;
@@ -318,6 +323,7 @@ async function lookupAuthored(ctx, objectUrl) {
 
 async function send(ctx, recipient, activity, body) {
   sent.set(activity.id.href, activity);
+  sentTo.set(activity.id.href, recipient);
   try {
     await ctx.sendActivity({ identifier: IDENTIFIER }, recipient, activity, {
       preferSharedInbox: body.sharedInbox !== false,
@@ -386,6 +392,12 @@ const control = {
     const started = performance.now();
     const id = await send(ctx, recipients, create, body);
     return { id, ms: Math.round(performance.now() - started) };
+  },
+  async "POST resend"(ctx, body) {
+    const id = body.id ?? [...sentTo.keys()].pop();
+    const activity = sent.get(id);
+    if (activity == null || !sentTo.has(id)) throw new ControlError(404, `no activity ${id ?? "at all"} sent to resend`);
+    return { id: await send(ctx, sentTo.get(id), activity, body) };
   },
   async "POST follow"(ctx, body) {
     const actor = await lookupActor(ctx, need(body, "target"));
@@ -601,6 +613,7 @@ async function handle(req, origin) {
     status: response.status,
     activityId: parsed?.id ?? null,
     type: parsed?.type ?? null,
+    inReplyTo: parsed?.object?.inReplyTo ?? null,
     signature,
     at: new Date().toISOString(),
   });
