@@ -79,9 +79,16 @@ json.dump({
     "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     "results": results,
 }, open(out, "w"), indent=2)
+def flat(d, prefix=""):
+    # Nested objects read as dotted names (masthead.idle.rss_mib 39.5); lists stay whole.
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from flat(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
 rows = []
 for r in results:
-    figures = ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("scenario", "goal"))
+    figures = ", ".join(f"{k} {v}" for k, v in flat(r) if k not in ("scenario", "goal"))
     rows.append((r["scenario"], figures, r.get("goal", "")))
 w = [max(len(x[i]) for x in rows + [("scenario", "figures", "goal")]) for i in range(3)]
 for row in [("scenario", "figures", "goal")] + rows:
