@@ -16,7 +16,7 @@ cd "$root"
 profile="${BENCH_PROFILE:-release}"
 out_dir="$root/target/bench"
 
-SCENARIOS=(publish-latency cold-start unchanged-restart save-in-10k fanout inbox)
+SCENARIOS=(publish-latency cold-start unchanged-restart save-in-10k fanout inbox memory micro)
 
 # A post saved (written beside it, renamed over) -> its Create accepted by a loopback follower,
 # debounce included; p50/p99 over BENCH_SAVES saves. Goal: p50 < 300 ms.
@@ -37,6 +37,14 @@ scenario_fanout() { bash scripts/bench-fanout.sh --json; }
 # Signed Likes and 1 KB replies accepted per server CPU-second and applied per second, beside
 # ring's verify rate and a Fedify server (scripts/bench-inbox.sh).
 scenario_inbox() { bash scripts/bench-inbox.sh; }
+
+# Resident memory idle and during a fan-out: 10 actors, 10,000 posts, 10,000 followers on
+# loopback inbox hosts, beside a Fedify server holding the same followers (scripts/bench-mem.sh).
+scenario_memory() { bash scripts/bench-mem.sh --json; }
+
+# Criterion micro-benchmarks (benches/core.rs): signing, verifying and rendering beside ring's
+# bare RSA-2048 sign and verify, as medians and as ratios to those baselines.
+scenario_micro() { bash scripts/bench-micro.sh; }
 
 if [[ "${1:-}" == "--list" ]]; then
   printf '%s\n' "${SCENARIOS[@]}"
@@ -71,9 +79,16 @@ json.dump({
     "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     "results": results,
 }, open(out, "w"), indent=2)
+def flat(d, prefix=""):
+    # Nested objects read as dotted names (masthead.idle.rss_mib 39.5); lists stay whole.
+    for k, v in d.items():
+        if isinstance(v, dict):
+            yield from flat(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
 rows = []
 for r in results:
-    figures = ", ".join(f"{k} {v}" for k, v in r.items() if k not in ("scenario", "goal"))
+    figures = ", ".join(f"{k} {v}" for k, v in flat(r) if k not in ("scenario", "goal"))
     rows.append((r["scenario"], figures, r.get("goal", "")))
 w = [max(len(x[i]) for x in rows + [("scenario", "figures", "goal")]) for i in range(3)]
 for row in [("scenario", "figures", "goal")] + rows:

@@ -150,6 +150,18 @@ fn cache(store: &Store) -> impl Fn(&Path, &str) -> Option<Post> + '_ {
     }
 }
 
+/// Hands the heap pages freed so far back to the OS. glibc's malloc keeps freed memory for
+/// reuse, and a full build frees the scan of every file and the decoding of every stored
+/// rendering; about 1 MiB of a 10,000-post site's idle resident memory (the `memory` benchmark).
+fn release_freed_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointers; it only walks the allocator's own free lists,
+    // under the allocator's locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// True when `source` is `dirty` or below it.
 fn under(source: &Path, dirty: &[PathBuf]) -> bool {
     dirty.iter().any(|d| source.starts_with(d))
@@ -184,7 +196,12 @@ impl Catalog {
             },
             ..Catalog::default()
         };
-        assemble(site, urls, store, now, base, library, Scope::All, review)
+        let built = assemble(site, urls, store, now, base, library, Scope::All, review)?;
+        // A full build read every post (or its stored rendering) once: what it needed only
+        // while building is garbage now, in SQLite's page caches and in the heap.
+        store.release_memory()?;
+        release_freed_heap();
+        Ok(built)
     }
 
     /// Like [`Catalog::build`], reading only what is below the `changed` paths (absolute, or

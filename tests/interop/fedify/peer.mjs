@@ -28,6 +28,10 @@
 //   POST /control/resend        {"id"?: "<activity id>"}  the same activity delivered again, as a
 //                               retrying server does (default: the last one sent)
 //   POST /control/fanout        {"inboxes": ["<inbox url>", ...], "content"}  (the fan-out benchmark)
+//                               or {"toFollowers": true, "content"}: to the seeded followers
+//   POST /control/seed-followers {"sharedInboxes": ["<inbox url>", ...], "count": N, "spread": S}
+//                               (the memory benchmark) N followers kept in the KV store, follower
+//                               i on shared inbox (i / S) % len, as examples/bench_mem.rs seeds
 //   POST /control/shutdown
 //   GET  /control/received        -> [received inbox activity, ...]
 //   GET  /control/inbox-requests  -> [every inbox POST with its status, signature headers, and
@@ -151,8 +155,9 @@ const requestStore = new AsyncLocalStorage();
 
 // ---- federation ----------------------------------------------------------
 
+const kv = new MemoryKvStore();
 const federation = createFederation({
-  kv: new MemoryKvStore(),
+  kv,
   // The server under test lives on 127.0.0.1 / ::1.  Test-only.
   allowPrivateAddress: true,
   firstKnock: SIG_SPECS[opts.sig],
@@ -365,8 +370,8 @@ const control = {
   // every inbox in "inboxes" with one sendActivity call, as a Fedify app fans out a post.
   async "POST fanout"(ctx, body) {
     const inboxes = body.inboxes;
-    if (!Array.isArray(inboxes) || inboxes.length === 0) {
-      throw new ControlError(400, `"inboxes" (a list of inbox URLs) is required`);
+    if (body.toFollowers !== true && (!Array.isArray(inboxes) || inboxes.length === 0)) {
+      throw new ControlError(400, `"inboxes" (a list of inbox URLs) or "toFollowers": true is required`);
     }
     const noteId = ctx.getObjectUri(Note, { identifier: IDENTIFIER, id: randomUUID() });
     const note = new Note({
@@ -385,10 +390,19 @@ const control = {
       tos: note.toIds,
       ccs: note.ccIds,
     });
-    const recipients = inboxes.map((inbox, i) => ({
-      id: new URL(`reader${i}`, inbox),
-      inboxId: new URL(inbox),
-    }));
+    const recipients = [];
+    if (body.toFollowers === true) {
+      for await (const { value } of kv.list(["bench-followers"])) {
+        recipients.push({
+          id: new URL(value.id),
+          inboxId: new URL(value.inbox),
+          endpoints: { sharedInbox: new URL(value.sharedInbox) },
+        });
+      }
+      if (recipients.length === 0) throw new ControlError(409, "no followers seeded (POST /control/seed-followers)");
+    } else {
+      inboxes.forEach((inbox, i) => recipients.push({ id: new URL(`reader${i}`, inbox), inboxId: new URL(inbox) }));
+    }
     const started = performance.now();
     const id = await send(ctx, recipients, create, body);
     return { id, ms: Math.round(performance.now() - started) };
@@ -398,6 +412,25 @@ const control = {
     const activity = sent.get(id);
     if (activity == null || !sentTo.has(id)) throw new ControlError(404, `no activity ${id ?? "at all"} sent to resend`);
     return { id: await send(ctx, sentTo.get(id), activity, body) };
+  },
+  // The memory benchmark (examples/bench_mem.rs): followers held as a Fedify app holds them, one
+  // KV entry each, with their inbox and their server's shared inbox.
+  async "POST seed-followers"(_ctx, body) {
+    const shared = body.sharedInboxes;
+    if (!Array.isArray(shared) || shared.length === 0) {
+      throw new ControlError(400, `"sharedInboxes" (a list of inbox URLs) is required`);
+    }
+    const count = body.count;
+    const spread = body.spread ?? 1;
+    if (!Number.isInteger(count) || count < 1 || !Number.isInteger(spread) || spread < 1) {
+      throw new ControlError(400, `"count" and "spread" must be positive integers`);
+    }
+    for (let i = 0; i < count; i++) {
+      const sharedInbox = shared[Math.floor(i / spread) % shared.length];
+      const id = new URL(`/users/reader${i}`, sharedInbox).href;
+      await kv.set(["bench-followers", id], { id, inbox: `${id}/inbox`, sharedInbox });
+    }
+    return { followers: count };
   },
   async "POST follow"(ctx, body) {
     const actor = await lookupActor(ctx, need(body, "target"));
