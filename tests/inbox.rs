@@ -8,8 +8,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -17,23 +16,10 @@ use bytes::Bytes;
 use common::Got;
 use hyper::header::{HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use masthead::app::Running;
-use masthead::federation::signatures::{sign_request, SigningKey};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use url::Url;
 
-const AS: &str = "https://www.w3.org/ns/activitystreams";
-const PUBLIC: &str = "https://www.w3.org/ns/activitystreams#Public";
-
-fn key_pem(name: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/keys")
-            .join(name),
-    )
-    .unwrap()
-}
+use common::inbox_site::{key_pem, InboxSite, AS, PUBLIC};
 
 /// One request the fake remote received.
 #[derive(Clone, Debug)]
@@ -131,14 +117,24 @@ fn answer(
     resp
 }
 
-/// The server under test, the fake remote, and helpers to sign and send activities.
+/// The server under test (its site, store and signing helpers are [`InboxSite`]'s), the fake
+/// remote, and helpers to send activities and read what they did.
 struct World {
-    _dir: tempfile::TempDir,
-    running: Option<Running>,
-    base: String,
-    data_dir: PathBuf,
+    site: InboxSite,
     remote: Remote,
-    n: AtomicUsize,
+}
+
+impl std::ops::Deref for World {
+    type Target = InboxSite;
+    fn deref(&self) -> &InboxSite {
+        &self.site
+    }
+}
+
+impl std::ops::DerefMut for World {
+    fn deref_mut(&mut self) -> &mut InboxSite {
+        &mut self.site
+    }
 }
 
 impl World {
@@ -150,47 +146,11 @@ impl World {
     /// before the server opens it.
     async fn start_with(before: impl FnOnce(&Path, &str, &str)) -> World {
         let remote = Remote::start().await;
-        let (dir, listener, base) = common::prepare("inbox").await;
-        let config = dir.path().join("site.toml");
-        let text = std::fs::read_to_string(&config)
-            .unwrap()
-            .replace("{{REMOTE}}", &remote.base);
-        std::fs::write(&config, text).unwrap();
-        let data_dir = dir.path().join(".masthead");
-        before(&data_dir, &base, &remote.base);
-        let running = common::serve_dir(dir.path(), listener).await;
-        World {
-            _dir: dir,
-            running: Some(running),
-            base,
-            data_dir,
-            remote,
-            n: AtomicUsize::new(0),
-        }
-    }
-
-    fn app(&self) -> &masthead::app::App {
-        &self.running.as_ref().unwrap().app
-    }
-
-    fn ours(&self, handle: &str) -> String {
-        format!("{}/users/{handle}", self.base)
-    }
-
-    fn post(&self) -> String {
-        format!("{}/users/news/posts/hello", self.base)
-    }
-
-    /// A fresh activity id on the remote.
-    fn id(&self, actor: &str) -> String {
-        format!(
-            "{actor}/activities/{}",
-            self.n.fetch_add(1, Ordering::SeqCst)
-        )
-    }
-
-    fn activity(&self, kind: &str, actor: &str, object: Value) -> Value {
-        json!({ "@context": AS, "id": self.id(actor), "type": kind, "actor": actor, "object": object })
+        let site = InboxSite::start(&remote.base, |data_dir, base| {
+            before(data_dir, base, &remote.base)
+        })
+        .await;
+        World { site, remote }
     }
 
     /// POSTs `activity` to `path`, signed by `key_id` with the test key at `date`.
@@ -208,18 +168,7 @@ impl World {
                 date,
                 signed,
                 sent,
-            } => {
-                let url = Url::parse(&format!("{}{path}", self.base)).unwrap();
-                let key = SigningKey::from_pkcs8_pem(key_id, &key_pem("test-actor.pem")).unwrap();
-                let mut headers = HeaderMap::new();
-                headers.insert(
-                    "content-type",
-                    HeaderValue::from_static("application/activity+json"),
-                );
-                sign_request(&key, &Method::POST, &url, &mut headers, Some(&signed), date).unwrap();
-                common::request_signed(url.as_str(), Method::POST, &headers, Bytes::from(sent))
-                    .await
-            }
+            } => self.post_signed(&path, &key_id, date, &signed, sent).await,
             Req::Unsigned { content_type, body } => {
                 let headers = [("content-type", content_type)];
                 common::request(&inbox, Method::POST, &headers, Bytes::from(body)).await
@@ -252,16 +201,6 @@ impl World {
         self.app().store.follower(handle, actor).unwrap()
     }
 
-    fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.data_dir.join("masthead.db")).unwrap()
-    }
-
-    fn count(&self, table: &str) -> i64 {
-        self.db()
-            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-            .unwrap()
-    }
-
     /// Deliveries queued: (inbox, body).
     fn deliveries(&self) -> Vec<(String, Value)> {
         let db = self.db();
@@ -287,26 +226,6 @@ impl World {
         let got = self.send(activity).await;
         self.settled().await;
         got
-    }
-
-    /// Waits (bounded) until every queued inbox job has been processed.
-    async fn settled(&self) {
-        let drained = || async {
-            (self
-                .app()
-                .store
-                .due_inbox_activities(i64::MAX, 1)
-                .unwrap()
-                .is_empty())
-            .then_some(())
-        };
-        common::poll_until(
-            "the inbox queue to drain",
-            Duration::from_secs(10),
-            Duration::from_millis(10),
-            drained,
-        )
-        .await;
     }
 
     async fn post_json(&self) -> Value {
@@ -1541,7 +1460,7 @@ path = "{{WASM}}/fixture_spin.wasm"
 #[tokio::test]
 async fn a_block_added_to_site_toml_applies_without_a_restart() {
     let w = World::start().await;
-    let config = w._dir.path().join("site.toml");
+    let config = w.dir().join("site.toml");
     let text = std::fs::read_to_string(&config).unwrap();
     let mallory = w.remote.actor("mallory");
     let blocked = text.replace(

@@ -62,6 +62,11 @@ impl InboxSite {
         }
     }
 
+    /// The site's folder (site.toml, content, the data dir).
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
     pub fn app(&self) -> &masthead::app::App {
         &self.running.as_ref().unwrap().app
     }
