@@ -16,7 +16,7 @@ cd "$root"
 profile="${BENCH_PROFILE:-release}"
 out_dir="$root/target/bench"
 
-SCENARIOS=(publish-latency cold-start unchanged-restart save-in-10k fanout inbox memory micro)
+SCENARIOS=(publish-latency cold-start unchanged-restart save-in-10k fanout inbox memory micro plugin-hook)
 
 # A post saved (written beside it, renamed over) -> its Create accepted by a loopback follower,
 # debounce included; p50/p99 over BENCH_SAVES saves. Goal: p50 < 300 ms.
@@ -44,7 +44,11 @@ scenario_memory() { bash scripts/bench-mem.sh --json; }
 
 # Criterion micro-benchmarks (benches/core.rs): signing, verifying and rendering beside ring's
 # bare RSA-2048 sign and verify, as medians and as ratios to those baselines.
-scenario_micro() { bash scripts/bench-micro.sh; }
+scenario_micro() { bash scripts/bench-micro.sh core; }
+
+# A warm plugin hook call (benches/plugins.rs): trivial, keyword filter on a 1 KB reply, a Python
+# plugin, beside the keyword rule in native Rust (goal: keyword filter < 10 µs).
+scenario_plugin-hook() { bash scripts/bench-micro.sh plugins; }
 
 if [[ "${1:-}" == "--list" ]]; then
   printf '%s\n' "${SCENARIOS[@]}"
