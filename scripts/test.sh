@@ -86,5 +86,10 @@ cargo clippy --all-targets -- -D warnings
 step "cargo test --doc"
 cargo test --doc
 
+# The guest plugins (plugins/: the SDK, the examples, the misbehaving fixtures) once, before
+# the tests that load them: the demo site's `serve` and every plugin test then find them built.
+step "plugins: cargo build --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --release"
+cargo build --quiet --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --release
+
 step "cargo test --all-targets"
 cargo test --all-targets

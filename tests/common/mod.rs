@@ -569,7 +569,8 @@ pub fn spawn_serve(config: &Path, data_dir: &Path) -> (std::process::Child, Stri
             let _ = tx.send(line);
         }
     });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // Generous: the demo site's first start compiles its plugins' components (once per cache).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while std::time::Instant::now() < deadline {
         let Ok(line) = rx.recv_timeout(std::time::Duration::from_millis(200)) else {
             continue;
@@ -584,5 +585,5 @@ pub fn spawn_serve(config: &Path, data_dir: &Path) -> (std::process::Child, Stri
     }
     let _ = child.kill();
     let _ = child.wait();
-    panic!("masthead serve did not log `serving` within 30 s");
+    panic!("masthead serve did not log `serving` within 120 s");
 }
