@@ -10,8 +10,6 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-#[cfg(test)]
-use super::query_all;
 use super::{execute, Store, StoreError};
 
 /// A verified activity to record.
