@@ -25,7 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -101,6 +101,35 @@ pub struct Catalog {
     pub diagnostics: Vec<Diagnostic>,
     /// What the scan read, for the next [`Catalog::build_changed`].
     read: Read,
+    /// The public posts by their URLs, made at the first [`Catalog::public_post_by_url`] of this
+    /// snapshot.
+    by_url: OnceLock<UrlIndex>,
+}
+
+/// Every URL naming a public post (its id, masthead's page, its public `url`), as its hash with
+/// the post's place: the hashes sorted, 16 bytes a URL. A hit is checked against the post's
+/// URLs, so two URLs with one hash cost a comparison, never a wrong post.
+#[derive(Debug, Default)]
+struct UrlIndex {
+    handles: Vec<String>,
+    /// (hash of a URL, index in `handles`, index in that actor's posts).
+    entries: Vec<(u64, u32, u32)>,
+}
+
+fn url_hash(url: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    url.hash(&mut h);
+    h.finish()
+}
+
+/// The URLs an inbox activity may name a post by: its id, masthead's page, its public `url`.
+fn post_urls(urls: &Urls, handle: &str, post: &Post) -> [String; 3] {
+    [
+        urls.post(handle, &post.slug),
+        urls.post_html(handle, &post.slug),
+        urls.post_url(handle, &post.slug, &post.page_path, post.url.as_deref()),
+    ]
 }
 
 /// What a build read besides the servable posts, kept so that the next incremental build can
@@ -302,6 +331,7 @@ impl Catalog {
                 .cloned()
                 .collect(),
             read,
+            by_url: OnceLock::new(),
         };
         assemble(
             site,
@@ -373,6 +403,44 @@ impl Catalog {
             .keys()
             .map(|h| self.public_posts_of(h).count())
             .sum()
+    }
+
+    /// The public post whose id, page on masthead or public `url` is `url`, with its actor's
+    /// handle: a look-up in an index of this snapshot (made at the first call), so an inbox
+    /// asking about a post costs the same in a site of ten posts or ten thousand. `urls` must be
+    /// the ones this snapshot was built with.
+    pub fn public_post_by_url(&self, urls: &Urls, url: &str) -> Option<(&str, &PostRecord)> {
+        let index = self.by_url.get_or_init(|| {
+            let mut index = UrlIndex::default();
+            for (h, (handle, list)) in self.posts.iter().enumerate() {
+                index.handles.push(handle.clone());
+                for (p, rec) in list.iter().enumerate() {
+                    if rec.post.visibility == Visibility::Followers {
+                        continue;
+                    }
+                    for u in post_urls(urls, handle, &rec.post) {
+                        index.entries.push((url_hash(&u), h as u32, p as u32));
+                    }
+                }
+            }
+            index.entries.sort_unstable();
+            index.entries.dedup();
+            index.entries.shrink_to_fit();
+            index
+        });
+        let hash = url_hash(url);
+        let first = index.entries.partition_point(|e| e.0 < hash);
+        index.entries[first..]
+            .iter()
+            .take_while(|e| e.0 == hash)
+            .find_map(|&(_, h, p)| {
+                let handle = index.handles[h as usize].as_str();
+                let rec = self.posts_of(handle).get(p as usize)?;
+                post_urls(urls, handle, &rec.post)
+                    .iter()
+                    .any(|u| u == url)
+                    .then_some((handle, rec))
+            })
     }
 }
 
@@ -592,6 +660,7 @@ fn assemble(
         profiles,
         diagnostics,
         read,
+        by_url: OnceLock::new(),
     };
     Ok((catalog, report))
 }
@@ -966,6 +1035,65 @@ mod tests {
             .iter()
             .map(|r| (r.post.slug.clone(), r.post.html.clone()))
             .collect()
+    }
+
+    #[test]
+    fn can_find_each_of_many_public_posts_by_any_of_its_urls() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "[site]\nbase_url = \"https://s.example\"\nhtml_base_url = \"https://www.s.example\"\n\n[[actor]]\nhandle = \"news\"\n\n[[actor]]\nhandle = \"desk\"\n";
+        std::fs::write(dir.path().join("site.toml"), text).unwrap();
+        for handle in ["news", "desk"] {
+            let folder = dir.path().join("content").join(handle);
+            std::fs::create_dir_all(&folder).unwrap();
+            for n in 0..1500 {
+                let extra = match n % 500 {
+                    7 => "visibility = \"followers\"\n".to_string(),
+                    8 => format!("url = \"https://elsewhere.example/{handle}/{n}\"\n"),
+                    _ => String::new(),
+                };
+                std::fs::write(
+                    folder.join(format!("p{n}.md")),
+                    format!("+++\ndate = 2026-11-20T09:00:00Z\n{extra}+++\n{n}\n"),
+                )
+                .unwrap();
+            }
+        }
+        let site = Site::load(&dir.path().join("site.toml")).unwrap().site;
+        let store = Store::open_in_memory().unwrap();
+        let urls = Urls::new(&site);
+        let now = Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).unwrap();
+        let (catalog, _) = Catalog::build(&site, &urls, &store, now).unwrap();
+        assert_eq!(catalog.public_post_count(), 2 * (1500 - 3));
+        let found = |url: &str| {
+            catalog
+                .public_post_by_url(&urls, url)
+                .map(|(h, r)| format!("{h}/{}", r.post.slug))
+        };
+        for handle in ["news", "desk"] {
+            for n in (0..1500).filter(|n| n % 500 != 7) {
+                let slug = format!("p{n}");
+                let want = Some(format!("{handle}/{slug}"));
+                let rec = catalog.public_post(handle, &slug).unwrap();
+                let [id, page, url] = post_urls(&urls, handle, &rec.post);
+                assert_eq!(found(&id), want, "{id}");
+                assert_eq!(found(&page), want, "{page}");
+                assert_eq!(found(&url), want, "{url}");
+            }
+        }
+        assert_eq!(
+            found("https://elsewhere.example/desk/508"),
+            Some("desk/p508".into())
+        );
+        assert_eq!(
+            found("https://www.s.example/news/p9/"),
+            Some("news/p9".into())
+        );
+        // Followers-only posts, unknown slugs and other hosts are not found.
+        assert_eq!(found("https://s.example/users/news/posts/p7"), None);
+        assert_eq!(found("https://s.example/users/news/posts/p1500"), None);
+        assert_eq!(found("https://s.example/users/news/posts/p1/"), None);
+        assert_eq!(found("https://t.example/users/news/posts/p1"), None);
+        assert_eq!(found(""), None);
     }
 
     #[test]

@@ -143,6 +143,8 @@ pub fn write_file(
 /// comments is put in its place by reading the file's last lines back to it, not the store. The
 /// file is rewritten from the store instead when it cannot be read that way: none yet, not in
 /// the one-comment-per-line layout [`write_file`] writes, or holding one of `ids` already.
+/// (Replies published in the same second are in the order they were added to the file, which
+/// is the order stored unless several inbox workers stored them at once.)
 pub fn append_to_file(
     store: &Store,
     data_dir: &std::path::Path,

@@ -18,6 +18,11 @@
 //! When an actor was cached and when a host's key may be refetched are read from the injected
 //! [`Clock`]; only the signatures' `Date` carries the wall time.
 //!
+//! A key parsed from its PEM is kept in memory by its id ([`MAX_PARSED_KEYS`] at most), with a
+//! digest of the PEM it came from: it is used only while the cached actor still publishes that
+//! PEM, so a key refetched or rotated (by a refetch, an `Update`, anything that rewrites the
+//! cached actor) is parsed again, never verified against its old value.
+//!
 //! It does not decide whether a request is trusted (the inbox does, with [`Fetcher::signer`]),
 //! and it does not retry: a failed fetch is the caller's to report.
 
@@ -53,6 +58,25 @@ pub const HOST_DOWN_MS: i64 = 60 * 1000;
 
 /// Most hosts remembered as down at once; past it the oldest entries are forgotten first.
 const MAX_HOSTS_DOWN: usize = 4096;
+
+/// Most parsed keys kept at once (about 350 bytes each); past it one is forgotten for each new
+/// one, and parsed again when it is next used.
+pub const MAX_PARSED_KEYS: usize = 2048;
+
+/// Parsed public keys by key id, each with the SHA-256 of the PEM it was parsed from.
+#[derive(Default)]
+struct ParsedKeys {
+    keys: HashMap<String, ([u8; 32], PublicKey)>,
+}
+
+/// The actor holding a key, the key, and whether both came from the cache (a key that fails to
+/// verify is worth refetching only then).
+#[derive(Debug)]
+pub struct Signer {
+    pub actor: RemoteActor,
+    pub key: PublicKey,
+    pub cached: bool,
+}
 
 /// `Accept` of WebFinger lookups (RFC 7033 names `application/jrd+json`; many servers answer
 /// plain JSON).
@@ -169,6 +193,7 @@ pub struct Fetcher {
     allow_http: bool,
     /// Hosts that could not be reached, and until when (by [`Fetcher::clock`]) they are left alone.
     down: Arc<Mutex<HashMap<String, i64>>>,
+    parsed: Arc<Mutex<ParsedKeys>>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -203,6 +228,7 @@ impl Fetcher {
             clock,
             allow_http: site.dev.allow_http,
             down: Arc::default(),
+            parsed: Arc::default(),
         })
     }
 
@@ -380,21 +406,26 @@ impl Fetcher {
         Ok(actor)
     }
 
-    /// The actor `owner` holding `key_id`, and the key, from the cache unless `fresh`. The cache
-    /// is asked for the key by its id *and* its owner (another actor advertising the same key id
-    /// must not stand in for the owner); a fetched key's owner and the actor's `publicKey.id` must
-    /// name each other on one origin. The caller still compares the returned actor with `owner`.
+    /// The actor `owner` holding `key_id`, and the key, from the cache unless `fresh` (the
+    /// cached actor read once). The cache is asked for the key by its id *and* its owner
+    /// (another actor advertising the same key id must not stand in for the owner); a fetched
+    /// key's owner and the actor's `publicKey.id` must name each other on one origin. The caller
+    /// still compares the returned actor with `owner`.
     pub async fn signer(
         &self,
         store: &Store,
         key_id: &str,
         owner: &str,
         fresh: bool,
-    ) -> Result<(RemoteActor, PublicKey), FetchObjectError> {
+    ) -> Result<Signer, FetchObjectError> {
         if !fresh {
             if let Some(actor) = self.cached_signer(store, key_id, owner)? {
-                let key = public_key(&actor, key_id)?;
-                return Ok((actor, key));
+                let key = self.public_key(&actor, key_id)?;
+                return Ok(Signer {
+                    actor,
+                    key,
+                    cached: true,
+                });
             }
         }
         let now = self.clock.now_ms();
@@ -423,8 +454,45 @@ impl Fetcher {
             ));
         }
         store.upsert_remote_actor(&actor)?;
-        let key = public_key(&actor, key_id)?;
-        Ok((actor, key))
+        let key = self.public_key(&actor, key_id)?;
+        Ok(Signer {
+            actor,
+            key,
+            cached: false,
+        })
+    }
+
+    /// The key `key_id` that `actor` publishes: parsed from its PEM, or as parsed before from
+    /// the same PEM.
+    fn public_key(&self, actor: &RemoteActor, key_id: &str) -> Result<PublicKey, FetchObjectError> {
+        let pem = actor
+            .public_key_pem
+            .as_deref()
+            .ok_or_else(|| key_error(key_id, format!("{} publishes no key", actor.id)))?;
+        let digest: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, pem.as_bytes())
+            .as_ref()
+            .try_into()
+            .unwrap_or_default();
+        let lock = || self.parsed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((seen, key)) = lock().keys.get(key_id) {
+            if *seen == digest {
+                return Ok(key.clone());
+            }
+        }
+        let key = PublicKey::from_pem(pem).map_err(|source| FetchObjectError::BadKey {
+            key_id: key_id.to_string(),
+            source,
+        })?;
+        let mut parsed = lock();
+        if parsed.keys.len() >= MAX_PARSED_KEYS && !parsed.keys.contains_key(key_id) {
+            if let Some(any) = parsed.keys.keys().next().cloned() {
+                parsed.keys.remove(&any);
+            }
+        }
+        parsed
+            .keys
+            .insert(key_id.to_string(), (digest, key.clone()));
+        Ok(key)
     }
 
     /// The cached actor `owner`, when it publishes `key_id`.
@@ -455,17 +523,6 @@ fn key_error(key_id: &str, why: String) -> FetchObjectError {
         key_id: key_id.to_string(),
         why,
     }
-}
-
-fn public_key(actor: &RemoteActor, key_id: &str) -> Result<PublicKey, FetchObjectError> {
-    let pem = actor
-        .public_key_pem
-        .as_deref()
-        .ok_or_else(|| key_error(key_id, format!("{} publishes no key", actor.id)))?;
-    PublicKey::from_pem(pem).map_err(|source| FetchObjectError::BadKey {
-        key_id: key_id.to_string(),
-        source,
-    })
 }
 
 /// `url` parsed, when it is an absolute http(s) URL with a host.
@@ -761,6 +818,69 @@ mod tests {
                 "publicKeyPem": "PEM"
             }
         })
+    }
+
+    const TEST_KEY: &str = include_str!("../../tests/fixtures/keys/test-actor.pem");
+    const TEST_PUB: &str = include_str!("../../tests/fixtures/keys/test-actor.pub.pem");
+    const OTHER_PUB: &str = include_str!("../../tests/fixtures/keys/other-actor.pub.pem");
+
+    fn fetcher(dir: &std::path::Path) -> Fetcher {
+        std::fs::create_dir_all(dir.join("content/news")).unwrap();
+        let text = "[site]\nbase_url = \"https://s.example\"\n\n[[actor]]\nhandle = \"news\"\n";
+        let site = Site::parse(&dir.join("site.toml"), text).unwrap().site;
+        let pair = KeyPair {
+            private_pem: TEST_KEY.into(),
+            public_pem: TEST_PUB.into(),
+            created_at: chrono::Utc::now(),
+        };
+        let key_id = "https://s.example/actor#main-key";
+        Fetcher::new(&site, key_id, &pair, Clock::manual(FETCHED_AT)).unwrap()
+    }
+
+    fn holding(key_id: &str, pem: &str) -> RemoteActor {
+        RemoteActor {
+            id: key_actor_url(key_id),
+            inbox: "https://r.example/inbox".into(),
+            shared_inbox: None,
+            key_id: Some(key_id.into()),
+            public_key_pem: Some(pem.into()),
+            handle: None,
+            name: None,
+            url: None,
+            document: "{}".into(),
+            fetched_at: FETCHED_AT,
+        }
+    }
+
+    #[test]
+    fn can_reuse_a_parsed_key_only_while_the_actor_publishes_the_same_pem() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = fetcher(dir.path());
+        let id = "https://r.example/users/a#main-key";
+        let first = f.public_key(&holding(id, TEST_PUB), id).unwrap();
+        assert_eq!(first, PublicKey::from_pem(TEST_PUB).unwrap());
+        assert_eq!(f.public_key(&holding(id, TEST_PUB), id).unwrap(), first);
+        // The key rotated (refetched, or an Update): the new PEM is parsed, not the old key used.
+        let rotated = f.public_key(&holding(id, OTHER_PUB), id).unwrap();
+        assert_eq!(rotated, PublicKey::from_pem(OTHER_PUB).unwrap());
+        assert_ne!(rotated, first);
+        // A PEM that no longer parses is refused, whatever was parsed before.
+        assert!(matches!(
+            f.public_key(&holding(id, "not a key"), id),
+            Err(FetchObjectError::BadKey { .. })
+        ));
+        assert_eq!(f.public_key(&holding(id, TEST_PUB), id).unwrap(), first);
+    }
+
+    #[test]
+    fn can_keep_a_bounded_number_of_parsed_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = fetcher(dir.path());
+        for n in 0..MAX_PARSED_KEYS + 10 {
+            let id = format!("https://r.example/users/{n}#main-key");
+            f.public_key(&holding(&id, TEST_PUB), &id).unwrap();
+        }
+        assert_eq!(f.parsed.lock().unwrap().keys.len(), MAX_PARSED_KEYS);
     }
 
     /// [`actor_from_document`] of `d` fetched from `https://r.example/users/a`, no key wanted,

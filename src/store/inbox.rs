@@ -114,6 +114,13 @@ const RECORD: &str = "INSERT OR IGNORE INTO inbox_activities
        (id, signer, recipient, type, body, signature, received_at, next_attempt_at)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)";
 
+/// The due rows after a position, read along the rowid (see
+/// [`Store::due_inbox_activities_after`]).
+const DUE_AFTER_POSITION: &str =
+    "SELECT id, signer, recipient, type, body, attempts, rowid FROM inbox_activities
+     WHERE rowid > ?2 AND +state = 'queued' AND +next_attempt_at <= ?1
+     ORDER BY rowid LIMIT ?3";
+
 const FINISH: &str =
     "UPDATE inbox_activities SET state = 'done', attempts = attempts + 1, error = NULL
      WHERE id = ?1";
@@ -295,10 +302,19 @@ impl Store {
         after: Option<i64>,
         limit: usize,
     ) -> Result<Vec<(i64, InboxActivity)>, StoreError> {
-        self.query_all(
+        // From a position, the rows are read along the rowid from there (`+` keeps SQLite from
+        // taking the queued index instead and sorting every queued row, which cost a fifth of
+        // the server's CPU with thousands queued); from the head, the queued index finds the
+        // few rows left behind among everything done.
+        let sql = if after.is_some() {
+            DUE_AFTER_POSITION
+        } else {
             "SELECT id, signer, recipient, type, body, attempts, rowid FROM inbox_activities
              WHERE rowid > ?2 AND state = 'queued' AND next_attempt_at <= ?1
-             ORDER BY rowid LIMIT ?3",
+             ORDER BY rowid LIMIT ?3"
+        };
+        self.query_all(
+            sql,
             (now_ms, after.unwrap_or(i64::MIN), limit as i64),
             |r| Ok((r.get(6)?, InboxActivity::from_row(r)?)),
         )
@@ -358,6 +374,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::query_all;
 
     fn new(id: &str) -> NewInboxActivity<'_> {
         NewInboxActivity {
@@ -477,6 +494,22 @@ mod tests {
             .due_inbox_activities_after(100, Some(next[0].0), 10)
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn can_read_the_queue_after_a_position_along_the_rowid_without_sorting() {
+        let s = Store::open_in_memory().unwrap();
+        let plan: Vec<String> = query_all(
+            &s.conn(),
+            &format!("EXPLAIN QUERY PLAN {DUE_AFTER_POSITION}"),
+            (0, 0, 10),
+            |r| r.get::<_, String>(3),
+        )
+        .unwrap();
+        assert_eq!(
+            plan,
+            ["SEARCH inbox_activities USING INTEGER PRIMARY KEY (rowid>?)"]
+        );
     }
 
     #[test]

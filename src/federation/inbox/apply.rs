@@ -409,10 +409,10 @@ fn stored(kind: Interaction) -> InteractionKind {
     }
 }
 
-/// The comments files a batch of jobs changed: each is written once when the batch is done, by
-/// appending the new replies when that is all that changed (see [`comments::append_to_file`]).
-/// Under load a batch holds many replies, so a busy post's file is written far less often than
-/// it gets replies.
+/// The comments files some jobs changed: each is written once when they are done, by appending
+/// the new replies when that is all that changed (see [`comments::append_to_file`]). A worker
+/// gathers the changes of several batches into one while replies keep coming (see `worker`), so
+/// a busy post's file is written far less often than it gets replies.
 #[derive(Debug, Default)]
 pub(super) struct CommentChanges {
     posts: HashMap<(String, String), Change>,
@@ -441,6 +441,25 @@ impl CommentChanges {
     /// A reply to our post `handle`/`slug` was edited or removed.
     fn changed(&mut self, handle: String, slug: String) {
         self.posts.insert((handle, slug), Change::Rewrite);
+    }
+
+    /// Whether no file needs writing.
+    pub(super) fn is_empty(&self) -> bool {
+        self.posts.is_empty()
+    }
+
+    /// Takes in the changes of jobs applied after these: new replies add up, and a post to be
+    /// rewritten stays so (a rewrite reads every row when it is written, later ones included).
+    pub(super) fn absorb(&mut self, later: CommentChanges) {
+        for (post, change) in later.posts {
+            match (self.posts.get_mut(&post), change) {
+                (Some(Change::Append(ids)), Change::Append(more)) => ids.extend(more),
+                (Some(Change::Rewrite), _) => {}
+                (_, change) => {
+                    self.posts.insert(post, change);
+                }
+            }
+        }
     }
 
     /// Writes every changed file; a failure is logged (the rows are kept, and the next change

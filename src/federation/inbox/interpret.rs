@@ -313,17 +313,11 @@ fn our_post(inbox: &Inbox, id: &str) -> Option<PostRef> {
         return None;
     }
     let catalog = inbox.catalog();
-    let urls = &inbox.urls;
-    inbox.site.actors.iter().find_map(|a| {
-        catalog.public_posts_of(&a.handle).find_map(|rec| {
-            let p = &rec.post;
-            let matches = urls.post(&a.handle, &p.slug) == id
-                || urls.post_html(&a.handle, &p.slug) == id
-                || urls.post_url(&a.handle, &p.slug, &p.page_path, p.url.as_deref()) == id;
-            matches.then(|| PostRef {
-                handle: a.handle.clone(),
-                slug: p.slug.clone(),
-            })
-        })
+    let (handle, rec) = catalog.public_post_by_url(&inbox.urls, id)?;
+    // An actor taken out of site.toml keeps its posts in a snapshot until the next build.
+    inbox.site.actor(handle)?;
+    Some(PostRef {
+        handle: handle.to_string(),
+        slug: rec.post.slug.clone(),
     })
 }

@@ -116,11 +116,7 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
         });
     }
 
-    let cached = inbox
-        .fetcher
-        .cached_signer(&inbox.store, &key_id, &checked.actor)?
-        .is_some();
-    let (mut signer, mut key) = match inbox
+    let mut signer = match inbox
         .fetcher
         .signer(&inbox.store, &key_id, &checked.actor, false)
         .await
@@ -130,16 +126,16 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
     };
     // The date window is checked against the wall, not the injected clock: the sender stamped
     // its own real time.
-    if let Err(first) = signatures::verify(&signed, &key, &req.body, SystemTime::now()) {
+    if let Err(first) = signatures::verify(&signed, &signer.key, &req.body, SystemTime::now()) {
         // Keys rotate: refetch once, from the cache's point of view, at most once per host per
         // KEY_REFETCH_INTERVAL_MS (a forged request must not make us hammer a server).
-        let retry = cached
+        let retry = signer.cached
             && matches!(first, SignatureError::BadSignature { .. })
             && inbox.fetcher.may_refetch_key(&inbox.store, &key_id)?;
         if !retry {
             return Err(first.into());
         }
-        (signer, key) = match inbox
+        signer = match inbox
             .fetcher
             .signer(&inbox.store, &key_id, &checked.actor, true)
             .await
@@ -147,8 +143,9 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
             Ok(found) => found,
             Err(source) => return key_unavailable(inbox, &req, &checked, key_id, source).await,
         };
-        signatures::verify(&signed, &key, &req.body, SystemTime::now())?;
+        signatures::verify(&signed, &signer.key, &req.body, SystemTime::now())?;
     }
+    let signer = signer.actor;
     if signer.id != checked.actor {
         return Err(InboxError::KeyOwner {
             key_id,

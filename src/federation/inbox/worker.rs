@@ -9,9 +9,20 @@
 //! origin, so "about one object" is "from one actor" too), while a slow fetch holds only the
 //! jobs of its own worker. A row stays `queued` in the store until its worker records the
 //! outcome, so a crash loses nothing; the dispatcher remembers which rows are in hand and never
-//! hands one out twice. Each worker takes what is waiting for it as one batch: comments files
-//! are written once per post per batch ([`CommentChanges`]) and outcomes recorded in one
-//! transaction, so under load the cost per activity falls instead of rising.
+//! hands one out twice. Each worker takes what is waiting for it as one batch and records the
+//! outcomes in one transaction, so under load the cost per activity falls instead of rising.
+//!
+//! Comments files are written whole (a temp file renamed over, so a reader never sees half of
+//! one), so writing one per reply would cost more the more replies a post has. A worker writes
+//! the files its jobs changed ([`CommentChanges`]) at once when it wrote none for
+//! [`COMMENTS_EVERY`], else gathers the changes of the batches that follow and writes them when
+//! [`COMMENTS_EVERY`] has passed, or [`QUIET`] after its last batch when no more come: a post
+//! flooded with replies is written a few times a second, whatever their number. The outcomes of
+//! those jobs, and of every job the worker applies after them, are recorded only once the files
+//! are written, in the order applied: a crash before that leaves them queued, and they are
+//! applied again at the next start (which writes the files), never in another order. What is
+//! served (the `replies` collection, `comments.json`, the post page) is read from the store,
+//! where each reply is as soon as it is applied.
 //!
 //! Retry policy of a failed job (a fetch that failed, the store busy): at most [`MAX_ATTEMPTS`]
 //! attempts; a job that failed for a reason worth retrying is due again `60 s · 4^(attempts-1)`
@@ -25,6 +36,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::{mpsc, watch, Notify};
+use tokio::time::Instant;
 
 use super::apply::{apply, CommentChanges};
 use super::interpret::interpret;
@@ -54,6 +66,13 @@ const WORKER_QUEUE: usize = 256;
 
 /// The most jobs one worker takes as one batch.
 const BATCH: usize = 128;
+
+/// While replies keep coming, how often a worker writes the comments files they change.
+const COMMENTS_EVERY: Duration = Duration::from_millis(250);
+
+/// How long after its last batch a worker holding unwritten comments changes writes them when
+/// no more rows come.
+const QUIET: Duration = Duration::from_millis(20);
 
 /// A position in the queue: the number of the last row read (see
 /// `Store::due_inbox_activities_after`); `None` is its head.
@@ -140,9 +159,8 @@ impl Dispatcher {
             let rows = inbox
                 .store
                 .due_inbox_activities_after(inbox.clock.now_ms(), after, PAGE)?;
-            if rows.is_empty() {
-                break;
-            }
+            // A short page is the end of the queue: no second query to learn that it is empty.
+            let last_page = rows.len() < PAGE;
             for (number, row) in rows {
                 let before = after.replace(number);
                 let shard = shard_of(&row.signer, self.senders.len());
@@ -161,6 +179,9 @@ impl Dispatcher {
                     Err(mpsc::error::TrySendError::Closed(_)) => return Ok(()),
                 }
             }
+            if last_page {
+                break;
+            }
         }
         self.cursor = after;
         Ok(())
@@ -174,7 +195,8 @@ fn shard_of(signer: &str, n: usize) -> usize {
     (h.finish() % n.max(1) as u64) as usize
 }
 
-/// One worker: takes what is waiting for it as a batch, applies it in order, records it.
+/// One worker: takes what is waiting for it as a batch, applies it in order, and records it,
+/// once the comments files it changed are written (see the module docs).
 async fn run_shard(
     live: Live<Inbox>,
     mut rows: mpsc::Receiver<InboxActivity>,
@@ -182,13 +204,27 @@ async fn run_shard(
     room: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut held = Held::default();
+    // When this worker last wrote comments files, and when it last took a batch.
+    let mut written_at: Option<Instant> = None;
+    let mut taken_at = Instant::now();
     loop {
+        let write_at = (!held.comments.is_empty()).then(|| {
+            let spaced = written_at.map_or(taken_at, |at| at + COMMENTS_EVERY);
+            spaced.min(taken_at + QUIET)
+        });
         let first = tokio::select! {
-            row = rows.recv() => match row {
-                Some(row) => row,
-                None => return,
-            },
-            _ = shutdown.changed() => return,
+            row = rows.recv() => row,
+            _ = tokio::time::sleep_until(write_at.unwrap_or_else(Instant::now)), if write_at.is_some() => {
+                written_at = Some(Instant::now());
+                held.settle(&live.current(), &in_hand, &room);
+                continue;
+            }
+            _ = shutdown.changed() => None,
+        };
+        let Some(first) = first else {
+            held.settle(&live.current(), &in_hand, &room);
+            return;
         };
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -197,17 +233,57 @@ async fn run_shard(
                 Err(_) => break,
             }
         }
-        let ids: Vec<String> = batch.iter().map(|r| r.id.clone()).collect();
-        run_batch(&live.current(), batch, Some(&shutdown)).await;
+        taken_at = Instant::now();
+        held.ids.extend(batch.iter().map(|r| r.id.clone()));
+        let inbox = live.current();
+        let (outcomes, comments) = apply_batch(&inbox, batch, Some(&shutdown)).await;
+        held.outcomes.extend(outcomes);
+        held.comments.absorb(comments);
+        let stopping = *shutdown.borrow();
+        let due = written_at.is_none_or(|at| at.elapsed() >= COMMENTS_EVERY);
+        if held.comments.is_empty() || due || stopping {
+            if !held.comments.is_empty() {
+                written_at = Some(Instant::now());
+            }
+            held.settle(&inbox, &in_hand, &room);
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// Jobs a worker applied whose outcomes wait for the comments files they changed.
+#[derive(Default)]
+struct Held {
+    /// Every row taken, applied or not (one left when shutting down is still queued).
+    ids: Vec<String>,
+    outcomes: Vec<(String, JobOutcome)>,
+    comments: CommentChanges,
+}
+
+impl Held {
+    /// Writes the comments files, records the outcomes, and lets the dispatcher hand out the
+    /// rows again should any still be queued.
+    fn settle(&mut self, inbox: &Inbox, in_hand: &Mutex<HashSet<String>>, room: &Notify) {
+        let Held {
+            ids,
+            outcomes,
+            comments,
+        } = std::mem::take(self);
+        if ids.is_empty() {
+            return;
+        }
+        comments.write(inbox);
+        if let Err(e) = inbox.store.settle_inbox_activities(&outcomes) {
+            tracing::error!(jobs = outcomes.len(), error = %e, "cannot update the inbox queue");
+        }
         let mut hand = in_hand.lock().unwrap_or_else(|p| p.into_inner());
         for id in &ids {
             hand.remove(id);
         }
         drop(hand);
         room.notify_one();
-        if *shutdown.borrow() {
-            return;
-        }
     }
 }
 
@@ -235,7 +311,7 @@ async fn process_due_counting(inbox: &Inbox) -> (usize, Written) {
         if rows.is_empty() {
             return (done, cost);
         }
-        let Some((n, written)) = run_batch(inbox, rows, None).await else {
+        let Some((n, written)) = run_batch(inbox, rows).await else {
             return (done, cost);
         };
         done += n;
@@ -244,14 +320,26 @@ async fn process_due_counting(inbox: &Inbox) -> (usize, Written) {
 }
 
 /// Applies `rows` in order, writes the comments files they changed, then records every outcome
-/// in one transaction. Stops early (leaving the rest queued) when `shutdown` turns true.
-/// Returns how many were recorded and what the comments files cost, or `None` when the outcomes
-/// could not be recorded.
-async fn run_batch(
+/// in one transaction. Returns how many were recorded and what the comments files cost, or
+/// `None` when the outcomes could not be recorded.
+async fn run_batch(inbox: &Inbox, rows: Vec<InboxActivity>) -> Option<(usize, Written)> {
+    let (outcomes, comments) = apply_batch(inbox, rows, None).await;
+    let written = comments.write(inbox);
+    if let Err(e) = inbox.store.settle_inbox_activities(&outcomes) {
+        tracing::error!(jobs = outcomes.len(), error = %e, "cannot update the inbox queue");
+        return None;
+    }
+    Some((outcomes.len(), written))
+}
+
+/// Applies `rows` in order, stopping early (leaving the rest queued) when `shutdown` turns
+/// true. Returns the outcome of each applied row and the comments files they changed, written
+/// by the caller.
+async fn apply_batch(
     inbox: &Inbox,
     rows: Vec<InboxActivity>,
     shutdown: Option<&watch::Receiver<bool>>,
-) -> Option<(usize, Written)> {
+) -> (Vec<(String, JobOutcome)>, CommentChanges) {
     let mut comments = CommentChanges::default();
     let mut outcomes = Vec::with_capacity(rows.len());
     for row in rows {
@@ -274,12 +362,7 @@ async fn run_batch(
         };
         outcomes.push((row.id, outcome));
     }
-    let written = comments.write(inbox);
-    if let Err(e) = inbox.store.settle_inbox_activities(&outcomes) {
-        tracing::error!(jobs = outcomes.len(), error = %e, "cannot update the inbox queue");
-        return None;
-    }
-    Some((outcomes.len(), written))
+    (outcomes, comments)
 }
 
 /// How long after its `attempts`-th failed attempt a job is due again, or `None` when it has had
@@ -460,6 +543,93 @@ mod tests {
             inbox.clock.now_ms(),
         );
         assert!(recorded.unwrap());
+    }
+
+    #[tokio::test]
+    async fn can_write_every_reply_to_a_flooded_post_into_its_comments_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let news = dir.path().join("content/news");
+        std::fs::create_dir_all(&news).unwrap();
+        std::fs::write(
+            news.join("hello.md"),
+            "+++\ndate = 2026-11-20T09:00:00Z\n+++\nHello\n",
+        )
+        .unwrap();
+        let clock = Clock::manual(T0);
+        let inbox = Arc::new(inbox(dir.path(), &clock));
+        let post = inbox.urls.post("news", "hello");
+        let actors: Vec<String> = (0..20)
+            .map(|i| format!("https://r{i}.example/users/a"))
+            .collect();
+        for actor in &actors {
+            inbox
+                .store
+                .upsert_remote_actor(&crate::store::RemoteActor {
+                    id: actor.clone(),
+                    inbox: format!("{actor}/inbox"),
+                    shared_inbox: None,
+                    key_id: None,
+                    public_key_pem: None,
+                    handle: None,
+                    name: Some(actor.clone()),
+                    url: None,
+                    document: "{}".into(),
+                    fetched_at: T0,
+                })
+                .unwrap();
+        }
+        let (stop, shutdown) = watch::channel(false);
+        let running = tokio::spawn(run_worker(Live::from_arc(inbox.clone()), shutdown));
+        // Replies keep coming while the workers apply them, several published in one second.
+        for n in 0..400 {
+            let actor = &actors[n % actors.len()];
+            let note = serde_json::json!({
+                "id": format!("{actor}/notes/{n}"), "type": "Note", "attributedTo": actor,
+                "inReplyTo": post, "to": ["https://www.w3.org/ns/activitystreams#Public"],
+                "content": format!("<p>{n}</p>"),
+                "published": format!("2026-11-20T10:{:02}:{:02}Z", n / 3 / 60, n / 3 % 60),
+            });
+            queue(
+                &inbox,
+                &serde_json::json!({ "id": format!("{actor}/creates/{n}"), "type": "Create",
+                                     "actor": actor, "object": note }),
+            );
+            inbox.wake.notify_one();
+            if n % 50 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        let mut waited = Duration::ZERO;
+        while !inbox
+            .store
+            .due_inbox_activities(i64::MAX, 1)
+            .unwrap()
+            .is_empty()
+        {
+            assert!(
+                waited < Duration::from_secs(30),
+                "the replies were not applied"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            waited += Duration::from_millis(10);
+        }
+        // Recorded done only once written: the file holds every reply, by `published`. (Replies
+        // published in one second that several workers applied at once may be in another order
+        // than the store's, which orders them as stored.)
+        let file = crate::federation::comments::file_path(&inbox.site.data_dir, "news", "hello");
+        let on_disk: Vec<crate::federation::comments::Comment> =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        assert!(on_disk.is_sorted_by(|a, b| a.published <= b.published));
+        let ids = |list: &[crate::federation::comments::Comment]| {
+            let mut ids: Vec<String> = list.iter().map(|c| c.id.clone()).collect();
+            ids.sort();
+            ids
+        };
+        let stored = crate::federation::comments::for_post(&inbox.store, "news", "hello").unwrap();
+        assert_eq!(stored.len(), 400);
+        assert_eq!(ids(&on_disk), ids(&stored));
+        stop.send(true).unwrap();
+        running.await.unwrap();
     }
 
     #[tokio::test]
