@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use masthead::clock::Clock;
-use masthead::config::{Mode, Plugin};
+use masthead::config::Plugin;
 use masthead::plugins::model::{Note, NoteKind, RemoteActor, Visibility};
 use masthead::plugins::{Event, Host, HostOptions, Limits, NoPosts, Verdict};
 use masthead::store::Store;
@@ -23,18 +23,7 @@ fn host(crate_name: &str, config: serde_json::Value) -> Host {
 }
 
 fn host_at(name: &str, path: std::path::PathBuf, config: serde_json::Value) -> Host {
-    let plugin = Plugin {
-        name: name.into(),
-        path,
-        actors: None,
-        on_error: None,
-        mode: Mode::Live,
-        grants: vec![],
-        config,
-        config_lines: Default::default(),
-        line: 1,
-        config_line: None,
-    };
+    let plugin = Plugin::new(name, path, config);
     let options = HostOptions {
         cache_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/plugin-cache"),
         limits: Limits::default(),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::cli::{PluginAction, PluginArgs, PluginBuildArgs, PluginNewArgs, PluginTestArgs};
 use crate::clock::Clock;
-use crate::config::{valid_plugin_name, Grant, Mode, Plugin, Site};
+use crate::config::{valid_plugin_name, Grant, Plugin, Site};
 use crate::plugins::build::Source;
 use crate::plugins::{Action, Event, Host, HostOptions, Limits, NoPosts, Rewrite, Verdict};
 use crate::store::Store;
@@ -285,16 +285,9 @@ fn test(args: PluginTestArgs) -> Result<ExitCode, Box<dyn Error>> {
             .unwrap_or("plugin")
             .to_string();
         let plugin = Plugin {
-            name,
-            path,
-            actors: None,
-            on_error: None,
-            mode: Mode::Live,
             grants: vec![Grant::Reply],
-            config: serde_json::json!({}),
-            config_lines: Default::default(),
             line: 0,
-            config_line: None,
+            ..Plugin::new(name, path, serde_json::json!({}))
         };
         let cache = std::env::temp_dir().join("masthead-plugin-cache");
         (plugin, args.plugin.clone().into(), cache)
