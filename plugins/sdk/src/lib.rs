@@ -58,6 +58,7 @@ pub use bindings::masthead::plugin::types::{
 /// What a plugin file usually needs.
 pub mod prelude {
     pub use crate::host;
+    pub use crate::host::FromConfig;
     pub use crate::{
         Action, Attachment, ConfigKey, ConfigType, FollowDecision, FollowEvent, FollowVerdict,
         Level, Note, NoteDecision, NoteEvent, NoteKind, NoteVerdict, OurPost, OutgoingDecision,
