@@ -30,6 +30,7 @@ const SDK_HOST: &str = include_str!("../../plugins/sdk/src/host.rs");
 const SDK_CONFIG: &str = include_str!("../../plugins/sdk/src/config.rs");
 const SDK_DOMAINS: &str = include_str!("../../plugins/sdk/src/domains.rs");
 const SDK_STANDING: &str = include_str!("../../plugins/sdk/src/standing.rs");
+const SDK_PHRASES: &str = include_str!("../../plugins/sdk/src/phrases.rs");
 const CONTRACT: &str = include_str!("../../wit/v0.1.0/plugin.wit");
 
 fn new(args: PluginNewArgs) -> Result<ExitCode, Box<dyn Error>> {
@@ -76,6 +77,7 @@ fn new(args: PluginNewArgs) -> Result<ExitCode, Box<dyn Error>> {
         write(&sdk.join("src/config.rs"), SDK_CONFIG, &mut made)?;
         write(&sdk.join("src/domains.rs"), SDK_DOMAINS, &mut made)?;
         write(&sdk.join("src/standing.rs"), SDK_STANDING, &mut made)?;
+        write(&sdk.join("src/phrases.rs"), SDK_PHRASES, &mut made)?;
         write(&sdk.join("wit/v0.1.0/plugin.wit"), CONTRACT, &mut made)?;
     }
     write(
