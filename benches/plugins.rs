@@ -6,16 +6,21 @@
 
 #[path = "../tests/common/plugins.rs"]
 mod built;
+// The SDK's phrase matching is plain std: the same code runs here natively.
+#[allow(dead_code)]
+#[path = "../plugins/sdk/src/phrases.rs"]
+mod phrases;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use masthead::clock::Clock;
-use masthead::config::{Mode, Plugin};
+use masthead::config::Plugin;
 use masthead::plugins::model::{Note, NoteKind, RemoteActor, Visibility};
 use masthead::plugins::{Event, Host, HostOptions, Limits, NoPosts, Verdict};
 use masthead::store::Store;
+use phrases::Phrases;
 use serde_json::json;
 
 fn host(crate_name: &str, config: serde_json::Value) -> Host {
@@ -23,18 +28,7 @@ fn host(crate_name: &str, config: serde_json::Value) -> Host {
 }
 
 fn host_at(name: &str, path: std::path::PathBuf, config: serde_json::Value) -> Host {
-    let plugin = Plugin {
-        name: name.into(),
-        path,
-        actors: None,
-        on_error: None,
-        mode: Mode::Live,
-        grants: vec![],
-        config,
-        config_lines: Default::default(),
-        line: 1,
-        config_line: None,
-    };
+    let plugin = Plugin::new(name, path, config);
     let options = HostOptions {
         cache_dir: Path::new(env!("CARGO_MANIFEST_DIR")).join("target/plugin-cache"),
         limits: Limits::default(),
@@ -78,24 +72,6 @@ fn reply_1kb() -> Event {
 
 const WORDS: [&str; 4] = ["casino", "crypto giveaway", "free money", "click here"];
 
-/// The keyword filter's rule in native Rust: the same work as the SDK's `Phrases::find` (the
-/// phrases split once; the text lowercased and split into words once per call).
-fn native_filter<'p>(phrases: &'p [(String, Vec<String>)], text: &str) -> Option<&'p str> {
-    let lower = text.to_lowercase();
-    let tokens: Vec<&str> = lower
-        .split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '-')
-        .filter(|t| !t.is_empty())
-        .collect();
-    phrases
-        .iter()
-        .find(|(_, phrase)| {
-            tokens
-                .windows(phrase.len())
-                .any(|w| w.iter().zip(phrase).all(|(a, b)| *a == b.as_str()))
-        })
-        .map(|(p, _)| p.as_str())
-}
-
 fn bench(c: &mut Criterion) {
     let event = reply_1kb();
     let trivial = host("fixture-trivial", json!({}));
@@ -103,15 +79,8 @@ fn bench(c: &mut Criterion) {
     assert_eq!(filter.judge_event(&event).verdict, Verdict::Accept);
     let python = host_at("no-shouting", built::python("no-shouting"), json!({}));
     assert_eq!(python.judge_event(&event).verdict, Verdict::Accept);
-    let words: Vec<(String, Vec<String>)> = WORDS
-        .iter()
-        .map(|w| {
-            (
-                w.to_string(),
-                w.split_whitespace().map(str::to_string).collect(),
-            )
-        })
-        .collect();
+    // The keyword filter's rule in native Rust: the SDK's own `Phrases`, which the plugin calls.
+    let words = Phrases::new(WORDS);
     let Event::Note { note, .. } = &event else {
         unreachable!()
     };
@@ -123,7 +92,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| filter.judge_event(std::hint::black_box(&event)))
     });
     group.bench_function("keyword filter, native Rust", |b| {
-        b.iter(|| native_filter(&words, std::hint::black_box(&note.text)))
+        b.iter(|| words.find(std::hint::black_box(&note.text)))
     });
     group.bench_function("no-shouting Python plugin (warm)", |b| {
         b.iter(|| python.judge_event(std::hint::black_box(&event)))

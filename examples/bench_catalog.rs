@@ -22,23 +22,14 @@ use masthead::store::{ActorKeys, Store};
 
 #[path = "common/bench.rs"]
 mod bench;
-use bench::{arg, number, percentile, round};
+use bench::{arg, notice, number, percentile, round};
 
-/// A post of about a kilobyte, the shape a brand's news post has.
+/// A post of about a kilobyte; `edit` is its revision.
 fn post(i: usize, edit: usize) -> String {
     let day = 1 + i % 28;
-    format!(
-        "+++\ntitle = \"Council notice {i}\"\ndate = 2025-{:02}-{day:02}T09:00:00Z\ntags = [\"council\", \"notice\"]\n+++\n\n\
-         The council met on the {day}th and decided item {i} (revision {edit}). The budget for the \
-         harbour, the library and the parks is published in full on [our site](https://www.city.example/notices/{i}). \
-         Residents may comment until the end of the month.\n\n\
-         - What: item {i}\n- Where: the town hall, room {}\n- Who: the council and #residents\n\n\
-         Questions go to the front desk, open every weekday from nine to five. Bring your card; \
-         the desk answers in English, French and Portuguese. Thank you for reading, and see you at \
-         the next meeting, where the council will hear what residents made of it.\n",
-        1 + i % 12,
-        1 + i % 9
-    )
+    let date = format!("2025-{:02}-{day:02}T09:00:00Z", 1 + i % 12);
+    let title = format!("Council notice {i}");
+    notice(i, 1 + i % 9, &title, &date, &format!("revision {edit}"))
 }
 
 /// A site of `n` posts of one actor in a temp folder, its keys made.

@@ -22,9 +22,8 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -45,6 +44,11 @@ use tokio::net::TcpListener;
 #[path = "common/bench.rs"]
 mod bench;
 use bench::{arg, numbers, round};
+#[path = "common/servers.rs"]
+mod servers;
+use servers::{
+    free_port, http_text, proc_status, spawn_masthead, status_kib, stop, Fedify, Inboxes,
+};
 
 fn unix_ms() -> i64 {
     SystemTime::now()
@@ -320,123 +324,9 @@ async fn control_request(
 
 // ---- the driver ---------------------------------------------------------------------------
 
-/// The inboxes process.
-struct Inboxes {
-    child: Child,
-    ports: Vec<u16>,
-    control: u16,
-}
-
-impl Inboxes {
-    fn start(hosts: usize, latency_ms: u64) -> Inboxes {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "inboxes",
-                "--hosts",
-                &hosts.to_string(),
-                "--latency-ms",
-                &latency_ms.to_string(),
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let ready: Value = serde_json::from_str(&line).expect("the inboxes print their ports");
-        Inboxes {
-            child,
-            ports: serde_json::from_value(ready["ports"].clone()).unwrap(),
-            control: ready["control"].as_u64().unwrap() as u16,
-        }
-    }
-
-    fn urls(&self) -> Vec<String> {
-        self.ports
-            .iter()
-            .map(|p| format!("http://127.0.0.1:{p}/inbox"))
-            .collect()
-    }
-
-    fn stats(&self) -> Value {
-        serde_json::from_str(&http_text("GET", self.control, "/stats", "")).unwrap()
-    }
-
-    fn reset(&self) {
-        http_text("POST", self.control, "/reset", "");
-    }
-
-    /// Waits until `n` POSTs verified (or `limit` passed); returns the last stats.
-    fn wait_for(&self, n: usize, limit: Duration) -> Value {
-        let deadline = Instant::now() + limit;
-        loop {
-            let stats = self.stats();
-            let seen = stats["verified"].as_u64().unwrap() + stats["refused"].as_u64().unwrap();
-            if seen as usize >= n || Instant::now() > deadline {
-                return stats;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Inboxes {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
-/// A bare HTTP/1.1 exchange with 127.0.0.1:`port`; the response body.
-fn http_text(method: &str, port: u16, path: &str, body: &str) -> String {
-    use std::io::Read;
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    if !head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        return body.to_string();
-    }
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 || after.len() < size {
-            break;
-        }
-        out.push_str(&after[..size]);
-        rest = after[size..].trim_start_matches("\r\n");
-    }
-    out
-}
-
 /// Resident memory of `pid` in KiB.
 fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-fn kill(mut child: Child) {
-    // SIGTERM for a clean stop, so the next case starts from nothing in flight.
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let _ = child.wait();
+    status_kib(&proc_status(pid)?, "VmRSS:")
 }
 
 /// One case's figures, from the inboxes' stats after `n` were expected.
@@ -511,39 +401,6 @@ fn masthead_site(dir: &Path, inboxes: &[String], port: u16) -> PathBuf {
     config
 }
 
-/// Starts `masthead serve` for the site at `config` on `port` (its actor is fetched there).
-fn spawn_masthead(config: &Path, port: u16) -> Child {
-    // BENCH_MASTHEAD runs another build (an older commit's, to compare).
-    let masthead = std::env::var_os("BENCH_MASTHEAD").map_or_else(
-        || {
-            let exe = std::env::current_exe().unwrap();
-            exe.parent().unwrap().parent().unwrap().join("masthead")
-        },
-        PathBuf::from,
-    );
-    Command::new(masthead)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--config",
-        ])
-        .arg(config)
-        .env("RUST_LOG", "masthead=warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("target/<profile>/masthead is built (cargo build --bin masthead)")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn run_masthead(inboxes: &Inboxes, n: usize, latency_ms: u64, bound_s: f64) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let urls = inboxes.urls()[..n].to_vec();
@@ -552,64 +409,38 @@ fn run_masthead(inboxes: &Inboxes, n: usize, latency_ms: u64, bound_s: f64) -> V
     let config = masthead_site(dir.path(), &urls, port);
     inboxes.reset();
     let started = Instant::now();
-    let child = spawn_masthead(&config, port);
+    let child = spawn_masthead(&config, port, "masthead=warn");
     let stats = inboxes.wait_for(n, Duration::from_secs(120));
     let from_start = started.elapsed().as_secs_f64();
     let rss = rss_kib(child.id());
-    kill(child);
+    stop(child);
     let mut f = figures("masthead", n, latency_ms, &stats, bound_s);
     f["seconds_from_spawn"] = json!(round(from_start, 3));
     f["rss_mib_after"] = json!(rss.map(|k| round(k as f64 / 1024.0, 1)));
     f
 }
 
-/// The Fedify peer, started once: `{"ready":true,"url":...}` on its first line.
-struct Fedify {
-    child: Child,
-    port: u16,
-}
-
-impl Fedify {
-    fn start() -> Option<Fedify> {
-        let dir = std::env::var("MASTHEAD_INTEROP_DIR").unwrap_or_else(|_| "tests/interop".into());
-        let node = std::env::var("MASTHEAD_NODE").unwrap_or_else(|_| "node".into());
-        let mut child = Command::new(node)
-            .arg(Path::new(&dir).join("fedify/peer.mjs"))
-            .args(["--sig", "cavage", "--exit-on-stdin-close"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .ok()?;
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .ok()?;
-        let ready: Value = serde_json::from_str(&line).ok()?;
-        let port = url::Url::parse(ready["url"].as_str()?).ok()?.port()?;
-        Some(Fedify { child, port })
+/// The same post sent by the Fedify peer to the first `n` inboxes.
+fn run_fedify(
+    fedify: &Fedify,
+    inboxes: &Inboxes,
+    n: usize,
+    latency_ms: u64,
+    bound_s: f64,
+) -> Value {
+    inboxes.reset();
+    let body =
+        json!({"inboxes": inboxes.urls()[..n], "content": "<p>One post to every follower.</p>"});
+    let started = Instant::now();
+    let answer = http_text("POST", fedify.port, "/control/fanout", &body.to_string());
+    let stats = inboxes.wait_for(n, Duration::from_secs(120));
+    let mut f = figures("fedify", n, latency_ms, &stats, bound_s);
+    f["seconds_from_request"] = json!(round(started.elapsed().as_secs_f64(), 3));
+    f["rss_mib_after"] = json!(rss_kib(fedify.child.id()).map(|k| round(k as f64 / 1024.0, 1)));
+    if !answer.contains("\"id\"") {
+        f["peer_answer"] = json!(answer);
     }
-
-    fn fanout(&self, inboxes: &Inboxes, n: usize, latency_ms: u64, bound_s: f64) -> Value {
-        inboxes.reset();
-        let body = json!({"inboxes": inboxes.urls()[..n], "content": "<p>One post to every follower.</p>"});
-        let started = Instant::now();
-        let answer = http_text("POST", self.port, "/control/fanout", &body.to_string());
-        let stats = inboxes.wait_for(n, Duration::from_secs(120));
-        let mut f = figures("fedify", n, latency_ms, &stats, bound_s);
-        f["seconds_from_request"] = json!(round(started.elapsed().as_secs_f64(), 3));
-        f["rss_mib_after"] = json!(rss_kib(self.child.id()).map(|k| round(k as f64 / 1024.0, 1)));
-        if !answer.contains("\"id\"") {
-            f["peer_answer"] = json!(answer);
-        }
-        f
-    }
-}
-
-impl Drop for Fedify {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-    }
+    f
 }
 
 fn run() {
@@ -620,20 +451,16 @@ fn run() {
     let sign_per_s = sign["sign_per_s"].as_f64().unwrap();
     let in_flight = DeliveryConfig::default().workers as f64;
     eprintln!("sign rate: {sign}");
-    let fedify = if with_fedify {
-        let f = Fedify::start();
-        if f.is_none() {
+    let fedify = with_fedify.then(|| {
+        Fedify::start().unwrap_or_else(|_| {
             eprintln!("error: could not start the Fedify peer (set MASTHEAD_NODE and MASTHEAD_INTEROP_DIR)");
             std::process::exit(1);
-        }
-        f
-    } else {
-        None
-    };
+        })
+    });
     let max_hosts = *hosts.iter().max().unwrap() as usize;
     let mut cases = Vec::new();
     for &latency_ms in &latencies {
-        let inboxes = Inboxes::start(max_hosts, latency_ms);
+        let inboxes = Inboxes::start(&std::env::current_exe().unwrap(), max_hosts, latency_ms);
         for &n in &hosts {
             let n = n as usize;
             let latency = latency_ms as f64 / 1000.0;
@@ -647,7 +474,7 @@ fn run() {
             eprintln!("{m}");
             let mut case = json!({"inboxes": n, "latency_ms": latency_ms, "bound_per_s": round(rate_bound, 0), "masthead": m});
             if let Some(fedify) = &fedify {
-                let f = fedify.fanout(&inboxes, n, latency_ms, bound_s);
+                let f = run_fedify(fedify, &inboxes, n, latency_ms, bound_s);
                 eprintln!("{f}");
                 let ratio = m["per_s"].as_f64().unwrap() / f["per_s"].as_f64().unwrap().max(1e-9);
                 case["x_fedify"] = json!(round(ratio, 2));

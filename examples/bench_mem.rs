@@ -31,49 +31,30 @@
 //!
 //! Prints one JSON object on stdout (progress on stderr).
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use masthead::store::{FollowState, Follower, Store};
 use serde_json::{json, Value};
 
+#[path = "common/bench.rs"]
+mod bench;
+use bench::{arg, notice, number, round};
+#[path = "common/servers.rs"]
+mod servers;
+use servers::{
+    free_port, http_exchange, proc_status, spawn_masthead, status_kib, stop, Fedify, Inboxes,
+};
+
 const ACTORS: usize = 10;
+/// `serve`'s log level: errors only, so logging costs no memory worth counting.
+const LOG: &str = "masthead=error";
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
-
-fn number(name: &str, default: u64) -> u64 {
-    arg(name).map_or(default, |v| {
-        v.parse()
-            .unwrap_or_else(|_| panic!("{name} takes a number, got {v}"))
-    })
-}
-
-fn round(x: f64, places: i32) -> f64 {
-    let f = 10f64.powi(places);
-    (x * f).round() / f
-}
-
-/// A post of about a kilobyte, the shape a brand's news post has (as in `bench_catalog`).
+/// A post of about a kilobyte (as in `bench_catalog`).
 fn post(actor: usize, i: usize, date: &str) -> String {
-    let day = 1 + i % 28;
-    format!(
-        "+++\ntitle = \"Notice {i} of desk {actor}\"\ndate = {date}\ntags = [\"council\", \"notice\"]\n+++\n\n\
-         The council met on the {day}th and decided item {i} (desk {actor}). The budget for the \
-         harbour, the library and the parks is published in full on [our site](https://www.city.example/notices/{i}). \
-         Residents may comment until the end of the month.\n\n\
-         - What: item {i}\n- Where: the town hall, room {}\n- Who: the council and #residents\n\n\
-         Questions go to the front desk, open every weekday from nine to five. Bring your card; \
-         the desk answers in English, French and Portuguese. Thank you for reading, and see you at \
-         the next meeting, where the council will hear what residents made of it.\n",
-        1 + i % 12,
-    )
+    let title = format!("Notice {i} of desk {actor}");
+    notice(i, 1 + i % 12, &title, date, &format!("desk {actor}"))
 }
 
 // ---- /proc -----------------------------------------------------------------------------------
@@ -88,16 +69,8 @@ struct Mem {
 }
 
 fn mem(pid: u32) -> Option<Mem> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| -> Option<u64> {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    };
+    let status = proc_status(pid)?;
+    let field = |name: &str| status_kib(&status, name);
     Some(Mem {
         rss: field("VmRSS:")?,
         hwm: field("VmHWM:")?,
@@ -125,105 +98,6 @@ fn settled(pid: u32, settle: Duration) -> Value {
 }
 
 // ---- the inboxes (bench_fanout's) ------------------------------------------------------------
-
-struct Inboxes {
-    child: Child,
-    ports: Vec<u16>,
-    control: u16,
-}
-
-impl Inboxes {
-    fn start(hosts: u64, latency_ms: u64) -> Inboxes {
-        let exe = std::env::current_exe().unwrap();
-        let fanout = exe.parent().unwrap().join("bench_fanout");
-        let mut child = Command::new(&fanout)
-            .args([
-                "inboxes",
-                "--hosts",
-                &hosts.to_string(),
-                "--latency-ms",
-                &latency_ms.to_string(),
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "{}: {e} (cargo build --example bench_fanout)",
-                    fanout.display()
-                )
-            });
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let ready: Value = serde_json::from_str(&line).expect("the inboxes print their ports");
-        Inboxes {
-            child,
-            ports: serde_json::from_value(ready["ports"].clone()).unwrap(),
-            control: ready["control"].as_u64().unwrap() as u16,
-        }
-    }
-
-    fn url(&self, host: usize) -> String {
-        format!("http://127.0.0.1:{}/inbox", self.ports[host])
-    }
-
-    fn reset(&self) {
-        http_text("POST", self.control, "/reset", "");
-    }
-
-    fn stats(&self) -> Value {
-        serde_json::from_str(&http_text("GET", self.control, "/stats", "")).unwrap()
-    }
-}
-
-impl Drop for Inboxes {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
-/// A bare HTTP/1.1 exchange with 127.0.0.1:`port`; the status and the (de-chunked) body.
-fn http_exchange(method: &str, port: u16, path: &str, body: &str) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    if !head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        return (status, body.to_string());
-    }
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if size == 0 || after.len() < size {
-            break;
-        }
-        out.push_str(&after[..size]);
-        rest = after[size..].trim_start_matches("\r\n");
-    }
-    (status, out)
-}
-
-fn http_text(method: &str, port: u16, path: &str, body: &str) -> String {
-    http_exchange(method, port, path, body).1
-}
 
 /// Samples `pid`'s resident memory every 20 ms until `done` (or `limit`); the most seen, in KiB,
 /// and how long it took.
@@ -297,30 +171,6 @@ fn masthead_site(dir: &Path, port: u16, posts: usize, followers: usize, inboxes:
     }
 }
 
-fn spawn_masthead(dir: &Path, port: u16) -> Child {
-    // BENCH_MASTHEAD runs another build (an older commit's, to compare).
-    let masthead = std::env::var_os("BENCH_MASTHEAD").map_or_else(
-        || {
-            let exe = std::env::current_exe().unwrap();
-            exe.parent().unwrap().parent().unwrap().join("masthead")
-        },
-        PathBuf::from,
-    );
-    Command::new(masthead)
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--config",
-        ])
-        .arg(dir.join("site.toml"))
-        .env("RUST_LOG", "masthead=error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("target/<profile>/masthead is built (cargo build --bin masthead)")
-}
-
 /// Waits until `serve` answers (it listens once the catalog is built); seconds from spawn.
 fn wait_ready(port: u16, child: &mut Child) -> f64 {
     let started = Instant::now();
@@ -342,19 +192,6 @@ fn wait_ready(port: u16, child: &mut Child) -> f64 {
     }
 }
 
-fn stop(mut child: Child) {
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let _ = child.wait();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn run_masthead(
     inboxes: &Inboxes,
     posts: usize,
@@ -367,14 +204,15 @@ fn run_masthead(
     masthead_site(dir.path(), port, posts, followers, inboxes);
 
     // First serve: every post rendered (an actor's first scan pushes nothing).
-    let mut child = spawn_masthead(dir.path(), port);
+    let config = dir.path().join("site.toml");
+    let mut child = spawn_masthead(&config, port, LOG);
     let cold_s = wait_ready(port, &mut child);
     let idle_cold = settled(child.id(), settle);
     eprintln!("masthead idle after a cold start ({cold_s:.2} s): {idle_cold}");
     stop(child);
 
     // Serve again: the running state of a published site.
-    let mut child = spawn_masthead(dir.path(), port);
+    let mut child = spawn_masthead(&config, port, LOG);
     let warm_s = wait_ready(port, &mut child);
     let idle = settled(child.id(), settle);
     eprintln!("masthead idle after a restart ({warm_s:.2} s): {idle}");
@@ -387,83 +225,56 @@ fn run_masthead(
         std::fs::write(&path, post(a, posts + a, &now)).unwrap();
     }
     let expected = hosts * ACTORS as u64;
-    let (peak, secs, complete) = sample_until(
+    let sampled = sample_until(
         child.id(),
         Duration::from_secs(300),
         delivered(inboxes, expected),
     );
-    let during_hwm = mem(child.id()).map(|m| mib(m.hwm));
-    let after = settled(child.id(), settle);
-    let stats = inboxes.stats();
-    eprintln!(
-        "masthead fan-out of {expected} deliveries in {secs:.2} s: peak {} MiB, after {after}",
-        mib(peak)
-    );
+    let fanout = fanout_figures("masthead", child.id(), inboxes, expected, sampled, settle);
     stop(child);
     json!({
         "ready_s_cold": round(cold_s, 2),
         "ready_s": round(warm_s, 2),
         "idle_cold": idle_cold,
         "idle": idle,
-        "fanout": {
-            "deliveries": expected,
-            "verified": stats["verified"],
-            "refused": stats["refused"],
-            "complete": complete,
-            "seconds": round(secs, 2),
-            "peak_rss_mib": mib(peak),
-            "hwm_mib": during_hwm,
-            "after": after,
-        },
+        "fanout": fanout,
+    })
+}
+
+/// A fan-out's figures, once `expected` deliveries were seen (`complete`, or not) in `secs`
+/// while `pid` was at most `peak` KiB resident: also the most ever resident, and resident once
+/// settled.
+fn fanout_figures(
+    server: &str,
+    pid: u32,
+    inboxes: &Inboxes,
+    expected: u64,
+    (peak, secs, complete): (u64, f64, bool),
+    settle: Duration,
+) -> Value {
+    let hwm = mem(pid).map(|m| mib(m.hwm));
+    let after = settled(pid, settle);
+    let stats = inboxes.stats();
+    eprintln!(
+        "{server} fan-out of {expected} deliveries in {secs:.2} s: peak {} MiB, after {after}",
+        mib(peak)
+    );
+    json!({
+        "deliveries": expected,
+        "verified": stats["verified"],
+        "refused": stats["refused"],
+        "complete": complete,
+        "seconds": round(secs, 2),
+        "peak_rss_mib": mib(peak),
+        "hwm_mib": hwm,
+        "after": after,
     })
 }
 
 // ---- Fedify ------------------------------------------------------------------------------------
 
-struct Fedify {
-    child: Child,
-    port: u16,
-}
-
-impl Fedify {
-    fn start() -> Fedify {
-        let dir = std::env::var("MASTHEAD_INTEROP_DIR").unwrap_or_else(|_| "tests/interop".into());
-        let node = std::env::var("MASTHEAD_NODE").unwrap_or_else(|_| "node".into());
-        let mut child = Command::new(&node)
-            .arg(Path::new(&dir).join("fedify/peer.mjs"))
-            .args(["--sig", "cavage", "--exit-on-stdin-close"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{node}: {e} (set MASTHEAD_NODE and MASTHEAD_INTEROP_DIR)"));
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let ready: Value = serde_json::from_str(&line).expect("the Fedify peer prints its url");
-        let port = url::Url::parse(ready["url"].as_str().unwrap())
-            .unwrap()
-            .port()
-            .unwrap();
-        Fedify { child, port }
-    }
-
-    fn control(&self, path: &str, body: &Value) -> Value {
-        let (status, text) = http_exchange("POST", self.port, path, &body.to_string());
-        assert_eq!(status, 200, "Fedify peer {path}: {text}");
-        serde_json::from_str(&text).unwrap()
-    }
-}
-
-impl Drop for Fedify {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
 fn run_fedify(inboxes: &Inboxes, followers: usize, hosts: u64, settle: Duration) -> Value {
-    let fedify = Fedify::start();
+    let fedify = Fedify::start().unwrap_or_else(|e| panic!("{e}"));
     let pid = fedify.child.id();
     let empty = settled(pid, settle);
     // The same followers: follower i on host (i / 10) % hosts, with that host's shared inbox.
@@ -494,34 +305,26 @@ fn run_fedify(inboxes: &Inboxes, followers: usize, hosts: u64, settle: Duration)
         (peak, complete)
     });
     let secs = started.elapsed().as_secs_f64();
-    let hwm = mem(pid).map(|m| mib(m.hwm));
-    let after = settled(pid, settle);
-    let stats = inboxes.stats();
-    eprintln!(
-        "fedify fan-out of {expected} deliveries in {secs:.2} s: peak {} MiB, after {after}",
-        mib(peak)
+    let fanout = fanout_figures(
+        "fedify",
+        pid,
+        inboxes,
+        expected,
+        (peak, secs, complete),
+        settle,
     );
     json!({
         "idle_empty": empty,
         "idle": idle,
-        "fanout": {
-            "deliveries": expected,
-            "verified": stats["verified"],
-            "refused": stats["refused"],
-            "complete": complete,
-            "seconds": round(secs, 2),
-            "peak_rss_mib": mib(peak),
-            "hwm_mib": hwm,
-            "after": after,
-        },
+        "fanout": fanout,
     })
 }
 
 fn main() {
-    let posts = number("--posts", 10_000) as usize;
-    let followers = number("--followers", 10_000) as usize;
-    let hosts = number("--hosts", 500);
-    let latency_ms = number("--latency-ms", 200);
+    let posts = number("--posts", 10_000usize);
+    let followers = number("--followers", 10_000usize);
+    let hosts = number("--hosts", 500u64);
+    let latency_ms = number("--latency-ms", 200u64);
     let settle = Duration::from_millis(number("--settle-ms", 3000));
     let with_fedify = std::env::args().any(|a| a == "--fedify");
     assert!(
@@ -529,18 +332,15 @@ fn main() {
         "--followers must be at least --hosts x {ACTORS}, so every actor has a follower on every host"
     );
 
-    let inboxes = Inboxes::start(hosts, latency_ms);
+    let fanout = std::env::current_exe()
+        .unwrap()
+        .with_file_name("bench_fanout");
+    let inboxes = Inboxes::start(&fanout, hosts as usize, latency_ms);
     if let Some(dir) = arg("--prepare") {
         // Only the site, to profile `masthead serve` over it by hand.
         let dir = PathBuf::from(dir);
         std::fs::create_dir_all(&dir).unwrap();
-        masthead_site(
-            &dir,
-            number("--port", 8080) as u16,
-            posts,
-            followers,
-            &inboxes,
-        );
+        masthead_site(&dir, number("--port", 8080u16), posts, followers, &inboxes);
         eprintln!(
             "site written: masthead serve --config {}/site.toml",
             dir.display()

@@ -12,25 +12,10 @@
 # To fold into scripts/bench.sh: `scenario_fanout() { bash scripts/bench-fanout.sh --json; }`.
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-profile="${BENCH_PROFILE:-release}"
-dir="$([[ $profile == dev ]] && echo debug || echo "$profile")"
-export MASTHEAD_INTEROP_DIR="${MASTHEAD_INTEROP_DIR:-$root/tests/interop}"
-export MASTHEAD_NODE="${MASTHEAD_NODE:-node}"
-json_only=false
-args=()
-for a in "$@"; do
-  if [[ $a == --json ]]; then json_only=true; else args+=("$a"); fi
-done
-
-cargo build -q --profile "$profile" --bin masthead --example bench_fanout
-mkdir -p target/bench
-"target/$dir/examples/bench_fanout" run --fedify "${args[@]}" >target/bench/fanout.json
-if $json_only; then
-  cat target/bench/fanout.json
-  exit 0
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+bench_setup "$@"
+bench_build bench_fanout
+bench_run fanout bench_fanout run --fedify
 python3 - target/bench/fanout.json "$profile" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -9,25 +9,10 @@
 #   MASTHEAD_NODE, MASTHEAD_INTEROP_DIR: node and tests/interop with its node_modules installed
 set -euo pipefail
 
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-profile="${BENCH_PROFILE:-release}"
-dir="$([[ $profile == dev ]] && echo debug || echo "$profile")"
-export MASTHEAD_INTEROP_DIR="${MASTHEAD_INTEROP_DIR:-$root/tests/interop}"
-export MASTHEAD_NODE="${MASTHEAD_NODE:-node}"
-json_only=false
-args=()
-for a in "$@"; do
-  if [[ $a == --json ]]; then json_only=true; else args+=("$a"); fi
-done
-
-cargo build -q --profile "$profile" --bin masthead --example bench_fanout --example bench_mem
-mkdir -p target/bench
-"target/$dir/examples/bench_mem" --fedify "${args[@]}" >target/bench/memory.json
-if $json_only; then
-  cat target/bench/memory.json
-  exit 0
-fi
+source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+bench_setup "$@"
+bench_build bench_fanout bench_mem
+bench_run memory bench_mem --fedify
 python3 - target/bench/memory.json "$profile" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use common::inbox_site::{key_pem, InboxSite, AS, PUBLIC};
+use common::inbox_site::{actor_doc, key_pem, InboxSite, AS, PUBLIC};
 use common::Got;
 use hyper::header::HeaderValue;
 use hyper::{Request, Response, StatusCode};
@@ -78,21 +78,6 @@ impl Remote {
     fn seen(&self) -> Vec<String> {
         self.seen.lock().unwrap().clone()
     }
-}
-
-/// The document of a well-behaved actor `name` on `base`.
-fn actor_doc(base: &str, name: &str) -> Value {
-    let id = format!("{base}/users/{name}");
-    json!({
-        "@context": [AS, "https://w3id.org/security/v1"],
-        "id": id, "type": "Person", "preferredUsername": name,
-        "name": format!("{}{}", name[..1].to_uppercase(), &name[1..]),
-        "url": format!("{base}/@{name}"),
-        "icon": { "type": "Image", "url": format!("{base}/{name}.png") },
-        "inbox": format!("{id}/inbox"),
-        "endpoints": { "sharedInbox": format!("{base}/inbox") },
-        "publicKey": { "id": format!("{id}#main-key"), "owner": id, "publicKeyPem": key_pem("test-actor.pub.pem") },
-    })
 }
 
 fn answer(

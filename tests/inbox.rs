@@ -19,7 +19,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use common::inbox_site::{key_pem, InboxSite, AS, PUBLIC};
+use common::inbox_site::{actor_doc, key_pem, InboxSite, PUBLIC};
+use common::plugins::{FAQ, SPAM_WORDS};
 
 /// One request the fake remote received.
 #[derive(Clone, Debug)]
@@ -93,19 +94,7 @@ fn answer(
         *resp.status_mut() = StatusCode::NOT_FOUND;
         return resp;
     }
-    let id = format!("{base}/users/{name}");
-    let mut doc = json!({
-        "@context": [AS, "https://w3id.org/security/v1"],
-        "id": id,
-        "type": "Person",
-        "preferredUsername": name,
-        "name": format!("{}{}", name[..1].to_uppercase(), &name[1..]),
-        "url": format!("{base}/@{name}"),
-        "icon": { "type": "Image", "url": format!("{base}/{name}.png") },
-        "inbox": format!("{id}/inbox"),
-        "endpoints": { "sharedInbox": format!("{base}/inbox") },
-        "publicKey": { "id": format!("{id}#main-key"), "owner": id, "publicKeyPem": key_pem("test-actor.pub.pem") },
-    });
+    let mut doc = actor_doc(base, name);
     if name == "carol" {
         doc["alsoKnownAs"] = json!([format!("{base}/users/alice")]);
     }
@@ -1143,12 +1132,8 @@ async fn a_host_that_reaches_us_is_no_longer_unavailable() {
 /// [`World::start`] with `[[plugin]]` tables appended to site.toml; `{{WASM}}` in them is the
 /// folder of the components built from `plugins/`.
 async fn start_with_plugins(plugins: &str) -> World {
-    let wasm = common::plugins::built_dir().display().to_string();
-    let plugins = plugins.replace("{{WASM}}", &wasm);
     World::start_with(|data_dir, _, _| {
-        let config = data_dir.parent().unwrap().join("site.toml");
-        let text = std::fs::read_to_string(&config).unwrap();
-        std::fs::write(&config, format!("{text}\n{plugins}")).unwrap();
+        common::plugins::add_plugins(&data_dir.parent().unwrap().join("site.toml"), plugins);
     })
     .await
 }
@@ -1296,24 +1281,7 @@ fn note_to_post(w: &World, actor: &str, n: usize, text: &str) -> Value {
 
 #[tokio::test]
 async fn plugins_hold_a_keyword_reply_and_answer_a_question_once() {
-    let w = start_with_plugins(
-        r#"
-[[plugin]]
-name = "spam-words"
-path = "{{WASM}}/keyword_filter.wasm"
-[plugin.config]
-words = ["casino"]
-
-[[plugin]]
-name = "faq"
-path = "{{WASM}}/auto_reply.wasm"
-grants = ["reply"]
-[[plugin.config.rules]]
-keywords = ["opening hours"]
-reply = "The town hall is open **8:30-17:00**."
-"#,
-    )
-    .await;
+    let w = start_with_plugins(&format!("{SPAM_WORDS}{FAQ}")).await;
     let alice = w.remote.actor("alice");
     w.process(&note_to_post(&w, &alice, 1, "Best casino in town!"))
         .await;

@@ -17,6 +17,7 @@ mod common;
 
 use std::sync::Arc;
 
+use common::plugins::{FAQ, NO_SHOUTING, SPAM_WORDS};
 use common::{eventually, Peer, TestSite, AP};
 use masthead::admin::{Decision, QueueItem};
 use masthead::app::App;
@@ -73,6 +74,25 @@ async fn wait_accepted(peer: &Peer) {
     .await;
 }
 
+/// Waits until the peer sees its follow accepted and has verified the Accept, which it returns.
+async fn verified_accept(peer: &Peer) -> Value {
+    wait_accepted(peer).await;
+    peer.wait_verified("the Accept", |a| a["type"] == "Accept")
+        .await
+}
+
+/// The state of the peer's follow of `news` at masthead.
+fn follow_state(app: &App, peer: &Peer) -> FollowState {
+    let follower = app.store.follower("news", &peer.actor).unwrap();
+    follower.unwrap().state
+}
+
+/// Whether the peer received an activity that `matches`.
+async fn received_any(peer: &Peer, matches: impl Fn(&Value) -> bool) -> bool {
+    let received = peer.read("received").await;
+    received.as_array().unwrap().iter().any(matches)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn can_federate_both_ways_with_fedify() {
     let (site, peer, app) = start("rfc9421").await;
@@ -80,19 +100,9 @@ async fn can_federate_both_ways_with_fedify() {
 
     // Follow -> 202 -> Accept delivered after it, signed and verified by Fedify.
     let follow_id = follow(&site, &peer, "news").await;
-    wait_accepted(&peer).await;
-    let accept = peer
-        .wait_verified("the Accept", |a| a["type"] == "Accept")
-        .await;
+    let accept = verified_accept(&peer).await;
     assert_eq!(accept["actor"], format!("{b}/users/news"));
-    assert_eq!(
-        app.store
-            .follower("news", &peer.actor)
-            .unwrap()
-            .unwrap()
-            .state,
-        FollowState::Accepted
-    );
+    assert_eq!(follow_state(&app, &peer), FollowState::Accepted);
     assert_eq!(
         app.store
             .inbox_activity_signature(&follow_id)
@@ -208,9 +218,7 @@ async fn can_accept_fedify_draft_cavage_signatures_and_wait_for_approval() {
     )
     .unwrap();
     app.delivery_wake.notify_one();
-    wait_accepted(&peer).await;
-    peer.wait_verified("the Accept", |a| a["type"] == "Accept")
-        .await;
+    verified_accept(&peer).await;
 }
 
 /// `127.0.0.1:PORT` of a peer: the host part of its handle.
@@ -421,20 +429,8 @@ async fn can_publish_saved_files_and_profile_edits_to_fedify_while_watching() {
 /// folder of the built guest plugins, `{{PYTHON}}` the Python example's component), and a Fedify
 /// peer.
 async fn start_with_plugins(plugins: &str) -> (TestSite, Peer, Arc<App>) {
-    let plugins = plugins.replace(
-        "{{WASM}}",
-        &common::plugins::built_dir().display().to_string(),
-    );
-    let plugins = if plugins.contains("{{PYTHON}}") {
-        let python = common::plugins::python("no-shouting");
-        plugins.replace("{{PYTHON}}", &python.display().to_string())
-    } else {
-        plugins
-    };
     let (dir, listener, base) = common::prepare("federated").await;
-    let config = dir.path().join("site.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, format!("{text}\n{plugins}")).unwrap();
+    common::plugins::add_plugins(&dir.path().join("site.toml"), plugins);
     let running = common::serve_dir(dir.path(), listener).await;
     let site = TestSite {
         dir,
@@ -484,28 +480,8 @@ async fn shown_replies(site: &TestSite, slug: &str) -> (Vec<String>, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn can_hold_fedify_replies_and_answer_a_question_once_with_plugins() {
-    let (site, peer, app) = start_with_plugins(
-        r#"
-[[plugin]]
-name = "spam-words"
-path = "{{WASM}}/keyword_filter.wasm"
-[plugin.config]
-words = ["casino"]
-
-[[plugin]]
-name = "no-shouting"
-path = "{{PYTHON}}"
-
-[[plugin]]
-name = "faq"
-path = "{{WASM}}/auto_reply.wasm"
-grants = ["reply"]
-[[plugin.config.rules]]
-keywords = ["opening hours"]
-reply = "The town hall is open **8:30-17:00**."
-"#,
-    )
-    .await;
+    let plugins = format!("{SPAM_WORDS}{NO_SHOUTING}{FAQ}");
+    let (site, peer, app) = start_with_plugins(&plugins).await;
     let hello = format!("{}/users/news/posts/hello", site.base);
     let reply = |content: &'static str| {
         let peer = &peer;
@@ -551,13 +527,7 @@ reply = "The town hall is open **8:30-17:00**."
         "{comments}"
     );
     // No answer went out to any of them.
-    assert!(!peer
-        .read("received")
-        .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|a| a["type"] == "Create"));
+    assert!(!received_any(&peer, |a| a["type"] == "Create").await);
 
     // A question: the answer comes back as our actor, threaded under it, and Fedify's inbox
     // verifies its signature.
@@ -649,29 +619,14 @@ when_unknown = "hold"
     // Nothing went back while it waits.
     settled(&app).await;
     assert_ne!(peer.read("following").await["accepted"], true);
-    assert!(!peer
-        .read("received")
-        .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|a| a["type"] == "Accept" || a["type"] == "Reject"));
+    assert!(!received_any(&peer, |a| a["type"] == "Accept" || a["type"] == "Reject").await);
 
     // `masthead approve f<N>`: the Accept goes out and Fedify verifies it.
     let id = format!("f{}", pending.no);
     masthead::admin::decide(&app.site(), &app.store, &id, Decision::Approve).unwrap();
     app.delivery_wake.notify_one();
-    wait_accepted(&peer).await;
-    peer.wait_verified("the Accept", |a| a["type"] == "Accept")
-        .await;
-    assert_eq!(
-        app.store
-            .follower("news", &peer.actor)
-            .unwrap()
-            .unwrap()
-            .state,
-        FollowState::Accepted
-    );
+    verified_accept(&peer).await;
+    assert_eq!(follow_state(&app, &peer), FollowState::Accepted);
     assert!(masthead::admin::queue(&app.store, false)
         .unwrap()
         .is_empty());

@@ -30,22 +30,7 @@ fn cache_dir() -> PathBuf {
 }
 
 fn plugin(name: &str, crate_name: &str, config: serde_json::Value) -> Plugin {
-    plugin_at(name, common::plugins::wasm(crate_name), config)
-}
-
-fn plugin_at(name: &str, path: PathBuf, config: serde_json::Value) -> Plugin {
-    Plugin {
-        name: name.into(),
-        path,
-        actors: None,
-        on_error: None,
-        mode: Mode::Live,
-        grants: vec![],
-        config,
-        config_lines: Default::default(),
-        line: 1,
-        config_line: None,
-    }
+    Plugin::new(name, common::plugins::wasm(crate_name), config)
 }
 
 fn options() -> HostOptions {
@@ -57,8 +42,9 @@ fn options() -> HostOptions {
     }
 }
 
-/// A host of `plugins` on a fresh store and a manual clock at `T0`.
-fn start_host(plugins: &[Plugin]) -> (Host, Clock) {
+/// A host of `plugins` on a fresh store and a manual clock at `T0`, and the problems loading
+/// them, as the operator reads them.
+fn load(plugins: &[Plugin]) -> (Host, Clock, Vec<String>) {
     let clock = Clock::manual(T0);
     let store = Arc::new(Store::open_in_memory().unwrap());
     let (host, problems) = Host::load_plugins(
@@ -69,9 +55,20 @@ fn start_host(plugins: &[Plugin]) -> (Host, Clock) {
         clock.clone(),
         options(),
     );
-    let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let problems = problems.iter().map(ToString::to_string).collect();
+    (host, clock, problems)
+}
+
+/// A host of `plugins` that all loaded, and its clock.
+fn start_host(plugins: &[Plugin]) -> (Host, Clock) {
+    let (host, clock, problems) = load(plugins);
     assert!(problems.is_empty(), "{problems:?}");
     (host, clock)
+}
+
+/// What the host reports when loading `p`.
+fn load_problems(p: Plugin) -> Vec<String> {
+    load(&[p]).2
 }
 
 fn actor(id: &str) -> RemoteActor {
@@ -398,20 +395,11 @@ fn can_put_posts_with_a_tag_of_a_rule_behind_a_content_warning() {
 
 #[test]
 fn rejects_a_content_warning_rule_without_a_warning() {
-    let store = Arc::new(Store::open_in_memory().unwrap());
-    let (_, problems) = Host::load_plugins(
-        &[plugin(
-            "cw",
-            "content-warning",
-            json!({ "rules": [{ "tags": ["politics"], "warnings": "Politics" }] }),
-        )],
-        Path::new("site.toml"),
-        store,
-        Arc::new(NoPosts),
-        Clock::manual(T0),
-        options(),
-    );
-    let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let text = load_problems(plugin(
+        "cw",
+        "content-warning",
+        json!({ "rules": [{ "tags": ["politics"], "warnings": "Politics" }] }),
+    ));
     assert!(
         text.iter()
             .any(|p| p.contains("warnings") && p.contains("warning")),
@@ -477,16 +465,7 @@ fn can_route_support_requests_and_complaints() {
 
 #[test]
 fn errors_when_a_plugin_imports_what_masthead_does_not_offer() {
-    let store = Arc::new(Store::open_in_memory().unwrap());
-    let (host, problems) = Host::load_plugins(
-        &[plugin("phone-home", "fixture-wants-http", json!({}))],
-        Path::new("site.toml"),
-        store,
-        Arc::new(NoPosts),
-        Clock::manual(T0),
-        options(),
-    );
-    let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let (host, _, shown) = load(&[plugin("phone-home", "fixture-wants-http", json!({}))]);
     assert_eq!(shown.len(), 1, "{shown:?}");
     assert!(
         shown[0].starts_with("site.toml:1: plugin \"phone-home\": ")
@@ -508,16 +487,7 @@ fn rejects_a_config_that_does_not_match_the_plugins_schema() {
     );
     p.config_lines = [("wrods".to_string(), 12), ("action".to_string(), 13)].into();
     p.config_line = Some(11);
-    let store = Arc::new(Store::open_in_memory().unwrap());
-    let (_, problems) = Host::load_plugins(
-        &[p],
-        Path::new("site.toml"),
-        store,
-        Arc::new(NoPosts),
-        Clock::manual(T0),
-        options(),
-    );
-    let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let shown = load_problems(p);
     assert_eq!(
         shown,
         [
@@ -722,20 +692,6 @@ fn reaction_by(author: RemoteActor, kind: ReactionKind) -> Event {
         comment: Some("look at this".into()),
         objects: vec![],
     }
-}
-
-/// What the host reports when loading `p`.
-fn load_problems(p: Plugin) -> Vec<String> {
-    let store = Arc::new(Store::open_in_memory().unwrap());
-    let (_, problems) = Host::load_plugins(
-        &[p],
-        Path::new("site.toml"),
-        store,
-        Arc::new(NoPosts),
-        Clock::manual(T0),
-        options(),
-    );
-    problems.iter().map(ToString::to_string).collect()
 }
 
 /// Asserts that loading `crate_name` with each config fails with the plugin's own message.
@@ -1267,7 +1223,7 @@ fn can_hold_follows_from_new_unfollowed_or_bot_accounts() {
 
 /// `plugins/python/no-shouting`, built with componentize-py.
 fn no_shouting(config: serde_json::Value) -> Plugin {
-    plugin_at(
+    Plugin::new(
         "no-shouting",
         common::plugins::python("no-shouting"),
         config,
@@ -1347,16 +1303,7 @@ fn errors_when_a_python_plugins_config_is_wrong() {
     // Keys and types are checked against the schema the Python plugin exports.
     let mut p = no_shouting(json!({ "acton": "hold", "share": "most" }));
     p.config_lines = [("acton".to_string(), 5), ("share".to_string(), 6)].into();
-    let store = Arc::new(Store::open_in_memory().unwrap());
-    let (_, problems) = Host::load_plugins(
-        &[p],
-        Path::new("site.toml"),
-        store,
-        Arc::new(NoPosts),
-        Clock::manual(T0),
-        options(),
-    );
-    let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let shown = load_problems(p);
     assert_eq!(
         shown,
         [

@@ -1,5 +1,5 @@
-//! What every `bench_*` example shares: reading its `--name value` flags and rounding its
-//! figures. Each example is its own program, so each includes this file as a module
+//! What every `bench_*` example shares: reading its `--name value` flags, rounding its
+//! figures, and the post its sites are made of. Each example is its own program, so each includes this file as a module
 //! (`#[path = "common/bench.rs"] mod bench;`); no example uses all of it.
 //!
 //! It does not measure anything: what is timed and how stays with each benchmark.
@@ -53,4 +53,22 @@ pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
 pub fn round(x: f64, digits: i32) -> f64 {
     let p = 10f64.powi(digits);
     (x * p).round() / p
+}
+
+/// A post of about a kilobyte, the shape a brand's news post has: item `i` in `room`, titled
+/// `title`, dated `date` (TOML), `note` said in its first sentence (what tells one copy from
+/// another).
+pub fn notice(i: usize, room: usize, title: &str, date: &str, note: &str) -> String {
+    let day = 1 + i % 28;
+    format!(
+        "+++\ntitle = \"{title}\"\ndate = {date}\ntags = [\"council\", \"notice\"]\n+++\n\n\
+         The council met on the {day}th and decided item {i} ({note}). The budget for the \
+         harbour, the library and the parks is published in full on [our site](https://www.city.example/notices/{i}). \
+         Residents may comment until the end of the month.\n\n\
+         - What: item {i}\n- Where: the town hall, room {}\n- Who: the council and #residents\n\n\
+         Questions go to the front desk, open every weekday from nine to five. Bring your card; \
+         the desk answers in English, French and Portuguese. Thank you for reading, and see you at \
+         the next meeting, where the council will hear what residents made of it.\n",
+        room,
+    )
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crate::cli::{PluginAction, PluginArgs, PluginBuildArgs, PluginNewArgs, PluginTestArgs};
 use crate::clock::Clock;
-use crate::config::{valid_plugin_name, Grant, Mode, Plugin, Site};
+use crate::config::{valid_plugin_name, Grant, Plugin, Site};
 use crate::plugins::build::Source;
 use crate::plugins::{Action, Event, Host, HostOptions, Limits, NoPosts, Rewrite, Verdict};
 use crate::store::Store;
@@ -30,6 +30,7 @@ const SDK_HOST: &str = include_str!("../../plugins/sdk/src/host.rs");
 const SDK_CONFIG: &str = include_str!("../../plugins/sdk/src/config.rs");
 const SDK_DOMAINS: &str = include_str!("../../plugins/sdk/src/domains.rs");
 const SDK_STANDING: &str = include_str!("../../plugins/sdk/src/standing.rs");
+const SDK_PHRASES: &str = include_str!("../../plugins/sdk/src/phrases.rs");
 const CONTRACT: &str = include_str!("../../wit/v0.1.0/plugin.wit");
 
 fn new(args: PluginNewArgs) -> Result<ExitCode, Box<dyn Error>> {
@@ -76,6 +77,7 @@ fn new(args: PluginNewArgs) -> Result<ExitCode, Box<dyn Error>> {
         write(&sdk.join("src/config.rs"), SDK_CONFIG, &mut made)?;
         write(&sdk.join("src/domains.rs"), SDK_DOMAINS, &mut made)?;
         write(&sdk.join("src/standing.rs"), SDK_STANDING, &mut made)?;
+        write(&sdk.join("src/phrases.rs"), SDK_PHRASES, &mut made)?;
         write(&sdk.join("wit/v0.1.0/plugin.wit"), CONTRACT, &mut made)?;
     }
     write(
@@ -285,16 +287,9 @@ fn test(args: PluginTestArgs) -> Result<ExitCode, Box<dyn Error>> {
             .unwrap_or("plugin")
             .to_string();
         let plugin = Plugin {
-            name,
-            path,
-            actors: None,
-            on_error: None,
-            mode: Mode::Live,
             grants: vec![Grant::Reply],
-            config: serde_json::json!({}),
-            config_lines: Default::default(),
             line: 0,
-            config_line: None,
+            ..Plugin::new(name, path, serde_json::json!({}))
         };
         let cache = std::env::temp_dir().join("masthead-plugin-cache");
         (plugin, args.plugin.clone().into(), cache)

@@ -76,6 +76,28 @@ pub enum Grant {
 }
 
 impl Plugin {
+    /// The plugin `name` at `path` with `config`, every other key at its default (every actor,
+    /// each event's own `on_error`, live, no grants), as a `[[plugin]]` on line 1 giving only
+    /// those would read.
+    pub fn new(
+        name: impl Into<String>,
+        path: impl Into<PathBuf>,
+        config: serde_json::Value,
+    ) -> Plugin {
+        Plugin {
+            name: name.into(),
+            path: path.into(),
+            actors: None,
+            on_error: None,
+            mode: Mode::Live,
+            grants: vec![],
+            config,
+            config_lines: BTreeMap::new(),
+            line: 1,
+            config_line: None,
+        }
+    }
+
     /// Whether the plugin judges events for our actor `handle`.
     pub fn judges(&self, handle: &str) -> bool {
         self.actors

@@ -134,16 +134,9 @@ mod tests {
 
     fn plugin(config: Value, lines: &[(&str, usize)]) -> Plugin {
         Plugin {
-            name: "kw".into(),
-            path: "kw.wasm".into(),
-            actors: None,
-            on_error: None,
-            mode: Default::default(),
-            grants: vec![],
-            config,
             config_lines: lines.iter().map(|(k, l)| (k.to_string(), *l)).collect(),
-            line: 1,
             config_line: Some(4),
+            ..Plugin::new("kw", "kw.wasm", config)
         }
     }
 

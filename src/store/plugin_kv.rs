@@ -51,18 +51,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<Result<(), KvFull>, StoreError> {
         self.transaction(|tx| {
-            let held = live_size_without(tx, plugin, key, now_ms).map_err(self.err())?;
-            let would_hold = held + (key.len() + value.len()) as u64;
-            if would_hold > cap {
-                return Ok(Err(KvFull { would_hold, cap }));
-            }
-            tx.prepare_cached(
-                "INSERT INTO plugin_kv (plugin, key, value, expires_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (plugin, key) DO UPDATE SET value = ?3, expires_at = ?4",
-            )
-            .and_then(|mut s| s.execute((plugin, key, value, expires_at)))
-            .map_err(self.err())?;
-            Ok(Ok(()))
+            put_within(tx, cap, now_ms, plugin, key, value, expires_at).map_err(self.err())
         })
     }
 
@@ -99,18 +88,8 @@ impl Store {
                 None => (by, expires_at),
             };
             let text = value.to_string();
-            let held = live_size_without(tx, plugin, key, now_ms).map_err(self.err())?;
-            let would_hold = held + (key.len() + text.len()) as u64;
-            if would_hold > cap {
-                return Ok(Err(KvFull { would_hold, cap }));
-            }
-            tx.prepare_cached(
-                "INSERT INTO plugin_kv (plugin, key, value, expires_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (plugin, key) DO UPDATE SET value = ?3, expires_at = ?4",
-            )
-            .and_then(|mut s| s.execute((plugin, key, text.as_bytes(), expiry)))
-            .map_err(self.err())?;
-            Ok(Ok(value))
+            let put = put_within(tx, cap, now_ms, plugin, key, text.as_bytes(), expiry);
+            Ok(put.map_err(self.err())?.map(|()| value))
         })
     }
 
@@ -154,6 +133,30 @@ impl Store {
             },
         )
     }
+}
+
+/// Writes `plugin`'s `key` in `tx`, unless the plugin's live keys and values at `now_ms` would
+/// then pass `cap` bytes.
+fn put_within(
+    tx: &rusqlite::Transaction<'_>,
+    cap: u64,
+    now_ms: i64,
+    plugin: &str,
+    key: &str,
+    value: &[u8],
+    expires_at: Option<i64>,
+) -> rusqlite::Result<Result<(), KvFull>> {
+    let held = live_size_without(tx, plugin, key, now_ms)?;
+    let would_hold = held + (key.len() + value.len()) as u64;
+    if would_hold > cap {
+        return Ok(Err(KvFull { would_hold, cap }));
+    }
+    tx.prepare_cached(
+        "INSERT INTO plugin_kv (plugin, key, value, expires_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (plugin, key) DO UPDATE SET value = ?3, expires_at = ?4",
+    )?
+    .execute((plugin, key, value, expires_at))?;
+    Ok(Ok(()))
 }
 
 /// Bytes held by `plugin`'s live keys other than `key`, after dropping its expired ones.

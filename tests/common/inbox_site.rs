@@ -31,6 +31,22 @@ pub fn key_pem(name: &str) -> String {
     .unwrap()
 }
 
+/// The document of a well-behaved actor `name` on `base`, holding the fixed key
+/// `test-actor.pub.pem`.
+pub fn actor_doc(base: &str, name: &str) -> Value {
+    let id = format!("{base}/users/{name}");
+    json!({
+        "@context": [AS, "https://w3id.org/security/v1"],
+        "id": id, "type": "Person", "preferredUsername": name,
+        "name": format!("{}{}", name[..1].to_uppercase(), &name[1..]),
+        "url": format!("{base}/@{name}"),
+        "icon": { "type": "Image", "url": format!("{base}/{name}.png") },
+        "inbox": format!("{id}/inbox"),
+        "endpoints": { "sharedInbox": format!("{base}/inbox") },
+        "publicKey": { "id": format!("{id}#main-key"), "owner": id, "publicKeyPem": key_pem("test-actor.pub.pem") },
+    })
+}
+
 /// The `inbox` fixture served on 127.0.0.1:0.
 pub struct InboxSite {
     _dir: tempfile::TempDir,

@@ -3,6 +3,9 @@
 //! the path of each component; and the Python plugins of `plugins/python/`, built with
 //! componentize-py.
 
+// benches/plugins.rs includes this file alone and uses part of it.
+#![allow(dead_code)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -152,4 +155,44 @@ fn sources_hash(source: &Path, wit: &Path, version: &str) -> String {
         h.update(std::fs::read(&path).unwrap());
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `[[plugin]]` tables the suites share, for [`add_plugins`]: the keyword filter holding what
+/// says "casino"...
+pub const SPAM_WORDS: &str = r#"
+[[plugin]]
+name = "spam-words"
+path = "{{WASM}}/keyword_filter.wasm"
+[plugin.config]
+words = ["casino"]
+"#;
+
+/// ... the Python plugin holding what is written in capitals...
+pub const NO_SHOUTING: &str = r#"
+[[plugin]]
+name = "no-shouting"
+path = "{{PYTHON}}"
+"#;
+
+/// ... and the auto-reply answering a question about opening hours.
+pub const FAQ: &str = r#"
+[[plugin]]
+name = "faq"
+path = "{{WASM}}/auto_reply.wasm"
+grants = ["reply"]
+[[plugin.config.rules]]
+keywords = ["opening hours"]
+reply = "The town hall is open **8:30-17:00**."
+"#;
+
+/// Appends `plugins` (`[[plugin]]` tables) to the site.toml at `config`, `{{WASM}}` standing for
+/// [`built_dir`] and `{{PYTHON}}` for the no-shouting Python plugin (built only when named).
+pub fn add_plugins(config: &Path, plugins: &str) {
+    let mut plugins = plugins.replace("{{WASM}}", &built_dir().display().to_string());
+    if plugins.contains("{{PYTHON}}") {
+        let python = python("no-shouting");
+        plugins = plugins.replace("{{PYTHON}}", &python.display().to_string());
+    }
+    let text = std::fs::read_to_string(config).unwrap();
+    std::fs::write(config, format!("{text}\n{plugins}")).unwrap();
 }

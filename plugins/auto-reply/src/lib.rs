@@ -14,8 +14,6 @@
 //! reply = "The town hall is open 8:30-17:00, Monday to Friday."
 //! ```
 
-use std::sync::OnceLock;
-
 use masthead_plugin::prelude::*;
 use masthead_plugin::Phrases;
 
@@ -25,27 +23,18 @@ struct RuleConfig {
     reply: String,
 }
 
-#[derive(Deserialize)]
-struct Config {
-    rules: Vec<RuleConfig>,
-}
-
 struct Rule {
     keywords: Phrases,
     reply: String,
 }
 
 fn rules() -> &'static [Rule] {
-    static RULES: OnceLock<Vec<Rule>> = OnceLock::new();
-    RULES.get_or_init(|| {
-        let c: Config = host::config();
-        c.rules
-            .into_iter()
-            .map(|r| Rule {
-                keywords: Phrases::new(&r.keywords),
-                reply: r.reply,
-            })
-            .collect()
+    static RULES: FromConfig<Vec<Rule>> = FromConfig::new();
+    RULES.list("rules", |r: RuleConfig| {
+        Some(Rule {
+            keywords: Phrases::new(&r.keywords),
+            reply: r.reply,
+        })
     })
 }
 

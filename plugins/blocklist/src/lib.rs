@@ -19,7 +19,6 @@
 //! ```
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 use masthead_plugin::domains::{self, Domains};
 use masthead_plugin::prelude::*;
@@ -217,8 +216,8 @@ fn parse_csv(text: &str) -> Vec<(usize, Vec<String>)> {
 }
 
 fn lists() -> &'static Lists {
-    static LISTS: OnceLock<Lists> = OnceLock::new();
-    LISTS.get_or_init(|| Lists::parse(host::config()).unwrap_or_else(|e| panic!("{e}")))
+    static LISTS: FromConfig<Lists> = FromConfig::new();
+    LISTS.get(|c| Lists::parse(c).unwrap_or_else(|e| panic!("{e}")))
 }
 
 struct Blocklist;

@@ -12,19 +12,12 @@
 //! warning = "Politics"
 //! ```
 
-use std::sync::OnceLock;
-
 use masthead_plugin::prelude::*;
 
 #[derive(Deserialize)]
 struct RuleConfig {
     tags: Vec<String>,
     warning: String,
-}
-
-#[derive(Deserialize)]
-struct Config {
-    rules: Vec<RuleConfig>,
 }
 
 struct Rule {
@@ -38,17 +31,13 @@ fn normalize(tag: &str) -> String {
 }
 
 fn rules() -> &'static [Rule] {
-    static RULES: OnceLock<Vec<Rule>> = OnceLock::new();
-    RULES.get_or_init(|| {
-        let c: Config = host::config();
-        c.rules
-            .into_iter()
-            .map(|r| Rule {
-                tags: r.tags.iter().map(|t| normalize(t)).collect(),
-                warning: r.warning.trim().to_string(),
-            })
-            .filter(|r| !r.warning.is_empty())
-            .collect()
+    static RULES: FromConfig<Vec<Rule>> = FromConfig::new();
+    RULES.list("rules", |r: RuleConfig| {
+        let warning = r.warning.trim().to_string();
+        (!warning.is_empty()).then(|| Rule {
+            tags: r.tags.iter().map(|t| normalize(t)).collect(),
+            warning,
+        })
     })
 }
 

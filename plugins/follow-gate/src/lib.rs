@@ -17,8 +17,6 @@
 //! action = "hold"            # hold (default) | reject
 //! ```
 
-use std::sync::OnceLock;
-
 use masthead_plugin::prelude::*;
 use masthead_plugin::standing::{Standing, Thresholds};
 
@@ -62,8 +60,8 @@ impl Gate {
 }
 
 fn gate() -> &'static Gate {
-    static GATE: OnceLock<Gate> = OnceLock::new();
-    GATE.get_or_init(|| Gate::parse(host::config()).unwrap_or_else(|e| panic!("{e}")))
+    static GATE: FromConfig<Gate> = FromConfig::new();
+    GATE.get(|c| Gate::parse(c).unwrap_or_else(|e| panic!("{e}")))
 }
 
 struct FollowGate;

@@ -11,8 +11,6 @@
 //! action = "hold"          # hold (default) | reject | hide
 //! ```
 
-use std::sync::OnceLock;
-
 use masthead_plugin::prelude::*;
 use masthead_plugin::Phrases;
 
@@ -32,11 +30,8 @@ struct Config {
 
 /// The config, read once per instance.
 fn config() -> &'static (Phrases, Act) {
-    static CONFIG: OnceLock<(Phrases, Act)> = OnceLock::new();
-    CONFIG.get_or_init(|| {
-        let c: Config = host::config();
-        (Phrases::new(&c.words), c.action.unwrap_or(Act::Hold))
-    })
+    static CONFIG: FromConfig<(Phrases, Act)> = FromConfig::new();
+    CONFIG.get(|c: Config| (Phrases::new(&c.words), c.action.unwrap_or(Act::Hold)))
 }
 
 struct KeywordFilter;

@@ -16,8 +16,6 @@
 //! allow_domains = ["town.example"]
 //! ```
 
-use std::sync::OnceLock;
-
 use masthead_plugin::domains::Domains;
 use masthead_plugin::prelude::*;
 use masthead_plugin::standing::{Standing, Thresholds};
@@ -63,8 +61,8 @@ impl Rule {
 }
 
 fn rule() -> &'static Rule {
-    static RULE: OnceLock<Rule> = OnceLock::new();
-    RULE.get_or_init(|| Rule::parse(host::config()).unwrap_or_else(|e| panic!("{e}")))
+    static RULE: FromConfig<Rule> = FromConfig::new();
+    RULE.get(|c| Rule::parse(c).unwrap_or_else(|e| panic!("{e}")))
 }
 
 struct LinkSpam;

@@ -12,7 +12,6 @@
 //! ```
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
 
 use masthead_plugin::prelude::*;
 
@@ -50,8 +49,8 @@ impl Limits {
 }
 
 fn limits() -> &'static Limits {
-    static LIMITS: OnceLock<Limits> = OnceLock::new();
-    LIMITS.get_or_init(|| Limits::parse(host::config()).unwrap_or_else(|e| panic!("{e}")))
+    static LIMITS: FromConfig<Limits> = FromConfig::new();
+    LIMITS.get(|c| Limits::parse(c).unwrap_or_else(|e| panic!("{e}")))
 }
 
 struct MentionSpam;

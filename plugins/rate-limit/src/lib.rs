@@ -16,8 +16,6 @@
 //! action = "hold"      # hold (default) | reject
 //! ```
 
-use std::sync::OnceLock;
-
 use masthead_plugin::prelude::*;
 
 #[derive(Deserialize)]
@@ -56,8 +54,8 @@ impl Limit {
 }
 
 fn limit() -> &'static Limit {
-    static LIMIT: OnceLock<Limit> = OnceLock::new();
-    LIMIT.get_or_init(|| Limit::parse(host::config()).unwrap_or_else(|e| panic!("{e}")))
+    static LIMIT: FromConfig<Limit> = FromConfig::new();
+    LIMIT.get(|c| Limit::parse(c).unwrap_or_else(|e| panic!("{e}")))
 }
 
 struct RateLimit;

@@ -18,8 +18,6 @@
 //! keywords = ["disappointed", "unacceptable", "complaint"]
 //! ```
 
-use std::sync::OnceLock;
-
 use masthead_plugin::prelude::*;
 use masthead_plugin::Phrases;
 
@@ -32,11 +30,6 @@ struct RouteConfig {
     note: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Config {
-    routes: Vec<RouteConfig>,
-}
-
 struct Route {
     label: String,
     keywords: Phrases,
@@ -45,19 +38,15 @@ struct Route {
 }
 
 fn routes() -> &'static [Route] {
-    static ROUTES: OnceLock<Vec<Route>> = OnceLock::new();
-    ROUTES.get_or_init(|| {
-        let c: Config = host::config();
-        c.routes
-            .into_iter()
-            .map(|r| Route {
-                label: r.label.trim().to_string(),
-                keywords: Phrases::new(&r.keywords),
-                hold: r.hold,
-                note: r.note.filter(|n| !n.trim().is_empty()),
-            })
-            .filter(|r| !r.label.is_empty())
-            .collect()
+    static ROUTES: FromConfig<Vec<Route>> = FromConfig::new();
+    ROUTES.list("routes", |r: RouteConfig| {
+        let label = r.label.trim().to_string();
+        (!label.is_empty()).then(|| Route {
+            label,
+            keywords: Phrases::new(&r.keywords),
+            hold: r.hold,
+            note: r.note.filter(|n| !n.trim().is_empty()),
+        })
     })
 }
 

@@ -1,6 +1,8 @@
 //! What the host offers: the log, this plugin's config, its key-value store, the clock, and
 //! read-only lookups of our posts and followers.
 
+use std::sync::OnceLock;
+
 use serde::de::DeserializeOwned;
 
 use crate::bindings::masthead::plugin::host as imports;
@@ -14,13 +16,54 @@ pub fn log(level: Level, message: &str) {
 /// The plugin's `[plugin.config]` table read into `T`. masthead has checked the keys against
 /// [`crate::Plugin::config_schema`] before loading the plugin, so a mismatch here is a bug in the
 /// plugin: it panics, which the host reports and answers with the plugin's `on_error` policy.
-/// Parse once per instance (e.g. in a `OnceLock`): the config does not change under a running
+/// Parse once per instance (in a [`FromConfig`]): the config does not change under a running
 /// instance; a change reloads the plugin.
 pub fn config<T: DeserializeOwned>() -> T {
     let json = imports::config();
     match serde_json::from_str(&json) {
         Ok(config) => config,
-        Err(e) => panic!("[plugin.config] does not match the plugin's config type: {e}"),
+        Err(e) => mismatch(e),
+    }
+}
+
+fn mismatch(why: impl std::fmt::Display) -> ! {
+    panic!("[plugin.config] does not match the plugin's config type: {why}")
+}
+
+/// What a plugin makes from its `[plugin.config]` once per instance (its rules, word lists,
+/// limits) and reads on every call after: `static RULES: FromConfig<Vec<Rule>> =
+/// FromConfig::new();`.
+pub struct FromConfig<T>(OnceLock<T>);
+
+impl<T> FromConfig<T> {
+    pub const fn new() -> Self {
+        FromConfig(OnceLock::new())
+    }
+
+    /// The value, made the first time by `make` from the config read into `C` (see [`config`]).
+    pub fn get<C: DeserializeOwned>(&self, make: impl FnOnce(C) -> T) -> &T {
+        self.0.get_or_init(|| make(config()))
+    }
+}
+
+impl<R> Default for FromConfig<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<R> FromConfig<Vec<R>> {
+    /// The list of tables `[[plugin.config.KEY]]`, made the first time: each table read into `C`
+    /// and made a rule by `make`, in order (`None` leaves it out, e.g. a rule with nothing to
+    /// say). `KEY` is required: the schema says so, and its absence panics as [`config`] does.
+    pub fn list<C: DeserializeOwned>(&self, key: &str, make: impl FnMut(C) -> Option<R>) -> &[R] {
+        self.get(|mut table: serde_json::Map<String, serde_json::Value>| {
+            let items = table
+                .remove(key)
+                .unwrap_or_else(|| mismatch(format!("missing field `{key}`")));
+            let items: Vec<C> = serde_json::from_value(items).unwrap_or_else(|e| mismatch(e));
+            items.into_iter().filter_map(make).collect()
+        })
     }
 }
 

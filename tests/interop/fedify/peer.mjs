@@ -211,6 +211,18 @@ function activityId(ctx, cls) {
   return ctx.getObjectUri(cls, { identifier: IDENTIFIER, id: randomUUID() });
 }
 
+// Our actor's Create of `note`, addressed as the note is; `extra` adds properties.
+function createOf(ctx, note, extra = {}) {
+  return new Create({
+    id: activityId(ctx, Create),
+    actor: ctx.getActorUri(IDENTIFIER),
+    object: note,
+    tos: note.toIds,
+    ccs: note.ccIds,
+    ...extra,
+  });
+}
+
 function record(activity, verified, reason) {
   const req = requestStore.getStore();
   const raw = req?.json ?? null;
@@ -383,13 +395,7 @@ const control = {
       published: Temporal.Now.instant().round("millisecond"),
     });
     notes.set(noteId.href, note);
-    const create = new Create({
-      id: activityId(ctx, Create),
-      actor: ctx.getActorUri(IDENTIFIER),
-      object: note,
-      tos: note.toIds,
-      ccs: note.ccIds,
-    });
+    const create = createOf(ctx, note);
     const recipients = [];
     if (body.toFollowers === true) {
       for await (const { value } of kv.list(["bench-followers"])) {
@@ -471,14 +477,7 @@ const control = {
     notes.set(noteId.href, note);
     replies.set(noteId.href, meta);
     lastReplyId = noteId.href;
-    const create = new Create({
-      id: activityId(ctx, Create),
-      actor: ctx.getActorUri(IDENTIFIER),
-      object: note,
-      tos: note.toIds,
-      ccs: note.ccIds,
-      published: meta.published,
-    });
+    const create = createOf(ctx, note, { published: meta.published });
     return { id: await send(ctx, author, create, body), objectId: noteId.href };
   },
   async "POST update-reply"(ctx, body) {
