@@ -1549,3 +1549,45 @@ async fn a_server_over_its_allowance_gets_429_while_another_is_served() {
     w.settled().await;
     assert_eq!(w.post_json().await["likes"]["totalItems"], 4);
 }
+
+#[tokio::test]
+async fn an_edited_plugin_config_is_taken_by_the_running_server_through_the_watcher() {
+    let mut w = start_with_plugins(common::plugins::SPAM_WORDS).await;
+    w.running.as_mut().unwrap().watch().unwrap();
+    let alice = w.remote.actor("alice");
+    let status = |w: &World, n: usize| {
+        w.app()
+            .store
+            .reply(&format!("{alice}/notes/p{n}"))
+            .unwrap()
+            .unwrap()
+            .status
+    };
+    w.process(&note_to_post(&w, &alice, 0, "Poker night at the museum?"))
+        .await;
+    assert_eq!(status(&w, 0), masthead::store::ReplyStatus::Visible);
+
+    // The operator saves a new word list: the watcher reloads site.toml and the plugin with it.
+    let config = w.dir().join("site.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let edited = text.replace(r#"words = ["casino"]"#, r#"words = ["poker"]"#);
+    assert_ne!(edited, text);
+    std::fs::write(&config, edited).unwrap();
+    let n = std::sync::atomic::AtomicUsize::new(1);
+    let held = common::poll_until(
+        "a reply saying the new word to be held",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || async {
+            let k = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            w.process(&note_to_post(&w, &alice, k, "Poker night again?"))
+                .await;
+            (status(&w, k) == masthead::store::ReplyStatus::Held).then_some(k)
+        },
+    )
+    .await;
+    // And the old word no longer is.
+    w.process(&note_to_post(&w, &alice, held + 1, "Casino night?"))
+        .await;
+    assert_eq!(status(&w, held + 1), masthead::store::ReplyStatus::Visible);
+}
