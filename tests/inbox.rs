@@ -1591,3 +1591,46 @@ async fn an_edited_plugin_config_is_taken_by_the_running_server_through_the_watc
         .await;
     assert_eq!(status(&w, held + 1), masthead::store::ReplyStatus::Visible);
 }
+
+#[tokio::test]
+async fn a_replaced_plugin_component_is_loaded_by_the_running_server_through_the_watcher() {
+    // The component sits outside the site (a path in site.toml), as a plugin built elsewhere.
+    let components = tempfile::tempdir().unwrap();
+    let wasm = components.path().join("rule.wasm");
+    std::fs::copy(common::plugins::wasm("fixture-trivial"), &wasm).unwrap();
+    let mut w = start_with_plugins(&format!(
+        "[[plugin]]\nname = \"rule\"\npath = \"{}\"\n",
+        wasm.display()
+    ))
+    .await;
+    w.running.as_mut().unwrap().watch().unwrap();
+    let alice = w.remote.actor("alice");
+    let status = |w: &World, n: usize| {
+        w.app()
+            .store
+            .reply(&format!("{alice}/notes/p{n}"))
+            .unwrap()
+            .unwrap()
+            .status
+    };
+    w.process(&note_to_post(&w, &alice, 0, "hello")).await;
+    assert_eq!(status(&w, 0), masthead::store::ReplyStatus::Visible);
+
+    // A new build lands (written beside, renamed over): one that traps on every call, so its
+    // `on_error` (hold, for replies) shows that the new component runs.
+    let beside = components.path().join("rule.wasm.tmp");
+    std::fs::copy(common::plugins::wasm("fixture-trap"), &beside).unwrap();
+    std::fs::rename(&beside, &wasm).unwrap();
+    let n = std::sync::atomic::AtomicUsize::new(1);
+    common::poll_until(
+        "a reply to be held by the new component's on_error",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || async {
+            let k = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            w.process(&note_to_post(&w, &alice, k, "hello again")).await;
+            (status(&w, k) == masthead::store::ReplyStatus::Held).then_some(())
+        },
+    )
+    .await;
+}
