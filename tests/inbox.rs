@@ -1550,19 +1550,39 @@ async fn a_server_over_its_allowance_gets_429_while_another_is_served() {
     assert_eq!(w.post_json().await["likes"]["totalItems"], 4);
 }
 
+/// The status of `author`'s reply number `n` (as [`note_to_post`] numbers them).
+fn reply_status(w: &World, author: &str, n: usize) -> masthead::store::ReplyStatus {
+    w.app()
+        .store
+        .reply(&format!("{author}/notes/p{n}"))
+        .unwrap()
+        .unwrap()
+        .status
+}
+
+/// Sends `author`'s replies saying `text`, numbered from 1, one per probe, until one is held
+/// (a reload happens in the background); returns its number.
+async fn until_a_reply_is_held(w: &World, author: &str, text: &str) -> usize {
+    let n = std::sync::atomic::AtomicUsize::new(1);
+    common::poll_until(
+        "a reply to be held",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || async {
+            let k = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            w.process(&note_to_post(w, author, k, text)).await;
+            (reply_status(w, author, k) == masthead::store::ReplyStatus::Held).then_some(k)
+        },
+    )
+    .await
+}
+
 #[tokio::test]
 async fn an_edited_plugin_config_is_taken_by_the_running_server_through_the_watcher() {
     let mut w = start_with_plugins(common::plugins::SPAM_WORDS).await;
     w.running.as_mut().unwrap().watch().unwrap();
     let alice = w.remote.actor("alice");
-    let status = |w: &World, n: usize| {
-        w.app()
-            .store
-            .reply(&format!("{alice}/notes/p{n}"))
-            .unwrap()
-            .unwrap()
-            .status
-    };
+    let status = |w: &World, n: usize| reply_status(w, &alice, n);
     w.process(&note_to_post(&w, &alice, 0, "Poker night at the museum?"))
         .await;
     assert_eq!(status(&w, 0), masthead::store::ReplyStatus::Visible);
@@ -1573,19 +1593,7 @@ async fn an_edited_plugin_config_is_taken_by_the_running_server_through_the_watc
     let edited = text.replace(r#"words = ["casino"]"#, r#"words = ["poker"]"#);
     assert_ne!(edited, text);
     std::fs::write(&config, edited).unwrap();
-    let n = std::sync::atomic::AtomicUsize::new(1);
-    let held = common::poll_until(
-        "a reply saying the new word to be held",
-        Duration::from_secs(10),
-        Duration::from_millis(100),
-        || async {
-            let k = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            w.process(&note_to_post(&w, &alice, k, "Poker night again?"))
-                .await;
-            (status(&w, k) == masthead::store::ReplyStatus::Held).then_some(k)
-        },
-    )
-    .await;
+    let held = until_a_reply_is_held(&w, &alice, "Poker night again?").await;
     // And the old word no longer is.
     w.process(&note_to_post(&w, &alice, held + 1, "Casino night?"))
         .await;
@@ -1605,14 +1613,7 @@ async fn a_replaced_plugin_component_is_loaded_by_the_running_server_through_the
     .await;
     w.running.as_mut().unwrap().watch().unwrap();
     let alice = w.remote.actor("alice");
-    let status = |w: &World, n: usize| {
-        w.app()
-            .store
-            .reply(&format!("{alice}/notes/p{n}"))
-            .unwrap()
-            .unwrap()
-            .status
-    };
+    let status = |w: &World, n: usize| reply_status(w, &alice, n);
     w.process(&note_to_post(&w, &alice, 0, "hello")).await;
     assert_eq!(status(&w, 0), masthead::store::ReplyStatus::Visible);
 
@@ -1621,16 +1622,5 @@ async fn a_replaced_plugin_component_is_loaded_by_the_running_server_through_the
     let beside = components.path().join("rule.wasm.tmp");
     std::fs::copy(common::plugins::wasm("fixture-trap"), &beside).unwrap();
     std::fs::rename(&beside, &wasm).unwrap();
-    let n = std::sync::atomic::AtomicUsize::new(1);
-    common::poll_until(
-        "a reply to be held by the new component's on_error",
-        Duration::from_secs(10),
-        Duration::from_millis(100),
-        || async {
-            let k = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            w.process(&note_to_post(&w, &alice, k, "hello again")).await;
-            (status(&w, k) == masthead::store::ReplyStatus::Held).then_some(())
-        },
-    )
-    .await;
+    until_a_reply_is_held(&w, &alice, "hello again").await;
 }
