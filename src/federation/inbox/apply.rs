@@ -122,14 +122,10 @@ pub(super) async fn apply(
             }
         }
         EventKind::Reply { note } => {
-            let hold = reply_hold(&verdict, note.public);
             let post = note.post.clone();
-            let (status, hold) = match hold {
-                Some(hold) => (ReplyStatus::Held, Some(hold)),
-                None => match plugin_hold(&judgement) {
-                    Some((status, hold)) => (status, Some(hold)),
-                    None => (ReplyStatus::Visible, None),
-                },
+            let (status, hold) = match reply_hold(&verdict, &judgement, note.public) {
+                Some((status, hold)) => (status, Some(hold)),
+                None => (ReplyStatus::Visible, None),
             };
             keep_marks(inbox, &note.id, &judgement);
             // Answers only what no rule holds back (a question sent directly is answered
@@ -172,10 +168,7 @@ pub(super) async fn apply(
             let updated = note.updated.clone().unwrap_or_else(|| inbox.now_rfc3339());
             if store.update_reply(&note.id, &actor, &note.content_html, &updated)? {
                 // An edit a rule holds takes the reply out of sight.
-                let held = reply_hold(&verdict, true)
-                    .map(|hold| (ReplyStatus::Held, hold))
-                    .or_else(|| plugin_hold(&judgement));
-                if let Some((status, hold)) = held {
+                if let Some((status, hold)) = reply_hold(&verdict, &judgement, true) {
                     store.hold_reply(&note.id, &actor, status, &hold)?;
                     keep_marks(inbox, &note.id, &judgement);
                 }
@@ -368,18 +361,27 @@ async fn queue_auto_reply(
     Ok(())
 }
 
-/// Why a reply waits in the moderation queue, if it does: a reply that is not public is never
-/// shown (a person may read it there, but approving it cannot publish it), else the verdict's hold.
-fn reply_hold(verdict: &Verdict, public: bool) -> Option<Hold> {
+/// Why a reply is kept out of sight, if it is, and its status: a reply that is not public is
+/// never shown (a person may read it in the queue, but approving it cannot publish it), else the
+/// verdict's hold, else the plugins' hold or hide.
+fn reply_hold(
+    verdict: &Verdict,
+    judgement: &Judgement,
+    public: bool,
+) -> Option<(ReplyStatus, Hold)> {
     if !public {
-        return Some(Hold::new(
+        let hold = Hold::new(
             HeldBy::Moderation,
             "not public (sent directly or to followers only)",
-        ));
+        );
+        return Some((ReplyStatus::Held, hold));
     }
     match verdict {
-        Verdict::Hold { reason } => Some(Hold::new(HeldBy::Moderation, reason.clone())),
-        _ => None,
+        Verdict::Hold { reason } => Some((
+            ReplyStatus::Held,
+            Hold::new(HeldBy::Moderation, reason.clone()),
+        )),
+        _ => plugin_hold(judgement),
     }
 }
 
@@ -393,12 +395,14 @@ fn follow_hold(
 ) -> Option<Hold> {
     match verdict {
         Verdict::Hold { reason } => Some(Hold::new(HeldBy::Moderation, reason.clone())),
-        _ if plugin_hold(judgement).is_some() => plugin_hold(judgement).map(|(_, hold)| hold),
-        _ if manual => Some(Hold::new(
-            HeldBy::ManualApproval,
-            format!("{target} approves its followers by hand"),
-        )),
-        _ => None,
+        _ => plugin_hold(judgement).map(|(_, hold)| hold).or_else(|| {
+            manual.then(|| {
+                Hold::new(
+                    HeldBy::ManualApproval,
+                    format!("{target} approves its followers by hand"),
+                )
+            })
+        }),
     }
 }
 
