@@ -199,7 +199,7 @@ impl App {
             clock: clock.clone(),
             fetcher: fetcher.clone(),
             moderation: Arc::new(moderation),
-            plugins: (!plugins.is_empty()).then(|| plugins.clone()),
+            plugins: Some(plugins.clone()),
             wake: Arc::new(Notify::new()),
             delivery_wake: delivery_wake.clone(),
             rates: Default::default(),
@@ -306,7 +306,7 @@ impl App {
                 clock: self.clock.clone(),
                 fetcher: self.fetcher.clone(),
                 moderation,
-                plugins: (!self.plugins.is_empty()).then(|| self.plugins.clone()),
+                plugins: Some(self.plugins.clone()),
                 wake: inbox.wake.clone(),
                 delivery_wake: self.delivery_wake.clone(),
                 // A host's allowance and the comments writer outlive a reload.

@@ -203,7 +203,8 @@ pub struct Inbox {
     pub clock: Clock,
     pub fetcher: Arc<Fetcher>,
     pub moderation: Arc<Blocks>,
-    /// The WebAssembly plugins, asked after the built-in blocks (none when `None`).
+    /// The WebAssembly plugins, asked after the built-in blocks (`None`, or a host with no
+    /// plugin configured: none asked).
     pub plugins: Option<Arc<crate::plugins::Host>>,
     /// Wakes the inbox worker when an activity is queued.
     pub wake: Arc<tokio::sync::Notify>,
