@@ -179,12 +179,7 @@ impl App {
             let options = HostOptions::for_site(&site);
             let (host, problems) =
                 plugins::Host::load(&site, store.clone(), posts, clock.clone(), options);
-            log_diagnostics(
-                &problems
-                    .into_iter()
-                    .map(|d| d.relative_to(&site.root))
-                    .collect::<Vec<_>>(),
-            );
+            log_relative(problems, &site.root);
             Arc::new(host)
         };
         let review: Arc<dyn Review> = Arc::new(PluginReview(plugins.clone()));
@@ -271,22 +266,12 @@ impl App {
         let loaded = match Site::load(&old.config_path) {
             Ok(loaded) => loaded,
             Err(e) => {
-                let problems: Vec<Diagnostic> = e
-                    .problems
-                    .into_iter()
-                    .map(|d| d.relative_to(&old.root))
-                    .collect();
-                log_diagnostics(&problems);
+                let problems = log_relative(e.problems, &old.root);
                 tracing::error!(config = %old.config_path.display(), problems = problems.len(), "site.toml is invalid: still running with the last good one (fix it and save again)");
                 return false;
             }
         };
-        let warnings: Vec<Diagnostic> = loaded
-            .warnings
-            .into_iter()
-            .map(|d| d.relative_to(&old.root))
-            .collect();
-        log_diagnostics(&warnings);
+        log_relative(loaded.warnings, &old.root);
         let site = Arc::new(keep_restart_only(&old, loaded.site));
         // Plugins added, removed or reconfigured (a failing one keeps its previous version);
         // the caller's rebuild reviews every post with them.
@@ -460,14 +445,7 @@ impl App {
     }
 
     fn reload_plugins_only(&self, site: &Site) -> Vec<Diagnostic> {
-        let problems: Vec<Diagnostic> = self
-            .plugins
-            .reload(site)
-            .into_iter()
-            .map(|d| d.relative_to(&site.root))
-            .collect();
-        log_diagnostics(&problems);
-        problems
+        log_relative(self.plugins.reload(site), &site.root)
     }
 
     /// The keypair of an actor (configured now or once).
@@ -773,18 +751,21 @@ pub fn log_diagnostics(diagnostics: &[Diagnostic]) {
     }
 }
 
+/// `diagnostics` with their files relative to the site `root`, logged.
+fn log_relative(diagnostics: Vec<Diagnostic>, root: &Path) -> Vec<Diagnostic> {
+    let diagnostics: Vec<Diagnostic> = diagnostics
+        .into_iter()
+        .map(|d| d.relative_to(root))
+        .collect();
+    log_diagnostics(&diagnostics);
+    diagnostics
+}
+
 /// `masthead serve`: runs until Ctrl-C or SIGTERM.
 pub async fn serve(opts: ServeOptions) -> Result<(), AppError> {
     let loaded = Site::load(&opts.config)?;
     let mut site = loaded.site;
-    let root = site.root.clone();
-    log_diagnostics(
-        &loaded
-            .warnings
-            .into_iter()
-            .map(|d| d.relative_to(&root))
-            .collect::<Vec<_>>(),
-    );
+    log_relative(loaded.warnings, &site.root);
     if let Some(dir) = opts.data_dir {
         site.data_dir = dir;
     }

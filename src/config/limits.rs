@@ -113,6 +113,12 @@ impl Checker<'_> {
             "max_headers_bytes",
             MIN_HEADERS_BYTES,
         );
+        // A count of at least 1 under the key named as its field, else the default.
+        macro_rules! count {
+            ($key:ident) => {
+                self.count(raw.$key, stringify!($key), 1).unwrap_or(d.$key)
+            };
+        }
         let limits = Limits {
             max_header_bytes: max_header_bytes.unwrap_or(d.max_header_bytes),
             max_headers_bytes: max_headers_bytes.unwrap_or(d.max_headers_bytes),
@@ -122,36 +128,20 @@ impl Checker<'_> {
             body_read_timeout: self
                 .timeout(raw.body_read_timeout, "body_read_timeout")
                 .unwrap_or(d.body_read_timeout),
-            max_connections: self
-                .count(raw.max_connections, "max_connections", 1)
-                .unwrap_or(d.max_connections),
-            max_connections_per_ip: self
-                .count(raw.max_connections_per_ip, "max_connections_per_ip", 1)
-                .unwrap_or(d.max_connections_per_ip),
+            max_connections: count!(max_connections),
+            max_connections_per_ip: count!(max_connections_per_ip),
             inbox_retention_days: self
                 .count(raw.inbox_retention_days, "inbox_retention_days", 1)
                 .map_or(d.inbox_retention_days, |n| {
                     u32::try_from(n).unwrap_or(u32::MAX)
                 }),
-            remote_actors_per_host: self
-                .count(raw.remote_actors_per_host, "remote_actors_per_host", 1)
-                .unwrap_or(d.remote_actors_per_host),
-            reports_per_host_per_day: self
-                .count(raw.reports_per_host_per_day, "reports_per_host_per_day", 1)
-                .unwrap_or(d.reports_per_host_per_day),
+            remote_actors_per_host: count!(remote_actors_per_host),
+            reports_per_host_per_day: count!(reports_per_host_per_day),
             inbox_workers: self
                 .count_at_most(raw.inbox_workers, "inbox_workers", 1, MAX_INBOX_WORKERS)
                 .unwrap_or(d.inbox_workers),
-            inbox_per_host_per_second: self
-                .count(
-                    raw.inbox_per_host_per_second,
-                    "inbox_per_host_per_second",
-                    1,
-                )
-                .unwrap_or(d.inbox_per_host_per_second),
-            inbox_per_host_burst: self
-                .count(raw.inbox_per_host_burst, "inbox_per_host_burst", 1)
-                .unwrap_or(d.inbox_per_host_burst),
+            inbox_per_host_per_second: count!(inbox_per_host_per_second),
+            inbox_per_host_burst: count!(inbox_per_host_burst),
         };
         if limits.max_header_bytes > limits.max_headers_bytes {
             self.error(

@@ -32,7 +32,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::model::{ConfigKey, Decision, Event, OurPost};
 use super::v0_1_0;
 use crate::clock::Clock;
-use crate::store::Store;
+use crate::store::{KvFull, Store, StoreError};
 
 /// How often the engine's epoch moves: the resolution of a deadline.
 pub const TICK: Duration = Duration::from_millis(5);
@@ -205,43 +205,51 @@ impl State {
     }
 
     pub fn kv_set(&mut self, key: &str, value: &[u8], ttl: Option<u32>) -> Result<(), String> {
-        let now = self.clock.now_ms();
-        let expires = ttl.map(|s| now + i64::from(s) * 1000);
-        match self
-            .lookups
-            .store
-            .kv_set(&self.plugin.name, key, value, expires, self.kv_bytes, now)
-        {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(full)) => Err(format!(
-                "the key-value store would hold {} bytes, over its cap of {}",
-                full.would_hold, full.cap
-            )),
-            Err(e) => Err(format!("the key-value store failed: {e}")),
-        }
+        let (now, expires) = self.kv_expiry(ttl);
+        kv_written(self.lookups.store.kv_set(
+            &self.plugin.name,
+            key,
+            value,
+            expires,
+            self.kv_bytes,
+            now,
+        ))
     }
 
     pub fn kv_add(&mut self, key: &str, by: i64, ttl: Option<u32>) -> Result<i64, String> {
+        let (now, expires) = self.kv_expiry(ttl);
+        kv_written(self.lookups.store.kv_add(
+            &self.plugin.name,
+            key,
+            by,
+            expires,
+            self.kv_bytes,
+            now,
+        ))
+    }
+
+    /// Now, and when a value written now with a time to live of `ttl` seconds expires (unix ms).
+    fn kv_expiry(&self, ttl: Option<u32>) -> (i64, Option<i64>) {
         let now = self.clock.now_ms();
-        let expires = ttl.map(|s| now + i64::from(s) * 1000);
-        match self
-            .lookups
-            .store
-            .kv_add(&self.plugin.name, key, by, expires, self.kv_bytes, now)
-        {
-            Ok(Ok(n)) => Ok(n),
-            Ok(Err(full)) => Err(format!(
-                "the key-value store would hold {} bytes, over its cap of {}",
-                full.would_hold, full.cap
-            )),
-            Err(e) => Err(format!("the key-value store failed: {e}")),
-        }
+        (now, ttl.map(|s| now + i64::from(s) * 1000))
     }
 
     pub fn kv_delete(&mut self, key: &str) {
         if let Err(e) = self.lookups.store.kv_delete(&self.plugin.name, key) {
             tracing::error!(plugin = %self.plugin.name, error = %e, "plugin key-value delete failed");
         }
+    }
+}
+
+/// A key-value write's outcome as the plugin sees it: the value, or why the write was refused.
+fn kv_written<T>(outcome: Result<Result<T, KvFull>, StoreError>) -> Result<T, String> {
+    match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(full)) => Err(format!(
+            "the key-value store would hold {} bytes, over its cap of {}",
+            full.would_hold, full.cap
+        )),
+        Err(e) => Err(format!("the key-value store failed: {e}")),
     }
 }
 

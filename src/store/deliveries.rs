@@ -193,6 +193,10 @@ const IN_TURN: &str = "NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.state = 'p
 const COMPLETE: &str = "UPDATE deliveries SET state = 'done', leased = 0, attempts = attempts + 1,
     last_status = ?2, last_error = NULL, delivered_at = ?3 WHERE id = ?1 AND state = 'pending'";
 
+/// Leases row ?1, if it is still pending and due at ?2, until ?3.
+const LEASE: &str = "UPDATE deliveries SET next_attempt_at = ?3, leased = 1
+    WHERE id = ?1 AND state = 'pending' AND next_attempt_at <= ?2";
+
 /// Pending rows due at ?1 and in turn, oldest due first, at most ?2 of a host and ?3 in all.
 /// The rows are chosen on the `deliveries_claim` index alone (ids, hosts, inboxes, objects) and
 /// only the chosen ones are read whole: a claim costs the same whatever the bodies weigh.
@@ -347,11 +351,7 @@ impl Store {
     /// Leases a due row until `until_ms`; false if it is no longer pending and due (dropped by a
     /// Delete, or leased already).
     pub fn lease_delivery(&self, id: i64, now_ms: i64, until_ms: i64) -> Result<bool, StoreError> {
-        let n = self.execute(
-            "UPDATE deliveries SET next_attempt_at = ?3, leased = 1
-             WHERE id = ?1 AND state = 'pending' AND next_attempt_at <= ?2",
-            (id, now_ms, until_ms),
-        )?;
+        let n = self.execute(LEASE, (id, now_ms, until_ms))?;
         Ok(n == 1)
     }
 
@@ -386,13 +386,7 @@ impl Store {
                     left = true;
                     continue;
                 }
-                let n = execute(
-                    tx,
-                    "UPDATE deliveries SET next_attempt_at = ?3, leased = 1
-                     WHERE id = ?1 AND state = 'pending' AND next_attempt_at <= ?2",
-                    (row.id, now_ms, until_ms),
-                )
-                .map_err(self.err())?;
+                let n = execute(tx, LEASE, (row.id, now_ms, until_ms)).map_err(self.err())?;
                 if n == 1 {
                     row.next_attempt_at = until_ms;
                     taken.push(row);
@@ -815,13 +809,25 @@ fn settle_order(
 mod tests {
     use super::*;
 
+    /// The post the rows `enqueue` queues are about.
+    const POST: &str = "https://x.example/users/news/posts/a";
+
+    /// Each row about the post `enqueue` queues, oldest first, as ("activity host", state).
+    fn states(s: &Store) -> Vec<(String, DeliveryState)> {
+        s.deliveries_of_object(POST)
+            .unwrap()
+            .into_iter()
+            .map(|d| (format!("{} {}", d.activity_id, d.host), d.state))
+            .collect()
+    }
+
     fn enqueue(s: &Store, activity: &str, kind: &str, inboxes: &[&str], now: i64) -> usize {
         let body = format!(r#"{{"id":"{activity}","type":"{kind}"}}"#);
         let inboxes: Vec<String> = inboxes.iter().map(|i| i.to_string()).collect();
         s.enqueue_delivery(
             &NewDelivery {
                 activity_id: activity,
-                object_id: Some("https://x.example/users/news/posts/a"),
+                object_id: Some(POST),
                 actor: "news",
                 body: &body,
             },
@@ -934,20 +940,11 @@ mod tests {
         s.complete_delivery(rows[0].id, 202, 3).unwrap();
         assert!(s.lease_delivery(rows[2].id, 3, 300_000).unwrap());
         let n = s
-            .drop_pending_deliveries(
-                "https://x.example/users/news/posts/a",
-                &["Create", "Update"],
-            )
+            .drop_pending_deliveries(POST, &["Create", "Update"])
             .unwrap();
         assert_eq!(n, 2);
-        let states: Vec<(String, DeliveryState)> = s
-            .deliveries_of_object("https://x.example/users/news/posts/a")
-            .unwrap()
-            .into_iter()
-            .map(|d| (format!("{} {}", d.activity_id, d.host), d.state))
-            .collect();
         assert_eq!(
-            states,
+            states(&s),
             [
                 ("c a.example".into(), DeliveryState::Done),
                 ("u a.example".into(), DeliveryState::Cancelled),
@@ -956,14 +953,11 @@ mod tests {
             ]
         );
         assert_eq!(
-            s.latest_delivery_body("https://x.example/users/news/posts/a", &["Create"])
-                .unwrap()
-                .unwrap(),
+            s.latest_delivery_body(POST, &["Create"]).unwrap().unwrap(),
             r#"{"id":"c","type":"Create"}"#
         );
     }
 
-    const POST: &str = "https://x.example/users/news/posts/a";
     const A: &str = "https://a.example/inbox";
     const B: &str = "https://b.example/inbox";
     const C: &str = "https://c.example/inbox";
@@ -1124,14 +1118,8 @@ mod tests {
         assert!(s.lease_delivery(row(&s, "c", C).id, 1000, 301_000).unwrap());
         assert_eq!(enqueue(&s, "d", "Delete", &[A, B, C], 2000), 2);
         use DeliveryState::{Cancelled, Done, Pending};
-        let states: Vec<(String, DeliveryState)> = s
-            .deliveries_of_object(POST)
-            .unwrap()
-            .into_iter()
-            .map(|d| (format!("{} {}", d.activity_id, d.host), d.state))
-            .collect();
         assert_eq!(
-            states,
+            states(&s),
             [
                 ("c a.example".into(), Cancelled),
                 ("c b.example".into(), Done),

@@ -23,14 +23,22 @@ use std::collections::HashMap;
 use masthead_plugin::domains::{self, Domains};
 use masthead_plugin::prelude::*;
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct Config {
-    reject: Vec<String>,
-    hold: Vec<String>,
-    strip_media: Vec<String>,
-    ignore_reports: Vec<String>,
-    mastodon_csv: Option<String>,
+masthead_plugin::config_table! {
+    struct Config {
+        /// domains (with subdomains), actor ids or handles whose follows, replies, mentions, likes
+        /// and boosts are refused (Mastodon's suspend)
+        reject: Option<Vec<String>>,
+        /// domains (with subdomains), actor ids or handles whose follows, replies and mentions
+        /// wait for a person (Mastodon's silence)
+        hold: Option<Vec<String>>,
+        /// domains (with subdomains), actor ids or handles whose replies are shown without their
+        /// media
+        strip_media: Option<Vec<String>>,
+        /// domains (with subdomains), actor ids or handles whose reports are dropped
+        ignore_reports: Option<Vec<String>>,
+        /// the text of a Mastodon domain-block export (#domain,#severity,...)
+        mastodon_csv: Option<String>,
+    }
 }
 
 /// Accounts named by domain, actor id or handle.
@@ -83,7 +91,9 @@ struct Lists {
     comments: HashMap<String, String>,
 }
 
-impl Lists {
+impl Settings for Lists {
+    type Table = Config;
+
     fn parse(c: Config) -> Result<Lists, String> {
         let mut lists = Lists::default();
         for (key, list, into) in [
@@ -96,7 +106,7 @@ impl Lists {
                 &mut lists.ignore_reports,
             ),
         ] {
-            for entry in list {
+            for entry in list.iter().flatten() {
                 into.add(key, entry)?;
             }
         }
@@ -105,7 +115,9 @@ impl Lists {
         }
         Ok(lists)
     }
+}
 
+impl Lists {
     /// Mastodon's domain-block export (Moderation > Federation > Export): a header
     /// `#domain,#severity,#reject_media,#reject_reports,#public_comment,#obfuscate` (columns
     /// found by name), or no header and one domain a line (each suspended).
@@ -215,51 +227,11 @@ fn parse_csv(text: &str) -> Vec<(usize, Vec<String>)> {
     rows
 }
 
-fn lists() -> &'static Lists {
-    static LISTS: FromConfig<Lists> = FromConfig::new();
-    LISTS.get(|c| Lists::parse(c).unwrap_or_else(|e| panic!("{e}")))
-}
-
 struct Blocklist;
 
 impl Plugin for Blocklist {
-    fn config_schema() -> Vec<ConfigKey> {
-        let accounts = "domains (with subdomains), actor ids or handles";
-        vec![
-            ConfigKey::optional(
-                "reject",
-                ConfigType::StringList,
-                &format!("{accounts} whose follows, replies, mentions, likes and boosts are refused (Mastodon's suspend)"),
-            ),
-            ConfigKey::optional(
-                "hold",
-                ConfigType::StringList,
-                &format!("{accounts} whose follows, replies and mentions wait for a person (Mastodon's silence)"),
-            ),
-            ConfigKey::optional(
-                "strip_media",
-                ConfigType::StringList,
-                &format!("{accounts} whose replies are shown without their media"),
-            ),
-            ConfigKey::optional(
-                "ignore_reports",
-                ConfigType::StringList,
-                &format!("{accounts} whose reports are dropped"),
-            ),
-            ConfigKey::optional(
-                "mastodon_csv",
-                ConfigType::String,
-                "the text of a Mastodon domain-block export (#domain,#severity,...)",
-            ),
-        ]
-    }
-
-    fn check_config() -> Result<(), String> {
-        Lists::parse(host::try_config()?).map(|_| ())
-    }
-
     fn on_follow(event: FollowEvent) -> FollowDecision {
-        let l = lists();
+        let l = Lists::current();
         if let Some(why) = l.why("reject", &l.reject, &event.actor) {
             return FollowDecision::reject(why);
         }
@@ -270,7 +242,7 @@ impl Plugin for Blocklist {
     }
 
     fn on_note(event: NoteEvent) -> NoteDecision {
-        let l = lists();
+        let l = Lists::current();
         if let Some(why) = l.why("reject", &l.reject, &event.actor) {
             return NoteDecision::reject(why);
         }
@@ -285,7 +257,7 @@ impl Plugin for Blocklist {
     }
 
     fn on_reaction(event: ReactionEvent) -> ReactionVerdict {
-        let l = lists();
+        let l = Lists::current();
         if let Some(why) = l.why("reject", &l.reject, &event.actor) {
             return ReactionVerdict::Ignore(why);
         }
@@ -298,4 +270,4 @@ impl Plugin for Blocklist {
     }
 }
 
-masthead_plugin::register!(Blocklist);
+masthead_plugin::register!(Blocklist, settings = Lists);

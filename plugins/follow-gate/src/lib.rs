@@ -20,13 +20,19 @@
 use masthead_plugin::prelude::*;
 use masthead_plugin::standing::{Standing, Thresholds};
 
-#[derive(Deserialize)]
-struct Config {
-    min_account_age_days: Option<i64>,
-    min_followers: Option<i64>,
-    hold_bots: Option<bool>,
-    when_unknown: Option<String>,
-    action: Option<String>,
+masthead_plugin::config_table! {
+    struct Config {
+        /// follows from accounts younger than this many days wait (default 7; 0: off)
+        min_account_age_days: Option<i64>,
+        /// follows from accounts with fewer followers wait (default 1; 0: off)
+        min_followers: Option<i64>,
+        /// whether follows from bot accounts wait (default true)
+        hold_bots: Option<bool>,
+        /// when the account's server does not say its age or followers: accept (default) or hold
+        when_unknown: Option<String>,
+        /// what to do with a caught follow: hold (default) or reject
+        action: Option<String>,
+    }
 }
 
 struct Gate {
@@ -36,18 +42,12 @@ struct Gate {
     action: FollowAction,
 }
 
-fn count(key: &str, value: Option<i64>, default: u32) -> Result<u32, String> {
-    let Some(n) = value else { return Ok(default) };
-    u32::try_from(n).map_err(|_| format!("`{key}` must be 0 or more, got {n}"))
-}
+impl Settings for Gate {
+    type Table = Config;
 
-impl Gate {
     fn parse(c: Config) -> Result<Gate, String> {
         Ok(Gate {
-            thresholds: Thresholds {
-                min_age_days: count("min_account_age_days", c.min_account_age_days, 7)?,
-                min_followers: count("min_followers", c.min_followers, 1)?,
-            },
+            thresholds: Thresholds::from_config(c.min_account_age_days, c.min_followers)?,
             hold_bots: c.hold_bots.unwrap_or(true),
             hold_unknown: masthead_plugin::one_of(
                 "when_unknown",
@@ -59,50 +59,11 @@ impl Gate {
     }
 }
 
-fn gate() -> &'static Gate {
-    static GATE: FromConfig<Gate> = FromConfig::new();
-    GATE.get(|c| Gate::parse(c).unwrap_or_else(|e| panic!("{e}")))
-}
-
 struct FollowGate;
 
 impl Plugin for FollowGate {
-    fn config_schema() -> Vec<ConfigKey> {
-        vec![
-            ConfigKey::optional(
-                "min_account_age_days",
-                ConfigType::Integer,
-                "follows from accounts younger than this many days wait (default 7; 0: off)",
-            ),
-            ConfigKey::optional(
-                "min_followers",
-                ConfigType::Integer,
-                "follows from accounts with fewer followers wait (default 1; 0: off)",
-            ),
-            ConfigKey::optional(
-                "hold_bots",
-                ConfigType::Boolean,
-                "whether follows from bot accounts wait (default true)",
-            ),
-            ConfigKey::optional(
-                "when_unknown",
-                ConfigType::String,
-                "when the account's server does not say its age or followers: accept (default) or hold",
-            ),
-            ConfigKey::optional(
-                "action",
-                ConfigType::String,
-                "what to do with a caught follow: hold (default) or reject",
-            ),
-        ]
-    }
-
-    fn check_config() -> Result<(), String> {
-        Gate::parse(host::try_config()?).map(|_| ())
-    }
-
     fn on_follow(event: FollowEvent) -> FollowDecision {
-        let gate = gate();
+        let gate = Gate::current();
         if gate.hold_bots && event.actor.bot {
             return gate.action.decide("a bot account");
         }
@@ -117,4 +78,4 @@ impl Plugin for FollowGate {
     }
 }
 
-masthead_plugin::register!(FollowGate);
+masthead_plugin::register!(FollowGate, settings = Gate);

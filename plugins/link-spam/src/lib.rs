@@ -20,14 +20,19 @@ use masthead_plugin::domains::Domains;
 use masthead_plugin::prelude::*;
 use masthead_plugin::standing::{Standing, Thresholds};
 
-#[derive(Deserialize)]
-struct Config {
-    min_account_age_days: Option<i64>,
-    min_followers: Option<i64>,
-    action: Option<String>,
-    when_unknown: Option<String>,
-    #[serde(default)]
-    allow_domains: Vec<String>,
+masthead_plugin::config_table! {
+    struct Config {
+        /// links from accounts younger than this many days are caught (default 7; 0: off)
+        min_account_age_days: Option<i64>,
+        /// links from accounts with fewer followers are caught (default 1; 0: off)
+        min_followers: Option<i64>,
+        /// what to do with a caught note: hold (default), reject or hide
+        action: Option<String>,
+        /// when the author's server does not say its age or followers: hold (default) or accept
+        when_unknown: Option<String>,
+        /// links to these domains (and their subdomains) do not count
+        allow_domains: Option<Vec<String>>,
+    }
 }
 
 struct Rule {
@@ -37,73 +42,29 @@ struct Rule {
     allowed: Domains,
 }
 
-fn count(key: &str, value: Option<i64>, default: u32) -> Result<u32, String> {
-    let Some(n) = value else { return Ok(default) };
-    u32::try_from(n).map_err(|_| format!("`{key}` must be 0 or more, got {n}"))
-}
+impl Settings for Rule {
+    type Table = Config;
 
-impl Rule {
     fn parse(c: Config) -> Result<Rule, String> {
         Ok(Rule {
-            thresholds: Thresholds {
-                min_age_days: count("min_account_age_days", c.min_account_age_days, 7)?,
-                min_followers: count("min_followers", c.min_followers, 1)?,
-            },
+            thresholds: Thresholds::from_config(c.min_account_age_days, c.min_followers)?,
             action: NoteAction::parse("action", c.action.as_deref(), NoteAction::Hold)?,
             hold_unknown: masthead_plugin::one_of(
                 "when_unknown",
                 c.when_unknown.as_deref(),
                 &[("hold", true), ("accept", false)],
             )?,
-            allowed: Domains::new(&c.allow_domains).map_err(|e| format!("`allow_domains`: {e}"))?,
+            allowed: Domains::new(c.allow_domains.unwrap_or_default())
+                .map_err(|e| format!("`allow_domains`: {e}"))?,
         })
     }
-}
-
-fn rule() -> &'static Rule {
-    static RULE: FromConfig<Rule> = FromConfig::new();
-    RULE.get(|c| Rule::parse(c).unwrap_or_else(|e| panic!("{e}")))
 }
 
 struct LinkSpam;
 
 impl Plugin for LinkSpam {
-    fn config_schema() -> Vec<ConfigKey> {
-        vec![
-            ConfigKey::optional(
-                "min_account_age_days",
-                ConfigType::Integer,
-                "links from accounts younger than this many days are caught (default 7; 0: off)",
-            ),
-            ConfigKey::optional(
-                "min_followers",
-                ConfigType::Integer,
-                "links from accounts with fewer followers are caught (default 1; 0: off)",
-            ),
-            ConfigKey::optional(
-                "action",
-                ConfigType::String,
-                "what to do with a caught note: hold (default), reject or hide",
-            ),
-            ConfigKey::optional(
-                "when_unknown",
-                ConfigType::String,
-                "when the author's server does not say its age or followers: hold (default) or accept",
-            ),
-            ConfigKey::optional(
-                "allow_domains",
-                ConfigType::StringList,
-                "links to these domains (and their subdomains) do not count",
-            ),
-        ]
-    }
-
-    fn check_config() -> Result<(), String> {
-        Rule::parse(host::try_config()?).map(|_| ())
-    }
-
     fn on_note(event: NoteEvent) -> NoteDecision {
-        let rule = rule();
+        let rule = Rule::current();
         let links = event
             .note
             .links
@@ -125,4 +86,4 @@ impl Plugin for LinkSpam {
     }
 }
 
-masthead_plugin::register!(LinkSpam);
+masthead_plugin::register!(LinkSpam, settings = Rule);

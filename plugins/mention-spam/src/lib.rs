@@ -13,12 +13,16 @@
 
 use std::collections::HashSet;
 
+use masthead_plugin::config::whole_number;
 use masthead_plugin::prelude::*;
 
-#[derive(Deserialize)]
-struct Config {
-    hold_above: Option<i64>,
-    reject_above: Option<i64>,
+masthead_plugin::config_table! {
+    struct Config {
+        /// hold a note that mentions more accounts than this
+        hold_above: Option<i64>,
+        /// reject a note that mentions more accounts than this
+        reject_above: Option<i64>,
+    }
 }
 
 struct Limits {
@@ -26,17 +30,13 @@ struct Limits {
     reject_above: Option<u32>,
 }
 
-fn limit(key: &str, value: Option<i64>) -> Result<Option<u32>, String> {
-    value
-        .map(|n| u32::try_from(n).map_err(|_| format!("`{key}` must be 0 or more, got {n}")))
-        .transpose()
-}
+impl Settings for Limits {
+    type Table = Config;
 
-impl Limits {
     fn parse(c: Config) -> Result<Limits, String> {
         let limits = Limits {
-            hold_above: limit("hold_above", c.hold_above)?,
-            reject_above: limit("reject_above", c.reject_above)?,
+            hold_above: whole_number("hold_above", c.hold_above)?,
+            reject_above: whole_number("reject_above", c.reject_above)?,
         };
         match (limits.hold_above, limits.reject_above) {
             (None, None) => Err("give `hold_above`, `reject_above` or both".into()),
@@ -48,35 +48,11 @@ impl Limits {
     }
 }
 
-fn limits() -> &'static Limits {
-    static LIMITS: FromConfig<Limits> = FromConfig::new();
-    LIMITS.get(|c| Limits::parse(c).unwrap_or_else(|e| panic!("{e}")))
-}
-
 struct MentionSpam;
 
 impl Plugin for MentionSpam {
-    fn config_schema() -> Vec<ConfigKey> {
-        vec![
-            ConfigKey::optional(
-                "hold_above",
-                ConfigType::Integer,
-                "hold a note that mentions more accounts than this",
-            ),
-            ConfigKey::optional(
-                "reject_above",
-                ConfigType::Integer,
-                "reject a note that mentions more accounts than this",
-            ),
-        ]
-    }
-
-    fn check_config() -> Result<(), String> {
-        Limits::parse(host::try_config()?).map(|_| ())
-    }
-
     fn on_note(event: NoteEvent) -> NoteDecision {
-        let limits = limits();
+        let limits = Limits::current();
         let n = event.note.mentions.iter().collect::<HashSet<_>>().len() as u64;
         let why = |limit: u32| format!("mentions {n} accounts (more than {limit})");
         match (limits.reject_above, limits.hold_above) {
@@ -87,4 +63,4 @@ impl Plugin for MentionSpam {
     }
 }
 
-masthead_plugin::register!(MentionSpam);
+masthead_plugin::register!(MentionSpam, settings = Limits);

@@ -18,11 +18,15 @@
 
 use masthead_plugin::prelude::*;
 
-#[derive(Deserialize)]
-struct Config {
-    max: i64,
-    per_seconds: i64,
-    action: Option<String>,
+masthead_plugin::config_table! {
+    struct Config {
+        /// replies and mentions one account may send per window
+        max: i64,
+        /// the window, in seconds, from an account's first reply or mention
+        per_seconds: i64,
+        /// what to do past the limit: hold (default) or reject
+        action: Option<String>,
+    }
 }
 
 struct Limit {
@@ -31,7 +35,9 @@ struct Limit {
     action: NoteAction,
 }
 
-impl Limit {
+impl Settings for Limit {
+    type Table = Config;
+
     fn parse(c: Config) -> Result<Limit, String> {
         let positive = |key: &str, n: i64| match u32::try_from(n) {
             Ok(n) if n > 0 => Ok(n),
@@ -53,40 +59,11 @@ impl Limit {
     }
 }
 
-fn limit() -> &'static Limit {
-    static LIMIT: FromConfig<Limit> = FromConfig::new();
-    LIMIT.get(|c| Limit::parse(c).unwrap_or_else(|e| panic!("{e}")))
-}
-
 struct RateLimit;
 
 impl Plugin for RateLimit {
-    fn config_schema() -> Vec<ConfigKey> {
-        vec![
-            ConfigKey::required(
-                "max",
-                ConfigType::Integer,
-                "replies and mentions one account may send per window",
-            ),
-            ConfigKey::required(
-                "per_seconds",
-                ConfigType::Integer,
-                "the window, in seconds, from an account's first reply or mention",
-            ),
-            ConfigKey::optional(
-                "action",
-                ConfigType::String,
-                "what to do past the limit: hold (default) or reject",
-            ),
-        ]
-    }
-
-    fn check_config() -> Result<(), String> {
-        Limit::parse(host::try_config()?).map(|_| ())
-    }
-
     fn on_note(event: NoteEvent) -> NoteDecision {
-        let limit = limit();
+        let limit = Limit::current();
         let key = format!("notes\n{}", event.actor.id);
         match host::kv_add(&key, 1, Some(limit.per_seconds)) {
             Ok(n) if n > i64::from(limit.max) => limit.action.decide(format!(
@@ -105,4 +82,4 @@ impl Plugin for RateLimit {
     }
 }
 
-masthead_plugin::register!(RateLimit);
+masthead_plugin::register!(RateLimit, settings = Limit);

@@ -46,6 +46,14 @@ impl<T> FromConfig<T> {
     }
 }
 
+impl<S: crate::config::Settings> FromConfig<S> {
+    /// The plugin's settings, parsed the first time. [`crate::config::check`] has refused a bad
+    /// value at load, so a parse failing here panics.
+    pub fn settings(&self) -> &S {
+        self.get(|table| S::parse(table).unwrap_or_else(|e| panic!("{e}")))
+    }
+}
+
 impl<R> Default for FromConfig<R> {
     fn default() -> Self {
         Self::new()

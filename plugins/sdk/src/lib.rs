@@ -30,7 +30,9 @@
 //! Helpers the example plugins share: [`domains`] (the host of a link, a list of domains that
 //! covers their subdomains), [`standing`] (an account's age and followers against thresholds),
 //! [`NoteAction`] and [`FollowAction`] (an `action` key read from config), [`Phrases`] (whole
-//! words), and [`Plugin::check_config`] with [`config`] (refusing a bad config value at load).
+//! words), and [`config`]: [`config_table!`] (a flat config table and its schema declared once)
+//! and [`config::Settings`] (what a plugin makes of its table: refused at load, parsed once,
+//! wired by `register!(P, settings = S)`).
 
 #[doc(hidden)]
 pub mod bindings {
@@ -60,6 +62,7 @@ pub use bindings::masthead::plugin::types::{
 
 /// What a plugin file usually needs.
 pub mod prelude {
+    pub use crate::config::Settings;
     pub use crate::host;
     pub use crate::host::FromConfig;
     pub use crate::{
@@ -110,18 +113,23 @@ pub trait Plugin {
 }
 
 /// Exports `$plugin`'s hooks as the component's `masthead:plugin/hooks@0.1.0`.
+///
+/// `register!(P, settings = S)` is for a plugin whose config is a [`config::Settings`] `S`: the
+/// schema is that of `S::Table` and the load-time check parses it (what `P` says in
+/// `config_schema` and `check_config` is not used), and `S::current()` gives the instance's
+/// settings, parsed once.
 #[macro_export]
 macro_rules! register {
-    ($plugin:ty) => {
+    (@export $plugin:ty, $schema:expr, $check:expr) => {
         const _: () = {
             struct __MastheadExport;
             impl $crate::bindings::exports::masthead::plugin::hooks::Guest for __MastheadExport {
                 fn config_schema() -> ::std::vec::Vec<$crate::ConfigKey> {
-                    let schema = <$plugin as $crate::Plugin>::config_schema();
+                    let schema = $schema();
                     $crate::config::run_check(
                         &schema,
                         &$crate::bindings::masthead::plugin::host::config(),
-                        <$plugin as $crate::Plugin>::check_config,
+                        $check,
                     );
                     schema
                 }
@@ -140,6 +148,28 @@ macro_rules! register {
             }
             $crate::bindings::__export_masthead_plugin!(__MastheadExport with_types_in $crate::bindings);
         };
+    };
+    ($plugin:ty, settings = $settings:ty) => {
+        impl $settings {
+            /// This instance's settings, parsed from `[plugin.config]` the first time.
+            fn current() -> &'static $settings {
+                static SETTINGS: $crate::host::FromConfig<$settings> =
+                    $crate::host::FromConfig::new();
+                SETTINGS.settings()
+            }
+        }
+        $crate::register!(
+            @export $plugin,
+            <<$settings as $crate::config::Settings>::Table as $crate::config::Table>::schema,
+            $crate::config::check::<$settings>
+        );
+    };
+    ($plugin:ty) => {
+        $crate::register!(
+            @export $plugin,
+            <$plugin as $crate::Plugin>::config_schema,
+            <$plugin as $crate::Plugin>::check_config
+        );
     };
 }
 
@@ -279,6 +309,19 @@ pub fn one_of<T: Copy>(
     }
 }
 
+/// [`one_of`] with `default` when absent: the choices are named with `default` first, then the
+/// others in their order.
+fn one_of_or<T: Copy + PartialEq, const N: usize>(
+    key: &str,
+    written: Option<&str>,
+    mut choices: [(&str, T); N],
+    default: T,
+) -> Result<T, String> {
+    let at = choices.iter().position(|(_, c)| *c == default).unwrap_or(0);
+    choices[..=at].rotate_right(1);
+    one_of(key, written, &choices)
+}
+
 /// What a rule does to a reply or mention it catches, as written in config:
 /// `hold` | `reject` | `hide`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -295,14 +338,16 @@ impl NoteAction {
         written: Option<&str>,
         default: NoteAction,
     ) -> Result<NoteAction, String> {
-        let mut choices = vec![
-            ("hold", NoteAction::Hold),
-            ("reject", NoteAction::Reject),
-            ("hide", NoteAction::Hide),
-        ];
-        let at = choices.iter().position(|(_, a)| *a == default).unwrap_or(0);
-        choices[..=at].rotate_right(1);
-        one_of(key, written, &choices)
+        one_of_or(
+            key,
+            written,
+            [
+                ("hold", NoteAction::Hold),
+                ("reject", NoteAction::Reject),
+                ("hide", NoteAction::Hide),
+            ],
+            default,
+        )
     }
 
     /// The decision this action makes, saying why.
@@ -329,17 +374,15 @@ impl FollowAction {
         written: Option<&str>,
         default: FollowAction,
     ) -> Result<FollowAction, String> {
-        let choices = match default {
-            FollowAction::Hold => [
+        one_of_or(
+            key,
+            written,
+            [
                 ("hold", FollowAction::Hold),
                 ("reject", FollowAction::Reject),
             ],
-            FollowAction::Reject => [
-                ("reject", FollowAction::Reject),
-                ("hold", FollowAction::Hold),
-            ],
-        };
-        one_of(key, written, &choices)
+            default,
+        )
     }
 
     /// The decision this action makes, saying why.

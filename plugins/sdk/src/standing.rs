@@ -28,33 +28,41 @@ pub enum Standing {
 }
 
 impl Thresholds {
+    /// The thresholds written under `min_account_age_days` (default 7) and `min_followers`
+    /// (default 1), each 0 or more.
+    pub fn from_config(
+        min_account_age_days: Option<i64>,
+        min_followers: Option<i64>,
+    ) -> Result<Thresholds, String> {
+        let number = crate::config::whole_number;
+        Ok(Thresholds {
+            min_age_days: number("min_account_age_days", min_account_age_days)?.unwrap_or(7),
+            min_followers: number("min_followers", min_followers)?.unwrap_or(1),
+        })
+    }
+
     /// How `actor` measures up: short of the age first, then of the followers.
     pub fn judge(&self, actor: &RemoteActor) -> Standing {
+        let measures: [Measure; 2] = [
+            (self.min_age_days, actor.account_age_days, "age", |age| {
+                format!("account {age} {} old", plural(age, "day", "days"))
+            }),
+            (
+                self.min_followers,
+                actor.follower_count,
+                "follower count",
+                |n| format!("account with {n} {}", plural(n, "follower", "followers")),
+            ),
+        ];
         let mut unknown = Vec::new();
-        if self.min_age_days > 0 {
-            match actor.account_age_days {
-                Some(age) if age < self.min_age_days => {
-                    return Standing::Short(format!(
-                        "account {age} {} old (under {})",
-                        plural(age, "day", "days"),
-                        self.min_age_days
-                    ))
+        for (min, value, name, short) in measures {
+            match value {
+                _ if min == 0 => {}
+                Some(v) if v < min => {
+                    return Standing::Short(format!("{} (under {min})", short(v)))
                 }
                 Some(_) => {}
-                None => unknown.push("age"),
-            }
-        }
-        if self.min_followers > 0 {
-            match actor.follower_count {
-                Some(n) if n < self.min_followers => {
-                    return Standing::Short(format!(
-                        "account with {n} {} (under {})",
-                        plural(n, "follower", "followers"),
-                        self.min_followers
-                    ))
-                }
-                Some(_) => {}
-                None => unknown.push("follower count"),
+                None => unknown.push(name),
             }
         }
         if unknown.is_empty() {
@@ -64,6 +72,9 @@ impl Thresholds {
         }
     }
 }
+
+/// A threshold, the account's value, what an unknown value is called, and what a short one says.
+type Measure = (u32, Option<u32>, &'static str, fn(u32) -> String);
 
 fn plural<'a>(n: u32, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 {
@@ -131,6 +142,21 @@ mod tests {
                 "{age:?} {followers:?}"
             );
         }
+    }
+
+    #[test]
+    fn can_read_thresholds_or_their_defaults() {
+        let read = |age, followers| Thresholds::from_config(age, followers);
+        let t = |min_age_days, min_followers| Thresholds {
+            min_age_days,
+            min_followers,
+        };
+        assert_eq!(read(None, None), Ok(t(7, 1)));
+        assert_eq!(read(Some(0), Some(20)), Ok(t(0, 20)));
+        assert_eq!(
+            read(Some(3), Some(-2)),
+            Err("`min_followers` must be 0 or more, got -2".into())
+        );
     }
 
     #[test]
