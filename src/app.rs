@@ -33,13 +33,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::catalog::outgoing::{Draft, Review, Reviewed};
+use crate::catalog::outgoing::{Review, Reviewed};
 use crate::catalog::rebuild::{Dirty, Rebuilds, Rebuilt};
 use crate::catalog::{Catalog, SharedCatalog};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Site};
 use crate::content::watch::{Batch, Kind, Mode, WatchConfig, WatchError, Watcher};
-use crate::content::Visibility;
 use crate::diagnostics::Diagnostic;
 use crate::federation::addressing::{self, Addressing};
 use crate::federation::delivery::{self, Deliverer, DeliveryConfig, Outgoing, Workers};
@@ -49,7 +48,7 @@ use crate::federation::outbox::{self, Publisher};
 use crate::federation::profiles::{self, Served};
 use crate::http;
 use crate::live::Live;
-use crate::moderation::Blocks;
+use crate::moderation::{Blocks, OutgoingPost};
 use crate::plugins::{self, HostOptions};
 use crate::store::{ActorKeys, KeyPair, Store, StoreError, SyncReport};
 use crate::urls::Urls;
@@ -467,35 +466,14 @@ impl Review for PluginReview {
         !self.0.is_empty()
     }
 
-    fn review(&self, draft: Draft) -> Reviewed {
-        let visibility = match draft.visibility {
-            Visibility::Public => plugins::Visibility::Public,
-            Visibility::Unlisted => plugins::Visibility::Unlisted,
-            Visibility::Followers => plugins::Visibility::Followers,
-        };
-        let decision = self.0.outgoing(&plugins::OutgoingPost {
-            actor: draft.actor.clone(),
-            slug: draft.slug.clone(),
-            title: draft.title.clone(),
-            markdown: draft.markdown.clone(),
-            hashtags: draft.hashtags.clone(),
-            content_warning: draft.content_warning.clone(),
-            visibility,
-            language: draft.language.clone(),
-            in_reply_to: draft.in_reply_to.clone(),
-        });
-        let post = decision.post;
+    fn review(&self, post: OutgoingPost) -> Reviewed {
+        let decision = self.0.outgoing(&post);
         Reviewed {
             veto: decision
                 .veto
                 .map(|reason| (decision.by.last().cloned().unwrap_or_default(), reason)),
             by: decision.by,
-            draft: Draft {
-                markdown: post.markdown,
-                hashtags: post.hashtags,
-                content_warning: post.content_warning,
-                ..draft
-            },
+            post: decision.post,
         }
     }
 }

@@ -58,8 +58,16 @@ const RULES: &[(&str, May, &str)] = &[
     ),
     (
         "catalog.rs",
-        May::Only(&["config", "content", "diagnostics", "store", "urls", "clock"]),
-        "the catalog is built from content and the store only",
+        May::Only(&[
+            "config",
+            "content",
+            "diagnostics",
+            "store",
+            "urls",
+            "clock",
+            "moderation",
+        ]),
+        "the catalog is built from content and the store, and hands our posts to review as moderation's plain data",
     ),
     (
         "federation",

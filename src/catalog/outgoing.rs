@@ -3,7 +3,7 @@
 //!
 //! The catalog asks a [`Review`] about every post it reads from a file (a new post, an edit,
 //! and at a full build every post). The review is a handle the app wires (the plugin host);
-//! this module knows no plugin, only a [`Draft`] in and a [`Reviewed`] out. What it decides:
+//! this module knows no plugin, only moderation's [`OutgoingPost`] in and a [`Reviewed`] out. What it decides:
 //! - a veto holds the post back: a post never published is neither served nor sent; an edit of
 //!   a published one is not sent and the version followers have stays served. The hold is a
 //!   `held_posts` row (`masthead status` shows it with the plugin and its reason) until a build
@@ -27,31 +27,15 @@ use sha2::{Digest, Sha256};
 use crate::config::Site;
 use crate::content::revise::{self, Source};
 use crate::content::{Post, Visibility};
+use crate::moderation::{NoteVisibility, OutgoingPost};
 use crate::store::{HeldPost, PendingChange, Store, StoreError};
 use crate::urls::Urls;
 
-/// One of our posts as the review sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Draft {
-    pub actor: String,
-    pub slug: String,
-    pub title: Option<String>,
-    /// The body as its file has it (front matter left out).
-    pub markdown: String,
-    /// Without `#`.
-    pub hashtags: Vec<String>,
-    pub content_warning: Option<String>,
-    pub visibility: Visibility,
-    /// The post's `lang`, else its actor's language, else the site's.
-    pub language: String,
-    pub in_reply_to: Option<String>,
-}
-
-/// What the review made of a draft.
+/// What the review made of a post.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reviewed {
     /// The post as the review left it.
-    pub draft: Draft,
+    pub post: OutgoingPost,
     /// Who vetoed it and why: it is held back.
     pub veto: Option<(String, String)>,
     /// Who changed (or vetoed) it.
@@ -63,7 +47,7 @@ pub trait Review: Send + Sync {
     /// Whether anything reviews posts at all; when not, files are not read again.
     fn active(&self) -> bool;
     /// The decision on one post.
-    fn review(&self, draft: Draft) -> Reviewed;
+    fn review(&self, post: OutgoingPost) -> Reviewed;
 }
 
 /// No review: every post is published as its file has it.
@@ -74,9 +58,9 @@ impl Review for Unreviewed {
         false
     }
 
-    fn review(&self, draft: Draft) -> Reviewed {
+    fn review(&self, post: OutgoingPost) -> Reviewed {
         Reviewed {
-            draft,
+            post,
             veto: None,
             by: Vec::new(),
         }
@@ -106,14 +90,18 @@ pub(super) fn review(
         // The file changed under the scan (it is read again at the next build).
         Err(d) => return held(store, post, "masthead", &d.message),
     };
-    let reviewed = review.review(Draft {
+    let reviewed = review.review(OutgoingPost {
         actor: post.actor.clone(),
         slug: post.slug.clone(),
         title: post.title.clone(),
         markdown: source.body.clone(),
         hashtags: post.tags.clone(),
         content_warning: post.content_warning.clone(),
-        visibility: post.visibility,
+        visibility: match post.visibility {
+            Visibility::Public => NoteVisibility::Public,
+            Visibility::Unlisted => NoteVisibility::Unlisted,
+            Visibility::Followers => NoteVisibility::Followers,
+        },
         language: post.lang.clone().unwrap_or_else(|| {
             site.actor(&post.actor)
                 .map(|a| site.language_of(a))
@@ -126,7 +114,7 @@ pub(super) fn review(
     }
     let by = reviewed.by.join(", ");
     let mut post = post;
-    match apply(site, urls, &mut post, &source, reviewed.draft) {
+    match apply(site, urls, &mut post, &source, reviewed.post) {
         Ok(applied) => {
             if applied.changed {
                 tracing::info!(actor = %post.actor, slug = %post.slug, plugins = %by, "post changed by outgoing-post plugins");
@@ -152,14 +140,15 @@ struct Applied {
     changed: bool,
 }
 
-/// Applies the changes of `draft` to `post`; when the changed post cannot be published (say,
-/// its new body names an image that may not be), says why and leaves `post` as it was.
+/// Applies the changes of `draft` (the post as the review left it) to `post`; when the changed
+/// post cannot be published (say, its new body names an image that may not be), says why and
+/// leaves `post` as it was.
 fn apply(
     site: &Site,
     urls: &Urls,
     post: &mut Post,
     source: &Source,
-    draft: Draft,
+    draft: OutgoingPost,
 ) -> Result<Applied, String> {
     let added: Vec<String> = draft
         .hashtags
@@ -284,18 +273,18 @@ mod tests {
             true
         }
 
-        fn review(&self, mut draft: Draft) -> Reviewed {
+        fn review(&self, mut post: OutgoingPost) -> Reviewed {
             let (warning, veto) = self.0.lock().unwrap().clone();
             if let Some(reason) = veto {
                 return Reviewed {
-                    draft,
+                    post,
                     veto: Some(("fake".into(), reason)),
                     by: vec!["fake".into()],
                 };
             }
-            draft.content_warning = warning.or(draft.content_warning);
+            post.content_warning = warning.or(post.content_warning);
             Reviewed {
-                draft,
+                post,
                 veto: None,
                 by: vec!["fake".into()],
             }

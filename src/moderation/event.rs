@@ -1,10 +1,11 @@
 //! What moderation judges: an incoming activity as plain data, the remote actor once and what it
-//! did ([`EventKind`]).
+//! did ([`EventKind`]); and one of our posts before it is published ([`OutgoingPost`]).
 //!
 //! This module owns the event types only. It knows neither HTTP, JSON-LD nor the store:
 //! `federation::inbox` turns a verified activity into an [`InboxEvent`] and a verdict into store
 //! rows. Events are serde data (`{"actor": ..., "event": "follow", "target": ...}`), so a WASM
-//! plugin can later judge the same events a built-in rule does.
+//! plugin can later judge the same events a built-in rule does. `catalog::outgoing` reads each of
+//! our posts into an [`OutgoingPost`] for the plugins' `on-outgoing` hook.
 
 use serde::{Deserialize, Serialize};
 
@@ -125,8 +126,9 @@ pub struct NoteAttachment {
     pub description: Option<String>,
 }
 
-/// Who may see a remote note, by its addressing: the public collection in `to` (public) or
-/// only in `cc` (unlisted), the author's followers collection (followers), or neither (direct).
+/// Who may see a note. A remote note's is read from its addressing: the public collection in
+/// `to` (public) or only in `cc` (unlisted), the author's followers collection (followers), or
+/// neither (direct); ours is never direct.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NoteVisibility {
@@ -135,6 +137,24 @@ pub enum NoteVisibility {
     Unlisted,
     Followers,
     Direct,
+}
+
+/// One of our posts about to be published, as an `on-outgoing` plugin reviews it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutgoingPost {
+    pub actor: String,
+    pub slug: String,
+    pub title: Option<String>,
+    /// The body as its file has it (front matter left out).
+    pub markdown: String,
+    /// Without `#`.
+    pub hashtags: Vec<String>,
+    pub content_warning: Option<String>,
+    pub visibility: NoteVisibility,
+    /// The post's `lang`, else its actor's language, else the site's.
+    pub language: String,
+    pub in_reply_to: Option<String>,
 }
 
 #[cfg(test)]

@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 
 pub use blocklist::{parse_blocklist, DomainBlock, Severity};
 pub use event::{
-    EventKind, InboxEvent, Interaction, NoteAttachment, NoteDetails, NoteVisibility, PostRef,
-    ReplyNote,
+    EventKind, InboxEvent, Interaction, NoteAttachment, NoteDetails, NoteVisibility, OutgoingPost,
+    PostRef, ReplyNote,
 };
 
 /// The block list could not be loaded.

@@ -2,10 +2,10 @@
 //! the remote actor (name, handle, account age, whether they follow us) and the note's text
 //! read out of its HTML (plain text, links).
 
-use super::model::{Event, Note, NoteKind, ReactionKind, RemoteActor, Visibility};
+use super::model::{Event, Note, NoteKind, ReactionKind, RemoteActor};
 use super::runtime::Lookups;
 use crate::clock::Clock;
-use crate::moderation::{EventKind, InboxEvent, Interaction, NoteVisibility, ReplyNote};
+use crate::moderation::{EventKind, InboxEvent, Interaction, ReplyNote};
 
 /// The plugin event for `event`, or `None` when no hook is about it.
 pub(super) fn for_plugins(event: &InboxEvent, lookups: &Lookups, clock: &Clock) -> Option<Event> {
@@ -114,12 +114,7 @@ fn note_of(note: &ReplyNote, lookups: &Lookups) -> Note {
             })
             .collect(),
         language: d.language.clone(),
-        visibility: match d.visibility {
-            NoteVisibility::Public => Visibility::Public,
-            NoteVisibility::Unlisted => Visibility::Unlisted,
-            NoteVisibility::Followers => Visibility::Followers,
-            NoteVisibility::Direct => Visibility::Direct,
-        },
+        visibility: d.visibility,
         in_reply_to: note.in_reply_to.clone(),
         answers: note
             .post

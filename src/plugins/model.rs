@@ -5,6 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
+// Who may see a note, and one of our posts before it is published: moderation's own plain data.
+pub use crate::moderation::{NoteVisibility as Visibility, OutgoingPost};
+
 /// The remote account that sent an event.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -17,17 +20,6 @@ pub struct RemoteActor {
     pub follower_count: Option<u32>,
     pub bot: bool,
     pub follows_us: bool,
-}
-
-/// Who may see a post.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Visibility {
-    #[default]
-    Public,
-    Unlisted,
-    Followers,
-    Direct,
 }
 
 /// One of our posts.
@@ -87,21 +79,6 @@ pub enum ReactionKind {
     Like,
     Boost,
     Report,
-}
-
-/// One of our posts about to be published.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct OutgoingPost {
-    pub actor: String,
-    pub slug: String,
-    pub title: Option<String>,
-    pub markdown: String,
-    pub hashtags: Vec<String>,
-    pub content_warning: Option<String>,
-    pub visibility: Visibility,
-    pub language: String,
-    pub in_reply_to: Option<String>,
 }
 
 /// An event a plugin is asked about: one per hook. (Events are built once per inbox activity and
