@@ -1023,8 +1023,8 @@ async fn can_publish_each_editor_save_as_exactly_one_activity() {
 
 /// Runs `git` in `dir` with a fixed identity and no user or system config.
 fn git(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .arg("-C")
+    let mut git = std::process::Command::new("git");
+    git.arg("-C")
         .arg(dir)
         .args([
             "-c",
@@ -1040,13 +1040,10 @@ fn git(dir: &Path, args: &[&str]) {
         ])
         .args(args)
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .expect("git is installed (scripts/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+        .env("GIT_CONFIG_NOSYSTEM", "1");
+    common::stdout_of(
+        &mut git,
+        &format!("git {args:?} (scripts/test.sh installs git)"),
     );
 }
 

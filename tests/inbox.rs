@@ -1148,6 +1148,16 @@ fn post_activities(w: &World, inbox: &str, slug: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Writes our post `slug` of news (its front matter `front`, then `body`), rebuilds, and returns
+/// the Creates and Updates about it queued for the remote server's inbox.
+async fn publish(w: &World, slug: &str, front: &str, body: &str) -> Vec<Value> {
+    let site = w.data_dir.parent().unwrap();
+    let post = common::post_dated_now(front, body);
+    common::write_post(site, &format!("news/{slug}.md"), &post);
+    w.app().rebuild().await.unwrap();
+    post_activities(w, &format!("{}/inbox", w.remote.base), slug)
+}
+
 #[tokio::test]
 async fn outgoing_plugins_decide_what_followers_get_and_what_is_served() {
     let w = start_with_plugins(
@@ -1168,18 +1178,10 @@ path = "{{WASM}}/fixture_editor.wasm"
     let alice = w.remote.actor("alice");
     w.process(&w.activity("Follow", &alice, json!(w.ours("news"))))
         .await;
-    let inbox = format!("{}/inbox", w.remote.base);
-    let site = w.data_dir.parent().unwrap().to_path_buf();
     let page = |slug: &str| format!("{}/users/news/posts/{slug}", w.base);
 
     // A tag of a rule: the Note delivered and the Note served carry the warning.
-    common::write_post(
-        &site,
-        "news/vote.md",
-        &common::post_dated_now("tags = [\"Elections\"]\n", "Polls open at 8."),
-    );
-    w.app().rebuild().await.unwrap();
-    let sent = post_activities(&w, &inbox, "vote");
+    let sent = publish(&w, "vote", "tags = [\"Elections\"]\n", "Polls open at 8.").await;
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0]["type"], "Create");
     let served = w.get(&page("vote"), common::AP).await.json();
@@ -1191,13 +1193,9 @@ path = "{{WASM}}/fixture_editor.wasm"
     assert!(html.contains("Content warning: Politics"), "{html}");
 
     // A veto: not served, not sent, and `status` names the plugin and its reason.
-    common::write_post(
-        &site,
-        "news/launch.md",
-        &common::post_dated_now("", "[embargo] The new tram line opens in May."),
-    );
-    w.app().rebuild().await.unwrap();
-    assert!(post_activities(&w, &inbox, "launch").is_empty());
+    let embargoed = "[embargo] The new tram line opens in May.";
+    let sent = publish(&w, "launch", "", embargoed).await;
+    assert!(sent.is_empty(), "{sent:?}");
     assert_eq!(
         w.get(&page("launch"), common::AP).await.status,
         StatusCode::NOT_FOUND
@@ -1217,13 +1215,8 @@ path = "{{WASM}}/fixture_editor.wasm"
         "{status}"
     );
     // The embargo lifts: the post goes out like a new one, and `status` lets go of it.
-    common::write_post(
-        &site,
-        "news/launch.md",
-        &common::post_dated_now("", "The new tram line opens in May. {{signature}}"),
-    );
-    w.app().rebuild().await.unwrap();
-    let sent = post_activities(&w, &inbox, "launch");
+    let lifted = "The new tram line opens in May. {{signature}}";
+    let sent = publish(&w, "launch", "", lifted).await;
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0]["type"], "Create");
     let (_, status, _) = w.masthead(&["status"]);
@@ -1247,13 +1240,8 @@ path = "{{WASM}}/fixture_editor.wasm"
     assert_eq!(sent[0]["object"]["tag"], served["tag"]);
 
     // An edit a plugin vetoes is not sent; followers' version stays served.
-    common::write_post(
-        &site,
-        "news/launch.md",
-        &common::post_dated_now("", "[embargo] The tram line is delayed."),
-    );
-    w.app().rebuild().await.unwrap();
-    assert_eq!(post_activities(&w, &inbox, "launch").len(), 1);
+    let sent = publish(&w, "launch", "", "[embargo] The tram line is delayed.").await;
+    assert_eq!(sent.len(), 1);
     let still = w.get(&page("launch"), common::AP).await.json();
     assert_eq!(still["content"], served["content"]);
     let (_, status, _) = w.masthead(&["status"]);

@@ -320,14 +320,7 @@ fn contains_misbehaving_plugins_with_their_on_error_policy() {
         objects: vec![],
     };
     assert_eq!(host.judge_event(&like).verdict, Verdict::Accept);
-    let post = OutgoingPost {
-        actor: "news".into(),
-        slug: "hello".into(),
-        markdown: "Hello".into(),
-        language: "en".into(),
-        ..Default::default()
-    };
-    let d = host.outgoing(&post);
+    let d = host.outgoing(&outgoing(&[], "Hello"));
     assert!(d.veto.unwrap().starts_with("plugin bad failed: trapped"));
 }
 
@@ -1262,13 +1255,7 @@ fn can_run_a_python_plugin_built_with_componentize_py() {
         target: "news".into(),
     };
     assert_eq!(host.judge_event(&follow).verdict, Verdict::Accept);
-    let post = OutgoingPost {
-        actor: "news".into(),
-        slug: "hello".into(),
-        markdown: "HELLO EVERYONE AND WELCOME".into(),
-        language: "en".into(),
-        ..Default::default()
-    };
+    let post = outgoing(&[], "HELLO EVERYONE AND WELCOME");
     assert!(host.outgoing(&post).veto.is_none());
 
     // Each action, and the thresholds, from [plugin.config].
