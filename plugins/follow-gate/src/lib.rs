@@ -18,7 +18,7 @@
 //! ```
 
 use masthead_plugin::prelude::*;
-use masthead_plugin::standing::{Standing, Thresholds};
+use masthead_plugin::standing::{hold_unknown, Standing, Thresholds};
 
 masthead_plugin::config_table! {
     struct Config {
@@ -49,11 +49,7 @@ impl Settings for Gate {
         Ok(Gate {
             thresholds: Thresholds::from_config(c.min_account_age_days, c.min_followers)?,
             hold_bots: c.hold_bots.unwrap_or(true),
-            hold_unknown: masthead_plugin::one_of(
-                "when_unknown",
-                c.when_unknown.as_deref(),
-                &[("accept", false), ("hold", true)],
-            )?,
+            hold_unknown: hold_unknown(c.when_unknown.as_deref(), false)?,
             action: FollowAction::parse("action", c.action.as_deref(), FollowAction::Hold)?,
         })
     }

@@ -18,7 +18,7 @@
 
 use masthead_plugin::domains::Domains;
 use masthead_plugin::prelude::*;
-use masthead_plugin::standing::{Standing, Thresholds};
+use masthead_plugin::standing::{hold_unknown, Standing, Thresholds};
 
 masthead_plugin::config_table! {
     struct Config {
@@ -49,11 +49,7 @@ impl Settings for Rule {
         Ok(Rule {
             thresholds: Thresholds::from_config(c.min_account_age_days, c.min_followers)?,
             action: NoteAction::parse("action", c.action.as_deref(), NoteAction::Hold)?,
-            hold_unknown: masthead_plugin::one_of(
-                "when_unknown",
-                c.when_unknown.as_deref(),
-                &[("hold", true), ("accept", false)],
-            )?,
+            hold_unknown: hold_unknown(c.when_unknown.as_deref(), true)?,
             allowed: Domains::new(c.allow_domains.unwrap_or_default())
                 .map_err(|e| format!("`allow_domains`: {e}"))?,
         })

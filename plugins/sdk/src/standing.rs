@@ -73,6 +73,17 @@ impl Thresholds {
     }
 }
 
+/// Whether an account of [`Standing::Unknown`] is held, as written under `when_unknown`:
+/// `hold` or `accept`, `default` when absent.
+pub fn hold_unknown(written: Option<&str>, default: bool) -> Result<bool, String> {
+    crate::one_of_or(
+        "when_unknown",
+        written,
+        [("accept", false), ("hold", true)],
+        default,
+    )
+}
+
 /// A threshold, the account's value, what an unknown value is called, and what a short one says.
 type Measure = (u32, Option<u32>, &'static str, fn(u32) -> String);
 
@@ -171,5 +182,21 @@ mod tests {
             min_followers: 0,
         };
         assert_eq!(age_only.judge(&account(Some(3), None)), Standing::Meets);
+    }
+
+    #[test]
+    fn can_read_when_unknown_naming_its_default_first() {
+        assert_eq!(hold_unknown(None, false), Ok(false));
+        assert_eq!(hold_unknown(None, true), Ok(true));
+        assert_eq!(hold_unknown(Some("hold"), false), Ok(true));
+        assert_eq!(hold_unknown(Some("accept"), true), Ok(false));
+        assert_eq!(
+            hold_unknown(Some("maybe"), true),
+            Err("`when_unknown` must be hold | accept, got \"maybe\"".to_string())
+        );
+        assert_eq!(
+            hold_unknown(Some("maybe"), false),
+            Err("`when_unknown` must be accept | hold, got \"maybe\"".to_string())
+        );
     }
 }
