@@ -540,7 +540,7 @@ impl plugins::Posts for CatalogPosts {
                 .urls
                 .post_url(actor, slug, &p.page_path, p.url.as_deref()),
             title: p.title.clone(),
-            text: plugins::read_html(&p.html).0,
+            text: plugins::read_html(&rec.html()).0,
             hashtags: p.tags.clone(),
         })
     }

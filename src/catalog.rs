@@ -42,8 +42,10 @@ use crate::store::{
 };
 use crate::urls::Urls;
 
+use bodies::Bodies;
 use outgoing::{Review, Unreviewed};
 
+pub mod bodies;
 pub mod outgoing;
 pub mod rebuild;
 
@@ -67,12 +69,26 @@ pub struct Image {
 /// an incremental build copies ten thousand records without copying a post.
 #[derive(Clone, Debug)]
 pub struct PostRecord {
+    /// The post; read its HTML with [`PostRecord::html`], not `post.html`.
     pub post: Arc<Post>,
     /// When masthead first saw it (its `published` when it has no date).
     pub first_seen: DateTime<Utc>,
     /// The remote actors its mentions and `in_reply_to` resolved to, in order, each once: tagged,
     /// in `cc` and delivered to. Filled from `remote_refs` at each build.
     pub addressees: Vec<Addressee>,
+    /// Set when `post.html` was let go, to be read back from the store ([`bodies`]); `None`
+    /// holds it in `post.html`.
+    pub bodies: Option<Arc<Bodies>>,
+}
+
+impl PostRecord {
+    /// The post's sanitized HTML.
+    pub fn html(&self) -> std::borrow::Cow<'_, str> {
+        match &self.bodies {
+            None => self.post.html.as_str().into(),
+            Some(bodies) => bodies.html(&self.post).to_string().into(),
+        }
+    }
 }
 
 /// A rendered profile.
@@ -104,6 +120,8 @@ pub struct Catalog {
     /// The public posts by their URLs, made at the first [`Catalog::public_post_by_url`] of this
     /// snapshot.
     by_url: OnceLock<UrlIndex>,
+    /// Where the posts' HTML is read back from; `None` (a store in memory) holds it.
+    bodies: Option<Arc<Bodies>>,
 }
 
 /// Every URL naming a public post (its id, masthead's page, its public `url`), as its hash with
@@ -223,6 +241,7 @@ impl Catalog {
                 profile_media,
                 ..Read::default()
             },
+            bodies: store.renderings()?.map(|r| Arc::new(Bodies::new(r))),
             ..Catalog::default()
         };
         let built = assemble(site, urls, store, now, base, library, Scope::All, review)?;
@@ -332,6 +351,7 @@ impl Catalog {
                 .collect(),
             read,
             by_url: OnceLock::new(),
+            bodies: previous.bodies.clone(),
         };
         assemble(
             site,
@@ -463,6 +483,7 @@ fn assemble(
         posts: kept,
         mut diagnostics,
         mut read,
+        bodies,
         ..
     } = base;
     let Library {
@@ -568,14 +589,23 @@ fn assemble(
     log_report(site, &report);
     drop(rows);
     drop(encoders);
+    // The store holds every servable post's rendering now: a catalog over a store on disk lets
+    // go of their bodies.
+    let record = |mut post: Post, first_seen| {
+        if bodies.is_some() {
+            post.html = String::new();
+        }
+        PostRecord {
+            post: Arc::new(post),
+            first_seen,
+            addressees: Vec::new(),
+            bodies: bodies.clone(),
+        }
+    };
     let mut fresh: Vec<PostRecord> = servable
         .into_iter()
         .zip(&report.records)
-        .map(|((post, _), row)| PostRecord {
-            post: Arc::new(post),
-            first_seen: row.first_seen,
-            addressees: Vec::new(),
-        })
+        .map(|((post, _), row)| record(post, row.first_seen))
         .collect();
     // The kept lists are in order already: what is gone leaves them, what is new is put in.
     let mut by_actor: HashMap<String, Vec<PostRecord>> = kept;
@@ -608,11 +638,7 @@ fn assemble(
             if site.actor(&post.actor).is_some()
                 && !present.contains(&(post.actor.as_str(), post.slug.as_str()))
             {
-                back.push(PostRecord {
-                    post: Arc::new(post),
-                    first_seen,
-                    addressees: Vec::new(),
-                });
+                back.push(record(post, first_seen));
             }
         }
         fresh.extend(back);
@@ -661,6 +687,7 @@ fn assemble(
         diagnostics,
         read,
         by_url: OnceLock::new(),
+        bodies,
     };
     Ok((catalog, report))
 }
@@ -1033,7 +1060,7 @@ mod tests {
         catalog
             .posts_of("news")
             .iter()
-            .map(|r| (r.post.slug.clone(), r.post.html.clone()))
+            .map(|r| (r.post.slug.clone(), r.html().into_owned()))
             .collect()
     }
 
@@ -1173,6 +1200,36 @@ mod tests {
         assert_eq!(report.changes.len(), 1);
         assert!(fourth.public_post("news", "c").is_none());
         assert_eq!(fourth.posts_of("news").len(), 3);
+    }
+
+    #[test]
+    fn can_serve_bodies_read_back_from_a_store_on_disk_as_a_store_in_memory_holds_them() {
+        let (dir, site, memory) = live_site();
+        let disk = Store::open(&dir.path().join("data")).unwrap();
+        let urls = Urls::new(&site);
+        let t = Utc.with_ymd_and_hms(2026, 11, 21, 1, 0, 0).unwrap();
+        let (held, _) = Catalog::build(&site, &urls, &memory, t).unwrap();
+        let (read_back, _) = Catalog::build(&site, &urls, &disk, t).unwrap();
+        assert!(held.all_posts().all(|r| r.bodies.is_none()));
+        assert!(read_back
+            .all_posts()
+            .all(|r| r.bodies.is_some() && r.post.html.is_empty()));
+        assert_eq!(slugs(&read_back), slugs(&held));
+        assert_eq!(slugs(&read_back)[0], ("a".into(), "<p>A</p>".into()));
+
+        // A restart (every post from the render cache) and an edit serve the new body; the
+        // posts kept from before still read theirs.
+        let (restart, _) = Catalog::build(&site, &urls, &disk, t).unwrap();
+        assert_eq!(slugs(&restart), slugs(&held));
+        let a = dir.path().join("content/news/a.md");
+        std::fs::write(&a, "+++\ndate = 2026-11-20T09:00:00Z\n+++\nA, edited\n").unwrap();
+        let changed: BTreeSet<PathBuf> = [a].into();
+        let (edited, _) =
+            Catalog::build_changed(&site, &urls, &disk, t, &restart, &changed).unwrap();
+        let bodies: Vec<String> = slugs(&edited).into_iter().map(|(_, html)| html).collect();
+        assert_eq!(bodies, ["<p>A, edited</p>", "<p>B</p>", "<p>C</p>"]);
+        // Read twice, a body comes from the recent ones the second time: the same text.
+        assert_eq!(slugs(&edited), slugs(&edited));
     }
 
     #[test]
