@@ -6,9 +6,10 @@
 //! an activity about it. The store keeps every served post's rendering anyway (the render
 //! cache), so a catalog whose store is on disk lets go of each post's `html` once the store has
 //! recorded it, and [`Bodies`] reads it back: one primary-key read of the `posts` table and the
-//! JSON's `html` field, about as long as rendering an outbox page's line of JSON. The last
-//! [`RECENT`] bodies read are kept, so a post fetched by every follower's server after its
-//! Create, or an outbox page read twice, is read once.
+//! JSON's `html` field, about 9 µs (release build, 10,000 posts: an outbox page of 20 posts none
+//! of which was read lately answers in 0.87 ms instead of 0.70, a post's Note in 170 µs instead
+//! of 164). The last [`RECENT`] bodies read are kept, so a post fetched by every follower's
+//! server after its Create, or an outbox page read twice, is read once.
 //!
 //! What is read back is what was let go: the store writes a post's row before the catalog drops
 //! its body, and the row only changes with the post (its render hash). A snapshot older than
