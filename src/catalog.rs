@@ -1055,6 +1055,19 @@ mod tests {
         (dir, site, Store::open_in_memory().unwrap())
     }
 
+    /// 2026-11-21 at `h` o'clock (UTC): the live site's clock.
+    fn at(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 21, h, 0, 0).unwrap()
+    }
+
+    /// [`live_site`] with its URLs and its first full build, at 01:00.
+    fn live_site_built() -> (tempfile::TempDir, Site, Store, Urls, Catalog) {
+        let (dir, site, store) = live_site();
+        let urls = Urls::new(&site);
+        let (first, _) = Catalog::build(&site, &urls, &store, at(1)).unwrap();
+        (dir, site, store, urls, first)
+    }
+
     /// The posts of `news` in the order served, with their HTML.
     fn slugs(catalog: &Catalog) -> Vec<(String, String)> {
         catalog
@@ -1125,10 +1138,7 @@ mod tests {
 
     #[test]
     fn can_build_only_what_changed_and_serve_what_a_full_build_serves() {
-        let (dir, site, store) = live_site();
-        let urls = Urls::new(&site);
-        let t = |h: u32| Utc.with_ymd_and_hms(2026, 11, 21, h, 0, 0).unwrap();
-        let (first, _) = Catalog::build(&site, &urls, &store, t(1)).unwrap();
+        let (dir, site, store, urls, first) = live_site_built();
         let news = dir.path().join("content/news");
         std::fs::write(
             news.join("a.md"),
@@ -1151,18 +1161,12 @@ mod tests {
         ]
         .into();
         let (second, report) =
-            Catalog::build_changed(&site, &urls, &store, t(2), &first, &changed).unwrap();
+            Catalog::build_changed(&site, &urls, &store, at(2), &first, &changed).unwrap();
         assert_eq!(
             report.changes,
             vec![
-                PostChange::Updated {
-                    actor: "news".into(),
-                    slug: "a".into()
-                },
-                PostChange::Created {
-                    actor: "news".into(),
-                    slug: "d".into()
-                },
+                PostChange::updated("news", "a"),
+                PostChange::created("news", "d"),
             ]
         );
         assert_eq!(
@@ -1182,7 +1186,7 @@ mod tests {
             "+++\ndate = 2026-11-20T09:00:00Z\n+++\nC\n",
         )
         .unwrap();
-        let (full, report) = Catalog::build(&site, &urls, &store, t(2)).unwrap();
+        let (full, report) = Catalog::build(&site, &urls, &store, at(2)).unwrap();
         assert!(report.changes.is_empty(), "{:?}", report.changes);
         assert_eq!(slugs(&full), served);
 
@@ -1190,11 +1194,11 @@ mod tests {
         std::fs::remove_dir_all(news.join("2026")).unwrap();
         let changed: BTreeSet<PathBuf> = [news.join("2026")].into();
         let (third, report) =
-            Catalog::build_changed(&site, &urls, &store, t(3), &full, &changed).unwrap();
+            Catalog::build_changed(&site, &urls, &store, at(3), &full, &changed).unwrap();
         assert_eq!(report.missing, vec![("news".to_string(), "c".to_string())]);
         assert!(third.public_post("news", "c").is_some());
         // After the grace period any build (nothing changed) makes it final.
-        let later = t(3) + TimeDelta::seconds(60);
+        let later = at(3) + TimeDelta::seconds(60);
         let (fourth, report) =
             Catalog::build_changed(&site, &urls, &store, later, &third, &BTreeSet::new()).unwrap();
         assert_eq!(report.changes.len(), 1);
@@ -1207,7 +1211,7 @@ mod tests {
         let (dir, site, memory) = live_site();
         let disk = Store::open(&dir.path().join("data")).unwrap();
         let urls = Urls::new(&site);
-        let t = Utc.with_ymd_and_hms(2026, 11, 21, 1, 0, 0).unwrap();
+        let t = at(1);
         let (held, _) = Catalog::build(&site, &urls, &memory, t).unwrap();
         let (read_back, _) = Catalog::build(&site, &urls, &disk, t).unwrap();
         assert!(held.all_posts().all(|r| r.bodies.is_none()));
@@ -1234,10 +1238,7 @@ mod tests {
 
     #[test]
     fn can_settle_a_slug_claimed_by_a_changed_file_as_a_full_build_does() {
-        let (dir, site, store) = live_site();
-        let urls = Urls::new(&site);
-        let t = |h: u32| Utc.with_ymd_and_hms(2026, 11, 21, h, 0, 0).unwrap();
-        let (first, _) = Catalog::build(&site, &urls, &store, t(1)).unwrap();
+        let (dir, site, store, urls, first) = live_site_built();
         // e.md claims b.md's slug: b.md sorts first, so it keeps it, as a full scan decides.
         let e = dir.path().join("content/news/e.md");
         std::fs::write(
@@ -1247,7 +1248,7 @@ mod tests {
         .unwrap();
         let changed: BTreeSet<PathBuf> = [e].into();
         let (second, report) =
-            Catalog::build_changed(&site, &urls, &store, t(2), &first, &changed).unwrap();
+            Catalog::build_changed(&site, &urls, &store, at(2), &first, &changed).unwrap();
         assert!(report.changes.is_empty(), "{:?}", report.changes);
         let b = second.public_post("news", "b").unwrap();
         assert_eq!(b.post.source, Path::new("content/news/b.md"));
@@ -1261,28 +1262,20 @@ mod tests {
 
     #[test]
     fn can_schedule_a_future_post_and_publish_it_when_its_time_comes() {
-        let (dir, site, store) = live_site();
-        let urls = Urls::new(&site);
-        let t = |h: u32| Utc.with_ymd_and_hms(2026, 11, 21, h, 0, 0).unwrap();
-        let (first, _) = Catalog::build(&site, &urls, &store, t(1)).unwrap();
+        let (dir, site, store, urls, first) = live_site_built();
         let later = dir.path().join("content/news/later.md");
         std::fs::write(&later, "+++\ndate = 2026-11-21T12:00:00Z\n+++\nAt noon.\n").unwrap();
         let changed: BTreeSet<PathBuf> = [later].into();
         let (second, report) =
-            Catalog::build_changed(&site, &urls, &store, t(2), &first, &changed).unwrap();
+            Catalog::build_changed(&site, &urls, &store, at(2), &first, &changed).unwrap();
         assert!(report.changes.is_empty());
         assert!(second.public_post("news", "later").is_none());
-        assert_eq!(second.next_scheduled(), Some(t(12)));
+        assert_eq!(second.next_scheduled(), Some(at(12)));
         // Noon: a rebuild with nothing changed reads it and publishes it.
         let (third, report) =
-            Catalog::build_changed(&site, &urls, &store, t(12), &second, &BTreeSet::new()).unwrap();
-        assert_eq!(
-            report.changes,
-            vec![PostChange::Created {
-                actor: "news".into(),
-                slug: "later".into()
-            }]
-        );
+            Catalog::build_changed(&site, &urls, &store, at(12), &second, &BTreeSet::new())
+                .unwrap();
+        assert_eq!(report.changes, vec![PostChange::created("news", "later")]);
         assert!(third.public_post("news", "later").is_some());
         assert_eq!(third.next_scheduled(), None);
     }

@@ -124,6 +124,25 @@ pub enum PostChange {
     },
 }
 
+#[cfg(test)]
+impl PostChange {
+    /// `Created` of `actor`/`slug`, as tests expect it.
+    pub(crate) fn created(actor: &str, slug: &str) -> PostChange {
+        PostChange::Created {
+            actor: actor.into(),
+            slug: slug.into(),
+        }
+    }
+
+    /// `Updated` of `actor`/`slug`, as tests expect it.
+    pub(crate) fn updated(actor: &str, slug: &str) -> PostChange {
+        PostChange::Updated {
+            actor: actor.into(),
+            slug: slug.into(),
+        }
+    }
+}
+
 /// The outcome of [`Store::sync_posts`].
 #[derive(Debug, Default)]
 pub struct SyncReport {
@@ -816,14 +835,8 @@ mod tests {
         assert_eq!(
             r.changes,
             vec![
-                PostChange::Updated {
-                    actor: "news".into(),
-                    slug: "a".into()
-                },
-                PostChange::Created {
-                    actor: "news".into(),
-                    slug: "c".into()
-                },
+                PostChange::updated("news", "a"),
+                PostChange::created("news", "c"),
                 PostChange::Removed {
                     actor: "news".into(),
                     slug: "b".into(),
@@ -848,13 +861,7 @@ mod tests {
         sync(&store, &[(post("a", "h1"), "Note")], t(1));
         sync(&store, &[], t(2));
         let r = sync(&store, &[(post("a", "h1"), "Note")], t(3));
-        assert_eq!(
-            r.changes,
-            vec![PostChange::Created {
-                actor: "news".into(),
-                slug: "a".into()
-            }]
-        );
+        assert_eq!(r.changes, vec![PostChange::created("news", "a")]);
         assert_eq!(r.records[0].first_seen, t(1));
         assert_eq!(store.tombstone("news", "a").unwrap(), None);
     }
@@ -920,13 +927,7 @@ mod tests {
             ..rerendered
         };
         let r = sync(&store, &[(edited, "Note")], t(3));
-        assert_eq!(
-            r.changes,
-            vec![PostChange::Updated {
-                actor: "news".into(),
-                slug: "a".into()
-            }]
-        );
+        assert_eq!(r.changes, vec![PostChange::updated("news", "a")]);
     }
 
     #[test]
