@@ -9,6 +9,8 @@
 //! the previous snapshot, so a save costs the same in a site of ten posts or ten thousand.
 //! Each post carries the addressees its mentions and reply resolved to so far (`remote_refs`, filled
 //! by `federation::addressing`), so what GET serves and what is delivered name the same people.
+//! Over a store on disk a snapshot does not hold its posts' HTML: [`PostRecord::html`] reads a
+//! served post's body back from the store's rendering of it ([`bodies`]).
 //! A post whose file turns broken keeps its last good rendering: bad input never unpublishes.
 //! A post whose file is gone stays served until its Delete is owed (the store's grace period, or
 //! `masthead publish --confirm` for a mass removal).
