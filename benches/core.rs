@@ -199,6 +199,7 @@ fn rendering(c: &mut Criterion) {
                 post: Arc::new(library.posts.pop().unwrap()),
                 first_seen,
                 addressees: Vec::new(),
+                bodies: None,
             };
             let note =
                 objects::post_object(&site, &urls, &actor, &record, Counts::default(), false);

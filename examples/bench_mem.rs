@@ -135,7 +135,8 @@ fn masthead_site(dir: &Path, port: u16, posts: usize, followers: usize, inboxes:
             "[[actor]]\nhandle = \"a{a}\"\nname = \"Desk {a}\"\n\n"
         ));
     }
-    toml.push_str("[dev]\nallow_http = true\nallow_private_addresses = true\n");
+    toml.push_str("[dev]\nallow_http = true\nallow_private_addresses = true\n\n");
+    toml.push_str(&plugins_toml());
     std::fs::write(dir.join("site.toml"), toml).unwrap();
     for i in 0..posts {
         let a = i % ACTORS;
@@ -169,6 +170,24 @@ fn masthead_site(dir: &Path, port: u16, posts: usize, followers: usize, inboxes:
             })
             .unwrap();
     }
+}
+
+/// The demo site's two Rust plugins (site.toml), for every actor, by their source folders in
+/// this repository: `serve` builds them when missing or stale (`scripts/bench-mem.sh` builds them
+/// first, so no cargo run falls in a measured serve).
+const PLUGINS: &str = "keyword-filter (spam-words), auto-reply (faq)";
+
+fn plugins_toml() -> String {
+    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins");
+    format!(
+        "[[plugin]]\nname = \"spam-words\"\npath = {:?}\n[plugin.config]\n\
+         words = [\"casino\", \"crypto giveaway\"]\naction = \"hold\"\n\n\
+         [[plugin]]\nname = \"faq\"\npath = {:?}\ngrants = [\"reply\"]\n\
+         [[plugin.config.rules]]\nkeywords = [\"opening hours\", \"horaires\"]\n\
+         reply = \"The town hall is open 8:30-17:00, Monday to Friday.\"\n",
+        plugins.join("keyword-filter"),
+        plugins.join("auto-reply"),
+    )
 }
 
 /// Waits until `serve` answers (it listens once the catalog is built); seconds from spawn.
@@ -355,7 +374,7 @@ fn main() {
         "followers": followers,
         "hosts": hosts,
         "latency_ms": latency_ms,
-        "plugins": "none (no Rust plugin host on this build)",
+        "plugins": PLUGINS,
         "masthead": m,
         "goal": "idle < 30 MB",
     });

@@ -2,7 +2,8 @@
 # The memory benchmark (not a test): `bash scripts/bench-mem.sh [--json] [bench_mem flags]`.
 # masthead serving 10 actors, 10,000 posts and 10,000 followers on loopback inbox hosts, idle and
 # during a fan-out, beside a Fedify server (tests/interop/fedify/peer.mjs) holding the same
-# followers in its KV store (examples/bench_mem.rs says how each figure is taken). Prints a table
+# followers in its KV store (examples/bench_mem.rs says how each figure is taken). masthead runs
+# the demo site's two Rust plugins (keyword-filter, auto-reply) for every actor. Prints a table
 # and writes target/bench/memory.json.
 #
 #   BENCH_PROFILE=release (default) or dev: the cargo profile built and run
@@ -12,6 +13,10 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 bench_setup "$@"
 bench_build bench_fanout bench_mem
+# The scenario's plugins (the demo site's), built now so no cargo run falls in a measured serve.
+for plugin in keyword-filter auto-reply; do
+  "target/$dir/masthead" plugin build "plugins/$plugin" >&2
+done
 bench_run memory bench_mem --fedify
 python3 - target/bench/memory.json "$profile" <<'PY'
 import json, sys

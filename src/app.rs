@@ -496,7 +496,7 @@ impl plugins::Posts for CatalogPosts {
                 .urls
                 .post_url(actor, slug, &p.page_path, p.url.as_deref()),
             title: p.title.clone(),
-            text: plugins::read_html(&p.html).0,
+            text: plugins::read_html(&rec.html()).0,
             hashtags: p.tags.clone(),
         })
     }
@@ -754,8 +754,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), AppError> {
     // [livegit] publish = "commit": serve the branch's commit, exported into the data dir.
     let committed = committed_site(&mut site)?;
     let (app, report) = App::open(site)?;
-    let catalog = app.catalog();
-    log_diagnostics(&catalog.diagnostics);
+    log_diagnostics(&app.catalog().diagnostics);
     for handle in held_actor_removals(&app.site(), &app.store)? {
         tracing::warn!(actor = %handle, "actor removed from site.toml: it answers 410, and its Delete is held until `masthead publish --confirm`; put the [[actor]] back to undo");
     }
@@ -765,6 +764,8 @@ pub async fn serve(opts: ServeOptions) -> Result<(), AppError> {
         data_dir = %app.site().data_dir.display(),
         "content scanned"
     );
+    // Not held while serving: a row per post (0.7 MiB of a 10,000-post site's idle memory).
+    drop(report);
     let tls = match &opts.tls {
         Some((cert, key)) => Some(http::tls::server_config(cert, key)?),
         None => None,

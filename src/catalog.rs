@@ -9,6 +9,8 @@
 //! the previous snapshot, so a save costs the same in a site of ten posts or ten thousand.
 //! Each post carries the addressees its mentions and reply resolved to so far (`remote_refs`, filled
 //! by `federation::addressing`), so what GET serves and what is delivered name the same people.
+//! Over a store on disk a snapshot does not hold its posts' HTML: [`PostRecord::html`] reads a
+//! served post's body back from the store's rendering of it ([`bodies`]).
 //! A post whose file turns broken keeps its last good rendering: bad input never unpublishes.
 //! A post whose file is gone stays served until its Delete is owed (the store's grace period, or
 //! `masthead publish --confirm` for a mass removal).
@@ -42,8 +44,10 @@ use crate::store::{
 };
 use crate::urls::Urls;
 
+use bodies::Bodies;
 use outgoing::{Review, Unreviewed};
 
+pub mod bodies;
 pub mod outgoing;
 pub mod rebuild;
 
@@ -67,12 +71,26 @@ pub struct Image {
 /// an incremental build copies ten thousand records without copying a post.
 #[derive(Clone, Debug)]
 pub struct PostRecord {
+    /// The post; read its HTML with [`PostRecord::html`], not `post.html`.
     pub post: Arc<Post>,
     /// When masthead first saw it (its `published` when it has no date).
     pub first_seen: DateTime<Utc>,
     /// The remote actors its mentions and `in_reply_to` resolved to, in order, each once: tagged,
     /// in `cc` and delivered to. Filled from `remote_refs` at each build.
     pub addressees: Vec<Addressee>,
+    /// Set when `post.html` was let go, to be read back from the store ([`bodies`]); `None`
+    /// holds it in `post.html`.
+    pub bodies: Option<Arc<Bodies>>,
+}
+
+impl PostRecord {
+    /// The post's sanitized HTML.
+    pub fn html(&self) -> std::borrow::Cow<'_, str> {
+        match &self.bodies {
+            None => self.post.html.as_str().into(),
+            Some(bodies) => bodies.html(&self.post).to_string().into(),
+        }
+    }
 }
 
 /// A rendered profile.
@@ -104,6 +122,8 @@ pub struct Catalog {
     /// The public posts by their URLs, made at the first [`Catalog::public_post_by_url`] of this
     /// snapshot.
     by_url: OnceLock<UrlIndex>,
+    /// Where the posts' HTML is read back from; `None` (a store in memory) holds it.
+    bodies: Option<Arc<Bodies>>,
 }
 
 /// Every URL naming a public post (its id, masthead's page, its public `url`), as its hash with
@@ -223,6 +243,7 @@ impl Catalog {
                 profile_media,
                 ..Read::default()
             },
+            bodies: store.renderings()?.map(|r| Arc::new(Bodies::new(r))),
             ..Catalog::default()
         };
         let built = assemble(site, urls, store, now, base, library, Scope::All, review)?;
@@ -332,6 +353,7 @@ impl Catalog {
                 .collect(),
             read,
             by_url: OnceLock::new(),
+            bodies: previous.bodies.clone(),
         };
         assemble(
             site,
@@ -463,6 +485,7 @@ fn assemble(
         posts: kept,
         mut diagnostics,
         mut read,
+        bodies,
         ..
     } = base;
     let Library {
@@ -568,14 +591,23 @@ fn assemble(
     log_report(site, &report);
     drop(rows);
     drop(encoders);
+    // The store holds every servable post's rendering now: a catalog over a store on disk lets
+    // go of their bodies.
+    let record = |mut post: Post, first_seen| {
+        if bodies.is_some() {
+            post.html = String::new();
+        }
+        PostRecord {
+            post: Arc::new(post),
+            first_seen,
+            addressees: Vec::new(),
+            bodies: bodies.clone(),
+        }
+    };
     let mut fresh: Vec<PostRecord> = servable
         .into_iter()
         .zip(&report.records)
-        .map(|((post, _), row)| PostRecord {
-            post: Arc::new(post),
-            first_seen: row.first_seen,
-            addressees: Vec::new(),
-        })
+        .map(|((post, _), row)| record(post, row.first_seen))
         .collect();
     // The kept lists are in order already: what is gone leaves them, what is new is put in.
     let mut by_actor: HashMap<String, Vec<PostRecord>> = kept;
@@ -608,11 +640,7 @@ fn assemble(
             if site.actor(&post.actor).is_some()
                 && !present.contains(&(post.actor.as_str(), post.slug.as_str()))
             {
-                back.push(PostRecord {
-                    post: Arc::new(post),
-                    first_seen,
-                    addressees: Vec::new(),
-                });
+                back.push(record(post, first_seen));
             }
         }
         fresh.extend(back);
@@ -661,6 +689,7 @@ fn assemble(
         diagnostics,
         read,
         by_url: OnceLock::new(),
+        bodies,
     };
     Ok((catalog, report))
 }
@@ -1028,12 +1057,25 @@ mod tests {
         (dir, site, Store::open_in_memory().unwrap())
     }
 
+    /// 2026-11-21 at `h` o'clock (UTC): the live site's clock.
+    fn at(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 21, h, 0, 0).unwrap()
+    }
+
+    /// [`live_site`] with its URLs and its first full build, at 01:00.
+    fn live_site_built() -> (tempfile::TempDir, Site, Store, Urls, Catalog) {
+        let (dir, site, store) = live_site();
+        let urls = Urls::new(&site);
+        let (first, _) = Catalog::build(&site, &urls, &store, at(1)).unwrap();
+        (dir, site, store, urls, first)
+    }
+
     /// The posts of `news` in the order served, with their HTML.
     fn slugs(catalog: &Catalog) -> Vec<(String, String)> {
         catalog
             .posts_of("news")
             .iter()
-            .map(|r| (r.post.slug.clone(), r.post.html.clone()))
+            .map(|r| (r.post.slug.clone(), r.html().into_owned()))
             .collect()
     }
 
@@ -1098,10 +1140,7 @@ mod tests {
 
     #[test]
     fn can_build_only_what_changed_and_serve_what_a_full_build_serves() {
-        let (dir, site, store) = live_site();
-        let urls = Urls::new(&site);
-        let t = |h: u32| Utc.with_ymd_and_hms(2026, 11, 21, h, 0, 0).unwrap();
-        let (first, _) = Catalog::build(&site, &urls, &store, t(1)).unwrap();
+        let (dir, site, store, urls, first) = live_site_built();
         let news = dir.path().join("content/news");
         std::fs::write(
             news.join("a.md"),
@@ -1124,18 +1163,12 @@ mod tests {
         ]
         .into();
         let (second, report) =
-            Catalog::build_changed(&site, &urls, &store, t(2), &first, &changed).unwrap();
+            Catalog::build_changed(&site, &urls, &store, at(2), &first, &changed).unwrap();
         assert_eq!(
             report.changes,
             vec![
-                PostChange::Updated {
-                    actor: "news".into(),
-                    slug: "a".into()
-                },
-                PostChange::Created {
-                    actor: "news".into(),
-                    slug: "d".into()
-                },
+                PostChange::updated("news", "a"),
+                PostChange::created("news", "d"),
             ]
         );
         assert_eq!(
@@ -1155,7 +1188,7 @@ mod tests {
             "+++\ndate = 2026-11-20T09:00:00Z\n+++\nC\n",
         )
         .unwrap();
-        let (full, report) = Catalog::build(&site, &urls, &store, t(2)).unwrap();
+        let (full, report) = Catalog::build(&site, &urls, &store, at(2)).unwrap();
         assert!(report.changes.is_empty(), "{:?}", report.changes);
         assert_eq!(slugs(&full), served);
 
@@ -1163,11 +1196,11 @@ mod tests {
         std::fs::remove_dir_all(news.join("2026")).unwrap();
         let changed: BTreeSet<PathBuf> = [news.join("2026")].into();
         let (third, report) =
-            Catalog::build_changed(&site, &urls, &store, t(3), &full, &changed).unwrap();
+            Catalog::build_changed(&site, &urls, &store, at(3), &full, &changed).unwrap();
         assert_eq!(report.missing, vec![("news".to_string(), "c".to_string())]);
         assert!(third.public_post("news", "c").is_some());
         // After the grace period any build (nothing changed) makes it final.
-        let later = t(3) + TimeDelta::seconds(60);
+        let later = at(3) + TimeDelta::seconds(60);
         let (fourth, report) =
             Catalog::build_changed(&site, &urls, &store, later, &third, &BTreeSet::new()).unwrap();
         assert_eq!(report.changes.len(), 1);
@@ -1176,11 +1209,38 @@ mod tests {
     }
 
     #[test]
-    fn can_settle_a_slug_claimed_by_a_changed_file_as_a_full_build_does() {
-        let (dir, site, store) = live_site();
+    fn can_serve_bodies_read_back_from_a_store_on_disk_as_a_store_in_memory_holds_them() {
+        let (dir, site, memory) = live_site();
+        let disk = Store::open(&dir.path().join("data")).unwrap();
         let urls = Urls::new(&site);
-        let t = |h: u32| Utc.with_ymd_and_hms(2026, 11, 21, h, 0, 0).unwrap();
-        let (first, _) = Catalog::build(&site, &urls, &store, t(1)).unwrap();
+        let t = at(1);
+        let (held, _) = Catalog::build(&site, &urls, &memory, t).unwrap();
+        let (read_back, _) = Catalog::build(&site, &urls, &disk, t).unwrap();
+        assert!(held.all_posts().all(|r| r.bodies.is_none()));
+        assert!(read_back
+            .all_posts()
+            .all(|r| r.bodies.is_some() && r.post.html.is_empty()));
+        assert_eq!(slugs(&read_back), slugs(&held));
+        assert_eq!(slugs(&read_back)[0], ("a".into(), "<p>A</p>".into()));
+
+        // A restart (every post from the render cache) and an edit serve the new body; the
+        // posts kept from before still read theirs.
+        let (restart, _) = Catalog::build(&site, &urls, &disk, t).unwrap();
+        assert_eq!(slugs(&restart), slugs(&held));
+        let a = dir.path().join("content/news/a.md");
+        std::fs::write(&a, "+++\ndate = 2026-11-20T09:00:00Z\n+++\nA, edited\n").unwrap();
+        let changed: BTreeSet<PathBuf> = [a].into();
+        let (edited, _) =
+            Catalog::build_changed(&site, &urls, &disk, t, &restart, &changed).unwrap();
+        let bodies: Vec<String> = slugs(&edited).into_iter().map(|(_, html)| html).collect();
+        assert_eq!(bodies, ["<p>A, edited</p>", "<p>B</p>", "<p>C</p>"]);
+        // Read twice, a body comes from the recent ones the second time: the same text.
+        assert_eq!(slugs(&edited), slugs(&edited));
+    }
+
+    #[test]
+    fn can_settle_a_slug_claimed_by_a_changed_file_as_a_full_build_does() {
+        let (dir, site, store, urls, first) = live_site_built();
         // e.md claims b.md's slug: b.md sorts first, so it keeps it, as a full scan decides.
         let e = dir.path().join("content/news/e.md");
         std::fs::write(
@@ -1190,7 +1250,7 @@ mod tests {
         .unwrap();
         let changed: BTreeSet<PathBuf> = [e].into();
         let (second, report) =
-            Catalog::build_changed(&site, &urls, &store, t(2), &first, &changed).unwrap();
+            Catalog::build_changed(&site, &urls, &store, at(2), &first, &changed).unwrap();
         assert!(report.changes.is_empty(), "{:?}", report.changes);
         let b = second.public_post("news", "b").unwrap();
         assert_eq!(b.post.source, Path::new("content/news/b.md"));
@@ -1204,28 +1264,20 @@ mod tests {
 
     #[test]
     fn can_schedule_a_future_post_and_publish_it_when_its_time_comes() {
-        let (dir, site, store) = live_site();
-        let urls = Urls::new(&site);
-        let t = |h: u32| Utc.with_ymd_and_hms(2026, 11, 21, h, 0, 0).unwrap();
-        let (first, _) = Catalog::build(&site, &urls, &store, t(1)).unwrap();
+        let (dir, site, store, urls, first) = live_site_built();
         let later = dir.path().join("content/news/later.md");
         std::fs::write(&later, "+++\ndate = 2026-11-21T12:00:00Z\n+++\nAt noon.\n").unwrap();
         let changed: BTreeSet<PathBuf> = [later].into();
         let (second, report) =
-            Catalog::build_changed(&site, &urls, &store, t(2), &first, &changed).unwrap();
+            Catalog::build_changed(&site, &urls, &store, at(2), &first, &changed).unwrap();
         assert!(report.changes.is_empty());
         assert!(second.public_post("news", "later").is_none());
-        assert_eq!(second.next_scheduled(), Some(t(12)));
+        assert_eq!(second.next_scheduled(), Some(at(12)));
         // Noon: a rebuild with nothing changed reads it and publishes it.
         let (third, report) =
-            Catalog::build_changed(&site, &urls, &store, t(12), &second, &BTreeSet::new()).unwrap();
-        assert_eq!(
-            report.changes,
-            vec![PostChange::Created {
-                actor: "news".into(),
-                slug: "later".into()
-            }]
-        );
+            Catalog::build_changed(&site, &urls, &store, at(12), &second, &BTreeSet::new())
+                .unwrap();
+        assert_eq!(report.changes, vec![PostChange::created("news", "later")]);
         assert!(third.public_post("news", "later").is_some());
         assert_eq!(third.next_scheduled(), None);
     }

@@ -1654,7 +1654,7 @@ async fn can_send_nothing_when_only_whitespace_or_masthead_rendering_changes() {
     fed.app.rebuild().await.unwrap();
     assert_eq!(kinds(&fed, "second"), ["Create"]);
     let served = fed.app.catalog();
-    let html = &served.public_post("news", "second").unwrap().post.html;
+    let html = served.public_post("news", "second").unwrap().html();
     assert!(html.contains("The second"), "rendered again: {html}");
 
     // A word changed: an Update.

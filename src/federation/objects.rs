@@ -194,10 +194,11 @@ pub fn post_object(
     }
     let published = published(record);
 
+    let html = record.html();
     let content = match (&post.title, kind) {
         // A Note has no visible title on Mastodon: lead with it as a bold paragraph.
-        (Some(title), "Note") => format!("<p><strong>{}</strong></p>{}", escape(title), post.html),
-        _ => post.html.clone(),
+        (Some(title), "Note") => format!("<p><strong>{}</strong></p>{}", escape(title), html),
+        _ => html.to_string(),
     };
     let mut obj = Map::new();
     if !embedded {
@@ -220,7 +221,7 @@ pub fn post_object(
         let summary = post
             .summary
             .clone()
-            .unwrap_or_else(|| first_words(&post.html, 300));
+            .unwrap_or_else(|| first_words(&html, 300));
         obj.insert("name".into(), json!(title));
         obj.insert(
             "summary".into(),
@@ -464,6 +465,7 @@ mod tests {
                     name: "@bob@g.example".into(),
                 },
             ],
+            bodies: None,
         }
     }
 

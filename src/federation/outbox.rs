@@ -346,6 +346,7 @@ mod tests {
             post: post.into(),
             first_seen: date,
             addressees: vec![],
+            bodies: None,
         }
     }
 

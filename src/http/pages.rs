@@ -196,7 +196,7 @@ fn summary_card(urls: &Urls, actor: &Actor, record: &PostRecord) -> String {
     let title = match (&post.title, &post.content_warning) {
         (Some(title), _) => title.clone(),
         (None, Some(cw)) => format!("Content warning: {cw}"),
-        (None, None) => crate::federation::objects::first_words(&post.html, 80),
+        (None, None) => crate::federation::objects::first_words(&record.html(), 80),
     };
     format!(
         "<article><h3><a href=\"{}\">{}</a></h3><p class=\"meta\">{}</p></article>\n",
@@ -242,11 +242,8 @@ pub fn post(
             escape(reply_to)
         ));
     }
-    let content = format!(
-        "<div class=\"e-content\">{}</div>\n{}",
-        post.html,
-        figures(post)
-    );
+    let html = record.html();
+    let content = format!("<div class=\"e-content\">{}</div>\n{}", html, figures(post));
     match &post.content_warning {
         Some(cw) => body.push_str(&format!(
             "<details><summary>Content warning: {}</summary>\n{content}</details>\n",
@@ -274,7 +271,7 @@ pub fn post(
     // Titles and descriptions are shown by link previews: never leak text hidden behind a CW.
     let text = match &post.content_warning {
         Some(cw) => format!("Content warning: {cw}"),
-        None => crate::federation::objects::first_words(&post.html, 160),
+        None => crate::federation::objects::first_words(&html, 160),
     };
     let title = post.title.clone().unwrap_or_else(|| {
         format!(

@@ -52,7 +52,8 @@ pub use keys::{ActorKeys, KeyPair, INSTANCE_KEY};
 pub use pending_publications::{PendingChange, PendingPublication};
 pub use plugin_kv::{KvFull, PluginMark};
 pub use posts::{
-    HeldRemoval, NewPost, PostChange, PostRow, Rendering, Scope, SyncPolicy, SyncReport, Tombstone,
+    HeldRemoval, NewPost, PostChange, PostRow, Rendering, Renderings, Scope, SyncPolicy,
+    SyncReport, Tombstone,
 };
 pub use queue::{HeldBy, Hold, Queued};
 pub use remote_actors::RemoteActor;

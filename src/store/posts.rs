@@ -16,10 +16,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::{execute, query_all, query_opt, Store, StoreError};
+use rusqlite::Connection;
+
+use super::{execute, query_all, query_opt, sqlite, Store, StoreError};
 
 /// A post's rendering as the caller encodes it, produced only when the store writes the row.
 pub trait Rendering {
@@ -121,6 +124,25 @@ pub enum PostChange {
     },
 }
 
+#[cfg(test)]
+impl PostChange {
+    /// `Created` of `actor`/`slug`, as tests expect it.
+    pub(crate) fn created(actor: &str, slug: &str) -> PostChange {
+        PostChange::Created {
+            actor: actor.into(),
+            slug: slug.into(),
+        }
+    }
+
+    /// `Updated` of `actor`/`slug`, as tests expect it.
+    pub(crate) fn updated(actor: &str, slug: &str) -> PostChange {
+        PostChange::Updated {
+            actor: actor.into(),
+            slug: slug.into(),
+        }
+    }
+}
+
 /// The outcome of [`Store::sync_posts`].
 #[derive(Debug, Default)]
 pub struct SyncReport {
@@ -194,7 +216,65 @@ struct Known {
     missing: bool,
 }
 
+/// A connection of its own that reads served posts' renderings back while the server runs
+/// (the catalog keeps the small fields of 10,000 posts in memory and reads a post's body when
+/// it is served); read-only, with a small page cache, and never waiting on the writer (WAL).
+pub struct Renderings {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+/// Its page cache, in KiB: one read touches a few pages of the `posts` table's B-tree.
+const RENDERINGS_CACHE_KIB: i64 = 256;
+
+impl Renderings {
+    /// The render cache key and the rendering of the live or missing post `actor`/`slug`, as
+    /// [`Store::sync_posts`] last wrote them.
+    pub fn rendered(
+        &self,
+        actor: &str,
+        slug: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        query_opt(
+            &conn,
+            "SELECT hash, rendered FROM posts
+             WHERE actor = ?1 AND slug = ?2 AND deleted_at IS NULL",
+            (actor, slug),
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(sqlite(&self.path))
+    }
+}
+
+impl std::fmt::Debug for Renderings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderings")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Store {
+    /// A [`Renderings`] reader of this database; `None` for a store in memory, which no other
+    /// connection can open (its caller keeps the renderings itself).
+    pub fn renderings(&self) -> Result<Option<Renderings>, StoreError> {
+        if self.path == Path::new(":memory:") {
+            return Ok(None);
+        }
+        let err = sqlite(&self.path);
+        let conn = Connection::open(&self.path).map_err(&err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(&err)?;
+        conn.pragma_update(None, "query_only", "ON").map_err(&err)?;
+        conn.pragma_update(None, "cache_size", -RENDERINGS_CACHE_KIB)
+            .map_err(&err)?;
+        Ok(Some(Renderings {
+            conn: Mutex::new(conn),
+            path: self.path.clone(),
+        }))
+    }
+
     /// The stored rendering of `source` if its inputs still hash to `hash`. A failed read is a
     /// miss: the post is rendered again.
     pub fn cached_post(&self, source: &Path, hash: &str) -> Option<String> {
@@ -755,14 +835,8 @@ mod tests {
         assert_eq!(
             r.changes,
             vec![
-                PostChange::Updated {
-                    actor: "news".into(),
-                    slug: "a".into()
-                },
-                PostChange::Created {
-                    actor: "news".into(),
-                    slug: "c".into()
-                },
+                PostChange::updated("news", "a"),
+                PostChange::created("news", "c"),
                 PostChange::Removed {
                     actor: "news".into(),
                     slug: "b".into(),
@@ -787,13 +861,7 @@ mod tests {
         sync(&store, &[(post("a", "h1"), "Note")], t(1));
         sync(&store, &[], t(2));
         let r = sync(&store, &[(post("a", "h1"), "Note")], t(3));
-        assert_eq!(
-            r.changes,
-            vec![PostChange::Created {
-                actor: "news".into(),
-                slug: "a".into()
-            }]
-        );
+        assert_eq!(r.changes, vec![PostChange::created("news", "a")]);
         assert_eq!(r.records[0].first_seen, t(1));
         assert_eq!(store.tombstone("news", "a").unwrap(), None);
     }
@@ -859,13 +927,7 @@ mod tests {
             ..rerendered
         };
         let r = sync(&store, &[(edited, "Note")], t(3));
-        assert_eq!(
-            r.changes,
-            vec![PostChange::Updated {
-                actor: "news".into(),
-                slug: "a".into()
-            }]
-        );
+        assert_eq!(r.changes, vec![PostChange::updated("news", "a")]);
     }
 
     #[test]
