@@ -86,6 +86,8 @@ pub struct Post {
     /// Path of the post on a static site, derived from the content path (`news/budget/`).
     pub page_path: String,
     /// Sanitized HTML with Mastodon's allowlist, absolute links, hashtag and mention links.
+    /// Empty in a catalog built over a store on disk, which lets bodies go once stored: read a
+    /// served post's body with `catalog::PostRecord::html`, never this field.
     pub html: String,
     /// Length in characters of the text (for the `auto` object type).
     pub text_len: usize,
