@@ -5,7 +5,13 @@
 //! Under load the inserts are committed in groups ([`Store::record_inbox_activity_grouped`]):
 //! each request waits for the commit that holds its row, so a 202 still means "on disk", while
 //! one transaction carries every activity that arrived during the previous commit.
+//!
+//! Every row committed here is also kept in memory, in commit order, for the inbox dispatcher
+//! ([`Store::take_committed_inbox_activities`]): under load it hands the rows to the workers
+//! from there instead of reading each row and its body back. The table stays the truth: what is
+//! not kept (too many waiting, a restart) is read from it.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
@@ -57,10 +63,45 @@ impl ArrivedActivity {
     }
 }
 
-/// Activities waiting for the next group commit, and whether a committer is at work.
+/// Activities waiting for the next group commit, and whether a committer is at work; and the
+/// rows committed, kept for the dispatcher.
 #[derive(Default)]
 pub(super) struct GroupCommit {
     state: Mutex<Waiting>,
+    committed: Mutex<Committed>,
+}
+
+/// Rows committed to `inbox_activities`, by rowid, not yet taken by the dispatcher.
+#[derive(Default)]
+struct Committed {
+    rows: VecDeque<(i64, InboxActivity)>,
+    /// The bytes of the bodies in `rows`.
+    bytes: usize,
+    /// Every row committed since the first one kept with a larger rowid than this is in `rows`
+    /// or was taken; `None` before the first row is kept.
+    complete_after: Option<i64>,
+}
+
+/// The most committed rows kept for the dispatcher, and the most bytes of their bodies; beyond
+/// either the oldest are let go (the dispatcher then reads the queue).
+const KEPT_ROWS: usize = 2048;
+const KEPT_BYTES: usize = 4 << 20;
+
+impl Committed {
+    /// Keeps a row just committed, under the writer's lock (so rows come in rowid order).
+    fn keep(&mut self, rowid: i64, row: InboxActivity) {
+        self.complete_after.get_or_insert(rowid - 1);
+        self.bytes += row.body.len();
+        self.rows.push_back((rowid, row));
+        while self.rows.len() > KEPT_ROWS || self.bytes > KEPT_BYTES {
+            // Let go: the table is the only place to find it, and what follows it.
+            let Some((gone, row)) = self.rows.pop_front() else {
+                break;
+            };
+            self.bytes -= row.body.len();
+            self.complete_after = self.complete_after.max(Some(gone));
+        }
+    }
 }
 
 #[derive(Default)]
@@ -134,6 +175,10 @@ impl GroupCommit {
     fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn committed(&self) -> std::sync::MutexGuard<'_, Committed> {
+        self.committed.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 fn record_params<'a>(a: &'a NewInboxActivity<'a>, now_ms: i64) -> impl rusqlite::Params + 'a {
@@ -146,6 +191,20 @@ fn record_params<'a>(a: &'a NewInboxActivity<'a>, now_ms: i64) -> impl rusqlite:
         a.signature,
         now_ms,
     )
+}
+
+impl NewInboxActivity<'_> {
+    /// The queued row this becomes.
+    fn queued(&self) -> InboxActivity {
+        InboxActivity {
+            id: self.id.to_string(),
+            signer: self.signer.to_string(),
+            recipient: self.recipient.map(str::to_string),
+            kind: self.kind.to_string(),
+            body: self.body.to_string(),
+            attempts: 0,
+        }
+    }
 }
 
 impl InboxActivity {
@@ -170,7 +229,12 @@ impl Store {
         a: &NewInboxActivity<'_>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let n = self.execute(RECORD, record_params(a, now_ms))?;
+        let conn = self.conn();
+        let n = execute(&conn, RECORD, record_params(a, now_ms)).map_err(self.err())?;
+        if n > 0 {
+            let rowid = conn.last_insert_rowid();
+            self.group_commit.committed().keep(rowid, a.queued());
+        }
         Ok(n > 0)
     }
 
@@ -236,20 +300,10 @@ impl Store {
                 );
                 waiting.rows.drain(..n).collect()
             };
-            let committed = self.transaction(|tx| {
-                group
-                    .iter()
-                    .map(|e| {
-                        execute(tx, RECORD, record_params(&e.activity.as_new(), e.now_ms))
-                            .map(|n| n > 0)
-                            .map_err(self.err())
-                    })
-                    .collect::<Result<Vec<bool>, StoreError>>()
-            });
-            match committed {
-                Ok(fresh) => {
-                    for (e, fresh) in group.into_iter().zip(fresh) {
-                        let _ = e.done.send(Ok(fresh));
+            match self.commit_group(&group) {
+                Ok(rowids) => {
+                    for (e, rowid) in group.into_iter().zip(rowids) {
+                        let _ = e.done.send(Ok(rowid.is_some()));
                     }
                 }
                 // One bad row must not fail the others: each is recorded alone, with its own
@@ -264,6 +318,58 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// Records `group` in one transaction and keeps the new rows for the dispatcher (under the
+    /// writer's lock, so in rowid order). The rowid of each row, `None` for a repeat.
+    fn commit_group(&self, group: &[Entry]) -> Result<Vec<Option<i64>>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(self.err())?;
+        let rowids = group
+            .iter()
+            .map(|e| {
+                let n = execute(&tx, RECORD, record_params(&e.activity.as_new(), e.now_ms))?;
+                Ok((n > 0).then(|| tx.last_insert_rowid()))
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err())?;
+        tx.commit().map_err(self.err())?;
+        let mut committed = self.group_commit.committed();
+        for (e, rowid) in group.iter().zip(&rowids) {
+            if let Some(rowid) = rowid {
+                committed.keep(*rowid, e.activity.as_new().queued());
+            }
+        }
+        Ok(rowids)
+    }
+
+    /// The rows committed after the one numbered `after` (see
+    /// [`Store::due_inbox_activities_after`]), in commit order, as kept in memory since the
+    /// last call: what `due_inbox_activities_after(now, after, ..)` would read, without reading
+    /// it, for rows just committed are due and queued. `None` when memory does not hold every
+    /// one of them (too many came since the last call, or `after` is older than what is kept);
+    /// then the caller reads the table. Either way what was kept is let go.
+    pub fn take_committed_inbox_activities(
+        &self,
+        after: Option<i64>,
+    ) -> Option<Vec<(i64, InboxActivity)>> {
+        let mut committed = self.group_commit.committed();
+        let complete = match (after, committed.complete_after) {
+            (Some(after), Some(from)) => from <= after,
+            // Nothing committed since this store was opened.
+            (_, None) => committed.rows.is_empty(),
+            (None, Some(_)) => false,
+        };
+        let rows = std::mem::take(&mut committed.rows);
+        committed.bytes = 0;
+        if let Some((last, _)) = rows.back() {
+            committed.complete_after = committed.complete_after.max(Some(*last));
+        }
+        complete.then(|| {
+            rows.into_iter()
+                .filter(|(rowid, _)| Some(*rowid) > after)
+                .collect()
+        })
     }
 
     /// The signature scheme an activity was received with, if it was received.
@@ -472,7 +578,12 @@ mod tests {
         assert!(store.group_commit.lock().groups <= 2);
         // Answered means committed: another connection reads every row.
         assert_eq!(store.due_inbox_activities(10, 100).unwrap().len(), 25);
-        assert!(!store.group_commit.lock().committing);
+        // The committer stops once it finds nobody waiting (after answering the last group).
+        let stopped = std::time::Instant::now();
+        while store.group_commit.lock().committing {
+            assert!(stopped.elapsed() < std::time::Duration::from_secs(5));
+            tokio::task::yield_now().await;
+        }
     }
 
     #[test]
@@ -494,6 +605,90 @@ mod tests {
             .due_inbox_activities_after(100, Some(next[0].0), 10)
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn can_hand_over_committed_rows_from_memory_in_commit_order() {
+        let s = Store::open_in_memory().unwrap();
+        // Nothing committed yet: memory vouches for nothing after no position.
+        assert_eq!(s.take_committed_inbox_activities(None), Some(vec![]));
+        s.record_inbox_activity(&new("https://r.example/1"), 10)
+            .unwrap();
+        let read = s.due_inbox_activities_after(10, None, 10).unwrap();
+        // From the queue's head, the table must be read (rows from before may be queued).
+        assert_eq!(s.take_committed_inbox_activities(None), None);
+        let position = Some(read[0].0);
+        for id in ["https://r.example/3", "https://r.example/2"] {
+            s.record_inbox_activity(&new(id), 20).unwrap();
+        }
+        // A repeat is not a new row.
+        s.record_inbox_activity(&new("https://r.example/2"), 30)
+            .unwrap();
+        let kept = s.take_committed_inbox_activities(position).unwrap();
+        assert_eq!(
+            kept,
+            s.due_inbox_activities_after(30, position, 10).unwrap()
+        );
+        let ids: Vec<&str> = kept.iter().map(|(_, a)| a.id.as_str()).collect();
+        assert_eq!(ids, ["https://r.example/3", "https://r.example/2"]);
+        // Taken once.
+        let last = Some(kept[1].0);
+        assert_eq!(s.take_committed_inbox_activities(last), Some(vec![]));
+    }
+
+    #[test]
+    fn can_fall_back_to_the_table_when_memory_let_rows_go() {
+        let s = Store::open_in_memory().unwrap();
+        s.record_inbox_activity(&new("https://r.example/0"), 10)
+            .unwrap();
+        let position = Some(s.due_inbox_activities_after(10, None, 1).unwrap()[0].0);
+        let _ = s.take_committed_inbox_activities(position);
+        for i in 1..=KEPT_ROWS + 1 {
+            s.record_inbox_activity(&new(&format!("https://r.example/{i}")), 20)
+                .unwrap();
+        }
+        // The first row after the position was let go: the table is read instead.
+        assert_eq!(s.take_committed_inbox_activities(position), None);
+        // Once the reader has read past what was let go, memory serves again.
+        let read = s
+            .due_inbox_activities_after(20, position, KEPT_ROWS + 10)
+            .unwrap();
+        assert_eq!(read.len(), KEPT_ROWS + 1);
+        s.record_inbox_activity(&new("https://r.example/next"), 30)
+            .unwrap();
+        let kept = s
+            .take_committed_inbox_activities(Some(read.last().unwrap().0))
+            .unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].1.id, "https://r.example/next");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn can_keep_group_committed_rows_in_the_order_of_their_rowids() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        store
+            .record_inbox_activity(&new("https://r.example/first"), 10)
+            .unwrap();
+        let position = Some(store.due_inbox_activities_after(10, None, 1).unwrap()[0].0);
+        let _ = store.take_committed_inbox_activities(position);
+        let tasks: Vec<_> = (0..100)
+            .map(|i| {
+                let store = store.clone();
+                let id = format!("https://r.example/{i}");
+                tokio::spawn(
+                    async move { store.record_inbox_activity_grouped(arrived(&id), 10).await },
+                )
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap().unwrap());
+        }
+        let kept = store.take_committed_inbox_activities(position).unwrap();
+        assert_eq!(
+            kept,
+            store.due_inbox_activities_after(10, position, 200).unwrap()
+        );
     }
 
     #[test]

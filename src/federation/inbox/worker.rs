@@ -142,42 +142,39 @@ struct Dispatcher {
 impl Dispatcher {
     /// Hands every due row after the cursor (or from the head, or from where a full worker made
     /// it stop) to its worker, in arrival order. A worker that is full gets none of its later
-    /// rows in this pass either, so its rows stay in order.
+    /// rows in this pass either, so its rows stay in order. Rows committed since the last pass
+    /// come from memory when the store kept every one of them after the cursor (see
+    /// `Store::take_committed_inbox_activities`); else they are read from the table.
     fn pass(&mut self, inbox: &Inbox, from_head: bool) -> Result<(), crate::store::StoreError> {
-        let mut after = if from_head {
-            self.resume = None;
-            None
-        } else {
-            self.resume.take().unwrap_or(self.cursor)
+        let resume = self.resume.take();
+        let mut after = match (from_head, resume) {
+            (true, _) => None,
+            (false, Some(resume)) => resume,
+            (false, None) => self.cursor,
         };
+        // Taken whatever is read next, so that memory only ever holds rows after this pass.
+        let kept = inbox.store.take_committed_inbox_activities(self.cursor);
         let mut full = HashSet::new();
+        let in_hand = self.in_hand.clone();
+        if let Some(rows) = kept.filter(|_| !from_head && resume.is_none()) {
+            let mut in_hand = in_hand.lock().unwrap_or_else(|p| p.into_inner());
+            if self.hand_out(rows, &mut after, &mut in_hand, &mut full) {
+                self.cursor = after;
+            }
+            return Ok(());
+        }
         loop {
             // The page is read and checked against `in_hand` under its lock: a worker removes
             // an id only after its outcome is committed, so a row read as queued here is either
             // still in hand or not yet handed out.
-            let mut in_hand = self.in_hand.lock().unwrap_or_else(|p| p.into_inner());
+            let mut in_hand = in_hand.lock().unwrap_or_else(|p| p.into_inner());
             let rows = inbox
                 .store
                 .due_inbox_activities_after(inbox.clock.now_ms(), after, PAGE)?;
             // A short page is the end of the queue: no second query to learn that it is empty.
             let last_page = rows.len() < PAGE;
-            for (number, row) in rows {
-                let before = after.replace(number);
-                let shard = shard_of(&row.signer, self.senders.len());
-                if full.contains(&shard) || in_hand.contains(&row.id) {
-                    continue;
-                }
-                let id = row.id.clone();
-                match self.senders[shard].try_send(row) {
-                    Ok(()) => {
-                        in_hand.insert(id);
-                    }
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        full.insert(shard);
-                        self.resume.get_or_insert(before);
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => return Ok(()),
-                }
+            if !self.hand_out(rows, &mut after, &mut in_hand, &mut full) {
+                return Ok(());
             }
             if last_page {
                 break;
@@ -185,6 +182,37 @@ impl Dispatcher {
         }
         self.cursor = after;
         Ok(())
+    }
+
+    /// Hands `rows` (numbered, in order) to their workers, moving `after` past each; a row of a
+    /// worker in `full` stays where it is, and the first such row is where the next pass
+    /// resumes. False when the workers are gone.
+    fn hand_out(
+        &mut self,
+        rows: Vec<(i64, InboxActivity)>,
+        after: &mut Pos,
+        in_hand: &mut HashSet<String>,
+        full: &mut HashSet<usize>,
+    ) -> bool {
+        for (number, row) in rows {
+            let before = after.replace(number);
+            let shard = shard_of(&row.signer, self.senders.len());
+            if full.contains(&shard) || in_hand.contains(&row.id) {
+                continue;
+            }
+            let id = row.id.clone();
+            match self.senders[shard].try_send(row) {
+                Ok(()) => {
+                    in_hand.insert(id);
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    full.insert(shard);
+                    self.resume.get_or_insert(before);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            }
+        }
+        true
     }
 }
 
