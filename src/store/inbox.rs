@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use super::{execute, Store, StoreError};
+use super::{execute, InteractionChange, Store, StoreError};
 
 /// A verified activity to record.
 #[derive(Clone, Debug)]
@@ -426,12 +426,17 @@ impl Store {
         )
     }
 
-    /// Records what came of several jobs (by id) at once, in one transaction.
+    /// Records what came of several jobs (by id) at once, in one transaction with the changes
+    /// to `interactions` they made (written first, in order): a batch of Likes is one commit.
     pub fn settle_inbox_activities(
         &self,
+        interactions: &[InteractionChange],
         outcomes: &[(String, JobOutcome)],
     ) -> Result<(), StoreError> {
         self.transaction(|tx| {
+            for change in interactions {
+                change.write(tx).map_err(self.err())?;
+            }
             for (id, outcome) in outcomes {
                 match outcome {
                     JobOutcome::Done => execute(tx, FINISH, [id]),
