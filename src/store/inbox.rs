@@ -4,7 +4,9 @@
 //!
 //! Under load the inserts are committed in groups ([`Store::record_inbox_activity_grouped`]):
 //! each request waits for the commit that holds its row, so a 202 still means "on disk", while
-//! one transaction carries every activity that arrived during the previous commit.
+//! one transaction carries every activity that arrived during the previous commit. The inbox
+//! workers' outcomes join the same groups ([`Store::settle_inbox_activities_grouped`]), so under
+//! load the queue's inserts and updates share one commit.
 //!
 //! Every row committed here is also kept in memory, in commit order, for the inbox dispatcher
 //! ([`Store::take_committed_inbox_activities`]): under load it hands the rows to the workers
@@ -113,11 +115,25 @@ struct Waiting {
     groups: u64,
 }
 
-/// A row waiting for its commit, with when it arrived and who waits for the answer.
+/// A write waiting for its commit, and who waits for the answer.
 struct Entry {
-    activity: ArrivedActivity,
-    now_ms: i64,
+    write: Write,
     done: oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// What one waiting caller writes.
+enum Write {
+    /// A row received at `now_ms` (answered whether it was new).
+    Record {
+        activity: ArrivedActivity,
+        now_ms: i64,
+    },
+    /// The outcomes of a worker's jobs with the interactions they made (see
+    /// [`Store::settle_inbox_activities`]).
+    Settle {
+        interactions: Vec<InteractionChange>,
+        outcomes: Vec<(String, JobOutcome)>,
+    },
 }
 
 /// The most rows one group commit holds (bodies are up to 1 MiB each).
@@ -249,14 +265,34 @@ impl Store {
         a: ArrivedActivity,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
+        let write = Write::Record {
+            activity: a,
+            now_ms,
+        };
+        self.join_group_commit(write).await
+    }
+
+    /// [`Store::settle_inbox_activities`] in the next group commit, with the activities being
+    /// received and the outcomes of the other workers: under load the queue's writes share one
+    /// commit. Answered once it has committed.
+    pub async fn settle_inbox_activities_grouped(
+        self: &Arc<Self>,
+        interactions: Vec<InteractionChange>,
+        outcomes: Vec<(String, JobOutcome)>,
+    ) -> Result<(), StoreError> {
+        let write = Write::Settle {
+            interactions,
+            outcomes,
+        };
+        self.join_group_commit(write).await.map(|_| ())
+    }
+
+    /// Waits for the commit that holds `write`, starting a committer when none is at work.
+    async fn join_group_commit(self: &Arc<Self>, write: Write) -> Result<bool, StoreError> {
         let (done, answer) = oneshot::channel();
         let start = {
             let mut waiting = self.group_commit.lock();
-            waiting.rows.push(Entry {
-                activity: a,
-                now_ms,
-                done,
-            });
+            waiting.rows.push(Entry { write, done });
             waiting.arrived += 1;
             !std::mem::replace(&mut waiting.committing, true)
         };
@@ -303,7 +339,8 @@ impl Store {
             match self.commit_group(&group) {
                 Ok(rowids) => {
                     for (e, rowid) in group.into_iter().zip(rowids) {
-                        let _ = e.done.send(Ok(rowid.is_some()));
+                        let settled = matches!(e.write, Write::Settle { .. });
+                        let _ = e.done.send(Ok(settled || rowid.is_some()));
                     }
                 }
                 // One bad row must not fail the others: each is recorded alone, with its own
@@ -311,9 +348,18 @@ impl Store {
                 Err(e) => {
                     tracing::warn!(rows = group.len(), error = %e, "inbox group commit failed; recording each alone");
                     for e in group {
-                        let _ = e
-                            .done
-                            .send(self.record_inbox_activity(&e.activity.as_new(), e.now_ms));
+                        let alone = match &e.write {
+                            Write::Record { activity, now_ms } => {
+                                self.record_inbox_activity(&activity.as_new(), *now_ms)
+                            }
+                            Write::Settle {
+                                interactions,
+                                outcomes,
+                            } => self
+                                .settle_inbox_activities(interactions, outcomes)
+                                .map(|()| true),
+                        };
+                        let _ = e.done.send(alone);
                     }
                 }
             }
@@ -327,17 +373,23 @@ impl Store {
         let tx = conn.transaction().map_err(self.err())?;
         let rowids = group
             .iter()
-            .map(|e| {
-                let n = execute(&tx, RECORD, record_params(&e.activity.as_new(), e.now_ms))?;
-                Ok((n > 0).then(|| tx.last_insert_rowid()))
+            .map(|e| match &e.write {
+                Write::Record { activity, now_ms } => {
+                    let n = execute(&tx, RECORD, record_params(&activity.as_new(), *now_ms))?;
+                    Ok((n > 0).then(|| tx.last_insert_rowid()))
+                }
+                Write::Settle {
+                    interactions,
+                    outcomes,
+                } => settle(&tx, interactions, outcomes).map(|()| None),
             })
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(self.err())?;
         tx.commit().map_err(self.err())?;
         let mut committed = self.group_commit.committed();
         for (e, rowid) in group.iter().zip(&rowids) {
-            if let Some(rowid) = rowid {
-                committed.keep(*rowid, e.activity.as_new().queued());
+            if let (Write::Record { activity, .. }, Some(rowid)) = (&e.write, rowid) {
+                committed.keep(*rowid, activity.as_new().queued());
             }
         }
         Ok(rowids)
@@ -433,21 +485,7 @@ impl Store {
         interactions: &[InteractionChange],
         outcomes: &[(String, JobOutcome)],
     ) -> Result<(), StoreError> {
-        self.transaction(|tx| {
-            for change in interactions {
-                change.write(tx).map_err(self.err())?;
-            }
-            for (id, outcome) in outcomes {
-                match outcome {
-                    JobOutcome::Done => execute(tx, FINISH, [id]),
-                    JobOutcome::Failed { error, retry_at } => {
-                        execute(tx, FAIL, (id, error, retry_at))
-                    }
-                }
-                .map_err(self.err())?;
-            }
-            Ok(())
-        })
+        self.transaction(|tx| settle(tx, interactions, outcomes).map_err(self.err()))
     }
 
     /// Marks an activity processed.
@@ -480,6 +518,24 @@ impl Store {
             [before_ms],
         )
     }
+}
+
+/// Writes `interactions` in order, then `outcomes`, on the writer's transaction.
+fn settle(
+    conn: &rusqlite::Connection,
+    interactions: &[InteractionChange],
+    outcomes: &[(String, JobOutcome)],
+) -> rusqlite::Result<()> {
+    for change in interactions {
+        change.write(conn)?;
+    }
+    for (id, outcome) in outcomes {
+        match outcome {
+            JobOutcome::Done => execute(conn, FINISH, [id]),
+            JobOutcome::Failed { error, retry_at } => execute(conn, FAIL, (id, error, retry_at)),
+        }?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -589,6 +645,43 @@ mod tests {
             assert!(stopped.elapsed() < std::time::Duration::from_secs(5));
             tokio::task::yield_now().await;
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn can_settle_outcomes_in_the_group_commit_with_arriving_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        for id in ["https://r.example/1", "https://r.example/2"] {
+            store.record_inbox_activity(&new(id), 10).unwrap();
+        }
+        let like = InteractionChange::Add {
+            activity_id: "https://r.example/1".into(),
+            kind: crate::store::InteractionKind::Like,
+            actor: "https://r.example/u/a".into(),
+            post_actor: "news".into(),
+            post_slug: "hi".into(),
+        };
+        let failed = JobOutcome::Failed {
+            error: "down".into(),
+            retry_at: Some(100),
+        };
+        let outcomes = vec![
+            ("https://r.example/1".to_string(), JobOutcome::Done),
+            ("https://r.example/2".to_string(), failed),
+        ];
+        let (settled, recorded) = tokio::join!(
+            store.settle_inbox_activities_grouped(vec![like], outcomes),
+            store.record_inbox_activity_grouped(arrived("https://r.example/3"), 20),
+        );
+        settled.unwrap();
+        assert!(recorded.unwrap());
+        assert_eq!(store.interaction_counts("news", "hi").unwrap().likes, 1);
+        let due: Vec<_> = store.due_inbox_activities(100, 10).unwrap();
+        let ids: Vec<(&str, i64)> = due.iter().map(|a| (a.id.as_str(), a.attempts)).collect();
+        assert_eq!(
+            ids,
+            [("https://r.example/2", 1), ("https://r.example/3", 0)]
+        );
     }
 
     #[test]

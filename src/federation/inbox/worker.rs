@@ -246,13 +246,13 @@ async fn run_shard(
             row = rows.recv() => row,
             _ = tokio::time::sleep_until(write_at.unwrap_or_else(Instant::now)), if write_at.is_some() => {
                 written_at = Some(Instant::now());
-                held.settle(&live.current(), &in_hand, &room);
+                held.settle(&live.current(), &in_hand, &room).await;
                 continue;
             }
             _ = shutdown.changed() => None,
         };
         let Some(first) = first else {
-            held.settle(&live.current(), &in_hand, &room);
+            held.settle(&live.current(), &in_hand, &room).await;
             return;
         };
         let mut batch = vec![first];
@@ -275,7 +275,7 @@ async fn run_shard(
             if !held.comments.is_empty() {
                 written_at = Some(Instant::now());
             }
-            held.settle(&inbox, &in_hand, &room);
+            held.settle(&inbox, &in_hand, &room).await;
         } else {
             held.write_interactions(&inbox);
         }
@@ -298,9 +298,9 @@ struct Held {
 
 impl Held {
     /// Writes the comments files, then records the outcomes with the interactions not yet
-    /// written (one transaction), and lets the dispatcher hand out the rows again should any
-    /// still be queued.
-    fn settle(&mut self, inbox: &Inbox, in_hand: &Mutex<HashSet<String>>, room: &Notify) {
+    /// written (in the inbox's next group commit), and lets the dispatcher hand out the rows
+    /// again should any still be queued.
+    async fn settle(&mut self, inbox: &Inbox, in_hand: &Mutex<HashSet<String>>, room: &Notify) {
         let Held {
             ids,
             outcomes,
@@ -311,11 +311,13 @@ impl Held {
             return;
         }
         comments.write(inbox);
-        if let Err(e) = inbox
+        let jobs = outcomes.len();
+        let settled = inbox
             .store
-            .settle_inbox_activities(&interactions, &outcomes)
-        {
-            tracing::error!(jobs = outcomes.len(), error = %e, "cannot update the inbox queue");
+            .settle_inbox_activities_grouped(interactions, outcomes)
+            .await;
+        if let Err(e) = settled {
+            tracing::error!(jobs, error = %e, "cannot update the inbox queue");
         }
         let mut hand = in_hand.lock().unwrap_or_else(|p| p.into_inner());
         for id in &ids {
