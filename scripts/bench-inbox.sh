@@ -11,6 +11,8 @@
 #   BENCH_PERF=DIR: record each masthead run with `perf record` into DIR/<run>.data, for
 #     `perf report -i` (DWARF call graphs, BENCH_PERF_HZ=1000 samples a second; the release
 #     build keeps line tables for it)
+#   MASTHEAD_BIN=PATH: the server measured instead of this tree's build (a build of an earlier
+#     commit, for a before/after pair in one sitting)
 #
 # Goals (issue 10): >= 5,000 accepted per server CPU-second, >= 15x Fedify, replies applied
 # >= 1,000/s.
@@ -33,7 +35,7 @@ perf_dir="${BENCH_PERF:-}"
 cargo build -q --profile "$profile" --bin masthead --example bench_inbox_load
 dir_profile="$profile"
 [[ "$profile" == "dev" ]] && dir_profile=debug
-bin="$root/target/$dir_profile/masthead"
+bin="${MASTHEAD_BIN:-$root/target/$dir_profile/masthead}"
 load="$root/target/$dir_profile/examples/bench_inbox_load"
 
 work="$(mktemp -d)"

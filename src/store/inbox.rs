@@ -4,13 +4,21 @@
 //!
 //! Under load the inserts are committed in groups ([`Store::record_inbox_activity_grouped`]):
 //! each request waits for the commit that holds its row, so a 202 still means "on disk", while
-//! one transaction carries every activity that arrived during the previous commit.
+//! one transaction carries every activity that arrived during the previous commit. The inbox
+//! workers' outcomes join the same groups ([`Store::settle_inbox_activities_grouped`]), so under
+//! load the queue's inserts and updates share one commit.
+//!
+//! Every row committed here is also kept in memory, in commit order, for the inbox dispatcher
+//! ([`Store::take_committed_inbox_activities`]): under load it hands the rows to the workers
+//! from there instead of reading each row and its body back. The table stays the truth: what is
+//! not kept (too many waiting, a restart) is read from it.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use super::{execute, Store, StoreError};
+use super::{execute, InteractionChange, Store, StoreError};
 
 /// A verified activity to record.
 #[derive(Clone, Debug)]
@@ -57,10 +65,45 @@ impl ArrivedActivity {
     }
 }
 
-/// Activities waiting for the next group commit, and whether a committer is at work.
+/// Activities waiting for the next group commit, and whether a committer is at work; and the
+/// rows committed, kept for the dispatcher.
 #[derive(Default)]
 pub(super) struct GroupCommit {
     state: Mutex<Waiting>,
+    committed: Mutex<Committed>,
+}
+
+/// Rows committed to `inbox_activities`, by rowid, not yet taken by the dispatcher.
+#[derive(Default)]
+struct Committed {
+    rows: VecDeque<(i64, InboxActivity)>,
+    /// The bytes of the bodies in `rows`.
+    bytes: usize,
+    /// Every row committed since the first one kept with a larger rowid than this is in `rows`
+    /// or was taken; `None` before the first row is kept.
+    complete_after: Option<i64>,
+}
+
+/// The most committed rows kept for the dispatcher, and the most bytes of their bodies; beyond
+/// either the oldest are let go (the dispatcher then reads the queue).
+const KEPT_ROWS: usize = 2048;
+const KEPT_BYTES: usize = 4 << 20;
+
+impl Committed {
+    /// Keeps a row just committed, under the writer's lock (so rows come in rowid order).
+    fn keep(&mut self, rowid: i64, row: InboxActivity) {
+        self.complete_after.get_or_insert(rowid - 1);
+        self.bytes += row.body.len();
+        self.rows.push_back((rowid, row));
+        while self.rows.len() > KEPT_ROWS || self.bytes > KEPT_BYTES {
+            // Let go: the table is the only place to find it, and what follows it.
+            let Some((gone, row)) = self.rows.pop_front() else {
+                break;
+            };
+            self.bytes -= row.body.len();
+            self.complete_after = self.complete_after.max(Some(gone));
+        }
+    }
 }
 
 #[derive(Default)]
@@ -72,11 +115,25 @@ struct Waiting {
     groups: u64,
 }
 
-/// A row waiting for its commit, with when it arrived and who waits for the answer.
+/// A write waiting for its commit, and who waits for the answer.
 struct Entry {
-    activity: ArrivedActivity,
-    now_ms: i64,
+    write: Write,
     done: oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// What one waiting caller writes.
+enum Write {
+    /// A row received at `now_ms` (answered whether it was new).
+    Record {
+        activity: ArrivedActivity,
+        now_ms: i64,
+    },
+    /// The outcomes of a worker's jobs with the interactions they made (see
+    /// [`Store::settle_inbox_activities`]).
+    Settle {
+        interactions: Vec<InteractionChange>,
+        outcomes: Vec<(String, JobOutcome)>,
+    },
 }
 
 /// The most rows one group commit holds (bodies are up to 1 MiB each).
@@ -134,6 +191,10 @@ impl GroupCommit {
     fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn committed(&self) -> std::sync::MutexGuard<'_, Committed> {
+        self.committed.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 fn record_params<'a>(a: &'a NewInboxActivity<'a>, now_ms: i64) -> impl rusqlite::Params + 'a {
@@ -146,6 +207,20 @@ fn record_params<'a>(a: &'a NewInboxActivity<'a>, now_ms: i64) -> impl rusqlite:
         a.signature,
         now_ms,
     )
+}
+
+impl NewInboxActivity<'_> {
+    /// The queued row this becomes.
+    fn queued(&self) -> InboxActivity {
+        InboxActivity {
+            id: self.id.to_string(),
+            signer: self.signer.to_string(),
+            recipient: self.recipient.map(str::to_string),
+            kind: self.kind.to_string(),
+            body: self.body.to_string(),
+            attempts: 0,
+        }
+    }
 }
 
 impl InboxActivity {
@@ -170,7 +245,12 @@ impl Store {
         a: &NewInboxActivity<'_>,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let n = self.execute(RECORD, record_params(a, now_ms))?;
+        let conn = self.conn();
+        let n = execute(&conn, RECORD, record_params(a, now_ms)).map_err(self.err())?;
+        if n > 0 {
+            let rowid = conn.last_insert_rowid();
+            self.group_commit.committed().keep(rowid, a.queued());
+        }
         Ok(n > 0)
     }
 
@@ -185,14 +265,34 @@ impl Store {
         a: ArrivedActivity,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
+        let write = Write::Record {
+            activity: a,
+            now_ms,
+        };
+        self.join_group_commit(write).await
+    }
+
+    /// [`Store::settle_inbox_activities`] in the next group commit, with the activities being
+    /// received and the outcomes of the other workers: under load the queue's writes share one
+    /// commit. Answered once it has committed.
+    pub async fn settle_inbox_activities_grouped(
+        self: &Arc<Self>,
+        interactions: Vec<InteractionChange>,
+        outcomes: Vec<(String, JobOutcome)>,
+    ) -> Result<(), StoreError> {
+        let write = Write::Settle {
+            interactions,
+            outcomes,
+        };
+        self.join_group_commit(write).await.map(|_| ())
+    }
+
+    /// Waits for the commit that holds `write`, starting a committer when none is at work.
+    async fn join_group_commit(self: &Arc<Self>, write: Write) -> Result<bool, StoreError> {
         let (done, answer) = oneshot::channel();
         let start = {
             let mut waiting = self.group_commit.lock();
-            waiting.rows.push(Entry {
-                activity: a,
-                now_ms,
-                done,
-            });
+            waiting.rows.push(Entry { write, done });
             waiting.arrived += 1;
             !std::mem::replace(&mut waiting.committing, true)
         };
@@ -236,20 +336,11 @@ impl Store {
                 );
                 waiting.rows.drain(..n).collect()
             };
-            let committed = self.transaction(|tx| {
-                group
-                    .iter()
-                    .map(|e| {
-                        execute(tx, RECORD, record_params(&e.activity.as_new(), e.now_ms))
-                            .map(|n| n > 0)
-                            .map_err(self.err())
-                    })
-                    .collect::<Result<Vec<bool>, StoreError>>()
-            });
-            match committed {
-                Ok(fresh) => {
-                    for (e, fresh) in group.into_iter().zip(fresh) {
-                        let _ = e.done.send(Ok(fresh));
+            match self.commit_group(&group) {
+                Ok(rowids) => {
+                    for (e, rowid) in group.into_iter().zip(rowids) {
+                        let settled = matches!(e.write, Write::Settle { .. });
+                        let _ = e.done.send(Ok(settled || rowid.is_some()));
                     }
                 }
                 // One bad row must not fail the others: each is recorded alone, with its own
@@ -257,13 +348,80 @@ impl Store {
                 Err(e) => {
                     tracing::warn!(rows = group.len(), error = %e, "inbox group commit failed; recording each alone");
                     for e in group {
-                        let _ = e
-                            .done
-                            .send(self.record_inbox_activity(&e.activity.as_new(), e.now_ms));
+                        let alone = match &e.write {
+                            Write::Record { activity, now_ms } => {
+                                self.record_inbox_activity(&activity.as_new(), *now_ms)
+                            }
+                            Write::Settle {
+                                interactions,
+                                outcomes,
+                            } => self
+                                .settle_inbox_activities(interactions, outcomes)
+                                .map(|()| true),
+                        };
+                        let _ = e.done.send(alone);
                     }
                 }
             }
         }
+    }
+
+    /// Records `group` in one transaction and keeps the new rows for the dispatcher (under the
+    /// writer's lock, so in rowid order). The rowid of each row, `None` for a repeat.
+    fn commit_group(&self, group: &[Entry]) -> Result<Vec<Option<i64>>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(self.err())?;
+        let rowids = group
+            .iter()
+            .map(|e| match &e.write {
+                Write::Record { activity, now_ms } => {
+                    let n = execute(&tx, RECORD, record_params(&activity.as_new(), *now_ms))?;
+                    Ok((n > 0).then(|| tx.last_insert_rowid()))
+                }
+                Write::Settle {
+                    interactions,
+                    outcomes,
+                } => settle(&tx, interactions, outcomes).map(|()| None),
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err())?;
+        tx.commit().map_err(self.err())?;
+        let mut committed = self.group_commit.committed();
+        for (e, rowid) in group.iter().zip(&rowids) {
+            if let (Write::Record { activity, .. }, Some(rowid)) = (&e.write, rowid) {
+                committed.keep(*rowid, activity.as_new().queued());
+            }
+        }
+        Ok(rowids)
+    }
+
+    /// The rows committed after the one numbered `after` (see
+    /// [`Store::due_inbox_activities_after`]), in commit order, as kept in memory since the
+    /// last call: what `due_inbox_activities_after(now, after, ..)` would read, without reading
+    /// it, for rows just committed are due and queued. `None` when memory does not hold every
+    /// one of them (too many came since the last call, or `after` is older than what is kept);
+    /// then the caller reads the table. Either way what was kept is let go.
+    pub fn take_committed_inbox_activities(
+        &self,
+        after: Option<i64>,
+    ) -> Option<Vec<(i64, InboxActivity)>> {
+        let mut committed = self.group_commit.committed();
+        let complete = match (after, committed.complete_after) {
+            (Some(after), Some(from)) => from <= after,
+            // Nothing committed since this store was opened.
+            (_, None) => committed.rows.is_empty(),
+            (None, Some(_)) => false,
+        };
+        let rows = std::mem::take(&mut committed.rows);
+        committed.bytes = 0;
+        if let Some((last, _)) = rows.back() {
+            committed.complete_after = committed.complete_after.max(Some(*last));
+        }
+        complete.then(|| {
+            rows.into_iter()
+                .filter(|(rowid, _)| Some(*rowid) > after)
+                .collect()
+        })
     }
 
     /// The signature scheme an activity was received with, if it was received.
@@ -320,23 +478,14 @@ impl Store {
         )
     }
 
-    /// Records what came of several jobs (by id) at once, in one transaction.
+    /// Records what came of several jobs (by id) at once, in one transaction with the changes
+    /// to `interactions` they made (written first, in order): a batch of Likes is one commit.
     pub fn settle_inbox_activities(
         &self,
+        interactions: &[InteractionChange],
         outcomes: &[(String, JobOutcome)],
     ) -> Result<(), StoreError> {
-        self.transaction(|tx| {
-            for (id, outcome) in outcomes {
-                match outcome {
-                    JobOutcome::Done => execute(tx, FINISH, [id]),
-                    JobOutcome::Failed { error, retry_at } => {
-                        execute(tx, FAIL, (id, error, retry_at))
-                    }
-                }
-                .map_err(self.err())?;
-            }
-            Ok(())
-        })
+        self.transaction(|tx| settle(tx, interactions, outcomes).map_err(self.err()))
     }
 
     /// Marks an activity processed.
@@ -369,6 +518,24 @@ impl Store {
             [before_ms],
         )
     }
+}
+
+/// Writes `interactions` in order, then `outcomes`, on the writer's transaction.
+fn settle(
+    conn: &rusqlite::Connection,
+    interactions: &[InteractionChange],
+    outcomes: &[(String, JobOutcome)],
+) -> rusqlite::Result<()> {
+    for change in interactions {
+        change.write(conn)?;
+    }
+    for (id, outcome) in outcomes {
+        match outcome {
+            JobOutcome::Done => execute(conn, FINISH, [id]),
+            JobOutcome::Failed { error, retry_at } => execute(conn, FAIL, (id, error, retry_at)),
+        }?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -472,7 +639,49 @@ mod tests {
         assert!(store.group_commit.lock().groups <= 2);
         // Answered means committed: another connection reads every row.
         assert_eq!(store.due_inbox_activities(10, 100).unwrap().len(), 25);
-        assert!(!store.group_commit.lock().committing);
+        // The committer stops once it finds nobody waiting (after answering the last group).
+        let stopped = std::time::Instant::now();
+        while store.group_commit.lock().committing {
+            assert!(stopped.elapsed() < std::time::Duration::from_secs(5));
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn can_settle_outcomes_in_the_group_commit_with_arriving_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        for id in ["https://r.example/1", "https://r.example/2"] {
+            store.record_inbox_activity(&new(id), 10).unwrap();
+        }
+        let like = InteractionChange::Add {
+            activity_id: "https://r.example/1".into(),
+            kind: crate::store::InteractionKind::Like,
+            actor: "https://r.example/u/a".into(),
+            post_actor: "news".into(),
+            post_slug: "hi".into(),
+        };
+        let failed = JobOutcome::Failed {
+            error: "down".into(),
+            retry_at: Some(100),
+        };
+        let outcomes = vec![
+            ("https://r.example/1".to_string(), JobOutcome::Done),
+            ("https://r.example/2".to_string(), failed),
+        ];
+        let (settled, recorded) = tokio::join!(
+            store.settle_inbox_activities_grouped(vec![like], outcomes),
+            store.record_inbox_activity_grouped(arrived("https://r.example/3"), 20),
+        );
+        settled.unwrap();
+        assert!(recorded.unwrap());
+        assert_eq!(store.interaction_counts("news", "hi").unwrap().likes, 1);
+        let due: Vec<_> = store.due_inbox_activities(100, 10).unwrap();
+        let ids: Vec<(&str, i64)> = due.iter().map(|a| (a.id.as_str(), a.attempts)).collect();
+        assert_eq!(
+            ids,
+            [("https://r.example/2", 1), ("https://r.example/3", 0)]
+        );
     }
 
     #[test]
@@ -494,6 +703,90 @@ mod tests {
             .due_inbox_activities_after(100, Some(next[0].0), 10)
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn can_hand_over_committed_rows_from_memory_in_commit_order() {
+        let s = Store::open_in_memory().unwrap();
+        // Nothing committed yet: memory vouches for nothing after no position.
+        assert_eq!(s.take_committed_inbox_activities(None), Some(vec![]));
+        s.record_inbox_activity(&new("https://r.example/1"), 10)
+            .unwrap();
+        let read = s.due_inbox_activities_after(10, None, 10).unwrap();
+        // From the queue's head, the table must be read (rows from before may be queued).
+        assert_eq!(s.take_committed_inbox_activities(None), None);
+        let position = Some(read[0].0);
+        for id in ["https://r.example/3", "https://r.example/2"] {
+            s.record_inbox_activity(&new(id), 20).unwrap();
+        }
+        // A repeat is not a new row.
+        s.record_inbox_activity(&new("https://r.example/2"), 30)
+            .unwrap();
+        let kept = s.take_committed_inbox_activities(position).unwrap();
+        assert_eq!(
+            kept,
+            s.due_inbox_activities_after(30, position, 10).unwrap()
+        );
+        let ids: Vec<&str> = kept.iter().map(|(_, a)| a.id.as_str()).collect();
+        assert_eq!(ids, ["https://r.example/3", "https://r.example/2"]);
+        // Taken once.
+        let last = Some(kept[1].0);
+        assert_eq!(s.take_committed_inbox_activities(last), Some(vec![]));
+    }
+
+    #[test]
+    fn can_fall_back_to_the_table_when_memory_let_rows_go() {
+        let s = Store::open_in_memory().unwrap();
+        s.record_inbox_activity(&new("https://r.example/0"), 10)
+            .unwrap();
+        let position = Some(s.due_inbox_activities_after(10, None, 1).unwrap()[0].0);
+        let _ = s.take_committed_inbox_activities(position);
+        for i in 1..=KEPT_ROWS + 1 {
+            s.record_inbox_activity(&new(&format!("https://r.example/{i}")), 20)
+                .unwrap();
+        }
+        // The first row after the position was let go: the table is read instead.
+        assert_eq!(s.take_committed_inbox_activities(position), None);
+        // Once the reader has read past what was let go, memory serves again.
+        let read = s
+            .due_inbox_activities_after(20, position, KEPT_ROWS + 10)
+            .unwrap();
+        assert_eq!(read.len(), KEPT_ROWS + 1);
+        s.record_inbox_activity(&new("https://r.example/next"), 30)
+            .unwrap();
+        let kept = s
+            .take_committed_inbox_activities(Some(read.last().unwrap().0))
+            .unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].1.id, "https://r.example/next");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn can_keep_group_committed_rows_in_the_order_of_their_rowids() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        store
+            .record_inbox_activity(&new("https://r.example/first"), 10)
+            .unwrap();
+        let position = Some(store.due_inbox_activities_after(10, None, 1).unwrap()[0].0);
+        let _ = store.take_committed_inbox_activities(position);
+        let tasks: Vec<_> = (0..100)
+            .map(|i| {
+                let store = store.clone();
+                let id = format!("https://r.example/{i}");
+                tokio::spawn(
+                    async move { store.record_inbox_activity_grouped(arrived(&id), 10).await },
+                )
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap().unwrap());
+        }
+        let kept = store.take_committed_inbox_activities(position).unwrap();
+        assert_eq!(
+            kept,
+            store.due_inbox_activities_after(10, position, 200).unwrap()
+        );
     }
 
     #[test]

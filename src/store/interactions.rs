@@ -1,8 +1,13 @@
 //! `interactions`: likes and boosts of our posts, counted per post and undone by activity id.
+//!
+//! The inbox worker gathers the changes of a batch of jobs ([`InteractionChange`]) and writes
+//! them in the transaction that records those jobs' outcomes
+//! ([`Store::settle_inbox_activities`]): one commit for a batch of Likes, not one per Like.
 
 use chrono::Utc;
+use rusqlite::Connection;
 
-use super::{Store, StoreError};
+use super::{execute, Store, StoreError};
 
 /// What kind of interaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -18,6 +23,75 @@ impl InteractionKind {
         match self {
             InteractionKind::Like => "like",
             InteractionKind::Announce => "announce",
+        }
+    }
+}
+
+/// A change to `interactions`, written later (in order with the others of its batch).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InteractionChange {
+    /// See [`Store::add_interaction`].
+    Add {
+        activity_id: String,
+        kind: InteractionKind,
+        actor: String,
+        post_actor: String,
+        post_slug: String,
+    },
+    /// The interaction `activity_id`, if `actor` made it; else, when `of` names it, `actor`'s
+    /// interaction of that kind with that post (an Undo whose object id we never saw).
+    Undo {
+        activity_id: String,
+        actor: String,
+        of: Option<(InteractionKind, String, String)>,
+    },
+    /// Every interaction by `actor` (their account was deleted).
+    RemoveBy { actor: String },
+}
+
+const ADD: &str = "INSERT OR IGNORE INTO interactions
+       (activity_id, kind, actor, post_actor, post_slug, created_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+const REMOVE: &str = "DELETE FROM interactions WHERE activity_id = ?1 AND actor = ?2";
+const REMOVE_OF: &str = "DELETE FROM interactions
+     WHERE kind = ?1 AND actor = ?2 AND post_actor = ?3 AND post_slug = ?4";
+const REMOVE_BY: &str = "DELETE FROM interactions WHERE actor = ?1";
+
+impl InteractionChange {
+    /// Writes the change on `conn` (the writer, or a transaction on it). How many rows changed.
+    pub(super) fn write(&self, conn: &Connection) -> rusqlite::Result<usize> {
+        match self {
+            InteractionChange::Add {
+                activity_id,
+                kind,
+                actor,
+                post_actor,
+                post_slug,
+            } => execute(
+                conn,
+                ADD,
+                (
+                    activity_id,
+                    kind.as_str(),
+                    actor,
+                    post_actor,
+                    post_slug,
+                    Utc::now().to_rfc3339(),
+                ),
+            ),
+            InteractionChange::Undo {
+                activity_id,
+                actor,
+                of,
+            } => match (execute(conn, REMOVE, (activity_id, actor))?, of) {
+                (0, Some((kind, post_actor, post_slug))) => execute(
+                    conn,
+                    REMOVE_OF,
+                    (kind.as_str(), actor, post_actor, post_slug),
+                ),
+                (n, _) => Ok(n),
+            },
+            InteractionChange::RemoveBy { actor } => execute(conn, REMOVE_BY, [actor]),
         }
     }
 }
@@ -41,50 +115,25 @@ impl Store {
         post_actor: &str,
         post_slug: &str,
     ) -> Result<bool, StoreError> {
-        let n = self.execute(
-            "INSERT OR IGNORE INTO interactions
-               (activity_id, kind, actor, post_actor, post_slug, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            (
-                activity_id,
-                kind.as_str(),
-                actor,
-                post_actor,
-                post_slug,
-                Utc::now().to_rfc3339(),
-            ),
-        )?;
-        Ok(n > 0)
+        let add = InteractionChange::Add {
+            activity_id: activity_id.to_string(),
+            kind,
+            actor: actor.to_string(),
+            post_actor: post_actor.to_string(),
+            post_slug: post_slug.to_string(),
+        };
+        Ok(self.change_interactions(&[add])? > 0)
     }
 
-    /// Undoes the interaction `activity_id`, only if `actor` made it. Returns whether one existed.
-    pub fn remove_interaction(&self, activity_id: &str, actor: &str) -> Result<bool, StoreError> {
-        let n = self.execute(
-            "DELETE FROM interactions WHERE activity_id = ?1 AND actor = ?2",
-            (activity_id, actor),
-        )?;
-        Ok(n > 0)
-    }
-
-    /// Undoes `actor`'s interaction of `kind` with a post (an Undo whose object id we never saw).
-    pub fn remove_interaction_of(
-        &self,
-        kind: InteractionKind,
-        actor: &str,
-        post_actor: &str,
-        post_slug: &str,
-    ) -> Result<bool, StoreError> {
-        let n = self.execute(
-            "DELETE FROM interactions
-             WHERE kind = ?1 AND actor = ?2 AND post_actor = ?3 AND post_slug = ?4",
-            (kind.as_str(), actor, post_actor, post_slug),
-        )?;
-        Ok(n > 0)
-    }
-
-    /// Removes every interaction by `actor` (their account was deleted).
-    pub fn remove_interactions_by(&self, actor: &str) -> Result<usize, StoreError> {
-        self.execute("DELETE FROM interactions WHERE actor = ?1", [actor])
+    /// Writes `changes` in order, in one transaction. How many rows they changed.
+    pub fn change_interactions(&self, changes: &[InteractionChange]) -> Result<usize, StoreError> {
+        self.transaction(|tx| {
+            changes
+                .iter()
+                .map(|c| c.write(tx))
+                .sum::<rusqlite::Result<usize>>()
+                .map_err(self.err())
+        })
     }
 
     /// Likes and boosts of one post.
@@ -151,16 +200,54 @@ mod tests {
                 shares: 1
             }
         );
-        assert!(!s
-            .remove_interaction("https://r.example/l/1", "https://other.example/u/b")
-            .unwrap());
-        assert!(s.remove_interaction("https://r.example/l/1", a).unwrap());
-        assert!(s
-            .remove_interaction_of(InteractionKind::Announce, a, "news", "hi")
-            .unwrap());
+        let undo = |id: &str, actor: &str, of: Option<InteractionKind>| InteractionChange::Undo {
+            activity_id: id.to_string(),
+            actor: actor.to_string(),
+            of: of.map(|k| (k, "news".to_string(), "hi".to_string())),
+        };
+        // Only its maker undoes an interaction.
+        let other = "https://other.example/u/b";
+        let like = "https://r.example/l/1";
+        assert_eq!(
+            s.change_interactions(&[undo(like, other, None)]).unwrap(),
+            0
+        );
+        assert_eq!(s.change_interactions(&[undo(like, a, None)]).unwrap(), 1);
+        // An Undo of an id never seen undoes the actor's interaction of that kind.
+        let unseen = undo("https://r.example/b/9", a, Some(InteractionKind::Announce));
+        assert_eq!(s.change_interactions(&[unseen]).unwrap(), 1);
         assert_eq!(
             s.interaction_counts("news", "hi").unwrap(),
             InteractionCounts::default()
         );
+    }
+
+    #[test]
+    fn can_write_a_batch_of_changes_in_their_order() {
+        let s = Store::open_in_memory().unwrap();
+        let add = |id: &str, actor: &str| InteractionChange::Add {
+            activity_id: id.to_string(),
+            kind: InteractionKind::Like,
+            actor: actor.to_string(),
+            post_actor: "news".to_string(),
+            post_slug: "hi".to_string(),
+        };
+        let (a, b) = ("https://r.example/u/a", "https://r.example/u/b");
+        let batch = [
+            add("https://r.example/l/1", a),
+            InteractionChange::Undo {
+                activity_id: "https://r.example/l/1".to_string(),
+                actor: a.to_string(),
+                of: None,
+            },
+            // Liked again after the Undo, then the account is gone, then a like by someone else.
+            add("https://r.example/l/2", a),
+            InteractionChange::RemoveBy {
+                actor: a.to_string(),
+            },
+            add("https://r.example/l/3", b),
+        ];
+        assert_eq!(s.change_interactions(&batch).unwrap(), 5);
+        assert_eq!(s.interaction_counts("news", "hi").unwrap().likes, 1);
     }
 }

@@ -47,7 +47,7 @@ pub use followers::{FollowState, Follower};
 pub use held_posts::HeldPost;
 pub use hosts::HostHealth;
 pub use inbox::{ArrivedActivity, InboxActivity, JobOutcome, NewInboxActivity};
-pub use interactions::{InteractionCounts, InteractionKind};
+pub use interactions::{InteractionChange, InteractionCounts, InteractionKind};
 pub use keys::{ActorKeys, KeyPair, INSTANCE_KEY};
 pub use pending_publications::{PendingChange, PendingPublication};
 pub use plugin_kv::{KvFull, PluginMark};

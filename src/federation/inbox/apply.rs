@@ -16,13 +16,14 @@ use crate::federation::fetch::id_of;
 use crate::moderation::{EventKind, InboxEvent, Interaction, NoteVisibility, ReplyNote, Verdict};
 use crate::plugins::{Judgement, Verdict as PluginVerdict};
 use crate::store::{
-    AutoReply, FollowState, Follower, HeldBy, Hold, InteractionKind, NewDelivery, Reply,
-    ReplyStatus, Report, Store, StoreError,
+    AutoReply, FollowState, Follower, HeldBy, Hold, InteractionChange, InteractionKind,
+    NewDelivery, Reply, ReplyStatus, Report, Store, StoreError,
 };
 use crate::urls::Urls;
 
 /// Applies one judged event. The comments files it changes are noted in `comments`, written
-/// once per post when the batch of jobs is done.
+/// once per post when the batch of jobs is done; its likes and boosts go to `interactions`,
+/// written in order with the outcomes of the batch (one commit for a batch of Likes).
 pub(super) async fn apply(
     inbox: &Inbox,
     activity: &Value,
@@ -30,6 +31,7 @@ pub(super) async fn apply(
     verdict: Verdict,
     judgement: Option<Judgement>,
     comments: &mut CommentChanges,
+    interactions: &mut Vec<InteractionChange>,
 ) -> Result<(), JobError> {
     let InboxEvent { actor, kind } = event;
     let judgement = judgement.unwrap_or_else(Judgement::accept);
@@ -108,18 +110,24 @@ pub(super) async fn apply(
             if let PluginVerdict::Escalate(reason) = &judgement.verdict {
                 tracing::warn!(actor = %actor, activity = %activity_id, plugins = %judgement.by.join(", "), reason = %reason, "interaction escalated by a plugin");
             }
-            store.add_interaction(&activity_id, stored(kind), &actor, &post.handle, &post.slug)?;
+            interactions.push(InteractionChange::Add {
+                activity_id,
+                kind: stored(kind),
+                actor,
+                post_actor: post.handle,
+                post_slug: post.slug,
+            });
         }
         EventKind::UndoInteraction {
             activity_id,
             kind,
             post,
         } => {
-            if !store.remove_interaction(&activity_id, &actor)? {
-                if let (Some(kind), Some(post)) = (kind, post) {
-                    store.remove_interaction_of(stored(kind), &actor, &post.handle, &post.slug)?;
-                }
-            }
+            interactions.push(InteractionChange::Undo {
+                activity_id,
+                actor,
+                of: kind.zip(post).map(|(k, p)| (stored(k), p.handle, p.slug)),
+            });
         }
         EventKind::Reply { note } => {
             let post = note.post.clone();
@@ -187,7 +195,9 @@ pub(super) async fn apply(
         }
         EventKind::ActorDeleted => {
             store.remove_follower_everywhere(&actor)?;
-            store.remove_interactions_by(&actor)?;
+            interactions.push(InteractionChange::RemoveBy {
+                actor: actor.clone(),
+            });
             for (h, s) in store.delete_replies_by(&actor)? {
                 comments.changed(h, s);
             }

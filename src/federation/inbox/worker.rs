@@ -10,7 +10,8 @@
 //! jobs of its own worker. A row stays `queued` in the store until its worker records the
 //! outcome, so a crash loses nothing; the dispatcher remembers which rows are in hand and never
 //! hands one out twice. Each worker takes what is waiting for it as one batch and records the
-//! outcomes in one transaction, so under load the cost per activity falls instead of rising.
+//! outcomes in one transaction, with the likes and boosts (and their Undos) the batch made, so
+//! under load the cost per activity falls instead of rising.
 //!
 //! Comments files are written whole (a temp file renamed over, so a reader never sees half of
 //! one), so writing one per reply would cost more the more replies a post has. A worker writes
@@ -45,7 +46,7 @@ use crate::federation::comments::Written;
 use crate::live::Live;
 use crate::moderation::{self, Verdict};
 use crate::plugins::{Judgement, Verdict as PluginVerdict};
-use crate::store::{InboxActivity, JobOutcome};
+use crate::store::{InboxActivity, InteractionChange, JobOutcome};
 
 /// How long the dispatcher sleeps between looks at the queue when nobody wakes it; each such
 /// look starts from the queue's head, to find retries that came due.
@@ -142,42 +143,39 @@ struct Dispatcher {
 impl Dispatcher {
     /// Hands every due row after the cursor (or from the head, or from where a full worker made
     /// it stop) to its worker, in arrival order. A worker that is full gets none of its later
-    /// rows in this pass either, so its rows stay in order.
+    /// rows in this pass either, so its rows stay in order. Rows committed since the last pass
+    /// come from memory when the store kept every one of them after the cursor (see
+    /// `Store::take_committed_inbox_activities`); else they are read from the table.
     fn pass(&mut self, inbox: &Inbox, from_head: bool) -> Result<(), crate::store::StoreError> {
-        let mut after = if from_head {
-            self.resume = None;
-            None
-        } else {
-            self.resume.take().unwrap_or(self.cursor)
+        let resume = self.resume.take();
+        let mut after = match (from_head, resume) {
+            (true, _) => None,
+            (false, Some(resume)) => resume,
+            (false, None) => self.cursor,
         };
+        // Taken whatever is read next, so that memory only ever holds rows after this pass.
+        let kept = inbox.store.take_committed_inbox_activities(self.cursor);
         let mut full = HashSet::new();
+        let in_hand = self.in_hand.clone();
+        if let Some(rows) = kept.filter(|_| !from_head && resume.is_none()) {
+            let mut in_hand = in_hand.lock().unwrap_or_else(|p| p.into_inner());
+            if self.hand_out(rows, &mut after, &mut in_hand, &mut full) {
+                self.cursor = after;
+            }
+            return Ok(());
+        }
         loop {
             // The page is read and checked against `in_hand` under its lock: a worker removes
             // an id only after its outcome is committed, so a row read as queued here is either
             // still in hand or not yet handed out.
-            let mut in_hand = self.in_hand.lock().unwrap_or_else(|p| p.into_inner());
+            let mut in_hand = in_hand.lock().unwrap_or_else(|p| p.into_inner());
             let rows = inbox
                 .store
                 .due_inbox_activities_after(inbox.clock.now_ms(), after, PAGE)?;
             // A short page is the end of the queue: no second query to learn that it is empty.
             let last_page = rows.len() < PAGE;
-            for (number, row) in rows {
-                let before = after.replace(number);
-                let shard = shard_of(&row.signer, self.senders.len());
-                if full.contains(&shard) || in_hand.contains(&row.id) {
-                    continue;
-                }
-                let id = row.id.clone();
-                match self.senders[shard].try_send(row) {
-                    Ok(()) => {
-                        in_hand.insert(id);
-                    }
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        full.insert(shard);
-                        self.resume.get_or_insert(before);
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => return Ok(()),
-                }
+            if !self.hand_out(rows, &mut after, &mut in_hand, &mut full) {
+                return Ok(());
             }
             if last_page {
                 break;
@@ -185,6 +183,37 @@ impl Dispatcher {
         }
         self.cursor = after;
         Ok(())
+    }
+
+    /// Hands `rows` (numbered, in order) to their workers, moving `after` past each; a row of a
+    /// worker in `full` stays where it is, and the first such row is where the next pass
+    /// resumes. False when the workers are gone.
+    fn hand_out(
+        &mut self,
+        rows: Vec<(i64, InboxActivity)>,
+        after: &mut Pos,
+        in_hand: &mut HashSet<String>,
+        full: &mut HashSet<usize>,
+    ) -> bool {
+        for (number, row) in rows {
+            let before = after.replace(number);
+            let shard = shard_of(&row.signer, self.senders.len());
+            if full.contains(&shard) || in_hand.contains(&row.id) {
+                continue;
+            }
+            let id = row.id.clone();
+            match self.senders[shard].try_send(row) {
+                Ok(()) => {
+                    in_hand.insert(id);
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    full.insert(shard);
+                    self.resume.get_or_insert(before);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            }
+        }
+        true
     }
 }
 
@@ -217,13 +246,13 @@ async fn run_shard(
             row = rows.recv() => row,
             _ = tokio::time::sleep_until(write_at.unwrap_or_else(Instant::now)), if write_at.is_some() => {
                 written_at = Some(Instant::now());
-                held.settle(&live.current(), &in_hand, &room);
+                held.settle(&live.current(), &in_hand, &room).await;
                 continue;
             }
             _ = shutdown.changed() => None,
         };
         let Some(first) = first else {
-            held.settle(&live.current(), &in_hand, &room);
+            held.settle(&live.current(), &in_hand, &room).await;
             return;
         };
         let mut batch = vec![first];
@@ -236,16 +265,19 @@ async fn run_shard(
         taken_at = Instant::now();
         held.ids.extend(batch.iter().map(|r| r.id.clone()));
         let inbox = live.current();
-        let (outcomes, comments) = apply_batch(&inbox, batch, Some(&shutdown)).await;
-        held.outcomes.extend(outcomes);
-        held.comments.absorb(comments);
+        let applied = apply_batch(&inbox, batch, Some(&shutdown)).await;
+        held.outcomes.extend(applied.outcomes);
+        held.comments.absorb(applied.comments);
+        held.interactions.extend(applied.interactions);
         let stopping = *shutdown.borrow();
         let due = written_at.is_none_or(|at| at.elapsed() >= COMMENTS_EVERY);
         if held.comments.is_empty() || due || stopping {
             if !held.comments.is_empty() {
                 written_at = Some(Instant::now());
             }
-            held.settle(&inbox, &in_hand, &room);
+            held.settle(&inbox, &in_hand, &room).await;
+        } else {
+            held.write_interactions(&inbox);
         }
         if stopping {
             return;
@@ -260,23 +292,32 @@ struct Held {
     ids: Vec<String>,
     outcomes: Vec<(String, JobOutcome)>,
     comments: CommentChanges,
+    /// Likes, boosts and their Undos not yet written, in the order applied.
+    interactions: Vec<InteractionChange>,
 }
 
 impl Held {
-    /// Writes the comments files, records the outcomes, and lets the dispatcher hand out the
-    /// rows again should any still be queued.
-    fn settle(&mut self, inbox: &Inbox, in_hand: &Mutex<HashSet<String>>, room: &Notify) {
+    /// Writes the comments files, then records the outcomes with the interactions not yet
+    /// written (in the inbox's next group commit), and lets the dispatcher hand out the rows
+    /// again should any still be queued.
+    async fn settle(&mut self, inbox: &Inbox, in_hand: &Mutex<HashSet<String>>, room: &Notify) {
         let Held {
             ids,
             outcomes,
             comments,
+            interactions,
         } = std::mem::take(self);
         if ids.is_empty() {
             return;
         }
         comments.write(inbox);
-        if let Err(e) = inbox.store.settle_inbox_activities(&outcomes) {
-            tracing::error!(jobs = outcomes.len(), error = %e, "cannot update the inbox queue");
+        let jobs = outcomes.len();
+        let settled = inbox
+            .store
+            .settle_inbox_activities_grouped(interactions, outcomes)
+            .await;
+        if let Err(e) = settled {
+            tracing::error!(jobs, error = %e, "cannot update the inbox queue");
         }
         let mut hand = in_hand.lock().unwrap_or_else(|p| p.into_inner());
         for id in &ids {
@@ -284,6 +325,20 @@ impl Held {
         }
         drop(hand);
         room.notify_one();
+    }
+
+    /// Writes the interactions while the outcomes wait for comments files, so a like counts
+    /// as soon as its batch is applied. Should that fail they wait for the outcomes.
+    fn write_interactions(&mut self, inbox: &Inbox) {
+        if self.interactions.is_empty() {
+            return;
+        }
+        match inbox.store.change_interactions(&self.interactions) {
+            Ok(_) => self.interactions.clear(),
+            Err(e) => {
+                tracing::warn!(changes = self.interactions.len(), error = %e, "cannot record likes and boosts yet")
+            }
+        }
     }
 }
 
@@ -323,30 +378,45 @@ async fn process_due_counting(inbox: &Inbox) -> (usize, Written) {
 /// in one transaction. Returns how many were recorded and what the comments files cost, or
 /// `None` when the outcomes could not be recorded.
 async fn run_batch(inbox: &Inbox, rows: Vec<InboxActivity>) -> Option<(usize, Written)> {
-    let (outcomes, comments) = apply_batch(inbox, rows, None).await;
+    let Applied {
+        outcomes,
+        comments,
+        interactions,
+    } = apply_batch(inbox, rows, None).await;
     let written = comments.write(inbox);
-    if let Err(e) = inbox.store.settle_inbox_activities(&outcomes) {
+    if let Err(e) = inbox
+        .store
+        .settle_inbox_activities(&interactions, &outcomes)
+    {
         tracing::error!(jobs = outcomes.len(), error = %e, "cannot update the inbox queue");
         return None;
     }
     Some((outcomes.len(), written))
 }
 
+/// What a batch of jobs came to: each applied row's outcome, and what the caller writes.
+struct Applied {
+    outcomes: Vec<(String, JobOutcome)>,
+    comments: CommentChanges,
+    interactions: Vec<InteractionChange>,
+}
+
 /// Applies `rows` in order, stopping early (leaving the rest queued) when `shutdown` turns
-/// true. Returns the outcome of each applied row and the comments files they changed, written
-/// by the caller.
+/// true. Returns the outcome of each applied row, and the comments files and interactions they
+/// changed, written by the caller.
 async fn apply_batch(
     inbox: &Inbox,
     rows: Vec<InboxActivity>,
     shutdown: Option<&watch::Receiver<bool>>,
-) -> (Vec<(String, JobOutcome)>, CommentChanges) {
+) -> Applied {
     let mut comments = CommentChanges::default();
+    let mut interactions = Vec::new();
     let mut outcomes = Vec::with_capacity(rows.len());
     for row in rows {
         if shutdown.is_some_and(|s| *s.borrow()) {
             break;
         }
-        let outcome = match process(inbox, &row, &mut comments).await {
+        let outcome = match process(inbox, &row, &mut comments, &mut interactions).await {
             Ok(()) => JobOutcome::Done,
             Err(e) => {
                 let attempts = row.attempts + 1;
@@ -362,7 +432,11 @@ async fn apply_batch(
         };
         outcomes.push((row.id, outcome));
     }
-    (outcomes, comments)
+    Applied {
+        outcomes,
+        comments,
+        interactions,
+    }
 }
 
 /// How long after its `attempts`-th failed attempt a job is due again, or `None` when it has had
@@ -376,6 +450,7 @@ async fn process(
     inbox: &Inbox,
     row: &InboxActivity,
     comments: &mut CommentChanges,
+    interactions: &mut Vec<InteractionChange>,
 ) -> Result<(), JobError> {
     let activity: Value = serde_json::from_str(&row.body)
         .map_err(|e| JobError::fatal(format!("stored body is not JSON: {e}")))?;
@@ -398,7 +473,16 @@ async fn process(
         None => verdict,
     };
     tracing::debug!(event = ?event, verdict = ?verdict, "inbox event");
-    apply(inbox, &activity, event, verdict, judgement, comments).await
+    apply(
+        inbox,
+        &activity,
+        event,
+        verdict,
+        judgement,
+        comments,
+        interactions,
+    )
+    .await
 }
 
 /// The built-in verdict with the plugins' refusal on top: a plugin's reject or ignore drops the
@@ -628,6 +712,68 @@ mod tests {
         let stored = crate::federation::comments::for_post(&inbox.store, "news", "hello").unwrap();
         assert_eq!(stored.len(), 400);
         assert_eq!(ids(&on_disk), ids(&stored));
+        stop.send(true).unwrap();
+        running.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn can_apply_likes_and_undos_handed_over_from_memory_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let news = dir.path().join("content/news");
+        std::fs::create_dir_all(&news).unwrap();
+        std::fs::write(
+            news.join("hello.md"),
+            "+++\ndate = 2026-11-20T09:00:00Z\n+++\nHello\n",
+        )
+        .unwrap();
+        let clock = Clock::manual(T0);
+        let inbox = Arc::new(inbox(dir.path(), &clock));
+        let post = inbox.urls.post("news", "hello");
+        let (stop, shutdown) = watch::channel(false);
+        let running = tokio::spawn(run_worker(Live::from_arc(inbox.clone()), shutdown));
+        // Committed while the workers run: handed over from memory, each actor's jobs in order.
+        // Every actor likes, unlikes and likes again under a new id; every third unlikes again.
+        for round in 0..3 {
+            for i in 0..40 {
+                let actor = format!("https://r{i}.example/users/a");
+                let like = |n: usize| {
+                    serde_json::json!({ "id": format!("{actor}/likes/{n}"), "type": "Like",
+                                        "actor": actor, "object": post })
+                };
+                let activity = match round {
+                    0 => like(1),
+                    1 => serde_json::json!({ "id": format!("{actor}/undos/1"), "type": "Undo",
+                                             "actor": actor, "object": like(1) }),
+                    _ => like(2),
+                };
+                queue(&inbox, &activity);
+                if round == 2 && i % 3 == 0 {
+                    queue(
+                        &inbox,
+                        &serde_json::json!({ "id": format!("{actor}/undos/2"), "type": "Undo",
+                                             "actor": actor, "object": like(2) }),
+                    );
+                }
+                inbox.wake.notify_one();
+                tokio::task::yield_now().await;
+            }
+        }
+        let mut waited = Duration::ZERO;
+        while !inbox
+            .store
+            .due_inbox_activities(i64::MAX, 1)
+            .unwrap()
+            .is_empty()
+        {
+            assert!(
+                waited < Duration::from_secs(30),
+                "the likes were not applied"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            waited += Duration::from_millis(10);
+        }
+        let counts = inbox.store.interaction_counts("news", "hello").unwrap();
+        assert_eq!(counts.likes, 40 - 14);
         stop.send(true).unwrap();
         running.await.unwrap();
     }
