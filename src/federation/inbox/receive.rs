@@ -37,7 +37,7 @@ pub fn is_inbox_content_type(content_type: &str) -> bool {
 
 /// Verifies one inbox POST and queues it; see the module docs for the order of checks.
 #[tracing::instrument(skip_all, fields(recipient = ?req.recipient))]
-pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, InboxError> {
+pub async fn receive(inbox: &Inbox, mut req: InboxRequest) -> Result<Received, InboxError> {
     if let Some(h) = &req.recipient {
         if inbox.site.actor(h).is_none() {
             return Err(InboxError::UnknownRecipient(h.clone()));
@@ -52,7 +52,7 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
     }
     // Signatures cover our public URL: verify against site.base_url's scheme and host, whatever
     // Host a proxy in front of us passed on.
-    let mut headers = req.headers.clone();
+    let mut headers = std::mem::take(&mut req.headers);
     if let Ok(host) =
         http::HeaderValue::from_str(&crate::config::host_with_port(&inbox.site.base_url))
     {
