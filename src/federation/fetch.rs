@@ -572,7 +572,12 @@ pub fn same_origin(a: &str, b: &str) -> bool {
 }
 
 fn http_origin(url: &str) -> Option<url::Origin> {
-    let u = Url::parse(url).ok()?;
+    parsed_origin(&Url::parse(url).ok()?)
+}
+
+/// The origin of a parsed http(s) URL with a host, as [`same_origin`] compares them (for a
+/// caller holding URLs parsed once).
+pub fn parsed_origin(u: &Url) -> Option<url::Origin> {
     if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none_or(str::is_empty) {
         return None;
     }
@@ -581,7 +586,11 @@ fn http_origin(url: &str) -> Option<url::Origin> {
 
 /// `host[:port]` of a URL, lowercase, the default port left out.
 pub fn authority(url: &str) -> Option<String> {
-    let u = Url::parse(url).ok()?;
+    parsed_authority(&Url::parse(url).ok()?)
+}
+
+/// [`authority`] of a URL already parsed.
+pub fn parsed_authority(u: &Url) -> Option<String> {
     let host = u.host_str()?.to_ascii_lowercase();
     Some(match u.port() {
         Some(p) => format!("{host}:{p}"),
@@ -599,14 +608,21 @@ const MAX_REMOTE_URL: usize = 4096;
 /// checked), or `None`: `javascript:`, `data:`, `vbscript:`, relative and entity-encoded
 /// schemes are all just "not https".
 pub fn safe_remote_url(url: &str, allow_http: bool) -> Option<String> {
-    if url.len() > MAX_REMOTE_URL || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return None;
-    }
     let u = Url::parse(url).ok()?;
+    is_safe_remote_url(url, &u, allow_http).then(|| u.to_string())
+}
+
+/// Whether `url`, parsed as `parsed`, passes [`safe_remote_url`] (for a caller holding it parsed
+/// once, that keeps the text it was given).
+pub fn is_safe_remote_url(url: &str, parsed: &Url, allow_http: bool) -> bool {
+    if url.len() > MAX_REMOTE_URL || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return false;
+    }
+    let u = parsed;
     let scheme_ok = u.scheme() == "https" || (allow_http && u.scheme() == "http");
     let host_ok = u.host_str().is_some_and(|h| !h.is_empty());
     let no_userinfo = u.username().is_empty() && u.password().is_none();
-    (scheme_ok && host_ok && no_userinfo).then(|| u.to_string())
+    scheme_ok && host_ok && no_userinfo
 }
 
 /// Text from another server (a name, a report's comment) as plain text: control characters

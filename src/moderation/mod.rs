@@ -126,6 +126,14 @@ impl Blocks {
         }
     }
 
+    /// [`Blocks::url_blocked`] of a URL already parsed.
+    pub fn parsed_url_blocked(&self, url: &url::Url) -> bool {
+        match url.host_str() {
+            Some(host) => self.host_blocked(host),
+            None => true,
+        }
+    }
+
     /// Whether `actor` is blocked by id or by domain.
     pub fn actor_blocked(&self, actor: &str) -> bool {
         self.actors.contains(actor) || self.url_blocked(actor)

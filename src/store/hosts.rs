@@ -1,10 +1,27 @@
 //! `hosts`: what masthead remembers per remote host. Here: the days deliveries to a host failed
 //! and whether it is marked unavailable (the threshold is the delivery worker's policy, passed
 //! in). The key refetch rate limit in the same table belongs to the inbox.
+//!
+//! A host's health is also kept in memory ([`MAX_CACHED_HOSTS`]), since the inbox reads its
+//! sender's at every request: the methods here that write it update that copy in the same call
+//! (see `store::cache`).
 
 use chrono::{DateTime, Utc};
 
+use super::cache::ReadCache;
 use super::{execute, query_opt, Store, StoreError};
+
+/// Most hosts whose health is kept in memory.
+pub const MAX_CACHED_HOSTS: usize = 4096;
+
+pub(super) fn health_cache() -> ReadCache<HostHealth> {
+    ReadCache::new(MAX_CACHED_HOSTS, MAX_CACHED_HOSTS * 256)
+}
+
+/// An entry's weight: its days, and a little for the row itself.
+fn weight(h: &HostHealth) -> usize {
+    64 + h.failure_days.len() * 32
+}
 
 /// What is known about delivering to one host.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -50,7 +67,7 @@ impl Store {
         now_ms: i64,
         threshold_days: usize,
     ) -> Result<bool, StoreError> {
-        self.transaction(|tx| {
+        let newly = self.transaction(|tx| {
             let HostHealth {
                 failure_days: mut days,
                 unavailable_since: since,
@@ -76,14 +93,16 @@ impl Store {
             )
             .map_err(self.err())?;
             Ok(newly)
-        })
+        });
+        self.health.forget(host);
+        newly
     }
 
     /// `host` answered: forget its failures and make it available again. Returns true when it
     /// had been marked unavailable. The inbox may call this too when the host sends us a verified
     /// activity (Mastodon's `DeliveryFailureTracker.reset!`).
     pub fn record_delivery_success(&self, host: &str) -> Result<bool, StoreError> {
-        self.transaction(|tx| {
+        let was = self.transaction(|tx| {
             let was =
                 query_opt(tx, SELECT_HEALTH, [host], HostHealth::from_row).map_err(self.err())?;
             if was.is_some() {
@@ -95,14 +114,19 @@ impl Store {
                 .map_err(self.err())?;
             }
             Ok(was.is_some_and(|h| h.unavailable_since.is_some()))
-        })
+        });
+        self.health.forget(host);
+        was
     }
 
-    /// The delivery health of `host` (all default when nothing is recorded).
+    /// The delivery health of `host` (all default when nothing is recorded; from memory when
+    /// read before and not written since).
     pub fn host_health(&self, host: &str) -> Result<HostHealth, StoreError> {
-        Ok(self
-            .query_opt(SELECT_HEALTH, [host], HostHealth::from_row)?
-            .unwrap_or_default())
+        self.health.get_or_load(host, weight, || {
+            Ok(self
+                .query_opt(SELECT_HEALTH, [host], HostHealth::from_row)?
+                .unwrap_or_default())
+        })
     }
 }
 
@@ -139,6 +163,27 @@ mod tests {
             s.host_health("a.example").unwrap().unavailable_since,
             Some(T0 + 6 * DAY)
         );
+    }
+
+    #[test]
+    fn can_see_each_write_at_the_next_read_of_a_hosts_health() {
+        let s = Store::open_in_memory().unwrap();
+        assert_eq!(s.host_health("a.example").unwrap(), HostHealth::default());
+        s.record_delivery_failure("a.example", T0, 1).unwrap();
+        assert_eq!(
+            s.host_health("a.example").unwrap().unavailable_since,
+            Some(T0)
+        );
+        // A key refetch claim writes the same row and leaves the health as it is.
+        assert!(s.claim_key_refetch("a.example", T0, 1).unwrap());
+        assert_eq!(
+            s.host_health("a.example").unwrap().unavailable_since,
+            Some(T0)
+        );
+        s.record_delivery_success("a.example").unwrap();
+        assert_eq!(s.host_health("a.example").unwrap(), HostHealth::default());
+        s.record_delivery_failure("a.example", T0 + DAY, 7).unwrap();
+        assert_eq!(s.host_health("a.example").unwrap().failure_days.len(), 1);
     }
 
     #[test]

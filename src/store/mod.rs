@@ -19,6 +19,7 @@
 //! modules (a post's rendering) it keeps as an opaque string that the caller encodes and decodes.
 
 mod auto_replies;
+mod cache;
 mod deliveries;
 mod followers;
 mod held_posts;
@@ -100,6 +101,10 @@ pub struct Store {
     readers: Vec<Mutex<Connection>>,
     path: PathBuf,
     group_commit: inbox::GroupCommit,
+    /// Cached actors by id, in front of `remote_actors` ([`Store::remote_actor`]).
+    actors: cache::ReadCache<Option<RemoteActor>>,
+    /// Delivery health by host, in front of `hosts` ([`Store::host_health`]).
+    health: cache::ReadCache<HostHealth>,
 }
 
 /// Connections that only read, beside the writer: one per core of a small machine.
@@ -189,6 +194,8 @@ impl Store {
             readers: Vec::new(),
             path,
             group_commit: Default::default(),
+            actors: cache::ReadCache::off(),
+            health: cache::ReadCache::off(),
         }))
     }
 
@@ -215,6 +222,8 @@ impl Store {
             readers: Vec::new(),
             path,
             group_commit: Default::default(),
+            actors: remote_actors::actor_cache(),
+            health: hosts::health_cache(),
         };
         store.migrate()?;
         Ok(store)

@@ -3,8 +3,38 @@
 //!
 //! What goes in is decided by `federation::fetch` (which checks ids and content types); this module
 //! only remembers it.
+//!
+//! The actors read by id are also kept in memory ([`MAX_CACHED_ACTORS`], [`MAX_CACHED_ACTOR_BYTES`]),
+//! since the inbox reads its signer's at every request: every method here that writes the table
+//! updates that copy in the same call (see `store::cache`).
 
+use super::cache::ReadCache;
 use super::{Store, StoreError};
+
+/// Most actors kept in memory by id (present or known absent).
+pub const MAX_CACHED_ACTORS: usize = 1024;
+
+/// About the most bytes of actors kept in memory (their documents weigh the most).
+pub const MAX_CACHED_ACTOR_BYTES: usize = 2 * 1024 * 1024;
+
+pub(super) fn actor_cache() -> ReadCache<Option<RemoteActor>> {
+    ReadCache::new(MAX_CACHED_ACTORS, MAX_CACHED_ACTOR_BYTES)
+}
+
+/// An entry's weight: its text, and a little for the row itself.
+fn weight(a: &Option<RemoteActor>) -> usize {
+    let Some(a) = a else { return 64 };
+    let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    256 + a.id.len()
+        + a.inbox.len()
+        + a.document.len()
+        + opt(&a.shared_inbox)
+        + opt(&a.key_id)
+        + opt(&a.public_key_pem)
+        + opt(&a.handle)
+        + opt(&a.name)
+        + opt(&a.url)
+}
 
 /// A remote actor as last fetched.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,7 +83,7 @@ impl RemoteActor {
 impl Store {
     /// Stores (or replaces) a fetched actor.
     pub fn upsert_remote_actor(&self, a: &RemoteActor) -> Result<(), StoreError> {
-        self.execute(
+        let written = self.execute(
             &format!("INSERT OR REPLACE INTO remote_actors ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
             rusqlite::params![
                 a.id,
@@ -67,17 +97,20 @@ impl Store {
                 a.document,
                 a.fetched_at
             ],
-        )?;
-        Ok(())
+        );
+        self.actors.forget(&a.id);
+        written.map(drop)
     }
 
-    /// The cached actor with this id.
+    /// The cached actor with this id (from memory when read before and not written since).
     pub fn remote_actor(&self, id: &str) -> Result<Option<RemoteActor>, StoreError> {
-        self.query_opt(
-            &format!("SELECT {COLUMNS} FROM remote_actors WHERE id = ?1"),
-            [id],
-            RemoteActor::from_row,
-        )
+        self.actors.get_or_load(id, weight, || {
+            self.query_opt(
+                &format!("SELECT {COLUMNS} FROM remote_actors WHERE id = ?1"),
+                [id],
+                RemoteActor::from_row,
+            )
+        })
     }
 
     /// The cached actor whose `publicKey.id` is `key_id`.
@@ -91,8 +124,9 @@ impl Store {
 
     /// Forgets a cached actor (it was deleted). Returns whether one was cached.
     pub fn delete_remote_actor(&self, id: &str) -> Result<bool, StoreError> {
-        let n = self.execute("DELETE FROM remote_actors WHERE id = ?1", [id])?;
-        Ok(n > 0)
+        let n = self.execute("DELETE FROM remote_actors WHERE id = ?1", [id]);
+        self.actors.forget(id);
+        Ok(n? > 0)
     }
 
     /// Claims the right to refetch a key from `host` now: true (and the time recorded) when the
@@ -103,7 +137,8 @@ impl Store {
         now_ms: i64,
         min_interval_ms: i64,
     ) -> Result<bool, StoreError> {
-        // One statement, so two inbox requests racing cannot both claim it.
+        // One statement, so two inbox requests racing cannot both claim it. (It may add the
+        // host's row; its delivery health stays the default.)
         let n = self.execute(
             "INSERT INTO hosts (host, last_key_refetch) VALUES (?1, ?2)
              ON CONFLICT (host) DO UPDATE SET last_key_refetch = excluded.last_key_refetch
@@ -117,7 +152,7 @@ impl Store {
     /// most recently fetched; actors that follow us or wrote a stored reply are always kept and
     /// not counted, since their names and inboxes are shown and used. Returns how many went.
     pub fn prune_remote_actors(&self, per_host: usize) -> Result<usize, StoreError> {
-        self.execute(
+        let pruned = self.execute(
             "WITH rest AS (
                SELECT id, fetched_at, substr(id, instr(id, '://') + 3) AS tail FROM remote_actors
                WHERE id NOT IN (SELECT follower FROM followers)
@@ -132,7 +167,9 @@ impl Store {
              )
              DELETE FROM remote_actors WHERE id IN (SELECT id FROM ranked WHERE n > ?1)",
             [i64::try_from(per_host).unwrap_or(i64::MAX)],
-        )
+        );
+        self.actors.forget_all();
+        pruned
     }
 }
 
@@ -168,6 +205,41 @@ mod tests {
         assert_eq!(by_key.id, "https://r.example/u/a");
         assert!(s.delete_remote_actor("https://r.example/u/a").unwrap());
         assert!(s.remote_actor("https://r.example/u/a").unwrap().is_none());
+    }
+
+    #[test]
+    fn can_see_each_write_at_the_next_read_of_a_cached_actor() {
+        let s = Store::open_in_memory().unwrap();
+        let id = "https://r.example/u/a";
+        // Known absent, then written: the next read sees it.
+        assert!(s.remote_actor(id).unwrap().is_none());
+        s.upsert_remote_actor(&actor(id)).unwrap();
+        assert_eq!(
+            s.remote_actor(id)
+                .unwrap()
+                .unwrap()
+                .public_key_pem
+                .as_deref(),
+            Some("PEM")
+        );
+        // A rotated key (a refetch, an Update): seen at once.
+        let mut rotated = actor(id);
+        rotated.public_key_pem = Some("NEW PEM".into());
+        s.upsert_remote_actor(&rotated).unwrap();
+        assert_eq!(s.remote_actor(id).unwrap(), Some(rotated));
+        // Deleted (a Delete, a Move's old account): gone at once.
+        assert!(s.delete_remote_actor(id).unwrap());
+        assert!(s.remote_actor(id).unwrap().is_none());
+        // Pruned: gone at once.
+        for (n, at) in [(1, 1), (2, 2)] {
+            let mut a = actor(&format!("https://r.example/u/{n}"));
+            a.fetched_at = at;
+            s.upsert_remote_actor(&a).unwrap();
+            assert!(s.remote_actor(&a.id).unwrap().is_some());
+        }
+        assert_eq!(s.prune_remote_actors(1).unwrap(), 1);
+        assert!(s.remote_actor("https://r.example/u/1").unwrap().is_none());
+        assert!(s.remote_actor("https://r.example/u/2").unwrap().is_some());
     }
 
     #[test]

@@ -7,12 +7,13 @@
 use std::time::SystemTime;
 
 use serde_json::Value;
+use url::Url;
 
 use super::jsonld;
 use super::{Inbox, InboxError, InboxRequest, Received, MAX_BODY_BYTES};
 use crate::federation::fetch::{
-    authority, header_str, id_of, key_actor_url, safe_remote_url, same_authority, same_origin,
-    FetchObjectError,
+    authority, header_str, id_of, is_safe_remote_url, key_actor_url, parsed_authority,
+    parsed_origin, FetchObjectError,
 };
 use crate::federation::signatures::{self, SignatureError};
 use crate::store::{ArrivedActivity, NewInboxActivity};
@@ -36,7 +37,7 @@ pub fn is_inbox_content_type(content_type: &str) -> bool {
 
 /// Verifies one inbox POST and queues it; see the module docs for the order of checks.
 #[tracing::instrument(skip_all, fields(recipient = ?req.recipient))]
-pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, InboxError> {
+pub async fn receive(inbox: &Inbox, mut req: InboxRequest) -> Result<Received, InboxError> {
     if let Some(h) = &req.recipient {
         if inbox.site.actor(h).is_none() {
             return Err(InboxError::UnknownRecipient(h.clone()));
@@ -51,7 +52,7 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
     }
     // Signatures cover our public URL: verify against site.base_url's scheme and host, whatever
     // Host a proxy in front of us passed on.
-    let mut headers = req.headers.clone();
+    let mut headers = std::mem::take(&mut req.headers);
     if let Ok(host) =
         http::HeaderValue::from_str(&crate::config::host_with_port(&inbox.site.base_url))
     {
@@ -71,19 +72,24 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
         allow_any_port: dev.allow_http || dev.allow_private_addresses,
         allow_ip_literal: dev.allow_private_addresses,
     };
-    signed.check_without_key(SystemTime::now(), &req.body, rules)?;
+    // Each URL is parsed once, here, and handed to the checks that need it.
+    let key_url = signed.check_without_key(SystemTime::now(), &req.body, rules)?;
     let activity: Value = serde_json::from_slice(&req.body)
         .map_err(|e| InboxError::Malformed(format!("not JSON: {e}")))?;
     let allow_http = inbox.site.dev.allow_http;
-    let checked = check_activity(inbox.urls.base(), allow_http, &activity)?;
+    let ours = parsed_authority(&inbox.site.base_url);
+    let checked = check_parsed_activity(ours.as_deref(), allow_http, &activity)?;
     let key_id = signed.key_id().to_string();
-    if same_authority(&key_id, inbox.urls.base()) {
+    let sender = parsed_authority(&key_url).unwrap_or_default();
+    if ours.as_deref() == Some(sender.as_str()) {
         return Err(InboxError::Ours(key_id));
     }
     // Before any fetch: a blocked server must not see us look at it.
-    for url in [&key_id, &checked.actor] {
-        if inbox.moderation.url_blocked(url) {
-            return Err(InboxError::Blocked(authority(url).unwrap_or_default()));
+    for url in [&key_url, &checked.actor_url] {
+        if inbox.moderation.parsed_url_blocked(url) {
+            return Err(InboxError::Blocked(
+                parsed_authority(url).unwrap_or_default(),
+            ));
         }
     }
     // What a JSON-LD processor would read otherwise than we do is not acted on.
@@ -98,7 +104,8 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
         return Ok(Received::Ignored);
     }
     // A key speaks only for actors of its own origin; no fetch is made to learn otherwise.
-    if !same_origin(&key_id, &checked.actor) {
+    let key_origin = parsed_origin(&key_url);
+    if key_origin.is_none() || key_origin != parsed_origin(&checked.actor_url) {
         return Err(InboxError::KeyOwner {
             key_id,
             owner: key_actor_url(signed.key_id()),
@@ -107,7 +114,6 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
     }
 
     // A server over its allowance is refused before anything is fetched or verified.
-    let sender = authority(&key_id).unwrap_or_default();
     let limits = &inbox.site.limits;
     if let Err(retry_after_s) = inbox.rates.check(&sender, inbox.clock.now_ms(), limits) {
         return Err(InboxError::RateLimited {
@@ -187,7 +193,8 @@ pub async fn receive(inbox: &Inbox, req: InboxRequest) -> Result<Received, Inbox
     // failures, as Mastodon's DeliveryFailureTracker.reset! does, so an unavailable host
     // gets its deliveries again.
     // Read first (off the writer's lock): almost always there is nothing to forget.
-    let host = crate::store::inbox_host(&signer.id);
+    // (The signer is the activity's actor, checked above.)
+    let host = parsed_authority(&checked.actor_url).unwrap_or_default();
     let reset = match inbox.store.host_health(&host) {
         Ok(health) if health == crate::store::HostHealth::default() => Ok(false),
         Ok(_) => inbox.store.record_delivery_success(&host),
@@ -256,6 +263,8 @@ pub struct CheckedActivity {
     pub kind: String,
     /// Its actor id.
     pub actor: String,
+    /// The actor id parsed.
+    pub actor_url: Url,
     /// The object's id, when there is one.
     pub object_id: Option<String>,
 }
@@ -272,6 +281,16 @@ pub fn check_activity(
     allow_http: bool,
     activity: &Value,
 ) -> Result<CheckedActivity, InboxError> {
+    check_parsed_activity(authority(our_base).as_deref(), allow_http, activity)
+}
+
+/// [`check_activity`] for a site whose authority (`host[:port]`) is `ours`: each URL of the
+/// activity parsed once.
+fn check_parsed_activity(
+    ours: Option<&str>,
+    allow_http: bool,
+    activity: &Value,
+) -> Result<CheckedActivity, InboxError> {
     let malformed = |m: &str| InboxError::Malformed(m.to_string());
     let id = activity
         .get("id")
@@ -285,21 +304,31 @@ pub fn check_activity(
         .get("actor")
         .and_then(id_of)
         .ok_or_else(|| malformed("no actor"))?;
-    for url in [actor, id] {
-        if same_authority(url, our_base) {
+    let actor_url = Url::parse(actor).ok();
+    let id_url = Url::parse(id).ok();
+    for (url, parsed) in [(actor, &actor_url), (id, &id_url)] {
+        let theirs = parsed.as_ref().and_then(parsed_authority);
+        if ours.is_some() && theirs.as_deref() == ours {
             return Err(InboxError::Ours(url.to_string()));
         }
     }
-    let safe = |url: &str| safe_remote_url(url, allow_http).is_some();
-    if !safe(actor) || !safe(id) {
+    let (Some(actor_url), Some(id_url)) = (
+        actor_url.filter(|u| is_safe_remote_url(actor, u, allow_http)),
+        id_url.filter(|u| is_safe_remote_url(id, u, allow_http)),
+    ) else {
         return Err(malformed(if allow_http {
             "actor and id must be absolute http(s) URLs"
         } else {
             "actor and id must be absolute https URLs"
         }));
-    }
-    let origin = |what: &'static str, other: &str| {
-        if same_origin(other, actor) && safe(other) {
+    };
+    let actor_origin = parsed_origin(&actor_url);
+    let origin = |what: &'static str, other: &str, parsed: Option<&Url>| {
+        // The actor is safe, so its origin is some origin.
+        let same = parsed.is_some_and(|u| {
+            parsed_origin(u) == actor_origin && is_safe_remote_url(other, u, allow_http)
+        });
+        if same {
             Ok(())
         } else {
             Err(InboxError::Origin {
@@ -309,7 +338,7 @@ pub fn check_activity(
             })
         }
     };
-    origin("activity id", id)?;
+    origin("activity id", id, Some(&id_url))?;
     let object = activity.get("object");
     let object_id = object.and_then(id_of).map(str::to_string);
     if matches!(kind, "Create" | "Update" | "Delete") && object_id.is_none() {
@@ -319,7 +348,7 @@ pub fn check_activity(
         .as_deref()
         .filter(|_| matches!(kind, "Create" | "Update" | "Delete" | "Undo"))
     {
-        origin("object id", object_id)?;
+        origin("object id", object_id, Url::parse(object_id).ok().as_ref())?;
         if let Some(attributed) = object
             .filter(|_| kind != "Undo")
             .and_then(|o| o.get("attributedTo"))
@@ -338,6 +367,7 @@ pub fn check_activity(
         id: id.to_string(),
         kind: kind.to_string(),
         actor: actor.to_string(),
+        actor_url,
         object_id,
     })
 }

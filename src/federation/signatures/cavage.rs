@@ -190,13 +190,17 @@ pub(super) fn parse(
     // Mastodon signed the path alone).
     let method_lower = method.as_str().to_ascii_lowercase();
     let path = target.split_once('?').map_or(target, |(path, _)| path);
+    // The second base only when there is a query to leave out.
+    let has_query = path != target;
     let mut with_query = Vec::with_capacity(covered.len());
-    let mut without_query = Vec::with_capacity(covered.len());
+    let mut without_query = Vec::with_capacity(if has_query { covered.len() } else { 0 });
     for name in &covered {
         let line = match name.as_str() {
             "(request-target)" => {
                 with_query.push(format!("(request-target): {method_lower} {target}"));
-                without_query.push(format!("(request-target): {method_lower} {path}"));
+                if has_query {
+                    without_query.push(format!("(request-target): {method_lower} {path}"));
+                }
                 continue;
             }
             "(created)" | "(expires)" => {
@@ -215,11 +219,13 @@ pub(super) fn parse(
             }
             header => format!("{header}: {}", signed_field(headers, header)?),
         };
-        with_query.push(line.clone());
-        without_query.push(line);
+        if has_query {
+            without_query.push(line.clone());
+        }
+        with_query.push(line);
     }
     let mut bases = vec![with_query.join("\n")];
-    if path != target {
+    if has_query {
         bases.push(without_query.join("\n"));
     }
 
@@ -340,6 +346,14 @@ pub(super) fn parse_params(raw: &str) -> Result<BTreeMap<String, String>, Signat
 /// past its closing quote in `quoted`.
 fn unquote(quoted: &str) -> Result<(String, usize), &'static str> {
     let visible = |c: char| c == '\t' || (' '..='~').contains(&c);
+    // Most values escape nothing: copied in one piece when all of it is visible ASCII (else
+    // read below, which says what is wrong).
+    if let Some(end) = quoted.find(['"', '\\']) {
+        let value = &quoted[..end];
+        if quoted.as_bytes()[end] == b'"' && value.chars().all(visible) {
+            return Ok((value.to_owned(), end + 1));
+        }
+    }
     let mut value = String::new();
     let mut chars = quoted.char_indices();
     while let Some((i, c)) = chars.next() {
