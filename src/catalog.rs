@@ -500,12 +500,14 @@ fn assemble(
         ..
     } = library;
     // A file with an error keeps the posts it had; never turn a typo into a Delete.
-    let fresh: HashSet<PathBuf> = scanned.iter().map(|p| p.source.to_path_buf()).collect();
-    let broken: BTreeSet<&Path> = found
-        .iter()
-        .filter(|d| d.is_error() && !fresh.contains(&d.file))
-        .map(|d| d.file.as_path())
-        .collect();
+    let broken: BTreeSet<&Path> = {
+        let fresh: HashSet<&Path> = scanned.iter().map(|p| &*p.source).collect();
+        found
+            .iter()
+            .filter(|d| d.is_error() && !fresh.contains(d.file.as_path()))
+            .map(|d| d.file.as_path())
+            .collect()
+    };
     for source in broken.iter().copied() {
         for json in store.last_renderings(source)? {
             let post: Post = serde_json::from_str(&json).map_err(|e| {
