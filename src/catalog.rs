@@ -613,6 +613,7 @@ fn assemble(
     log_report(site, &report);
     drop(rows);
     drop(encoders);
+    drop(hashes);
     // The store holds every servable post's rendering now: a catalog over a store on disk lets
     // go of their bodies.
     let record = |mut post: Post, first_seen| {
