@@ -174,14 +174,18 @@ impl Post {
     }
 }
 
-/// A SHA-256, written and compared to the store as 64 lowercase hex digits.
+/// A SHA-256, written and compared to the store as 64 lowercase hex digits. All zeros (the
+/// default) stands for no hash, written as the empty string: a row older than source hashes.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Hash(pub [u8; 32]);
 
 impl Hash {
-    /// 64 lowercase hex digits.
+    /// 64 lowercase hex digits; the empty string for no hash.
     pub fn to_hex(&self) -> String {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        if *self == Hash::default() {
+            return String::new();
+        }
         let mut out = String::with_capacity(64);
         for b in self.0 {
             out.push(DIGITS[usize::from(b >> 4)] as char);
@@ -190,9 +194,13 @@ impl Hash {
         out
     }
 
-    /// The hash `hex` spells (64 hex digits, either case); `None` for anything else.
+    /// The hash `hex` spells (64 hex digits, either case; the empty string for no hash);
+    /// `None` for anything else.
     pub fn from_hex(hex: &str) -> Option<Hash> {
         let hex = hex.as_bytes();
+        if hex.is_empty() {
+            return Some(Hash::default());
+        }
         if hex.len() != 64 {
             return None;
         }
@@ -230,12 +238,9 @@ impl Serialize for Hash {
 }
 
 impl<'de> Deserialize<'de> for Hash {
-    /// 64 hex digits; an empty string (a row older than source hashes) reads as all zeros.
+    /// 64 hex digits, or the empty string for no hash (a row older than source hashes).
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
         let hex = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        if hex.is_empty() {
-            return Ok(Hash::default());
-        }
         Hash::from_hex(&hex).ok_or_else(|| {
             serde::de::Error::custom(format!("not a SHA-256 in hex (64 digits): {hex:?}"))
         })
@@ -526,6 +531,14 @@ mod tests {
             serde_json::from_value(serde_json::to_value(test_support::post("news", "b")).unwrap())
                 .unwrap();
         assert!(plain.more.is_none());
+    }
+
+    #[test]
+    fn can_read_and_write_no_hash_as_the_empty_string() {
+        // A row older than source hashes: written back exactly as it was read.
+        assert_eq!(Hash::from_hex(""), Some(Hash::default()));
+        assert_eq!(Hash::default().to_hex(), "");
+        assert_eq!(serde_json::to_string(&Hash::default()).unwrap(), "\"\"");
     }
 
     #[test]
