@@ -494,10 +494,10 @@ impl plugins::Posts for CatalogPosts {
             slug: slug.to_string(),
             url: self
                 .urls
-                .post_url(actor, slug, &p.page_path, p.url.as_deref()),
-            title: p.title.clone(),
+                .post_url(actor, slug, &p.page_path, p.more().url.as_deref()),
+            title: p.title.as_deref().map(str::to_string),
             text: plugins::read_html(&rec.html()).0,
-            hashtags: p.tags.clone(),
+            hashtags: p.tags.iter().map(|t| t.to_string()).collect(),
         })
     }
 }
@@ -880,7 +880,7 @@ pub fn republish(
             if !snapshot
                 .posts_of(&actor)
                 .iter()
-                .any(|r| r.post.slug == slug)
+                .any(|r| *r.post.slug == *slug)
             {
                 return Err(AppError::Republish(format!(
                     "{actor}/{slug} is not published (a draft, `federate = false`, or no such post; `masthead check` lists the posts)"
@@ -892,7 +892,7 @@ pub fn republish(
             .actors
             .iter()
             .flat_map(|a| snapshot.posts_of(&a.handle).iter().rev())
-            .map(|r| (r.post.actor.clone(), r.post.slug.clone()))
+            .map(|r| (r.post.actor.to_string(), r.post.slug.to_string()))
             .collect(),
     };
     let p = Publisher {

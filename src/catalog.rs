@@ -87,7 +87,7 @@ impl PostRecord {
     /// The post's sanitized HTML.
     pub fn html(&self) -> std::borrow::Cow<'_, str> {
         match &self.bodies {
-            None => self.post.html.as_str().into(),
+            None => (&*self.post.html).into(),
             Some(bodies) => bodies.html(&self.post).to_string().into(),
         }
     }
@@ -148,7 +148,12 @@ fn post_urls(urls: &Urls, handle: &str, post: &Post) -> [String; 3] {
     [
         urls.post(handle, &post.slug),
         urls.post_html(handle, &post.slug),
-        urls.post_url(handle, &post.slug, &post.page_path, post.url.as_deref()),
+        urls.post_url(
+            handle,
+            &post.slug,
+            &post.page_path,
+            post.more().url.as_deref(),
+        ),
     ]
 }
 
@@ -319,12 +324,12 @@ impl Catalog {
         let mut read = previous.read.clone();
         read.unserved.retain(|_, source| !under(source, &dirty));
         for post in &library.posts {
-            let key = (post.actor.clone(), post.slug.clone());
+            let key = (post.actor.to_string(), post.slug.to_string());
             let other = match read.unserved.get(&key) {
                 Some(source) => Some(source.clone()),
                 None => store.live_source(&post.actor, &post.slug)?,
             };
-            if other.is_some_and(|o| o != post.source && !under(&o, &dirty)) {
+            if other.is_some_and(|o| *o != *post.source && !under(&o, &dirty)) {
                 return Catalog::build_with(site, urls, store, now, review);
             }
         }
@@ -399,7 +404,7 @@ impl Catalog {
 
     /// A post anyone may read.
     pub fn public_post(&self, handle: &str, slug: &str) -> Option<&PostRecord> {
-        self.public_posts_of(handle).find(|r| r.post.slug == slug)
+        self.public_posts_of(handle).find(|r| *r.post.slug == *slug)
     }
 
     /// Public posts of every actor carrying `tag` (case-insensitive), newest first.
@@ -495,12 +500,14 @@ fn assemble(
         ..
     } = library;
     // A file with an error keeps the posts it had; never turn a typo into a Delete.
-    let fresh: HashSet<PathBuf> = scanned.iter().map(|p| p.source.clone()).collect();
-    let broken: BTreeSet<&Path> = found
-        .iter()
-        .filter(|d| d.is_error() && !fresh.contains(&d.file))
-        .map(|d| d.file.as_path())
-        .collect();
+    let broken: BTreeSet<&Path> = {
+        let fresh: HashSet<&Path> = scanned.iter().map(|p| &*p.source).collect();
+        found
+            .iter()
+            .filter(|d| d.is_error() && !fresh.contains(d.file.as_path()))
+            .map(|d| d.file.as_path())
+            .collect()
+    };
     for source in broken.iter().copied() {
         for json in store.last_renderings(source)? {
             let post: Post = serde_json::from_str(&json).map_err(|e| {
@@ -524,24 +531,34 @@ fn assemble(
             .actor(&post.actor)
             .filter(|_| !post.draft && post.federate);
         let Some(actor) = actor else {
-            read.unserved
-                .insert((post.actor.clone(), post.slug.clone()), post.source.clone());
+            read.unserved.insert(
+                (post.actor.to_string(), post.slug.to_string()),
+                post.source.to_path_buf(),
+            );
             continue;
         };
         if let Some(at) = post.date.filter(|at| *at > now) {
             // Scheduled, unless it went out already (its date moved later since).
             if !store.is_published(&post.actor, &post.slug)? {
                 tracing::info!(actor = %post.actor, slug = %post.slug, at = %at, "scheduled");
-                let due = read.scheduled.entry(post.source.clone()).or_insert(at);
+                let due = read
+                    .scheduled
+                    .entry(post.source.to_path_buf())
+                    .or_insert(at);
                 *due = (*due).min(at);
-                read.unserved
-                    .insert((post.actor.clone(), post.slug.clone()), post.source.clone());
+                read.unserved.insert(
+                    (post.actor.to_string(), post.slug.to_string()),
+                    post.source.to_path_buf(),
+                );
                 continue;
             }
         }
-        let post = if review.active() && !reviewed_before.contains(&post.source) {
-            let (actor, slug, source) =
-                (post.actor.clone(), post.slug.clone(), post.source.clone());
+        let post = if review.active() && !reviewed_before.contains(&*post.source) {
+            let (actor, slug, source) = (
+                post.actor.to_string(),
+                post.slug.to_string(),
+                post.source.to_path_buf(),
+            );
             let out = outgoing::review(site, urls, store, review, post)?;
             held.extend(out.held);
             if let Some(media) = out.media {
@@ -566,15 +583,20 @@ fn assemble(
     // The store asks for a rendering only for the rows it writes: a restart over unchanged
     // content encodes nothing.
     let encoders: Vec<Encoder<'_>> = servable.iter().map(|(post, _)| Encoder(post)).collect();
+    let hashes: Vec<[String; 2]> = servable
+        .iter()
+        .map(|(post, _)| [post.hash.to_hex(), post.source_hash.to_hex()])
+        .collect();
     let rows: Vec<NewPost<'_>> = servable
         .iter()
         .zip(&encoders)
-        .map(|((post, kind), encoder)| NewPost {
+        .zip(&hashes)
+        .map(|(((post, kind), encoder), [hash, source_hash])| NewPost {
             actor: &post.actor,
             slug: &post.slug,
             source: &post.source,
-            hash: &post.hash,
-            source_hash: &post.source_hash,
+            hash,
+            source_hash,
             rendered: encoder,
             object_type: kind,
             published: published_at(post, now),
@@ -591,11 +613,12 @@ fn assemble(
     log_report(site, &report);
     drop(rows);
     drop(encoders);
+    drop(hashes);
     // The store holds every servable post's rendering now: a catalog over a store on disk lets
     // go of their bodies.
     let record = |mut post: Post, first_seen| {
         if bodies.is_some() {
-            post.html = String::new();
+            post.html = Box::default();
         }
         PostRecord {
             post: Arc::new(post),
@@ -621,7 +644,7 @@ fn assemble(
         .collect();
     if !removed.is_empty() {
         for list in by_actor.values_mut() {
-            list.retain(|r| !removed.contains(&(r.post.actor.as_str(), r.post.slug.as_str())));
+            list.retain(|r| !removed.contains(&(&*r.post.actor, &*r.post.slug)));
         }
     }
     // Posts whose file is gone stay served until their Delete goes out.
@@ -632,13 +655,12 @@ fn assemble(
             .values()
             .flatten()
             .chain(&fresh)
-            .map(|r| (r.post.actor.as_str(), r.post.slug.as_str()))
+            .map(|r| (&*r.post.actor, &*r.post.slug))
             .collect();
         for (json, first_seen) in rows {
             let post: Post = serde_json::from_str(&json)
                 .map_err(|e| store.corrupt(format!("rendered post: {e}")))?;
-            if site.actor(&post.actor).is_some()
-                && !present.contains(&(post.actor.as_str(), post.slug.as_str()))
+            if site.actor(&post.actor).is_some() && !present.contains(&(&*post.actor, &*post.slug))
             {
                 back.push(record(post, first_seen));
             }
@@ -653,10 +675,10 @@ fn assemble(
     }
     let mut new_of: HashMap<String, Vec<PostRecord>> = HashMap::new();
     for record in fresh {
-        match new_of.get_mut(&record.post.actor) {
+        match new_of.get_mut(&*record.post.actor) {
             Some(list) => list.push(record),
             None => {
-                new_of.insert(record.post.actor.clone(), vec![record]);
+                new_of.insert(record.post.actor.to_string(), vec![record]);
             }
         }
     }
@@ -815,7 +837,7 @@ pub fn object_type(actor: &Actor, post: &Post) -> &'static str {
         ObjectTypePolicy::Note => "Note",
         ObjectTypePolicy::Article => "Article",
         ObjectTypePolicy::Auto
-            if post.title.is_some() && post.text_len > AUTO_ARTICLE_MIN_CHARS =>
+            if post.title.is_some() && post.text_len as usize > AUTO_ARTICLE_MIN_CHARS =>
         {
             "Article"
         }
@@ -832,7 +854,7 @@ pub fn published(record: &PostRecord) -> DateTime<Utc> {
 
 /// `published` of `post` if masthead first saw it at `first_seen`.
 pub fn published_at(post: &Post, first_seen: DateTime<Utc>) -> DateTime<Utc> {
-    match (post.date, post.day_end) {
+    match (post.date, post.more().day_end) {
         (Some(start), Some(end)) if start <= first_seen && first_seen < end => first_seen,
         (Some(date), _) => date,
         (None, _) => first_seen,
@@ -870,7 +892,7 @@ pub fn refs(site: &Site, post: &Post) -> Vec<Ref> {
     let own_host = host_with_port(&site.base_url).to_lowercase();
     let own_domain = site.domain.to_lowercase();
     let mut out: Vec<Ref> = Vec::new();
-    for m in &post.mentions {
+    for m in &post.more().mentions {
         let host = m.host.to_lowercase();
         if host == own_host || host == own_domain {
             continue;
@@ -883,7 +905,7 @@ pub fn refs(site: &Site, post: &Post) -> Vec<Ref> {
             out.push(r);
         }
     }
-    if let Some(url) = &post.in_reply_to {
+    if let Some(url) = &post.more().in_reply_to {
         let host = Url::parse(url)
             .ok()
             .filter(|u| u.host_str().is_some())
@@ -902,7 +924,7 @@ pub fn addressees(
     resolved: &HashMap<String, Addressee>,
 ) -> Vec<Addressee> {
     let mut out: Vec<Addressee> = Vec::new();
-    if post.mentions.is_empty() && post.in_reply_to.is_none() {
+    if post.more().mentions.is_empty() && post.more().in_reply_to.is_none() {
         return out;
     }
     for r in refs(site, post) {
@@ -1001,20 +1023,20 @@ mod tests {
             user: user.into(),
             host: host.into(),
         };
-        post.mentions = vec![
+        post.more_mut().mentions = vec![
             m("ann", "m.example"),
             m("desk", "city.example"),
             m("desk", "s.example"),
             m("Ann", "M.example"),
         ];
-        post.in_reply_to = Some("https://m.example/@ann/1".into());
+        post.more_mut().in_reply_to = Some("https://m.example/@ann/1".into());
         let keys: Vec<String> = refs(&site, &post).iter().map(Ref::key).collect();
         assert_eq!(keys, ["acct:ann@m.example", "https://m.example/@ann/1"]);
-        post.in_reply_to = Some("https://s.example/users/news/posts/b".into());
+        post.more_mut().in_reply_to = Some("https://s.example/users/news/posts/b".into());
         assert_eq!(refs(&site, &post).len(), 1);
 
         // Both refs name ann: she is addressed once.
-        post.in_reply_to = Some("https://m.example/@ann/1".into());
+        post.more_mut().in_reply_to = Some("https://m.example/@ann/1".into());
         let ann = Addressee {
             actor_id: "https://m.example/users/ann".into(),
             inbox: "https://m.example/inbox".into(),
@@ -1075,7 +1097,7 @@ mod tests {
         catalog
             .posts_of("news")
             .iter()
-            .map(|r| (r.post.slug.clone(), r.html().into_owned()))
+            .map(|r| (r.post.slug.to_string(), r.html().into_owned()))
             .collect()
     }
 
@@ -1253,7 +1275,7 @@ mod tests {
             Catalog::build_changed(&site, &urls, &store, at(2), &first, &changed).unwrap();
         assert!(report.changes.is_empty(), "{:?}", report.changes);
         let b = second.public_post("news", "b").unwrap();
-        assert_eq!(b.post.source, Path::new("content/news/b.md"));
+        assert_eq!(&*b.post.source, Path::new("content/news/b.md"));
         let warned: Vec<String> = second.diagnostics.iter().map(ToString::to_string).collect();
         assert_eq!(warned.len(), 1, "{warned:?}");
         assert!(
@@ -1287,11 +1309,11 @@ mod tests {
         let mut post = crate::content::test_support::post("news", "a");
         let day = |h: u32| Utc.with_ymd_and_hms(2026, 11, 20, h, 0, 0).unwrap();
         post.date = Some(day(0));
-        post.day_end = Some(day(0) + TimeDelta::days(1));
+        post.more_mut().day_end = Some(day(0) + TimeDelta::days(1));
         assert_eq!(published_at(&post, day(15)), day(15));
         assert_eq!(published_at(&post, day(0) + TimeDelta::days(3)), day(0));
         assert_eq!(published_at(&post, day(0) - TimeDelta::hours(5)), day(0));
-        post.day_end = None;
+        post.more_mut().day_end = None;
         assert_eq!(published_at(&post, day(15)), day(0));
         post.date = None;
         assert_eq!(published_at(&post, day(15)), day(15));

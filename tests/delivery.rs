@@ -1209,10 +1209,7 @@ async fn can_republish_a_post_whose_file_did_not_change() {
 
     // --all: every post, the back catalogue too, oldest first.
     let all = republish(None).unwrap();
-    let posts: Vec<(&str, &str)> = all
-        .iter()
-        .map(|r| (r.actor.as_str(), r.slug.as_str()))
-        .collect();
+    let posts: Vec<(&str, &str)> = all.iter().map(|r| (&*r.actor, &*r.slug)).collect();
     assert_eq!(
         posts,
         [("news", "hello"), ("news", "second"), ("desk", "open")]
@@ -1633,7 +1630,7 @@ async fn can_send_nothing_when_only_whitespace_or_masthead_rendering_changes() {
         slug: "second",
         source: &record.post.source,
         hash: "rendered-by-masthead-0.0",
-        source_hash: &record.post.source_hash,
+        source_hash: &record.post.source_hash.to_hex(),
         rendered: &serde_json::to_string(&masthead::content::Post {
             html: "<p>old rendering</p>".into(),
             ..(*record.post).clone()
@@ -1642,7 +1639,7 @@ async fn can_send_nothing_when_only_whitespace_or_masthead_rendering_changes() {
         object_type: "Note",
         published: record.first_seen,
     };
-    let changed = [record.post.source.clone()];
+    let changed = [record.post.source.to_path_buf()];
     fed.app
         .store
         .sync_posts(

@@ -79,7 +79,7 @@ impl Bodies {
             .rendered(&post.actor, &post.slug)
             .map_err(|e| e.to_string())?
             .ok_or("the store has no rendering of it")?;
-        if hash != post.hash {
+        if post.hash != *hash {
             tracing::debug!(actor = %post.actor, slug = %post.slug, "a rebuild recorded a newer rendering of a post this snapshot serves");
         }
         serde_json::from_str::<Stored>(&json)

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Site;
 use crate::content::revise::{self, Source};
-use crate::content::{Post, Visibility};
+use crate::content::{Hash, Post, Visibility};
 use crate::moderation::{NoteVisibility, OutgoingPost};
 use crate::store::{HeldPost, PendingChange, Store, StoreError};
 use crate::urls::Urls;
@@ -91,23 +91,23 @@ pub(super) fn review(
         Err(d) => return held(store, post, "masthead", &d.message),
     };
     let reviewed = review.review(OutgoingPost {
-        actor: post.actor.clone(),
-        slug: post.slug.clone(),
-        title: post.title.clone(),
+        actor: post.actor.to_string(),
+        slug: post.slug.to_string(),
+        title: post.title.as_deref().map(str::to_string),
         markdown: source.body.clone(),
-        hashtags: post.tags.clone(),
-        content_warning: post.content_warning.clone(),
+        hashtags: post.tags.iter().map(|t| t.to_string()).collect(),
+        content_warning: post.more().content_warning.clone(),
         visibility: match post.visibility {
             Visibility::Public => NoteVisibility::Public,
             Visibility::Unlisted => NoteVisibility::Unlisted,
             Visibility::Followers => NoteVisibility::Followers,
         },
-        language: post.lang.clone().unwrap_or_else(|| {
+        language: post.more().lang.clone().unwrap_or_else(|| {
             site.actor(&post.actor)
                 .map(|a| site.language_of(a))
                 .unwrap_or_else(|| site.language.clone())
         }),
-        in_reply_to: post.in_reply_to.clone(),
+        in_reply_to: post.more().in_reply_to.clone(),
     });
     if let Some((plugin, reason)) = reviewed.veto {
         return held(store, post, &plugin, &reason);
@@ -162,7 +162,7 @@ fn apply(
         .filter(|t| !post.tags.iter().any(|p| p.eq_ignore_ascii_case(t)))
         .collect();
     let warning = draft.content_warning.filter(|w| !w.trim().is_empty());
-    let warned = warning != post.content_warning;
+    let warned = warning != post.more().content_warning;
     let rewritten = draft.markdown != source.body;
     if !warned && !rewritten && added.is_empty() {
         return Ok(Applied {
@@ -192,10 +192,12 @@ fn apply(
         body = Some(markdown);
     }
     if warned {
-        post.content_warning = warning;
+        post.more_mut().content_warning = warning;
+        post.tidy();
     }
+    let warning = post.more().content_warning.clone();
     let change = [
-        post.content_warning.as_deref().unwrap_or_default(),
+        warning.as_deref().unwrap_or_default(),
         body.as_deref().unwrap_or_default(),
     ];
     post.hash = derived(&post.hash, &change);
@@ -206,17 +208,18 @@ fn apply(
     })
 }
 
-/// Hex SHA-256 of `hash` and `change`, each part length-prefixed.
-fn derived(hash: &str, change: &[&str]) -> String {
+/// SHA-256 of `hash` (in hex) and `change`, each part length-prefixed.
+fn derived(hash: &Hash, change: &[&str]) -> Hash {
+    let hash = hash.to_hex();
     let mut h = Sha256::new();
     for part in std::iter::once("outgoing")
-        .chain([hash])
+        .chain([hash.as_str()])
         .chain(change.iter().copied())
     {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    Hash(h.finalize().into())
 }
 
 /// `post` held back by `plugin`: a published post keeps the version followers have.
@@ -228,8 +231,16 @@ fn held(store: &Store, post: Post, plugin: &str, reason: &str) -> Result<Outcome
                 store.corrupt(format!("rendered post {}/{}: {e}", post.actor, post.slug))
             })?;
             // Exactly the stored row: the store sees no change and sends nothing.
-            old.hash = hash;
-            old.source_hash = source_hash;
+            let stored = |hex: &str| {
+                Hash::from_hex(hex).ok_or_else(|| {
+                    let (actor, slug) = (&post.actor, &post.slug);
+                    store.corrupt(format!(
+                        "post {actor}/{slug}: a hash that is not SHA-256 hex: {hex:?}"
+                    ))
+                })
+            };
+            old.hash = stored(&hash)?;
+            old.source_hash = stored(&source_hash)?;
             (Some(old), PendingChange::Update)
         }
         None => (None, PendingChange::Create),
@@ -246,9 +257,9 @@ fn held(store: &Store, post: Post, plugin: &str, reason: &str) -> Result<Outcome
         post: served,
         media: None,
         held: Some(HeldPost {
-            actor: post.actor,
-            slug: post.slug,
-            source: post.source,
+            actor: post.actor.into(),
+            slug: post.slug.into(),
+            source: post.source.into(),
             change,
             plugin: plugin.to_string(),
             reason: reason.to_string(),
@@ -327,7 +338,7 @@ mod tests {
         let held = store.held_posts().unwrap();
         let held: Vec<_> = held
             .iter()
-            .map(|h| (h.slug.as_str(), h.change, h.reason.as_str()))
+            .map(|h| (&*h.slug, h.change, h.reason.as_str()))
             .collect();
         // The published post's (unchanged) version stays served; its edit is what is held.
         assert_eq!(
@@ -356,7 +367,7 @@ mod tests {
             report.changes
         );
         let new = &catalog.public_post("news", "new").unwrap().post;
-        assert_eq!(new.content_warning.as_deref(), Some("Heads up"));
+        assert_eq!(new.more().content_warning.as_deref(), Some("Heads up"));
         assert!(store.held_posts().unwrap().is_empty());
 
         // The same decision again reads as no change at all.
@@ -372,6 +383,7 @@ mod tests {
                 .public_post("news", "new")
                 .unwrap()
                 .post
+                .more()
                 .content_warning,
             None
         );

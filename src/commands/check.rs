@@ -246,7 +246,7 @@ fn time_notes(site: &Site, catalog: &Catalog, now: chrono::DateTime<chrono::Utc>
                 .knows_post(&r.post.actor, &r.post.slug)
                 .unwrap_or(true)
         })
-        .map(|r| (r.post.source.as_path(), published(r)))
+        .map(|r| (&*r.post.source, published(r)))
         .collect();
     old.sort();
     notes.extend(old.into_iter().map(|(source, at)| {

@@ -27,8 +27,9 @@ pub struct Source {
 /// Reads the file `post` was rendered from.
 pub fn read_source(site: &Site, post: &Post) -> Result<Source, Diagnostic> {
     let file = site.root.join(&post.source);
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| Diagnostic::error(&post.source, None, format!("cannot read the file: {e}")))?;
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        Diagnostic::error(&*post.source, None, format!("cannot read the file: {e}"))
+    })?;
     let doc = front_matter::parse(&post.source, &text)?;
     Ok(Source {
         body: doc.body.to_string(),
@@ -57,7 +58,7 @@ pub fn rerender(
         &post.actor,
         &post.slug,
         &post.page_path,
-        post.url.as_deref(),
+        post.more().url.as_deref(),
     );
     let rendered = render::render(
         markdown,
@@ -78,10 +79,12 @@ pub fn rerender(
             tags.push(tag);
         }
     }
-    post.html = rendered.html;
-    post.text_len = rendered.text_len;
-    post.tags = tags;
-    post.mentions = rendered.mentions;
-    post.attachments = rendered.attachments;
+    post.html = rendered.html.into_boxed_str();
+    post.text_len = Post::text_len_of(rendered.text_len);
+    post.tags = tags.into_iter().map(String::into_boxed_str).collect();
+    let more = post.more_mut();
+    more.mentions = rendered.mentions;
+    more.attachments = rendered.attachments;
+    post.tidy();
     Ok(rendered.media)
 }

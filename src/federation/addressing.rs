@@ -235,7 +235,7 @@ async fn process(
         let Some(record) = catalog
             .posts_of(&row.actor)
             .iter()
-            .find(|r| r.post.slug == row.slug)
+            .find(|r| *r.post.slug == *row.slug)
         else {
             // Gone since: publishing it below drops the row.
             continue;

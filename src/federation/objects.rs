@@ -182,8 +182,12 @@ pub fn post_object(
     let h = &actor.handle;
     let kind = object_type(actor, post);
     let id = urls.post(h, &post.slug);
-    let url = urls.post_url(h, &post.slug, &post.page_path, post.url.as_deref());
-    let lang = post.lang.clone().unwrap_or_else(|| site.language_of(actor));
+    let url = urls.post_url(h, &post.slug, &post.page_path, post.more().url.as_deref());
+    let lang = post
+        .more()
+        .lang
+        .clone()
+        .unwrap_or_else(|| site.language_of(actor));
     let (to, mut cc) = addressing(urls, h, post.visibility);
     // Mentioned people and the author replied to are addressed whatever the visibility (as
     // Mastodon does), so their servers show them the post and notify them.
@@ -210,15 +214,16 @@ pub fn post_object(
     obj.insert("to".into(), json!(to));
     obj.insert("cc".into(), json!(cc));
     obj.insert("published".into(), json!(time(published)));
-    if let Some(updated) = post.updated.filter(|u| *u > published) {
+    if let Some(updated) = post.more().updated.filter(|u| *u > published) {
         obj.insert("updated".into(), json!(time(updated)));
     }
     obj.insert("url".into(), json!(url));
     obj.insert("content".into(), json!(content));
     obj.insert("contentMap".into(), json!({ lang.clone(): content }));
     if kind == "Article" {
-        let title = post.title.clone().unwrap_or_default();
+        let title = post.title.as_deref().unwrap_or_default();
         let summary = post
+            .more()
             .summary
             .clone()
             .unwrap_or_else(|| first_words(&html, 300));
@@ -235,24 +240,24 @@ pub fn post_object(
                 "attributedTo": urls.actor(h),
                 "content": format!(
                     "<p><strong>{}</strong></p><p>{}</p><p><a href=\"{}\">{}</a></p>",
-                    escape(&title), escape(&summary), escape(&url), escape(&url)
+                    escape(title), escape(&summary), escape(&url), escape(&url)
                 ),
             }),
         );
         obj.insert(
             "sensitive".into(),
-            json!(post.sensitive || post.content_warning.is_some()),
+            json!(post.sensitive || post.more().content_warning.is_some()),
         );
     } else {
-        if let Some(cw) = &post.content_warning {
+        if let Some(cw) = &post.more().content_warning {
             obj.insert("summary".into(), json!(cw));
         }
         obj.insert(
             "sensitive".into(),
-            json!(post.sensitive || post.content_warning.is_some()),
+            json!(post.sensitive || post.more().content_warning.is_some()),
         );
     }
-    if let Some(reply_to) = &post.in_reply_to {
+    if let Some(reply_to) = &post.more().in_reply_to {
         obj.insert("inReplyTo".into(), json!(reply_to));
     }
     let tags: Vec<Value> = post
@@ -268,6 +273,7 @@ pub fn post_object(
         .collect();
     obj.insert("tag".into(), json!(tags));
     let attachments: Vec<Value> = post
+        .more()
         .attachments
         .iter()
         .map(|a| {
@@ -449,7 +455,7 @@ mod tests {
     fn addressed(visibility: Visibility) -> PostRecord {
         let mut post = test_support::post("news", "a");
         post.visibility = visibility;
-        post.tags = vec!["city".into()];
+        post.tags = ["city".into()].into();
         PostRecord {
             post: post.into(),
             first_seen: Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap(),

@@ -113,7 +113,7 @@ fn edit_time(
     let before = previous
         .unwrap_or_else(|| published(record))
         .max(published(record));
-    match record.post.updated {
+    match record.post.more().updated {
         Some(u) if u > before => u,
         // Documents carry whole seconds: make sure the new value reads later than the old one.
         _ => {
@@ -203,7 +203,7 @@ pub fn publish_pending(app: &Publisher) -> Result<usize, StoreError> {
             let record = catalog
                 .posts_of(&row.actor)
                 .iter()
-                .find(|r| r.post.slug == row.slug);
+                .find(|r| *r.post.slug == *row.slug);
             if let Some(record) = record {
                 if addressing::refs_unsettled(&app.site, &app.store, &record.post, now_ms)? {
                     tracing::info!(actor = %row.actor, slug = %row.slug, "held back until its mentions and reply are resolved");
@@ -257,7 +257,7 @@ pub fn publish(
     let record = catalog
         .posts_of(handle)
         .iter()
-        .find(|r| &r.post.slug == slug);
+        .find(|r| *r.post.slug == **slug);
     let now_ms = app.clock.now_ms();
     let now = DateTime::<Utc>::from_timestamp_millis(now_ms).unwrap_or_else(Utc::now);
     let activity = match (change, record) {
@@ -337,11 +337,12 @@ mod tests {
     }
 
     fn record(date: DateTime<Utc>, updated: Option<DateTime<Utc>>) -> PostRecord {
-        let post = Post {
+        let mut post = Post {
             date: Some(date),
-            updated,
             ..crate::content::test_support::post("news", "a")
         };
+        post.more_mut().updated = updated;
+        post.tidy();
         PostRecord {
             post: post.into(),
             first_seen: date,

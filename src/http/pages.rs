@@ -190,11 +190,11 @@ fn summary_card(urls: &Urls, actor: &Actor, record: &PostRecord) -> String {
         &actor.handle,
         &post.slug,
         &post.page_path,
-        post.url.as_deref(),
+        post.more().url.as_deref(),
     );
     // A post behind a content warning shows the warning, never its text, until opened.
-    let title = match (&post.title, &post.content_warning) {
-        (Some(title), _) => title.clone(),
+    let title = match (&post.title, &post.more().content_warning) {
+        (Some(title), _) => title.to_string(),
         (None, Some(cw)) => format!("Content warning: {cw}"),
         (None, None) => crate::federation::objects::first_words(&record.html(), 80),
     };
@@ -216,7 +216,11 @@ pub fn post(
     comments: &[Comment],
 ) -> String {
     let post = &record.post;
-    let lang = post.lang.clone().unwrap_or_else(|| site.language_of(actor));
+    let lang = post
+        .more()
+        .lang
+        .clone()
+        .unwrap_or_else(|| site.language_of(actor));
     let mut body = format!(
         "<header><p class=\"meta\"><a href=\"{}\">{}</a> · {}</p></header>\n<main>\n<article class=\"h-entry\" lang=\"{}\">\n",
         escape(&urls.actor_html(&actor.handle)),
@@ -228,7 +232,7 @@ pub fn post(
         body.push_str(&format!("<h1 class=\"p-name\">{}</h1>\n", escape(title)));
     }
     body.push_str(&format!("<p class=\"meta\">{}", date(record)));
-    if let Some(updated) = post.updated.filter(|u| *u > published(record)) {
+    if let Some(updated) = post.more().updated.filter(|u| *u > published(record)) {
         body.push_str(&format!(
             " · edited <time datetime=\"{}\">{}</time>",
             crate::federation::objects::time(updated),
@@ -236,7 +240,7 @@ pub fn post(
         ));
     }
     body.push_str("</p>\n");
-    if let Some(reply_to) = &post.in_reply_to {
+    if let Some(reply_to) = &post.more().in_reply_to {
         body.push_str(&format!(
             "<p class=\"meta\">In reply to <a class=\"u-in-reply-to\" href=\"{0}\">{0}</a></p>\n",
             escape(reply_to)
@@ -244,7 +248,7 @@ pub fn post(
     }
     let html = record.html();
     let content = format!("<div class=\"e-content\">{}</div>\n{}", html, figures(post));
-    match &post.content_warning {
+    match &post.more().content_warning {
         Some(cw) => body.push_str(&format!(
             "<details><summary>Content warning: {}</summary>\n{content}</details>\n",
             escape(cw)
@@ -269,18 +273,22 @@ pub fn post(
     body.push_str(&replies_section(comments, site.dev.allow_http));
     body.push_str("</article>\n</main>");
     // Titles and descriptions are shown by link previews: never leak text hidden behind a CW.
-    let text = match &post.content_warning {
+    let text = match &post.more().content_warning {
         Some(cw) => format!("Content warning: {cw}"),
         None => crate::federation::objects::first_words(&html, 160),
     };
-    let title = post.title.clone().unwrap_or_else(|| {
-        format!(
-            "{}: {}",
-            actor.name,
-            crate::federation::objects::first_words(&text, 60)
-        )
-    });
-    let description = post.summary.clone().unwrap_or(text);
+    let title = post
+        .title
+        .as_deref()
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            format!(
+                "{}: {}",
+                actor.name,
+                crate::federation::objects::first_words(&text, 60)
+            )
+        });
+    let description = post.more().summary.clone().unwrap_or(text);
     layout(
         &Head {
             title: &title,
@@ -294,7 +302,8 @@ pub fn post(
 }
 
 fn figures(post: &Post) -> String {
-    post.attachments
+    post.more()
+        .attachments
         .iter()
         .map(|a| {
             let size = match (a.width, a.height) {

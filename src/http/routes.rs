@@ -673,7 +673,12 @@ fn post(g: &Get, handle: &str, slug: &str) -> Resp {
             &objects::post_object(site, urls, actor, rec, counts(app, handle, slug), false),
         )
     } else if site.html_base_url.is_some() {
-        let url = urls.post_url(handle, slug, &rec.post.page_path, rec.post.url.as_deref());
+        let url = urls.post_url(
+            handle,
+            slug,
+            &rec.post.page_path,
+            rec.post.more().url.as_deref(),
+        );
         r::redirect(StatusCode::FOUND, &url)
     } else {
         let comments = comments::for_post(&app.store, handle, slug)

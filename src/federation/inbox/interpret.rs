@@ -318,6 +318,6 @@ fn our_post(inbox: &Inbox, id: &str) -> Option<PostRef> {
     inbox.site.actor(handle)?;
     Some(PostRef {
         handle: handle.to_string(),
-        slug: rec.post.slug.clone(),
+        slug: rec.post.slug.to_string(),
     })
 }
