@@ -614,6 +614,34 @@ mod tests {
         assert_eq!(due(&inbox.store)[0].attempts, 2);
     }
 
+    /// A site whose `news` actor has one post, `hello`.
+    fn site_with_hello() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let news = dir.path().join("content/news");
+        std::fs::create_dir_all(&news).unwrap();
+        std::fs::write(
+            news.join("hello.md"),
+            "+++\ndate = 2026-11-20T09:00:00Z\n+++\nHello\n",
+        )
+        .unwrap();
+        dir
+    }
+
+    /// Waits (30 s at most, on the real clock) until no queued activity is left.
+    async fn until_drained(inbox: &Inbox, failure: &str) {
+        let mut waited = Duration::ZERO;
+        while !inbox
+            .store
+            .due_inbox_activities(i64::MAX, 1)
+            .unwrap()
+            .is_empty()
+        {
+            assert!(waited < Duration::from_secs(30), "{failure}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            waited += Duration::from_millis(10);
+        }
+    }
+
     fn queue(inbox: &Inbox, activity: &serde_json::Value) {
         let recorded = inbox.store.record_inbox_activity(
             &NewInboxActivity {
@@ -631,15 +659,7 @@ mod tests {
 
     #[tokio::test]
     async fn can_write_every_reply_to_a_flooded_post_into_its_comments_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let news = dir.path().join("content/news");
-        std::fs::create_dir_all(&news).unwrap();
-        std::fs::write(
-            news.join("hello.md"),
-            "+++\ndate = 2026-11-20T09:00:00Z\n+++\nHello\n",
-        )
-        .unwrap();
-        let clock = Clock::manual(T0);
+        let (dir, clock) = (site_with_hello(), Clock::manual(T0));
         let inbox = Arc::new(inbox(dir.path(), &clock));
         let post = inbox.urls.post("news", "hello");
         let actors: Vec<String> = (0..20)
@@ -683,20 +703,7 @@ mod tests {
                 tokio::task::yield_now().await;
             }
         }
-        let mut waited = Duration::ZERO;
-        while !inbox
-            .store
-            .due_inbox_activities(i64::MAX, 1)
-            .unwrap()
-            .is_empty()
-        {
-            assert!(
-                waited < Duration::from_secs(30),
-                "the replies were not applied"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            waited += Duration::from_millis(10);
-        }
+        until_drained(&inbox, "the replies were not applied").await;
         // Recorded done only once written: the file holds every reply, by `published`. (Replies
         // published in one second that several workers applied at once may be in another order
         // than the store's, which orders them as stored.)
@@ -718,15 +725,7 @@ mod tests {
 
     #[tokio::test]
     async fn can_apply_likes_and_undos_handed_over_from_memory_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let news = dir.path().join("content/news");
-        std::fs::create_dir_all(&news).unwrap();
-        std::fs::write(
-            news.join("hello.md"),
-            "+++\ndate = 2026-11-20T09:00:00Z\n+++\nHello\n",
-        )
-        .unwrap();
-        let clock = Clock::manual(T0);
+        let (dir, clock) = (site_with_hello(), Clock::manual(T0));
         let inbox = Arc::new(inbox(dir.path(), &clock));
         let post = inbox.urls.post("news", "hello");
         let (stop, shutdown) = watch::channel(false);
@@ -758,20 +757,7 @@ mod tests {
                 tokio::task::yield_now().await;
             }
         }
-        let mut waited = Duration::ZERO;
-        while !inbox
-            .store
-            .due_inbox_activities(i64::MAX, 1)
-            .unwrap()
-            .is_empty()
-        {
-            assert!(
-                waited < Duration::from_secs(30),
-                "the likes were not applied"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-            waited += Duration::from_millis(10);
-        }
+        until_drained(&inbox, "the likes were not applied").await;
         let counts = inbox.store.interaction_counts("news", "hello").unwrap();
         assert_eq!(counts.likes, 40 - 14);
         stop.send(true).unwrap();
