@@ -226,14 +226,7 @@ impl NewInboxActivity<'_> {
 impl InboxActivity {
     /// A row of `SELECT id, signer, recipient, type, body, attempts ...`.
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InboxActivity> {
-        Ok(InboxActivity {
-            id: r.get(0)?,
-            signer: r.get(1)?,
-            recipient: r.get(2)?,
-            kind: r.get(3)?,
-            body: r.get(4)?,
-            attempts: r.get(5)?,
-        })
+        from_row!(r => InboxActivity { id, signer, recipient, kind, body, attempts })
     }
 }
 
