@@ -168,18 +168,11 @@ mod tests {
 
     fn reply(status: ReplyStatus, html: &str, hold: Option<Hold>) -> Reply {
         Reply {
-            id: "https://r.example/n/1".into(),
-            author: "https://r.example/users/a".into(),
-            post: Some(("news".into(), "hello".into())),
             mentions: vec!["news".into()],
-            in_reply_to: None,
             content_html: html.into(),
-            url: None,
-            published: "2026-11-20T10:00:00Z".into(),
-            updated: None,
             status,
-            public: true,
             hold,
+            ..Reply::example("https://r.example/n/1", "https://r.example/users/a")
         }
     }
 
