@@ -362,16 +362,7 @@ mod tests {
 
     fn pending(store: &Store, actor: &str, follower: &str) {
         store
-            .upsert_follower(&Follower {
-                actor: actor.into(),
-                follower: follower.into(),
-                follow_id: format!("{follower}#follows/1"),
-                inbox: format!("{follower}/inbox"),
-                shared_inbox: None,
-                state: FollowState::Pending,
-                created_at: String::new(),
-                hold: None,
-            })
+            .upsert_follower(&Follower::example(actor, follower))
             .unwrap();
     }
 

@@ -164,7 +164,7 @@ fn print_decided(done: &Decided) -> String {
 mod tests {
     use super::*;
     use crate::admin::QueueId;
-    use crate::store::{FollowState, Follower, HeldBy, Queued};
+    use crate::store::{Follower, HeldBy, Queued};
 
     fn reply(status: ReplyStatus, html: &str, hold: Option<Hold>) -> Reply {
         Reply {
@@ -178,14 +178,10 @@ mod tests {
 
     fn follow(hold: Option<Hold>) -> Follower {
         Follower {
-            actor: "desk".into(),
-            follower: "https://r.example/users/b".into(),
             follow_id: "https://r.example/f/1".into(),
-            inbox: "https://r.example/users/b/inbox".into(),
-            shared_inbox: None,
-            state: FollowState::Pending,
             created_at: "2026-11-20T12:00:00Z".into(),
             hold,
+            ..Follower::example("desk", "https://r.example/users/b")
         }
     }
 

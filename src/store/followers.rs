@@ -250,20 +250,35 @@ impl Store {
 }
 
 #[cfg(test)]
+impl Follower {
+    /// A pending follow of `actor` by `follower` (Follow `{follower}#follows/1`, inbox
+    /// `{follower}/inbox`, no shared inbox, no time, not held): the tests of every room change
+    /// only what they are about.
+    pub(crate) fn example(actor: &str, follower: &str) -> Follower {
+        Follower {
+            actor: actor.into(),
+            follower: follower.into(),
+            follow_id: format!("{follower}#follows/1"),
+            inbox: format!("{follower}/inbox"),
+            shared_inbox: None,
+            state: FollowState::Pending,
+            created_at: String::new(),
+            hold: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
     /// A follow of `news` by `follower`, its inbox under the follower's id.
     fn row(follower: &str, shared: Option<&str>, state: FollowState) -> Follower {
         Follower {
-            actor: "news".into(),
-            follower: follower.into(),
             follow_id: format!("{follower}#follow"),
-            inbox: format!("{follower}/inbox"),
             shared_inbox: shared.map(str::to_string),
             state,
-            created_at: String::new(),
-            hold: None,
+            ..Follower::example("news", follower)
         }
     }
 
