@@ -5,7 +5,7 @@
 //!   every post read, rendered and recorded. Goal < 2 s at 10,000 posts.
 //! - `unchanged-restart`: `App::open` again over the same data dir, nothing changed: every post
 //!   from the render cache. Goal < 0.5 s at 10,000 posts.
-//! - `save`: one post edited, then [`Catalog::build_changed`] with its path, as the watcher asks
+//! - `save`: one post edited, then [`Catalog::build_changed_with`] with its path, as the watcher asks
 //!   for it; p50/p99 over `--saves` edits, in a site of N posts and in one of 10, and one full
 //!   [`Catalog::build`] for scale. Goal: a save in 10,000 posts costs about what it costs in 10.
 //!
@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use masthead::app::App;
+use masthead::catalog::outgoing::Unreviewed;
 use masthead::catalog::Catalog;
 use masthead::config::Site;
 use masthead::store::{ActorKeys, Store};
@@ -70,13 +71,14 @@ fn saves_ms(dir: &Path, site: &Site, saves: usize) -> Vec<f64> {
         std::fs::write(&file, post(7, edit)).unwrap();
         let changed: BTreeSet<PathBuf> = [file.clone()].into();
         let t = Instant::now();
-        let (next, report) = Catalog::build_changed(
+        let (next, report) = Catalog::build_changed_with(
             &app.site(),
             &app.urls,
             &app.store,
             chrono::Utc::now(),
             &previous,
             &changed,
+            &Unreviewed,
         )
         .unwrap();
         out.push(t.elapsed().as_secs_f64() * 1000.0);

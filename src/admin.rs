@@ -362,16 +362,7 @@ mod tests {
 
     fn pending(store: &Store, actor: &str, follower: &str) {
         store
-            .upsert_follower(&Follower {
-                actor: actor.into(),
-                follower: follower.into(),
-                follow_id: format!("{follower}#follows/1"),
-                inbox: format!("{follower}/inbox"),
-                shared_inbox: None,
-                state: FollowState::Pending,
-                created_at: String::new(),
-                hold: None,
-            })
+            .upsert_follower(&Follower::example(actor, follower))
             .unwrap();
     }
 
@@ -445,21 +436,14 @@ mod tests {
 
     fn held_reply(store: &Store, n: u32, status: ReplyStatus, public: bool) -> Reply {
         let r = Reply {
-            id: format!("https://r.example/n/{n}"),
-            author: A.into(),
-            post: Some(("news".into(), "hello".into())),
-            mentions: vec![],
-            in_reply_to: None,
             content_html: format!("<p>reply {n}</p>"),
-            url: None,
-            published: "2026-11-20T10:00:00Z".into(),
-            updated: None,
             status,
             public,
             hold: Some(crate::store::Hold::new(
                 crate::store::HeldBy::Plugin("spam-words".into()),
                 "casino",
             )),
+            ..Reply::example(&format!("https://r.example/n/{n}"), A)
         };
         store.upsert_reply(&r).unwrap();
         r

@@ -176,8 +176,14 @@ impl App {
                 urls: urls.clone(),
             });
             let options = HostOptions::for_site(&site);
-            let (host, problems) =
-                plugins::Host::load(&site, store.clone(), posts, clock.clone(), options);
+            let (host, problems) = plugins::Host::load_plugins(
+                &site.plugins,
+                &site.config_path,
+                store.clone(),
+                posts,
+                clock.clone(),
+                options,
+            );
             log_relative(problems, &site.root);
             Arc::new(host)
         };
@@ -860,8 +866,9 @@ pub fn republish(
     // The plugins review the posts as `serve` has them reviewed (else their changes would read
     // as edits, and a post they hold back would be sent).
     let catalog = SharedCatalog::default();
-    let (host, problems) = plugins::Host::load(
-        &site,
+    let (host, problems) = plugins::Host::load_plugins(
+        &site.plugins,
+        &site.config_path,
         store.clone(),
         Arc::new(CatalogPosts {
             catalog: catalog.clone(),

@@ -4,7 +4,7 @@
 //! media that may be served, the rendered profiles, and the problems found. Building one scans the
 //! content folders (reusing stored renderings whose inputs did not change), then records the
 //! result in the store, which reports what was created, changed or removed since the last build.
-//! [`Catalog::build`] reads everything (start, site.toml changed); [`Catalog::build_changed`]
+//! [`Catalog::build`] reads everything (start, site.toml changed); [`Catalog::build_changed_with`]
 //! reads only the files below the paths the watcher found dirty and takes every other post from
 //! the previous snapshot, so a save costs the same in a site of ten posts or ten thousand.
 //! Each post carries the addressees its mentions and reply resolved to so far (`remote_refs`, filled
@@ -117,7 +117,7 @@ pub struct Catalog {
     pub profiles: HashMap<String, Profile>,
     /// Problems found while building.
     pub diagnostics: Vec<Diagnostic>,
-    /// What the scan read, for the next [`Catalog::build_changed`].
+    /// What the scan read, for the next [`Catalog::build_changed_with`].
     read: Read,
     /// The public posts by their URLs, made at the first [`Catalog::public_post_by_url`] of this
     /// snapshot.
@@ -259,23 +259,12 @@ impl Catalog {
         Ok(built)
     }
 
-    /// Like [`Catalog::build`], reading only what is below the `changed` paths (absolute, or
+    /// Like [`Catalog::build_with`], reading only what is below the `changed` paths (absolute, or
     /// relative to the site root; a folder means everything below it) and taking every other
-    /// post from `previous`. Scheduled posts whose time has come are read too. A changed path
-    /// outside the content folders is ignored unless it is site.toml, a served media file or a
-    /// folder holding a content folder, which make it a full build.
-    pub fn build_changed(
-        site: &Site,
-        urls: &Urls,
-        store: &Store,
-        now: DateTime<Utc>,
-        previous: &Catalog,
-        changed: &BTreeSet<PathBuf>,
-    ) -> Result<(Catalog, SyncReport), StoreError> {
-        Catalog::build_changed_with(site, urls, store, now, previous, changed, &Unreviewed)
-    }
-
-    /// [`Catalog::build_changed`] with every post read put through `review` first.
+    /// post from `previous`; every post read is put through `review` first ([`Unreviewed`] for
+    /// none). Scheduled posts whose time has come are read too. A changed path outside the
+    /// content folders is ignored unless it is site.toml, a served media file or a folder
+    /// holding a content folder, which make it a full build.
     pub fn build_changed_with(
         site: &Site,
         urls: &Urls,
@@ -1185,7 +1174,8 @@ mod tests {
         ]
         .into();
         let (second, report) =
-            Catalog::build_changed(&site, &urls, &store, at(2), &first, &changed).unwrap();
+            Catalog::build_changed_with(&site, &urls, &store, at(2), &first, &changed, &Unreviewed)
+                .unwrap();
         assert_eq!(
             report.changes,
             vec![
@@ -1218,13 +1208,22 @@ mod tests {
         std::fs::remove_dir_all(news.join("2026")).unwrap();
         let changed: BTreeSet<PathBuf> = [news.join("2026")].into();
         let (third, report) =
-            Catalog::build_changed(&site, &urls, &store, at(3), &full, &changed).unwrap();
+            Catalog::build_changed_with(&site, &urls, &store, at(3), &full, &changed, &Unreviewed)
+                .unwrap();
         assert_eq!(report.missing, vec![("news".to_string(), "c".to_string())]);
         assert!(third.public_post("news", "c").is_some());
         // After the grace period any build (nothing changed) makes it final.
         let later = at(3) + TimeDelta::seconds(60);
-        let (fourth, report) =
-            Catalog::build_changed(&site, &urls, &store, later, &third, &BTreeSet::new()).unwrap();
+        let (fourth, report) = Catalog::build_changed_with(
+            &site,
+            &urls,
+            &store,
+            later,
+            &third,
+            &BTreeSet::new(),
+            &Unreviewed,
+        )
+        .unwrap();
         assert_eq!(report.changes.len(), 1);
         assert!(fourth.public_post("news", "c").is_none());
         assert_eq!(fourth.posts_of("news").len(), 3);
@@ -1253,7 +1252,8 @@ mod tests {
         std::fs::write(&a, "+++\ndate = 2026-11-20T09:00:00Z\n+++\nA, edited\n").unwrap();
         let changed: BTreeSet<PathBuf> = [a].into();
         let (edited, _) =
-            Catalog::build_changed(&site, &urls, &disk, t, &restart, &changed).unwrap();
+            Catalog::build_changed_with(&site, &urls, &disk, t, &restart, &changed, &Unreviewed)
+                .unwrap();
         let bodies: Vec<String> = slugs(&edited).into_iter().map(|(_, html)| html).collect();
         assert_eq!(bodies, ["<p>A, edited</p>", "<p>B</p>", "<p>C</p>"]);
         // Read twice, a body comes from the recent ones the second time: the same text.
@@ -1272,7 +1272,8 @@ mod tests {
         .unwrap();
         let changed: BTreeSet<PathBuf> = [e].into();
         let (second, report) =
-            Catalog::build_changed(&site, &urls, &store, at(2), &first, &changed).unwrap();
+            Catalog::build_changed_with(&site, &urls, &store, at(2), &first, &changed, &Unreviewed)
+                .unwrap();
         assert!(report.changes.is_empty(), "{:?}", report.changes);
         let b = second.public_post("news", "b").unwrap();
         assert_eq!(&*b.post.source, Path::new("content/news/b.md"));
@@ -1291,14 +1292,22 @@ mod tests {
         std::fs::write(&later, "+++\ndate = 2026-11-21T12:00:00Z\n+++\nAt noon.\n").unwrap();
         let changed: BTreeSet<PathBuf> = [later].into();
         let (second, report) =
-            Catalog::build_changed(&site, &urls, &store, at(2), &first, &changed).unwrap();
+            Catalog::build_changed_with(&site, &urls, &store, at(2), &first, &changed, &Unreviewed)
+                .unwrap();
         assert!(report.changes.is_empty());
         assert!(second.public_post("news", "later").is_none());
         assert_eq!(second.next_scheduled(), Some(at(12)));
         // Noon: a rebuild with nothing changed reads it and publishes it.
-        let (third, report) =
-            Catalog::build_changed(&site, &urls, &store, at(12), &second, &BTreeSet::new())
-                .unwrap();
+        let (third, report) = Catalog::build_changed_with(
+            &site,
+            &urls,
+            &store,
+            at(12),
+            &second,
+            &BTreeSet::new(),
+            &Unreviewed,
+        )
+        .unwrap();
         assert_eq!(report.changes, vec![PostChange::created("news", "later")]);
         assert!(third.public_post("news", "later").is_some());
         assert_eq!(third.next_scheduled(), None);

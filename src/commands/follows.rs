@@ -70,19 +70,14 @@ fn print_follows(follows: &[Follower]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::FollowState;
 
     #[test]
     fn rejects_terminal_escapes_in_a_followers_id() {
         let f = Follower {
-            actor: "desk".into(),
-            follower: "https://r.example/users/a\u{1b}[1A\u{1b}[2Kfake".into(),
             follow_id: "https://r.example/f/1".into(),
             inbox: "https://r.example/users/a/inbox".into(),
-            shared_inbox: None,
-            state: FollowState::Pending,
             created_at: "2026-11-20".into(),
-            hold: None,
+            ..Follower::example("desk", "https://r.example/users/a\u{1b}[1A\u{1b}[2Kfake")
         };
         assert_eq!(
             print_follows(&[f]).lines().next(),

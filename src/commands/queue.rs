@@ -164,35 +164,24 @@ fn print_decided(done: &Decided) -> String {
 mod tests {
     use super::*;
     use crate::admin::QueueId;
-    use crate::store::{FollowState, Follower, HeldBy, Queued};
+    use crate::store::{Follower, HeldBy, Queued};
 
     fn reply(status: ReplyStatus, html: &str, hold: Option<Hold>) -> Reply {
         Reply {
-            id: "https://r.example/n/1".into(),
-            author: "https://r.example/users/a".into(),
-            post: Some(("news".into(), "hello".into())),
             mentions: vec!["news".into()],
-            in_reply_to: None,
             content_html: html.into(),
-            url: None,
-            published: "2026-11-20T10:00:00Z".into(),
-            updated: None,
             status,
-            public: true,
             hold,
+            ..Reply::example("https://r.example/n/1", "https://r.example/users/a")
         }
     }
 
     fn follow(hold: Option<Hold>) -> Follower {
         Follower {
-            actor: "desk".into(),
-            follower: "https://r.example/users/b".into(),
             follow_id: "https://r.example/f/1".into(),
-            inbox: "https://r.example/users/b/inbox".into(),
-            shared_inbox: None,
-            state: FollowState::Pending,
             created_at: "2026-11-20T12:00:00Z".into(),
             hold,
+            ..Follower::example("desk", "https://r.example/users/b")
         }
     }
 

@@ -52,18 +52,10 @@ mod tests {
     #[test]
     fn can_print_replies_for_a_person() {
         let reply = Reply {
-            id: "https://r.example/n/1".into(),
-            author: "https://r.example/users/a".into(),
-            post: Some(("news".into(), "hello".into())),
-            mentions: vec![],
-            in_reply_to: None,
             content_html: "<p>Nice &amp; <b>clear</b></p>".into(),
-            url: None,
             published: "2026-11-20T10:00:00+00:00".into(),
-            updated: None,
             status: ReplyStatus::Held,
-            public: true,
-            hold: None,
+            ..Reply::example("https://r.example/n/1", "https://r.example/users/a")
         };
         assert_eq!(
             print_replies(&[reply]),
@@ -74,18 +66,13 @@ mod tests {
     #[test]
     fn rejects_terminal_escapes_in_a_reply() {
         let reply = Reply {
-            id: "https://r.example/n/1".into(),
-            author: "https://r.example/users/a\u{1b}[31m".into(),
             post: None,
-            mentions: vec![],
-            in_reply_to: None,
             content_html: "<p>hi\u{1b}]8;;https://evil.example\u{7}there</p>".into(),
-            url: None,
             published: "2026-11-20T10:00:00+00:00".into(),
-            updated: None,
-            status: ReplyStatus::Visible,
-            public: true,
-            hold: None,
+            ..Reply::example(
+                "https://r.example/n/1",
+                "https://r.example/users/a\u{1b}[31m",
+            )
         };
         let out = print_replies(&[reply]);
         assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");

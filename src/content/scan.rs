@@ -971,6 +971,15 @@ mod tests {
         assert!(lib.media.is_empty());
     }
 
+    /// Scans `s` with every post read from the cache as `cached`: nothing is published, no
+    /// media file is served, and `message` says why.
+    fn refuses_with_cached(s: &TestSite, cached: &Post, message: &str) {
+        let lib = s.scan_with(&|_, _| Some(cached.clone()));
+        assert!(lib.posts.is_empty());
+        assert!(lib.media.is_empty(), "{:?}", lib.media);
+        assert_eq!(messages(&lib), vec![message]);
+    }
+
     #[test]
     fn rejects_a_cached_post_whose_image_may_no_longer_be_published() {
         let s = site();
@@ -979,13 +988,7 @@ mod tests {
         let cached = s.scan().posts[0].clone();
         // The image is replaced by something that is not one after the post was cached.
         s.write("content/news/a.png", "SQLite format 3\0");
-        let lib = s.scan_with(&|_, _| Some(cached.clone()));
-        assert!(lib.posts.is_empty());
-        assert!(lib.media.is_empty(), "{:?}", lib.media);
-        assert_eq!(
-            messages(&lib),
-            vec!["content/news/x.md:4: image \"a.png\" (content/news/a.png) is not a PNG, JPEG, GIF, WebP or AVIF image by its content (convert it to PNG or JPEG, or fix the path); this post is not published until it is fixed"]
-        );
+        refuses_with_cached(&s, &cached, "content/news/x.md:4: image \"a.png\" (content/news/a.png) is not a PNG, JPEG, GIF, WebP or AVIF image by its content (convert it to PNG or JPEG, or fix the path); this post is not published until it is fixed");
     }
 
     #[test]
@@ -1005,13 +1008,7 @@ mod tests {
             width: None,
             height: None,
         }];
-        let lib = s.scan_with(&|_, _| Some(cached.clone()));
-        assert!(lib.posts.is_empty());
-        assert!(lib.media.is_empty(), "{:?}", lib.media);
-        assert_eq!(
-            messages(&lib),
-            vec!["content/news/x.md:4: image \"/.masthead/masthead.db\" is in a hidden folder or file (a name starts with \".\"), which is never published (put the image under content/news/ with a name that does not start with \".\"); this post is not published until it is fixed"]
-        );
+        refuses_with_cached(&s, &cached, "content/news/x.md:4: image \"/.masthead/masthead.db\" is in a hidden folder or file (a name starts with \".\"), which is never published (put the image under content/news/ with a name that does not start with \".\"); this post is not published until it is fixed");
     }
 
     #[test]

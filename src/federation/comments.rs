@@ -326,18 +326,8 @@ mod tests {
             .unwrap();
         store
             .upsert_reply(&Reply {
-                id: "https://r.example/n/1".into(),
-                author: "https://r.example/users/a".into(),
-                post: Some(("news".into(), "hello".into())),
-                mentions: vec![],
-                in_reply_to: None,
-                content_html: "<p>hi</p>".into(),
                 url: Some("https://r.example/@a/1".into()),
-                published: "2026-11-20T10:00:00Z".into(),
-                updated: None,
-                status: ReplyStatus::Visible,
-                public: true,
-                hold: None,
+                ..Reply::example("https://r.example/n/1", "https://r.example/users/a")
             })
             .unwrap();
         write_file(&store, dir.path(), "news", "hello").unwrap();
@@ -387,20 +377,11 @@ mod tests {
     fn reply_at(store: &Store, author: &str, id: String, n: u32) -> String {
         store
             .upsert_reply(&Reply {
-                id: id.clone(),
-                author: author.to_string(),
-                post: Some(("news".into(), "hello".into())),
-                mentions: vec![],
-                in_reply_to: None,
                 content_html: format!("<p>{n}</p>"),
-                url: None,
                 published: (chrono::DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z").unwrap()
                     + chrono::Duration::seconds(n.into()))
                 .to_rfc3339(),
-                updated: None,
-                status: ReplyStatus::Visible,
-                public: true,
-                hold: None,
+                ..Reply::example(&id, author)
             })
             .unwrap();
         id

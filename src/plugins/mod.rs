@@ -109,26 +109,9 @@ struct Outcome {
 }
 
 impl Host {
-    /// Loads every plugin of `site`. A plugin that cannot be loaded is reported in the returned
-    /// diagnostics and kept as failing: its `on_error` applies to every event it would judge.
-    pub fn load(
-        site: &Site,
-        store: Arc<Store>,
-        posts: Arc<dyn Posts>,
-        clock: Clock,
-        options: HostOptions,
-    ) -> (Host, Vec<Diagnostic>) {
-        Host::load_plugins(
-            &site.plugins,
-            &site.config_path,
-            store,
-            posts,
-            clock,
-            options,
-        )
-    }
-
-    /// Loads `plugins`, configured in `config_path`.
+    /// Loads `plugins` (a site's `plugins`), configured in `config_path`. A plugin that cannot be
+    /// loaded is reported in the returned diagnostics and kept as failing: its `on_error` applies
+    /// to every event it would judge.
     pub fn load_plugins(
         plugins: &[PluginConfig],
         config_path: &Path,
@@ -190,7 +173,14 @@ impl Host {
             Ok(s) => Arc::new(s),
             Err(e) => return vec![Diagnostic::error(&site.config_path, None, e.to_string())],
         };
-        let (_, diagnostics) = Host::load(site, store, Arc::new(NoPosts), Clock::system(), options);
+        let (_, diagnostics) = Host::load_plugins(
+            &site.plugins,
+            &site.config_path,
+            store,
+            Arc::new(NoPosts),
+            Clock::system(),
+            options,
+        );
         diagnostics
     }
 

@@ -61,16 +61,7 @@ impl Store {
             "SELECT id, actor, addressee, public, object, created_at FROM auto_replies
              WHERE id = ?1",
             [id],
-            |r| {
-                Ok(AutoReply {
-                    id: r.get(0)?,
-                    actor: r.get(1)?,
-                    addressee: r.get(2)?,
-                    public: r.get(3)?,
-                    object: r.get(4)?,
-                    created_at: r.get(5)?,
-                })
-            },
+            |r| from_row!(r => AutoReply { id, actor, addressee, public, object, created_at }),
         )
     }
 }

@@ -66,6 +66,12 @@ impl DeliveryState {
     }
 }
 
+impl rusqlite::types::FromSql for DeliveryState {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        value.as_str().map(DeliveryState::parse)
+    }
+}
+
 /// One queued activity for one inbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivery {
@@ -216,23 +222,8 @@ fn due_sql() -> String {
 impl Delivery {
     /// A row selected as [`COLUMNS`].
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
-        Ok(Delivery {
-            id: r.get(0)?,
-            activity_id: r.get(1)?,
-            object_id: r.get(2)?,
-            kind: r.get(3)?,
-            actor: r.get(4)?,
-            inbox: r.get(5)?,
-            host: r.get(6)?,
-            body: r.get(7)?,
-            state: DeliveryState::parse(&r.get::<_, String>(8)?),
-            attempts: r.get(9)?,
-            next_attempt_at: r.get(10)?,
-            created_at: r.get(11)?,
-            last_status: r.get(12)?,
-            last_error: r.get(13)?,
-            delivered_at: r.get(14)?,
-        })
+        from_row!(r => Delivery { id, activity_id, object_id, kind, actor, inbox, host, body, state,
+            attempts, next_attempt_at, created_at, last_status, last_error, delivered_at })
     }
 }
 
@@ -591,14 +582,8 @@ impl Store {
              ORDER BY SUM(d.state = 'pending') = 0, d.host",
             [],
             |r| {
-                Ok(HostQueue {
-                    host: r.get(0)?,
-                    pending: r.get(1)?,
-                    failed: r.get(2)?,
-                    done: r.get(3)?,
-                    next_attempt_at: r.get(4)?,
-                    last_error: r.get(5)?,
-                    unavailable_since: r.get(6)?,
+                from_row!(r => HostQueue {
+                    host, pending, failed, done, next_attempt_at, last_error, unavailable_since
                 })
             },
         )
@@ -624,15 +609,8 @@ impl Store {
                      FROM deliveries WHERE actor = ?1",
                     (actor, now_ms),
                     |r| {
-                        Ok(ActorQueue {
-                            actor: actor.to_string(),
-                            queued: r.get(0)?,
-                            in_flight: r.get(1)?,
-                            failed: r.get(2)?,
-                            delivered: r.get(3)?,
-                            next_retry_at: r.get(4)?,
-                            ..ActorQueue::default()
-                        })
+                        from_row!(r => ActorQueue { queued, in_flight, failed, delivered, next_retry_at;
+                            actor: actor.to_string(), ..ActorQueue::default() })
                     },
                 )?
                 .unwrap_or_default();
@@ -669,15 +647,8 @@ impl Store {
              FROM deliveries WHERE activity_id = ?1 AND state <> 'cancelled'",
             [&activity_id],
             |r| {
-                Ok(Publish {
-                    activity_id: activity_id.clone(),
-                    kind: r.get(0)?,
-                    object_id: r.get(1)?,
-                    queued_at: r.get(2)?,
-                    inboxes: r.get(3)?,
-                    done: r.get(4)?,
-                    failed: r.get(5)?,
-                })
+                from_row!(r => Publish { kind, object_id, queued_at, inboxes, done, failed;
+                    activity_id: activity_id.clone() })
             },
         )
     }

@@ -23,6 +23,15 @@ impl FollowState {
     }
 }
 
+impl rusqlite::types::FromSql for FollowState {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        Ok(match value.as_str()? {
+            "accepted" => FollowState::Accepted,
+            _ => FollowState::Pending,
+        })
+    }
+}
+
 /// One follower of one of our actors.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Follower {
@@ -49,20 +58,8 @@ const COLUMNS: &str =
 impl Follower {
     /// A row selected as [`COLUMNS`].
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Follower> {
-        Ok(Follower {
-            actor: r.get(0)?,
-            follower: r.get(1)?,
-            follow_id: r.get(2)?,
-            inbox: r.get(3)?,
-            shared_inbox: r.get(4)?,
-            state: if r.get::<_, String>(5)? == "accepted" {
-                FollowState::Accepted
-            } else {
-                FollowState::Pending
-            },
-            created_at: r.get(6)?,
-            hold: Hold::from_columns(r.get(7)?, r.get(8)?),
-        })
+        from_row!(r => Follower { actor, follower, follow_id, inbox, shared_inbox, state, created_at;
+            hold: Hold::from_columns(r.get(7)?, r.get(8)?) })
     }
 
     /// A row selected as [`COLUMNS`], then `queue_no`.
@@ -253,20 +250,35 @@ impl Store {
 }
 
 #[cfg(test)]
+impl Follower {
+    /// A pending follow of `actor` by `follower` (Follow `{follower}#follows/1`, inbox
+    /// `{follower}/inbox`, no shared inbox, no time, not held): the tests of every room change
+    /// only what they are about.
+    pub(crate) fn example(actor: &str, follower: &str) -> Follower {
+        Follower {
+            actor: actor.into(),
+            follower: follower.into(),
+            follow_id: format!("{follower}#follows/1"),
+            inbox: format!("{follower}/inbox"),
+            shared_inbox: None,
+            state: FollowState::Pending,
+            created_at: String::new(),
+            hold: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
     /// A follow of `news` by `follower`, its inbox under the follower's id.
     fn row(follower: &str, shared: Option<&str>, state: FollowState) -> Follower {
         Follower {
-            actor: "news".into(),
-            follower: follower.into(),
             follow_id: format!("{follower}#follow"),
-            inbox: format!("{follower}/inbox"),
             shared_inbox: shared.map(str::to_string),
             state,
-            created_at: String::new(),
-            hold: None,
+            ..Follower::example("news", follower)
         }
     }
 

@@ -226,14 +226,7 @@ impl NewInboxActivity<'_> {
 impl InboxActivity {
     /// A row of `SELECT id, signer, recipient, type, body, attempts ...`.
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InboxActivity> {
-        Ok(InboxActivity {
-            id: r.get(0)?,
-            signer: r.get(1)?,
-            recipient: r.get(2)?,
-            kind: r.get(3)?,
-            body: r.get(4)?,
-            attempts: r.get(5)?,
-        })
+        from_row!(r => InboxActivity { id, signer, recipient, kind, body, attempts })
     }
 }
 
@@ -554,28 +547,26 @@ mod tests {
         }
     }
 
+    /// Records [`new`]`(id)` at `now_ms`: false when its id was seen before.
+    fn record(s: &Store, id: &str, now_ms: i64) -> bool {
+        s.record_inbox_activity(&new(id), now_ms).unwrap()
+    }
+
     #[test]
     fn can_record_an_activity_id_only_once() {
         let s = Store::open_in_memory().unwrap();
-        assert!(s
-            .record_inbox_activity(&new("https://r.example/1"), 10)
-            .unwrap());
-        assert!(!s
-            .record_inbox_activity(&new("https://r.example/1"), 20)
-            .unwrap());
+        assert!(record(&s, "https://r.example/1", 10));
+        assert!(!record(&s, "https://r.example/1", 20));
         assert_eq!(s.due_inbox_activities(20, 10).unwrap().len(), 1);
         s.finish_inbox_activity("https://r.example/1").unwrap();
         assert!(s.due_inbox_activities(20, 10).unwrap().is_empty());
-        assert!(!s
-            .record_inbox_activity(&new("https://r.example/1"), 30)
-            .unwrap());
+        assert!(!record(&s, "https://r.example/1", 30));
     }
 
     #[test]
     fn can_retry_a_failed_activity_later_then_give_up() {
         let s = Store::open_in_memory().unwrap();
-        s.record_inbox_activity(&new("https://r.example/1"), 10)
-            .unwrap();
+        record(&s, "https://r.example/1", 10);
         s.fail_inbox_activity("https://r.example/1", "down", Some(100))
             .unwrap();
         assert!(s.due_inbox_activities(99, 10).unwrap().is_empty());
@@ -652,7 +643,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path()).unwrap());
         for id in ["https://r.example/1", "https://r.example/2"] {
-            store.record_inbox_activity(&new(id), 10).unwrap();
+            record(&store, id, 10);
         }
         let like = InteractionChange::Add {
             activity_id: "https://r.example/1".into(),
@@ -687,13 +678,11 @@ mod tests {
     #[test]
     fn can_page_the_queue_in_the_order_rows_were_committed() {
         let s = Store::open_in_memory().unwrap();
-        s.record_inbox_activity(&new("https://r.example/b"), 20)
-            .unwrap();
+        record(&s, "https://r.example/b", 20);
         let first = s.due_inbox_activities_after(100, None, 10).unwrap();
         assert_eq!(first.len(), 1);
         // Stamped earlier, with an id that sorts first, committed later: after the position.
-        s.record_inbox_activity(&new("https://r.example/a"), 10)
-            .unwrap();
+        record(&s, "https://r.example/a", 10);
         let next = s
             .due_inbox_activities_after(100, Some(first[0].0), 10)
             .unwrap();
@@ -710,18 +699,16 @@ mod tests {
         let s = Store::open_in_memory().unwrap();
         // Nothing committed yet: memory vouches for nothing after no position.
         assert_eq!(s.take_committed_inbox_activities(None), Some(vec![]));
-        s.record_inbox_activity(&new("https://r.example/1"), 10)
-            .unwrap();
+        record(&s, "https://r.example/1", 10);
         let read = s.due_inbox_activities_after(10, None, 10).unwrap();
         // From the queue's head, the table must be read (rows from before may be queued).
         assert_eq!(s.take_committed_inbox_activities(None), None);
         let position = Some(read[0].0);
         for id in ["https://r.example/3", "https://r.example/2"] {
-            s.record_inbox_activity(&new(id), 20).unwrap();
+            record(&s, id, 20);
         }
         // A repeat is not a new row.
-        s.record_inbox_activity(&new("https://r.example/2"), 30)
-            .unwrap();
+        record(&s, "https://r.example/2", 30);
         let kept = s.take_committed_inbox_activities(position).unwrap();
         assert_eq!(
             kept,
@@ -737,13 +724,11 @@ mod tests {
     #[test]
     fn can_fall_back_to_the_table_when_memory_let_rows_go() {
         let s = Store::open_in_memory().unwrap();
-        s.record_inbox_activity(&new("https://r.example/0"), 10)
-            .unwrap();
+        record(&s, "https://r.example/0", 10);
         let position = Some(s.due_inbox_activities_after(10, None, 1).unwrap()[0].0);
         let _ = s.take_committed_inbox_activities(position);
         for i in 1..=KEPT_ROWS + 1 {
-            s.record_inbox_activity(&new(&format!("https://r.example/{i}")), 20)
-                .unwrap();
+            record(&s, &format!("https://r.example/{i}"), 20);
         }
         // The first row after the position was let go: the table is read instead.
         assert_eq!(s.take_committed_inbox_activities(position), None);
@@ -752,8 +737,7 @@ mod tests {
             .due_inbox_activities_after(20, position, KEPT_ROWS + 10)
             .unwrap();
         assert_eq!(read.len(), KEPT_ROWS + 1);
-        s.record_inbox_activity(&new("https://r.example/next"), 30)
-            .unwrap();
+        record(&s, "https://r.example/next", 30);
         let kept = s
             .take_committed_inbox_activities(Some(read.last().unwrap().0))
             .unwrap();
@@ -765,9 +749,7 @@ mod tests {
     async fn can_keep_group_committed_rows_in_the_order_of_their_rowids() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path()).unwrap());
-        store
-            .record_inbox_activity(&new("https://r.example/first"), 10)
-            .unwrap();
+        record(&store, "https://r.example/first", 10);
         let position = Some(store.due_inbox_activities_after(10, None, 1).unwrap()[0].0);
         let _ = store.take_committed_inbox_activities(position);
         let tasks: Vec<_> = (0..100)
@@ -812,23 +794,17 @@ mod tests {
             ("https://r.example/old", 10),
             ("https://r.example/new", 100),
         ] {
-            s.record_inbox_activity(&new(id), at).unwrap();
+            record(&s, id, at);
             s.finish_inbox_activity(id).unwrap();
         }
-        s.record_inbox_activity(&new("https://r.example/failed"), 10)
-            .unwrap();
+        record(&s, "https://r.example/failed", 10);
         s.fail_inbox_activity("https://r.example/failed", "bad", None)
             .unwrap();
-        s.record_inbox_activity(&new("https://r.example/queued"), 10)
-            .unwrap();
+        record(&s, "https://r.example/queued", 10);
         assert_eq!(s.prune_inbox_activities(50).unwrap(), 2);
         // The pruned id is forgotten; the recent one and the queued one are still known.
-        assert!(s
-            .record_inbox_activity(&new("https://r.example/old"), 200)
-            .unwrap());
-        assert!(!s
-            .record_inbox_activity(&new("https://r.example/new"), 200)
-            .unwrap());
+        assert!(record(&s, "https://r.example/old", 200));
+        assert!(!record(&s, "https://r.example/new", 200));
         assert_eq!(s.due_inbox_activities(200, 10).unwrap().len(), 2);
     }
 }

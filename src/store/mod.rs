@@ -18,6 +18,23 @@
 //! The store depends on nothing above it: its rows are its own types, and what it keeps for other
 //! modules (a post's rendering) it keeps as an opaque string that the caller encodes and decodes.
 
+/// `Ok(Ty { a: row.get(0)?, b: row.get(1)?, .. })`: a struct read from a row whose columns are its
+/// fields, in the order named, so a mapping names each field once and no index can drift from its
+/// column. A column that needs decoding reads as a [`rusqlite::types::FromSql`] type (the state
+/// enums implement it beside their tables). After a `;` come fields made some other way (of
+/// several columns, or not from the row), written as in a struct expression.
+macro_rules! from_row {
+    ($row:expr => $ty:ident { $($column:ident),+ $(; $($rest:tt)*)? }) => {{
+        let row: &rusqlite::Row<'_> = $row;
+        let mut next = 0;
+        let mut column = || {
+            next += 1;
+            next - 1
+        };
+        Ok($ty { $($column: row.get(column())?,)+ $($($rest)*)? })
+    }};
+}
+
 mod auto_replies;
 mod cache;
 mod deliveries;

@@ -124,13 +124,7 @@ impl Store {
         self.query_all(
             "SELECT plugin, kind, text FROM plugin_marks WHERE item = ?1 ORDER BY created_at, rowid",
             [item],
-            |r| {
-                Ok(PluginMark {
-                    plugin: r.get(0)?,
-                    kind: r.get(1)?,
-                    text: r.get(2)?,
-                })
-            },
+            |r| from_row!(r => PluginMark { plugin, kind, text }),
         )
     }
 }

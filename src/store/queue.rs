@@ -172,17 +172,12 @@ mod tests {
         // The sequence goes on from what the migration numbered.
         store
             .upsert_follower(&crate::store::Follower {
-                actor: "desk".into(),
-                follower: "https://r.example/u/d".into(),
                 follow_id: "https://r.example/f/3".into(),
-                inbox: "https://r.example/u/d/inbox".into(),
-                shared_inbox: None,
-                state: FollowState::Pending,
-                created_at: String::new(),
                 hold: Some(Hold::new(
                     HeldBy::Plugin("follow-gate".into()),
                     "new account",
                 )),
+                ..crate::store::Follower::example("desk", "https://r.example/u/d")
             })
             .unwrap();
         assert_eq!(store.queued_follows().unwrap()[1].no, 3);

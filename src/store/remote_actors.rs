@@ -65,18 +65,8 @@ const COLUMNS: &str =
 impl RemoteActor {
     /// A row selected as [`COLUMNS`].
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RemoteActor> {
-        Ok(RemoteActor {
-            id: r.get(0)?,
-            inbox: r.get(1)?,
-            shared_inbox: r.get(2)?,
-            key_id: r.get(3)?,
-            public_key_pem: r.get(4)?,
-            handle: r.get(5)?,
-            name: r.get(6)?,
-            url: r.get(7)?,
-            document: r.get(8)?,
-            fetched_at: r.get(9)?,
-        })
+        from_row!(r => RemoteActor { id, inbox, shared_inbox, key_id, public_key_pem, handle, name,
+            url, document, fetched_at })
     }
 }
 

@@ -467,16 +467,17 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn reply(id: &str, author: &str) -> Reply {
+impl Reply {
+    /// A visible public reply `id` by `author` to news/hello, `<p>hi</p>` published at
+    /// 2026-11-20T10:00:00Z and nothing else set: the tests of every room change only what they
+    /// are about.
+    pub(crate) fn example(id: &str, author: &str) -> Reply {
         Reply {
             id: id.into(),
             author: author.into(),
             post: Some(("news".into(), "hello".into())),
-            mentions: vec!["news".into()],
-            in_reply_to: Some("https://s.example/users/news/posts/hello".into()),
+            mentions: vec![],
+            in_reply_to: None,
             content_html: "<p>hi</p>".into(),
             url: None,
             published: "2026-11-20T10:00:00Z".into(),
@@ -484,6 +485,19 @@ mod tests {
             status: ReplyStatus::Visible,
             public: true,
             hold: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(id: &str, author: &str) -> Reply {
+        Reply {
+            mentions: vec!["news".into()],
+            in_reply_to: Some("https://s.example/users/news/posts/hello".into()),
+            ..Reply::example(id, author)
         }
     }
 

@@ -18,7 +18,7 @@
 //! ```
 
 use masthead_plugin::prelude::*;
-use masthead_plugin::standing::{hold_unknown, Standing, Thresholds};
+use masthead_plugin::standing::{hold_unknown, Thresholds};
 
 masthead_plugin::config_table! {
     struct Config {
@@ -63,14 +63,8 @@ impl Plugin for FollowGate {
         if gate.hold_bots && event.actor.bot {
             return gate.action.decide("a bot account");
         }
-        match gate.thresholds.judge(&event.actor) {
-            Standing::Meets => FollowDecision::accept(),
-            Standing::Short(why) => gate.action.decide(format!("an {why}")),
-            Standing::Unknown(why) if gate.hold_unknown => {
-                FollowDecision::hold(format!("an account of unknown {why}"))
-            }
-            Standing::Unknown(_) => FollowDecision::accept(),
-        }
+        gate.thresholds
+            .decide(&event.actor, gate.hold_unknown, gate.action, "")
     }
 }
 

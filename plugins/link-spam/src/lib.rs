@@ -18,7 +18,7 @@
 
 use masthead_plugin::domains::Domains;
 use masthead_plugin::prelude::*;
-use masthead_plugin::standing::{hold_unknown, Standing, Thresholds};
+use masthead_plugin::standing::{hold_unknown, Thresholds};
 
 masthead_plugin::config_table! {
     struct Config {
@@ -70,15 +70,13 @@ impl Plugin for LinkSpam {
         if links == 0 {
             return NoteDecision::accept();
         }
-        let what = if links == 1 { "a link" } else { "links" };
-        match rule.thresholds.judge(&event.actor) {
-            Standing::Meets => NoteDecision::accept(),
-            Standing::Short(why) => rule.action.decide(format!("{what} from an {why}")),
-            Standing::Unknown(why) if rule.hold_unknown => {
-                NoteDecision::hold(format!("{what} from an account of unknown {why}"))
-            }
-            Standing::Unknown(_) => NoteDecision::accept(),
-        }
+        let what = if links == 1 {
+            "a link from "
+        } else {
+            "links from "
+        };
+        rule.thresholds
+            .decide(&event.actor, rule.hold_unknown, rule.action, what)
     }
 }
 

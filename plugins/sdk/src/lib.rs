@@ -29,7 +29,7 @@
 //!
 //! Helpers the example plugins share: [`domains`] (the host of a link, a list of domains that
 //! covers their subdomains), [`standing`] (an account's age and followers against thresholds),
-//! [`NoteAction`] and [`FollowAction`] (an `action` key read from config), [`Phrases`] (whole
+//! [`NoteAction`] and [`FollowAction`] (an `action` key read from config, see [`RuleAction`]), [`Phrases`] (whole
 //! words), and [`config`]: [`config_table!`] (a flat config table and its schema declared once)
 //! and [`config::Settings`] (what a plugin makes of its table: refused at load, parsed once,
 //! wired by `register!(P, settings = S)`).
@@ -71,7 +71,7 @@ pub mod prelude {
         OutgoingPost, OutgoingVerdict, Plugin, ReactionEvent, ReactionKind, ReactionVerdict,
         RemoteActor, Rewrite, Visibility,
     };
-    pub use crate::{FollowAction, NoteAction};
+    pub use crate::{FollowAction, NoteAction, RuleAction};
     pub use serde::Deserialize;
 }
 
@@ -311,15 +311,38 @@ pub fn one_of<T: Copy>(
 
 /// [`one_of`] with `default` when absent: the choices are named with `default` first, then the
 /// others in their order.
-fn one_of_or<T: Copy + PartialEq, const N: usize>(
+fn one_of_or<T: Copy + PartialEq>(
     key: &str,
     written: Option<&str>,
-    mut choices: [(&str, T); N],
+    choices: &[(&str, T)],
     default: T,
 ) -> Result<T, String> {
+    let mut choices = choices.to_vec();
     let at = choices.iter().position(|(_, c)| *c == default).unwrap_or(0);
     choices[..=at].rotate_right(1);
     one_of(key, written, &choices)
+}
+
+/// What a rule does to an event it catches, as written under an `action` key: [`NoteAction`]
+/// for replies and mentions, [`FollowAction`] for follow requests.
+pub trait RuleAction: Copy + PartialEq + 'static {
+    /// The decision of the hook the rule answers.
+    type Decision;
+    /// Every action by the name config gives it, in the order an error lists them.
+    const NAMES: &'static [(&'static str, Self)];
+    /// The action that keeps the event for a person.
+    const HOLD: Self;
+
+    /// The decision that lets the event through.
+    fn accept() -> Self::Decision;
+
+    /// The decision this action makes, saying why.
+    fn decide(self, why: impl Into<String>) -> Self::Decision;
+
+    /// The action written under `key`, `default` when absent.
+    fn parse(key: &str, written: Option<&str>, default: Self) -> Result<Self, String> {
+        one_of_or(key, written, Self::NAMES, default)
+    }
 }
 
 /// What a rule does to a reply or mention it catches, as written in config:
@@ -331,27 +354,20 @@ pub enum NoteAction {
     Hide,
 }
 
-impl NoteAction {
-    /// The action written under `key`, `default` when absent.
-    pub fn parse(
-        key: &str,
-        written: Option<&str>,
-        default: NoteAction,
-    ) -> Result<NoteAction, String> {
-        one_of_or(
-            key,
-            written,
-            [
-                ("hold", NoteAction::Hold),
-                ("reject", NoteAction::Reject),
-                ("hide", NoteAction::Hide),
-            ],
-            default,
-        )
+impl RuleAction for NoteAction {
+    type Decision = NoteDecision;
+    const NAMES: &'static [(&'static str, NoteAction)] = &[
+        ("hold", NoteAction::Hold),
+        ("reject", NoteAction::Reject),
+        ("hide", NoteAction::Hide),
+    ];
+    const HOLD: NoteAction = NoteAction::Hold;
+
+    fn accept() -> NoteDecision {
+        NoteDecision::accept()
     }
 
-    /// The decision this action makes, saying why.
-    pub fn decide(self, why: impl Into<String>) -> NoteDecision {
+    fn decide(self, why: impl Into<String>) -> NoteDecision {
         match self {
             NoteAction::Hold => NoteDecision::hold(why),
             NoteAction::Reject => NoteDecision::reject(why),
@@ -367,26 +383,19 @@ pub enum FollowAction {
     Reject,
 }
 
-impl FollowAction {
-    /// The action written under `key`, `default` when absent.
-    pub fn parse(
-        key: &str,
-        written: Option<&str>,
-        default: FollowAction,
-    ) -> Result<FollowAction, String> {
-        one_of_or(
-            key,
-            written,
-            [
-                ("hold", FollowAction::Hold),
-                ("reject", FollowAction::Reject),
-            ],
-            default,
-        )
+impl RuleAction for FollowAction {
+    type Decision = FollowDecision;
+    const NAMES: &'static [(&'static str, FollowAction)] = &[
+        ("hold", FollowAction::Hold),
+        ("reject", FollowAction::Reject),
+    ];
+    const HOLD: FollowAction = FollowAction::Hold;
+
+    fn accept() -> FollowDecision {
+        FollowDecision::accept()
     }
 
-    /// The decision this action makes, saying why.
-    pub fn decide(self, why: impl Into<String>) -> FollowDecision {
+    fn decide(self, why: impl Into<String>) -> FollowDecision {
         match self {
             FollowAction::Hold => FollowDecision::hold(why),
             FollowAction::Reject => FollowDecision::reject(why),

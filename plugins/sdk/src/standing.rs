@@ -3,7 +3,7 @@
 //! Akkoma's RejectNewlyCreatedAccountNotesPolicy). Either may be unknown: a server need not
 //! publish an account's creation date or its follower count.
 
-use crate::RemoteActor;
+use crate::{RemoteActor, RuleAction};
 
 /// The least an account needs: an age and a follower count (0 turns a threshold off).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,13 +73,37 @@ impl Thresholds {
     }
 }
 
+impl Thresholds {
+    /// What a rule whose `action` is taken against accounts short of these thresholds decides
+    /// of an event from `actor`: let through when the account meets them, `action` when it falls
+    /// short, held for a person when a value is unknown and `hold_unknown`, else let through.
+    /// Each reason begins with `what` (`"links from "`; empty when the event is the account's
+    /// own, a follow): `an account 2 days old (under 7)`, `an account of unknown age`.
+    pub fn decide<A: RuleAction>(
+        &self,
+        actor: &RemoteActor,
+        hold_unknown: bool,
+        action: A,
+        what: &str,
+    ) -> A::Decision {
+        match self.judge(actor) {
+            Standing::Meets => A::accept(),
+            Standing::Short(why) => action.decide(format!("{what}an {why}")),
+            Standing::Unknown(why) if hold_unknown => {
+                A::HOLD.decide(format!("{what}an account of unknown {why}"))
+            }
+            Standing::Unknown(_) => A::accept(),
+        }
+    }
+}
+
 /// Whether an account of [`Standing::Unknown`] is held, as written under `when_unknown`:
 /// `hold` or `accept`, `default` when absent.
 pub fn hold_unknown(written: Option<&str>, default: bool) -> Result<bool, String> {
     crate::one_of_or(
         "when_unknown",
         written,
-        [("accept", false), ("hold", true)],
+        &[("accept", false), ("hold", true)],
         default,
     )
 }
