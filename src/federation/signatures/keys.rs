@@ -7,10 +7,10 @@
 
 use std::fmt;
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use ring::rand::SystemRandom;
-use ring::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
 use rsa::pkcs1::{DecodeRsaPublicKey, EncodeRsaPublicKey};
 use rsa::pkcs8::DecodePublicKey;
 use rsa::traits::PublicKeyParts;
@@ -75,7 +75,7 @@ impl SigningKey {
 
     /// RSASSA-PKCS1-v1_5 SHA-256 over `message`.
     pub(super) fn sign_bytes(&self, message: &[u8]) -> Result<Vec<u8>, SignatureError> {
-        let mut signature = vec![0; self.pair.public().modulus_len()];
+        let mut signature = vec![0; self.pair.public_modulus_len()];
         self.pair
             .sign(
                 &RSA_PKCS1_SHA256,
@@ -84,7 +84,7 @@ impl SigningKey {
                 &mut signature,
             )
             .map_err(|_| SignatureError::Signing {
-                why: "ring could not produce an RSA signature".into(),
+                why: "AWS-LC could not produce an RSA signature".into(),
             })?;
         Ok(signature)
     }
@@ -102,7 +102,7 @@ impl fmt::Debug for SigningKey {
 /// A remote actor's RSA public key, ready for verification.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PublicKey {
-    /// PKCS#1 `RSAPublicKey` DER, the form ring's verifier takes.
+    /// PKCS#1 `RSAPublicKey` DER, the form AWS-LC's verifier takes.
     pub(super) pkcs1_der: Vec<u8>,
     bits: usize,
 }
