@@ -35,7 +35,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use base64::engine::DecodePaddingMode;
@@ -464,12 +463,11 @@ pub fn verify(
     if let Some(digest) = &signed.body_digest {
         check_body_digest(digest, body)?;
     }
-    let verifier = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &key.pkcs1_der);
-    if signed
-        .bases
-        .iter()
-        .any(|base| verifier.verify(base.as_bytes(), &signed.signature).is_ok())
-    {
+    if signed.bases.iter().any(|base| {
+        key.parsed
+            .verify_sig(base.as_bytes(), &signed.signature)
+            .is_ok()
+    }) {
         Ok(())
     } else {
         Err(SignatureError::BadSignature {
