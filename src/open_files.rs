@@ -49,9 +49,9 @@ pub fn raise() -> std::io::Result<OpenFiles> {
         }
     }
     Ok(OpenFiles {
-        before: before as u64,
-        now: limit.rlim_cur as u64,
-        hard: limit.rlim_max as u64,
+        before,
+        now: limit.rlim_cur,
+        hard: limit.rlim_max,
     })
 }
 
