@@ -18,7 +18,8 @@
 //! `run` prints one JSON object per case on stderr as it goes and one summary object on stdout.
 //! Rates are inboxes answered per second, from the first POST that reached an inbox to the last
 //! answer (so start-up is not counted, for either server). The bound of a case is the time the
-//! hardware needs at best: `latency + N / min(sign rate, in flight / latency)`.
+//! hardware needs at best: `latency + N / min(sign rate, in flight / latency)`, with masthead's own
+//! signer (AWS-LC) and, as issue 10 names it, with ring's sign rate (`of_ring_bound`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -74,35 +75,62 @@ fn main() {
 
 // ---- the sign rate ------------------------------------------------------------------------
 
-/// Signed deliveries per second (`sign_request`: digest of a 1 KB body + RSA-2048 with ring),
-/// one thread per core, for `secs` seconds.
+/// Signed deliveries per second with masthead's signer (`sign_request`: digest of a 1 KB body +
+/// RSA-2048 with AWS-LC), and ring's raw RSA-2048 signatures per second (issue 10's baseline),
+/// each one thread per core for `secs` seconds.
 fn sign_rate(secs: f64) -> Value {
     use rsa::pkcs8::{EncodePrivateKey, LineEnding};
     let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
     let pem = private.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+    let der = private.to_pkcs8_der().unwrap();
     let key =
         Arc::new(SigningKey::from_pkcs8_pem("http://127.0.0.1/users/news#main-key", &pem).unwrap());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let ring_key = ring::signature::RsaKeyPair::from_pkcs8(der.as_bytes()).unwrap();
     let body = vec![b'x'; 1024];
     let url = url::Url::parse("http://127.0.0.1:9/inbox").unwrap();
+    let ours = per_second_on_every_core(secs, || {
+        let mut headers = http::HeaderMap::new();
+        signatures::sign_request(
+            &key,
+            &Method::POST,
+            &url,
+            &mut headers,
+            Some(&body),
+            SystemTime::now(),
+        )
+        .unwrap();
+    });
+    let ring = per_second_on_every_core(secs, || {
+        let mut signature = vec![0; 256];
+        let rng = ring::rand::SystemRandom::new();
+        ring_key
+            .sign(
+                &ring::signature::RSA_PKCS1_SHA256,
+                &rng,
+                &body,
+                &mut signature,
+            )
+            .unwrap();
+    });
+    json!({
+        "sign_per_s": round(ours, 0),
+        "ring_sign_per_s": round(ring, 0),
+        "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
+    })
+}
+
+/// How many times a second `f` runs, one thread per core, for `secs` seconds.
+fn per_second_on_every_core(secs: f64, f: impl Fn() + Sync) -> f64 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let started = Instant::now();
     let total: usize = std::thread::scope(|s| {
         let handles: Vec<_> = (0..cores)
             .map(|_| {
-                let (key, body, url) = (key.clone(), &body, &url);
+                let f = &f;
                 s.spawn(move || {
                     let mut n = 0;
                     while started.elapsed().as_secs_f64() < secs {
-                        let mut headers = http::HeaderMap::new();
-                        signatures::sign_request(
-                            &key,
-                            &Method::POST,
-                            url,
-                            &mut headers,
-                            Some(body),
-                            SystemTime::now(),
-                        )
-                        .unwrap();
+                        f();
                         n += 1;
                     }
                     n
@@ -111,8 +139,7 @@ fn sign_rate(secs: f64) -> Value {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).sum()
     });
-    let rate = total as f64 / started.elapsed().as_secs_f64();
-    json!({"sign_per_s": round(rate, 0), "threads": cores})
+    total as f64 / started.elapsed().as_secs_f64()
 }
 
 // ---- the recording inboxes ----------------------------------------------------------------
@@ -449,6 +476,7 @@ fn run() {
     let with_fedify = std::env::args().any(|a| a == "--fedify");
     let sign = sign_rate(2.0);
     let sign_per_s = sign["sign_per_s"].as_f64().unwrap();
+    let ring_per_s = sign["ring_sign_per_s"].as_f64().unwrap();
     let in_flight = DeliveryConfig::default().workers as f64;
     eprintln!("sign rate: {sign}");
     let fedify = with_fedify.then(|| {
@@ -464,15 +492,24 @@ fn run() {
         for &n in &hosts {
             let n = n as usize;
             let latency = latency_ms as f64 / 1000.0;
-            let rate_bound = if latency > 0.0 {
-                sign_per_s.min(in_flight / latency)
-            } else {
-                sign_per_s
+            let bound = |sign: f64| {
+                if latency > 0.0 {
+                    sign.min(in_flight / latency)
+                } else {
+                    sign
+                }
             };
+            let rate_bound = bound(sign_per_s);
             let bound_s = latency + n as f64 / rate_bound;
-            let m = run_masthead(&inboxes, n, latency_ms, bound_s);
+            let mut m = run_masthead(&inboxes, n, latency_ms, bound_s);
+            // Issue 10's bound: ring's sign rate (or the sends in flight), whichever is less.
+            let ring_bound_s = latency + n as f64 / bound(ring_per_s);
+            m["of_ring_bound"] = json!(round(
+                ring_bound_s / m["seconds"].as_f64().unwrap().max(1e-9),
+                2
+            ));
             eprintln!("{m}");
-            let mut case = json!({"inboxes": n, "latency_ms": latency_ms, "bound_per_s": round(rate_bound, 0), "masthead": m});
+            let mut case = json!({"inboxes": n, "latency_ms": latency_ms, "bound_per_s": round(rate_bound, 0), "ring_bound_per_s": round(bound(ring_per_s), 0), "masthead": m});
             if let Some(fedify) = &fedify {
                 let f = run_fedify(fedify, &inboxes, n, latency_ms, bound_s);
                 eprintln!("{f}");

@@ -587,7 +587,8 @@ pub fn start_with_tls(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> std::io::Result<Running> {
-    start_with(app, listener, tls, DeliveryConfig::default())
+    let delivery = DeliveryConfig::for_limits(&app.site().limits);
+    start_with(app, listener, tls, delivery)
 }
 
 /// Starts the delivery workers with `delivery`, then serving `app` on `listener`.
@@ -754,6 +755,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), AppError> {
         site.data_dir = dir;
     }
     let listen = opts.listen.unwrap_or_else(|| site.listen.clone());
+    crate::open_files::raise_for(&site.limits);
     // One serving process per data dir: the delivery workers release leases left by a dead
     // process at start, which is only safe when no other process can hold one.
     let _lock = lock_data_dir(&site.data_dir)?;

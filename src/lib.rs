@@ -34,6 +34,7 @@ pub mod git_source;
 pub mod http;
 pub mod live;
 pub mod moderation;
+pub mod open_files;
 pub mod plugins;
 pub mod scaffold;
 pub mod store;

@@ -42,6 +42,11 @@ const RULES: &[(&str, May, &str)] = &[
         "config is read by everyone and reads no one",
     ),
     (
+        "open_files.rs",
+        May::Only(&["config"]),
+        "the process's open-file limit knows only the limits it is raised for",
+    ),
+    (
         "urls.rs",
         May::Only(&["config"]),
         "URL shapes belong to the site",

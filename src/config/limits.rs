@@ -39,6 +39,13 @@ pub struct Limits {
     pub inbox_per_host_per_second: usize,
     /// How many activities one server may send at once above that rate (the bucket's size).
     pub inbox_per_host_burst: usize,
+    /// Deliveries sent at once, in all. Each waits on a remote that may take a second to
+    /// answer, so a fan-out's speed is this divided by the remotes' latency (1,024 in flight at
+    /// 200 ms: 5,120 a second, above what two cores sign).
+    pub delivery_in_flight: usize,
+    /// Deliveries sent at once to one host, so a big host is not flooded and a slow one holds
+    /// only its own share.
+    pub delivery_per_host: usize,
 }
 
 impl Default for Limits {
@@ -56,6 +63,8 @@ impl Default for Limits {
             inbox_workers: 8,
             inbox_per_host_per_second: 100,
             inbox_per_host_burst: 1000,
+            delivery_in_flight: 1024,
+            delivery_per_host: 8,
         }
     }
 }
@@ -74,6 +83,8 @@ pub(super) const LIMITS_KEYS: &[&str] = &[
     "inbox_workers",
     "inbox_per_host_per_second",
     "inbox_per_host_burst",
+    "delivery_in_flight",
+    "delivery_per_host",
 ];
 
 /// hyper reads at least this much before it can tell a request head is too large.
@@ -81,6 +92,9 @@ const MIN_HEADERS_BYTES: i64 = 8192;
 
 /// The most inbox workers: each is a task with its own queue; more than this only adds memory.
 const MAX_INBOX_WORKERS: i64 = 256;
+
+/// The most deliveries in flight: each holds a connection and a file descriptor.
+const MAX_DELIVERY_IN_FLIGHT: i64 = 65_536;
 
 /// The longest a timeout may be set to, in seconds.
 const MAX_TIMEOUT_SECS: f64 = 3600.0;
@@ -100,6 +114,8 @@ pub(super) struct RawLimits {
     inbox_workers: Option<Spanned<i64>>,
     inbox_per_host_per_second: Option<Spanned<i64>>,
     inbox_per_host_burst: Option<Spanned<i64>>,
+    delivery_in_flight: Option<Spanned<i64>>,
+    delivery_per_host: Option<Spanned<i64>>,
 }
 
 impl Checker<'_> {
@@ -142,6 +158,15 @@ impl Checker<'_> {
                 .unwrap_or(d.inbox_workers),
             inbox_per_host_per_second: count!(inbox_per_host_per_second),
             inbox_per_host_burst: count!(inbox_per_host_burst),
+            delivery_in_flight: self
+                .count_at_most(
+                    raw.delivery_in_flight,
+                    "delivery_in_flight",
+                    1,
+                    MAX_DELIVERY_IN_FLIGHT,
+                )
+                .unwrap_or(d.delivery_in_flight),
+            delivery_per_host: count!(delivery_per_host),
         };
         if limits.max_header_bytes > limits.max_headers_bytes {
             self.error(
@@ -216,7 +241,7 @@ mod tests {
         let dir = site_dir();
         assert_eq!(parse_in(&dir, GOOD).unwrap().site.limits, Limits::default());
         let text = format!(
-            "{GOOD}\n[limits]\nmax_header_bytes = 4096\nmax_headers_bytes = 16384\nheader_read_timeout = 0.5\nbody_read_timeout = 2\nmax_connections = 10\nmax_connections_per_ip = 1000\ninbox_retention_days = 3\nremote_actors_per_host = 50\nreports_per_host_per_day = 5\ninbox_workers = 2\ninbox_per_host_per_second = 20\ninbox_per_host_burst = 40\n"
+            "{GOOD}\n[limits]\nmax_header_bytes = 4096\nmax_headers_bytes = 16384\nheader_read_timeout = 0.5\nbody_read_timeout = 2\nmax_connections = 10\nmax_connections_per_ip = 1000\ninbox_retention_days = 3\nremote_actors_per_host = 50\nreports_per_host_per_day = 5\ninbox_workers = 2\ninbox_per_host_per_second = 20\ninbox_per_host_burst = 40\ndelivery_in_flight = 64\ndelivery_per_host = 2\n"
         );
         assert_eq!(
             parse_in(&dir, &text).unwrap().site.limits,
@@ -233,6 +258,8 @@ mod tests {
                 inbox_workers: 2,
                 inbox_per_host_per_second: 20,
                 inbox_per_host_burst: 40,
+                delivery_in_flight: 64,
+                delivery_per_host: 2,
             }
         );
     }
@@ -240,7 +267,7 @@ mod tests {
     #[test]
     fn rejects_limits_out_of_range_all_at_once() {
         let text = format!(
-            "{GOOD}\n[limits]\nmax_header_bytes = 0\nmax_headers_bytes = 100\nheader_read_timeout = 0\nbody_read_timeout = 7200\nmax_connections = -1\nmax_connection = 5\ninbox_workers = 0\ninbox_per_host_per_second = 0\n"
+            "{GOOD}\n[limits]\nmax_header_bytes = 0\nmax_headers_bytes = 100\nheader_read_timeout = 0\nbody_read_timeout = 7200\nmax_connections = -1\nmax_connection = 5\ninbox_workers = 0\ninbox_per_host_per_second = 0\ndelivery_in_flight = 100000\ndelivery_per_host = 0\n"
         );
         assert_eq!(
             errors(&text),
@@ -253,6 +280,8 @@ mod tests {
                 "site.toml:13: unknown key `max_connection` in [limits] (did you mean `max_connections`?)",
                 "site.toml:14: limits.inbox_workers must be from 1 to 256, got 0 (remove the key for the default)",
                 "site.toml:15: limits.inbox_per_host_per_second must be at least 1, got 0 (raise it, or remove the key for the default)",
+                "site.toml:16: limits.delivery_in_flight must be from 1 to 65536, got 100000 (remove the key for the default)",
+                "site.toml:17: limits.delivery_per_host must be at least 1, got 0 (raise it, or remove the key for the default)",
             ]
         );
         let text = format!("{GOOD}\n[limits]\nmax_header_bytes = 40000\n");

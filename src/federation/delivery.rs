@@ -36,8 +36,8 @@
 //! # Concurrency and durability
 //!
 //! One dispatcher task claims due rows and hands each to its own task: at most
-//! [`DeliveryConfig::workers`] sends at once (256: a fan-out waits on the network, not on
-//! workers) and [`DeliveryConfig::per_host`] per host, so a slow host holds up only its own rows.
+//! [`DeliveryConfig::workers`] sends at once (1,024 by default: a fan-out waits on the network,
+//! not on workers) and [`DeliveryConfig::per_host`] per host, so a slow host holds up only its own rows.
 //! Claiming *leases* a row (moves its `next_attempt_at` [`DeliveryConfig::lease`] ahead, longer
 //! than any send may take), so after a crash mid-send the row is simply due again later.
 //!
@@ -74,7 +74,7 @@ use tracing::instrument;
 use url::Url;
 
 use crate::clock::Clock;
-use crate::config::Site;
+use crate::config::{Limits, Site};
 use crate::federation::client::{
     self, AddressPolicy, Client, ClientConfig, FetchError, OutgoingRequest, Response,
 };
@@ -252,12 +252,14 @@ pub fn decide(outcome: &Outcome, attempts_before: u32, now_ms: i64, roll: u32) -
 /// How the worker pool runs.
 #[derive(Clone, Debug)]
 pub struct DeliveryConfig {
-    /// Sends at once, in all. Each is a small task waiting on the network (signing is done
-    /// apart, see [`Deliverer`]), so hundreds cost little: with remotes answering in 200 ms,
-    /// 256 in flight allow about 1,280 deliveries a second, above what two cores can sign.
+    /// Sends at once, in all (`[limits] delivery_in_flight`). Each is a small task waiting on
+    /// the network (signing is done apart, see [`Deliverer`]), so a thousand cost little: with
+    /// remotes answering in 200 ms, 1,024 in flight allow 5,120 deliveries a second, above what
+    /// two cores sign.
     pub workers: usize,
-    /// Sends at once to one host, so a big host is not flooded and a slow one holds only its
-    /// own share (Mastodon's shared inboxes get one row per activity anyway).
+    /// Sends at once to one host (`[limits] delivery_per_host`), so a big host is not flooded
+    /// and a slow one holds only its own share (Mastodon's shared inboxes get one row per
+    /// activity anyway).
     pub per_host: usize,
     /// How long a claimed row is leased: longer than any send may take
     /// ([`client::TOTAL_TIMEOUT`]), so a live send is never claimed twice.
@@ -272,9 +274,16 @@ pub struct DeliveryConfig {
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
+        DeliveryConfig::for_limits(&Limits::default())
+    }
+}
+
+impl DeliveryConfig {
+    /// The sends in flight `[limits]` allows; the rest as in production.
+    pub fn for_limits(limits: &Limits) -> DeliveryConfig {
         DeliveryConfig {
-            workers: 256,
-            per_host: 8,
+            workers: limits.delivery_in_flight,
+            per_host: limits.delivery_per_host,
             lease: client::TOTAL_TIMEOUT * 10,
             poll: Duration::from_secs(30),
             grace: Duration::from_secs(10),

@@ -469,10 +469,11 @@ impl Fetcher {
             .public_key_pem
             .as_deref()
             .ok_or_else(|| key_error(key_id, format!("{} publishes no key", actor.id)))?;
-        let digest: [u8; 32] = ring::digest::digest(&ring::digest::SHA256, pem.as_bytes())
-            .as_ref()
-            .try_into()
-            .unwrap_or_default();
+        let digest: [u8; 32] =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, pem.as_bytes())
+                .as_ref()
+                .try_into()
+                .unwrap_or_default();
         let lock = || self.parsed.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((seen, key)) = lock().keys.get(key_id) {
             if *seen == digest {

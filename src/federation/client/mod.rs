@@ -166,13 +166,13 @@ impl Client {
     pub fn new(config: ClientConfig) -> Self {
         let roots =
             rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        // The ring provider is given explicitly rather than installed process-wide, so nothing
+        // The AWS-LC provider is given explicitly rather than installed process-wide, so nothing
         // depends on which provider another crate installs first.
         let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
+            rustls::crypto::aws_lc_rs::default_provider(),
         ))
         .with_safe_default_protocol_versions()
-        .expect("the ring provider supports TLS 1.2 and 1.3")
+        .expect("the AWS-LC provider supports TLS 1.2 and 1.3")
         .with_root_certificates(roots)
         .with_no_client_auth();
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];

@@ -437,8 +437,8 @@ fn parse_digest(raw: &str) -> Result<BodyDigest, SignatureError> {
 
 #[cfg(test)]
 mod tests {
+    use aws_lc_rs::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
     use http::header::HeaderValue;
-    use ring::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 
     use super::super::test_support::{
         assert_bound_to_path_and_key, assert_digest_mismatch, assert_outcomes, at, cavage_post,

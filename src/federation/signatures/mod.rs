@@ -25,7 +25,7 @@
 //! refetching a rotated key, rate limits, or what the inbox answers: those are inbox and fetch
 //! policy. Every [`SignatureError`] means "do not trust this request" (the inbox maps it to 401).
 //!
-//! RSA signing and verification go through `ring` (constant time, fast); the `rsa` crate is used
+//! RSA signing and verification go through AWS-LC (`aws_lc_rs`, ring's API: constant time, fast); the `rsa` crate is used
 //! only to parse and convert key encodings.
 //!
 //! This file holds what both schemes share: the error, the parsed [`SignedRequest`], the entry
@@ -40,7 +40,6 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STAN
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use http::{HeaderMap, Method};
-use ring::signature::{UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 use sha2::{Digest as _, Sha256, Sha512};
 use thiserror::Error;
 
@@ -452,7 +451,7 @@ fn signed_field(headers: &HeaderMap, name: &str) -> Result<String, SignatureErro
 
 /// Verifies a parsed signature against the sender's public key: the time window (Date / `created`
 /// at most 1 h ahead and at most 65 min old, or a signed `expires` capped at 12 h), the body
-/// digest when one is signed, then the RSA signature (with ring). `body` is the raw request body
+/// digest when one is signed, then the RSA signature (with AWS-LC). `body` is the raw request body
 /// (empty for a GET); `now` is the current time.
 pub fn verify(
     signed: &SignedRequest,
@@ -464,12 +463,11 @@ pub fn verify(
     if let Some(digest) = &signed.body_digest {
         check_body_digest(digest, body)?;
     }
-    let verifier = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &key.pkcs1_der);
-    if signed
-        .bases
-        .iter()
-        .any(|base| verifier.verify(base.as_bytes(), &signed.signature).is_ok())
-    {
+    if signed.bases.iter().any(|base| {
+        key.parsed
+            .verify_sig(base.as_bytes(), &signed.signature)
+            .is_ok()
+    }) {
         Ok(())
     } else {
         Err(SignatureError::BadSignature {
