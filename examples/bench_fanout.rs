@@ -10,7 +10,7 @@
 //! `keyId`) and count only what verifies.
 //!
 //! ```text
-//! bench_fanout run [--hosts 100,200,2000] [--latency-ms 0,200] [--fedify]
+//! bench_fanout run [--hosts 100,200,2000] [--latency-ms 0,200] [--in-flight 1024] [--fedify]
 //! bench_fanout inboxes --hosts N --latency-ms MS     (prints {"ports": [...], "control": P})
 //! bench_fanout sign [--secs 2]                       (sign_request per second, every core)
 //! ```
@@ -383,13 +383,13 @@ fn figures(server: &str, n: usize, latency_ms: u64, stats: &Value, bound_s: f64)
 
 /// masthead's site for a case: one actor, `n` followers each on its own host, one post; the first
 /// scan of `serve` queues its Create to every follower.
-fn masthead_site(dir: &Path, inboxes: &[String], port: u16) -> PathBuf {
+fn masthead_site(dir: &Path, inboxes: &[String], port: u16, in_flight: usize) -> PathBuf {
     let base = format!("http://127.0.0.1:{port}");
     std::fs::create_dir_all(dir.join("content/news")).unwrap();
     let config = dir.join("site.toml");
     std::fs::write(
         &config,
-        format!("[site]\nbase_url = \"{base}\"\n\n[[actor]]\nhandle = \"news\"\nname = \"News\"\n\n[dev]\nallow_http = true\nallow_private_addresses = true\n"),
+        format!("[site]\nbase_url = \"{base}\"\n\n[[actor]]\nhandle = \"news\"\nname = \"News\"\n\n[limits]\ndelivery_in_flight = {in_flight}\n\n[dev]\nallow_http = true\nallow_private_addresses = true\n"),
     )
     .unwrap();
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -428,12 +428,18 @@ fn masthead_site(dir: &Path, inboxes: &[String], port: u16) -> PathBuf {
     config
 }
 
-fn run_masthead(inboxes: &Inboxes, n: usize, latency_ms: u64, bound_s: f64) -> Value {
+fn run_masthead(
+    inboxes: &Inboxes,
+    n: usize,
+    latency_ms: u64,
+    bound_s: f64,
+    in_flight: usize,
+) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let urls = inboxes.urls()[..n].to_vec();
     // The actor's key is fetched from base_url: serve where it says.
     let port = free_port();
-    let config = masthead_site(dir.path(), &urls, port);
+    let config = masthead_site(dir.path(), &urls, port, in_flight);
     inboxes.reset();
     let started = Instant::now();
     let child = spawn_masthead(&config, port, "masthead=warn");
@@ -477,7 +483,11 @@ fn run() {
     let sign = sign_rate(2.0);
     let sign_per_s = sign["sign_per_s"].as_f64().unwrap();
     let ring_per_s = sign["ring_sign_per_s"].as_f64().unwrap();
-    let in_flight = DeliveryConfig::default().workers as f64;
+    // `--in-flight N` sets masthead's `[limits] delivery_in_flight` (default: the default's).
+    let in_flight_n = arg("--in-flight").map_or(DeliveryConfig::default().workers, |n| {
+        n.parse().expect("--in-flight takes a whole number")
+    });
+    let in_flight = in_flight_n as f64;
     eprintln!("sign rate: {sign}");
     let fedify = with_fedify.then(|| {
         Fedify::start().unwrap_or_else(|_| {
@@ -501,7 +511,7 @@ fn run() {
             };
             let rate_bound = bound(sign_per_s);
             let bound_s = latency + n as f64 / rate_bound;
-            let mut m = run_masthead(&inboxes, n, latency_ms, bound_s);
+            let mut m = run_masthead(&inboxes, n, latency_ms, bound_s, in_flight_n);
             // Issue 10's bound: ring's sign rate (or the sends in flight), whichever is less.
             let ring_bound_s = latency + n as f64 / bound(ring_per_s);
             m["of_ring_bound"] = json!(round(
