@@ -15,7 +15,7 @@
 //! The rest is one idea a file:
 //!
 //! - `policy`: the [`AddressPolicy`] and the table of special-use addresses;
-//! - `dns`: names resolved and kept for [`DNS_TTL`];
+//! - `dns`: names resolved and kept for their TTL (within [`MIN_TTL`] and [`MAX_TTL`]);
 //! - `connect`: a new connection (resolve, vet every address, TCP, TLS, HTTP/1.1 handshake);
 //! - `pool`: idle kept-alive connections per origin;
 //! - `redirect`: where a redirect points and what of the request follows it;
@@ -45,7 +45,7 @@ use tokio_rustls::TlsConnector;
 use tracing::{debug, instrument};
 use url::{Position, Url};
 
-pub use dns::DNS_TTL;
+pub use dns::{FALLBACK_TTL, MAX_TTL, MIN_TTL};
 pub use error::{FetchError, TimeoutStage};
 pub use headers::{host_header, is_activitypub_content_type, user_agent, ACCEPT_ACTIVITY};
 pub use policy::{is_public, AddressPolicy};

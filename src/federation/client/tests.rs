@@ -247,6 +247,12 @@ async fn can_keep_a_resolved_name_for_its_ttl() {
         .cached("localhost", server.addr.port())
         .expect("localhost is cached");
     assert!(addrs.iter().any(|a| a.ip().is_loopback()), "{addrs:?}");
+    // For the answer's TTL, held within the bounds.
+    let kept = client.dns.kept("localhost", server.addr.port()).unwrap();
+    assert!(
+        kept > Duration::ZERO && kept <= super::MAX_TTL,
+        "kept for {kept:?}"
+    );
     // A strict client refuses the cached loopback answer, and the kept-alive connection to
     // it, as it refused the fresh ones.
     let strict = Client {
