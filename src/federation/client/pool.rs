@@ -220,9 +220,11 @@ impl Pool {
         }
     }
 
-    /// Connections kept now, an HTTP/2 one counting once.
+    /// Live connections kept now, an HTTP/2 one counting once.
     pub(super) fn len(&self) -> usize {
-        self.kept().len()
+        let mut kept = self.kept();
+        kept.drop_dead();
+        kept.len()
     }
 
     /// Waits until this request may open a connection to `origin` (module docs): at once when no

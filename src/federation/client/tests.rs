@@ -45,6 +45,8 @@ struct TestServer {
     seen: Arc<Mutex<Vec<Seen>>>,
     /// Connections accepted.
     connections: Arc<AtomicUsize>,
+    /// The tasks serving them.
+    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
 impl TestServer {
@@ -54,6 +56,13 @@ impl TestServer {
 
     fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// Closes every connection it has accepted, as a server restarting does.
+    fn close_connections(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
     }
 }
 
@@ -91,6 +100,8 @@ async fn serve_with(
     let record = seen.clone();
     let connections = Arc::new(AtomicUsize::new(0));
     let accepted = connections.clone();
+    let tasks = Arc::new(Mutex::new(Vec::new()));
+    let serving = tasks.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             accepted.fetch_add(1, Ordering::SeqCst);
@@ -117,13 +128,14 @@ async fn serve_with(
                 }
             });
             let Some(acceptor) = acceptor.clone() else {
-                tokio::spawn(
+                let task = tokio::spawn(
                     hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service),
                 );
+                serving.lock().unwrap().push(task.abort_handle());
                 continue;
             };
-            tokio::spawn(async move {
+            let task = tokio::spawn(async move {
                 let Ok(tls) = acceptor.accept(stream).await else {
                     return;
                 };
@@ -137,6 +149,7 @@ async fn serve_with(
                         .await;
                 }
             });
+            serving.lock().unwrap().push(task.abort_handle());
         }
     });
     TestServer {
@@ -144,6 +157,7 @@ async fn serve_with(
         scheme,
         seen,
         connections,
+        tasks,
     }
 }
 
@@ -853,4 +867,27 @@ async fn can_sign_a_post_that_verifies_over_http2() {
     let seen = server.seen();
     assert_eq!(seen[0].version, Version::HTTP_2);
     assert_eq!(seen[0].target, "/users/alice/inbox?x=1");
+}
+
+#[tokio::test]
+async fn can_replace_a_shared_http2_connection_the_server_closed() {
+    let ca = TestCa::new();
+    let server = serve_tls(&ca, &[b"h2"], |_| ok("again")).await;
+    let client = Client::new(ca.client_config());
+    let get = || client.send(OutgoingRequest::new(Method::GET, server.url("/")));
+    get().await.unwrap();
+    assert_eq!(client.idle_connections(), 1);
+
+    server.close_connections();
+    // The client's connection task reads the close on its own time: poll for it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while client.idle_connections() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "still kept");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let response = get().await.unwrap();
+    assert_eq!(&response.body[..], b"again");
+    assert_eq!(server.connections.load(Ordering::SeqCst), 2);
+    assert_eq!(client.idle_connections(), 1, "the new one is kept");
 }
