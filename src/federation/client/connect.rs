@@ -1,26 +1,27 @@
 //! Opening a new connection for a URL: resolve the host (through the DNS cache), vet every
 //! address before connecting to any, connect to the vetted ones in turn within the connect
-//! timeout, then TLS for https (ALPN http/1.1 only: HTTP/2 is not offered yet) and the HTTP/1.1
-//! handshake.
+//! timeout, then TLS for https and the HTTP handshake: HTTP/2 when the server picks `h2` from the
+//! ALPN offer (`h2`, `http/1.1`), HTTP/1.1 when it picks `http/1.1` or nothing, and always for
+//! plain http (no h2c: servers that offer HTTP/2 do it over TLS).
 //!
 //! It does not reuse connections (the pool, which the client asks first) nor send requests.
 
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tracing::debug;
 use url::{Host, Url};
 
-use super::pool::{AbortOnDrop, Idle};
+use super::pool::{AbortOnDrop, Conn, Sender};
 use super::{Client, FetchError, TimeoutStage};
 
 impl Client {
-    /// A new HTTP/1.1 connection to `url`'s origin, TLS included for https.
-    pub(super) async fn open(&self, url: &Url) -> Result<Idle, FetchError> {
+    /// A new connection to `url`'s origin, TLS included for https, HTTP/2 if the server picks it.
+    pub(super) async fn open(&self, url: &Url) -> Result<Conn, FetchError> {
         let stream = self.connect(url).await?;
         let addr = stream.peer_addr().map_err(|source| FetchError::Connect {
             url: url.clone(),
@@ -43,9 +44,13 @@ impl Client {
                     url: url.clone(),
                     source,
                 })?;
-            handshake(tls, addr, url).await
+            if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                handshake_http2(tls, addr, url).await
+            } else {
+                handshake_http1(tls, addr, url).await
+            }
         } else {
-            handshake(stream, addr, url).await
+            handshake_http1(stream, addr, url).await
         }
     }
 
@@ -105,10 +110,10 @@ impl Client {
     }
 }
 
-/// HTTP/1.1 over an open connection. The connection's task is aborted when the [`Idle`] is
+/// HTTP/1.1 over an open connection. The connection's task is aborted when the [`Conn`] is
 /// dropped, however the request ends (the total timeout included), so a stalled server never
 /// keeps a task alive; a connection whose exchange ended cleanly goes to the pool instead.
-async fn handshake<T>(io: T, addr: SocketAddr, url: &Url) -> Result<Idle, FetchError>
+async fn handshake_http1<T>(io: T, addr: SocketAddr, url: &Url) -> Result<Conn, FetchError>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -118,13 +123,40 @@ where
             url: url.clone(),
             source,
         })?;
-    let task = AbortOnDrop(tokio::spawn(async move {
+    Ok(conn(Sender::Http1(sender), addr, async move {
         let _ = connection.await;
-    }));
-    Ok(Idle {
+    }))
+}
+
+/// HTTP/2 over a TLS connection whose server picked `h2`. hyper's defaults stand: streams as many
+/// as the server allows (requests past that wait for one to end), no pings (a dead connection is
+/// found as an HTTP/1.1 one is: by a request's error or the total timeout).
+async fn handshake_http2<T>(io: T, addr: SocketAddr, url: &Url) -> Result<Conn, FetchError>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+            .await
+            .map_err(|source| FetchError::Http {
+                url: url.clone(),
+                source,
+            })?;
+    debug!(%addr, "HTTP/2 connection");
+    Ok(conn(Sender::Http2(sender), addr, async move {
+        let _ = connection.await;
+    }))
+}
+
+fn conn(
+    sender: Sender,
+    addr: SocketAddr,
+    connection: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Conn {
+    Conn {
         sender,
         addr,
-        _task: task,
+        task: std::sync::Arc::new(AbortOnDrop(tokio::spawn(connection))),
         since: Instant::now(),
-    })
+    }
 }

@@ -10,14 +10,21 @@
 //! signatures module stays independent of this one), caching of documents, retries or the
 //! delivery queue.
 //!
+//! Requests go out over HTTP/2 where an https server offers it over ALPN (most large instances,
+//! behind nginx or Cloudflare, do): the deliveries to one host then share one multiplexed TLS
+//! connection instead of opening one each. Elsewhere, and always for plain http, HTTP/1.1 with
+//! kept-alive connections. Both carry the same request: the `Host` that is signed is the
+//! `:authority` HTTP/2 sends (and is sent as `Host` too, equal to it, as RFC 9113 allows, for
+//! servers that read only that).
+//!
 //! This file holds the [`Client`] and one request's way through it (vet, sign, reuse or open a
 //! connection, send, read with the body cap, follow redirects, all within the total timeout).
 //! The rest is one idea a file:
 //!
 //! - `policy`: the [`AddressPolicy`] and the table of special-use addresses;
 //! - `dns`: names resolved and kept for their TTL (within [`MIN_TTL`] and [`MAX_TTL`]);
-//! - `connect`: a new connection (resolve, vet every address, TCP, TLS, HTTP/1.1 handshake);
-//! - `pool`: idle kept-alive connections per origin;
+//! - `connect`: a new connection (resolve, vet every address, TCP, TLS, HTTP/2 or HTTP/1.1);
+//! - `pool`: kept connections per origin (idle HTTP/1.1 ones, one shared HTTP/2 one);
 //! - `redirect`: where a redirect points and what of the request follows it;
 //! - `headers`: `User-Agent`, `Host`, `Accept` and the ActivityPub content types;
 //! - `error`: [`FetchError`];
@@ -35,11 +42,11 @@ mod tests;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, StatusCode};
+use http::{Method, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use tokio_rustls::TlsConnector;
 use tracing::{debug, instrument};
@@ -52,7 +59,7 @@ pub use policy::{is_public, AddressPolicy};
 pub use pool::{IDLE_TIMEOUT, MAX_IDLE, MAX_IDLE_PER_ORIGIN};
 
 use dns::DnsCache;
-use pool::{Idle, Pool};
+use pool::{Conn, Pool, Sender};
 
 /// Time allowed to open the TCP connection to one address (Mastodon's connect timeout).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -86,6 +93,11 @@ pub struct ClientConfig {
     pub max_body_bytes: usize,
     /// [`MAX_REDIRECTS`] by default.
     pub max_redirects: usize,
+    /// Certificate authorities trusted in addition to the webpki-roots (Mozilla's) list, for
+    /// servers whose certificates a private CA signs: a closed federation inside an organisation,
+    /// or a test CA. Empty by default. Add each with [`rustls::RootCertStore::add`], which checks
+    /// the DER certificate and says why it cannot be a root.
+    pub extra_roots: rustls::RootCertStore,
 }
 
 impl ClientConfig {
@@ -97,6 +109,7 @@ impl ClientConfig {
             total_timeout: TOTAL_TIMEOUT,
             max_body_bytes: MAX_BODY_BYTES,
             max_redirects: MAX_REDIRECTS,
+            extra_roots: rustls::RootCertStore::empty(),
         }
     }
 }
@@ -164,8 +177,9 @@ impl fmt::Debug for Client {
 
 impl Client {
     pub fn new(config: ClientConfig) -> Self {
-        let roots =
+        let mut roots =
             rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        roots.extend(config.extra_roots.roots.iter().cloned());
         // The AWS-LC provider is given explicitly rather than installed process-wide, so nothing
         // depends on which provider another crate installs first.
         let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -175,7 +189,8 @@ impl Client {
         .expect("the AWS-LC provider supports TLS 1.2 and 1.3")
         .with_root_certificates(roots)
         .with_no_client_auth();
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // The server picks; HTTP/2 first, so the ones that speak it multiplex (module docs).
+        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Client {
             config: Arc::new(config),
             tls: TlsConnector::from(Arc::new(tls)),
@@ -184,7 +199,7 @@ impl Client {
         }
     }
 
-    /// Idle connections kept for reuse now.
+    /// Connections kept for reuse now: idle HTTP/1.1 ones, and shared HTTP/2 ones counting once.
     pub fn idle_connections(&self) -> usize {
         self.pool.len()
     }
@@ -256,8 +271,8 @@ impl Client {
         }
     }
 
-    /// One hop: vet, sign, then send on a kept-alive connection to the origin or a new one, and
-    /// read the body.
+    /// One hop: vet, sign, then send on a kept connection to the origin or a new one, and read
+    /// the body.
     async fn attempt(
         &self,
         method: &Method,
@@ -282,61 +297,73 @@ impl Client {
         if let Some(sign) = sign {
             sign(method, url, &mut headers, body.map(|b| &b[..]));
         }
+        let target = Target::new(url, &headers)?;
 
         let mut request = http::Request::new(Full::new(body.cloned().unwrap_or_default()));
         *request.method_mut() = method.clone();
-        *request.uri_mut() = url[Position::BeforePath..Position::AfterQuery]
-            .parse()
-            .map_err(|e| FetchError::BadUrl {
-                url: url.to_string(),
-                reason: format!("path is not a valid request target: {e}"),
-            })?;
         *request.headers_mut() = headers;
 
         let origin = url.origin().ascii_serialization();
-        let pooled = self
-            .pool
-            .take(&origin)
-            .filter(|conn| policy.check_addr(url, conn.addr).is_ok());
-        if let Some(mut conn) = pooled {
-            match conn.sender.try_send_request(request).await {
-                Ok(response) => return self.read(url, response, origin, conn).await,
-                Err(mut e) => match e.take_message() {
-                    // Closed before the request was written: a new connection takes it.
-                    Some(unsent) => {
-                        debug!(%origin, "kept-alive connection closed; opening a new one");
-                        request = unsent;
-                    }
-                    None => {
-                        return Err(FetchError::Http {
-                            url: url.clone(),
-                            source: e.into_error(),
-                        })
-                    }
-                },
+        let mut turn = None;
+        loop {
+            let pooled = self
+                .pool
+                .take(&origin)
+                .filter(|conn| policy.check_addr(url, conn.addr).is_ok());
+            if let Some(mut conn) = pooled {
+                match target.send(&mut conn, request).await {
+                    Ok(response) => return self.read(url, response, origin, conn).await,
+                    Err(mut e) => match e.take_message() {
+                        // Closed before the request was written: a new connection takes it.
+                        Some(unsent) => {
+                            debug!(%origin, "kept connection closed; opening a new one");
+                            request = unsent;
+                        }
+                        None => {
+                            return Err(FetchError::Http {
+                                url: url.clone(),
+                                source: e.into_error(),
+                            })
+                        }
+                    },
+                }
+            }
+            // Plain http is HTTP/1.1 only: there is no shared connection to wait for.
+            if turn.is_some() || url.scheme() != "https" {
+                break;
+            }
+            let mine = self.pool.turn(&origin).await;
+            let waited = mine.waited;
+            turn = Some(mine);
+            if !waited {
+                break;
             }
         }
 
         let mut conn = self.open(url).await?;
-        let response =
-            conn.sender
-                .send_request(request)
-                .await
-                .map_err(|source| FetchError::Http {
-                    url: url.clone(),
-                    source,
-                })?;
+        if let Some(shared) = conn.share() {
+            self.pool.put(origin.clone(), shared);
+        }
+        // Whatever it spoke, the requests waiting behind this one may go.
+        drop(turn);
+        let response = target
+            .send(&mut conn, request)
+            .await
+            .map_err(|e| FetchError::Http {
+                url: url.clone(),
+                source: e.into_error(),
+            })?;
         self.read(url, response, origin, conn).await
     }
 
     /// Reads the response with the body cap; the connection goes back to the pool once the body
-    /// is read whole.
+    /// is read whole (an HTTP/2 one is marked used).
     async fn read(
         &self,
         url: &Url,
         response: http::Response<hyper::body::Incoming>,
         origin: String,
-        conn: Idle,
+        conn: Conn,
     ) -> Result<Response, FetchError> {
         let http_error = |source| FetchError::Http {
             url: url.clone(),
@@ -368,20 +395,69 @@ impl Client {
                 buf.extend_from_slice(&data);
             }
         }
-        if !conn.sender.is_closed() {
-            self.pool.put(
-                origin,
-                Idle {
-                    since: Instant::now(),
-                    ..conn
-                },
-            );
-        }
+        self.pool.put(origin, conn);
         Ok(Response {
             status: parts.status,
             headers: parts.headers,
             body: buf.freeze(),
             final_url: url.clone(),
         })
+    }
+}
+
+/// Where one hop's request goes, in the form each protocol sends.
+struct Target {
+    /// `/path?query`, for the HTTP/1.1 request line (with `Host` beside it).
+    origin_form: Uri,
+    /// `https://authority/path?query`, from which HTTP/2 takes `:scheme`, `:authority` and
+    /// `:path`. The authority is the `Host` header as signed, so the signature covers what is sent.
+    absolute_form: Uri,
+}
+
+impl Target {
+    fn new(url: &Url, headers: &HeaderMap) -> Result<Target, FetchError> {
+        let bad = |reason: String| FetchError::BadUrl {
+            url: url.to_string(),
+            reason,
+        };
+        let path = &url[Position::BeforePath..Position::AfterQuery];
+        let origin_form = path
+            .parse()
+            .map_err(|e| bad(format!("path is not a valid request target: {e}")))?;
+        let authority = match headers.get(header::HOST) {
+            Some(host) => host
+                .to_str()
+                .map_err(|_| bad("the signed Host header is not visible ASCII".into()))?,
+            None => &url[Position::BeforeHost..Position::BeforePath],
+        };
+        let absolute_form = format!("{}://{authority}{path}", url.scheme())
+            .parse()
+            .map_err(|e| bad(format!("Host {authority:?} is not a valid authority: {e}")))?;
+        Ok(Target {
+            origin_form,
+            absolute_form,
+        })
+    }
+
+    /// Sends `request` on `conn` with the target its protocol wants; an error hands the request
+    /// back when it was not written.
+    async fn send(
+        &self,
+        conn: &mut Conn,
+        mut request: http::Request<Full<Bytes>>,
+    ) -> Result<
+        http::Response<hyper::body::Incoming>,
+        hyper::client::conn::TrySendError<http::Request<Full<Bytes>>>,
+    > {
+        match &mut conn.sender {
+            Sender::Http1(sender) => {
+                *request.uri_mut() = self.origin_form.clone();
+                sender.try_send_request(request).await
+            }
+            Sender::Http2(sender) => {
+                *request.uri_mut() = self.absolute_form.clone();
+                sender.try_send_request(request).await
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The client end to end, against servers on 127.0.0.1: the policy refusing before any byte is
 //! sent, keep-alive reuse, the DNS cache, the body cap, redirects (count, method, origin, policy
-//! on every hop), signing every hop afresh and the timeouts.
+//! on every hop), signing every hop afresh, the timeouts, and over TLS (a test CA) HTTP/2 where
+//! the server offers it, HTTP/1.1 where it does not.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,11 +10,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, StatusCode};
+use http::{Method, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Barrier;
 use url::Url;
 
 use super::*;
@@ -25,26 +28,41 @@ fn url(s: &str) -> Url {
 /// One request a test server received.
 #[derive(Debug, Clone)]
 struct Seen {
+    version: Version,
     method: Method,
+    /// Path and query, whichever form the request line or `:path` had.
     target: String,
+    /// The URI's authority: HTTP/2's `:authority` (HTTP/1.1 sends none in origin form).
+    authority: Option<String>,
     headers: HeaderMap,
     body: Bytes,
 }
 
 struct TestServer {
     addr: SocketAddr,
+    /// `https` when it speaks TLS.
+    scheme: &'static str,
     seen: Arc<Mutex<Vec<Seen>>>,
     /// Connections accepted.
     connections: Arc<AtomicUsize>,
+    /// The tasks serving them.
+    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
 impl TestServer {
     fn url(&self, path: &str) -> Url {
-        url(&format!("http://{}{path}", self.addr))
+        url(&format!("{}://{}{path}", self.scheme, self.addr))
     }
 
     fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// Closes every connection it has accepted, as a server restarting does.
+    fn close_connections(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
     }
 }
 
@@ -55,6 +73,26 @@ type Handler = dyn Fn(&Seen) -> http::Response<Full<Bytes>> + Send + Sync;
 async fn serve(
     handler: impl Fn(&Seen) -> http::Response<Full<Bytes>> + Send + Sync + 'static,
 ) -> TestServer {
+    serve_with(Serving::default(), handler).await
+}
+
+/// How a test server serves, beyond plain HTTP/1.1.
+#[derive(Default)]
+struct Serving {
+    /// TLS with this config; HTTP/2 on a connection whose ALPN picked `h2`.
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// Each request waits here before it is answered: a barrier of N proves N requests were
+    /// in flight at once.
+    barrier: Option<Arc<Barrier>>,
+}
+
+async fn serve_with(
+    serving: Serving,
+    handler: impl Fn(&Seen) -> http::Response<Full<Bytes>> + Send + Sync + 'static,
+) -> TestServer {
+    let Serving { tls, barrier } = serving;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -62,37 +100,127 @@ async fn serve(
     let record = seen.clone();
     let connections = Arc::new(AtomicUsize::new(0));
     let accepted = connections.clone();
+    let tasks = Arc::new(Mutex::new(Vec::new()));
+    let serving = tasks.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             accepted.fetch_add(1, Ordering::SeqCst);
-            let (handler, record) = (handler.clone(), record.clone());
+            let (handler, record, barrier) = (handler.clone(), record.clone(), barrier.clone());
             let service = hyper::service::service_fn(move |req: http::Request<_>| {
-                let (handler, record) = (handler.clone(), record.clone());
+                let (handler, record, barrier) = (handler.clone(), record.clone(), barrier.clone());
                 async move {
                     let (parts, body) = req.into_parts();
                     let body: hyper::body::Incoming = body;
                     let seen = Seen {
+                        version: parts.version,
                         method: parts.method,
-                        target: parts.uri.to_string(),
+                        target: parts.uri.path_and_query().map_or("", |p| p.as_str()).into(),
+                        authority: parts.uri.authority().map(|a| a.to_string()),
                         headers: parts.headers,
                         body: body.collect().await?.to_bytes(),
                     };
+                    if let Some(barrier) = barrier {
+                        barrier.wait().await;
+                    }
                     let response = handler(&seen);
                     record.lock().unwrap().push(seen);
                     Ok::<_, hyper::Error>(response)
                 }
             });
-            tokio::spawn(
-                hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service),
-            );
+            let Some(acceptor) = acceptor.clone() else {
+                let task = tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service),
+                );
+                serving.lock().unwrap().push(task.abort_handle());
+                continue;
+            };
+            let task = tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                } else {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+                }
+            });
+            serving.lock().unwrap().push(task.abort_handle());
         }
     });
     TestServer {
         addr,
+        scheme,
         seen,
         connections,
+        tasks,
     }
+}
+
+/// A test certificate authority and a certificate it signed for `127.0.0.1` and `localhost`.
+struct TestCa {
+    root: CertificateDer<'static>,
+    leaf: CertificateDer<'static>,
+    leaf_key: Vec<u8>,
+}
+
+impl TestCa {
+    fn new() -> TestCa {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "masthead test CA");
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .unwrap();
+        TestCa {
+            root: ca.der().clone(),
+            leaf: leaf.der().clone(),
+            leaf_key: leaf_key.serialize_der(),
+        }
+    }
+
+    /// A server config with this CA's certificate, offering `alpn` (the server's preference).
+    fn server(&self, alpn: &[&[u8]]) -> Arc<rustls::ServerConfig> {
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.leaf_key.clone()));
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![self.leaf.clone()], key)
+        .unwrap();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Arc::new(config)
+    }
+
+    /// [`loopback_config`] trusting this CA.
+    fn client_config(&self) -> ClientConfig {
+        let mut config = loopback_config();
+        config.extra_roots.add(self.root.clone()).unwrap();
+        config
+    }
+}
+
+async fn serve_tls(
+    ca: &TestCa,
+    alpn: &[&[u8]],
+    handler: impl Fn(&Seen) -> http::Response<Full<Bytes>> + Send + Sync + 'static,
+) -> TestServer {
+    let serving = Serving {
+        tls: Some(ca.server(alpn)),
+        ..Serving::default()
+    };
+    serve_with(serving, handler).await
 }
 
 fn ok(body: &'static str) -> http::Response<Full<Bytes>> {
@@ -577,4 +705,189 @@ async fn errors_when_an_https_server_does_not_speak_tls() {
     let target = url(&format!("https://{}/", server.addr));
     let err = get(loopback_config(), target).await.unwrap_err();
     assert!(matches!(err, FetchError::Tls { .. }), "{err}");
+}
+
+/// Sends `n` GETs of `/0` .. `/n-1` at once on clones of `client`; every one must succeed.
+async fn send_at_once(client: &Client, server: &TestServer, n: usize) {
+    let mut requests = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let (client, target) = (client.clone(), server.url(&format!("/{i}")));
+        requests.spawn(async move { client.send(OutgoingRequest::new(Method::GET, target)).await });
+    }
+    while let Some(done) = requests.join_next().await {
+        let response = done.unwrap().unwrap();
+        assert_eq!(response.status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn can_multiplex_concurrent_requests_over_one_http2_connection() {
+    let ca = TestCa::new();
+    // None is answered before all 8 have arrived: they are in flight together.
+    let serving = Serving {
+        tls: Some(ca.server(&[b"h2", b"http/1.1"])),
+        barrier: Some(Arc::new(Barrier::new(8))),
+    };
+    let server = serve_with(serving, |_| ok("multiplexed")).await;
+    let client = Client::new(ca.client_config());
+
+    // A cold burst: the first connection settles the protocol, the other 7 wait for it and
+    // share it rather than opening their own.
+    send_at_once(&client, &server, 8).await;
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(client.idle_connections(), 1, "one shared connection");
+    let seen = server.seen();
+    assert_eq!(seen.len(), 8);
+    let authority = server.addr.to_string();
+    for request in &seen {
+        assert_eq!(request.version, Version::HTTP_2, "{}", request.target);
+        assert_eq!(request.authority.as_deref(), Some(authority.as_str()));
+        assert_eq!(
+            request.headers[header::HOST],
+            authority,
+            "Host equals :authority"
+        );
+        assert_eq!(request.headers[header::USER_AGENT], "masthead-test/1");
+    }
+
+    // A second burst reuses the kept connection.
+    send_at_once(&client, &server, 8).await;
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(server.seen().len(), 16);
+
+    // Reuse is vetted like a new connection: a strict client sharing the pool is refused.
+    let strict = Client {
+        config: Arc::new(strict_config()),
+        ..client.clone()
+    };
+    let err = strict
+        .send(OutgoingRequest::new(Method::GET, server.url("/secret")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Refused { .. }), "{err}");
+    assert_eq!(server.seen().len(), 16);
+}
+
+#[tokio::test]
+async fn can_fetch_over_tls_from_servers_without_http2() {
+    let ca = TestCa::new();
+    // Offering only http/1.1, and offering no ALPN at all: both mean HTTP/1.1.
+    for alpn in [&[&b"http/1.1"[..]][..], &[]] {
+        let server = serve_tls(&ca, alpn, |_| ok("one point one")).await;
+        let client = Client::new(ca.client_config());
+        for path in ["/a", "/b", "/c"] {
+            let response = client
+                .send(OutgoingRequest::new(Method::GET, server.url(path)))
+                .await
+                .unwrap();
+            assert_eq!(&response.body[..], b"one point one");
+        }
+        // Kept alive over TLS, as over plain TCP.
+        assert_eq!(server.connections.load(Ordering::SeqCst), 1, "{alpn:?}");
+        // At once, they need connections of their own.
+        send_at_once(&client, &server, 4).await;
+        assert!(
+            server.connections.load(Ordering::SeqCst) > 1,
+            "HTTP/1.1 does not multiplex"
+        );
+        for request in server.seen() {
+            assert_eq!(request.version, Version::HTTP_11, "{alpn:?}");
+            assert_eq!(request.headers[header::HOST], server.addr.to_string());
+        }
+    }
+}
+
+#[tokio::test]
+async fn errors_when_the_server_certificate_is_signed_by_an_untrusted_ca() {
+    let ca = TestCa::new();
+    let server = serve_tls(&ca, &[b"h2", b"http/1.1"], |_| ok("private")).await;
+    let err = get(loopback_config(), server.url("/")).await.unwrap_err();
+    assert!(matches!(err, FetchError::Tls { .. }), "{err}");
+    assert!(server.seen().is_empty());
+}
+
+#[tokio::test]
+async fn can_sign_a_post_that_verifies_over_http2() {
+    use crate::federation::signatures::{self, PublicKey, SigningKey};
+
+    const KEY_ID: &str = "https://masthead.example/users/news#main-key";
+    let key = SigningKey::from_pkcs8_pem(
+        KEY_ID,
+        include_str!("../../../tests/fixtures/keys/test-actor.pem"),
+    )
+    .unwrap();
+    let public = PublicKey::from_pem(include_str!(
+        "../../../tests/fixtures/keys/test-actor.pub.pem"
+    ))
+    .unwrap();
+    let ca = TestCa::new();
+    // Verified as an inbox would, with the authority the request arrived with as its `host`.
+    let server = serve_tls(&ca, &[b"h2", b"http/1.1"], move |seen| {
+        let mut headers = seen.headers.clone();
+        let authority = seen.authority.clone().unwrap_or_default();
+        headers.insert(header::HOST, HeaderValue::from_str(&authority).unwrap());
+        let verified = signatures::parse(&seen.method, &seen.target, &headers).and_then(|signed| {
+            signatures::verify(&signed, &public, &seen.body, std::time::SystemTime::now())
+        });
+        let (status, body) = match verified {
+            Ok(()) => (StatusCode::ACCEPTED, "verified".to_owned()),
+            Err(e) => (StatusCode::UNAUTHORIZED, e.to_string()),
+        };
+        http::Response::builder()
+            .status(status)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap()
+    })
+    .await;
+
+    let mut req = OutgoingRequest::new(Method::POST, server.url("/users/alice/inbox?x=1"));
+    req.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/activity+json"),
+    );
+    req.body = Some(Bytes::from_static(b"{\"type\":\"Follow\"}"));
+    req.sign = Some(Box::new(move |method, url, headers, body| {
+        signatures::sign_request(
+            &key,
+            method,
+            url,
+            headers,
+            body,
+            std::time::SystemTime::now(),
+        )
+        .unwrap();
+    }));
+    let response = Client::new(ca.client_config()).send(req).await.unwrap();
+    assert_eq!(
+        response.status,
+        StatusCode::ACCEPTED,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let seen = server.seen();
+    assert_eq!(seen[0].version, Version::HTTP_2);
+    assert_eq!(seen[0].target, "/users/alice/inbox?x=1");
+}
+
+#[tokio::test]
+async fn can_replace_a_shared_http2_connection_the_server_closed() {
+    let ca = TestCa::new();
+    let server = serve_tls(&ca, &[b"h2"], |_| ok("again")).await;
+    let client = Client::new(ca.client_config());
+    let get = || client.send(OutgoingRequest::new(Method::GET, server.url("/")));
+    get().await.unwrap();
+    assert_eq!(client.idle_connections(), 1);
+
+    server.close_connections();
+    // The client's connection task reads the close on its own time: poll for it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while client.idle_connections() > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "still kept");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let response = get().await.unwrap();
+    assert_eq!(&response.body[..], b"again");
+    assert_eq!(server.connections.load(Ordering::SeqCst), 2);
+    assert_eq!(client.idle_connections(), 1, "the new one is kept");
 }
