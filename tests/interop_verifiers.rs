@@ -3,7 +3,9 @@
 //! - Misskey's HTTP-signature library (@misskey-dev/node-http-message-signatures), run as a
 //!   stand-in for Misskey's inbox (tests/interop/verify/misskey-inbox.mjs), verifies the
 //!   signatures masthead's own signing code puts on an inbox POST and on a signed GET, and refuses
-//!   a request whose body changed after signing;
+//!   a request whose body changed after signing; served by Node's own HTTP/2 server over TLS, it
+//!   shows that masthead's client speaks HTTP/2 where it is offered and that what it signs is
+//!   what arrives there;
 //! - fediverse-pasture's verify_actor (tests/interop/pasture/verify_actor.py) fetches a masthead
 //!   actor from six test actors, POSTs a Like to its inbox from each, and checks the WebFinger
 //!   round trip.
@@ -42,6 +44,11 @@ struct MisskeyInbox {
 
 impl MisskeyInbox {
     fn start(log_dir: &Path) -> MisskeyInbox {
+        MisskeyInbox::start_with(log_dir, &[])
+    }
+
+    /// Started with more arguments (`--tls CERT KEY`).
+    fn start_with(log_dir: &Path, more: &[&Path]) -> MisskeyInbox {
         let (node, interop) = common::node();
         let script = interop.join("verify/misskey-inbox.mjs");
         common::require_installed(
@@ -52,6 +59,7 @@ impl MisskeyInbox {
         let mut child = Command::new(node)
             .arg(&script)
             .args(["--ttl", "120", "--exit-on-stdin-close"])
+            .args(more)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -86,6 +94,24 @@ impl MisskeyInbox {
 
     fn url(&self, path: &str) -> Url {
         Url::parse(&format!("{}{path}", self.url)).unwrap()
+    }
+
+    /// What it recorded, asked over `client` (which trusts its certificate when it serves TLS).
+    async fn results_with(&self, client: &masthead::federation::client::Client) -> Vec<Value> {
+        let got = client
+            .get_json(
+                self.url("/results"),
+                HeaderValue::from_static("application/json"),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(got.status, StatusCode::OK);
+        serde_json::from_slice::<Value>(&got.body)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     /// What it recorded, one record per judged request, in order.
@@ -209,6 +235,85 @@ async fn can_have_its_signatures_verified_by_misskeys_library() {
     assert_eq!(fetched["keyId"], urls.instance_key_id(), "{log}");
     assert_eq!(fetched["verified"], true, "{fetched}\n{log}");
     assert_eq!(get.status, StatusCode::OK);
+}
+
+/// A test certificate authority's root (DER) and, written into `dir`, a certificate it signed
+/// for 127.0.0.1 and its key (PEM), for a peer to serve TLS with.
+fn test_ca(dir: &Path) -> (Vec<u8>, PathBuf, PathBuf) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "masthead interop CA");
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let (cert, key) = (dir.join("peer-cert.pem"), dir.join("peer-key.pem"));
+    std::fs::write(&cert, leaf.pem()).unwrap();
+    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
+    (ca.der().to_vec(), cert, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_deliver_over_http2_to_nodes_server_and_be_verified_by_misskeys_library() {
+    let site = TestSite::start("basic").await;
+    let (root, cert, key) = test_ca(site.dir.path());
+    let misskey = MisskeyInbox::start_with(site.dir.path(), &[Path::new("--tls"), &cert, &key]);
+    assert!(misskey.url.starts_with("https://"), "{}", misskey.url);
+    let mut config = masthead::federation::client::ClientConfig::new("masthead-tests");
+    config.policy.allow_private_addresses = true;
+    config.policy.allow_http = true;
+    config.extra_roots.add(root.into()).unwrap();
+    let client = masthead::federation::client::Client::new(config);
+
+    // Two inbox POSTs at once (they share the one HTTP/2 connection) and a signed GET.
+    let (first, second) = tokio::join!(
+        client.send(inbox_post(
+            misskey.url("/users/alice/inbox"),
+            like(&site, "news"),
+            signer(actor_key(&site, "news"), None),
+        )),
+        client.send(inbox_post(
+            misskey.url("/users/bob/inbox"),
+            like(&site, "news"),
+            signer(actor_key(&site, "news"), None),
+        )),
+    );
+    let get = client
+        .get_json(
+            misskey.url("/users/alice"),
+            ACCEPT_ACTIVITY,
+            Some(signer(instance_key(&site), None)),
+        )
+        .await
+        .unwrap();
+
+    let records = misskey.results_with(&client).await;
+    let log = misskey.log();
+    for path in ["/users/alice/inbox", "/users/bob/inbox", "/users/alice"] {
+        let r = record(&records, path);
+        assert_eq!(r["httpVersion"], "2.0", "{r}\n{log}");
+        assert_eq!(r["verified"], true, "{r}\n{log}");
+    }
+    assert_eq!(first.unwrap().status, StatusCode::ACCEPTED);
+    assert_eq!(second.unwrap().status, StatusCode::ACCEPTED);
+    assert_eq!(get.status, StatusCode::OK);
+    // Kept for the next delivery: one shared connection, not one per request.
+    assert_eq!(client.idle_connections(), 1);
+
+    // A body changed after signing is refused over HTTP/2 as over HTTP/1.1.
+    let tampered = client
+        .send(inbox_post(
+            misskey.url("/users/carol/inbox"),
+            Bytes::from_static(b"{\"type\":\"Delete\"}"),
+            signer(actor_key(&site, "news"), Some(like(&site, "news"))),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(tampered.status, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

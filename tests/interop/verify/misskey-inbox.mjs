@@ -2,10 +2,14 @@
 // library, @misskey-dev/node-http-message-signatures, and nothing of masthead's.
 //
 // Usage:
-//   node misskey-inbox.mjs [--ttl SECONDS] [--exit-on-stdin-close]
+//   node misskey-inbox.mjs [--ttl SECONDS] [--exit-on-stdin-close] [--tls CERT_PEM KEY_PEM]
 //
 // On start it prints ONE line on stdout and nothing else afterwards (logs go to stderr):
 //   {"ready":true,"url":"http://127.0.0.1:PORT"}
+//
+// With --tls it serves HTTPS with Node's own HTTP/2 server (node:http2, offering h2 and
+// http/1.1 over ALPN) and prints an https URL; every record then says which HTTP version the
+// request came over (`httpVersion`, "2.0" for HTTP/2).
 //
 // Every other request is judged as a signed request: a POST as an inbox delivery (answered 202
 // when verified), a GET as a signed fetch (answered 200), anything refused with 401.  For each
@@ -23,7 +27,9 @@
 //   3. the key: a plain GET of the keyId (the signer's actor, served unsigned), whose
 //      publicKey.id is the keyId and whose publicKey.owner is the actor, then
 //      verifyDraftSignature (the library) with publicKey.publicKeyPem.
+import fs from "node:fs";
 import http from "node:http";
+import http2 from "node:http2";
 import { readBody, stopBySelf } from "../process.mjs";
 import {
   parseRequestSignature,
@@ -31,11 +37,12 @@ import {
   verifyDraftSignature,
 } from "@misskey-dev/node-http-message-signatures";
 
-const opts = { ttl: 120, exitOnStdinClose: false };
+const opts = { ttl: 120, exitOnStdinClose: false, tls: null };
 const args = process.argv.slice(2);
 for (let i = 0; i < args.length; i++) {
   if (args[i] === "--ttl") opts.ttl = Number(args[++i]);
   else if (args[i] === "--exit-on-stdin-close") opts.exitOnStdinClose = true;
+  else if (args[i] === "--tls") opts.tls = { cert: fs.readFileSync(args[++i]), key: fs.readFileSync(args[++i]) };
   else {
     process.stderr.write(`misskey-inbox.mjs: unknown argument ${args[i]}\n`);
     process.exit(2);
@@ -106,7 +113,16 @@ async function judge(req, body, ownHost) {
   const signed = parsed.value.params.headers;
 
   // 2. Misskey's own rules.
+  // Over HTTP/2 the host is the :authority pseudo-header (RFC 9113 8.3.1), and a Host header, when
+  // sent as well, must say the same.
   const hosts = rawValues(req, "host");
+  if (req.httpVersion === "2.0") {
+    const authority = rawValues(req, ":authority");
+    if (authority.length !== 1 || (hosts.length > 0 && hosts[0] !== authority[0])) {
+      refuse(`:authority ${JSON.stringify(authority)} and Host ${JSON.stringify(hosts)} disagree`);
+    }
+    if (hosts.length === 0) hosts.push(authority[0]);
+  }
   if (!signed.includes("host")) refuse("host is not signed");
   if (hosts.length !== 1 || hosts[0] !== ownHost) {
     refuse(`Host ${JSON.stringify(hosts)} is not ${ownHost}`);
@@ -135,14 +151,14 @@ async function judge(req, body, ownHost) {
   return keyId;
 }
 
-const server = http.createServer(async (req, res) => {
+const handler = async (req, res) => {
   const path = req.url;
   if (req.method === "GET" && path === "/results") {
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify(records));
     return;
   }
-  const record = { method: req.method, path, keyId: null, verified: false, reason: null };
+  const record = { method: req.method, path, httpVersion: req.httpVersion, keyId: null, verified: false, reason: null };
   try {
     const body = await readBody(req, BODY_LIMIT, () => new Refused(`body larger than Misskey's ${BODY_LIMIT} bytes`));
     // The keyId is recorded even when verification fails, so a test can see who was refused.
@@ -164,12 +180,16 @@ const server = http.createServer(async (req, res) => {
     res.writeHead(401, { "content-type": "application/json" });
     res.end(JSON.stringify({ verified: false, reason: record.reason }));
   }
-});
+};
+const server = opts.tls
+  ? http2.createSecureServer({ ...opts.tls, allowHTTP1: true }, handler)
+  : http.createServer(handler);
 
 server.listen(0, "127.0.0.1", () => {
   const { port } = server.address();
   server.ownHost = `127.0.0.1:${port}`;
-  process.stdout.write(JSON.stringify({ ready: true, url: `http://${server.ownHost}` }) + "\n");
+  const scheme = opts.tls ? "https" : "http";
+  process.stdout.write(JSON.stringify({ ready: true, url: `${scheme}://${server.ownHost}` }) + "\n");
 });
 
 // Stop by ourselves: on signals, on a time limit, and (opt-in) when the parent closes our stdin.
