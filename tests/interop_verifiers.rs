@@ -187,6 +187,33 @@ fn inbox_post(url: Url, body: Bytes, sign: SignHook) -> OutgoingRequest {
     req
 }
 
+/// The `news` actor's signed Like, POSTed to `path` of `misskey`.
+fn news_like(site: &TestSite, misskey: &MisskeyInbox, path: &str) -> OutgoingRequest {
+    inbox_post(
+        misskey.url(path),
+        like(site, "news"),
+        signer(actor_key(site, "news"), None),
+    )
+}
+
+/// A GET of `path` of `misskey` signed as the instance actor, the way masthead fetches remote
+/// documents.
+async fn signed_get(
+    client: &masthead::federation::client::Client,
+    misskey: &MisskeyInbox,
+    site: &TestSite,
+    path: &str,
+) -> masthead::federation::client::Response {
+    client
+        .get_json(
+            misskey.url(path),
+            ACCEPT_ACTIVITY,
+            Some(signer(instance_key(site), None)),
+        )
+        .await
+        .unwrap()
+}
+
 fn record<'a>(records: &'a [Value], path: &str) -> &'a Value {
     records
         .iter()
@@ -202,23 +229,12 @@ async fn can_have_its_signatures_verified_by_misskeys_library() {
 
     // (a) An inbox POST signed for the `news` actor.
     let post = client
-        .send(inbox_post(
-            misskey.url("/users/alice/inbox"),
-            like(&site, "news"),
-            signer(actor_key(&site, "news"), None),
-        ))
+        .send(news_like(&site, &misskey, "/users/alice/inbox"))
         .await
         .unwrap();
 
     // (b) A signed GET as the instance actor, the way masthead fetches remote documents.
-    let get = client
-        .get_json(
-            misskey.url("/users/alice"),
-            ACCEPT_ACTIVITY,
-            Some(signer(instance_key(&site), None)),
-        )
-        .await
-        .unwrap();
+    let get = signed_get(&client, &misskey, &site, "/users/alice").await;
 
     let records = misskey.results().await;
     let log = misskey.log();
@@ -271,25 +287,10 @@ async fn can_deliver_over_http2_to_nodes_server_and_be_verified_by_misskeys_libr
 
     // Two inbox POSTs at once (they share the one HTTP/2 connection) and a signed GET.
     let (first, second) = tokio::join!(
-        client.send(inbox_post(
-            misskey.url("/users/alice/inbox"),
-            like(&site, "news"),
-            signer(actor_key(&site, "news"), None),
-        )),
-        client.send(inbox_post(
-            misskey.url("/users/bob/inbox"),
-            like(&site, "news"),
-            signer(actor_key(&site, "news"), None),
-        )),
+        client.send(news_like(&site, &misskey, "/users/alice/inbox")),
+        client.send(news_like(&site, &misskey, "/users/bob/inbox")),
     );
-    let get = client
-        .get_json(
-            misskey.url("/users/alice"),
-            ACCEPT_ACTIVITY,
-            Some(signer(instance_key(&site), None)),
-        )
-        .await
-        .unwrap();
+    let get = signed_get(&client, &misskey, &site, "/users/alice").await;
 
     let records = misskey.results_with(&client).await;
     let log = misskey.log();
