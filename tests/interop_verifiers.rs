@@ -256,21 +256,11 @@ async fn can_have_its_signatures_verified_by_misskeys_library() {
 /// A test certificate authority's root (DER) and, written into `dir`, a certificate it signed
 /// for 127.0.0.1 and its key (PEM), for a peer to serve TLS with.
 fn test_ca(dir: &Path) -> (Vec<u8>, PathBuf, PathBuf) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "masthead interop CA");
-    let ca = ca.self_signed(&ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca, &ca_key)
-        .unwrap();
+    let issued = common::test_ca::issue();
     let (cert, key) = (dir.join("peer-cert.pem"), dir.join("peer-key.pem"));
-    std::fs::write(&cert, leaf.pem()).unwrap();
-    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
-    (ca.der().to_vec(), cert, key)
+    std::fs::write(&cert, issued.leaf_pem).unwrap();
+    std::fs::write(&key, issued.key_pem).unwrap();
+    (issued.root_der, cert, key)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

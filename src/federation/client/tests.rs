@@ -21,6 +21,11 @@ use url::Url;
 
 use super::*;
 
+// The test CA the integration tests use too (they read its PEM forms, these tests its DER).
+#[path = "../../../tests/common/test_ca.rs"]
+#[allow(dead_code)]
+mod test_ca;
+
 fn url(s: &str) -> Url {
     Url::parse(s).unwrap()
 }
@@ -170,21 +175,11 @@ struct TestCa {
 
 impl TestCa {
     fn new() -> TestCa {
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(rcgen::DnType::CommonName, "masthead test CA");
-        let ca = ca.self_signed(&ca_key).unwrap();
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
-            .unwrap()
-            .signed_by(&leaf_key, &ca, &ca_key)
-            .unwrap();
+        let issued = test_ca::issue();
         TestCa {
-            root: ca.der().clone(),
-            leaf: leaf.der().clone(),
-            leaf_key: leaf_key.serialize_der(),
+            root: CertificateDer::from(issued.root_der),
+            leaf: CertificateDer::from(issued.leaf_der),
+            leaf_key: issued.key_der,
         }
     }
 
