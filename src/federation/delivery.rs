@@ -42,10 +42,10 @@
 //! than any send may take), so after a crash mid-send the row is simply due again later.
 //!
 //! SQLite stays off the critical path of a large fan-out: rows are claimed many at a time, in one
-//! transaction, and the answers that are in when the dispatcher wakes are recorded together (the
-//! delivered ones in one transaction). An answer is recorded only after it came, so a crash
-//! before that sends the row again (at least once; receivers dedupe by activity id), never loses
-//! it. Every attempt is signed afresh with the current time, on tokio's blocking threads, one
+//! transaction that reads only the head of the queue, and answers are recorded in batches (the
+//! delivered ones in one transaction, at most `RECORD_WITHIN` (20 ms) after they came, or at once when
+//! nothing else is in flight). An answer is recorded only after it came, so a crash before that
+//! sends the row again (at least once; receivers dedupe by activity id), never loses it. Every attempt is signed afresh with the current time, on tokio's blocking threads, one
 //! signature per core at a time, so the async threads keep driving the sends in flight.
 //!
 //! # Order
@@ -103,6 +103,13 @@ const KEEP_FAILED: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 /// Due rows looked at per claim (at most `per_host` of each host), at least.
 const CLAIM_SCAN: usize = 512;
+/// Answers recorded in one transaction at the most...
+const RECORD_BATCH: usize = 512;
+/// ...and the longest an answer waits to be recorded while others are in flight. Each
+/// transaction rewrites the pages its rows sit on, so a fan-out recorded answer by answer would
+/// write its queue many times over; a row answered but not yet recorded is still leased, and
+/// after a crash it is sent again (receivers dedupe by activity id).
+const RECORD_WITHIN: Duration = Duration::from_millis(20);
 
 /// The delay before retry `n` (0-based: `n = 0` follows the first failed attempt) with the
 /// jitter roll `roll` in `0..10`: `n^4 + 15 + roll * (n + 1)` seconds (sidekiq's default).
@@ -556,17 +563,15 @@ impl Deliverer {
         }
         let lease_until = now + self.config.lease.as_millis() as i64;
         let mut per_host: HashMap<String, usize> = HashMap::new();
-        let mut taken = 0;
         let limit = self.config.per_host;
         let scan = CLAIM_SCAN.max(room * 2);
-        store.claim_deliveries(now, lease_until, limit, scan, |row| {
-            let load = busy.get(&row.host).copied().unwrap_or(0)
-                + per_host.get(&row.host).copied().unwrap_or(0);
-            if taken >= room || load >= limit {
+        store.claim_deliveries(now, lease_until, limit, room, scan, |host| {
+            let load = busy.get(host).copied().unwrap_or(0)
+                + per_host.get(host).copied().unwrap_or(0);
+            if load >= limit {
                 return false;
             }
-            *per_host.entry(row.host.clone()).or_default() += 1;
-            taken += 1;
+            *per_host.entry(host.to_string()).or_default() += 1;
             true
         })
     }
@@ -607,6 +612,9 @@ impl Deliverer {
         let mut inflight: HashMap<tokio::task::Id, (i64, String)> = HashMap::new();
         let mut busy: HashMap<String, usize> = HashMap::new();
         let mut last_prune: Option<i64> = None;
+        // Answers not yet recorded, and when they must be.
+        let mut unrecorded: Vec<Attempted> = Vec::new();
+        let mut record_by: Option<tokio::time::Instant> = None;
         match self.store().release_stale_leases(self.now_ms()) {
             Ok(0) => {}
             Ok(n) => tracing::warn!(
@@ -678,13 +686,13 @@ impl Deliverer {
                 _ = shutdown.changed() => {}
                 _ = self.out.wake.notified() => {}
                 Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                    // Every answer ready now is recorded in one go.
-                    let mut batch = Vec::new();
+                    // Every answer ready now joins the batch; the batch is recorded once it is
+                    // large or a moment old, or when nothing else is in flight.
                     let mut next = Some(done);
                     while let Some(done) = next {
                         let id = match done {
                             Ok((id, attempted)) => {
-                                batch.push(attempted);
+                                unrecorded.push(attempted);
                                 id
                             }
                             Err(e) => {
@@ -697,11 +705,21 @@ impl Deliverer {
                         }
                         next = tasks.try_join_next_with_id();
                     }
-                    self.record_all(batch);
+                    if unrecorded.len() >= RECORD_BATCH || tasks.is_empty() {
+                        self.record_all(std::mem::take(&mut unrecorded));
+                        record_by = None;
+                    } else if record_by.is_none() {
+                        record_by = Some(tokio::time::Instant::now() + RECORD_WITHIN);
+                    }
+                }
+                _ = sleep_until_some(record_by) => {
+                    self.record_all(std::mem::take(&mut unrecorded));
+                    record_by = None;
                 }
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+        self.record_all(std::mem::take(&mut unrecorded));
         // Shutdown: no new claims; give sends in flight a moment, then abandon the rest.
         let grace = tokio::time::sleep(self.config.grace);
         tokio::pin!(grace);
@@ -746,6 +764,14 @@ fn sign_logged(
 ) {
     if let Err(e) = sign_request(key, method, url, headers, body, SystemTime::now()) {
         tracing::error!(error = %e, "could not sign a delivery; it goes unsigned and will be refused");
+    }
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

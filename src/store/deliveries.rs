@@ -24,6 +24,8 @@
 //! A row being sent (leased) is never cancelled: it may arrive, so what follows waits for it.
 //! Rows without an `object_id` (Accept, Reject, ...) are not ordered.
 
+use std::collections::HashSet;
+
 #[cfg(test)]
 use super::query_all;
 use super::{execute, query_opt, Store, StoreError};
@@ -208,15 +210,47 @@ const LEASE: &str = "UPDATE deliveries SET next_attempt_at = ?3, leased = 1
 /// only the chosen ones are read whole: a claim costs the same whatever the bodies weigh.
 fn due_sql() -> String {
     format!(
-        "SELECT {COLUMNS} FROM deliveries WHERE id IN (
-           SELECT id FROM (
+        "SELECT {COLUMNS} FROM deliveries WHERE id IN ({})
+         ORDER BY next_attempt_at, id",
+        fair_due_ids()
+    )
+}
+
+/// The ids and hosts [`due_sql`] chooses, in its order.
+fn fair_due_sql() -> String {
+    format!(
+        "SELECT id, host FROM deliveries WHERE id IN ({})
+         ORDER BY next_attempt_at, id",
+        fair_due_ids()
+    )
+}
+
+fn fair_due_ids() -> String {
+    format!(
+        "SELECT id FROM (
              SELECT d.id, d.next_attempt_at,
                     ROW_NUMBER() OVER (PARTITION BY d.host ORDER BY d.next_attempt_at, d.id) AS rn
              FROM deliveries d INDEXED BY deliveries_claim
              WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND {IN_TURN})
-           WHERE rn <= ?2 ORDER BY next_attempt_at, id LIMIT ?3)
-         ORDER BY next_attempt_at, id"
+           WHERE rn <= ?2 ORDER BY next_attempt_at, id LIMIT ?3"
     )
+}
+
+/// The first ?2 rows due at ?1 and in turn, as the `deliveries_claim` index holds them (due
+/// order; rows due at the same ms by host): ids and hosts, read from the index alone.
+static HEAD_OF_QUEUE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT d.id, d.host FROM deliveries d INDEXED BY deliveries_claim
+         WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND {IN_TURN}
+         ORDER BY d.next_attempt_at LIMIT ?2"
+    )
+});
+
+static BY_ID: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1"));
+
+fn id_and_host(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String)> {
+    Ok((r.get(0)?, r.get(1)?))
 }
 
 impl Delivery {
@@ -346,41 +380,70 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Claims due rows in one transaction: reads up to `scan` rows as [`Store::due_deliveries`]
-    /// would (due, in turn, at most `per_host` of a host), offers each to `take` in that order,
-    /// and leases those it takes until `until_ms`. Returns the leased rows and whether a due row
-    /// was turned down (so the caller knows to claim again when it has room).
+    /// Claims up to `room` due rows in one transaction and leases them until `until_ms`. Rows
+    /// are offered in due order (at most `per_host` of a host) by their host to `take`, which
+    /// turns down hosts the caller has no room for. Returns the leased rows and whether a due row
+    /// was left (turned down, or beyond `room`), so the caller knows to claim again when it has
+    /// room.
     ///
-    /// One transaction instead of one per row keeps SQLite off the critical path of a large
-    /// fan-out, and nothing can slip in between the read and the lease: a row queued or
-    /// answered meanwhile is seen by the next claim.
+    /// The rows are chosen on the `deliveries_claim` index, reading at most `scan` entries
+    /// (ids and hosts) from the head of the queue, so a claim costs what it takes, not what is
+    /// due: a fan-out to thousands of inboxes is claimed a slice at a time. Only when that head
+    /// is all hosts at their limit (one host's backlog) does the claim look past it, with the
+    /// per-host limit applied in SQL as [`Store::due_deliveries`] does, so one host cannot hide
+    /// every other host's rows. One transaction keeps SQLite off the critical path, and nothing
+    /// can slip in between the read and the lease.
     pub fn claim_deliveries(
         &self,
         now_ms: i64,
         until_ms: i64,
         per_host: usize,
+        room: usize,
         scan: usize,
-        mut take: impl FnMut(&Delivery) -> bool,
+        mut take: impl FnMut(&str) -> bool,
     ) -> Result<(Vec<Delivery>, bool), StoreError> {
         self.transaction(|tx| {
-            let due: Vec<Delivery> = super::query_all(
-                tx,
-                &due_sql(),
-                (now_ms, per_host as i64, scan as i64),
-                Delivery::from_row,
-            )
-            .map_err(self.err())?;
-            let mut taken = Vec::new();
+            let head: Vec<(i64, String)> =
+                super::query_all(tx, &HEAD_OF_QUEUE, (now_ms, scan as i64), id_and_host)
+                    .map_err(self.err())?;
+            let mut chosen = Vec::new();
+            // Whether a due row is left for a later claim.
             let mut left = false;
-            for mut row in due {
-                if !take(&row) {
+            for (id, host) in &head {
+                if chosen.len() < room && take(host) {
+                    chosen.push(*id);
+                } else {
                     left = true;
-                    continue;
                 }
-                let n = execute(tx, LEASE, (row.id, now_ms, until_ms)).map_err(self.err())?;
-                if n == 1 {
-                    row.next_attempt_at = until_ms;
-                    taken.push(row);
+            }
+            if head.len() >= scan {
+                left = true;
+                if chosen.len() < room {
+                    // The head was full of busy hosts: look past it, fairly.
+                    let seen: HashSet<i64> = head.iter().map(|(id, _)| *id).collect();
+                    let limit = scan + room;
+                    let fair: Vec<(i64, String)> = super::query_all(
+                        tx,
+                        &fair_due_sql(),
+                        (now_ms, per_host as i64, limit as i64),
+                        id_and_host,
+                    )
+                    .map_err(self.err())?;
+                    for (id, host) in fair.iter().filter(|(id, _)| !seen.contains(id)) {
+                        if chosen.len() < room && take(host) {
+                            chosen.push(*id);
+                        }
+                    }
+                }
+            }
+            let mut taken = Vec::with_capacity(chosen.len());
+            for id in chosen {
+                if execute(tx, LEASE, (id, now_ms, until_ms)).map_err(self.err())? == 1 {
+                    if let Some(row) =
+                        query_opt(tx, &BY_ID, [id], Delivery::from_row).map_err(self.err())?
+                    {
+                        taken.push(row);
+                    }
                 }
             }
             Ok((taken, left))
@@ -530,15 +593,15 @@ impl Store {
     /// waiting for an older one comes in turn only when that one is answered, which wakes the
     /// workers anyway.
     pub fn next_delivery_due(&self) -> Result<Option<i64>, StoreError> {
-        // An aggregate: always one row, NULL when nothing is pending.
-        let min = self.query_opt(
+        // The index in due order: the first row in turn ends the scan.
+        self.query_opt(
             &format!(
-                "SELECT MIN(next_attempt_at) FROM deliveries d WHERE state = 'pending' AND {IN_TURN}"
+                "SELECT d.next_attempt_at FROM deliveries d INDEXED BY deliveries_claim
+                 WHERE d.state = 'pending' AND {IN_TURN} ORDER BY d.next_attempt_at LIMIT 1"
             ),
             [],
             |r| r.get(0),
-        )?;
-        Ok(min.flatten())
+        )
     }
 
     /// One row.
@@ -779,6 +842,7 @@ fn settle_order(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     /// The post the rows `enqueue` queues are about.
     const POST: &str = "https://x.example/users/news/posts/a";
@@ -997,7 +1061,7 @@ mod tests {
         enqueue(&s, "u", "Update", &[A, B, C], 1000);
         // Only the Creates are in turn; C is turned down by the caller (its host is busy).
         let (taken, left) = s
-            .claim_deliveries(2000, 302_000, 10, 100, |d| d.host != "c.example")
+            .claim_deliveries(2000, 302_000, 10, 100, 100, |host| host != "c.example")
             .unwrap();
         let names: Vec<String> = taken
             .iter()
@@ -1008,7 +1072,7 @@ mod tests {
         assert!(taken.iter().all(|d| d.next_attempt_at == 302_000));
         // Leased: neither they nor the Updates behind them are claimed again.
         let (again, _) = s
-            .claim_deliveries(3000, 303_000, 10, 100, |_| true)
+            .claim_deliveries(3000, 303_000, 10, 100, 100, |_| true)
             .unwrap();
         let names: Vec<String> = again
             .iter()
@@ -1021,6 +1085,58 @@ mod tests {
         assert_eq!(row(&s, "c", B).delivered_at, Some(4000));
         // Answered, they let their Updates go; C's still waits for its Create on the wire.
         assert_eq!(due(&s, 5000), ["u a.example", "u b.example"]);
+    }
+
+    #[test]
+    fn can_claim_past_one_hosts_backlog_at_the_head_of_the_queue() {
+        let s = Store::open_in_memory().unwrap();
+        // 600 inboxes of one host are due first; two other hosts' rows wait behind them.
+        let big: Vec<String> = (0..600)
+            .map(|i| format!("https://big.example/users/u{i}/inbox"))
+            .collect();
+        let big: Vec<&str> = big.iter().map(String::as_str).collect();
+        enqueue(&s, "c", "Create", &big, 1000);
+        enqueue(&s, "c2", "Create", &[B, C], 1001);
+        // The caller allows 8 per host; the head (512 rows) is all the big host's.
+        let mut per_host: HashMap<String, usize> = HashMap::new();
+        let (taken, left) = s
+            .claim_deliveries(2000, 302_000, 8, 100, 512, |host| {
+                let n = per_host.entry(host.to_string()).or_default();
+                *n += 1;
+                *n <= 8
+            })
+            .unwrap();
+        let hosts: Vec<&str> = taken.iter().map(|d| d.host.as_str()).collect();
+        assert_eq!(hosts.iter().filter(|h| **h == "big.example").count(), 8);
+        assert!(hosts.contains(&"b.example") && hosts.contains(&"c.example"));
+        assert_eq!(taken.len(), 10);
+        assert!(left, "the big host's other rows are still due");
+        assert!(taken.iter().all(|d| d.next_attempt_at == 302_000 && !d.body.is_empty()));
+    }
+
+    #[test]
+    fn can_claim_a_slice_of_a_fan_out_and_leave_the_rest_due() {
+        let s = Store::open_in_memory().unwrap();
+        let inboxes: Vec<String> = (0..300)
+            .map(|i| format!("https://h{i}.example/inbox"))
+            .collect();
+        let inboxes: Vec<&str> = inboxes.iter().map(String::as_str).collect();
+        enqueue(&s, "c", "Create", &inboxes, 1000);
+        let (first, left) = s
+            .claim_deliveries(2000, 302_000, 8, 64, 128, |_| true)
+            .unwrap();
+        assert_eq!(first.len(), 64);
+        assert!(left);
+        let (rest, left) = s
+            .claim_deliveries(2000, 302_000, 8, 1000, 2000, |_| true)
+            .unwrap();
+        assert_eq!(rest.len(), 236);
+        assert!(!left, "nothing due is left");
+        let mut ids: Vec<i64> = first.iter().chain(&rest).map(|d| d.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 300, "no row is claimed twice");
+        assert_eq!(s.next_delivery_due().unwrap(), Some(302_000));
     }
 
     #[test]

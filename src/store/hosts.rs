@@ -102,6 +102,10 @@ impl Store {
     /// had been marked unavailable. The inbox may call this too when the host sends us a verified
     /// activity (Mastodon's `DeliveryFailureTracker.reset!`).
     pub fn record_delivery_success(&self, host: &str) -> Result<bool, StoreError> {
+        // The common case, a host with nothing to forget, costs a read of the copy in memory.
+        if self.host_health(host)? == HostHealth::default() {
+            return Ok(false);
+        }
         let was = self.transaction(|tx| {
             let was =
                 query_opt(tx, SELECT_HEALTH, [host], HostHealth::from_row).map_err(self.err())?;
