@@ -370,7 +370,7 @@ mod tests {
     fn deliveries(dir: &Path) -> Vec<(String, String)> {
         let conn = rusqlite::Connection::open(dir.join("data/masthead.db")).unwrap();
         let mut stmt = conn
-            .prepare("SELECT inbox, body FROM deliveries ORDER BY id")
+            .prepare("SELECT inbox, body FROM deliveries JOIN delivery_bodies USING (body_id) ORDER BY id")
             .unwrap();
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()

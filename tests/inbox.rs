@@ -194,7 +194,7 @@ impl World {
     fn deliveries(&self) -> Vec<(String, Value)> {
         let db = self.db();
         let mut stmt = db
-            .prepare("SELECT inbox, body FROM deliveries ORDER BY id")
+            .prepare("SELECT inbox, body FROM deliveries JOIN delivery_bodies USING (body_id) ORDER BY id")
             .unwrap();
         stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
             .unwrap()

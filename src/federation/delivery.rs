@@ -566,8 +566,8 @@ impl Deliverer {
         let limit = self.config.per_host;
         let scan = CLAIM_SCAN.max(room * 2);
         store.claim_deliveries(now, lease_until, limit, room, scan, |host| {
-            let load = busy.get(host).copied().unwrap_or(0)
-                + per_host.get(host).copied().unwrap_or(0);
+            let load =
+                busy.get(host).copied().unwrap_or(0) + per_host.get(host).copied().unwrap_or(0);
             if load >= limit {
                 return false;
             }

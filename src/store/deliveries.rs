@@ -189,6 +189,9 @@ pub struct OnHold {
     pub reason: String,
 }
 
+/// The rows with their bodies: select [`COLUMNS`] from this.
+const ROWS: &str = "deliveries JOIN delivery_bodies USING (body_id)";
+
 const COLUMNS: &str = "id, activity_id, object_id, kind, actor, inbox, host, body, state, attempts,
                        next_attempt_at, created_at, last_status, last_error, delivered_at";
 
@@ -210,7 +213,7 @@ const LEASE: &str = "UPDATE deliveries SET next_attempt_at = ?3, leased = 1
 /// only the chosen ones are read whole: a claim costs the same whatever the bodies weigh.
 fn due_sql() -> String {
     format!(
-        "SELECT {COLUMNS} FROM deliveries WHERE id IN ({})
+        "SELECT {COLUMNS} FROM {ROWS} WHERE id IN ({})
          ORDER BY next_attempt_at, id",
         fair_due_ids()
     )
@@ -247,7 +250,7 @@ static HEAD_OF_QUEUE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
 });
 
 static BY_ID: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1"));
+    std::sync::LazyLock::new(|| format!("SELECT {COLUMNS} FROM {ROWS} WHERE id = ?1"));
 
 fn id_and_host(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String)> {
     Ok((r.get(0)?, r.get(1)?))
@@ -302,6 +305,8 @@ impl Store {
             .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string))
             .unwrap_or_default();
         let mut added = 0;
+        // The body, stored once for every row of this call, when the first row is added.
+        let mut body_id: Option<i64> = None;
         for inbox in inboxes {
             let waiting = query_opt(
                 tx,
@@ -334,10 +339,22 @@ impl Store {
                 (delivery.activity_id, inbox),
             )
             .map_err(self.err())?;
+            let body_id = match body_id {
+                Some(id) => id,
+                None => {
+                    execute(
+                        tx,
+                        "INSERT INTO delivery_bodies (body) VALUES (?1)",
+                        [delivery.body],
+                    )
+                    .map_err(self.err())?;
+                    *body_id.insert(tx.last_insert_rowid())
+                }
+            };
             added += execute(
                 tx,
                 "INSERT INTO deliveries
-                   (activity_id, object_id, kind, actor, inbox, host, body, next_attempt_at,
+                   (activity_id, object_id, kind, actor, inbox, host, body_id, next_attempt_at,
                     created_at, delivered_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)",
                 (
@@ -347,7 +364,7 @@ impl Store {
                     delivery.actor,
                     inbox,
                     inbox_host(inbox),
-                    delivery.body,
+                    body_id,
                     now_ms,
                     delivered_at,
                 ),
@@ -574,8 +591,8 @@ impl Store {
         for kind in kinds {
             let row: Option<(i64, String)> = query_opt(
                 &conn,
-                "SELECT id, body FROM deliveries WHERE object_id = ?1 AND kind = ?2
-                 ORDER BY id DESC LIMIT 1",
+                "SELECT id, body FROM deliveries JOIN delivery_bodies USING (body_id)
+                 WHERE object_id = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1",
                 (object_id, kind),
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -607,7 +624,7 @@ impl Store {
     /// One row.
     pub fn delivery(&self, id: i64) -> Result<Option<Delivery>, StoreError> {
         self.query_opt(
-            &format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1"),
+            &format!("SELECT {COLUMNS} FROM {ROWS} WHERE id = ?1"),
             [id],
             Delivery::from_row,
         )
@@ -616,7 +633,7 @@ impl Store {
     /// Every row of `activity_id`, by inbox.
     pub fn deliveries_of_activity(&self, activity_id: &str) -> Result<Vec<Delivery>, StoreError> {
         self.query_all(
-            &format!("SELECT {COLUMNS} FROM deliveries WHERE activity_id = ?1 ORDER BY inbox"),
+            &format!("SELECT {COLUMNS} FROM {ROWS} WHERE activity_id = ?1 ORDER BY inbox"),
             [activity_id],
             Delivery::from_row,
         )
@@ -625,7 +642,7 @@ impl Store {
     /// Every row about `object_id`, oldest first.
     pub fn deliveries_of_object(&self, object_id: &str) -> Result<Vec<Delivery>, StoreError> {
         self.query_all(
-            &format!("SELECT {COLUMNS} FROM deliveries WHERE object_id = ?1 ORDER BY id"),
+            &format!("SELECT {COLUMNS} FROM {ROWS} WHERE object_id = ?1 ORDER BY id"),
             [object_id],
             Delivery::from_row,
         )
@@ -772,17 +789,29 @@ impl Store {
     }
 
     /// Forgets rows delivered (or cancelled) before `done_before_ms` and rows given up before
-    /// `failed_before_ms` (by when they were queued). Returns how many.
+    /// `failed_before_ms` (by when they were queued), and the bodies no row uses any more.
+    /// Returns how many rows.
     pub fn prune_deliveries(
         &self,
         done_before_ms: i64,
         failed_before_ms: i64,
     ) -> Result<usize, StoreError> {
-        self.execute(
-            "DELETE FROM deliveries WHERE (state IN ('done', 'cancelled') AND created_at < ?1)
-               OR (state = 'failed' AND created_at < ?2)",
-            (done_before_ms, failed_before_ms),
-        )
+        self.transaction(|tx| {
+            let pruned = execute(
+                tx,
+                "DELETE FROM deliveries WHERE (state IN ('done', 'cancelled') AND created_at < ?1)
+                   OR (state = 'failed' AND created_at < ?2)",
+                (done_before_ms, failed_before_ms),
+            )
+            .map_err(self.err())?;
+            execute(
+                tx,
+                "DELETE FROM delivery_bodies WHERE body_id NOT IN (SELECT body_id FROM deliveries)",
+                [],
+            )
+            .map_err(self.err())?;
+            Ok(pruned)
+        })
     }
 }
 
@@ -1111,7 +1140,9 @@ mod tests {
         assert!(hosts.contains(&"b.example") && hosts.contains(&"c.example"));
         assert_eq!(taken.len(), 10);
         assert!(left, "the big host's other rows are still due");
-        assert!(taken.iter().all(|d| d.next_attempt_at == 302_000 && !d.body.is_empty()));
+        assert!(taken
+            .iter()
+            .all(|d| d.next_attempt_at == 302_000 && !d.body.is_empty()));
     }
 
     #[test]
@@ -1284,6 +1315,66 @@ mod tests {
         )
         .unwrap();
         assert_eq!(conn.last_insert_rowid(), 4);
+    }
+
+    #[test]
+    fn can_migrate_a_queue_of_copied_bodies_to_one_body_per_activity() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for sql in &super::super::MIGRATIONS[..8] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO deliveries (activity_id, object_id, kind, actor, inbox, host, body, state,
+                next_attempt_at, created_at) VALUES
+               ('c', 'p', 'Create', 'news', 'https://a.example/inbox', 'a.example', '{\"c\":1}', 'done', 5, 5),
+               ('c', 'p', 'Create', 'news', 'https://b.example/inbox', 'b.example', '{\"c\":1}', 'pending', 5, 5),
+               ('u', 'p', 'Update', 'news', 'https://a.example/inbox', 'a.example', '{\"u\":1}', 'pending', 6, 6);",
+        )
+        .unwrap();
+        conn.execute_batch(super::super::MIGRATIONS[8]).unwrap();
+        let rows: Vec<(i64, String, i64, String)> = query_all(
+            &conn,
+            "SELECT id, activity_id, body_id, body FROM deliveries
+             JOIN delivery_bodies USING (body_id) ORDER BY id",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+        assert_eq!(
+            rows,
+            [
+                (1, "c".into(), 1, r#"{"c":1}"#.into()),
+                (2, "c".into(), 1, r#"{"c":1}"#.into()),
+                (3, "u".into(), 3, r#"{"u":1}"#.into()),
+            ]
+        );
+        let bodies: i64 = conn
+            .query_row("SELECT COUNT(*) FROM delivery_bodies", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(bodies, 2);
+    }
+
+    #[test]
+    fn can_store_a_fan_outs_body_once_and_forget_it_with_its_rows() {
+        let s = Store::open_in_memory().unwrap();
+        enqueue(&s, "c", "Create", &[A, B, C], 1000);
+        enqueue(&s, "u", "Update", &[A, B, C], 2000);
+        let bodies = |s: &Store| -> i64 {
+            s.query_opt("SELECT COUNT(*) FROM delivery_bodies", [], |r| r.get(0))
+                .unwrap()
+                .unwrap()
+        };
+        assert_eq!(bodies(&s), 2);
+        assert_eq!(row(&s, "u", C).body, r#"{"id":"u","type":"Update"}"#);
+        let done: Vec<(i64, u16)> = [A, B, C]
+            .iter()
+            .map(|i| (row(&s, "c", i).id, 202))
+            .collect();
+        s.complete_deliveries(&done, 3000).unwrap();
+        // The Create's rows are pruned, and with them its body; the Update's stays.
+        assert_eq!(s.prune_deliveries(1500, 0).unwrap(), 3);
+        assert_eq!(bodies(&s), 1);
+        assert_eq!(row(&s, "u", A).body, r#"{"id":"u","type":"Update"}"#);
     }
 
     #[test]
