@@ -68,7 +68,7 @@ use bytes::Bytes;
 use http::header::{HeaderMap, HeaderValue, CONTENT_TYPE, HOST, RETRY_AFTER};
 use http::{Method, StatusCode};
 use rand::Rng;
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::JoinSet;
 use tracing::instrument;
 use url::Url;
@@ -331,9 +331,8 @@ pub struct Deliverer {
     out: Outgoing,
     config: DeliveryConfig,
     signing: Arc<Mutex<HashMap<String, Arc<SigningKey>>>>,
-    /// Signatures computed at once: one per core. Signing (about 1.3 ms of RSA-2048 each) runs
-    /// on tokio's blocking threads, never on the async ones that drive the sends.
-    signers: Arc<Semaphore>,
+    /// Signs the first hop of each attempt, off the async threads.
+    signers: Arc<Signers>,
 }
 
 /// One attempt's result, waiting to be recorded.
@@ -351,7 +350,7 @@ impl Deliverer {
             out,
             config,
             signing: Arc::default(),
-            signers: Arc::new(Semaphore::new(
+            signers: Arc::new(Signers::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )),
         }
@@ -428,16 +427,16 @@ impl Deliverer {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(ACTIVITY_JSON));
         // The Host the client sends, so the signature covers exactly it.
         headers.insert(HOST, client::host_header(&url).map_err(|e| e.to_string())?);
-        let headers = {
-            let _permit = self.signers.acquire().await;
-            let (key, target, body) = (key.clone(), url.clone(), body.clone());
-            tokio::task::spawn_blocking(move || {
-                sign_logged(&key, &Method::POST, &target, &mut headers, Some(&body));
-                headers
+        let headers = self
+            .signers
+            .sign(SignJob {
+                key: key.clone(),
+                url: url.clone(),
+                headers,
+                body: body.clone(),
             })
             .await
-            .map_err(|e| format!("signing {url} failed: {e}"))?
-        };
+            .map_err(|e| format!("signing {url} failed: {e}"))?;
         let first = url.clone();
         let mut req = OutgoingRequest::new(Method::POST, url);
         req.headers = headers;
@@ -764,6 +763,98 @@ fn sign_logged(
 ) {
     if let Err(e) = sign_request(key, method, url, headers, body, SystemTime::now()) {
         tracing::error!(error = %e, "could not sign a delivery; it goes unsigned and will be refused");
+    }
+}
+
+/// Signatures computed apart from the async threads that drive the sends: at most one per core
+/// at once (about 0.25 ms of RSA-2048 each), on tokio's blocking threads. Requests wait in one
+/// queue; a blocking task signs queued requests until none is left, so a fan-out costs a
+/// hand-over per request, not a blocking task per request.
+struct Signers {
+    queue: Arc<Mutex<SignQueue>>,
+    max: usize,
+}
+
+#[derive(Default)]
+struct SignQueue {
+    jobs: std::collections::VecDeque<(SignJob, oneshot::Sender<HeaderMap>)>,
+    /// Blocking tasks signing now.
+    active: usize,
+}
+
+/// One request to sign: its headers come back with `Digest`, `Date` and `Signature`.
+struct SignJob {
+    key: Arc<SigningKey>,
+    url: Url,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Signers {
+    fn new(max: usize) -> Signers {
+        Signers {
+            queue: Arc::default(),
+            max: max.max(1),
+        }
+    }
+
+    async fn sign(&self, job: SignJob) -> Result<HeaderMap, String> {
+        let (done, signed) = oneshot::channel();
+        let start = {
+            let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+            queue.jobs.push_back((job, done));
+            let start = queue.active < self.max;
+            if start {
+                queue.active += 1;
+            }
+            start
+        };
+        if start {
+            let queue = self.queue.clone();
+            tokio::task::spawn_blocking(move || sign_queued(&queue));
+        }
+        signed
+            .await
+            .map_err(|_| "the signing task ended without it".to_string())
+    }
+}
+
+/// Signs queued requests until the queue is empty.
+fn sign_queued(queue: &Mutex<SignQueue>) {
+    /// Gives the task's place back if signing panics, so the queue never runs short of signers.
+    struct Active<'a>(&'a Mutex<SignQueue>);
+    impl Drop for Active<'_> {
+        fn drop(&mut self) {
+            self.0.lock().unwrap_or_else(|p| p.into_inner()).active -= 1;
+        }
+    }
+    let active = Active(queue);
+    loop {
+        let (mut job, done) = {
+            let mut queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+            match queue.jobs.pop_front() {
+                Some(next) => next,
+                None => {
+                    // Under the lock that saw the queue empty: a request queued after this
+                    // starts a task of its own.
+                    queue.active -= 1;
+                    std::mem::forget(active);
+                    return;
+                }
+            }
+        };
+        // A request whose sender gave up (timeout, shutdown) is not signed.
+        if done.is_closed() {
+            continue;
+        }
+        sign_logged(
+            &job.key,
+            &Method::POST,
+            &job.url,
+            &mut job.headers,
+            Some(&job.body),
+        );
+        let _ = done.send(job.headers);
     }
 }
 

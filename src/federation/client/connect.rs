@@ -22,11 +22,7 @@ use super::{Client, FetchError, TimeoutStage};
 impl Client {
     /// A new connection to `url`'s origin, TLS included for https, HTTP/2 if the server picks it.
     pub(super) async fn open(&self, url: &Url) -> Result<Conn, FetchError> {
-        let stream = self.connect(url).await?;
-        let addr = stream.peer_addr().map_err(|source| FetchError::Connect {
-            url: url.clone(),
-            source,
-        })?;
+        let (stream, addr) = self.connect(url).await?;
         if url.scheme() == "https" {
             let host = url.host_str().unwrap_or_default();
             let name =
@@ -55,8 +51,8 @@ impl Client {
     }
 
     /// Resolves the host, refuses if any address is special-use, then connects to the vetted
-    /// addresses in turn.
-    async fn connect(&self, url: &Url) -> Result<TcpStream, FetchError> {
+    /// addresses in turn. Returns the stream and the address it reached.
+    async fn connect(&self, url: &Url) -> Result<(TcpStream, SocketAddr), FetchError> {
         let port = url.port_or_known_default().unwrap_or(443);
         let addrs: Vec<SocketAddr> = match url.host() {
             Some(Host::Ipv4(ip)) => vec![SocketAddr::new(ip.into(), port)],
@@ -87,7 +83,7 @@ impl Client {
                 Ok(Ok(stream)) => {
                     // Requests are written in one go; Nagle would only add latency.
                     let _ = stream.set_nodelay(true);
-                    return Ok(stream);
+                    return Ok((stream, addr));
                 }
                 Ok(Err(source)) => {
                     debug!(%addr, error = %source, "connect failed");
