@@ -260,10 +260,8 @@ mod tests {
 
     #[test]
     fn can_read_a_standing_rule_and_decide_by_it() {
-        let t = Thresholds {
-            min_age_days: 7,
-            min_followers: 1,
-        };
+        // The default thresholds: 7 days, 1 follower.
+        let t = Thresholds::from_config(None, None).unwrap();
         let rule = StandingRule::from_config(t, (None, true), (None, crate::NoteAction::Hide));
         assert_eq!(
             rule,
