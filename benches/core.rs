@@ -217,8 +217,14 @@ fn rendering(c: &mut Criterion) {
                 addressees: Vec::new(),
                 bodies: None,
             };
-            let note =
-                objects::post_object(&site, &urls, &actor, &record, Counts::default(), false);
+            let parts = objects::PostParts {
+                site: &site,
+                urls: &urls,
+                actor: &actor,
+                record: &record,
+                counts: Counts::default(),
+            };
+            let note = objects::post_object(&parts, false);
             serde_json::to_vec(&note).unwrap()
         })
     });

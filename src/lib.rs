@@ -20,6 +20,10 @@
 //! - [`diagnostics`]: a problem in a site's file, shaped `file:line: what (what to do)`.
 //! - [`git_source`]: `publish = "commit"`: the site as committed on a git branch.
 
+// The test support shared with `tests/common` by path names the crate as the tests do.
+#[cfg(test)]
+extern crate self as masthead;
+
 pub mod admin;
 pub mod app;
 pub mod catalog;

@@ -1040,19 +1040,7 @@ async fn activities_queued_before_a_restart_are_processed_at_start() {
             "actor": format!("{remote}/users/alice"),
             "object": format!("{base}/users/news/posts/hello"),
         });
-        store
-            .record_inbox_activity(
-                &masthead::store::NewInboxActivity {
-                    id: like["id"].as_str().unwrap(),
-                    signer: like["actor"].as_str().unwrap(),
-                    recipient: None,
-                    kind: "Like",
-                    body: &like.to_string(),
-                    signature: "draft-cavage-12",
-                },
-                0,
-            )
-            .unwrap();
+        common::queued::record_verified(&store, &like, 0);
     })
     .await;
     w.settled().await;
@@ -1469,18 +1457,7 @@ async fn likes_and_their_undos_are_applied_in_order_by_several_workers() {
         let mut at = 0;
         let mut queue = |activity: &Value| {
             at += 1;
-            let recorded = store.record_inbox_activity(
-                &masthead::store::NewInboxActivity {
-                    id: activity["id"].as_str().unwrap(),
-                    signer: activity["actor"].as_str().unwrap(),
-                    recipient: None,
-                    kind: activity["type"].as_str().unwrap(),
-                    body: &activity.to_string(),
-                    signature: "draft-cavage-12",
-                },
-                at,
-            );
-            assert!(recorded.unwrap());
+            common::queued::record_verified(&store, activity, at);
         };
         for i in 0..30 {
             let actor = format!("{remote}/users/undoer{i}");

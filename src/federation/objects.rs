@@ -169,15 +169,20 @@ pub struct Counts {
     pub shares: u64,
 }
 
+/// What a post's object and its Create are made of.
+pub struct PostParts<'a> {
+    pub site: &'a Site,
+    pub urls: &'a Urls,
+    /// The actor that publishes it.
+    pub actor: &'a Actor,
+    pub record: &'a PostRecord,
+    /// The interactions shown on it.
+    pub counts: Counts,
+}
+
 /// The object (Note or Article) of a post, without `@context` when `embedded`.
-pub fn post_object(
-    site: &Site,
-    urls: &Urls,
-    actor: &Actor,
-    record: &PostRecord,
-    counts: Counts,
-    embedded: bool,
-) -> Value {
+pub fn post_object(parts: &PostParts<'_>, embedded: bool) -> Value {
+    let (site, urls, actor, record) = (parts.site, parts.urls, parts.actor, parts.record);
     let post = &record.post;
     let h = &actor.handle;
     let kind = object_type(actor, post);
@@ -294,41 +299,35 @@ pub fn post_object(
         json!({
             "id": replies,
             "type": "Collection",
-            "totalItems": counts.replies,
+            "totalItems": parts.counts.replies,
             "first": Urls::page(&replies, 1),
         }),
     );
     obj.insert(
         "likes".into(),
-        json!({ "id": urls.likes(h, &post.slug), "type": "Collection", "totalItems": counts.likes }),
+        json!({ "id": urls.likes(h, &post.slug), "type": "Collection", "totalItems": parts.counts.likes }),
     );
     obj.insert(
         "shares".into(),
-        json!({ "id": urls.shares(h, &post.slug), "type": "Collection", "totalItems": counts.shares }),
+        json!({ "id": urls.shares(h, &post.slug), "type": "Collection", "totalItems": parts.counts.shares }),
     );
     Value::Object(obj)
 }
 
 /// The `Create` that published a post; its id is stable, its addressing the object's.
-pub fn create_activity(
-    site: &Site,
-    urls: &Urls,
-    actor: &Actor,
-    record: &PostRecord,
-    counts: Counts,
-    embedded: bool,
-) -> Value {
-    let object = post_object(site, urls, actor, record, counts, true);
+pub fn create_activity(parts: &PostParts<'_>, embedded: bool) -> Value {
+    let (urls, handle) = (parts.urls, &parts.actor.handle);
+    let object = post_object(parts, true);
     let mut activity = Map::new();
     if !embedded {
         activity.insert("@context".into(), context());
     }
     activity.insert(
         "id".into(),
-        json!(urls.post_create(&actor.handle, &record.post.slug)),
+        json!(urls.post_create(handle, &parts.record.post.slug)),
     );
     activity.insert("type".into(), json!("Create"));
-    activity.insert("actor".into(), json!(urls.actor(&actor.handle)));
+    activity.insert("actor".into(), json!(urls.actor(handle)));
     activity.insert("published".into(), object["published"].clone());
     activity.insert("to".into(), object["to"].clone());
     activity.insert("cc".into(), object["cc"].clone());
@@ -482,8 +481,14 @@ mod tests {
         let urls = Urls::new(&site);
         let actor = site.actor("news").unwrap();
         let record = addressed(visibility);
-        let note = post_object(&site, &urls, actor, &record, Counts::default(), false);
-        let create = create_activity(&site, &urls, actor, &record, Counts::default(), false);
+        let parts = PostParts {
+            site: &site,
+            urls: &urls,
+            actor,
+            record: &record,
+            counts: Counts::default(),
+        };
+        let (note, create) = (post_object(&parts, false), create_activity(&parts, false));
         (note, create, urls)
     }
 

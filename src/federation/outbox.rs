@@ -28,7 +28,7 @@ use crate::catalog::{published, Catalog, PostRecord, SharedCatalog};
 use crate::clock::Clock;
 use crate::config::{Actor, Site};
 use crate::federation::addressing;
-use crate::federation::objects::{self, Counts, PUBLIC};
+use crate::federation::objects::{self, Counts, PostParts, PUBLIC};
 use crate::store::{
     DeliveryState, NewDelivery, PendingChange, PostChange, Store, StoreError, Tombstone,
 };
@@ -71,7 +71,14 @@ pub fn update_activity(
     updated: DateTime<Utc>,
     at_ms: i64,
 ) -> Value {
-    let mut object = objects::post_object(site, urls, actor, record, Counts::default(), true);
+    let parts = PostParts {
+        site,
+        urls,
+        actor,
+        record,
+        counts: Counts::default(),
+    };
+    let mut object = objects::post_object(&parts, true);
     object["updated"] = json!(objects::time(updated));
     json!({
         "@context": objects::context(),
@@ -264,14 +271,14 @@ pub fn publish(
         (PostChange::Created { .. }, Some(record)) => {
             // The post is back: a Delete still waiting would undo it.
             app.store.drop_pending_deliveries(&object_id, &["Delete"])?;
-            objects::create_activity(
-                &app.site,
-                &app.urls,
+            let parts = PostParts {
+                site: &app.site,
+                urls: &app.urls,
                 actor,
                 record,
-                Counts::default(),
-                false,
-            )
+                counts: Counts::default(),
+            };
+            objects::create_activity(&parts, false)
         }
         (PostChange::Updated { .. }, Some(record)) => {
             let previous = last_sent_time(&app.store, &object_id)?;

@@ -23,12 +23,12 @@ use super::response::{self as r, Resp};
 use super::State;
 use crate::catalog::Catalog;
 use crate::catalog::PostRecord;
-use crate::config::{Actor, Site};
+use crate::config::Actor;
 use crate::federation::inbox::{self, InboxError, InboxRequest};
-use crate::federation::objects::{self, Counts, PAGE_SIZE};
+use crate::federation::objects::{self, Counts, PostParts, PAGE_SIZE};
 use crate::federation::{comments, discovery};
 use crate::store::FollowState;
-use crate::urls::{percent_decode, Urls};
+use crate::urls::percent_decode;
 
 /// Handles one request: every response, whatever the route, carries the security headers
 /// ([`r::secure`]).
@@ -400,13 +400,10 @@ fn embedded<'r>(
     g: &Get,
     actor: &Actor,
     records: impl Iterator<Item = &'r PostRecord>,
-    document: fn(&Site, &Urls, &Actor, &PostRecord, Counts, bool) -> Value,
+    document: fn(&PostParts<'_>, bool) -> Value,
 ) -> Vec<Value> {
     records
-        .map(|rec| {
-            let c = counts(g.app, &actor.handle, &rec.post.slug);
-            document(&g.app.site, &g.app.urls, actor, rec, c, true)
-        })
+        .map(|rec| document(&post_parts(g.app, actor, rec), true))
         .collect()
 }
 
@@ -449,14 +446,15 @@ fn featured_tags(g: &Get, handle: &str) -> Resp {
 }
 
 fn post_create(g: &Get, handle: &str, slug: &str) -> Resp {
-    let (site, urls) = (&g.app.site, &g.app.urls);
-    let (Some(actor), Some(rec)) = (site.actor(handle), g.catalog.public_post(handle, slug)) else {
+    let (Some(actor), Some(rec)) = (
+        g.app.site.actor(handle),
+        g.catalog.public_post(handle, slug),
+    ) else {
         return gone_or_missing(g.app, handle, slug, true);
     };
-    let c = counts(g.app, handle, slug);
     r::activity(
         StatusCode::OK,
-        &objects::create_activity(site, urls, actor, rec, c, false),
+        &objects::create_activity(&post_parts(g.app, actor, rec), false),
     )
 }
 
@@ -522,6 +520,17 @@ fn comments_json(g: &Get, handle: &str, slug: &str) -> Resp {
 
 /// Likes, boosts and visible replies of one post (zero when the store cannot say: a count is
 /// not worth failing a page for).
+/// What `rec`'s object and Create are made of, with its counts as stored now.
+fn post_parts<'a>(app: &'a State, actor: &'a Actor, rec: &'a PostRecord) -> PostParts<'a> {
+    PostParts {
+        site: &app.site,
+        urls: &app.urls,
+        actor,
+        record: rec,
+        counts: counts(app, &actor.handle, &rec.post.slug),
+    }
+}
+
 fn counts(app: &State, handle: &str, slug: &str) -> Counts {
     let interactions = app
         .store
@@ -670,7 +679,7 @@ fn post(g: &Get, handle: &str, slug: &str) -> Resp {
     let mut resp = if json {
         r::activity(
             StatusCode::OK,
-            &objects::post_object(site, urls, actor, rec, counts(app, handle, slug), false),
+            &objects::post_object(&post_parts(app, actor, rec), false),
         )
     } else if site.html_base_url.is_some() {
         let url = urls.post_url(

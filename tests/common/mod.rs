@@ -5,6 +5,7 @@
 pub mod inbox;
 pub mod inbox_site;
 pub mod plugins;
+pub mod queued;
 pub mod test_ca;
 
 use std::path::{Path, PathBuf};

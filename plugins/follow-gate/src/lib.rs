@@ -18,7 +18,7 @@
 //! ```
 
 use masthead_plugin::prelude::*;
-use masthead_plugin::standing::{hold_unknown, Thresholds};
+use masthead_plugin::standing::{StandingRule, Thresholds};
 
 masthead_plugin::config_table! {
     struct Config {
@@ -36,10 +36,8 @@ masthead_plugin::config_table! {
 }
 
 struct Gate {
-    thresholds: Thresholds,
+    rule: StandingRule<FollowAction>,
     hold_bots: bool,
-    hold_unknown: bool,
-    action: FollowAction,
 }
 
 impl Settings for Gate {
@@ -47,10 +45,12 @@ impl Settings for Gate {
 
     fn parse(c: Config) -> Result<Gate, String> {
         Ok(Gate {
-            thresholds: Thresholds::from_config(c.min_account_age_days, c.min_followers)?,
+            rule: StandingRule::from_config(
+                Thresholds::from_config(c.min_account_age_days, c.min_followers)?,
+                (c.when_unknown.as_deref(), false),
+                (c.action.as_deref(), FollowAction::Hold),
+            )?,
             hold_bots: c.hold_bots.unwrap_or(true),
-            hold_unknown: hold_unknown(c.when_unknown.as_deref(), false)?,
-            action: FollowAction::parse("action", c.action.as_deref(), FollowAction::Hold)?,
         })
     }
 }
@@ -61,10 +61,9 @@ impl Plugin for FollowGate {
     fn on_follow(event: FollowEvent) -> FollowDecision {
         let gate = Gate::current();
         if gate.hold_bots && event.actor.bot {
-            return gate.action.decide("a bot account");
+            return gate.rule.action.decide("a bot account");
         }
-        gate.thresholds
-            .decide(&event.actor, gate.hold_unknown, gate.action, "")
+        gate.rule.decide(&event.actor, "")
     }
 }
 

@@ -18,7 +18,7 @@
 
 use masthead_plugin::domains::Domains;
 use masthead_plugin::prelude::*;
-use masthead_plugin::standing::{hold_unknown, Thresholds};
+use masthead_plugin::standing::{StandingRule, Thresholds};
 
 masthead_plugin::config_table! {
     struct Config {
@@ -36,9 +36,7 @@ masthead_plugin::config_table! {
 }
 
 struct Rule {
-    thresholds: Thresholds,
-    action: NoteAction,
-    hold_unknown: bool,
+    standing: StandingRule<NoteAction>,
     allowed: Domains,
 }
 
@@ -47,9 +45,11 @@ impl Settings for Rule {
 
     fn parse(c: Config) -> Result<Rule, String> {
         Ok(Rule {
-            thresholds: Thresholds::from_config(c.min_account_age_days, c.min_followers)?,
-            action: NoteAction::parse("action", c.action.as_deref(), NoteAction::Hold)?,
-            hold_unknown: hold_unknown(c.when_unknown.as_deref(), true)?,
+            standing: StandingRule::from_config(
+                Thresholds::from_config(c.min_account_age_days, c.min_followers)?,
+                (c.when_unknown.as_deref(), true),
+                (c.action.as_deref(), NoteAction::Hold),
+            )?,
             allowed: Domains::new(c.allow_domains.unwrap_or_default())
                 .map_err(|e| format!("`allow_domains`: {e}"))?,
         })
@@ -75,8 +75,7 @@ impl Plugin for LinkSpam {
         } else {
             "links from "
         };
-        rule.thresholds
-            .decide(&event.actor, rule.hold_unknown, rule.action, what)
+        rule.standing.decide(&event.actor, what)
     }
 }
 

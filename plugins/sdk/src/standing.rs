@@ -97,6 +97,40 @@ impl Thresholds {
     }
 }
 
+/// A rule against accounts short of [`Thresholds`] (link-spam's, follow-gate's): what it does to
+/// an event from an account short of them, and whether it holds one from an account whose
+/// standing is unknown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StandingRule<A> {
+    pub thresholds: Thresholds,
+    /// Whether an event from an account of [`Standing::Unknown`] is held (`when_unknown`).
+    pub hold_unknown: bool,
+    /// What is done to an event from an account short of the thresholds (`action`).
+    pub action: A,
+}
+
+impl<A: RuleAction> StandingRule<A> {
+    /// The rule with `thresholds` (see [`Thresholds::from_config`]) and the values written under
+    /// `when_unknown` (see [`hold_unknown`]) and `action`, each given with its default.
+    pub fn from_config(
+        thresholds: Thresholds,
+        (when_unknown, hold_unknown_default): (Option<&str>, bool),
+        (action, action_default): (Option<&str>, A),
+    ) -> Result<StandingRule<A>, String> {
+        Ok(StandingRule {
+            thresholds,
+            hold_unknown: hold_unknown(when_unknown, hold_unknown_default)?,
+            action: A::parse("action", action, action_default)?,
+        })
+    }
+
+    /// [`Thresholds::decide`] with this rule's `hold_unknown` and `action`.
+    pub fn decide(&self, actor: &RemoteActor, what: &str) -> A::Decision {
+        self.thresholds
+            .decide(actor, self.hold_unknown, self.action, what)
+    }
+}
+
 /// Whether an account of [`Standing::Unknown`] is held, as written under `when_unknown`:
 /// `hold` or `accept`, `default` when absent.
 pub fn hold_unknown(written: Option<&str>, default: bool) -> Result<bool, String> {
@@ -221,6 +255,47 @@ mod tests {
         assert_eq!(
             hold_unknown(Some("maybe"), false),
             Err("`when_unknown` must be accept | hold, got \"maybe\"".to_string())
+        );
+    }
+
+    #[test]
+    fn can_read_a_standing_rule_and_decide_by_it() {
+        // The default thresholds: 7 days, 1 follower.
+        let t = Thresholds::from_config(None, None).unwrap();
+        let rule = StandingRule::from_config(t, (None, true), (None, crate::NoteAction::Hide));
+        assert_eq!(
+            rule,
+            Ok(StandingRule {
+                thresholds: t,
+                hold_unknown: true,
+                action: crate::NoteAction::Hide,
+            })
+        );
+        let rule = rule.unwrap();
+        assert!(matches!(
+            rule.decide(&account(Some(2), Some(5)), "links from ").verdict,
+            crate::NoteVerdict::Hide(w) if w == "links from an account 2 days old (under 7)"
+        ));
+        assert!(matches!(
+            rule.decide(&account(None, Some(5)), "").verdict,
+            crate::NoteVerdict::Hold(w) if w == "an account of unknown age"
+        ));
+        assert!(matches!(
+            rule.decide(&account(Some(30), Some(5)), "").verdict,
+            crate::NoteVerdict::Accept
+        ));
+        let written = StandingRule::from_config(
+            t,
+            (Some("accept"), true),
+            (Some("reject"), crate::FollowAction::Hold),
+        );
+        assert_eq!(
+            written.map(|r| (r.hold_unknown, r.action)),
+            Ok((false, crate::FollowAction::Reject))
+        );
+        assert_eq!(
+            StandingRule::from_config(t, (None, true), (Some("hide"), crate::FollowAction::Hold)),
+            Err("`action` must be hold | reject, got \"hide\"".to_string())
         );
     }
 }

@@ -500,14 +500,19 @@ fn combine(builtin: Verdict, judgement: &Judgement) -> Verdict {
 }
 
 #[cfg(test)]
+#[path = "../../../tests/common/queued.rs"]
+mod queued;
+
+#[cfg(test)]
 mod tests {
+    use super::queued::record_verified;
     use super::*;
     use crate::catalog::{Catalog, SharedCatalog};
     use crate::clock::Clock;
     use crate::config::Site;
     use crate::federation::fetch::Fetcher;
     use crate::moderation::Blocks;
-    use crate::store::{ActorKeys, NewInboxActivity, Store};
+    use crate::store::{ActorKeys, Store};
     use crate::urls::Urls;
     use std::sync::Arc;
 
@@ -579,21 +584,7 @@ mod tests {
             "id": "http://127.0.0.1:9/follows/1", "type": "Follow",
             "actor": actor, "object": inbox.urls.actor("news"),
         });
-        let queued = inbox
-            .store
-            .record_inbox_activity(
-                &NewInboxActivity {
-                    id: "http://127.0.0.1:9/follows/1",
-                    signer: actor,
-                    recipient: None,
-                    kind: "Follow",
-                    body: &follow.to_string(),
-                    signature: "draft-cavage-12",
-                },
-                clock.now_ms(),
-            )
-            .unwrap();
-        assert!(queued);
+        queue(&inbox, &follow);
 
         assert_eq!(process_due(&inbox).await, 1);
         let due = |store: &Store| store.due_inbox_activities(clock.now_ms(), 10).unwrap();
@@ -643,18 +634,7 @@ mod tests {
     }
 
     fn queue(inbox: &Inbox, activity: &serde_json::Value) {
-        let recorded = inbox.store.record_inbox_activity(
-            &NewInboxActivity {
-                id: activity["id"].as_str().unwrap(),
-                signer: activity["actor"].as_str().unwrap(),
-                recipient: None,
-                kind: activity["type"].as_str().unwrap(),
-                body: &activity.to_string(),
-                signature: "draft-cavage-12",
-            },
-            inbox.clock.now_ms(),
-        );
-        assert!(recorded.unwrap());
+        record_verified(&inbox.store, activity, inbox.clock.now_ms());
     }
 
     #[tokio::test]
