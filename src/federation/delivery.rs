@@ -43,10 +43,13 @@
 //!
 //! SQLite stays off the critical path of a large fan-out: rows are claimed many at a time, in one
 //! transaction that reads only the head of the queue, and answers are recorded in batches (the
-//! delivered ones in one transaction, at most `RECORD_WITHIN` (20 ms) after they came, or at once when
-//! nothing else is in flight). An answer is recorded only after it came, so a crash before that
-//! sends the row again (at least once; receivers dedupe by activity id), never loses it. Every attempt is signed afresh with the current time, on tokio's blocking threads, one
-//! signature per core at a time, so the async threads keep driving the sends in flight.
+//! delivered ones in one transaction, at most `RECORD_WITHIN`, 20 ms, after they came, or at once
+//! when nothing else is in flight). An activity's body is stored once for all its rows
+//! (`store::deliveries`). An answer is recorded only after it came, so a crash before that sends
+//! the row again (at least once; receivers dedupe by activity id), never loses it. Every attempt
+//! is signed afresh with the current time, apart from the async threads: requests wait in one
+//! queue that at most one blocking task per core drains, so the async threads keep driving the
+//! sends in flight.
 //!
 //! # Order
 //!
