@@ -1116,15 +1116,18 @@ mod tests {
         assert_eq!(due(&s, 5000), ["u a.example", "u b.example"]);
     }
 
+    /// Queues the Create `c` at 1000 to `n` inboxes, the `i`-th at `inbox(i)`.
+    fn create_for_many(s: &Store, n: usize, inbox: impl Fn(usize) -> String) {
+        let inboxes: Vec<String> = (0..n).map(inbox).collect();
+        let inboxes: Vec<&str> = inboxes.iter().map(String::as_str).collect();
+        enqueue(s, "c", "Create", &inboxes, 1000);
+    }
+
     #[test]
     fn can_claim_past_one_hosts_backlog_at_the_head_of_the_queue() {
         let s = Store::open_in_memory().unwrap();
         // 600 inboxes of one host are due first; two other hosts' rows wait behind them.
-        let big: Vec<String> = (0..600)
-            .map(|i| format!("https://big.example/users/u{i}/inbox"))
-            .collect();
-        let big: Vec<&str> = big.iter().map(String::as_str).collect();
-        enqueue(&s, "c", "Create", &big, 1000);
+        create_for_many(&s, 600, |i| format!("https://big.example/users/u{i}/inbox"));
         enqueue(&s, "c2", "Create", &[B, C], 1001);
         // The caller allows 8 per host; the head (512 rows) is all the big host's.
         let mut per_host: HashMap<String, usize> = HashMap::new();
@@ -1148,11 +1151,7 @@ mod tests {
     #[test]
     fn can_claim_a_slice_of_a_fan_out_and_leave_the_rest_due() {
         let s = Store::open_in_memory().unwrap();
-        let inboxes: Vec<String> = (0..300)
-            .map(|i| format!("https://h{i}.example/inbox"))
-            .collect();
-        let inboxes: Vec<&str> = inboxes.iter().map(String::as_str).collect();
-        enqueue(&s, "c", "Create", &inboxes, 1000);
+        create_for_many(&s, 300, |i| format!("https://h{i}.example/inbox"));
         let (first, left) = s
             .claim_deliveries(2000, 302_000, 8, 64, 128, |_| true)
             .unwrap();
@@ -1277,21 +1276,27 @@ mod tests {
         assert_eq!(due(&s, 3000), ["c a.example"]);
     }
 
-    #[test]
-    fn can_migrate_an_older_queue_keeping_rows_and_ids() {
+    /// A database migrated to schema `version` only, with `rows` run in it.
+    fn queue_at_version(version: usize, rows: &str) -> rusqlite::Connection {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
-        for sql in &super::super::MIGRATIONS[..3] {
+        for sql in &super::super::MIGRATIONS[..version] {
             conn.execute_batch(sql).unwrap();
         }
-        conn.execute_batch(
+        conn.execute_batch(rows).unwrap();
+        conn
+    }
+
+    #[test]
+    fn can_migrate_an_older_queue_keeping_rows_and_ids() {
+        let conn = queue_at_version(
+            3,
             "INSERT INTO deliveries (activity_id, object_id, kind, actor, inbox, body, state,
                 next_attempt_at, created_at) VALUES
                ('c', 'p', 'Create', 'news', 'https://a.example/inbox', '{}', 'done', 5, 5),
                ('u', 'p', 'Update', 'news', 'https://a.example/inbox', '{}', 'pending', 6, 6),
                ('x', 'p', 'Update', 'news', 'https://b.example/inbox', '{}', 'pending', 7, 7);
              DELETE FROM deliveries WHERE activity_id = 'x';",
-        )
-        .unwrap();
+        );
         conn.execute_batch(super::super::MIGRATIONS[3]).unwrap();
         let rows: Vec<(i64, String, String, Option<i64>)> = query_all(
             &conn,
@@ -1319,18 +1324,14 @@ mod tests {
 
     #[test]
     fn can_migrate_a_queue_of_copied_bodies_to_one_body_per_activity() {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
-        for sql in &super::super::MIGRATIONS[..8] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.execute_batch(
+        let conn = queue_at_version(
+            8,
             "INSERT INTO deliveries (activity_id, object_id, kind, actor, inbox, host, body, state,
                 next_attempt_at, created_at) VALUES
                ('c', 'p', 'Create', 'news', 'https://a.example/inbox', 'a.example', '{\"c\":1}', 'done', 5, 5),
                ('c', 'p', 'Create', 'news', 'https://b.example/inbox', 'b.example', '{\"c\":1}', 'pending', 5, 5),
                ('u', 'p', 'Update', 'news', 'https://a.example/inbox', 'a.example', '{\"u\":1}', 'pending', 6, 6);",
-        )
-        .unwrap();
+        );
         conn.execute_batch(super::super::MIGRATIONS[8]).unwrap();
         let rows: Vec<(i64, String, i64, String)> = query_all(
             &conn,
