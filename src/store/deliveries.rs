@@ -211,31 +211,16 @@ const LEASE: &str = "UPDATE deliveries SET next_attempt_at = ?3, leased = 1
 /// Pending rows due at ?1 and in turn, oldest due first, at most ?2 of a host and ?3 in all.
 /// The rows are chosen on the `deliveries_claim` index alone (ids, hosts, inboxes, objects) and
 /// only the chosen ones are read whole: a claim costs the same whatever the bodies weigh.
-fn due_sql() -> String {
+fn due_sql(select: &str) -> String {
     format!(
-        "SELECT {COLUMNS} FROM {ROWS} WHERE id IN ({})
-         ORDER BY next_attempt_at, id",
-        fair_due_ids()
-    )
-}
-
-/// The ids and hosts [`due_sql`] chooses, in its order.
-fn fair_due_sql() -> String {
-    format!(
-        "SELECT id, host FROM deliveries WHERE id IN ({})
-         ORDER BY next_attempt_at, id",
-        fair_due_ids()
-    )
-}
-
-fn fair_due_ids() -> String {
-    format!(
-        "SELECT id FROM (
+        "SELECT {select} WHERE id IN (
+           SELECT id FROM (
              SELECT d.id, d.next_attempt_at,
                     ROW_NUMBER() OVER (PARTITION BY d.host ORDER BY d.next_attempt_at, d.id) AS rn
              FROM deliveries d INDEXED BY deliveries_claim
              WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND {IN_TURN})
-           WHERE rn <= ?2 ORDER BY next_attempt_at, id LIMIT ?3"
+           WHERE rn <= ?2 ORDER BY next_attempt_at, id LIMIT ?3)
+         ORDER BY next_attempt_at, id"
     )
 }
 
@@ -384,7 +369,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         self.query_all(
-            &due_sql(),
+            &due_sql(&format!("{COLUMNS} FROM {ROWS}")),
             (now_ms, per_host as i64, limit as i64),
             Delivery::from_row,
         )
@@ -441,7 +426,7 @@ impl Store {
                     let limit = scan + room;
                     let fair: Vec<(i64, String)> = super::query_all(
                         tx,
-                        &fair_due_sql(),
+                        &due_sql("id, host FROM deliveries"),
                         (now_ms, per_host as i64, limit as i64),
                         id_and_host,
                     )
@@ -1175,7 +1160,10 @@ mod tests {
         let conn = s.conn();
         let plan: Vec<String> = query_all(
             &conn,
-            &format!("EXPLAIN QUERY PLAN {}", due_sql()),
+            &format!(
+                "EXPLAIN QUERY PLAN {}",
+                due_sql(&format!("{COLUMNS} FROM {ROWS}"))
+            ),
             (0, 8, 512),
             |r| r.get(3),
         )
