@@ -38,6 +38,7 @@ macro_rules! from_row {
 mod auto_replies;
 mod cache;
 mod deliveries;
+mod delivery_status;
 mod followers;
 mod held_posts;
 mod hosts;
@@ -58,9 +59,8 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, Params, Row, Transaction};
 
 pub use auto_replies::AutoReply;
-pub use deliveries::{
-    inbox_host, ActorQueue, Delivery, DeliveryState, HostQueue, NewDelivery, OnHold, Publish,
-};
+pub use deliveries::{inbox_host, Delivery, DeliveryState, NewDelivery};
+pub use delivery_status::{ActorQueue, HostQueue, OnHold, Publish};
 pub use followers::{FollowState, Follower};
 pub use held_posts::HeldPost;
 pub use hosts::HostHealth;

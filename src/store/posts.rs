@@ -256,6 +256,15 @@ impl std::fmt::Debug for Renderings {
 }
 
 impl Store {
+    /// The Markdown file (relative to the site root) of the post `actor`/`slug`, if it is known.
+    pub fn post_source(&self, actor: &str, slug: &str) -> Result<Option<String>, StoreError> {
+        self.query_opt(
+            "SELECT source FROM posts WHERE actor = ?1 AND slug = ?2",
+            (actor, slug),
+            |r| r.get(0),
+        )
+    }
+
     /// A [`Renderings`] reader of this database; `None` for a store in memory, which no other
     /// connection can open (its caller keeps the renderings itself).
     pub fn renderings(&self) -> Result<Option<Renderings>, StoreError> {
