@@ -324,6 +324,25 @@ fn contains_misbehaving_plugins_with_their_on_error_policy() {
     assert!(d.veto.unwrap().starts_with("plugin bad failed: trapped"));
 }
 
+/// Starting an instance (instantiating it and asking its config schema, where a plugin reads
+/// its config) has a budget of its own, larger than a call's, and still a bound: a plugin that
+/// loops while it starts does not load, and says why.
+#[test]
+fn errors_when_a_plugin_never_finishes_starting() {
+    let started = Instant::now();
+    let shown = load_problems(plugin("bad", "fixture-spin", json!({ "at_start": true })));
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(
+        shown[0].starts_with("site.toml:1: plugin \"bad\": bad@")
+            && shown[0].ends_with(
+                ": config-schema failed: timed out after 1s starting (instantiating and answering config-schema)"
+            ),
+        "{shown:?}"
+    );
+    // About a second of CPU; the wall-time ceiling is ten (loose: a busy CI machine).
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
 fn outgoing(hashtags: &[&str], markdown: &str) -> OutgoingPost {
     OutgoingPost {
         actor: "news".into(),

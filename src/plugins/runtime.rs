@@ -5,8 +5,25 @@
 //! and every call under an epoch deadline and a memory cap.
 //!
 //! Limits and why:
-//! - Deadline: [`Limits::deadline`] (default 50 ms) per call, measured in epoch ticks of
-//!   [`TICK`]; a plugin past it traps with `Trap::Interrupt`.
+//! - Deadline: [`Limits::deadline`] (default 50 ms) per call, of the calling thread's CPU time,
+//!   and never more than [`WALL_FACTOR`] times that in wall time; a plugin past either traps
+//!   with `Trap::Interrupt`. CPU time, not wall time, because a deadline stops a runaway
+//!   plugin, and on a loaded machine a well-behaved call may wait for a core far longer than
+//!   it runs: a 1 ms call must not fail because the scheduler ran other threads for 50 ms. The
+//!   wall-time ceiling still bounds a call the machine starves, or one that waits in a host
+//!   import. Checked on the engine's epoch ticks ([`TICK`]) by [`Budget::update`], which
+//!   either extends the deadline by what is left or interrupts. Reading a thread's CPU clock is
+//!   a system call (0.3-2 µs, as dear as a whole call of a small plugin), so a call does not
+//!   read it up front: the first tick that passes during a call reads it, counting the time
+//!   before as CPU time up to one tick. A call that ends within its first tick, nearly every
+//!   call, never reads it.
+//! - Initialization: a fresh instance is instantiated, then configured (its `config-schema`
+//!   export, the one call without side effects, where a plugin reads and checks its
+//!   `[plugin.config]`: the Rust SDK does), together under [`Limits::init_deadline`] (default
+//!   1 s), before it serves an event. Instantiating runs the component's start functions
+//!   (a Python component's interpreter resumes from its snapshot), far dearer than a warm
+//!   call, and must not eat a call's 50 ms. So every instance an event meets is warm: the
+//!   one made at load, and the ones made after a trap or a recycle.
 //! - Memory: [`Limits::memory_bytes`] (default 32 MiB) per instance; growing past it traps.
 //! - Answer size: [`MAX_DECISION_BYTES`] of text per decision; more is a bad answer.
 //! - A trapped instance is dropped (its state is unknown) and the next call instantiates afresh
@@ -52,10 +69,17 @@ const MAX_INSTANCES: usize = 256;
 /// Guest stderr kept per instance.
 const STDERR_BYTES: usize = 64 * 1024;
 
-/// Per-call limits.
+/// How many times a budget's CPU time may pass in wall time before the call is stopped anyway.
+pub const WALL_FACTOR: u32 = 10;
+
+/// Per-instance and per-call limits.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
+    /// CPU time one call may take (and [`WALL_FACTOR`] times it in wall time).
     pub deadline: Duration,
+    /// CPU time a fresh instance may take to instantiate and configure itself (and
+    /// [`WALL_FACTOR`] times it in wall time).
+    pub init_deadline: Duration,
     pub memory_bytes: usize,
     /// Size cap of each plugin's key-value store (keys + values).
     pub kv_bytes: u64,
@@ -65,10 +89,106 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             deadline: Duration::from_millis(50),
+            // 20 calls' worth: a Python component instantiates and configures in 2-20 ms of a
+            // loaded debug build; a start function looping forever is still stopped in a second.
+            init_deadline: Duration::from_secs(1),
             memory_bytes: 32 << 20,
             kv_bytes: 1 << 20,
         }
     }
+}
+
+/// What a budget is for: it names a timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Instantiating and configuring a fresh instance.
+    Init,
+    /// One call of a hook.
+    Call,
+}
+
+/// The time one phase may take on its thread, and what it has taken so far.
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    phase: Phase,
+    cpu: Duration,
+    wall_start: std::time::Instant,
+    /// The thread's CPU clock when the phase started, as the first tick estimated it.
+    cpu_start: Option<Duration>,
+}
+
+impl Budget {
+    /// The epoch deadline a budget starts with: the next tick, where [`Budget::update`] first
+    /// reads the CPU clock.
+    const FIRST_TICKS: u64 = 1;
+
+    /// A budget of `cpu` starting now, on the calling thread (the one the guest runs on).
+    fn start(phase: Phase, cpu: Duration) -> Budget {
+        Budget {
+            phase,
+            cpu,
+            wall_start: std::time::Instant::now(),
+            cpu_start: None,
+        }
+    }
+
+    /// At an epoch deadline: interrupt when the CPU time or the wall-time ceiling is spent,
+    /// else wait the ticks of what is left of both.
+    fn update(&mut self) -> wasmtime::UpdateDeadline {
+        let cpu_now = thread_cpu_time();
+        let wall_used = self.wall_start.elapsed();
+        // The epoch passed the first deadline at most one tick after the start (the ticker's
+        // lateness aside): what the thread ran before this first look is at most that.
+        let cpu_start = *self
+            .cpu_start
+            .get_or_insert_with(|| cpu_now.saturating_sub(wall_used.min(TICK)));
+        let cpu_used = cpu_now.saturating_sub(cpu_start);
+        let wall = self.cpu * WALL_FACTOR;
+        if cpu_used >= self.cpu || wall_used >= wall {
+            return wasmtime::UpdateDeadline::Interrupt;
+        }
+        let left = (self.cpu - cpu_used).min(wall - wall_used);
+        wasmtime::UpdateDeadline::Continue(ticks(left))
+    }
+
+    fn timeout(&self) -> PluginError {
+        match self.phase {
+            Phase::Init => PluginError::InitTimeout(self.cpu),
+            Phase::Call => PluginError::Timeout(self.cpu),
+        }
+    }
+}
+
+/// Whole epoch ticks in `d`, at least one.
+fn ticks(d: Duration) -> u64 {
+    (d.as_millis() / TICK.as_millis()).max(1) as u64
+}
+
+/// The CPU time the calling thread has used.
+#[cfg(unix)]
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID needs nothing else.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        // Not expected on a POSIX system; wall time stands in for it.
+        return wall_time();
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Without a thread CPU clock, wall time stands in for it.
+#[cfg(not(unix))]
+fn thread_cpu_time() -> Duration {
+    wall_time()
+}
+
+/// Time since the first reading, for a thread CPU clock that cannot be read.
+fn wall_time() -> Duration {
+    static START: OnceLock<std::time::Instant> = OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed()
 }
 
 /// The process's engine, made on first use, with its epoch ticker thread.
@@ -112,6 +232,8 @@ pub enum PluginError {
     Link { path: PathBuf, message: String },
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    #[error("timed out after {0:?} starting (instantiating and answering config-schema)")]
+    InitTimeout(Duration),
     #[error("trapped: {0}")]
     Trap(String),
     #[error("answer too large: {0} bytes of text (at most {MAX_DECISION_BYTES})")]
@@ -181,6 +303,8 @@ pub struct State {
     /// The last error the plugin logged during the current call: it explains a trap when
     /// stderr is silent (a componentize-py plugin's WASI, stderr included, is stubbed out).
     pub last_error: Option<String>,
+    /// The time the current phase (initialization or a call) may take.
+    budget: Budget,
 }
 
 impl WasiView for State {
@@ -458,6 +582,14 @@ struct Warm {
     calls: u32,
 }
 
+impl Warm {
+    /// Starts a budget of `cpu` for what runs next in this instance.
+    fn budget(&mut self, phase: Phase, cpu: Duration) {
+        self.store.data_mut().budget = Budget::start(phase, cpu);
+        self.store.set_epoch_deadline(Budget::FIRST_TICKS);
+    }
+}
+
 impl Runtime {
     /// Prepares `component` (read from `path`) to be called: its imports are resolved now, so a
     /// component that needs something masthead does not offer fails here, naming the import.
@@ -529,7 +661,10 @@ impl Runtime {
         })
     }
 
-    fn instantiate(&self) -> Result<Warm, PluginError> {
+    /// A fresh instance, instantiated and configured (see the module doc) under
+    /// [`Limits::init_deadline`], and the config schema it answered.
+    fn instantiate(&self) -> Result<(Warm, Vec<ConfigKey>), PluginError> {
+        let budget = Budget::start(Phase::Init, self.limits.init_deadline);
         let mut wasi = WasiCtx::builder();
         let stderr = MemoryOutputPipe::new(STDERR_BYTES);
         wasi.stdout(SinkOutputStream)
@@ -561,26 +696,28 @@ impl Runtime {
                 .build(),
             stderr,
             last_error: None,
+            budget,
         };
         let mut store = wasmtime::Store::new(engine(), state);
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(self.ticks());
+        store.epoch_deadline_callback(|mut cx| Ok(cx.data_mut().budget.update()));
+        store.set_epoch_deadline(Budget::FIRST_TICKS);
         let instance = self
             .pre
             .instantiate(&mut store)
             .map_err(|e| self.failure(e, &store))?;
-        Ok(Warm {
+        let schema = instance
+            .config_schema(&mut store)
+            .map_err(|e| self.failure(e, &store))?;
+        let warm = Warm {
             store,
             instance,
             calls: 0,
-        })
+        };
+        Ok((warm, schema))
     }
 
-    fn ticks(&self) -> u64 {
-        (self.limits.deadline.as_millis() / TICK.as_millis()).max(1) as u64
-    }
-
-    /// Runs `f` on a warm instance under the deadline; a failed call drops the instance.
+    /// Runs `f` on a warm instance under the call deadline; a failed call drops the instance.
     fn with_instance<T>(
         &self,
         f: impl FnOnce(&Instance, &mut wasmtime::Store<State>) -> wasmtime::Result<T>,
@@ -593,10 +730,10 @@ impl Runtime {
             {
                 w
             }
-            _ => self.instantiate()?,
+            _ => self.instantiate()?.0,
         };
-        warm.store.set_epoch_deadline(self.ticks());
         warm.store.data_mut().last_error = None;
+        warm.budget(Phase::Call, self.limits.deadline);
         let out = f(&warm.instance, &mut warm.store);
         match out {
             Ok(v) => {
@@ -610,7 +747,7 @@ impl Runtime {
 
     fn failure(&self, e: wasmtime::Error, store: &wasmtime::Store<State>) -> PluginError {
         if let Some(wasmtime::Trap::Interrupt) = e.downcast_ref::<wasmtime::Trap>() {
-            return PluginError::Timeout(self.limits.deadline);
+            return store.data().budget.timeout();
         }
         // What the guest last wrote to stderr: a Rust panic is `thread '<unnamed>' panicked at
         // FILE:LINE:COL:` then the message, then a hint about backtraces. Else the error it
@@ -652,8 +789,63 @@ impl Runtime {
         }
     }
 
-    /// The plugin's config schema.
+    /// The plugin's config schema, as a fresh instance answers it while it is configured; that
+    /// instance becomes the warm one, so the first event meets it ready.
     pub fn config_schema(&self) -> Result<Vec<ConfigKey>, PluginError> {
-        self.with_instance(|i, s| i.config_schema(s))
+        let mut slot = self.warm.lock().unwrap_or_else(|p| p.into_inner());
+        let (warm, schema) = self.instantiate()?;
+        *slot = Some(warm);
+        Ok(schema)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn continues(update: wasmtime::UpdateDeadline) -> Option<u64> {
+        match update {
+            wasmtime::UpdateDeadline::Continue(ticks) => Some(ticks),
+            _ => None,
+        }
+    }
+
+    /// Runs on this thread for `cpu` of CPU time.
+    fn spin(cpu: Duration) {
+        let until = thread_cpu_time() + cpu;
+        let mut n: u64 = 0;
+        while thread_cpu_time() < until {
+            n = std::hint::black_box(n.wrapping_add(1));
+        }
+    }
+
+    /// A call's budget of `cpu` that started `waited` ago.
+    fn budget(cpu: Duration, waited: Duration) -> Budget {
+        let mut b = Budget::start(Phase::Call, cpu);
+        b.wall_start -= waited;
+        b
+    }
+
+    #[test]
+    fn can_extend_a_call_that_waited_for_a_core() {
+        // 150 ms passed, past the 100 ms, while the thread ran next to nothing: the scheduler's
+        // time, not the plugin's. It is charged one tick, and has the rest.
+        let mut b = budget(Duration::from_millis(100), Duration::from_millis(150));
+        let left = continues(b.update());
+        assert!(matches!(left, Some(17..=19)), "{left:?}");
+    }
+
+    #[test]
+    fn rejects_a_call_past_its_cpu_time() {
+        let mut b = budget(Duration::from_millis(20), Duration::ZERO);
+        assert!(continues(b.update()).is_some());
+        spin(Duration::from_millis(25));
+        assert_eq!(continues(b.update()), None);
+    }
+
+    #[test]
+    fn rejects_a_call_past_its_wall_time_ceiling() {
+        let mut b = budget(Duration::from_millis(20), Duration::from_millis(200));
+        assert_eq!(continues(b.update()), None);
     }
 }

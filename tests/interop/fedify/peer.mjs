@@ -308,23 +308,60 @@ class ControlError extends Error {
   }
 }
 
-/** `ctx.lookupObject(target)`; a failure is a 502 naming the target. */
+/** What a failed fetch says: the status and head of the body it got, or Fedify's message and
+ * the network error under a `fetch failed`. */
+async function fetchFailure(url, e) {
+  const response = e?.response;
+  if (response != null) {
+    const body = await response.text().catch(() => "");
+    return `GET ${url}: ${response.status}, body ${JSON.stringify(body.slice(0, 300))}`;
+  }
+  let said = `GET ${url}: ${e?.message ?? String(e)}`;
+  for (let cause = e?.cause; cause != null; cause = cause.cause) {
+    said += `; cause: ${cause.code ?? cause.name ?? "error"} ${cause.message ?? String(cause)}`;
+  }
+  return said;
+}
+
+/**
+ * `ctx.lookupObject(target)` with Fedify's own document loader, watched: Fedify's lookup
+ * answers null for a fetch that failed and keeps the error to itself, so each failed fetch is
+ * noted and a null becomes a 502 that says why.  A failure is a 502 naming the target.
+ */
 async function lookup(ctx, target) {
+  const failures = [];
+  const documentLoader = async (url, options) => {
+    try {
+      return await ctx.documentLoader(url, options);
+    } catch (e) {
+      failures.push(await fetchFailure(url, e));
+      throw e;
+    }
+  };
+  let object;
   try {
-    return await ctx.lookupObject(target);
+    object = await ctx.lookupObject(target, { documentLoader });
   } catch (e) {
     throw new ControlError(502, `looking up ${target}: ${e.message}`);
   }
+  if (object == null) {
+    if (/^(acct:|@)/.test(target)) {
+      const why = failures.length > 0 ? `: ${failures.join("; then ")}` : "";
+      throw new ControlError(
+        502,
+        `looking up ${target} found nothing${why} (Fedify resolves acct: handles over https only; pass the actor id for a plain-http server)`,
+      );
+    }
+    const why = failures.length > 0
+      ? failures.join("; then ")
+      : "the document was fetched but is not an ActivityStreams object Fedify reads, or its id is on another origin";
+    throw new ControlError(502, `looking up ${target} found nothing: ${why}`);
+  }
+  return object;
 }
 
 async function lookupActor(ctx, target) {
   const actor = await lookup(ctx, target);
-  if (actor == null) {
-    const hint = /^(acct:|@)/.test(target)
-      ? " (Fedify resolves acct: handles over https only; pass the actor id for a plain-http server)"
-      : "";
-    throw new ControlError(502, `looking up ${target} found nothing${hint}`);
-  }
   if (!isActor(actor)) throw new ControlError(400, `${target} is a ${asType(actor)}, not an actor`);
   return actor;
 }
@@ -332,7 +369,6 @@ async function lookupActor(ctx, target) {
 /** The object and its author, both looked up with Fedify. */
 async function lookupAuthored(ctx, objectUrl) {
   const object = await lookup(ctx, objectUrl);
-  if (object == null) throw new ControlError(502, `looking up ${objectUrl} found nothing`);
   const authorId = object.attributionId ?? object.actorId;
   if (authorId == null) throw new ControlError(400, `${objectUrl} has no attributedTo`);
   return { object, author: await lookupActor(ctx, authorId.href) };
