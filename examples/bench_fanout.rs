@@ -516,6 +516,36 @@ fn summarize(mut case: Value, trials: Vec<Value>) -> Value {
     case
 }
 
+/// A case in one line, for a person reading `scripts/bench.sh`'s output.
+fn case_line(c: &Value) -> String {
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let m = &c["masthead"];
+    let mut line = format!(
+        "{} inboxes, {} ms: masthead {:.0}/s in {:.2} s, {:.2} of the ring bound",
+        c["inboxes"],
+        c["latency_ms"],
+        f(&m["per_s"]),
+        f(&m["seconds"]),
+        f(&m["of_ring_bound"])
+    );
+    if !c["fedify"].is_null() {
+        line += &format!(
+            ", Fedify {:.0}/s, {:.2}x Fedify",
+            f(&c["fedify"]["per_s"]),
+            f(&c["x_fedify"])
+        );
+    }
+    if let (Some(runs), Some(range)) = (c["runs"].as_u64(), c["x_fedify_range"].as_array()) {
+        line += &format!(
+            " (median of {runs} runs: {:.2}-{:.2}x, {} at 3x or more)",
+            f(&range[0]),
+            f(&range[1]),
+            c["runs_at_3x_fedify"]
+        );
+    }
+    line
+}
+
 fn run() {
     let hosts: Vec<u64> = numbers("--hosts", "100,200,2000");
     let latencies: Vec<u64> = numbers("--latency-ms", "0,200");
@@ -588,10 +618,12 @@ fn run() {
             cases.push(case);
         }
     }
+    let summary: Vec<String> = cases.iter().map(case_line).collect();
     println!(
         "{}",
         json!({
             "scenario": "fanout",
+            "summary": summary,
             "sign": sign,
             "in_flight": in_flight,
             "runs": runs,

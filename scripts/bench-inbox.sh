@@ -8,6 +8,10 @@
 #   BENCH_PROFILE=release (default) or dev      BENCH_COUNT=5000  BENCH_REPLIES=2000
 #   BENCH_CONNECTIONS=32  BENCH_ACTORS=20       MASTHEAD_NODE: node (default: tests/interop's)
 #   BENCH_RUNS="likes replies fedify": the runs made (a figure whose run is left out is null)
+#   BENCH_REPEAT=3: how many times the Likes run and the Fedify run are made, one after the
+#     other, each on a fresh server; the pair of median ratio stands for the scenario, with
+#     the spread of every pair beside it (a run's server CPU is about 0.45 s: one pair's ratio
+#     moves by a fifth between pairs)
 #   BENCH_PERF=DIR: record each masthead run with `perf record` into DIR/<run>.data, for
 #     `perf report -i` (DWARF call graphs, BENCH_PERF_HZ=1000 samples a second; the release
 #     build keeps line tables for it)
@@ -105,12 +109,37 @@ run_load() { # label inbox object pid kind count [db]
   if [[ -n "$perf_pid" ]]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; fi
 }
 
-likes="{}" reply_run="{}" fedify="{}" comments=0
-if [[ "$runs" == *" likes "* ]]; then
-  serve_masthead likes
-  likes="$(run_load masthead "http://127.0.0.1:$port/inbox" \
-    "http://127.0.0.1:$port/users/news/posts/hello" "$pid" like "$count" "$data/masthead.db")"
-fi
+start_fedify() { # -> sets fedify_port, fedify_pid
+  fedify_port="$(free_port)"
+  "$node" "$interop/fedify/peer.mjs" --port "$fedify_port" --host 127.0.0.1 --exit-on-stdin-close \
+    < <(sleep 100000) >"$work/fedify.out" 2>"$work/fedify.log" &
+  fedify_pid=$!
+  pids+=("$fedify_pid")
+  for _ in $(seq 1 200); do grep -q ready "$work/fedify.out" 2>/dev/null && break; sleep 0.05; done
+}
+
+reply_run="{}" comments=0
+repeat="${BENCH_REPEAT:-3}"
+pairs="$work/pairs.jsonl"
+: >"$pairs"
+for i in $(seq 1 "$repeat"); do
+  likes="{}" fedify="{}"
+  if [[ "$runs" == *" likes "* ]]; then
+    serve_masthead "likes$i"
+    likes="$(run_load masthead "http://127.0.0.1:$port/inbox" \
+      "http://127.0.0.1:$port/users/news/posts/hello" "$pid" like "$count" "$data/masthead.db")"
+    kill "$pid" 2>/dev/null || true
+  fi
+  if [[ "$runs" == *" fedify "* ]]; then
+    rm -f "$work/fedify.out"
+    start_fedify
+    fedify="$(run_load fedify "http://127.0.0.1:$fedify_port/inbox" \
+      "http://127.0.0.1:$fedify_port/users/peer" "$fedify_pid" like "$count")"
+    kill "$fedify_pid" 2>/dev/null || true
+  fi
+  python3 -c 'import json,sys; print(json.dumps({"likes": json.loads(sys.argv[1]), "fedify": json.loads(sys.argv[2])}))' \
+    "$likes" "$fedify" >>"$pairs"
+done
 
 if [[ "$runs" == *" replies "* ]]; then
   serve_masthead replies
@@ -120,21 +149,25 @@ if [[ "$runs" == *" replies "* ]]; then
     "$data/comments/news/hello.json")"
 fi
 
-if [[ "$runs" == *" fedify "* ]]; then
-  fedify_port="$(free_port)"
-  "$node" "$interop/fedify/peer.mjs" --port "$fedify_port" --host 127.0.0.1 --exit-on-stdin-close \
-    < <(sleep 100000) >"$work/fedify.out" 2>"$work/fedify.log" &
-  fedify_pid=$!
-  pids+=("$fedify_pid")
-  for _ in $(seq 1 200); do grep -q ready "$work/fedify.out" 2>/dev/null && break; sleep 0.05; done
-  fedify="$(run_load fedify "http://127.0.0.1:$fedify_port/inbox" \
-    "http://127.0.0.1:$fedify_port/users/peer" "$fedify_pid" like "$count")"
-fi
-
-python3 - "$likes" "$reply_run" "$fedify" "$comments" "$replies" <<'PY'
+python3 - "$pairs" "$reply_run" "$comments" "$replies" <<'PY'
 import json, sys
-likes, replies, fedify = (json.loads(a) for a in sys.argv[1:4])
-comments, sent = int(sys.argv[4]), int(sys.argv[5])
+pairs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+replies = json.loads(sys.argv[2])
+comments, sent = int(sys.argv[3]), int(sys.argv[4])
+def pair_ratio(p):
+    a = p["likes"].get("accepted_per_server_cpu_s")
+    b = p["fedify"].get("accepted_per_server_cpu_s")
+    return a / b if a is not None and b else None
+def key(p):
+    r = pair_ratio(p)
+    return r if r is not None else (p["likes"].get("accepted_per_server_cpu_s") or 0)
+ordered = sorted(pairs, key=key)
+median = ordered[len(ordered) // 2]
+likes, fedify = median["likes"], median["fedify"]
+def spread(values):
+    values = [v for v in values if v is not None]
+    return [round(min(values), 1), round(max(values), 1)] if values else None
+ratios = [pair_ratio(p) for p in pairs]
 ring = likes.get("ring_verify_per_s_one_core") or replies.get("ring_verify_per_s_one_core")
 per_cpu = likes.get("accepted_per_server_cpu_s")
 def ratio(a, b, digits=1):
@@ -161,6 +194,11 @@ print(json.dumps({
     "ratio_per_cpu_s_to_ring_verify": ratio(per_cpu, ring, 3),
     "ratio_to_fedify_per_s": ratio(likes.get("accepted_per_s"), fedify.get("accepted_per_s")),
     "ratio_to_fedify_per_cpu_s": ratio(per_cpu, fedify.get("accepted_per_server_cpu_s")),
+    "pairs": len(pairs),
+    "likes_accepted_per_server_cpu_s_range": spread([p["likes"].get("accepted_per_server_cpu_s") for p in pairs]),
+    "fedify_accepted_per_server_cpu_s_range": spread([p["fedify"].get("accepted_per_server_cpu_s") for p in pairs]),
+    "ratio_to_fedify_per_cpu_s_range": spread(ratios),
+    "pairs_at_15x_fedify_per_cpu_s": sum(1 for r in ratios if r is not None and r >= 15),
     "goal": ">= 5000 per server CPU-s; >= 15x Fedify; replies applied >= 1000/s",
 }))
 PY

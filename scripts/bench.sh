@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # masthead's benchmarks (not tests): `bash scripts/bench.sh [SCENARIO...]`, every scenario when
 # none is named, `--list` to list them. Each scenario prints one JSON object on stdout with its
-# figures (and a "goal"); this driver prints them as a table and writes them all, with the
-# commit and the build profile, to target/bench/results.json.
+# figures (a "goal", and a "summary" of lines when it has many cases); this driver prints them,
+# a block per scenario, and writes them all, with the commit and the build profile, to
+# target/bench/results.json.
 #
 #   BENCH_PROFILE=release (default) or dev: the cargo profile the drivers are built with
 #   BENCH_SAVES=100: saves measured by publish-latency
@@ -90,12 +91,18 @@ def flat(d, prefix=""):
             yield from flat(v, f"{prefix}{k}.")
         else:
             yield f"{prefix}{k}", v
-rows = []
+import textwrap
 for r in results:
+    # One block per scenario: its name and goal, then its figures wrapped to the terminal's
+    # width (a scenario has from 2 to 80 figures: a padded table column reads badly).
+    print(f"{r['scenario']}  (goal: {r.get('goal', '-')})")
+    if "summary" in r:
+        # A scenario with many cases says them in lines of its own (every figure is in the JSON).
+        for line in r["summary"]:
+            print(textwrap.fill(line, 100, initial_indent="  ", subsequent_indent="    "))
+        continue
     figures = ", ".join(f"{k} {v}" for k, v in flat(r) if k not in ("scenario", "goal"))
-    rows.append((r["scenario"], figures, r.get("goal", "")))
-w = [max(len(x[i]) for x in rows + [("scenario", "figures", "goal")]) for i in range(3)]
-for row in [("scenario", "figures", "goal")] + rows:
-    print("  ".join(c.ljust(w[i]) for i, c in enumerate(row)).rstrip())
+    print(textwrap.fill(figures, 100, initial_indent="  ", subsequent_indent="  ",
+                        break_on_hyphens=False, break_long_words=False))
 print(f"\nwritten to {out}")
 PY
