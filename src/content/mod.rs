@@ -35,7 +35,7 @@ use crate::diagnostics::Diagnostic;
 /// One published (or publishable) post, rendered.
 ///
 /// A catalog holds one for every post of a site, so it is laid out to be small (the memory
-/// benchmark's 10,000 posts; README, Performance, "Memory"): strings are boxed without spare
+/// benchmark's 10,000 posts; PERFORMANCE.md, "Memory figures"): strings are boxed without spare
 /// capacity, the two hashes are 32 bytes each (hex only where written or compared to the store),
 /// and the fields most posts leave unset live together in one optional box, [`More`], read with
 /// [`Post::more`]. Its JSON (the store's render cache) is flat, one key per field, as before.

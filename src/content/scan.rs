@@ -269,7 +269,7 @@ fn read_posts(
 ) {
     // The slugs seen, as hashes: a copy of each slug and path held until the last file was read
     // would sit between the posts' own small allocations and leave the allocator's pages of
-    // those sizes half empty once freed (README, Performance, "Memory"). A hit is checked
+    // those sizes half empty once freed (PERFORMANCE.md, "Memory figures"). A hit is checked
     // against this actor's posts read so far.
     let start = lib.posts.len();
     let mut slugs: HashSet<u64> = HashSet::with_capacity(files.len());
