@@ -34,7 +34,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::catalog::outgoing::{Review, Reviewed};
-use crate::catalog::rebuild::{Dirty, Rebuilds, Rebuilt};
+use crate::catalog::rebuild::{Dirty, Rebuilds, Rebuilt, Retry, RETRY_FIRST};
 use crate::catalog::{Catalog, SharedCatalog};
 use crate::clock::Clock;
 use crate::config::{ConfigError, Site};
@@ -227,12 +227,25 @@ impl App {
         outbox::publish_pending(&publisher)?;
         let site = Live::from_arc(site);
         let keys = Live::from_arc(keys);
-        let rebuilds = Rebuilds::spawn(rebuild_task(
-            publisher.clone(),
-            site.clone(),
-            keys.clone(),
-            review,
-        ))
+        let retry = {
+            let store = store.clone();
+            Retry {
+                clock: clock.clone(),
+                first: RETRY_FIRST,
+                pending: Box::new(move || {
+                    Ok(store
+                        .held_posts()?
+                        .into_iter()
+                        .filter(|h| h.failed)
+                        .map(|h| h.source)
+                        .collect())
+                }),
+            }
+        };
+        let rebuilds = Rebuilds::spawn_retrying(
+            rebuild_task(publisher.clone(), site.clone(), keys.clone(), review),
+            Some(retry),
+        )
         .map_err(AppError::Rebuild)?;
         let app = App {
             site,
@@ -478,6 +491,7 @@ impl Review for PluginReview {
             veto: decision
                 .veto
                 .map(|reason| (decision.by.last().cloned().unwrap_or_default(), reason)),
+            failed: decision.failed,
             by: decision.by,
             post: decision.post,
         }

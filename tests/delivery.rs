@@ -1663,3 +1663,97 @@ async fn can_send_nothing_when_only_whitespace_or_masthead_rendering_changes() {
     .await;
     assert_eq!(kinds(&fed, "second"), ["Create", "Update"]);
 }
+
+/// The `editor` fixture as the one outgoing-post plugin: it vetoes `[embargo]` posts and traps
+/// in its first two reviews of a `[flaky]` post.
+fn with_editor(toml: String) -> String {
+    let wasm = common::plugins::wasm("fixture-editor");
+    format!(
+        "{toml}\n[[plugin]]\nname = \"editor\"\npath = \"{}\"\n",
+        wasm.display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_publish_a_post_a_failing_plugin_held_back_once_it_answers_and_keep_a_vetoed_one_held()
+{
+    let inbox = FakeInbox::start(&[202]).await;
+    let mut fed = Fed::open_configured(&[&inbox.url], Clock::manual(now_ms()), with_editor).await;
+    let running = fed.start();
+    fed.write_post(
+        "flaky.md",
+        &common::post_dated_now("", "[flaky] The ferry runs again."),
+    );
+    fed.publish(
+        "embargo.md",
+        &common::post_dated_now("", "[embargo] The tram line opens in May."),
+    )
+    .await;
+    let status = |slug: &str| {
+        let url = fed.post_id(slug);
+        async move {
+            common::fetch(&url, Method::GET, common::AP, &[])
+                .await
+                .status
+        }
+    };
+    // The plugin trapped: the post is held as a failure, the embargoed one as a decision.
+    assert_eq!(status("flaky").await, 404);
+    assert_eq!(status("embargo").await, 404);
+    let held: Vec<(String, bool)> = fed
+        .app
+        .store
+        .held_posts()
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.slug, h.failed))
+        .collect();
+    assert_eq!(held, [("embargo".into(), false), ("flaky".into(), true)]);
+    let on_hold = fed.app.store.publications_on_hold().unwrap();
+    let flaky = on_hold.iter().find(|h| h.what == "flaky").unwrap();
+    assert!(
+        flaky
+            .reason
+            .starts_with("held back: plugin editor failed: ")
+            && flaky.reason.contains("masthead reviews it again by itself"),
+        "{}",
+        flaky.reason
+    );
+
+    // No file changes: the clock moves on and masthead asks the plugin again, 30 s then 60 s
+    // later (it traps once more, then answers).
+    let start = fed.clock.now_ms();
+    common::poll_until(
+        "the held post served after the plugin recovers",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async {
+            if status("flaky").await == 200 {
+                return Some(());
+            }
+            fed.clock.advance(Duration::from_secs(10));
+            None
+        },
+    )
+    .await;
+    let moved = fed.clock.now_ms() - start;
+    assert!(
+        moved >= 90_000,
+        "published {moved} ms on: the second retry waits 60 s after the first's 30 s"
+    );
+    let got = inbox.wait_for(1).await;
+    let create: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(create["type"], "Create");
+    assert_eq!(create["object"]["id"], fed.post_id("flaky"));
+
+    // The veto is a decision: retries never reach it, however long the clock runs.
+    fed.clock.advance(Duration::from_secs(3600));
+    assert!(!inbox.received_within(2, Duration::from_millis(500)).await);
+    assert_eq!(status("embargo").await, 404);
+    let held = fed.app.store.held_posts().unwrap();
+    assert_eq!(
+        (held.len(), &*held[0].slug, held[0].failed),
+        (1, "embargo", false)
+    );
+    running.stop().await;
+}

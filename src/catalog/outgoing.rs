@@ -8,7 +8,9 @@
 //!   a published one is not sent and the version followers have stays served. The hold is a
 //!   `held_posts` row (`masthead status` shows it with the plugin and its reason) until a build
 //!   finds that no plugin vetoes the post any more, which then publishes it like a new post or
-//!   an edit;
+//!   an edit. A hold that came from a plugin *failing* (its `on_error`) is marked so
+//!   ([`Reviewed::failed`]): the rebuild task reviews such posts again by itself, with backoff
+//!   ([`super::rebuild`]), while a decided veto waits for the content or the rules to change;
 //! - a content warning becomes the post's own (the Note's `summary`, `sensitive`, the page's
 //!   fold);
 //! - a rewritten body, and added hashtags (appended as `#tag`s), are rendered like the file's
@@ -38,6 +40,9 @@ pub struct Reviewed {
     pub post: OutgoingPost,
     /// Who vetoed it and why: it is held back.
     pub veto: Option<(String, String)>,
+    /// The veto is a plugin failing (its `on_error`), not its decision: the hold is reviewed
+    /// again by itself.
+    pub failed: bool,
     /// Who changed (or vetoed) it.
     pub by: Vec<String>,
 }
@@ -62,6 +67,7 @@ impl Review for Unreviewed {
         Reviewed {
             post,
             veto: None,
+            failed: false,
             by: Vec::new(),
         }
     }
@@ -88,7 +94,7 @@ pub(super) fn review(
     let source = match revise::read_source(site, &post) {
         Ok(s) => s,
         // The file changed under the scan (it is read again at the next build).
-        Err(d) => return held(store, post, "masthead", &d.message),
+        Err(d) => return held(store, post, "masthead", &d.message, false),
     };
     let reviewed = review.review(OutgoingPost {
         actor: post.actor.to_string(),
@@ -110,7 +116,7 @@ pub(super) fn review(
         in_reply_to: post.more().in_reply_to.clone(),
     });
     if let Some((plugin, reason)) = reviewed.veto {
-        return held(store, post, &plugin, &reason);
+        return held(store, post, &plugin, &reason, reviewed.failed);
     }
     let by = reviewed.by.join(", ");
     let mut post = post;
@@ -130,6 +136,7 @@ pub(super) fn review(
             post,
             &by,
             &format!("the post as the plugin left it cannot be published: {problem}"),
+            false,
         ),
     }
 }
@@ -222,8 +229,15 @@ fn derived(hash: &Hash, change: &[&str]) -> Hash {
     Hash(h.finalize().into())
 }
 
-/// `post` held back by `plugin`: a published post keeps the version followers have.
-fn held(store: &Store, post: Post, plugin: &str, reason: &str) -> Result<Outcome, StoreError> {
+/// `post` held back by `plugin` (which `failed`, or decided so): a published post keeps the
+/// version followers have.
+fn held(
+    store: &Store,
+    post: Post,
+    plugin: &str,
+    reason: &str,
+    failed: bool,
+) -> Result<Outcome, StoreError> {
     let published = store.published_post(&post.actor, &post.slug)?;
     let (served, change) = match published {
         Some((json, hash, source_hash)) => {
@@ -250,6 +264,7 @@ fn held(store: &Store, post: Post, plugin: &str, reason: &str) -> Result<Outcome
         slug = %post.slug,
         plugin = %plugin,
         reason = %reason,
+        failed,
         edit = served.is_some(),
         "post held back by a plugin: not published (`masthead status` lists it)"
     );
@@ -263,6 +278,7 @@ fn held(store: &Store, post: Post, plugin: &str, reason: &str) -> Result<Outcome
             change,
             plugin: plugin.to_string(),
             reason: reason.to_string(),
+            failed,
             since: 0,
         }),
     })
@@ -290,6 +306,7 @@ mod tests {
                 return Reviewed {
                     post,
                     veto: Some(("fake".into(), reason)),
+                    failed: false,
                     by: vec!["fake".into()],
                 };
             }
@@ -297,6 +314,7 @@ mod tests {
             Reviewed {
                 post,
                 veto: None,
+                failed: false,
                 by: vec!["fake".into()],
             }
         }

@@ -10,15 +10,130 @@
 //! saves (a `git checkout` of hundreds of files) costs one rebuild while one runs. What a rebuild
 //! does is given by the caller (`app` wires the build, the swap and the outbox); this module
 //! knows only the queue.
+//!
+//! It also owns when posts an outgoing-post plugin held back by *failing* (its `on_error`, not
+//! its decision) are reviewed again: a transient failure must not hide a post until someone
+//! edits a file. While any such hold remains after a rebuild, the task re-reads just those
+//! posts' files ([`Retry`]) [`RETRY_FIRST`] later by the injected clock, then twice as long
+//! after each review that leaves one held, up to [`RETRY_CAP`]; a file change still rebuilds
+//! at once (and does not move the next retry). A post the plugin answers for is published by
+//! that rebuild like a new post or an edit. A decided veto is never retried.
 
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+use crate::clock::Clock;
 use crate::store::{StoreError, SyncReport};
+
+/// The first wait before posts a failing plugin held back are reviewed again: long enough for a
+/// busy machine to calm down, short enough that a crash of the plugin costs a reader little.
+pub const RETRY_FIRST: Duration = Duration::from_secs(30);
+
+/// The longest wait between two reviews of posts a failing plugin holds back (30 s, 1, 2, 4 and
+/// 8 minutes, then every 10): a plugin broken for good costs one review of those files per 10
+/// minutes, and one that recovers publishes within 10 minutes.
+pub const RETRY_CAP: Duration = Duration::from_secs(600);
+
+/// How often the rebuild thread looks at the clock while a retry is due: the clock is the
+/// injected one (a test moves a manual clock on), so its wait is taken in small steps.
+const RETRY_LOOK: Duration = Duration::from_millis(250);
+
+/// Reviewing again the posts that a failing plugin held back.
+pub struct Retry {
+    /// The clock the waits are measured by.
+    pub clock: Clock,
+    /// The first wait ([`RETRY_FIRST`] in production); it doubles up to [`RETRY_CAP`].
+    pub first: Duration,
+    /// The files (relative to the site root) of the posts held back by a failing plugin now.
+    pub pending: Box<dyn FnMut() -> Result<Vec<PathBuf>, StoreError> + Send>,
+}
+
+/// When the next retry is due, and how long the one after waits.
+struct Backoff {
+    /// Clock ms; `None` while no failure holds a post.
+    due: Option<i64>,
+    next: Duration,
+    /// Retries in this run of failures, for the log.
+    attempt: u32,
+}
+
+impl Retry {
+    /// After a rebuild (`retried`: one this schedule asked for): starts, moves on or ends the
+    /// run of retries by what the store holds now.
+    fn after(&mut self, backoff: &mut Backoff, retried: bool) {
+        let held = match (self.pending)() {
+            Ok(p) => Some(p.len()),
+            Err(e) => {
+                // Unknown: look again later rather than give the posts up.
+                tracing::warn!(error = %e, "cannot read the posts held back by a failing plugin");
+                None
+            }
+        };
+        if held == Some(0) {
+            if backoff.attempt > 0 {
+                tracing::info!(
+                    retries = backoff.attempt,
+                    "no post is held back by a failing plugin any more"
+                );
+            }
+            *backoff = Backoff::new(self.first);
+            return;
+        }
+        // A rebuild for a file change keeps the retry where it is.
+        if retried || backoff.due.is_none() {
+            let wait = backoff.next;
+            backoff.due = Some(self.clock.now_ms() + wait.as_millis() as i64);
+            backoff.next = (wait * 2).min(RETRY_CAP.max(self.first));
+            tracing::warn!(
+                posts = ?held,
+                retry_in_secs = wait.as_secs_f64(),
+                retries = backoff.attempt,
+                "posts held back by a failing plugin: reviewing them again later"
+            );
+        }
+    }
+}
+
+impl Backoff {
+    fn new(first: Duration) -> Backoff {
+        Backoff {
+            due: None,
+            next: first,
+            attempt: 0,
+        }
+    }
+}
+
+/// What the rebuild thread waited for.
+enum Woken {
+    Asked(Request),
+    RetryDue,
+    Closed,
+}
+
+/// The next request, or the retry when it falls due first by `clock`.
+fn wait(rx: &mpsc::Receiver<Request>, due: Option<(i64, &Clock)>) -> Woken {
+    let Some((due, clock)) = due else {
+        return rx.recv().map_or(Woken::Closed, Woken::Asked);
+    };
+    loop {
+        let left = due - clock.now_ms();
+        if left <= 0 {
+            return Woken::RetryDue;
+        }
+        let step = RETRY_LOOK.min(Duration::from_millis(left as u64));
+        match rx.recv_timeout(step) {
+            Ok(request) => return Woken::Asked(request),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Woken::Closed,
+        }
+    }
+}
 
 /// Why a requested rebuild gave no report.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -68,7 +183,17 @@ pub struct Rebuilds {
 impl Rebuilds {
     /// Starts the rebuild thread, which runs `rebuild` once per batch of requests with what
     /// they said is dirty, merged.
-    pub fn spawn<F>(mut rebuild: F) -> std::io::Result<Rebuilds>
+    pub fn spawn<F>(rebuild: F) -> std::io::Result<Rebuilds>
+    where
+        F: FnMut(&Dirty) -> Result<SyncReport, StoreError> + Send + 'static,
+    {
+        Rebuilds::spawn_retrying(rebuild, None)
+    }
+
+    /// [`Rebuilds::spawn`], also re-reading the files of posts a failing plugin held back as
+    /// `retry` says (see the module doc); the first look is at once, for the holds of the build
+    /// made before the thread started.
+    pub fn spawn_retrying<F>(mut rebuild: F, mut retry: Option<Retry>) -> std::io::Result<Rebuilds>
     where
         F: FnMut(&Dirty) -> Result<SyncReport, StoreError> + Send + 'static,
     {
@@ -76,9 +201,28 @@ impl Rebuilds {
         std::thread::Builder::new()
             .name("catalog-rebuild".into())
             .spawn(move || {
-                while let Ok((mut dirty, first)) = rx.recv() {
+                let mut backoff = Backoff::new(retry.as_ref().map_or(RETRY_FIRST, |r| r.first));
+                if let Some(r) = &mut retry {
+                    r.after(&mut backoff, false);
+                }
+                loop {
+                    let due = backoff.due.zip(retry.as_ref().map(|r| &r.clock));
+                    let (mut dirty, mut replies, retried) = match wait(&rx, due) {
+                        Woken::Closed => break,
+                        Woken::Asked((dirty, reply)) => (dirty, reply.into_iter().collect(), false),
+                        Woken::RetryDue => {
+                            let r = retry.as_mut().expect("a retry is due only with a Retry");
+                            let pending = (r.pending)().unwrap_or_default();
+                            backoff.attempt += 1;
+                            tracing::info!(
+                                posts = pending.len(),
+                                retry = backoff.attempt,
+                                "reviewing again the posts a failing plugin held back"
+                            );
+                            (Dirty::Paths(pending.into_iter().collect()), Vec::new(), true)
+                        }
+                    };
                     // Everything asked before this rebuild starts is answered by it.
-                    let mut replies: Vec<_> = first.into_iter().collect();
                     for (more, reply) in rx.try_iter() {
                         dirty.merge(more);
                         replies.extend(reply);
@@ -91,6 +235,9 @@ impl Rebuilds {
                     }
                     for reply in replies {
                         let _ = reply.send(outcome.clone());
+                    }
+                    if let Some(r) = &mut retry {
+                        r.after(&mut backoff, retried);
                     }
                 }
             })?;

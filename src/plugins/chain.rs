@@ -58,6 +58,9 @@ impl Judgement {
 pub struct OutgoingDecision {
     /// Why the post is held back unpublished, when a plugin vetoed it (or failed).
     pub veto: Option<String>,
+    /// The veto is a failing plugin's `on_error` (a timeout, a trap, a bad answer, a plugin
+    /// not loaded), not its decision: asking again may well publish the post.
+    pub failed: bool,
     /// The post as the plugins left it.
     pub post: OutgoingPost,
     /// The plugins that changed or vetoed it.
@@ -89,8 +92,9 @@ fn on_error(policy: Option<OnError>, event: &Event, reason: String) -> Verdict {
     }
 }
 
-/// One plugin's decision on `event`, or its `on_error` verdict (logged) when it failed.
-fn ask(slot: &Slot, event: &Event) -> Decision {
+/// One plugin's decision on `event`, or its `on_error` verdict (logged) when it failed; and
+/// whether it failed.
+fn ask(slot: &Slot, event: &Event) -> (Decision, bool) {
     let config = &slot.config;
     let result = match &slot.runtime {
         Some(rt) => {
@@ -108,7 +112,7 @@ fn ask(slot: &Slot, event: &Event) -> Decision {
         )),
     };
     match result {
-        Ok(d) => d,
+        Ok(d) => (d, false),
         Err((version, error)) => {
             let policy = config.on_error;
             let verdict = on_error(
@@ -124,7 +128,7 @@ fn ask(slot: &Slot, event: &Event) -> Decision {
                 on_error = ?verdict,
                 "plugin failed; on_error applies"
             );
-            Decision::of(verdict)
+            (Decision::of(verdict), true)
         }
     }
 }
@@ -136,7 +140,7 @@ pub(super) fn judge(slots: &[Arc<Slot>], event: &Event) -> Judgement {
     let mut pending: Vec<(&str, bool, Decision)> = Vec::new();
     for slot in slots.iter().filter(|s| s.config.judges(event.target())) {
         let name = slot.config.name.as_str();
-        let decision = ask(slot, event);
+        let (decision, _) = ask(slot, event);
         if slot.config.mode == Mode::Shadow {
             tracing::info!(plugin = name, hook = event.hook(), decision = ?decision, "shadow plugin would have decided");
             continue;
@@ -196,6 +200,7 @@ pub(super) fn judge(slots: &[Arc<Slot>], event: &Event) -> Judgement {
 pub(super) fn outgoing(slots: &[Arc<Slot>], post: &OutgoingPost) -> OutgoingDecision {
     let mut out = OutgoingDecision {
         veto: None,
+        failed: false,
         post: post.clone(),
         by: Vec::new(),
     };
@@ -204,13 +209,14 @@ pub(super) fn outgoing(slots: &[Arc<Slot>], post: &OutgoingPost) -> OutgoingDeci
         let event = Event::Outgoing {
             post: out.post.clone(),
         };
-        let d = ask(slot, &event);
+        let (d, failed) = ask(slot, &event);
         if slot.config.mode == Mode::Shadow {
             tracing::info!(plugin = %name, decision = ?d, "shadow plugin would have decided");
             continue;
         }
         if let Verdict::Veto(reason) = d.verdict {
             out.veto = Some(reason);
+            out.failed = failed;
             out.by.push(name.clone());
             return out;
         }

@@ -190,6 +190,11 @@ impl Store {
             .to_string(),
             since: h.since,
             reason: match h.change {
+                // The reason says which plugin failed and how.
+                _ if h.failed => format!(
+                    "held back: {} (its on_error holds the post; masthead reviews it again by itself, at growing intervals up to every 10 minutes, and publishes it once the plugin answers)",
+                    h.reason
+                ),
                 PendingChange::Update => format!(
                     "held back by plugin {}: {} (followers keep the version they have; published when the plugin no longer vetoes it)",
                     h.plugin, h.reason

@@ -22,6 +22,9 @@ pub struct HeldPost {
     /// The plugin that vetoed it.
     pub plugin: String,
     pub reason: String,
+    /// The plugin failed (its `on_error` holds the post), rather than decided to hold it:
+    /// the rebuild task reviews the post again by itself.
+    pub failed: bool,
     /// Since when it is held (unix ms); kept across builds while it stays held.
     pub since: i64,
 }
@@ -70,11 +73,12 @@ impl Store {
                     .unwrap_or(now_ms);
                 execute(
                     tx,
-                    "INSERT INTO held_posts (actor, slug, source, change, plugin, reason, since)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                    "INSERT INTO held_posts (actor, slug, source, change, plugin, reason, since,
+                       failed)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (actor, slug) DO UPDATE SET source = excluded.source,
                        change = excluded.change, plugin = excluded.plugin,
-                       reason = excluded.reason",
+                       reason = excluded.reason, failed = excluded.failed",
                     (
                         &h.actor,
                         &h.slug,
@@ -86,6 +90,7 @@ impl Store {
                         &h.plugin,
                         &h.reason,
                         at,
+                        h.failed,
                     ),
                 )
                 .map_err(self.err())?;
@@ -97,7 +102,7 @@ impl Store {
     /// Every post a plugin holds back, oldest hold first.
     pub fn held_posts(&self) -> Result<Vec<HeldPost>, StoreError> {
         self.query_all(
-            "SELECT actor, slug, source, change, plugin, reason, since FROM held_posts
+            "SELECT actor, slug, source, change, plugin, reason, since, failed FROM held_posts
              ORDER BY since, actor, slug",
             [],
             |r| {
@@ -112,6 +117,7 @@ impl Store {
                     plugin: r.get(4)?,
                     reason: r.get(5)?,
                     since: r.get(6)?,
+                    failed: r.get(7)?,
                 })
             },
         )
@@ -130,6 +136,7 @@ mod tests {
             change: PendingChange::Create,
             plugin: "cw".into(),
             reason: reason.into(),
+            failed: false,
             since: 0,
         }
     }
@@ -157,5 +164,49 @@ mod tests {
             .sync_held_posts(Scope::Sources(&read), &[], 30)
             .unwrap();
         assert!(store.held_posts().unwrap().is_empty());
+    }
+
+    #[test]
+    fn can_tell_a_plugins_failure_from_its_veto_across_a_migration() {
+        // A hold recorded before v10 reads as a decided veto.
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for sql in &super::super::MIGRATIONS[..9] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO held_posts (actor, slug, source, change, plugin, reason, since)
+             VALUES ('news', 'a', 'content/news/a.md', 'create', 'cw', 'no', 5)",
+        )
+        .unwrap();
+        conn.execute_batch(super::super::MIGRATIONS[9]).unwrap();
+        let failed: bool = conn
+            .query_row("SELECT failed FROM held_posts", [], |r| r.get(0))
+            .unwrap();
+        assert!(!failed);
+
+        let store = Store::open_in_memory().unwrap();
+        let mut b = held("b", "content/news/b.md", "plugin cw failed: trapped");
+        b.failed = true;
+        let a = held("a", "content/news/a.md", "no");
+        store.sync_held_posts(Scope::All, &[a, b], 10).unwrap();
+        let rows = store.held_posts().unwrap();
+        let failed: Vec<_> = rows.iter().map(|h| (&*h.slug, h.failed)).collect();
+        assert_eq!(failed, [("a", false), ("b", true)]);
+        let on_hold = store.publications_on_hold().unwrap();
+        assert!(
+            on_hold[1]
+                .reason
+                .starts_with("held back: plugin cw failed: trapped")
+                && on_hold[1]
+                    .reason
+                    .contains("masthead reviews it again by itself"),
+            "{}",
+            on_hold[1].reason
+        );
+        assert!(
+            on_hold[0].reason.starts_with("held back by plugin cw: no"),
+            "{}",
+            on_hold[0].reason
+        );
     }
 }
