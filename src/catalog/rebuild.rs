@@ -421,4 +421,48 @@ mod tests {
             Err(RebuildError::Stopped)
         ));
     }
+
+    #[test]
+    fn can_back_off_from_30_seconds_to_10_minutes_and_start_again_when_nothing_is_held() {
+        let clock = Clock::manual(0);
+        let held = Arc::new(AtomicUsize::new(1));
+        let mut retry = Retry {
+            clock: clock.clone(),
+            first: RETRY_FIRST,
+            pending: {
+                let held = held.clone();
+                Box::new(move || {
+                    Ok(vec![
+                        PathBuf::from("news/a.md");
+                        held.load(Ordering::SeqCst)
+                    ])
+                })
+            },
+        };
+        let mut backoff = Backoff::new(RETRY_FIRST);
+        let due_in_secs = |b: &Backoff| b.due.map(|ms| (ms - clock.now_ms()) / 1000);
+
+        // A hold after a build: the first review 30 s on.
+        retry.after(&mut backoff, false);
+        assert_eq!(due_in_secs(&backoff), Some(30));
+        // A rebuild for a file change, 10 s later, leaves the retry where it was.
+        clock.advance(Duration::from_secs(10));
+        retry.after(&mut backoff, false);
+        assert_eq!(due_in_secs(&backoff), Some(20));
+        // Each retry that leaves the post held waits twice as long, up to 10 minutes.
+        let mut waits = Vec::new();
+        for _ in 0..7 {
+            clock.advance(Duration::from_secs(due_in_secs(&backoff).unwrap() as u64));
+            retry.after(&mut backoff, true);
+            waits.push(due_in_secs(&backoff).unwrap());
+        }
+        assert_eq!(waits, [60, 120, 240, 480, 600, 600, 600]);
+        // Nothing held any more: no retry, and the next run of failures starts at 30 s again.
+        held.store(0, Ordering::SeqCst);
+        retry.after(&mut backoff, true);
+        assert_eq!(backoff.due, None);
+        held.store(2, Ordering::SeqCst);
+        retry.after(&mut backoff, false);
+        assert_eq!(due_in_secs(&backoff), Some(30));
+    }
 }
