@@ -150,6 +150,7 @@ static HEAD_OF_QUEUE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| 
     )
 });
 
+/// One row, with its body, by id.
 static BY_ID: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("SELECT {COLUMNS} FROM {ROWS} WHERE id = ?1"));
 
@@ -492,8 +493,10 @@ impl Store {
         for kind in kinds {
             let row: Option<(i64, String)> = query_opt(
                 &conn,
-                "SELECT id, body FROM deliveries JOIN delivery_bodies USING (body_id)
-                 WHERE object_id = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1",
+                &format!(
+                    "SELECT id, body FROM {ROWS} WHERE object_id = ?1 AND kind = ?2
+                     ORDER BY id DESC LIMIT 1"
+                ),
                 (object_id, kind),
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -524,11 +527,7 @@ impl Store {
 
     /// One row.
     pub fn delivery(&self, id: i64) -> Result<Option<Delivery>, StoreError> {
-        self.query_opt(
-            &format!("SELECT {COLUMNS} FROM {ROWS} WHERE id = ?1"),
-            [id],
-            Delivery::from_row,
-        )
+        self.query_opt(&BY_ID, [id], Delivery::from_row)
     }
 
     /// Every row of `activity_id`, by inbox.
@@ -1046,19 +1045,9 @@ pub(super) mod tests {
         assert_eq!(due(&s, 3000), ["c a.example"]);
     }
 
-    /// A database migrated to schema `version` only, with `rows` run in it.
-    fn queue_at_version(version: usize, rows: &str) -> rusqlite::Connection {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
-        for sql in &super::super::MIGRATIONS[..version] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.execute_batch(rows).unwrap();
-        conn
-    }
-
     #[test]
     fn can_migrate_an_older_queue_keeping_rows_and_ids() {
-        let conn = queue_at_version(
+        let conn = crate::store::tests::db_at_version(
             3,
             "INSERT INTO deliveries (activity_id, object_id, kind, actor, inbox, body, state,
                 next_attempt_at, created_at) VALUES
@@ -1094,7 +1083,7 @@ pub(super) mod tests {
 
     #[test]
     fn can_migrate_a_queue_of_copied_bodies_to_one_body_per_activity() {
-        let conn = queue_at_version(
+        let conn = crate::store::tests::db_at_version(
             8,
             "INSERT INTO deliveries (activity_id, object_id, kind, actor, inbox, host, body, state,
                 next_attempt_at, created_at) VALUES

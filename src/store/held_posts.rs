@@ -169,15 +169,11 @@ mod tests {
     #[test]
     fn can_tell_a_plugins_failure_from_its_veto_across_a_migration() {
         // A hold recorded before v10 reads as a decided veto.
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
-        for sql in &super::super::MIGRATIONS[..9] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.execute_batch(
+        let conn = crate::store::tests::db_at_version(
+            9,
             "INSERT INTO held_posts (actor, slug, source, change, plugin, reason, since)
              VALUES ('news', 'a', 'content/news/a.md', 'create', 'cw', 'no', 5)",
-        )
-        .unwrap();
+        );
         conn.execute_batch(super::super::MIGRATIONS[9]).unwrap();
         let failed: bool = conn
             .query_row("SELECT failed FROM held_posts", [], |r| r.get(0))
