@@ -518,8 +518,6 @@ fn comments_json(g: &Get, handle: &str, slug: &str) -> Resp {
     }
 }
 
-/// Likes, boosts and visible replies of one post (zero when the store cannot say: a count is
-/// not worth failing a page for).
 /// What `rec`'s object and Create are made of, with its counts as stored now.
 fn post_parts<'a>(app: &'a State, actor: &'a Actor, rec: &'a PostRecord) -> PostParts<'a> {
     PostParts {
@@ -531,6 +529,8 @@ fn post_parts<'a>(app: &'a State, actor: &'a Actor, rec: &'a PostRecord) -> Post
     }
 }
 
+/// Likes, boosts and visible replies of one post (zero when the store cannot say: a count is
+/// not worth failing a page for).
 fn counts(app: &State, handle: &str, slug: &str) -> Counts {
     let interactions = app
         .store
