@@ -1,7 +1,9 @@
 //! `masthead status`: per actor, its followers, its share of the outgoing queue (queued, in
 //! flight, failed, the next retry, hosts skipped as unavailable) and how far its last publication
-//! got; then the publications held back. Read from the store without creating anything, printed
-//! for a person; `--watch` redraws it every second, with a progress bar while a fan-out runs.
+//! got; then the publications held back (for a post a failing plugin holds, when the server's
+//! rebuild task reviews it next, as it recorded in the store). Read from the store without
+//! creating anything, printed for a person; `--watch` redraws it every second, with a progress
+//! bar while a fan-out runs.
 //!
 //! The numbers come from `Store::actor_queues` and `Store::publications_on_hold`, the same that
 //! `/metrics` serves; this file only finds the site and words them.
