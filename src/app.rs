@@ -228,7 +228,7 @@ impl App {
         let site = Live::from_arc(site);
         let keys = Live::from_arc(keys);
         let retry = {
-            let store = store.clone();
+            let (store, recorder) = (store.clone(), store.clone());
             Retry {
                 clock: clock.clone(),
                 first: RETRY_FIRST,
@@ -240,6 +240,7 @@ impl App {
                         .map(|h| h.source)
                         .collect())
                 }),
+                scheduled: Box::new(move |next| recorder.schedule_held_reviews(next)),
             }
         };
         let rebuilds = Rebuilds::spawn_retrying(

@@ -17,7 +17,9 @@ use masthead::commands::deliveries;
 use masthead::config::Site;
 use masthead::federation::delivery::{self, DeliveryConfig, Workers};
 use masthead::federation::signatures::{self, PublicKey};
-use masthead::store::{DeliveryState, FollowState, Follower, NewPost, Scope, Store, SyncPolicy};
+use masthead::store::{
+    DeliveryState, FollowState, Follower, NewPost, NextReview, Scope, Store, SyncPolicy,
+};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
@@ -1721,8 +1723,31 @@ async fn can_publish_a_post_a_failing_plugin_held_back_once_it_answers_and_keep_
     );
 
     // No file changes: the clock moves on and masthead asks the plugin again, 30 s then 60 s
-    // later (it traps once more, then answers).
+    // later (it traps once more, then answers). The store says when, for `masthead status`.
     let start = fed.clock.now_ms();
+    let next_review = |at: i64, reviews: u32| {
+        let store = fed.app.store.clone();
+        async move {
+            let held = store.held_posts().unwrap();
+            let flaky = held.iter().find(|h| h.slug == "flaky")?;
+            (flaky.next_review == Some(NextReview { at, reviews })).then_some(())
+        }
+    };
+    common::poll_until(
+        "the first review recorded 30 s on",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || next_review(start + 30_000, 0),
+    )
+    .await;
+    fed.clock.advance(Duration::from_secs(30));
+    common::poll_until(
+        "the second review recorded 60 s after the first, which failed",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || next_review(start + 90_000, 1),
+    )
+    .await;
     common::poll_until(
         "the held post served after the plugin recovers",
         Duration::from_secs(20),
@@ -1755,5 +1780,7 @@ async fn can_publish_a_post_a_failing_plugin_held_back_once_it_answers_and_keep_
         (held.len(), &*held[0].slug, held[0].failed),
         (1, "embargo", false)
     );
+    // Published: its row is gone, and a veto is never scheduled for review.
+    assert_eq!(held[0].next_review, None);
     running.stop().await;
 }

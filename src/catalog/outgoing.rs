@@ -280,6 +280,7 @@ fn held(
             reason: reason.to_string(),
             failed,
             since: 0,
+            next_review: None,
         }),
     })
 }

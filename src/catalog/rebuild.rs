@@ -17,7 +17,9 @@
 //! posts' files ([`Retry`]) [`RETRY_FIRST`] later by the injected clock, then twice as long
 //! after each review that leaves one held, up to [`RETRY_CAP`]; a file change still rebuilds
 //! at once (and does not move the next retry). A post the plugin answers for is published by
-//! that rebuild like a new post or an edit. A decided veto is never retried.
+//! that rebuild like a new post or an edit. A decided veto is never retried. After each rebuild
+//! the task tells [`Retry::scheduled`] when the next review is due and how many this run of
+//! failures has had (`app` records it in the store, where `masthead status` reads it).
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -28,7 +30,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::clock::Clock;
-use crate::store::{StoreError, SyncReport};
+use crate::store::{NextReview, StoreError, SyncReport};
 
 /// The first wait before posts a failing plugin held back are reviewed again: long enough for a
 /// busy machine to calm down, short enough that a crash of the plugin costs a reader little.
@@ -51,6 +53,9 @@ pub struct Retry {
     pub first: Duration,
     /// The files (relative to the site root) of the posts held back by a failing plugin now.
     pub pending: Box<dyn FnMut() -> Result<Vec<PathBuf>, StoreError> + Send>,
+    /// Told after every rebuild when the next review is due (`None`: nothing is held by a
+    /// failure, so none is); an error is logged and the schedule runs on regardless.
+    pub scheduled: Box<dyn FnMut(Option<NextReview>) -> Result<(), StoreError> + Send>,
 }
 
 /// When the next retry is due, and how long the one after waits.
@@ -58,14 +63,34 @@ struct Backoff {
     /// Clock ms; `None` while no failure holds a post.
     due: Option<i64>,
     next: Duration,
-    /// Retries in this run of failures, for the log.
+    /// Retries in this run of failures, for the log and [`Retry::scheduled`].
     attempt: u32,
 }
 
 impl Retry {
     /// After a rebuild (`retried`: one this schedule asked for): starts, moves on or ends the
-    /// run of retries by what the store holds now.
+    /// run of retries by what the store holds now, and says so to [`Retry::scheduled`] (every
+    /// time: the rebuild may have held another post, which waits for the same review).
     fn after(&mut self, backoff: &mut Backoff, retried: bool) {
+        self.schedule(backoff, retried);
+        let next = backoff.due.map(|at| NextReview {
+            at,
+            reviews: backoff.attempt,
+        });
+        if let Err(e) = (self.scheduled)(next) {
+            tracing::warn!(
+                error = %e,
+                review_at = ?next.map(|n| n.at),
+                "cannot record when the posts held back by a failing plugin are reviewed next"
+            );
+        }
+    }
+
+    /// Moves `backoff` on by how many posts a failure holds now.
+    fn schedule(&mut self, backoff: &mut Backoff, retried: bool) {
+        if retried {
+            backoff.attempt += 1;
+        }
         let held = match (self.pending)() {
             Ok(p) => Some(p.len()),
             Err(e) => {
@@ -213,10 +238,9 @@ impl Rebuilds {
                         Woken::RetryDue => {
                             let r = retry.as_mut().expect("a retry is due only with a Retry");
                             let pending = (r.pending)().unwrap_or_default();
-                            backoff.attempt += 1;
                             tracing::info!(
                                 posts = pending.len(),
-                                retry = backoff.attempt,
+                                retry = backoff.attempt + 1,
                                 "reviewing again the posts a failing plugin held back"
                             );
                             (Dirty::Paths(pending.into_iter().collect()), Vec::new(), true)
@@ -426,6 +450,7 @@ mod tests {
     fn can_back_off_from_30_seconds_to_10_minutes_and_start_again_when_nothing_is_held() {
         let clock = Clock::manual(0);
         let held = Arc::new(AtomicUsize::new(1));
+        let told = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut retry = Retry {
             clock: clock.clone(),
             first: RETRY_FIRST,
@@ -436,6 +461,13 @@ mod tests {
                         PathBuf::from("news/a.md");
                         held.load(Ordering::SeqCst)
                     ])
+                })
+            },
+            scheduled: {
+                let told = told.clone();
+                Box::new(move |next| {
+                    told.lock().unwrap().push(next);
+                    Ok(())
                 })
             },
         };
@@ -457,12 +489,30 @@ mod tests {
             waits.push(due_in_secs(&backoff).unwrap());
         }
         assert_eq!(waits, [60, 120, 240, 480, 600, 600, 600]);
+        // Every rebuild told the schedule when the next review is due and how many were made.
+        let reviews: Vec<_> = told
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|n| n.unwrap().reviews)
+            .collect();
+        assert_eq!(reviews, [0, 0, 1, 2, 3, 4, 5, 6, 7]);
+        let last = told.lock().unwrap().last().copied().flatten().unwrap();
+        assert_eq!(last.at, backoff.due.unwrap());
         // Nothing held any more: no retry, and the next run of failures starts at 30 s again.
         held.store(0, Ordering::SeqCst);
         retry.after(&mut backoff, true);
         assert_eq!(backoff.due, None);
+        assert_eq!(told.lock().unwrap().last(), Some(&None));
         held.store(2, Ordering::SeqCst);
         retry.after(&mut backoff, false);
         assert_eq!(due_in_secs(&backoff), Some(30));
+        assert_eq!(
+            told.lock().unwrap().last(),
+            Some(&Some(NextReview {
+                at: clock.now_ms() + 30_000,
+                reviews: 0
+            }))
+        );
     }
 }

@@ -1,7 +1,9 @@
 //! `masthead status`: per actor, its followers, its share of the outgoing queue (queued, in
 //! flight, failed, the next retry, hosts skipped as unavailable) and how far its last publication
-//! got; then the publications held back. Read from the store without creating anything, printed
-//! for a person; `--watch` redraws it every second, with a progress bar while a fan-out runs.
+//! got; then the publications held back (for a post a failing plugin holds, when the server's
+//! rebuild task reviews it next, as it recorded in the store). Read from the store without
+//! creating anything, printed for a person; `--watch` redraws it every second, with a progress
+//! bar while a fan-out runs.
 //!
 //! The numbers come from `Store::actor_queues` and `Store::publications_on_hold`, the same that
 //! `/metrics` serves; this file only finds the site and words them.
@@ -17,13 +19,18 @@ use crate::app::AppError;
 use crate::cli::StatusArgs;
 use crate::commands::deliveries::{relative, utc};
 use crate::config::Site;
-use crate::store::{ActorQueue, OnHold, Publish, Store};
+use crate::store::{ActorQueue, NextReview, OnHold, Publish, Store};
 use crate::urls::{percent_decode, Urls};
 
 /// How often `--watch` redraws.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// Characters of the progress bar.
 const BAR: usize = 30;
+/// How long a review of the posts a failing plugin held back may be overdue before `status`
+/// asks whether the server runs: the rebuild thread looks at the clock every 250 ms, and the
+/// review calls the plugin once per held post (each call up to 500 ms), so a running server
+/// can be seconds late; one that is down is late for good.
+const REVIEW_LATE: i64 = 60_000;
 
 /// Prints the status once, or redraws it every second with `--watch` until interrupted.
 pub fn run(args: StatusArgs) -> Result<ExitCode, Box<dyn Error>> {
@@ -138,6 +145,25 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// When a post held back by a failing plugin is reviewed next, after the hold's reason.
+fn next_review(next: NextReview, now_ms: i64) -> String {
+    let nth = next.reviews + 1;
+    if next.at - now_ms > 0 {
+        format!(
+            "; next review {} ({}), review {nth}",
+            relative(next.at - now_ms),
+            utc(next.at)
+        )
+    } else if now_ms - next.at <= REVIEW_LATE {
+        format!("; review {nth} is due now ({})", utc(next.at))
+    } else {
+        format!(
+            "; review {nth} due since {}: is `masthead serve` running? (it reviews the post when it starts)",
+            utc(next.at)
+        )
+    }
+}
+
 /// `[#########.....]` for `done` of `total`.
 fn bar(done: usize, total: usize) -> String {
     let filled = (done * BAR).checked_div(total).unwrap_or(BAR).min(BAR);
@@ -229,12 +255,15 @@ impl fmt::Display for StatusReport {
             for h in &self.on_hold {
                 writeln!(
                     out,
-                    "  {}/{}  {}  since {}: {}",
+                    "  {}/{}  {}  since {}: {}{}",
                     h.actor,
                     h.what,
                     h.change,
                     utc(h.since),
-                    h.reason
+                    h.reason,
+                    h.next_review
+                        .map(|n| next_review(n, self.now_ms))
+                        .unwrap_or_default()
                 )?;
             }
         }
@@ -253,5 +282,63 @@ mod tests {
         assert_eq!(bar(4, 4), format!("[{}]", "#".repeat(BAR)));
         // No inboxes at all: nothing is left to do.
         assert_eq!(bar(0, 0), format!("[{}]", "#".repeat(BAR)));
+    }
+
+    /// The report at `now_ms` (no actors) of two held posts: `embargo`, vetoed, and `flaky`,
+    /// held by a failure and reviewed next as `next` says.
+    fn held_report(now_ms: i64, next: Option<NextReview>) -> String {
+        let held = |what: &str, reason: &str, next_review| OnHold {
+            actor: "news".into(),
+            what: what.into(),
+            change: "create".into(),
+            since: 1_700_000_000_000,
+            reason: reason.into(),
+            next_review,
+        };
+        StatusReport {
+            db: PathBuf::from("data/masthead.db"),
+            exists: true,
+            now_ms,
+            actors: vec![],
+            on_hold: vec![
+                held("embargo", "held back by plugin editor: no (...)", None),
+                held(
+                    "flaky",
+                    "held back: plugin editor failed: trapped (...)",
+                    next,
+                ),
+            ],
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn can_say_when_a_post_a_failing_plugin_held_back_is_reviewed_next() {
+        let now = 1_700_000_090_000;
+        let next = |at, reviews| Some(NextReview { at, reviews });
+        assert_eq!(
+            held_report(now, next(now + 90_000, 2)),
+            "held back: 2\n\
+             \x20 news/embargo  create  since 2023-11-14T22:13:20Z: held back by plugin editor: no (...)\n\
+             \x20 news/flaky  create  since 2023-11-14T22:13:20Z: held back: plugin editor failed: trapped (...); next review in 1m (2023-11-14T22:16:20Z), review 3\n"
+        );
+        // The rebuild thread is at it (a review takes a moment): not yet a reason to worry.
+        let report = held_report(now, next(now - 2_000, 0));
+        assert!(
+            report.ends_with("; review 1 is due now (2023-11-14T22:14:48Z)\n"),
+            "{report}"
+        );
+        // Long overdue: the server is not running; no negative duration.
+        let report = held_report(now + 3_600_000, next(now, 4));
+        assert!(
+            report.ends_with(
+                "; review 5 due since 2023-11-14T22:14:50Z: is `masthead serve` running? (it reviews the post when it starts)\n"
+            ),
+            "{report}"
+        );
+        assert!(!report.contains("in -"), "{report}");
+        // A veto and a failure-hold not scheduled yet say nothing of a review.
+        let report = held_report(now, None);
+        assert!(!report.contains("review "), "{report}");
     }
 }

@@ -3,7 +3,7 @@
 //! `/metrics`). Read-only summaries over `deliveries`, `hosts`, `followers`,
 //! `pending_publications` and `held_posts`; the queue itself is `store::deliveries`.
 
-use super::{FollowState, PendingChange, Store, StoreError};
+use super::{FollowState, NextReview, PendingChange, Store, StoreError};
 
 /// The queue as the operator sees it, per host.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,6 +87,9 @@ pub struct OnHold {
     pub since: i64,
     /// Why, and what ends it.
     pub reason: String,
+    /// For a post held by a plugin's failure, when masthead reviews it next (as the server
+    /// last recorded it).
+    pub next_review: Option<NextReview>,
 }
 
 impl Store {
@@ -189,6 +192,7 @@ impl Store {
             }
             .to_string(),
             since: h.since,
+            next_review: h.next_review,
             reason: match h.change {
                 // The reason says which plugin failed and how.
                 _ if h.failed => format!(
@@ -219,6 +223,7 @@ impl Store {
                 .to_string(),
                 since: p.created_at,
                 reason: "waiting for its mentions and reply to be resolved".to_string(),
+                next_review: None,
             })
             .chain(vetoed)
             .collect())
@@ -248,6 +253,7 @@ mod tests {
                 change: "update".into(),
                 since: 7000,
                 reason: "waiting for its mentions and reply to be resolved".into(),
+                next_review: None,
             }]
         );
     }

@@ -62,7 +62,7 @@ pub use auto_replies::AutoReply;
 pub use deliveries::{inbox_host, Delivery, DeliveryState, NewDelivery};
 pub use delivery_status::{ActorQueue, HostQueue, OnHold, Publish};
 pub use followers::{FollowState, Follower};
-pub use held_posts::HeldPost;
+pub use held_posts::{HeldPost, NextReview};
 pub use hosts::HostHealth;
 pub use inbox::{ArrivedActivity, InboxActivity, JobOutcome, NewInboxActivity};
 pub use interactions::{InteractionChange, InteractionCounts, InteractionKind};
@@ -148,6 +148,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v8.sql"),
     include_str!("schema_v9.sql"),
     include_str!("schema_v10.sql"),
+    include_str!("schema_v11.sql"),
 ];
 
 impl Store {
