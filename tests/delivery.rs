@@ -1733,19 +1733,20 @@ async fn can_publish_a_post_a_failing_plugin_held_back_once_it_answers_and_keep_
             (flaky.next_review == Some(NextReview { at, reviews })).then_some(())
         }
     };
-    common::poll_until(
-        "the first review recorded 30 s on",
-        Duration::from_secs(10),
-        Duration::from_millis(20),
-        || next_review(start + 30_000, 0),
-    )
-    .await;
+    let recorded = |what: &'static str, at: i64, reviews: u32| {
+        common::poll_until(
+            what,
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            move || next_review(at, reviews),
+        )
+    };
+    recorded("the first review recorded 30 s on", start + 30_000, 0).await;
     fed.clock.advance(Duration::from_secs(30));
-    common::poll_until(
+    recorded(
         "the second review recorded 60 s after the first, which failed",
-        Duration::from_secs(10),
-        Duration::from_millis(20),
-        || next_review(start + 90_000, 1),
+        start + 90_000,
+        1,
     )
     .await;
     common::poll_until(
