@@ -123,6 +123,16 @@ impl Metrics {
                 "Publications of the actor held back from its followers.",
                 &|q| count(held.iter().filter(|h| h.actor == q.actor).count()),
             ),
+            family(
+                "masthead_held_review_next_timestamp_seconds",
+                "When masthead next reviews the actor's posts that a failing plugin held back \
+                 (absent while none is).",
+                &|q| {
+                    let reviews = held.iter().filter(|h| h.actor == q.actor);
+                    let next = reviews.filter_map(|h| h.next_review).map(|n| n.at).min();
+                    next.map(seconds)
+                },
+            ),
         ];
         let mut out = String::new();
         for f in &families {
@@ -229,6 +239,7 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{HeldPost, NextReview, PendingChange, Scope};
 
     #[test]
     fn can_escape_label_values() {
@@ -252,6 +263,48 @@ mod tests {
         // Nothing published, nothing to retry: those families have no sample.
         assert!(text.contains("# TYPE masthead_last_publish_inboxes gauge\n# HELP"));
         assert!(!text.contains("masthead_delivery_next_retry_timestamp_seconds{"));
-        assert_eq!(text.matches("# TYPE ").count(), 13);
+        assert!(!text.contains("masthead_held_review_next_timestamp_seconds{"));
+        assert_eq!(text.matches("# TYPE ").count(), 14);
+    }
+
+    #[test]
+    fn can_say_when_posts_a_failing_plugin_held_back_are_reviewed_next() {
+        let store = Arc::new(Store::open_in_memory().unwrap());
+        let held = |slug: &str, failed| HeldPost {
+            actor: "news".into(),
+            slug: slug.into(),
+            source: format!("content/news/{slug}.md").into(),
+            change: PendingChange::Create,
+            plugin: "editor".into(),
+            reason: "no".into(),
+            failed,
+            since: 0,
+            next_review: None,
+        };
+        let holds = [held("vetoed", false), held("flaky", true)];
+        store.sync_held_posts(Scope::All, &holds, 1_000).unwrap();
+        let metrics = Metrics {
+            store: store.clone(),
+            actors: vec!["news".into(), "desk".into()],
+            clock: Clock::manual(1_000),
+        };
+        let family = "masthead_held_review_next_timestamp_seconds";
+        // Held, but the server has not scheduled a review yet: no sample.
+        assert!(!metrics.render().unwrap().contains(&format!("{family}{{")));
+        let next = NextReview {
+            at: 31_000,
+            reviews: 0,
+        };
+        store.schedule_held_reviews(Some(next)).unwrap();
+        let text = metrics.render().unwrap();
+        assert!(
+            text.contains(&format!("{family}{{actor=\"news\"}} 31\n")),
+            "{text}"
+        );
+        assert!(
+            !text.contains(&format!("{family}{{actor=\"desk\"}}")),
+            "{text}"
+        );
+        assert!(text.contains("masthead_publications_held{actor=\"news\"} 2\n"));
     }
 }
