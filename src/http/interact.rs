@@ -133,7 +133,9 @@ Try again in {wait_s} second{}.",
             return r::redirect(StatusCode::SEE_OTHER, &dest.url);
         }
         Ok(Err(e)) => {
-            tracing::info!(host = %account.host, outcome = e.outcome(), error = %e, "interact lookup");
+            // The error names the WebFinger URL, which holds the handle: debug level only.
+            tracing::info!(host = %account.host, outcome = e.outcome(), "interact lookup");
+            tracing::debug!(error = %e, "interact lookup failed");
             let (status, title, why) = failure_words(&e, &account);
             (status, title, why, e.search().to_string())
         }
