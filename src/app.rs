@@ -214,6 +214,9 @@ impl App {
             keys: keys.clone(),
             catalog: catalog.clone(),
             inbox: inbox.clone(),
+            fetcher: fetcher.clone(),
+            clock: clock.clone(),
+            lookups: Default::default(),
         };
         let publisher = Publisher {
             site: site.clone(),
@@ -325,6 +328,10 @@ impl App {
                 keys,
                 catalog: self.catalog.clone(),
                 inbox: inbox.clone(),
+                fetcher: self.fetcher.clone(),
+                clock: self.clock.clone(),
+                // A client's allowance outlives a reload.
+                lookups: self.http.current().lookups.clone(),
             }));
             self.inbox.replace(inbox);
             self.site.replace(site.clone());

@@ -196,6 +196,12 @@ impl Urls {
     pub fn home(&self) -> String {
         format!("{}/", self.base)
     }
+
+    /// Where a visitor's handle is sent to follow an actor or interact with a post from their
+    /// own server (`?acct=` and `?uri=`).
+    pub fn interact(&self) -> String {
+        format!("{}/interact", self.base)
+    }
 }
 
 /// Percent-encodes one path segment (keeps unreserved characters).

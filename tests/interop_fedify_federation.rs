@@ -226,6 +226,54 @@ fn peer_host(peer: &Peer) -> String {
     peer.url.trim_start_matches("http://").to_string()
 }
 
+/// A visitor whose account is on a Fedify server uses the Follow form of a profile and the
+/// Reply form of a post: masthead looks their handle up by Fedify's own WebFinger, which
+/// publishes no interaction template (no FEP-3b86 intent, no OStatus subscribe), and sends them
+/// to the search of the server Fedify's `self` link names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn can_send_a_fedify_user_from_the_forms_to_the_search_of_their_server() {
+    let (site, peer, _app) = start("default").await;
+    let handle = format!("@peer@{}", peer_host(&peer));
+    let wf = common::send(
+        &format!(
+            "{}/.well-known/webfinger?resource=acct:peer@{}",
+            peer.url,
+            peer_host(&peer)
+        ),
+        hyper::Method::GET,
+        "application/jrd+json",
+        None,
+    )
+    .await
+    .json();
+    let links = wf["links"].as_array().unwrap();
+    assert!(
+        links.iter().all(|l| l["template"].is_null()),
+        "Fedify publishes a template now; expect it here instead: {wf}"
+    );
+    for object in [
+        format!("{}/users/news", site.base),
+        format!("{}/users/news/posts/hello", site.base),
+    ] {
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("uri", &object)
+            .append_pair("acct", &handle)
+            .finish();
+        let got = site
+            .get(&format!("/interact?{query}"), common::BROWSER)
+            .await;
+        assert_eq!(got.status, hyper::StatusCode::SEE_OTHER, "{}", got.text());
+        assert_eq!(
+            got.header("location"),
+            format!(
+                "{}/search?q={}",
+                peer.url,
+                masthead::urls::encode_segment(&object)
+            )
+        );
+    }
+}
+
 /// The Mention tags of an object.
 fn mentions(object: &Value) -> Vec<Value> {
     object["tag"]

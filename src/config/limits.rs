@@ -46,6 +46,13 @@ pub struct Limits {
     /// Deliveries sent at once to one host, so a big host is not flooded and a slow one holds
     /// only its own share.
     pub delivery_per_host: usize,
+    /// Lookups of a visitor's handle (the Follow and Reply forms of the pages, `/interact`)
+    /// allowed per minute from one client address (one /64 for IPv6); more are answered 429.
+    /// Behind a reverse proxy every client is the proxy: raise it to `interact_per_minute`.
+    pub interact_per_ip_per_minute: usize,
+    /// Such lookups per minute from everyone together, so the form cannot make this server
+    /// fetch from other servers at any rate a crowd of addresses likes.
+    pub interact_per_minute: usize,
 }
 
 impl Default for Limits {
@@ -65,6 +72,8 @@ impl Default for Limits {
             inbox_per_host_burst: 1000,
             delivery_in_flight: 1024,
             delivery_per_host: 8,
+            interact_per_ip_per_minute: 10,
+            interact_per_minute: 120,
         }
     }
 }
@@ -85,6 +94,8 @@ pub(super) const LIMITS_KEYS: &[&str] = &[
     "inbox_per_host_burst",
     "delivery_in_flight",
     "delivery_per_host",
+    "interact_per_ip_per_minute",
+    "interact_per_minute",
 ];
 
 /// hyper reads at least this much before it can tell a request head is too large.
@@ -116,6 +127,8 @@ pub(super) struct RawLimits {
     inbox_per_host_burst: Option<Spanned<i64>>,
     delivery_in_flight: Option<Spanned<i64>>,
     delivery_per_host: Option<Spanned<i64>>,
+    interact_per_ip_per_minute: Option<Spanned<i64>>,
+    interact_per_minute: Option<Spanned<i64>>,
 }
 
 impl Checker<'_> {
@@ -167,6 +180,8 @@ impl Checker<'_> {
                 )
                 .unwrap_or(d.delivery_in_flight),
             delivery_per_host: count!(delivery_per_host),
+            interact_per_ip_per_minute: count!(interact_per_ip_per_minute),
+            interact_per_minute: count!(interact_per_minute),
         };
         if limits.max_header_bytes > limits.max_headers_bytes {
             self.error(
@@ -241,7 +256,7 @@ mod tests {
         let dir = site_dir();
         assert_eq!(parse_in(&dir, GOOD).unwrap().site.limits, Limits::default());
         let text = format!(
-            "{GOOD}\n[limits]\nmax_header_bytes = 4096\nmax_headers_bytes = 16384\nheader_read_timeout = 0.5\nbody_read_timeout = 2\nmax_connections = 10\nmax_connections_per_ip = 1000\ninbox_retention_days = 3\nremote_actors_per_host = 50\nreports_per_host_per_day = 5\ninbox_workers = 2\ninbox_per_host_per_second = 20\ninbox_per_host_burst = 40\ndelivery_in_flight = 64\ndelivery_per_host = 2\n"
+            "{GOOD}\n[limits]\nmax_header_bytes = 4096\nmax_headers_bytes = 16384\nheader_read_timeout = 0.5\nbody_read_timeout = 2\nmax_connections = 10\nmax_connections_per_ip = 1000\ninbox_retention_days = 3\nremote_actors_per_host = 50\nreports_per_host_per_day = 5\ninbox_workers = 2\ninbox_per_host_per_second = 20\ninbox_per_host_burst = 40\ndelivery_in_flight = 64\ndelivery_per_host = 2\ninteract_per_ip_per_minute = 3\ninteract_per_minute = 30\n"
         );
         assert_eq!(
             parse_in(&dir, &text).unwrap().site.limits,
@@ -260,6 +275,8 @@ mod tests {
                 inbox_per_host_burst: 40,
                 delivery_in_flight: 64,
                 delivery_per_host: 2,
+                interact_per_ip_per_minute: 3,
+                interact_per_minute: 30,
             }
         );
     }
@@ -267,7 +284,7 @@ mod tests {
     #[test]
     fn rejects_limits_out_of_range_all_at_once() {
         let text = format!(
-            "{GOOD}\n[limits]\nmax_header_bytes = 0\nmax_headers_bytes = 100\nheader_read_timeout = 0\nbody_read_timeout = 7200\nmax_connections = -1\nmax_connection = 5\ninbox_workers = 0\ninbox_per_host_per_second = 0\ndelivery_in_flight = 100000\ndelivery_per_host = 0\n"
+            "{GOOD}\n[limits]\nmax_header_bytes = 0\nmax_headers_bytes = 100\nheader_read_timeout = 0\nbody_read_timeout = 7200\nmax_connections = -1\nmax_connection = 5\ninbox_workers = 0\ninbox_per_host_per_second = 0\ndelivery_in_flight = 100000\ndelivery_per_host = 0\ninteract_per_ip_per_minute = 0\n"
         );
         assert_eq!(
             errors(&text),
@@ -282,6 +299,7 @@ mod tests {
                 "site.toml:15: limits.inbox_per_host_per_second must be at least 1, got 0 (raise it, or remove the key for the default)",
                 "site.toml:16: limits.delivery_in_flight must be from 1 to 65536, got 100000 (remove the key for the default)",
                 "site.toml:17: limits.delivery_per_host must be at least 1, got 0 (raise it, or remove the key for the default)",
+                "site.toml:18: limits.interact_per_ip_per_minute must be at least 1, got 0 (raise it, or remove the key for the default)",
             ]
         );
         let text = format!("{GOOD}\n[limits]\nmax_header_bytes = 40000\n");

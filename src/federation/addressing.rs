@@ -164,6 +164,22 @@ pub async fn resolve(app: &Addressing, r: &Ref) -> Result<Addressee, ResolveErro
 }
 
 async fn webfinger(app: &Addressing, acct: &str, host: &str) -> Result<String, ResolveError> {
+    let jrd = webfinger_jrd(&app.fetcher, acct, host).await?;
+    actor_link(&jrd)
+        .map(str::to_string)
+        .ok_or_else(|| ResolveError::NoActorLink {
+            acct: acct.to_string(),
+        })
+}
+
+/// The WebFinger document (JRD) of `acct` (`acct:user@host`) from `host` (`name[:port]`):
+/// over `https://`, then `http://` when the fetcher takes http (`[dev] allow_http`, where
+/// development peers listen). Unsigned and bounded by the client's timeouts and address rules.
+pub async fn webfinger_jrd(
+    fetcher: &Fetcher,
+    acct: &str,
+    host: &str,
+) -> Result<Value, ResolveError> {
     let url = |scheme: &str| -> Result<String, ResolveError> {
         let mut u =
             Url::parse(&format!("{scheme}://{host}/.well-known/webfinger")).map_err(|_| {
@@ -174,20 +190,15 @@ async fn webfinger(app: &Addressing, acct: &str, host: &str) -> Result<String, R
         u.query_pairs_mut().append_pair("resource", acct);
         Ok(u.to_string())
     };
-    let jrd = match app.fetcher.jrd(&url("https")?).await {
-        Ok(jrd) => jrd,
+    match fetcher.jrd(&url("https")?).await {
+        Ok(jrd) => Ok(jrd),
         // Development peers listen on plain http (the address policy refuses http otherwise).
-        Err(e) if app.site.dev.allow_http => {
+        Err(e) if fetcher.allow_http() => {
             tracing::debug!(acct, error = %e, "WebFinger over https failed; trying http");
-            app.fetcher.jrd(&url("http")?).await?
+            Ok(fetcher.jrd(&url("http")?).await?)
         }
-        Err(e) => return Err(e.into()),
-    };
-    actor_link(&jrd)
-        .map(str::to_string)
-        .ok_or_else(|| ResolveError::NoActorLink {
-            acct: acct.to_string(),
-        })
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Resolves and publishes held-back publications until `shutdown`: at once when started (rows

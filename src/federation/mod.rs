@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod discovery;
 pub mod fetch;
 pub mod inbox;
+pub mod intents;
 pub mod objects;
 pub mod outbox;
 pub mod profiles;

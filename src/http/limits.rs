@@ -1,8 +1,10 @@
-//! How many connections are served at once, overall and from one address.
+//! How many connections are served at once, overall and from one address, and how many
+//! lookups of a visitor's handle one address may ask for.
 //!
 //! This module owns the count of open connections ([`Connections`]) and the answer a connection
-//! over the limit gets. It does not read the request limits (header sizes, timeouts), which are
-//! set on hyper's builder and checked in `routes`.
+//! over the limit gets, and the allowance of handle lookups ([`Lookups`]). It does not read the
+//! request limits (header sizes, timeouts), which are set on hyper's builder and checked in
+//! `routes`.
 //!
 //! A connection over either limit is accepted, answered `503 Service Unavailable` with
 //! `Retry-After` in one non-blocking write (plain HTTP only: over TLS there is no handshake to
@@ -13,6 +15,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::config::Limits;
 
 /// What a connection over the limit is sent before it is closed.
 pub const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nretry-after: 5\r\ncontent-length: 12\r\nconnection: close\r\n\r\nbusy, retry\n";
@@ -81,9 +85,167 @@ impl Drop for Admitted {
     }
 }
 
+/// The most client addresses remembered at once (about 60 bytes each); when full, the ones
+/// whose allowance is whole again are forgotten, which loses nothing.
+const MAX_LOOKUP_CLIENTS: usize = 10_000;
+
+/// The allowance of handle lookups (`/interact`): a token bucket per client address, filled at
+/// `[limits] interact_per_ip_per_minute` a minute up to that many, and one for everyone at
+/// `interact_per_minute`. A lookup makes this server fetch from another, on a stranger's say,
+/// so both are small. IPv6 clients are counted by their /64, which one subscriber usually holds
+/// whole. Times are the injected clock's unix ms.
+#[derive(Debug, Default)]
+pub struct Lookups {
+    buckets: Mutex<LookupBuckets>,
+}
+
+#[derive(Debug, Default)]
+struct LookupBuckets {
+    per_client: HashMap<IpAddr, Bucket>,
+    all: Option<Bucket>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    tokens: f64,
+    at_ms: i64,
+}
+
+impl Bucket {
+    fn full(per_minute: usize, now_ms: i64) -> Bucket {
+        Bucket {
+            tokens: per_minute as f64,
+            at_ms: now_ms,
+        }
+    }
+
+    /// Brought up to `now_ms` at `per_minute` a minute, at most `per_minute`.
+    fn refilled(self, per_minute: usize, now_ms: i64) -> Bucket {
+        let elapsed_min = (now_ms - self.at_ms).max(0) as f64 / 60_000.0;
+        Bucket {
+            tokens: (self.tokens + elapsed_min * per_minute as f64).min(per_minute as f64),
+            at_ms: now_ms.max(self.at_ms),
+        }
+    }
+
+    /// Whole seconds until one lookup is allowed (at least 1), or `None` when one is now.
+    fn wait_s(self, per_minute: usize) -> Option<u64> {
+        (self.tokens < 1.0).then(|| {
+            let secs = (1.0 - self.tokens) * 60.0 / per_minute as f64;
+            (secs.ceil() as u64).max(1)
+        })
+    }
+}
+
+impl Lookups {
+    /// Takes one lookup for `client` at `now_ms`, or `Err(seconds to wait)` when it or everyone
+    /// together has none left (then nothing is taken).
+    pub fn take(&self, client: IpAddr, now_ms: i64, limits: &Limits) -> Result<(), u64> {
+        let (per_ip, all) = (
+            limits.interact_per_ip_per_minute,
+            limits.interact_per_minute,
+        );
+        let key = client_key(client);
+        let mut b = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
+        if b.per_client.len() >= MAX_LOOKUP_CLIENTS && !b.per_client.contains_key(&key) {
+            b.per_client
+                .retain(|_, c| c.refilled(per_ip, now_ms).tokens < per_ip as f64);
+        }
+        let mine = b
+            .per_client
+            .get(&key)
+            .copied()
+            .unwrap_or(Bucket::full(per_ip, now_ms))
+            .refilled(per_ip, now_ms);
+        let everyone = b
+            .all
+            .unwrap_or(Bucket::full(all, now_ms))
+            .refilled(all, now_ms);
+        let wait = mine.wait_s(per_ip).max(everyone.wait_s(all));
+        if let Some(secs) = wait {
+            return Err(secs);
+        }
+        b.per_client.insert(
+            key,
+            Bucket {
+                tokens: mine.tokens - 1.0,
+                ..mine
+            },
+        );
+        b.all = Some(Bucket {
+            tokens: everyone.tokens - 1.0,
+            ..everyone
+        });
+        Ok(())
+    }
+}
+
+/// The address a client is counted by: itself for IPv4, its /64 for IPv6 (an IPv4 address
+/// mapped into IPv6 counts as itself).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lookup_limits(per_ip: usize, all: usize) -> Limits {
+        Limits {
+            interact_per_ip_per_minute: per_ip,
+            interact_per_minute: all,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn rejects_the_eleventh_lookup_in_a_minute_from_one_address_until_refilled() {
+        let (l, lookups) = (Limits::default(), Lookups::default());
+        for _ in 0..10 {
+            lookups.take(ip(1), 0, &l).unwrap();
+        }
+        assert_eq!(lookups.take(ip(1), 0, &l), Err(6), "one lookup every 6 s");
+        lookups.take(ip(2), 0, &l).unwrap();
+        assert_eq!(lookups.take(ip(1), 5_999, &l), Err(1));
+        lookups.take(ip(1), 6_000, &l).unwrap();
+        assert!(lookups.take(ip(1), 6_000, &l).is_err());
+    }
+
+    #[test]
+    fn rejects_lookups_over_the_total_whoever_asks() {
+        let (l, lookups) = (lookup_limits(10, 3), Lookups::default());
+        for n in 1..=3 {
+            lookups.take(ip(n), 0, &l).unwrap();
+        }
+        assert_eq!(lookups.take(ip(9), 0, &l), Err(20));
+        // A refused lookup takes nothing from the client's own allowance.
+        let l = lookup_limits(1, 100);
+        let lookups = Lookups::default();
+        lookups.take(ip(1), 0, &l).unwrap();
+        assert!(lookups.take(ip(1), 0, &l).is_err());
+        lookups.take(ip(1), 60_000, &l).unwrap();
+    }
+
+    #[test]
+    fn can_count_an_ipv6_client_by_its_64() {
+        let l = lookup_limits(1, 100);
+        let lookups = Lookups::default();
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        lookups.take(a, 0, &l).unwrap();
+        assert!(lookups.take(b, 0, &l).is_err());
+        lookups.take(other, 0, &l).unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        lookups.take(ip(1), 0, &l).unwrap();
+        assert!(lookups.take(mapped, 0, &l).is_err());
+    }
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([192, 0, 2, last])

@@ -11,6 +11,7 @@
 //! idle keep-alive connection: hyper closes without an answer, since it has no request to
 //! answer). One header's length and the time to send an inbox body are checked in [`routes`].
 
+pub mod interact;
 pub mod limits;
 pub mod metrics;
 pub mod pages;
@@ -29,14 +30,18 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::catalog::SharedCatalog;
+use crate::clock::Clock;
 use crate::config::Site;
+use crate::federation::fetch::Fetcher;
 use crate::federation::inbox::Inbox;
 use crate::live::Live;
 use crate::store::{ActorKeys, Store};
 use crate::urls::Urls;
 
 /// What the request handlers read: the site and its URLs, the store, the actor keys, the
-/// current snapshot of what is published, and the inbox that checks and queues what arrives.
+/// current snapshot of what is published, the inbox that checks and queues what arrives, and
+/// for `/interact` the fetcher that looks a visitor's handle up, the clock and the allowance of
+/// such lookups (which outlives a reload of site.toml).
 pub struct State {
     pub site: Arc<Site>,
     pub urls: Urls,
@@ -44,6 +49,9 @@ pub struct State {
     pub keys: Arc<ActorKeys>,
     pub catalog: SharedCatalog,
     pub inbox: Arc<Inbox>,
+    pub fetcher: Arc<Fetcher>,
+    pub clock: Clock,
+    pub lookups: Arc<limits::Lookups>,
 }
 
 /// How long open connections get to finish after shutdown is signalled.
@@ -98,13 +106,13 @@ pub async fn serve(
                             .await
                         {
                             Ok(Ok(tls)) => {
-                                connection(app, TokioIo::new(tls), &mut conn_shutdown).await
+                                connection(app, TokioIo::new(tls), peer, &mut conn_shutdown).await
                             }
                             Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                             Err(_) => tracing::debug!("TLS handshake timed out"),
                         }
                     }
-                    None => connection(app, TokioIo::new(stream), &mut conn_shutdown).await,
+                    None => connection(app, TokioIo::new(stream), peer, &mut conn_shutdown).await,
                 }
                 drop((done, admitted));
             }
@@ -119,13 +127,19 @@ pub async fn serve(
     .await;
 }
 
-/// Serves one connection until it ends or shutdown is signalled (then finishes gracefully).
-async fn connection<I>(app: Live<State>, io: TokioIo<I>, shutdown: &mut watch::Receiver<bool>)
-where
+/// Serves one connection from `peer` until it ends or shutdown is signalled (then finishes
+/// gracefully).
+async fn connection<I>(
+    app: Live<State>,
+    io: TokioIo<I>,
+    peer: std::net::SocketAddr,
+    shutdown: &mut watch::Receiver<bool>,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let state = app.clone();
-    let service = service_fn(move |req| {
+    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(routes::Peer(peer.ip()));
         let app = app.current();
         async move { Ok::<_, std::convert::Infallible>(routes::handle(&app, req).await) }
     });

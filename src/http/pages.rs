@@ -34,8 +34,17 @@ img.header{width:100%;max-height:14rem;object-fit:cover;border-radius:8px}\
 article{border-top:1px solid #ddd;padding:1rem 0}figure{margin:1rem 0}figure img{max-width:100%;height:auto}\
 .meta{color:#555;font-size:.9rem}dl.fields{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}\
 dt{font-weight:600}dd{margin:0}.tags a{margin-right:.5rem}\
+:root{color-scheme:light dark}\
 .reply img.avatar{width:40px;height:40px;border-radius:8px;vertical-align:middle;margin-right:.5rem}\
-@media (prefers-color-scheme:dark){body{background:#121212;color:#e8e8e8}a{color:#8ab4f8}.meta{color:#aaa}}";
+form.interact{margin:1rem 0 .25rem;padding:.75rem 1rem;border:1px solid #ccc;border-radius:8px}\
+form.interact label{display:block;font-weight:600;margin-bottom:.5rem}\
+form.interact .row{display:flex;flex-wrap:wrap;gap:.5rem}\
+form.interact input{font:inherit;flex:1 1 14rem;min-width:0;padding:.4rem .6rem;border:1px solid #767676;border-radius:6px}\
+form.interact button{font:inherit;padding:.4rem 1rem;border:1px solid #0b57d0;border-radius:6px;background:#0b57d0;color:#fff;cursor:pointer}\
+form.interact :focus-visible{outline:3px solid #0b57d0;outline-offset:2px}\
+@media (prefers-color-scheme:dark){body{background:#121212;color:#e8e8e8}a{color:#8ab4f8}.meta{color:#aaa}\
+form.interact{border-color:#444}form.interact input{background:#1e1e1e;color:#e8e8e8;border-color:#8a8a8a}\
+form.interact button{background:#8ab4f8;border-color:#8ab4f8;color:#0b1a33}form.interact :focus-visible{outline-color:#8ab4f8}}";
 
 /// `sha256-...` of the pages' one inline `<style>`, as the CSP names it.
 pub fn style_hash() -> &'static str {
@@ -152,10 +161,8 @@ pub fn profile(
         }
         body.push_str("</dl>\n");
     }
-    body.push_str(&format!(
-        "<p>Follow {} from any fediverse server: search for it on yours.</p>\n</header>\n<main>\n",
-        escape(&handle)
-    ));
+    body.push_str(&interact_form(site, urls, &Interaction::Follow(actor), ""));
+    body.push_str("</header>\n<main>\n");
     let (pinned, rest): (Vec<&PostRecord>, Vec<&PostRecord>) =
         posts.iter().partition(|r| r.post.pinned);
     for (label, list) in [("Pinned", pinned), ("Posts", rest)] {
@@ -270,6 +277,12 @@ pub fn post(
         "<p class=\"meta\">{} replies · {} likes · {} boosts</p>\n",
         counts.replies, counts.likes, counts.shares
     ));
+    body.push_str(&interact_form(
+        site,
+        urls,
+        &Interaction::Post(actor, &urls.post(&actor.handle, &post.slug)),
+        "",
+    ));
     body.push_str(&replies_section(comments, site.dev.allow_http));
     body.push_str("</article>\n</main>");
     // Titles and descriptions are shown by link previews: never leak text hidden behind a CW.
@@ -380,6 +393,111 @@ pub fn gone(site: &Site, urls: &Urls, actor: &Actor) -> String {
             "<main>\n<h1>Post removed</h1>\n<p>This post was removed by <a href=\"{}\">{}</a>.</p>\n</main>",
             escape(&urls.actor_html(&actor.handle)),
             escape(&actor.name)
+        ),
+    )
+}
+
+/// What the visitor's handle is asked for: to follow an actor, or to reply to, boost or like
+/// one of its posts (by the post's id).
+pub enum Interaction<'a> {
+    Follow(&'a Actor),
+    Post(&'a Actor, &'a str),
+}
+
+impl Interaction<'_> {
+    fn actor(&self) -> &Actor {
+        match self {
+            Interaction::Follow(actor) | Interaction::Post(actor, _) => actor,
+        }
+    }
+}
+
+/// The form that sends a visitor to their own server (`GET /interact`, no script): their
+/// handle, our actor's or post's id, and below it the old way, searching for it there. `typed`
+/// fills the field again on a page that answers a failed try.
+pub fn interact_form(site: &Site, urls: &Urls, what: &Interaction<'_>, typed: &str) -> String {
+    let handle = handle_of(site, what.actor());
+    let (uri, label, button, hint) = match what {
+        Interaction::Follow(actor) => (
+            urls.actor(&actor.handle),
+            format!("Follow {} — your fediverse handle:", escape(&handle)),
+            "Follow",
+            format!("Or search for {} on your server.", escape(&handle)),
+        ),
+        Interaction::Post(_, id) => (
+            id.to_string(),
+            "Reply, boost or like from your server — your fediverse handle:".to_string(),
+            "Reply, boost or like",
+            format!(
+                "Or search for <a href=\"{0}\">{0}</a> on your server.",
+                escape(id)
+            ),
+        ),
+    };
+    format!(
+        "<form class=\"interact\" method=\"get\" action=\"{action}\">\n\
+<input type=\"hidden\" name=\"uri\" value=\"{uri}\">\n\
+<label for=\"interact-acct\">{label}</label>\n\
+<div class=\"row\"><input id=\"interact-acct\" name=\"acct\" type=\"text\" value=\"{typed}\" \
+placeholder=\"@you@your.server\" required autocomplete=\"username\" autocapitalize=\"none\" \
+spellcheck=\"false\" inputmode=\"email\" aria-describedby=\"interact-hint\"> \
+<button type=\"submit\">{button}</button></div>\n</form>\n\
+<p class=\"meta\" id=\"interact-hint\">{hint}</p>\n",
+        action = escape(&urls.interact()),
+        uri = escape(&uri),
+        typed = escape(typed),
+    )
+}
+
+/// What a failed `/interact` says: a heading, a paragraph (HTML, already escaped), then the
+/// form again when `form` is given (a mistyped handle is fixed there) and a way back.
+pub struct Problem<'a> {
+    pub title: &'a str,
+    pub message_html: String,
+    pub form: Option<(&'a Interaction<'a>, &'a str)>,
+}
+
+/// The page a failed `/interact` answers with.
+pub fn interact_problem(site: &Site, urls: &Urls, actor: &Actor, problem: &Problem<'_>) -> String {
+    let mut body = format!(
+        "<main>\n<h1>{}</h1>\n<p>{}</p>\n",
+        escape(problem.title),
+        problem.message_html
+    );
+    if let Some((what, typed)) = problem.form {
+        body.push_str(&interact_form(site, urls, what, typed));
+    }
+    body.push_str(&format!(
+        "<p><a href=\"{}\">Back to {}</a></p>\n</main>",
+        escape(&urls.actor_html(&actor.handle)),
+        escape(&actor.name)
+    ));
+    layout(
+        &Head {
+            title: problem.title,
+            description: problem.title,
+            lang: &site.language_of(actor),
+            alternate: &urls.actor(&actor.handle),
+            me: &urls.actor_html(&actor.handle),
+        },
+        &body,
+    )
+}
+
+/// The page of an `/interact` link that names nothing of this site.
+pub fn interact_unknown(site: &Site, urls: &Urls) -> String {
+    layout(
+        &Head {
+            title: "Nothing to follow here",
+            description: "This link names no account or post of this site.",
+            lang: &site.language,
+            alternate: &urls.instance_actor(),
+            me: &urls.home(),
+        },
+        &format!(
+            "<main>\n<h1>Nothing to follow here</h1>\n<p>This link names no account or post of this site. \
+Start again from the page of the account or post on <a href=\"{0}\">{0}</a>.</p>\n</main>",
+            escape(&urls.home())
         ),
     )
 }

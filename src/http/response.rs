@@ -120,13 +120,20 @@ pub fn link_alternate(resp: &mut Resp, json_url: &str) {
 /// The `Content-Security-Policy` of masthead's own responses. Pages need exactly this: their one
 /// inline `<style>` (allowed by its hash, so no other inline style or any script runs), images from
 /// this site (avatars, post images) and from other servers over https (the avatars of people who
-/// replied; `http:` too when `[dev] allow_http`), nothing else: no script, no plugin, no frame
-/// around them, no `<base>` to re-aim relative links, no form posting anywhere.
+/// replied; `http:` too when `[dev] allow_http`), and their one form, the Follow / Reply form,
+/// which submits to this site's `/interact`; nothing else: no script, no plugin, no frame around
+/// them, no `<base>` to re-aim relative links.
+///
+/// `form-action` is `'self' https:` rather than `'self'`: `/interact` answers the form with a
+/// redirect to the visitor's own server, and Chromium checks `form-action` against every
+/// redirect of a form submission too, so `'self'` alone would block the very step the form
+/// exists for. No script can run to aim a form elsewhere, so this widens nothing a page can do
+/// by itself. `http:` joins it only under `[dev] allow_http`, where development peers listen.
 pub fn content_security_policy(style_hash: &str, allow_http: bool) -> String {
     let http = if allow_http { " http:" } else { "" };
     format!(
         "default-src 'none'; img-src 'self' https:{http}; style-src '{style_hash}'; \
-object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+object-src 'none'; base-uri 'none'; form-action 'self' https:{http}; frame-ancestors 'none'"
     )
 }
 

@@ -8,6 +8,7 @@
 //! (their checks live in `federation::inbox`; the body is capped here while it is read); every
 //! other path takes GET and HEAD; anything else on a known path is 405.
 
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
@@ -18,6 +19,7 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::interact;
 use super::pages;
 use super::response::{self as r, Resp};
 use super::State;
@@ -29,6 +31,10 @@ use crate::federation::objects::{self, Counts, PostParts, PAGE_SIZE};
 use crate::federation::{comments, discovery};
 use crate::store::FollowState;
 use crate::urls::percent_decode;
+
+/// The address of the client a request came from, put in its extensions by the server.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub IpAddr);
 
 /// Handles one request: every response, whatever the route, carries the security headers
 /// ([`r::secure`]).
@@ -57,6 +63,7 @@ async fn route(app: &State, req: Request<Incoming>) -> Resp {
         );
     }
     let method = req.method().clone();
+    let peer = req.extensions().get::<Peer>().map(|p| p.0);
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
     let headers = req.headers().clone();
@@ -72,7 +79,7 @@ async fn route(app: &State, req: Request<Incoming>) -> Resp {
     if method != Method::GET && method != Method::HEAD {
         return r::method_not_allowed("GET, HEAD");
     }
-    let mut resp = get(app, route, &query, &headers).await;
+    let mut resp = get(app, route, &query, &headers, peer).await;
     if method == Method::HEAD {
         let len = http_body_util::BodyExt::collect(resp.body_mut())
             .await
@@ -95,8 +102,9 @@ fn oversized_header(headers: &HeaderMap, max: usize) -> Option<&header::HeaderNa
 
 /// A parsed path.
 #[derive(Debug, PartialEq, Eq)]
-enum Route {
+pub(super) enum Route {
     Home,
+    Interact,
     WebFinger,
     HostMeta,
     HostMetaJson,
@@ -121,14 +129,14 @@ enum Route {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Interaction {
+pub(super) enum Interaction {
     Replies,
     Likes,
     Shares,
 }
 
 impl Route {
-    fn parse(path: &str) -> Option<Route> {
+    pub(super) fn parse(path: &str) -> Option<Route> {
         let segments: Vec<String> = path
             .trim_start_matches('/')
             .split('/')
@@ -138,6 +146,7 @@ impl Route {
         let own = |h: &str| h.to_string();
         Some(match s.as_slice() {
             [""] => Route::Home,
+            ["interact"] => Route::Interact,
             [".well-known", "webfinger"] => Route::WebFinger,
             [".well-known", "host-meta"] => Route::HostMeta,
             [".well-known", "host-meta.json"] => Route::HostMetaJson,
@@ -177,7 +186,7 @@ impl Route {
     }
 }
 
-fn query_param(query: &str, name: &str) -> Option<String> {
+pub(super) fn query_param(query: &str, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
@@ -224,7 +233,13 @@ struct Get<'a> {
 }
 
 /// The route table: each parsed path to its handler.
-async fn get(app: &State, route: Route, query: &str, headers: &HeaderMap) -> Resp {
+async fn get(
+    app: &State,
+    route: Route,
+    query: &str,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Resp {
     let g = Get {
         app,
         catalog: app.catalog.current(),
@@ -261,6 +276,7 @@ async fn get(app: &State, route: Route, query: &str, headers: &HeaderMap) -> Res
         // Routed before `get` is called.
         Route::Inbox(_) => r::method_not_allowed("POST"),
         Route::Media(path) => media(&g, &path).await,
+        Route::Interact => interact::interact(app, &g.catalog, peer, query).await,
     }
 }
 
@@ -847,6 +863,7 @@ mod tests {
             ),
             (urls.inbox("news"), Route::Inbox(Some(news()))),
             (urls.shared_inbox(), Route::Inbox(None)),
+            (urls.interact(), Route::Interact),
         ];
         for (url, route) in table {
             let path = url::Url::parse(&url).unwrap().path().to_string();
