@@ -43,6 +43,27 @@ async fn can_render_a_post_behind_a_content_warning() {
 }
 
 #[tokio::test]
+async fn can_keep_a_sensitive_image_out_of_the_link_preview() {
+    let mut site = TestSite::start("basic").await;
+    site.write_post(
+        "news/sensitive.md",
+        "+++\ntitle = \"Flood damage\"\ndate = 2026-11-21T09:00:00Z\nsensitive = true\n+++\n\n\
+         Photos of the flooded road.\n\n![A flooded road](img/path.png)\n",
+    );
+    site.restart().await;
+    let html = page(&site, "/@news/sensitive").await;
+    // The page shows the image behind its sensitive mark; a preview card, shown to anyone who
+    // sees the link, gets the avatar instead, at thumbnail size.
+    assert!(html.contains("A flooded road"), "{html}");
+    assert!(html.contains(
+        "<meta property=\"og:image\" content=\"http://masthead.test/media/content/news/avatar.png\">\n"
+    ));
+    assert!(!html.contains("og:image:alt"), "{html}");
+    assert!(html.contains("<meta name=\"twitter:card\" content=\"summary\">\n"));
+    assert!(html.contains("<meta name=\"fediverse:creator\" content=\"@news@masthead.test\">\n"));
+}
+
+#[tokio::test]
 async fn can_render_the_home_and_tag_pages() {
     snapshots(&[("home_page", "/"), ("tag_page", "/tags/citylife")]).await;
 }

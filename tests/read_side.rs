@@ -163,6 +163,10 @@ async fn can_serve_a_complete_actor_document() {
         format!("{b}/media/content/news/avatar.png")
     );
     assert!(a["published"].as_str().unwrap().ends_with('Z'));
+    // The pages that name this actor in `fediverse:creator` are ours: Mastodon credits it on
+    // their preview cards only for a host listed here.
+    let host = url::Url::parse(b).unwrap().host_str().unwrap().to_string();
+    assert_eq!(a["attributionDomains"], serde_json::json!([host]));
     let fields = a["attachment"].as_array().unwrap();
     assert_eq!(fields.len(), 2);
     assert_eq!(fields[0]["type"], "PropertyValue");

@@ -112,11 +112,12 @@ pub fn actor(site: &Site, urls: &Urls, actor: &Actor, parts: &ActorParts<'_>) ->
         let aka: Vec<&str> = actor.also_known_as.iter().map(|u| u.as_str()).collect();
         obj.insert("alsoKnownAs".into(), json!(aka));
     }
-    if let Some(html) = &site.html_base_url {
-        // Lets Mastodon credit this actor on preview cards of the brand's own pages.
-        if let Some(host) = html.host_str() {
-            obj.insert("attributionDomains".into(), json!([host]));
-        }
+    // Lets Mastodon credit this actor on the preview card of a post's page (the page names the
+    // actor in `fediverse:creator`; Mastodon believes it only for a host the actor lists): the
+    // brand's own site in static-site mode, else masthead's pages.
+    let pages = site.html_base_url.as_ref().unwrap_or(&site.base_url);
+    if let Some(host) = pages.host_str() {
+        obj.insert("attributionDomains".into(), json!([host]));
     }
     doc
 }

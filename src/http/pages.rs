@@ -21,7 +21,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use crate::catalog::{published, PostRecord, Profile};
+use crate::catalog::{published, Image, PostRecord, Profile};
 use crate::config::{Actor, Site};
 use crate::content::Post;
 use crate::federation::comments::Comment;
@@ -93,21 +93,117 @@ struct Head<'a> {
     lang: &'a str,
     alternate: &'a str,
     me: &'a str,
+    /// What a link preview shows, on the pages people share (a profile, a post).
+    card: Option<Card>,
+}
+
+/// The Open Graph card of a page (what Mastodon, Misskey and chat apps build a link preview
+/// from: the title, description and image), its author for Mastodon's byline
+/// (`fediverse:creator`, credited when the actor's `attributionDomains` lists the page's host),
+/// and for a post its dates and hashtags.
+struct Card {
+    /// `og:type`: `profile` or `article`.
+    kind: &'static str,
+    /// The page's own address, as shared.
+    url: String,
+    /// `og:site_name`.
+    site_name: String,
+    /// `@handle@domain` of the actor.
+    creator: String,
+    image: Option<CardImage>,
+    /// A post's publication and edit times (RFC 3339) and hashtags.
+    article: Option<(String, Option<String>, Vec<String>)>,
+}
+
+/// The picture of a card: a post's first image, else the actor's avatar.
+struct CardImage {
+    url: String,
+    /// Its text alternative; empty for an avatar.
+    alt: String,
+    size: Option<(u32, u32)>,
+    /// A post's own image (shown large), not the avatar.
+    large: bool,
+}
+
+impl Card {
+    fn meta(&self, head: &Head<'_>) -> String {
+        let mut out = String::new();
+        let mut tag = |attr: &str, name: &str, content: &str| {
+            out.push_str(&format!(
+                "<meta {attr}=\"{name}\" content=\"{}\">\n",
+                escape(content)
+            ));
+        };
+        tag("property", "og:type", self.kind);
+        tag("property", "og:site_name", &self.site_name);
+        tag("property", "og:title", head.title);
+        tag("property", "og:description", head.description);
+        tag("property", "og:url", &self.url);
+        let mut large = false;
+        if let Some(image) = &self.image {
+            tag("property", "og:image", &image.url);
+            if !image.alt.is_empty() {
+                tag("property", "og:image:alt", &image.alt);
+            }
+            if let Some((w, h)) = image.size {
+                tag("property", "og:image:width", &w.to_string());
+                tag("property", "og:image:height", &h.to_string());
+            }
+            large = image.large;
+        }
+        if let Some((published, updated, tags)) = &self.article {
+            tag("property", "article:published_time", published);
+            if let Some(updated) = updated {
+                tag("property", "article:modified_time", updated);
+            }
+            for t in tags {
+                tag("property", "article:tag", t);
+            }
+        }
+        let twitter = if large {
+            "summary_large_image"
+        } else {
+            "summary"
+        };
+        tag("name", "twitter:card", twitter);
+        tag("name", "fediverse:creator", &self.creator);
+        out.push_str(&format!(
+            "<link rel=\"canonical\" href=\"{}\">\n",
+            escape(&self.url)
+        ));
+        out
+    }
 }
 
 fn layout(head: &Head<'_>, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"{lang}\">\n<head>\n<meta charset=\"utf-8\">\n\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-<title>{title}</title>\n<meta name=\"description\" content=\"{description}\">\n\
+<title>{title}</title>\n<meta name=\"description\" content=\"{description}\">\n{card}\
 <link rel=\"alternate\" type=\"{ACTIVITY_JSON}\" href=\"{alternate}\">\n\
 <link rel=\"me\" href=\"{me}\">\n<style>{STYLE}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n",
         lang = escape(head.lang),
         title = escape(head.title),
         description = escape(head.description),
+        card = head.card.as_ref().map(|c| c.meta(head)).unwrap_or_default(),
         alternate = escape(head.alternate),
         me = escape(head.me),
     )
+}
+
+/// `og:site_name`: the site's name, else its domain.
+fn site_name(site: &Site) -> String {
+    site.name.clone().unwrap_or_else(|| site.domain.clone())
+}
+
+/// The avatar as a card's picture.
+fn avatar_image(icon: Option<&Image>) -> Option<CardImage> {
+    icon.map(|i| CardImage {
+        url: i.url.clone(),
+        alt: String::new(),
+        size: None,
+        large: false,
+    })
 }
 
 fn handle_of(site: &Site, actor: &Actor) -> String {
@@ -186,6 +282,14 @@ pub fn profile(
             lang: &site.language_of(actor),
             alternate: &urls.actor(&actor.handle),
             me: &urls.actor_html(&actor.handle),
+            card: Some(Card {
+                kind: "profile",
+                url: urls.actor_html(&actor.handle),
+                site_name: site_name(site),
+                creator: handle.clone(),
+                image: avatar_image(profile.icon.as_ref()),
+                article: None,
+            }),
         },
         &body,
     )
@@ -213,7 +317,8 @@ fn summary_card(urls: &Urls, actor: &Actor, record: &PostRecord) -> String {
     )
 }
 
-/// The page of one post, with its interaction counts.
+/// The page of one post, with its interaction counts; `avatar` is the actor's, for the link
+/// preview of a post without a picture of its own.
 pub fn post(
     site: &Site,
     urls: &Urls,
@@ -221,6 +326,7 @@ pub fn post(
     record: &PostRecord,
     counts: Counts,
     comments: &[Comment],
+    avatar: Option<&Image>,
 ) -> String {
     let post = &record.post;
     let lang = post
@@ -309,9 +415,43 @@ pub fn post(
             lang: &lang,
             alternate: &urls.post(&actor.handle, &post.slug),
             me: &urls.actor_html(&actor.handle),
+            card: Some(Card {
+                kind: "article",
+                url: urls.post_url(
+                    &actor.handle,
+                    &post.slug,
+                    &post.page_path,
+                    post.more().url.as_deref(),
+                ),
+                site_name: site_name(site),
+                creator: handle_of(site, actor),
+                image: post_image(post).or_else(|| avatar_image(avatar)),
+                article: Some((
+                    crate::federation::objects::time(published(record)),
+                    post.more()
+                        .updated
+                        .filter(|u| *u > published(record))
+                        .map(crate::federation::objects::time),
+                    post.tags.iter().map(|t| t.to_string()).collect(),
+                )),
+            }),
         },
         &body,
     )
+}
+
+/// A post's first image as its card's picture, unless the post is sensitive or behind a
+/// content warning: a preview must not show what the page hides.
+fn post_image(post: &Post) -> Option<CardImage> {
+    if post.sensitive || post.more().content_warning.is_some() {
+        return None;
+    }
+    post.more().attachments.first().map(|a| CardImage {
+        url: a.url.clone(),
+        alt: a.alt.clone(),
+        size: a.width.zip(a.height),
+        large: true,
+    })
 }
 
 fn figures(post: &Post) -> String {
@@ -349,6 +489,7 @@ pub fn tag(site: &Site, urls: &Urls, tag: &str, posts: &[(&Actor, &PostRecord)])
             lang: &site.language,
             alternate: &urls.tag(tag),
             me: &urls.home(),
+            card: None,
         },
         &body,
     )
@@ -374,6 +515,7 @@ pub fn home(site: &Site, urls: &Urls) -> String {
             lang: &site.language,
             alternate: &urls.instance_actor(),
             me: &urls.home(),
+            card: None,
         },
         &body,
     )
@@ -388,6 +530,7 @@ pub fn gone(site: &Site, urls: &Urls, actor: &Actor) -> String {
             lang: &site.language_of(actor),
             alternate: &urls.actor(&actor.handle),
             me: &urls.actor_html(&actor.handle),
+            card: None,
         },
         &format!(
             "<main>\n<h1>Post removed</h1>\n<p>This post was removed by <a href=\"{}\">{}</a>.</p>\n</main>",
@@ -479,6 +622,7 @@ pub fn interact_problem(site: &Site, urls: &Urls, actor: &Actor, problem: &Probl
             lang: &site.language_of(actor),
             alternate: &urls.actor(&actor.handle),
             me: &urls.actor_html(&actor.handle),
+            card: None,
         },
         &body,
     )
@@ -493,6 +637,7 @@ pub fn interact_unknown(site: &Site, urls: &Urls) -> String {
             lang: &site.language,
             alternate: &urls.instance_actor(),
             me: &urls.home(),
+            card: None,
         },
         &format!(
             "<main>\n<h1>Nothing to follow here</h1>\n<p>This link names no account or post of this site. \

@@ -711,7 +711,15 @@ fn post(g: &Get, handle: &str, slug: &str) -> Resp {
             .unwrap_or_default();
         r::html(
             StatusCode::OK,
-            pages::post(site, urls, actor, rec, counts(app, handle, slug), &comments),
+            pages::post(
+                site,
+                urls,
+                actor,
+                rec,
+                counts(app, handle, slug),
+                &comments,
+                g.catalog.profiles.get(handle).and_then(|p| p.icon.as_ref()),
+            ),
         )
     };
     if !json {
