@@ -35,21 +35,21 @@ pub enum BackupError {
     #[error("{path} already exists; it was left as it is (pass --force to replace it, or give another name)")]
     Exists { path: PathBuf },
     /// A file could not be read, written, synced or renamed.
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: io::Error },
     /// A query on a database failed.
-    #[error("database {path}: {source}")]
+    #[error("database {path}: {error}")]
     Sqlite {
         path: PathBuf,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     /// The file is not an SQLite database.
     #[error(
-        "{path} is not an SQLite database ({source}); give a file that `masthead backup` wrote"
+        "{path} is not an SQLite database ({error}); give a file that `masthead backup` wrote"
     )]
     NotADatabase {
         path: PathBuf,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
     /// `PRAGMA integrity_check` found problems.
     #[error("{path} is damaged (integrity check: {problems}); restore an older backup")]
@@ -65,10 +65,10 @@ pub enum BackupError {
         known: i64,
     },
     /// The current database is in use by another process and cannot be set aside.
-    #[error("cannot set {path} aside: {source} (stop every masthead command using it, then run restore again)")]
+    #[error("cannot set {path} aside: {error} (stop every masthead command using it, then run restore again)")]
     InUse {
         path: PathBuf,
-        source: rusqlite::Error,
+        error: rusqlite::Error,
     },
 }
 
@@ -119,16 +119,16 @@ impl super::Store {
         let tmp = TempFile::beside(out)?;
         let target = tmp.path.to_str().ok_or_else(|| BackupError::Io {
             path: tmp.path.clone(),
-            source: io::Error::new(io::ErrorKind::InvalidInput, "the path is not UTF-8"),
+            error: io::Error::new(io::ErrorKind::InvalidInput, "the path is not UTF-8"),
         })?;
         // `VACUUM INTO` writes into an empty file that exists, keeping its mode (0600). Not on a
         // reader: `query_only` refuses it. The writer's lock is held for the copy, which is why
         // `masthead backup` opens its own read-only store instead of asking the server.
         self.conn()
             .execute("VACUUM INTO ?1", [target])
-            .map_err(|source| BackupError::Sqlite {
+            .map_err(|error| BackupError::Sqlite {
                 path: self.path.clone(),
-                source,
+                error,
             })?;
         let info = settle(&tmp.path)?;
         if overwrite {
@@ -159,16 +159,16 @@ pub fn inspect_backup(path: &Path) -> Result<BackupInfo, BackupError> {
     if !path.is_file() {
         return Err(BackupError::Io {
             path: path.to_path_buf(),
-            source: io::Error::new(io::ErrorKind::NotFound, "no such file"),
+            error: io::Error::new(io::ErrorKind::NotFound, "no such file"),
         });
     }
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|source| BackupError::NotADatabase {
+    .map_err(|error| BackupError::NotADatabase {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     inspect(&conn, path)
 }
@@ -195,9 +195,9 @@ pub fn stage_restore(data_dir: &Path, file: &Path) -> Result<Staged, BackupError
     }
     let info = settle(&copy.path).map_err(|e| match e {
         // Name the file the person gave, not the copy.
-        BackupError::NotADatabase { source, .. } => BackupError::NotADatabase {
+        BackupError::NotADatabase { error, .. } => BackupError::NotADatabase {
             path: file.to_path_buf(),
-            source,
+            error,
         },
         BackupError::Damaged { problems, .. } => BackupError::Damaged {
             path: file.to_path_buf(),
@@ -238,16 +238,16 @@ impl Staged {
         let kept = if db.is_file() {
             // Folds the log into the file and deletes it: the old database is whole in one
             // file, and no log is left that SQLite would replay onto the restored one.
-            let conn = Connection::open(&db).map_err(|source| BackupError::InUse {
+            let conn = Connection::open(&db).map_err(|error| BackupError::InUse {
                 path: db.clone(),
-                source,
+                error,
             })?;
             set_journal_delete(&conn, &db)?;
             drop(conn);
             if wal.exists() {
                 return Err(BackupError::Io {
                     path: wal,
-                    source: io::Error::other("still there after its database left WAL mode"),
+                    error: io::Error::other("still there after its database left WAL mode"),
                 });
             }
             remove_if_present(&shm)?;
@@ -281,9 +281,9 @@ impl Staged {
 /// Makes the database at `path` one self-contained file (no write-ahead log), fsyncs it, and
 /// returns what it holds once checked.
 fn settle(path: &Path) -> Result<BackupInfo, BackupError> {
-    let not_db = |source| BackupError::NotADatabase {
+    let not_db = |error| BackupError::NotADatabase {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let conn = Connection::open(path).map_err(not_db)?;
     // The first read is where SQLite finds out a file is not a database.
@@ -304,9 +304,9 @@ fn settle(path: &Path) -> Result<BackupInfo, BackupError> {
 }
 
 fn set_journal_delete(conn: &Connection, path: &Path) -> Result<(), BackupError> {
-    let in_use = |source| BackupError::InUse {
+    let in_use = |error| BackupError::InUse {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     conn.busy_timeout(std::time::Duration::from_secs(5))
         .map_err(in_use)?;
@@ -316,7 +316,7 @@ fn set_journal_delete(conn: &Connection, path: &Path) -> Result<(), BackupError>
     if !mode.eq_ignore_ascii_case("delete") {
         return Err(BackupError::InUse {
             path: path.to_path_buf(),
-            source: rusqlite::Error::InvalidQuery,
+            error: rusqlite::Error::InvalidQuery,
         });
     }
     Ok(())
@@ -325,13 +325,13 @@ fn set_journal_delete(conn: &Connection, path: &Path) -> Result<(), BackupError>
 /// Checks the database `conn` has open at `path` and reads what it holds (`bytes` left 0 when
 /// the file is still to be settled).
 fn inspect(conn: &Connection, path: &Path) -> Result<BackupInfo, BackupError> {
-    let not_db = |source| BackupError::NotADatabase {
+    let not_db = |error| BackupError::NotADatabase {
         path: path.to_path_buf(),
-        source,
+        error,
     };
-    let sql = |source| BackupError::Sqlite {
+    let sql = |error| BackupError::Sqlite {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let problems: Vec<String> = conn
         .prepare("PRAGMA integrity_check")
@@ -450,9 +450,9 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 
 fn remove_if_present(path: &Path) -> Result<(), BackupError> {
     match std::fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(BackupError::Io {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(BackupError::Io {
             path: path.to_path_buf(),
-            source: e,
+            error,
         }),
         _ => Ok(()),
     }
@@ -474,9 +474,9 @@ fn sync_dir(path: &Path) -> Result<(), BackupError> {
 }
 
 fn io_err(path: &Path) -> impl Fn(io::Error) -> BackupError + '_ {
-    move |source| BackupError::Io {
+    move |error| BackupError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 

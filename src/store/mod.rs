@@ -153,6 +153,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v11.sql"),
 ];
 
+/// The schema version this build migrates a database to (`PRAGMA user_version`).
+pub fn schema_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
 impl Store {
     /// Opens (creating if needed) `masthead.db` in `data_dir`, readable by the owner only.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
