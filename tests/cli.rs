@@ -380,6 +380,10 @@ async fn can_back_up_while_serving_and_restore_once_stopped() {
 
     // Killed: its write-ahead log is left behind, with writes not yet in masthead.db.
     kill_9(child);
+    // A comments file written after the backup, of a reply the backup does not hold.
+    let comments = data.join("comments/news/hello.json");
+    std::fs::create_dir_all(comments.parent().unwrap()).unwrap();
+    std::fs::write(&comments, r#"[{"id":"http://127.0.0.1:9/notes/1"}]"#).unwrap();
     assert!(data.join("masthead.db-wal").exists());
     let (ok, stdout, stderr) = run_on(&[Path::new("restore"), &out], &config, &data);
     assert!(ok, "{stderr}");
@@ -403,6 +407,13 @@ async fn can_back_up_while_serving_and_restore_once_stopped() {
         )),
         "{stdout}"
     );
+    assert!(
+        stdout.ends_with("rewrote 1 comments file from it\nstart `masthead serve` to serve it\n"),
+        "{stdout}"
+    );
+    let rewritten: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&comments).unwrap()).unwrap();
+    assert!(rewritten.is_empty(), "{rewritten:?}");
     // No log is left that SQLite would replay onto the restored file.
     let dbs: Vec<String> = names(&data)
         .into_iter()
@@ -416,10 +427,7 @@ async fn can_back_up_while_serving_and_restore_once_stopped() {
     // The restored database serves the same key and the follower of the backup.
     let (child, addr) = serve(&config, &data);
     assert_eq!(served_key(&addr, "news").await, key);
-    assert_eq!(
-        served_followers(&addr, "news").await,
-        [reader.follower.clone()]
-    );
+    assert_eq!(served_followers(&addr, "news").await, vec![reader.follower]);
     kill_9(child);
 }
 

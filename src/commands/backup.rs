@@ -6,9 +6,11 @@
 //! data dir's `serve.lock` (the one `serve` holds) for its whole length, so no server starts on
 //! a database being replaced, and refuses while a server runs. Only the database is state:
 //! `plugin-cache/` (compiled plugins) and `published/` (exports of `publish = "commit"`) are
-//! rebuilt by `serve`, `serve.lock` is a lock, and `comments/` is rewritten from the store
-//! whenever a reply changes.
+//! rebuilt by `serve`, and `serve.lock` is a lock. `comments/` is derived too, but `serve`
+//! rewrites a post's file only when one of its replies changes, so a restore rewrites every file
+//! from the restored database (migrated to this build's schema first).
 
+use std::collections::BTreeSet;
 use std::error::Error;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ use chrono::{DateTime, Utc};
 use crate::app::{lock_data_dir, AppError};
 use crate::cli::{BackupArgs, RestoreArgs, SiteArgs};
 use crate::config::Site;
+use crate::federation::comments;
 use crate::store::{self, BackupError, BackupInfo, Restored, Store};
 
 /// A restore while `serve` holds the data dir.
@@ -77,7 +80,48 @@ pub fn restore(args: RestoreArgs) -> Result<ExitCode, Box<dyn Error>> {
     let info = staged.info.clone();
     let restored = staged.install(Utc::now())?;
     print!("{}", restore_report(&info, &restored, &config));
+    match rewrite_comments(&site.data_dir) {
+        Ok(0) => {}
+        Ok(n) => println!("rewrote {} from it", count(n as u64, "comments file")),
+        Err(e) => {
+            return Err(format!(
+                "the restore is in place, but the comments files could not be rewritten from it: {e} (fix this and run the restore again, or wait: `serve` rewrites a post's file when its replies change)"
+            )
+            .into())
+        }
+    }
+    println!("start `masthead serve` to serve it");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the restored store (migrating it to this build's schema) and rewrites the comments
+/// file of every post it holds replies to, and of every post with a file on disk (which it may
+/// hold none to now); returns how many files it wrote.
+fn rewrite_comments(data_dir: &Path) -> Result<usize, Box<dyn Error>> {
+    let store = Store::open(data_dir)?;
+    let mut posts: BTreeSet<(String, String)> = store
+        .all_replies()?
+        .into_iter()
+        .filter_map(|r| r.post)
+        .collect();
+    if let Ok(handles) = std::fs::read_dir(data_dir.join("comments")) {
+        for handle in handles.flatten().filter(|e| e.path().is_dir()) {
+            let Ok(files) = std::fs::read_dir(handle.path()) else {
+                continue;
+            };
+            let handle = handle.file_name().to_string_lossy().into_owned();
+            for file in files.flatten() {
+                let name = file.file_name().to_string_lossy().into_owned();
+                if let Some(slug) = name.strip_suffix(".json") {
+                    posts.insert((handle.clone(), slug.to_string()));
+                }
+            }
+        }
+    }
+    for (handle, slug) in &posts {
+        comments::write_file(&store, data_dir, handle, slug)?;
+    }
+    Ok(posts.len())
 }
 
 /// The site of `config`; when it is unusable, its problems are printed, one a line.
@@ -144,7 +188,7 @@ fn restore_report(info: &BackupInfo, restored: &Restored, config: &Path) -> Stri
     if info.schema_version < known {
         let _ = writeln!(
             out,
-            "it was written by an older masthead: the next `masthead serve` migrates it from schema v{} to v{known}",
+            "it was written by an older masthead: migrated from schema v{} to v{known}",
             info.schema_version
         );
     }
@@ -163,7 +207,6 @@ fn restore_report(info: &BackupInfo, restored: &Restored, config: &Path) -> Stri
             let _ = writeln!(out, "there was no database before: nothing was replaced");
         }
     }
-    let _ = writeln!(out, "start `masthead serve` to serve it");
     out
 }
 
@@ -231,7 +274,7 @@ mod tests {
     }
 
     #[test]
-    fn can_say_how_to_undo_a_restore_and_that_an_older_schema_is_migrated() {
+    fn can_say_how_to_undo_a_restore_and_that_an_older_schema_was_migrated() {
         let restored = Restored {
             db: PathBuf::from("/srv/data/masthead.db"),
             aside: Some(PathBuf::from(
@@ -248,10 +291,9 @@ mod tests {
             report,
             format!(
                 "restored /backups/site.db (1.5 MiB, schema v{old}, 1 actor, 2 followers) as /srv/data/masthead.db\n\
-                 it was written by an older masthead: the next `masthead serve` migrates it from schema v{old} to v{known}\n\
+                 it was written by an older masthead: migrated from schema v{old} to v{known}\n\
                  the database it replaced is kept as /srv/data/masthead.db.before-restore-20261121T090000Z\n\
-                 to undo: stop `masthead serve`, then run `masthead restore --config /srv/site.toml --data-dir /srv/data /srv/data/masthead.db.before-restore-20261121T090000Z`\n\
-                 start `masthead serve` to serve it\n",
+                 to undo: stop `masthead serve`, then run `masthead restore --config /srv/site.toml --data-dir /srv/data /srv/data/masthead.db.before-restore-20261121T090000Z`\n",
                 old = known - 1
             )
         );
