@@ -1100,8 +1100,9 @@ pub fn follow_commits(
 // ---------------------------------------------------------------------------------------------
 
 /// Takes `<data_dir>/serve.lock` for as long as the returned file lives (the OS drops the lock
-/// when the process dies, however it dies).
-fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, AppError> {
+/// when the process dies, however it dies): `serve` holds it while it runs, `masthead restore`
+/// while it replaces the database.
+pub fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, AppError> {
     let fail = |source| AppError::Lock {
         dir: dir.to_path_buf(),
         source,

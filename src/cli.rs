@@ -62,6 +62,37 @@ pub enum Command {
     Publish(PublishArgs),
     /// Write, build and try WebAssembly plugins.
     Plugin(PluginArgs),
+    /// Write a consistent copy of the database (keys, followers, queues, replies) to a file,
+    /// while `serve` runs. The copy holds the actors' private keys: it is written mode 0600.
+    Backup(BackupArgs),
+    /// Put a backup in place of the database (`serve` must be stopped); the database it
+    /// replaces is kept beside it.
+    Restore(RestoreArgs),
+}
+
+/// `masthead backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Site and store (with --data-dir, site.toml is not read).
+    #[command(flatten)]
+    pub site: SiteArgs,
+    /// The file to write; a folder gets a file named `masthead-<UTC time>.db` in it.
+    #[arg(value_name = "OUT")]
+    pub out: PathBuf,
+    /// Replace OUT if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `masthead restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Site and store.
+    #[command(flatten)]
+    pub site: SiteArgs,
+    /// A file `masthead backup` wrote.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
 }
 
 /// `masthead publish`.

@@ -4,6 +4,7 @@
 //! The work itself lives in the domain modules (`scaffold`, `config`, `admin`, `app`,
 //! `catalog`, `store`); `main` only parses the command line and calls [`run`].
 
+pub mod backup;
 pub mod check;
 pub mod deliveries;
 pub mod follows;
@@ -40,6 +41,8 @@ pub fn run(command: Command) -> Result<ExitCode, Box<dyn Error>> {
         Command::Republish(args) => republish::run(args),
         Command::Publish(args) => publish::run(args),
         Command::Plugin(args) => plugin::run(args),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
     }
 }
 

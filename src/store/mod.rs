@@ -6,7 +6,7 @@
 //! waits for a person's decision, and why), the outgoing delivery queue
 //! and per-host delivery health, what mentions and replies resolved to, and the publications
 //! waiting for that, and what plugins keep (their key-value stores, their labels and notes). It
-//! does not decide what to publish.
+//! does not decide what to publish. `backup` copies it while it runs and puts a copy back.
 //!
 //! Writes go through one connection behind a std `Mutex`; reads of a database file go through
 //! [`READERS`] more (WAL mode lets them read while the writer writes), so the inbox's key and
@@ -36,6 +36,7 @@ macro_rules! from_row {
 }
 
 mod auto_replies;
+mod backup;
 mod cache;
 mod deliveries;
 mod delivery_status;
@@ -59,6 +60,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, Params, Row, Transaction};
 
 pub use auto_replies::AutoReply;
+pub use backup::{inspect_backup, stage_restore, BackupError, BackupInfo, Restored, Staged};
 pub use deliveries::{inbox_host, Delivery, DeliveryState, NewDelivery};
 pub use delivery_status::{ActorQueue, HostQueue, OnHold, Publish};
 pub use followers::{FollowState, Follower};
@@ -150,6 +152,11 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v10.sql"),
     include_str!("schema_v11.sql"),
 ];
+
+/// The schema version this build migrates a database to (`PRAGMA user_version`).
+pub fn schema_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
 
 impl Store {
     /// Opens (creating if needed) `masthead.db` in `data_dir`, readable by the owner only.
