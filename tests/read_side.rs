@@ -529,6 +529,7 @@ async fn assert_revalidates(
         );
         assert_eq!(same.header("vary"), got.header("vary"), "{method} {path}");
         assert_eq!(same.header("content-length"), "", "{method} {path}");
+        assert_eq!(same.header("content-type"), "", "{method} {path}");
     }
     // A list naming it among others, and its weak form (RFC 9110's weak comparison).
     let listed = format!("\"nope\", W/{etag}");

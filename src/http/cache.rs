@@ -108,8 +108,8 @@ pub fn matches(if_none_match: &str, etag: &str) -> bool {
 
 /// Adds the cache headers of `freshness` to a GET or HEAD answer, and turns a `200` whose ETag
 /// the client already holds (`If-None-Match` of `request`) into a bodiless `304` that keeps
-/// every header of the `200` but its content length (RFC 9110 §15.4.5: ETag, Cache-Control and
-/// Vary are sent again). The body of a `200` is hashed as it stands: handlers keep it in memory.
+/// every header of the `200` but its content type and length (RFC 9110 §15.4.5: ETag,
+/// Cache-Control and Vary are sent again; the body's metadata is not). The body of a `200` is hashed as it stands: handlers keep it in memory.
 pub async fn revalidate(mut resp: Resp, freshness: Freshness, request: &HeaderMap) -> Resp {
     let status = resp.status();
     let public = matches!(freshness, Freshness::Public(_));
@@ -127,7 +127,9 @@ pub async fn revalidate(mut resp: Resp, freshness: Freshness, request: &HeaderMa
             HeaderValue::from_str(&tag).expect("an ETag is hex in quotes"),
         );
         if fresh {
+            // Representation metadata the cache already holds (§15.4.5: SHOULD NOT be sent).
             h.remove(header::CONTENT_LENGTH);
+            h.remove(header::CONTENT_TYPE);
             *resp.status_mut() = StatusCode::NOT_MODIFIED;
         } else {
             *resp.body_mut() = Full::new(body);
@@ -226,11 +228,16 @@ mod tests {
         let mut doc = ok("doc");
         doc.headers_mut()
             .insert(header::VARY, HeaderValue::from_static("Accept"));
+        doc.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/activity+json"),
+        );
         let resp = revalidate(doc, Freshness::DOCUMENT, &request).await;
         assert_eq!(resp.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(resp.headers()[header::ETAG], tag);
         assert_eq!(resp.headers()[header::CACHE_CONTROL], "public, max-age=180");
         assert_eq!(resp.headers()[header::VARY], "Accept");
+        assert!(!resp.headers().contains_key(header::CONTENT_TYPE));
         assert!(body_of(resp).await.is_empty());
 
         // The body changed: the old tag no longer matches.
