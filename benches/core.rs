@@ -13,7 +13,9 @@
 //!   tests/fixtures/signatures, a draft-cavage POST and an RFC 9421 POST as Fedify sends it;
 //! - `render`: a typical post (front matter, three paragraphs, a list, a link, a hashtag, a
 //!   mention) read from its file to a `Post` (front matter, Markdown, sanitized HTML, hashes),
-//!   then served as its Note JSON; and the Markdown to HTML step alone.
+//!   then served as its Note JSON; and the Markdown to HTML step alone;
+//! - `serve`: that post's HTML page built, and the ETag of the page (`http::cache::etag`, which
+//!   every 200 GET pays on top of building its body).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +31,7 @@ use masthead::content::render::{render, RenderContext};
 use masthead::content::{self, MediaRules};
 use masthead::federation::objects::{self, Counts};
 use masthead::federation::signatures::{self, PublicKey, SigningKey};
+use masthead::http::{cache, pages};
 use masthead::urls::Urls;
 use ring::signature::{
     RsaKeyPair, UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
@@ -240,6 +243,23 @@ fn rendering(c: &mut Criterion) {
     };
     assert!(!render(body, &ctx).has_errors());
     g.bench_function("markdown_to_html", |b| b.iter(|| render(body, &ctx)));
+    g.finish();
+
+    // What every page GET costs on top of building its body: the ETag of that body.
+    let mut library = content::scan_paths(&site, &urls, &sources, &no_cache);
+    let record = PostRecord {
+        post: Arc::new(library.posts.pop().unwrap()),
+        first_seen,
+        addressees: Vec::new(),
+        bodies: None,
+    };
+    let page = || pages::post(&site, &urls, &actor, &record, Counts::default(), &[]);
+    let html = page();
+    let mut g = c.benchmark_group("serve");
+    g.bench_function("post_page_html", |b| b.iter(page));
+    g.bench_function("post_page_etag", |b| {
+        b.iter(|| cache::etag(html.as_bytes()))
+    });
     g.finish();
 }
 

@@ -895,6 +895,7 @@ async fn can_serve_the_queue_as_prometheus_metrics_on_their_own_address() {
         got.header("content-type"),
         "text/plain; version=0.0.4; charset=utf-8"
     );
+    assert_eq!(got.header("cache-control"), "no-store");
     let samples = parse_metrics(&got.text());
     let retry = rows.iter().find(|r| r.inbox == retrying.url).unwrap();
     let queued_at = rows[0].created_at as f64 / 1000.0;

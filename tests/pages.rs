@@ -489,6 +489,9 @@ async fn can_send_a_visitor_to_their_servers_subscribe_template_to_follow_or_rep
         got.header("location"),
         format!("{}/authorize_interaction?uri={}", visitor.base, enc(&actor))
     );
+    // Where one visitor is sent is theirs alone: no cache keeps it.
+    assert_eq!(got.header("cache-control"), "no-store");
+    assert_eq!(got.header("etag"), "");
     assert_eq!(
         visitor.asked().last().unwrap(),
         &format!("acct:you@{}", visitor.host)

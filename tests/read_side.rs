@@ -411,6 +411,9 @@ async fn can_tombstone_a_removed_post_and_keep_a_broken_one() {
     assert_eq!(tomb["type"], "Tombstone");
     assert_eq!(tomb["formerType"], "Note");
     assert!(tomb["deleted"].is_string());
+    // A tombstone is cached a minute, without an ETag (it is no 200 to revalidate).
+    assert_eq!(gone.header("cache-control"), "public, max-age=60");
+    assert_eq!(gone.header("etag"), "");
     site.assert_status("/@news/cw", BROWSER, StatusCode::GONE)
         .await;
     site.assert_status("/users/news/posts/cw/activity", AP, StatusCode::GONE)
@@ -479,6 +482,8 @@ async fn can_serve_local_media_with_cache_headers_and_nothing_else() {
         .await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
     assert!(again.body.is_empty());
+    assert_eq!(again.header("etag"), etag);
+    assert_eq!(again.header("cache-control"), "public, max-age=3600");
     for path in [
         "/media/site.toml",
         "/media/content/news/hello.md",
@@ -488,6 +493,164 @@ async fn can_serve_local_media_with_cache_headers_and_nothing_else() {
     ] {
         site.assert_status(path, "*/*", StatusCode::NOT_FOUND).await;
     }
+}
+
+// --- Caching: ETag, 304 and Cache-Control on the read side ---
+
+/// A 200 GET of `path` with `accept` whose ETag and Cache-Control are as a cache needs them
+/// (`cache_control` exactly), checked against a HEAD and a revalidation; its ETag.
+async fn assert_revalidates(
+    site: &TestSite,
+    path: &str,
+    accept: &str,
+    cache_control: &str,
+) -> String {
+    let got = site.get(path, accept).await;
+    assert_eq!(got.status, StatusCode::OK, "GET {path}");
+    assert_eq!(got.header("cache-control"), cache_control, "GET {path}");
+    let etag = got.header("etag").to_string();
+    assert!(
+        etag.len() > 2 && etag.starts_with('"') && etag.ends_with('"'),
+        "GET {path}: a strong ETag, got {etag:?}"
+    );
+
+    let head = common::fetch(&format!("{}{path}", site.base), Method::HEAD, accept, &[]).await;
+    assert_eq!(head.status, StatusCode::OK, "HEAD {path}");
+    assert_eq!(head.header("etag"), etag, "HEAD {path}");
+    assert!(head.body.is_empty());
+
+    // RFC 9110 §15.4.5: the 304 sends again what a cache updates from, and no body.
+    for method in [Method::GET, Method::HEAD] {
+        let url = format!("{}{path}", site.base);
+        let same = common::fetch(&url, method.clone(), accept, &[("if-none-match", &etag)]).await;
+        assert_eq!(same.status, StatusCode::NOT_MODIFIED, "{method} {path}");
+        assert!(same.body.is_empty(), "{method} {path}: {}", same.text());
+        assert_eq!(same.header("etag"), etag, "{method} {path}");
+        assert_eq!(
+            same.header("cache-control"),
+            cache_control,
+            "{method} {path}"
+        );
+        assert_eq!(same.header("vary"), got.header("vary"), "{method} {path}");
+        assert_eq!(same.header("content-length"), "", "{method} {path}");
+        assert_eq!(same.header("content-type"), "", "{method} {path}");
+    }
+    // A list naming it among others, and its weak form (RFC 9110's weak comparison).
+    let listed = format!("\"nope\", W/{etag}");
+    let weak = site
+        .get_with(path, accept, &[("if-none-match", &listed)])
+        .await;
+    assert_eq!(
+        weak.status,
+        StatusCode::NOT_MODIFIED,
+        "GET {path} with {listed}"
+    );
+
+    let other_weak = format!("W/\"{}x\"", etag.trim_matches('"'));
+    for other in ["\"0123456789abcdef0123456789abcdef\"", other_weak.as_str()] {
+        let fresh = site
+            .get_with(path, accept, &[("if-none-match", other)])
+            .await;
+        assert_eq!(fresh.status, StatusCode::OK, "GET {path} with {other}");
+        assert_eq!(fresh.body, got.body, "GET {path} with {other}");
+        assert_eq!(fresh.header("etag"), etag);
+    }
+    etag
+}
+
+#[tokio::test]
+async fn can_answer_304_to_a_fetcher_that_holds_the_current_etag() {
+    let site = TestSite::start("basic").await;
+    let host = site.base.trim_start_matches("http://").to_string();
+    let document = "public, max-age=180";
+    let moving = "public, max-age=60";
+    for (path, accept, cache_control) in [
+        ("/users/news", AP, document),
+        ("/users/news/posts/hello", AP, document),
+        ("/users/news/posts/hello/activity", AP, document),
+        ("/users/news/outbox", AP, moving),
+        ("/users/news/outbox?page=1", AP, moving),
+        ("/users/news/followers", AP, moving),
+        ("/users/news/posts/hello/replies", AP, moving),
+        ("/@news/hello", BROWSER, moving),
+        ("/", BROWSER, document),
+        ("/tags/citylife", BROWSER, document),
+        ("/.well-known/nodeinfo", "*/*", document),
+        ("/.well-known/host-meta", "*/*", document),
+        ("/nodeinfo/2.1", "*/*", document),
+    ] {
+        assert_revalidates(&site, path, accept, cache_control).await;
+    }
+    let webfinger = format!("/.well-known/webfinger?resource=acct:news@{host}");
+    assert_revalidates(&site, &webfinger, "*/*", document).await;
+
+    // One URL, two representations (`Vary: Accept`): a cache must never answer a page's ETag
+    // for the JSON, so they differ.
+    for (path, page_cache_control) in [
+        ("/users/news", document),
+        ("/users/news/posts/hello", moving),
+    ] {
+        let json = assert_revalidates(&site, path, AP, document).await;
+        let html = assert_revalidates(&site, path, BROWSER, page_cache_control).await;
+        assert_ne!(json, html, "{path}");
+        let crossed = site
+            .get_with(path, BROWSER, &[("if-none-match", &json)])
+            .await;
+        assert_eq!(crossed.status, StatusCode::OK, "{path}");
+        assert!(crossed.header("content-type").starts_with("text/html"));
+    }
+}
+
+#[tokio::test]
+async fn can_change_the_etag_of_a_post_when_it_is_edited() {
+    let site = TestSite::start("basic").await;
+    let path = "/users/news/posts/hello";
+    let before_json = site.get(path, AP).await.header("etag").to_string();
+    let before_page = site.get(path, BROWSER).await.header("etag").to_string();
+    site.write_post(
+        "news/hello.md",
+        "+++\ntitle = \"Hello world\"\ndate = 2026-11-20T09:00:00Z\ntags = [\"Welcome\"]\n+++\n\nFirst post, edited.\n",
+    );
+    site.app().rebuild().await.unwrap();
+    for (accept, before) in [(AP, &before_json), (BROWSER, &before_page)] {
+        let got = site
+            .get_with(path, accept, &[("if-none-match", before)])
+            .await;
+        assert_eq!(got.status, StatusCode::OK, "{accept}");
+        assert!(got.text().contains("First post, edited."), "{}", got.text());
+        assert_ne!(got.header("etag"), before.as_str(), "{accept}");
+        assert!(got.header("etag").starts_with('"'));
+    }
+}
+
+#[tokio::test]
+async fn rejects_caching_errors_and_what_is_not_the_read_side() {
+    let site = TestSite::start("basic").await;
+    for (method, path) in [
+        (Method::GET, "/users/nobody"),
+        (Method::GET, "/users/news/posts/never"),
+        (Method::GET, "/nope"),
+        (Method::GET, "/users/news/outbox?page=0"),
+        (Method::PUT, "/users/news"),
+        (Method::GET, "/inbox"),
+        (Method::POST, "/inbox"),
+    ] {
+        let url = format!("{}{path}", site.base);
+        let got = common::fetch(&url, method.clone(), AP, &[("if-none-match", "*")]).await;
+        assert!(
+            got.status.is_client_error(),
+            "{method} {path}: {}",
+            got.status
+        );
+        assert_eq!(got.header("cache-control"), "no-store", "{method} {path}");
+        assert_eq!(got.header("etag"), "", "{method} {path}");
+    }
+    // The Follow form of `/interact` is a visitor's own step, never kept by a shared cache.
+    let form = site
+        .get(&format!("/interact?uri={}/users/news", site.base), BROWSER)
+        .await;
+    assert_eq!(form.header("cache-control"), "no-store", "{}", form.status);
+    assert_eq!(form.header("etag"), "");
 }
 
 #[tokio::test]
@@ -516,6 +679,9 @@ async fn can_redirect_browsers_to_the_brands_own_site_in_static_mode() {
         "https://www.city.example/news/hello/"
     );
     assert_eq!(page.header("vary"), "Accept");
+    // As public as the page it stands for; every redirect's body is the same, so no ETag.
+    assert_eq!(page.header("cache-control"), "public, max-age=60");
+    assert_eq!(page.header("etag"), "");
     let note = site.get("/users/news/posts/hello", AP).await.json();
     assert_eq!(note["url"], "https://www.city.example/news/hello/");
     let custom = site.get("/users/news/posts/custom", AP).await.json();

@@ -223,7 +223,12 @@ pub async fn serve(
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let metrics = metrics.clone();
-                async move { Ok::<_, Infallible>(metrics.answer(&req)) }
+                async move {
+                    // A scrape is a reading of now: no cache may keep it.
+                    let mut resp = metrics.answer(&req);
+                    super::cache::no_store_unless_set(&mut resp);
+                    Ok::<_, Infallible>(resp)
+                }
             });
             let conn = http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())

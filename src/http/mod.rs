@@ -11,6 +11,7 @@
 //! idle keep-alive connection: hyper closes without an answer, since it has no request to
 //! answer). One header's length and the time to send an inbox body are checked in [`routes`].
 
+pub mod cache;
 pub mod interact;
 pub mod limits;
 pub mod metrics;

@@ -7,6 +7,11 @@
 //! redirect to the brand's own page); both carry `Vary: Accept`. The inboxes take POST only
 //! (their checks live in `federation::inbox`; the body is capped here while it is read); every
 //! other path takes GET and HEAD; anything else on a known path is 405.
+//!
+//! Caching is decided here once per route ([`Route::freshness`]) and applied to every GET and
+//! HEAD answer after its handler ran (`cache::revalidate`: ETag, 304, Cache-Control), so no
+//! handler writes a cache header; a HEAD is answered by building the GET and dropping its body,
+//! so both carry the same ETag.
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
@@ -17,8 +22,8 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
+use super::cache::{self, Freshness};
 use super::interact;
 use super::pages;
 use super::response::{self as r, Resp};
@@ -37,11 +42,13 @@ use crate::urls::percent_decode;
 pub struct Peer(pub IpAddr);
 
 /// Handles one request: every response, whatever the route, carries the security headers
-/// ([`r::secure`]).
+/// ([`r::secure`]) and a `Cache-Control` (the route's for a GET or HEAD answer, else
+/// `no-store`: see [`cache`]).
 #[tracing::instrument(skip_all, fields(method = %req.method(), path = %req.uri().path()))]
 pub async fn handle(app: &State, req: Request<Incoming>) -> Resp {
     let mut resp = route(app, req).await;
     r::secure(&mut resp, csp(app.site.dev.allow_http));
+    cache::no_store_unless_set(&mut resp);
     resp
 }
 
@@ -79,8 +86,12 @@ async fn route(app: &State, req: Request<Incoming>) -> Resp {
     if method != Method::GET && method != Method::HEAD {
         return r::method_not_allowed("GET, HEAD");
     }
-    let mut resp = get(app, route, &query, &headers, peer).await;
-    if method == Method::HEAD {
+    let json = r::wants_activity_json(&headers);
+    let freshness = route.freshness(json);
+    let resp = get(app, route, &query, json, peer).await;
+    let mut resp = cache::revalidate(resp, freshness, &headers).await;
+    // A 304 has no body to measure; hyper sends it without a length.
+    if method == Method::HEAD && resp.status() != StatusCode::NOT_MODIFIED {
         let len = http_body_util::BodyExt::collect(resp.body_mut())
             .await
             .map(|b| b.to_bytes().len())
@@ -186,6 +197,41 @@ impl Route {
     }
 }
 
+impl Route {
+    /// How long caches may keep this route's answers, as the client asked for JSON or not
+    /// (the values and why each: [`Freshness`]). Every route is named, so a new one is a choice.
+    fn freshness(&self, json: bool) -> Freshness {
+        match self {
+            // A visitor's own lookup, and the inboxes' POST answers.
+            Route::Interact | Route::Inbox(_) => Freshness::NoStore,
+            Route::Media(_) => Freshness::MEDIA,
+            Route::Outbox(_)
+            | Route::Followers(_)
+            | Route::PostCollection(..)
+            | Route::Comments(..) => Freshness::MOVING,
+            // The page lists the post's comments and counts; the Note carries counts too, but
+            // as Mastodon serves its own, and an edit is pushed to followers by an `Update`.
+            Route::Post(..) if !json => Freshness::MOVING,
+            Route::Post(..)
+            | Route::PostCreate(..)
+            | Route::AutoReply(..)
+            | Route::Home
+            | Route::WebFinger
+            | Route::HostMeta
+            | Route::HostMetaJson
+            | Route::NodeInfoLinks
+            | Route::NodeInfo
+            | Route::InstanceActor
+            | Route::InstanceOutbox
+            | Route::Actor(_)
+            | Route::Following(_)
+            | Route::Featured(_)
+            | Route::FeaturedTags(_)
+            | Route::Tag(_) => Freshness::DOCUMENT,
+        }
+    }
+}
+
 pub(super) fn query_param(query: &str, name: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
@@ -222,30 +268,22 @@ fn page_param(query: &str) -> Result<Option<usize>, BadPage> {
 }
 
 /// What every GET handler reads: the state, the snapshot taken for this request, the query and
-/// the headers.
+/// which representation was asked for.
 struct Get<'a> {
     app: &'a State,
     catalog: Arc<Catalog>,
     query: &'a str,
-    headers: &'a HeaderMap,
     /// The client asked for ActivityPub JSON (else it gets a page).
     json: bool,
 }
 
 /// The route table: each parsed path to its handler.
-async fn get(
-    app: &State,
-    route: Route,
-    query: &str,
-    headers: &HeaderMap,
-    peer: Option<IpAddr>,
-) -> Resp {
+async fn get(app: &State, route: Route, query: &str, json: bool, peer: Option<IpAddr>) -> Resp {
     let g = Get {
         app,
         catalog: app.catalog.current(),
         query,
-        headers,
-        json: r::wants_activity_json(headers),
+        json,
     };
     match route {
         Route::Home => home(&g),
@@ -799,38 +837,14 @@ async fn media(g: &Get<'_>, path: &str) -> Resp {
         tracing::warn!(file = %file.display(), "media file is no longer an image; not served");
         return r::not_found();
     };
-    let etag = format!("\"{}\"", &hex(&Sha256::digest(&bytes))[..32]);
-    let fresh = g
-        .headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let mut resp = if fresh {
-        let mut resp = r::bytes(media_type, Bytes::new());
-        *resp.status_mut() = StatusCode::NOT_MODIFIED;
-        resp
-    } else {
-        r::bytes(media_type, bytes)
-    };
-    let h = resp.headers_mut();
-    // An hour fresh, then revalidated by ETag: URLs are stable but the file may be replaced.
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=3600"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        h.insert(header::ETAG, v);
-    }
+    // Its ETag, 304 and Cache-Control (`Freshness::MEDIA`) are added as for every GET.
+    let mut resp = r::bytes(media_type, bytes);
     // `nosniff` is added by `handle`, as on every response; this policy replaces the page one.
-    h.insert(
+    resp.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
     );
     allow_any_origin(resp)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
