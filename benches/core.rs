@@ -253,7 +253,7 @@ fn rendering(c: &mut Criterion) {
         addressees: Vec::new(),
         bodies: None,
     };
-    let page = || pages::post(&site, &urls, &actor, &record, Counts::default(), &[]);
+    let page = || pages::post(&site, &urls, &actor, &record, Counts::default(), &[], None);
     let html = page();
     let mut g = c.benchmark_group("serve");
     g.bench_function("post_page_html", |b| b.iter(page));
