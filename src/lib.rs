@@ -40,6 +40,7 @@ pub mod live;
 pub mod moderation;
 pub mod open_files;
 pub mod plugins;
+pub mod rate;
 pub mod scaffold;
 pub mod store;
 pub mod urls;

@@ -17,6 +17,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::config::Limits;
+use crate::rate::{Bucket, Rate};
 
 /// What a connection over the limit is sent before it is closed.
 pub const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nretry-after: 5\r\ncontent-length: 12\r\nconnection: close\r\n\r\nbusy, retry\n";
@@ -105,51 +106,17 @@ struct LookupBuckets {
     all: Option<Bucket>,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Bucket {
-    tokens: f64,
-    at_ms: i64,
-}
-
-impl Bucket {
-    fn full(per_minute: usize, now_ms: i64) -> Bucket {
-        Bucket {
-            tokens: per_minute as f64,
-            at_ms: now_ms,
-        }
-    }
-
-    /// Brought up to `now_ms` at `per_minute` a minute, at most `per_minute`.
-    fn refilled(self, per_minute: usize, now_ms: i64) -> Bucket {
-        let elapsed_min = (now_ms - self.at_ms).max(0) as f64 / 60_000.0;
-        Bucket {
-            tokens: (self.tokens + elapsed_min * per_minute as f64).min(per_minute as f64),
-            at_ms: now_ms.max(self.at_ms),
-        }
-    }
-
-    /// Whole seconds until one lookup is allowed (at least 1), or `None` when one is now.
-    fn wait_s(self, per_minute: usize) -> Option<u64> {
-        (self.tokens < 1.0).then(|| {
-            let secs = (1.0 - self.tokens) * 60.0 / per_minute as f64;
-            (secs.ceil() as u64).max(1)
-        })
-    }
-}
-
 impl Lookups {
     /// Takes one lookup for `client` at `now_ms`, or `Err(seconds to wait)` when it or everyone
     /// together has none left (then nothing is taken).
     pub fn take(&self, client: IpAddr, now_ms: i64, limits: &Limits) -> Result<(), u64> {
-        let (per_ip, all) = (
-            limits.interact_per_ip_per_minute,
-            limits.interact_per_minute,
-        );
+        let per_ip = Rate::per_minute(limits.interact_per_ip_per_minute);
+        let all = Rate::per_minute(limits.interact_per_minute);
         let key = client_key(client);
         let mut b = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if b.per_client.len() >= MAX_LOOKUP_CLIENTS && !b.per_client.contains_key(&key) {
             b.per_client
-                .retain(|_, c| c.refilled(per_ip, now_ms).tokens < per_ip as f64);
+                .retain(|_, c| !c.refilled(per_ip, now_ms).is_full(per_ip));
         }
         let mine = b
             .per_client
@@ -161,21 +128,14 @@ impl Lookups {
             .all
             .unwrap_or(Bucket::full(all, now_ms))
             .refilled(all, now_ms);
-        let wait = mine.wait_s(per_ip).max(everyone.wait_s(all));
-        if let Some(secs) = wait {
-            return Err(secs);
+        // Nothing is taken from either when one of them has nothing left.
+        match (mine.wait(per_ip), everyone.wait(all)) {
+            (Ok(()), Ok(())) => {}
+            (Err(a), Err(b)) => return Err(a.max(b)),
+            (Err(s), _) | (_, Err(s)) => return Err(s),
         }
-        b.per_client.insert(
-            key,
-            Bucket {
-                tokens: mine.tokens - 1.0,
-                ..mine
-            },
-        );
-        b.all = Some(Bucket {
-            tokens: everyone.tokens - 1.0,
-            ..everyone
-        });
+        b.per_client.insert(key, mine.taken());
+        b.all = Some(everyone.taken());
         Ok(())
     }
 }

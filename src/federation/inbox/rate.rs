@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::config::Limits;
+use crate::rate::{Bucket, Rate};
 
 /// The most servers remembered at once (about 100 bytes each).
 const MAX_HOSTS: usize = 10_000;
@@ -21,20 +22,20 @@ pub struct HostRates {
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Bucket {
-    /// Activities the server may still send now.
-    tokens: f64,
-    /// When `tokens` was last brought up to date (unix ms).
-    at_ms: i64,
+/// The allowance of one server.
+fn rate(limits: &Limits) -> Rate {
+    Rate::per_second(
+        limits.inbox_per_host_per_second,
+        limits.inbox_per_host_burst,
+    )
 }
 
 impl HostRates {
     /// `Err(seconds to wait)` when `host` has no allowance left at `now_ms`; takes nothing.
     pub fn check(&self, host: &str, now_ms: i64, limits: &Limits) -> Result<(), u64> {
-        let buckets = self.lock();
-        match buckets.get(host) {
-            Some(b) => wait(refilled(*b, now_ms, limits), limits),
+        let rate = rate(limits);
+        match self.lock().get(host) {
+            Some(b) => b.refilled(rate, now_ms).wait(rate),
             None => Ok(()),
         }
     }
@@ -42,19 +43,17 @@ impl HostRates {
     /// Takes one activity from `host`'s allowance at `now_ms`, or `Err(seconds to wait)` when
     /// none is left.
     pub fn take(&self, host: &str, now_ms: i64, limits: &Limits) -> Result<(), u64> {
+        let rate = rate(limits);
         let mut buckets = self.lock();
         if buckets.len() >= MAX_HOSTS && !buckets.contains_key(host) {
-            let burst = limits.inbox_per_host_burst as f64;
-            buckets.retain(|_, b| refilled(*b, now_ms, limits).tokens < burst);
+            buckets.retain(|_, b| !b.refilled(rate, now_ms).is_full(rate));
         }
-        let full = Bucket {
-            tokens: limits.inbox_per_host_burst as f64,
-            at_ms: now_ms,
-        };
-        let bucket = buckets.entry(host.to_string()).or_insert(full);
-        *bucket = refilled(*bucket, now_ms, limits);
-        wait(*bucket, limits)?;
-        bucket.tokens -= 1.0;
+        let bucket = buckets
+            .entry(host.to_string())
+            .or_insert(Bucket::full(rate, now_ms));
+        *bucket = bucket.refilled(rate, now_ms);
+        bucket.wait(rate)?;
+        *bucket = bucket.taken();
         Ok(())
     }
 
@@ -62,25 +61,6 @@ impl HostRates {
         // Each use is a few arithmetic steps; a poisoned map is still a valid map.
         self.buckets.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// `b` brought up to `now_ms`.
-fn refilled(b: Bucket, now_ms: i64, limits: &Limits) -> Bucket {
-    let elapsed_s = (now_ms - b.at_ms).max(0) as f64 / 1000.0;
-    Bucket {
-        tokens: (b.tokens + elapsed_s * limits.inbox_per_host_per_second as f64)
-            .min(limits.inbox_per_host_burst as f64),
-        at_ms: now_ms.max(b.at_ms),
-    }
-}
-
-/// `Ok` when `b` holds a whole activity, else the whole seconds until it does (at least 1).
-fn wait(b: Bucket, limits: &Limits) -> Result<(), u64> {
-    if b.tokens >= 1.0 {
-        return Ok(());
-    }
-    let secs = (1.0 - b.tokens) / limits.inbox_per_host_per_second as f64;
-    Err((secs.ceil() as u64).max(1))
 }
 
 #[cfg(test)]
