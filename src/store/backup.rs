@@ -493,14 +493,8 @@ mod tests {
         store.actor_key(INSTANCE_KEY).unwrap();
         store
             .upsert_follower(&Follower {
-                actor: "news".into(),
-                follower: "https://remote.example/users/reader".into(),
-                follow_id: "https://remote.example/follows/1".into(),
-                inbox: "https://remote.example/inbox".into(),
-                shared_inbox: None,
                 state: FollowState::Accepted,
-                created_at: String::new(),
-                hold: None,
+                ..Follower::example("news", "https://remote.example/users/reader")
             })
             .unwrap();
         store
@@ -541,17 +535,19 @@ mod tests {
             let mode = std::fs::metadata(&out).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
         }
-        // The copy holds the same private key.
-        let key = writer.actor_key("news").unwrap().private_pem;
-        let copy = Connection::open(&out).unwrap();
-        let copied: String = copy
-            .query_row(
-                "SELECT private_pem FROM actor_keys WHERE handle = 'news'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(copied, key);
+        // The copy holds every private key the server has, the instance actor's too.
+        let keys = |db: &Path| -> Vec<(String, String)> {
+            let c = Connection::open(db).unwrap();
+            let mut q = c
+                .prepare("SELECT handle, private_pem FROM actor_keys ORDER BY handle")
+                .unwrap();
+            let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        assert_eq!(keys(&out), keys(&data.join("masthead.db")));
+        assert_eq!(keys(&out).len(), 3);
+        // The writer stayed open beside the reader throughout, as `serve`'s does.
+        drop(writer);
     }
 
     #[test]
