@@ -449,9 +449,9 @@ pub fn person(site: &Site, store: &Store, who: &str) -> Result<Person, AdminErro
 ///
 /// A running server sees the erasure at its next read of the store (pages, collections and
 /// comments.json read it at every request). Two copies live in its memory until they go by
-/// themselves: the inbox's cached copy of their actor document (at most
-/// `remote_actors::MAX_CACHED_ACTORS`, kept to verify signatures; never served or written back,
-/// gone at the next fetch of it or restart), and an activity of theirs that an inbox worker
+/// themselves: the inbox's cached copy of their actor document (kept to verify signatures;
+/// never served or written back; the hourly `Store::prune_remote_actors` drops every copy, and a
+/// restart does), and an activity of theirs that an inbox worker
 /// was processing at that very moment, which it stores when it finishes (show them again to be
 /// sure).
 pub fn forget_person(site: &Site, store: &Store, who: &str) -> Result<Erased, AdminError> {
