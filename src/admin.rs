@@ -703,6 +703,83 @@ mod tests {
     }
 
     #[test]
+    fn errors_when_a_person_is_named_by_nothing_known() {
+        let (_dir, _site, store) = site();
+        let err = |who: &str| resolve_person(&store, who).unwrap_err().to_string();
+        for bad in ["ann", "@ann", "ftp://r.example/users/a", "a@b@c"] {
+            assert_eq!(
+                err(bad),
+                format!("{bad:?} names no one: give the person's actor id, a URL such as https://m.example/users/ann (as `masthead replies` and `masthead follows pending` list it), or their @user@host")
+            );
+        }
+        assert_eq!(
+            err("@ann@r.example"),
+            "no actor document cached here has the handle @ann@r.example: give the person's actor id URL instead (`masthead replies` and `masthead follows pending` list them)"
+        );
+        assert_eq!(resolve_person(&store, A).unwrap(), A);
+    }
+
+    #[test]
+    fn errors_when_there_is_no_database_to_read_and_creates_none() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content/news")).unwrap();
+        let config = dir.path().join("site.toml");
+        std::fs::write(
+            &config,
+            "[site]\nbase_url = \"https://s.example\"\n\n[[actor]]\nhandle = \"news\"\n",
+        )
+        .unwrap();
+        let data = dir.path().join("elsewhere");
+        for read_only in [true, false] {
+            let err = open_existing(&config, Some(data.clone()), read_only).err();
+            assert_eq!(
+                err.map(|e| e.to_string()),
+                Some(format!("no database at {}: masthead has stored nothing there (pass --data-dir if the site's data lives elsewhere)", data.join("masthead.db").display()))
+            );
+        }
+        assert!(!data.exists());
+    }
+
+    #[test]
+    fn can_forget_a_follower_with_a_reject_and_their_reply_from_the_comments_file() {
+        let (dir, mut site, store) = site();
+        site.data_dir = dir.path().join("data");
+        store
+            .upsert_follower(&Follower {
+                state: FollowState::Accepted,
+                ..Follower::example("news", A)
+            })
+            .unwrap();
+        held_reply(&store, 1, ReplyStatus::Visible, true);
+        comments::write_file(&store, &site.data_dir, "news", "hello").unwrap();
+        assert_eq!(comment_ids(&site), ["https://r.example/n/1"]);
+        let person = person(&site, &store, A).unwrap();
+        assert_eq!(
+            person.comments_files,
+            [("news".to_string(), "hello".to_string())]
+        );
+
+        let erased = forget_person(&site, &store, A).unwrap();
+        assert_eq!(
+            erased.comments_files,
+            [("news".to_string(), "hello".to_string())]
+        );
+        assert!(comment_ids(&site).is_empty());
+        assert!(store.follower("news", A).unwrap().is_none());
+        let sent = deliveries(dir.path());
+        assert_eq!(sent.len(), 1);
+        let body: serde_json::Value = serde_json::from_str(&sent[0].1).unwrap();
+        assert_eq!(body["type"], "Reject");
+        assert_eq!(body["actor"], "https://s.example/users/news");
+        assert_eq!(body["object"]["id"], "https://r.example/users/a#follows/1");
+        assert_eq!(sent[0].0, "https://r.example/users/a/inbox");
+        // Again: nothing left, nothing queued twice.
+        let again = forget_person(&site, &store, A).unwrap();
+        assert!(again.forgotten.is_empty() && again.comments_files.is_empty());
+        assert_eq!(deliveries(dir.path()).len(), 1);
+    }
+
+    #[test]
     fn can_name_a_post_by_handle_and_slug_or_url() {
         let (_dir, site, _) = site();
         let want = Ok(("news".to_string(), "hello".to_string()));
