@@ -1,7 +1,8 @@
 //! What the operator does from the command line about incoming federation: the moderation queue
 //! (`masthead queue`, `approve`, `reject`: held replies, mentions and follows, with who held them
 //! and why), the older spellings of its follow part (`masthead follows pending|approve|reject`),
-//! replies (`masthead replies`) and reports (`masthead reports`).
+//! replies (`masthead replies`), reports (`masthead reports`), and what the store holds about
+//! one remote person, shown or forgotten (`masthead people show|forget`).
 //!
 //! Each command is a library function over the site and its store, so that tests call the same
 //! code as the command line; printing for people is the commands' own (`crate::commands`).
@@ -16,8 +17,11 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{ConfigError, Site};
 use crate::federation::comments::{self, CommentsError};
-use crate::federation::inbox::{answer_stored_follow, FollowAnswer};
-use crate::store::{FollowState, Follower, Queued, Reply, ReplyStatus, Report, Store, StoreError};
+use crate::federation::inbox::{answer_stored_follow, follow_response, FollowAnswer};
+use crate::store::{
+    FollowState, Follower, Forgotten, Parting, PersonData, Queued, Reply, ReplyStatus, Report,
+    Store, StoreError,
+};
 use crate::urls::Urls;
 
 /// Why an operator command failed.
@@ -57,6 +61,21 @@ pub enum AdminError {
     /// Approving a reply that was not sent publicly would publish it.
     #[error("{0} was not sent publicly (directly or to followers only), and masthead never shows such a reply; reject it to clear it from the queue")]
     NotPublic(QueueId),
+    /// `masthead people` was given neither an actor id nor a handle.
+    #[error("{0:?} names no one: give the person's actor id, a URL such as https://m.example/users/ann (as `masthead replies` and `masthead follows pending` list it), or their @user@host")]
+    NotAPerson(String),
+    /// No cached actor document or resolved mention has this handle.
+    #[error("no actor document cached here has the handle @{0}: give the person's actor id URL instead (`masthead replies` and `masthead follows pending` list them)")]
+    UnknownHandle(String),
+    /// Several actors have this handle (one moved, or a server reused it).
+    #[error("@{handle} names several actors here ({}); give the actor id URL of the one you mean", .ids.join(", "))]
+    AmbiguousHandle { handle: String, ids: Vec<String> },
+    /// There is no database to read or erase from.
+    #[error("no database at {0}: masthead has stored nothing there (pass --data-dir if the site's data lives elsewhere)")]
+    NoDatabase(PathBuf),
+    /// The erasure is saved, but a comments file still shows their replies.
+    #[error("{0}; everything else is erased: fix this and run `masthead people forget` again, which rewrites every comments file that still names them")]
+    ForgottenButComments(CommentsError),
     /// The decision is saved, but the post's comments file could not be rewritten.
     #[error(
         "{0}; the decision is saved: run the command again once this is fixed to rewrite the file"
@@ -71,6 +90,29 @@ pub fn open(config: &Path, data_dir: Option<PathBuf>) -> Result<(Site, Store), A
         site.data_dir = dir;
     }
     let store = Store::open(&site.data_dir)?;
+    Ok((site, store))
+}
+
+/// Loads site.toml and opens the store that is already there (`data_dir` overrides
+/// `site.data_dir`), read-only when `read_only`: a missing database is an error, never created.
+pub fn open_existing(
+    config: &Path,
+    data_dir: Option<PathBuf>,
+    read_only: bool,
+) -> Result<(Site, Store), AdminError> {
+    let mut site = Site::load(config)?.site;
+    if let Some(dir) = data_dir {
+        site.data_dir = dir;
+    }
+    let db = site.data_dir.join("masthead.db");
+    if !db.is_file() {
+        return Err(AdminError::NoDatabase(db));
+    }
+    let store = if read_only {
+        Store::open_read_only(&site.data_dir)?.ok_or(AdminError::NoDatabase(db))?
+    } else {
+        Store::open(&site.data_dir)?
+    };
     Ok((site, store))
 }
 
@@ -340,6 +382,115 @@ pub fn reports(store: &Store) -> Result<Vec<Report>, AdminError> {
     Ok(store.reports()?)
 }
 
+/// What the store and the comments files hold about one remote person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Person {
+    pub data: PersonData,
+    /// The posts (handle, slug) whose comments file names them.
+    pub comments_files: Vec<(String, String)>,
+}
+
+/// What forgetting a person erased.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Erased {
+    /// The actor id.
+    pub actor: String,
+    pub forgotten: Forgotten,
+    /// The comments files rewritten without them (handle, slug).
+    pub comments_files: Vec<(String, String)>,
+}
+
+/// The actor id `who` names: an actor id (an http or https URL), or `@user@host` (also
+/// `user@host`, `acct:user@host`) when a cached actor document or a resolved mention has that
+/// handle.
+pub fn resolve_person(store: &Store, who: &str) -> Result<String, AdminError> {
+    let who = who.trim();
+    if who.contains("://") {
+        return match url::Url::parse(who) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+                Ok(who.to_string())
+            }
+            _ => Err(AdminError::NotAPerson(who.to_string())),
+        };
+    }
+    let handle = who
+        .strip_prefix("acct:")
+        .unwrap_or(who)
+        .trim_start_matches('@');
+    match handle.split_once('@') {
+        Some((user, host)) if !user.is_empty() && !host.is_empty() && !host.contains('@') => {}
+        _ => return Err(AdminError::NotAPerson(who.to_string())),
+    }
+    let mut ids = store.actors_by_handle(handle)?;
+    match ids.len() {
+        0 => Err(AdminError::UnknownHandle(handle.to_string())),
+        1 => Ok(ids.remove(0)),
+        _ => Err(AdminError::AmbiguousHandle {
+            handle: handle.to_string(),
+            ids,
+        }),
+    }
+}
+
+/// Everything masthead holds about the person `who` names (an access request).
+pub fn person(site: &Site, store: &Store, who: &str) -> Result<Person, AdminError> {
+    let actor = resolve_person(store, who)?;
+    Ok(Person {
+        data: store.person(&actor)?,
+        comments_files: comments::files_naming(&site.data_dir, &actor)?,
+    })
+}
+
+/// Erases everything masthead holds about the person `who` names (an erasure request), in one
+/// store transaction: each follow of theirs gets a `Reject` of their Follow queued to their
+/// inbox, signed by the followed actor (the answer `masthead reject` queues, built by the same
+/// [`follow_response`]), so their server stops showing the follow. Then every comments file
+/// that names them is written again without them.
+///
+/// A running server sees the erasure at its next read of the store (pages, collections and
+/// comments.json read it at every request). Two copies live in its memory until they go by
+/// themselves: the inbox's cached copy of their actor document (kept to verify signatures;
+/// never served or written back; the hourly `Store::prune_remote_actors` drops every copy, and a
+/// restart does), and an activity of theirs that an inbox worker
+/// was processing at that very moment, which it stores when it finishes (show them again to be
+/// sure).
+pub fn forget_person(site: &Site, store: &Store, who: &str) -> Result<Erased, AdminError> {
+    let actor = resolve_person(store, who)?;
+    let urls = Urls::new(site);
+    let forgotten =
+        store.forget_person(&actor, crate::clock::Clock::system().now_ms(), |follow| {
+            let body = follow_response(
+                &urls,
+                &follow.actor,
+                FollowAnswer::Reject,
+                &follow.follow_id,
+                &follow.follower,
+                None,
+            );
+            Some(Parting {
+                activity_id: body["id"].as_str()?.to_string(),
+                body: body.to_string(),
+            })
+        })?;
+    let mut comments_files = forgotten.posts.clone();
+    for post in
+        comments::files_naming(&site.data_dir, &actor).map_err(AdminError::ForgottenButComments)?
+    {
+        if !comments_files.contains(&post) {
+            comments_files.push(post);
+        }
+    }
+    for (handle, slug) in &comments_files {
+        comments::write_file(store, &site.data_dir, handle, slug)
+            .map_err(AdminError::ForgottenButComments)?;
+    }
+    Ok(Erased {
+        actor,
+        forgotten,
+        comments_files,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,6 +700,83 @@ mod tests {
             );
         }
         assert_eq!(parse_queue_id("#F3").unwrap(), (3, Some(true)));
+    }
+
+    #[test]
+    fn errors_when_a_person_is_named_by_nothing_known() {
+        let (_dir, _site, store) = site();
+        let err = |who: &str| resolve_person(&store, who).unwrap_err().to_string();
+        for bad in ["ann", "@ann", "ftp://r.example/users/a", "a@b@c"] {
+            assert_eq!(
+                err(bad),
+                format!("{bad:?} names no one: give the person's actor id, a URL such as https://m.example/users/ann (as `masthead replies` and `masthead follows pending` list it), or their @user@host")
+            );
+        }
+        assert_eq!(
+            err("@ann@r.example"),
+            "no actor document cached here has the handle @ann@r.example: give the person's actor id URL instead (`masthead replies` and `masthead follows pending` list them)"
+        );
+        assert_eq!(resolve_person(&store, A).unwrap(), A);
+    }
+
+    #[test]
+    fn errors_when_there_is_no_database_to_read_and_creates_none() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("content/news")).unwrap();
+        let config = dir.path().join("site.toml");
+        std::fs::write(
+            &config,
+            "[site]\nbase_url = \"https://s.example\"\n\n[[actor]]\nhandle = \"news\"\n",
+        )
+        .unwrap();
+        let data = dir.path().join("elsewhere");
+        for read_only in [true, false] {
+            let err = open_existing(&config, Some(data.clone()), read_only).err();
+            assert_eq!(
+                err.map(|e| e.to_string()),
+                Some(format!("no database at {}: masthead has stored nothing there (pass --data-dir if the site's data lives elsewhere)", data.join("masthead.db").display()))
+            );
+        }
+        assert!(!data.exists());
+    }
+
+    #[test]
+    fn can_forget_a_follower_with_a_reject_and_their_reply_from_the_comments_file() {
+        let (dir, mut site, store) = site();
+        site.data_dir = dir.path().join("data");
+        store
+            .upsert_follower(&Follower {
+                state: FollowState::Accepted,
+                ..Follower::example("news", A)
+            })
+            .unwrap();
+        held_reply(&store, 1, ReplyStatus::Visible, true);
+        comments::write_file(&store, &site.data_dir, "news", "hello").unwrap();
+        assert_eq!(comment_ids(&site), ["https://r.example/n/1"]);
+        let person = person(&site, &store, A).unwrap();
+        assert_eq!(
+            person.comments_files,
+            [("news".to_string(), "hello".to_string())]
+        );
+
+        let erased = forget_person(&site, &store, A).unwrap();
+        assert_eq!(
+            erased.comments_files,
+            [("news".to_string(), "hello".to_string())]
+        );
+        assert!(comment_ids(&site).is_empty());
+        assert!(store.follower("news", A).unwrap().is_none());
+        let sent = deliveries(dir.path());
+        assert_eq!(sent.len(), 1);
+        let body: serde_json::Value = serde_json::from_str(&sent[0].1).unwrap();
+        assert_eq!(body["type"], "Reject");
+        assert_eq!(body["actor"], "https://s.example/users/news");
+        assert_eq!(body["object"]["id"], "https://r.example/users/a#follows/1");
+        assert_eq!(sent[0].0, "https://r.example/users/a/inbox");
+        // Again: nothing left, nothing queued twice.
+        let again = forget_person(&site, &store, A).unwrap();
+        assert!(again.forgotten.is_empty() && again.comments_files.is_empty());
+        assert_eq!(deliveries(dir.path()).len(), 1);
     }
 
     #[test]

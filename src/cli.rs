@@ -53,6 +53,9 @@ pub enum Command {
     Replies(RepliesArgs),
     /// List reports (Flag) sent by other servers.
     Reports(ReportsArgs),
+    /// What masthead holds about one remote person, or forget it (data-protection access and
+    /// erasure requests).
+    People(PeopleArgs),
     /// Send followers an Update of a post (or of every post) whose file did not change, e.g.
     /// after an upgrade of masthead that renders posts differently. A running `serve` sends
     /// what this queues.
@@ -265,6 +268,53 @@ pub struct ReportsArgs {
     /// Site and store.
     #[command(flatten)]
     pub site: SiteArgs,
+}
+
+/// `masthead people`.
+#[derive(Debug, Args)]
+pub struct PeopleArgs {
+    /// The site config.
+    #[arg(long, default_value = "site.toml", global = true)]
+    pub config: PathBuf,
+    /// Where the database lives, overriding `site.data_dir`.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: PeopleAction,
+}
+
+/// `masthead people show|forget`.
+#[derive(Debug, Subcommand)]
+pub enum PeopleAction {
+    /// Print everything stored about a person: follows, replies and mentions, likes and boosts,
+    /// reports, their cached actor document, deliveries to them, activities they sent. Read-only.
+    Show(PeopleShowArgs),
+    /// Erase everything stored about a person, in one transaction; their follows get a Reject.
+    /// Without --yes, prints what would be erased and changes nothing.
+    Forget(PeopleForgetArgs),
+}
+
+/// `masthead people show`.
+#[derive(Debug, Args)]
+pub struct PeopleShowArgs {
+    /// The person: their actor id (a URL), or @user@host when their actor document is cached.
+    #[arg(value_name = "ACTOR")]
+    pub actor: String,
+    /// Write one JSON document (to hand to the person) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `masthead people forget`.
+#[derive(Debug, Args)]
+pub struct PeopleForgetArgs {
+    /// The person: their actor id (a URL), or @user@host when their actor document is cached.
+    #[arg(value_name = "ACTOR")]
+    pub actor: String,
+    /// Erase it (without it, only say what would be erased).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// `masthead init`.

@@ -1030,6 +1030,127 @@ async fn a_report_is_kept_and_an_actor_delete_forgets_them() {
 }
 
 #[tokio::test]
+async fn a_person_is_shown_what_is_held_about_them_and_forgotten_on_request() {
+    let w = World::start().await;
+    let alice = w.remote.actor("alice");
+    let bob = w.remote.actor("bob");
+    let follow = w.activity("Follow", &alice, json!(w.ours("news")));
+    w.process(&follow).await;
+    w.process(&w.activity("Follow", &bob, json!(w.ours("news"))))
+        .await;
+    let note_id = format!("{alice}/notes/1");
+    let note = json!({ "id": note_id, "type": "Note", "attributedTo": alice, "to": [PUBLIC],
+                       "content": "<p>My street floods every spring</p>",
+                       "inReplyTo": w.post(), "published": "2026-11-20T10:00:00Z" });
+    w.process(&w.activity("Create", &alice, note)).await;
+    w.process(&w.activity("Like", &alice, json!(w.post())))
+        .await;
+    let followers = format!("{}/followers", w.ours("news"));
+    let replies = format!("{}/replies", w.post());
+    assert_eq!(w.get(&followers, common::AP).await.json()["totalItems"], 2);
+    assert_eq!(w.get(&replies, common::AP).await.json()["totalItems"], 1);
+
+    // An access request, by actor id and by handle: one JSON document listing both.
+    let shown: Value =
+        serde_json::from_str(&w.masthead_ok(&["people", "show", &alice, "--json"])).unwrap();
+    assert_eq!(shown["actor"], alice);
+    assert_eq!(shown["follows"][0]["of"], "news");
+    assert_eq!(shown["follows"][0]["state"], "accepted");
+    assert_eq!(shown["follows"][0]["follow_id"], follow["id"]);
+    assert_eq!(shown["replies_and_mentions"][0]["id"], note_id);
+    assert_eq!(
+        shown["replies_and_mentions"][0]["content_html"],
+        "<p>My street floods every spring</p>"
+    );
+    assert_eq!(shown["likes_and_boosts"][0]["post"], "news/hello");
+    assert_eq!(shown["actor_document"]["document"]["id"], alice);
+    assert_eq!(shown["activities_they_sent"].as_array().unwrap().len(), 3);
+    assert_eq!(shown["comments_files"], json!(["comments/news/hello.json"]));
+    let handle = format!("@alice@{}", w.remote.base.trim_start_matches("http://"));
+    let text = w.masthead_ok(&["people", "show", &handle]);
+    assert!(
+        text.starts_with(&format!(
+            "{alice} ({handle})\nfollows (1):\n  of news: accepted since "
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("  reply to news/hello, visible, 2026-11-20T10:00:00+00:00: \"My street floods every spring\"\n"),
+        "{text}"
+    );
+
+    // Without --yes: what would go, and nothing changes.
+    let would = w.masthead_ok(&["people", "forget", &alice]);
+    assert!(
+        would.starts_with(&format!(
+            "would erase about {alice}:\n  1 follow\n  1 reply or mention\n  1 like or boost\n"
+        )),
+        "{would}"
+    );
+    assert!(
+        would.ends_with(&format!(
+            "nothing was erased: to erase it, run `masthead people forget {alice} --yes`\n"
+        )),
+        "{would}"
+    );
+    assert_eq!(w.count("replies"), 1);
+    assert_eq!(w.count("followers"), 2);
+    assert!(w.app().store.remote_actor(&alice).unwrap().is_some());
+    let before = w.deliveries().len();
+
+    // With --yes, while the server runs.
+    let erased = w.masthead_ok(&["people", "forget", &handle, "--yes"]);
+    assert!(
+        erased.contains(&format!(
+            "  Reject of their follow of news queued to {alice}/inbox\n"
+        )),
+        "{erased}"
+    );
+    assert!(
+        erased.contains("  comments/news/hello.json rewritten without them\n"),
+        "{erased}"
+    );
+    assert!(
+        erased.ends_with("erasure is not a block (to refuse them, add their actor id to [moderation] blocked_actors in site.toml)\n"),
+        "{erased}"
+    );
+    assert_eq!(w.get(&followers, common::AP).await.json()["totalItems"], 1);
+    assert_eq!(w.get(&replies, common::AP).await.json()["totalItems"], 0);
+    let page = w.get(&w.page(), common::BROWSER).await.text();
+    assert!(!page.contains("floods"), "{page}");
+    assert!(page.contains("0 likes"), "{page}");
+    assert_eq!(
+        w.get(&w.comments(), "application/json").await.json(),
+        json!([])
+    );
+    let file = w.data_dir.join("comments/news/hello.json");
+    let on_disk: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(on_disk, json!([]));
+    let rejects: Vec<Value> = w
+        .deliveries()
+        .into_iter()
+        .filter(|(inbox, body)| *inbox == format!("{alice}/inbox") && body["type"] == "Reject")
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(rejects.len(), 1, "{:?}", w.deliveries());
+    assert_eq!(rejects[0]["actor"], w.ours("news"));
+    assert_eq!(rejects[0]["object"]["id"], follow["id"]);
+    // Alice's Accept went with her, the Reject came; Bob's Accept stays.
+    assert_eq!(w.deliveries().len(), before);
+    assert!(w.follower("news", &bob).is_some());
+    assert_eq!(
+        w.masthead_ok(&["people", "show", &alice]),
+        format!("{alice}\nmasthead holds nothing about this actor\n")
+    );
+    assert_eq!(
+        w.masthead(&["people", "show", &handle]).2,
+        format!(
+            "error: no actor document cached here has the handle {handle}: give the person's actor id URL instead (`masthead replies` and `masthead follows pending` list them)\n"
+        )
+    );
+}
+
+#[tokio::test]
 async fn activities_queued_before_a_restart_are_processed_at_start() {
     let w = World::start_with(|data_dir, base, remote| {
         // A row a crash left queued (verified, never processed): the store is opened before the

@@ -9,6 +9,7 @@ pub mod check;
 pub mod deliveries;
 pub mod follows;
 pub mod init;
+pub mod people;
 pub mod plugin;
 pub mod publish;
 pub mod queue;
@@ -38,6 +39,7 @@ pub fn run(command: Command) -> Result<ExitCode, Box<dyn Error>> {
         Command::Follows(args) => follows::run(args),
         Command::Replies(args) => replies::run(args),
         Command::Reports(args) => reports::run(args),
+        Command::People(args) => people::run(args),
         Command::Republish(args) => republish::run(args),
         Command::Publish(args) => publish::run(args),
         Command::Plugin(args) => plugin::run(args),

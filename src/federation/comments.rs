@@ -108,6 +108,54 @@ pub fn file_path(data_dir: &std::path::Path, handle: &str, slug: &str) -> PathBu
         .join(format!("{slug}.json"))
 }
 
+/// The posts (handle, slug) whose comments file in `data_dir` names `actor` (as a comment's
+/// author, or anywhere in its text), by reading every file: what `masthead people` shows and
+/// rewrites after an erasure, whether or not the store still knows the replies behind it (a run
+/// cut short, a file written before a reply went). A missing `comments/` folder names none.
+pub fn files_naming(
+    data_dir: &std::path::Path,
+    actor: &str,
+) -> Result<Vec<(String, String)>, CommentsError> {
+    // The id as it is written inside a JSON string.
+    let quoted = serde_json::to_string(actor).unwrap_or_default();
+    let needle = quoted.trim_matches('"').as_bytes();
+    let root = data_dir.join("comments");
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| CommentsError::Io { path, source }
+    };
+    let mut found = Vec::new();
+    let handles = match std::fs::read_dir(&root) {
+        Ok(dir) => dir,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(io(&root)(e)),
+    };
+    for handle in handles {
+        let handle = handle.map_err(io(&root))?;
+        if !handle.file_type().map_err(io(&handle.path()))?.is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(handle.path()).map_err(io(&handle.path()))? {
+            let path = file.map_err(io(&handle.path()))?.path();
+            let (Some(h), Some(slug)) = (
+                handle.file_name().to_str().map(str::to_string),
+                path.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .map(str::to_string),
+            ) else {
+                continue;
+            };
+            let body = std::fs::read(&path).map_err(io(&path))?;
+            if !needle.is_empty() && body.windows(needle.len()).any(|w| w == needle) {
+                found.push((h, slug));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
 /// What writing a comments file cost: how many reply rows were read from the store.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Written {

@@ -106,9 +106,10 @@ pub struct Delivery {
 }
 
 /// The rows with their bodies: select [`COLUMNS`] from this.
-const ROWS: &str = "deliveries JOIN delivery_bodies USING (body_id)";
+pub(super) const ROWS: &str = "deliveries JOIN delivery_bodies USING (body_id)";
 
-const COLUMNS: &str = "id, activity_id, object_id, kind, actor, inbox, host, body, state, attempts,
+pub(super) const COLUMNS: &str =
+    "id, activity_id, object_id, kind, actor, inbox, host, body, state, attempts,
                        next_attempt_at, created_at, last_status, last_error, delivered_at";
 
 /// The order rule (module docs): a pending row `d` is in turn when no older row of its inbox
@@ -160,7 +161,7 @@ fn id_and_host(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String)> {
 
 impl Delivery {
     /// A row selected as [`COLUMNS`].
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
+    pub(super) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Delivery> {
         from_row!(r => Delivery { id, activity_id, object_id, kind, actor, inbox, host, body, state,
             attempts, next_attempt_at, created_at, last_status, last_error, delivered_at })
     }

@@ -52,12 +52,12 @@ pub struct Follower {
     pub hold: Option<Hold>,
 }
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "actor, follower, follow_id, inbox, shared_inbox, state, created_at, held_by, held_reason";
 
 impl Follower {
     /// A row selected as [`COLUMNS`].
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Follower> {
+    pub(super) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Follower> {
         from_row!(r => Follower { actor, follower, follow_id, inbox, shared_inbox, state, created_at;
             hold: Hold::from_columns(r.get(7)?, r.get(8)?) })
     }

@@ -47,6 +47,7 @@ mod inbox;
 mod interactions;
 mod keys;
 mod pending_publications;
+mod people;
 mod plugin_kv;
 mod posts;
 mod queue;
@@ -70,6 +71,10 @@ pub use inbox::{ArrivedActivity, InboxActivity, JobOutcome, NewInboxActivity};
 pub use interactions::{InteractionChange, InteractionCounts, InteractionKind};
 pub use keys::{ActorKeys, KeyPair, INSTANCE_KEY};
 pub use pending_publications::{PendingChange, PendingPublication};
+pub use people::{
+    Forgotten, ItemMark, Parting, PersonActivity, PersonData, PersonInteraction, PersonRef,
+    PersonReply, PluginKv,
+};
 pub use plugin_kv::{KvFull, PluginMark};
 pub use posts::{
     HeldRemoval, NewPost, PostChange, PostRow, Rendering, Renderings, Scope, SyncPolicy,

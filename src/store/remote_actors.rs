@@ -59,12 +59,12 @@ pub struct RemoteActor {
     pub fetched_at: i64,
 }
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "id, inbox, shared_inbox, key_id, public_key_pem, handle, name, url, document, fetched_at";
 
 impl RemoteActor {
     /// A row selected as [`COLUMNS`].
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RemoteActor> {
+    pub(super) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RemoteActor> {
         from_row!(r => RemoteActor { id, inbox, shared_inbox, key_id, public_key_pem, handle, name,
             url, document, fetched_at })
     }

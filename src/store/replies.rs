@@ -91,7 +91,7 @@ pub struct Report {
     pub received_at: String,
 }
 
-const COLUMNS: &str =
+pub(super) const COLUMNS: &str =
     "id, author, post_actor, post_slug, mentions, in_reply_to, content_html, url, \
      published, updated, status, public, held_by, held_reason";
 
@@ -134,7 +134,7 @@ impl ReplyAuthor {
 
 impl Reply {
     /// A row selected as [`COLUMNS`].
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Reply> {
+    pub(super) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Reply> {
         let post_actor: Option<String> = r.get(2)?;
         let post_slug: Option<String> = r.get(3)?;
         let mentions: Option<String> = r.get(4)?;
