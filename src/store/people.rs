@@ -33,7 +33,7 @@ use rusqlite::Connection;
 use super::deliveries::{COLUMNS as DELIVERY_COLUMNS, ROWS as DELIVERY_ROWS};
 use super::followers::COLUMNS as FOLLOWER_COLUMNS;
 use super::remote_actors::COLUMNS as ACTOR_COLUMNS;
-use super::replies::COLUMNS as REPLY_COLUMNS;
+use super::replies::{COLUMNS as REPLY_COLUMNS, REPORT_COLUMNS};
 use super::{
     execute, query_all, query_opt, AutoReply, Delivery, Follower, InteractionKind, NewDelivery,
     PluginMark, RemoteActor, Reply, Report, Store, StoreError,
@@ -382,15 +382,6 @@ fn read_person(conn: &Connection, actor: &str) -> rusqlite::Result<PersonData> {
         .as_ref()
         .and_then(|a| a.handle.as_ref())
         .map(|h| format!("acct:{h}"));
-    let report = |r: &rusqlite::Row<'_>| {
-        Ok(Report {
-            id: r.get(0)?,
-            reporter: r.get(1)?,
-            objects: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
-            content: r.get(3)?,
-            received_at: r.get(4)?,
-        })
-    };
     Ok(PersonData {
         actor: actor.to_string(),
         follows: query_all(
@@ -430,19 +421,22 @@ fn read_person(conn: &Connection, actor: &str) -> rusqlite::Result<PersonData> {
         )?,
         reports_filed: query_all(
             conn,
-            "SELECT id, reporter, objects, content, received_at FROM reports
-             WHERE reporter = ?1 ORDER BY received_at, id",
+            &format!(
+                "SELECT {REPORT_COLUMNS} FROM reports WHERE reporter = ?1 ORDER BY received_at, id"
+            ),
             [actor],
-            report,
+            Report::from_row,
         )?,
         reports_naming: query_all(
             conn,
-            "SELECT id, reporter, objects, content, received_at FROM reports
-             WHERE reporter <> ?1 AND json_valid(objects)
-               AND EXISTS (SELECT 1 FROM json_each(objects) WHERE value = ?1)
-             ORDER BY received_at, id",
+            &format!(
+                "SELECT {REPORT_COLUMNS} FROM reports
+                 WHERE reporter <> ?1 AND json_valid(objects)
+                   AND EXISTS (SELECT 1 FROM json_each(objects) WHERE value = ?1)
+                 ORDER BY received_at, id"
+            ),
             [actor],
-            report,
+            Report::from_row,
         )?,
         actor_document,
         refs: query_all(

@@ -95,6 +95,22 @@ pub(super) const COLUMNS: &str =
     "id, author, post_actor, post_slug, mentions, in_reply_to, content_html, url, \
      published, updated, status, public, held_by, held_reason";
 
+/// The columns of `reports` that [`Report::from_row`] reads, in its order.
+pub(super) const REPORT_COLUMNS: &str = "id, reporter, objects, content, received_at";
+
+impl Report {
+    /// A row selected as [`REPORT_COLUMNS`]; objects that are not a JSON list read as none.
+    pub(super) fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Report> {
+        Ok(Report {
+            id: r.get(0)?,
+            reporter: r.get(1)?,
+            objects: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
+            content: r.get(3)?,
+            received_at: r.get(4)?,
+        })
+    }
+}
+
 /// [`COLUMNS`] of `replies r`, then the author's cached name, handle, profile URL and `icon`
 /// (as JSON), from `remote_actors a`.
 const JOINED_COLUMNS: &str =
@@ -423,18 +439,9 @@ impl Store {
     /// Every report, newest first.
     pub fn reports(&self) -> Result<Vec<Report>, StoreError> {
         self.query_all(
-            "SELECT id, reporter, objects, content, received_at FROM reports
-             ORDER BY received_at DESC, id",
+            &format!("SELECT {REPORT_COLUMNS} FROM reports ORDER BY received_at DESC, id"),
             [],
-            |r| {
-                Ok(Report {
-                    id: r.get(0)?,
-                    reporter: r.get(1)?,
-                    objects: serde_json::from_str(&r.get::<_, String>(2)?).unwrap_or_default(),
-                    content: r.get(3)?,
-                    received_at: r.get(4)?,
-                })
-            },
+            Report::from_row,
         )
     }
 
