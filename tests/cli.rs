@@ -49,6 +49,44 @@ fn can_init_a_site_that_check_passes() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("never overwrites"));
 }
 
+#[test]
+fn errors_with_every_problem_of_site_toml_whichever_command_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("site.toml");
+    std::fs::write(&config, "[site]\nbase_url = 3\n").unwrap();
+    let out_file = dir.path().join("backup.db");
+    let commands: [&[&std::ffi::OsStr]; 4] = [
+        &["serve".as_ref()],
+        &["status".as_ref()],
+        &[
+            "people".as_ref(),
+            "show".as_ref(),
+            "@ann@r.example".as_ref(),
+        ],
+        &["backup".as_ref(), out_file.as_os_str()],
+    ];
+    for args in commands {
+        let out = masthead()
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            String::from_utf8(out.stderr).unwrap(),
+            format!(
+                "error: {0} has 2 problems\n  \
+                 - {0}:2: site.base_url must be a string, got integer `3` (write it in double quotes)\n  \
+                 - {0}: no [[actor]] defined (add one: an [[actor]] section with handle = \"news\")\n",
+                config.display()
+            ),
+            "{args:?}"
+        );
+    }
+    assert!(!out_file.exists());
+}
+
 fn serve(config: &Path, data_dir: &Path) -> (std::process::Child, String) {
     common::spawn_serve(config, data_dir)
 }

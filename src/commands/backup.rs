@@ -36,10 +36,7 @@ pub fn backup(args: BackupArgs) -> Result<ExitCode, Box<dyn Error>> {
     // The data dir is all a backup needs: with --data-dir, a broken site.toml does not stop it.
     let dir = match args.site.data_dir {
         Some(dir) => dir,
-        None => match load(&args.site.config) {
-            Ok(site) => site.data_dir,
-            Err(code) => return Ok(code),
-        },
+        None => Site::load(&args.site.config)?.site.data_dir,
     };
     let Some(store) = Store::open_read_only(&dir)? else {
         return Err(BackupError::NoDatabase {
@@ -61,10 +58,7 @@ pub fn backup(args: BackupArgs) -> Result<ExitCode, Box<dyn Error>> {
 /// Checks the backup, puts it in place of the data dir's database, and prints what it did.
 pub fn restore(args: RestoreArgs) -> Result<ExitCode, Box<dyn Error>> {
     let SiteArgs { config, data_dir } = args.site;
-    let mut site = match load(&config) {
-        Ok(site) => site,
-        Err(code) => return Ok(code),
-    };
+    let mut site = Site::load(&config)?.site;
     if let Some(dir) = data_dir {
         site.data_dir = dir;
     }
@@ -122,20 +116,6 @@ fn rewrite_comments(data_dir: &Path) -> Result<usize, Box<dyn Error>> {
         comments::write_file(&store, data_dir, handle, slug)?;
     }
     Ok(posts.len())
-}
-
-/// The site of `config`; when it is unusable, its problems are printed, one a line.
-fn load(config: &Path) -> Result<Site, ExitCode> {
-    match Site::load(config) {
-        Ok(loaded) => Ok(loaded.site),
-        Err(e) => {
-            eprintln!("error: {e}");
-            for p in &e.problems {
-                eprintln!("  - {p}");
-            }
-            Err(ExitCode::FAILURE)
-        }
-    }
 }
 
 /// `20261121T090000Z`: a UTC time that sorts and fits in a file name.

@@ -23,10 +23,44 @@ use std::error::Error;
 use std::fmt;
 use std::process::ExitCode;
 
+use crate::admin::AdminError;
+use crate::app::AppError;
 use crate::cli::Command;
+use crate::config::ConfigError;
 
-/// Runs `command`: the exit code when it ran to its end, the error when it could not.
+/// Runs `command`: the exit code when it ran to its end, the error when it could not. A
+/// site.toml that cannot be used is listed problem by problem, whichever command read it.
 pub fn run(command: Command) -> Result<ExitCode, Box<dyn Error>> {
+    match dispatch(command) {
+        Err(e) => match config_error(e.as_ref()) {
+            Some(config) => {
+                eprintln!("error: {config}");
+                for p in &config.problems {
+                    eprintln!("  - {p}");
+                }
+                Ok(ExitCode::FAILURE)
+            }
+            None => Err(e),
+        },
+        ok => ok,
+    }
+}
+
+/// The site.toml error behind `e`, as the commands' errors carry it.
+fn config_error<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a ConfigError> {
+    match (
+        e.downcast_ref::<ConfigError>(),
+        e.downcast_ref::<AppError>(),
+        e.downcast_ref::<AdminError>(),
+    ) {
+        (Some(config), _, _)
+        | (_, Some(AppError::Config(config)), _)
+        | (_, _, Some(AdminError::Config(config))) => Some(config),
+        _ => None,
+    }
+}
+
+fn dispatch(command: Command) -> Result<ExitCode, Box<dyn Error>> {
     match command {
         Command::Init(args) => init::run(args),
         Command::Check(args) => check::run(args),

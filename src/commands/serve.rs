@@ -1,10 +1,10 @@
-//! `masthead serve`: build the runtime and run the server until it is told to stop. A site.toml
-//! that cannot be used is listed problem by problem; the server's wiring lives in `app`.
+//! `masthead serve`: build the runtime and run the server until it is told to stop; the server's
+//! wiring lives in `app`.
 
 use std::error::Error;
 use std::process::ExitCode;
 
-use crate::app::{self, AppError, ServeOptions};
+use crate::app::{self, ServeOptions};
 use crate::cli::ServeArgs;
 
 /// Serves the site until shutdown.
@@ -16,15 +16,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Box<dyn Error>> {
         data_dir: args.data_dir,
         tls: args.tls_cert.zip(args.tls_key),
     };
-    match runtime.block_on(app::serve(opts)) {
-        Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(AppError::Config(e)) => {
-            eprintln!("error: {e}");
-            for p in &e.problems {
-                eprintln!("  - {p}");
-            }
-            Ok(ExitCode::FAILURE)
-        }
-        Err(e) => Err(e.into()),
-    }
+    // A site.toml that cannot be used is listed by `commands::run`.
+    runtime.block_on(app::serve(opts))?;
+    Ok(ExitCode::SUCCESS)
 }
