@@ -18,6 +18,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 
+use super::plural;
 use crate::app::{lock_data_dir, AppError};
 use crate::cli::{BackupArgs, RestoreArgs, SiteArgs};
 use crate::config::Site;
@@ -76,7 +77,7 @@ pub fn restore(args: RestoreArgs) -> Result<ExitCode, Box<dyn Error>> {
     print!("{}", restore_report(&info, &restored, &config));
     match rewrite_comments(&site.data_dir) {
         Ok(0) => {}
-        Ok(n) => println!("rewrote {} from it", count(n as u64, "comments file")),
+        Ok(n) => println!("rewrote {} from it", plural(n, "comments file", "comments files")),
         Err(e) => {
             return Err(format!(
                 "the restore is in place, but the comments files could not be rewritten from it: {e} (fix this and run the restore again, or wait: `serve` rewrites a post's file when its replies change)"
@@ -131,8 +132,8 @@ fn backup_line(info: &BackupInfo, now: DateTime<Utc>) -> String {
         crate::federation::objects::time(now),
         size(info.bytes),
         info.schema_version,
-        count(info.actors.len() as u64, "actor"),
-        count(info.followers, "follower"),
+        plural(info.actors.len(), "actor", "actors"),
+        plural(info.followers as usize, "follower", "followers"),
     )
 }
 
@@ -161,8 +162,8 @@ fn restore_report(info: &BackupInfo, restored: &Restored, config: &Path) -> Stri
         info.path.display(),
         size(info.bytes),
         info.schema_version,
-        count(info.actors.len() as u64, "actor"),
-        count(info.followers, "follower"),
+        plural(info.actors.len(), "actor", "actors"),
+        plural(info.followers as usize, "follower", "followers"),
         restored.db.display()
     );
     if info.schema_version < known {
@@ -188,11 +189,6 @@ fn restore_report(info: &BackupInfo, restored: &Restored, config: &Path) -> Stri
         }
     }
     out
-}
-
-/// `N things`, singular for one.
-fn count(n: u64, what: &str) -> String {
-    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 /// A size for a person: bytes, KiB, MiB or GiB, with one decimal above KiB.

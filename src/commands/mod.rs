@@ -95,6 +95,11 @@ fn listing<T>(items: &[T], none: &str, write: impl Fn(&mut String, &T) -> fmt::R
     out
 }
 
+/// `n` and what it counts, `one` or `many` as `n` asks: `1 follower`, `2 followers`.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Sanitized HTML as one line of text.
 fn text_of(html: &str) -> String {
     let mut out = String::new();

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value};
 
-use super::text_of;
+use super::deliveries::utc;
+use super::{plural, text_of};
 use crate::admin::{self, Erased, Person};
 use crate::cli::{PeopleAction, PeopleArgs};
 use crate::federation::fetch::plain_text;
@@ -21,7 +22,11 @@ pub fn run(args: PeopleArgs) -> Result<ExitCode, Box<dyn Error>> {
             let (site, store) = admin::open_existing(&args.config, args.data_dir, true)?;
             let person = admin::person(&site, &store, &show.actor)?;
             if show.json {
-                let doc = person_json(&person, site.base_url.as_str(), &now_rfc3339());
+                let doc = person_json(
+                    &person,
+                    site.base_url.as_str(),
+                    &crate::federation::objects::time(chrono::Utc::now()),
+                );
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
                 print!("{}", print_person(&person));
@@ -40,17 +45,6 @@ pub fn run(args: PeopleArgs) -> Result<ExitCode, Box<dyn Error>> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// Unix ms as RFC 3339 (UTC, seconds).
-fn time_of(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_else(|| ms.to_string())
 }
 
 /// The first `n` characters of a reply's text, for a listing.
@@ -194,11 +188,7 @@ fn print_person(person: &Person) -> String {
     );
     match &d.actor_document {
         Some(a) => {
-            let _ = writeln!(
-                out,
-                "actor document: cached, fetched {}",
-                time_of(a.fetched_at)
-            );
+            let _ = writeln!(out, "actor document: cached, fetched {}", utc(a.fetched_at));
         }
         None => out.push_str("actor document: not cached\n"),
     }
@@ -207,7 +197,7 @@ fn print_person(person: &Person) -> String {
         "mentions resolved to them",
         d.refs
             .iter()
-            .map(|r| format!("{}, {}", plain_text(&r.key), time_of(r.resolved_at)))
+            .map(|r| format!("{}, {}", plain_text(&r.key), utc(r.resolved_at)))
             .collect(),
     );
     section(
@@ -221,7 +211,7 @@ fn print_person(person: &Person) -> String {
                     plain_text(&a.kind),
                     plain_text(&a.id),
                     a.state,
-                    time_of(a.received_at)
+                    utc(a.received_at)
                 )
             })
             .collect(),
@@ -238,7 +228,7 @@ fn print_person(person: &Person) -> String {
                     dl.actor,
                     plain_text(&dl.inbox),
                     delivery_word(dl.state),
-                    time_of(dl.created_at)
+                    utc(dl.created_at)
                 )
             })
             .collect(),
@@ -248,7 +238,7 @@ fn print_person(person: &Person) -> String {
         "answers plugins sent them",
         d.auto_replies
             .iter()
-            .map(|a| format!("from {}, {}", a.actor, time_of(a.created_at)))
+            .map(|a| format!("from {}, {}", a.actor, utc(a.created_at)))
             .collect(),
     );
     section(
@@ -336,31 +326,31 @@ fn person_json(person: &Person, site: &str, generated_at: &str) -> Value {
         "reports_filed": d.reports_filed.iter().map(report).collect::<Vec<_>>(),
         "reports_by_others_naming_them": d.reports_naming.iter().map(report).collect::<Vec<_>>(),
         "actor_document": d.actor_document.as_ref().map(|a| json!({
-            "fetched_at": time_of(a.fetched_at), "handle": a.handle, "name": a.name,
+            "fetched_at": utc(a.fetched_at), "handle": a.handle, "name": a.name,
             "document": parsed(&a.document),
         })),
         "mentions_resolved_to_them": d.refs.iter().map(|r| json!({
-            "key": r.key, "name": r.name, "resolved_at": time_of(r.resolved_at),
+            "key": r.key, "name": r.name, "resolved_at": utc(r.resolved_at),
         })).collect::<Vec<_>>(),
         "activities_they_sent": d.inbox_activities.iter().map(|a| json!({
             "id": a.id, "type": a.kind, "to": a.recipient, "state": a.state,
-            "received_at": time_of(a.received_at), "activity": parsed(&a.body),
+            "received_at": utc(a.received_at), "activity": parsed(&a.body),
         })).collect::<Vec<_>>(),
         "deliveries_to_their_inbox": d.deliveries.iter().map(|dl| json!({
             "activity_id": dl.activity_id, "type": dl.kind, "from": dl.actor, "inbox": dl.inbox,
             "state": delivery_word(dl.state),
-            "queued_at": time_of(dl.created_at), "delivered_at": dl.delivered_at.map(time_of),
+            "queued_at": utc(dl.created_at), "delivered_at": dl.delivered_at.map(utc),
             "activity": parsed(&dl.body),
         })).collect::<Vec<_>>(),
         "answers_plugins_sent_them": d.auto_replies.iter().map(|a| json!({
-            "id": a.id, "from": a.actor, "public": a.public, "sent_at": time_of(a.created_at),
+            "id": a.id, "from": a.actor, "public": a.public, "sent_at": utc(a.created_at),
             "note": parsed(&a.object),
         })).collect::<Vec<_>>(),
         "plugin_data": d.plugin_kv.iter().map(|kv| json!({
             "plugin": kv.plugin, "key": kv.key,
             "value": String::from_utf8(kv.value.clone()).map(Value::String).unwrap_or_else(
                 |e| json!({ "bytes": e.into_bytes() })),
-            "expires_at": kv.expires_at.map(time_of),
+            "expires_at": kv.expires_at.map(utc),
         })).collect::<Vec<_>>(),
         "plugin_labels_and_notes": d.plugin_marks.iter().map(|m| json!({
             "item": m.item, "plugin": m.mark.plugin, "kind": m.mark.kind, "text": m.mark.text,
@@ -371,16 +361,12 @@ fn person_json(person: &Person, site: &str, generated_at: &str) -> Value {
 }
 
 /// `n thing` or `n things`.
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// The lines of what `forget` erases (or would), each non-zero count once.
 fn erase_lines(d: &ErasedCounts) -> Vec<String> {
     let mut lines = Vec::new();
     let mut add = |n: usize, one: &str, many: &str| {
         if n > 0 {
-            lines.push(count(n, one, many));
+            lines.push(plural(n, one, many));
         }
     };
     add(d.follows, "follow", "follows");
@@ -479,7 +465,7 @@ fn print_would_erase(person: &Person, asked: &str) -> String {
         let _ = writeln!(
             out,
             "kept: {} by others naming them (`masthead reports`)",
-            count(d.reports_naming.len(), "report", "reports")
+            plural(d.reports_naming.len(), "report", "reports")
         );
     }
     let _ = writeln!(

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::plural;
 use crate::app::AppError;
 use crate::cli::StatusArgs;
 use crate::commands::deliveries::{relative, utc};
@@ -139,10 +140,6 @@ fn post_slug(urls: &Urls, handle: &str, object_id: &str) -> Option<String> {
         return None;
     }
     percent_decode(segment)
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// When a post held back by a failing plugin is reviewed next, after the hold's reason.
