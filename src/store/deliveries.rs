@@ -565,15 +565,19 @@ impl Store {
                 (done_before_ms, failed_before_ms),
             )
             .map_err(self.err())?;
-            execute(
-                tx,
-                "DELETE FROM delivery_bodies WHERE body_id NOT IN (SELECT body_id FROM deliveries)",
-                [],
-            )
-            .map_err(self.err())?;
+            drop_unused_bodies(tx).map_err(self.err())?;
             Ok(pruned)
         })
     }
+}
+
+/// Forgets the activity bodies no delivery row points to any more, once rows are deleted.
+pub(super) fn drop_unused_bodies(tx: &rusqlite::Connection) -> rusqlite::Result<usize> {
+    execute(
+        tx,
+        "DELETE FROM delivery_bodies WHERE body_id NOT IN (SELECT body_id FROM deliveries)",
+        [],
+    )
 }
 
 /// Applies the order rules of the module docs for an activity of type `kind` (`activity_id`)

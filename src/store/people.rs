@@ -30,7 +30,7 @@
 
 use rusqlite::Connection;
 
-use super::deliveries::{COLUMNS as DELIVERY_COLUMNS, ROWS as DELIVERY_ROWS};
+use super::deliveries::{drop_unused_bodies, COLUMNS as DELIVERY_COLUMNS, ROWS as DELIVERY_ROWS};
 use super::followers::COLUMNS as FOLLOWER_COLUMNS;
 use super::remote_actors::COLUMNS as ACTOR_COLUMNS;
 use super::replies::{COLUMNS as REPLY_COLUMNS, REPORT_COLUMNS};
@@ -311,10 +311,7 @@ impl Store {
             for inbox in &inboxes {
                 out.deliveries += delete("DELETE FROM deliveries WHERE inbox = ?1", &[inbox])?;
             }
-            delete(
-                "DELETE FROM delivery_bodies WHERE body_id NOT IN (SELECT body_id FROM deliveries)",
-                &[],
-            )?;
+            drop_unused_bodies(tx).map_err(&err)?;
             for follow in follows {
                 let queued = match parting(&follow) {
                     Some(p) => {
