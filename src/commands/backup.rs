@@ -99,20 +99,7 @@ fn rewrite_comments(data_dir: &Path) -> Result<usize, Box<dyn Error>> {
         .into_iter()
         .filter_map(|r| r.post)
         .collect();
-    if let Ok(handles) = std::fs::read_dir(data_dir.join("comments")) {
-        for handle in handles.flatten().filter(|e| e.path().is_dir()) {
-            let Ok(files) = std::fs::read_dir(handle.path()) else {
-                continue;
-            };
-            let handle = handle.file_name().to_string_lossy().into_owned();
-            for file in files.flatten() {
-                let name = file.file_name().to_string_lossy().into_owned();
-                if let Some(slug) = name.strip_suffix(".json") {
-                    posts.insert((handle.clone(), slug.to_string()));
-                }
-            }
-        }
-    }
+    posts.extend(comments::files(data_dir)?.into_iter().map(|(post, _)| post));
     for (handle, slug) in &posts {
         comments::write_file(&store, data_dir, handle, slug)?;
     }

@@ -108,17 +108,12 @@ pub fn file_path(data_dir: &std::path::Path, handle: &str, slug: &str) -> PathBu
         .join(format!("{slug}.json"))
 }
 
-/// The posts (handle, slug) whose comments file in `data_dir` names `actor` (as a comment's
-/// author, or anywhere in its text), by reading every file: what `masthead people` shows and
-/// rewrites after an erasure, whether or not the store still knows the replies behind it (a run
-/// cut short, a file written before a reply went). A missing `comments/` folder names none.
-pub fn files_naming(
-    data_dir: &std::path::Path,
-    actor: &str,
-) -> Result<Vec<(String, String)>, CommentsError> {
-    // The id as it is written inside a JSON string.
-    let quoted = serde_json::to_string(actor).unwrap_or_default();
-    let needle = quoted.trim_matches('"').as_bytes();
+/// A post by its handle and slug.
+pub type PostKey = (String, String);
+
+/// Every comments file in `data_dir`: the post (handle, slug) and the file's path, sorted. A
+/// missing `comments/` folder holds none; other names than `<handle>/<slug>.json` are passed over.
+pub fn files(data_dir: &std::path::Path) -> Result<Vec<(PostKey, PathBuf)>, CommentsError> {
     let root = data_dir.join("comments");
     let io = |path: &std::path::Path| {
         let path = path.to_path_buf();
@@ -146,13 +141,34 @@ pub fn files_naming(
             ) else {
                 continue;
             };
-            let body = std::fs::read(&path).map_err(io(&path))?;
-            if !needle.is_empty() && body.windows(needle.len()).any(|w| w == needle) {
-                found.push((h, slug));
-            }
+            found.push(((h, slug), path));
         }
     }
     found.sort();
+    Ok(found)
+}
+
+/// The posts (handle, slug) whose comments file in `data_dir` names `actor` (as a comment's
+/// author, or anywhere in its text), by reading every file: what `masthead people` shows and
+/// rewrites after an erasure, whether or not the store still knows the replies behind it (a run
+/// cut short, a file written before a reply went). A missing `comments/` folder names none.
+pub fn files_naming(
+    data_dir: &std::path::Path,
+    actor: &str,
+) -> Result<Vec<PostKey>, CommentsError> {
+    // The id as it is written inside a JSON string.
+    let quoted = serde_json::to_string(actor).unwrap_or_default();
+    let needle = quoted.trim_matches('"').as_bytes();
+    let mut found = Vec::new();
+    for (post, path) in files(data_dir)? {
+        let body = std::fs::read(&path).map_err(|source| CommentsError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if !needle.is_empty() && body.windows(needle.len()).any(|w| w == needle) {
+            found.push(post);
+        }
+    }
     Ok(found)
 }
 
